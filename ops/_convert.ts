@@ -1,0 +1,63 @@
+// Conversion of op operands (tensors and JS numbers) with heed's promotion
+// rules. Private to ops/.
+
+import { type DType, promote } from "./dtype.ts";
+import { bind, scalar } from "./core.ts";
+import { Tensor } from "./tensor.ts";
+
+/** A tensor, or a JS number/boolean that adopts the other operand's dtype. */
+export type TensorLike = Tensor | number | boolean;
+
+/** The dtype a JS scalar would have on its own. */
+function weakDtype(v: number | boolean): DType {
+  if (typeof v === "boolean") return "bool";
+  return Number.isInteger(v) ? "int32" : "float32";
+}
+
+/** Casts `x` to `dtype` (no-op when it already has it). */
+export function castTo(x: Tensor, dtype: DType): Tensor {
+  return x.dtype === dtype ? x : bind("convert_element_type", [x], { dtype });
+}
+
+/** Converts one operand: a number becomes a float32 scalar unless `dtype` says otherwise. */
+export function asTensor(op: string, x: TensorLike, dtype?: DType): Tensor {
+  if (x instanceof Tensor) return dtype ? castTo(x, dtype) : x;
+  if (typeof x === "number" || typeof x === "boolean") {
+    return scalar(x, dtype ?? (typeof x === "boolean" ? "bool" : "float32"));
+  }
+  throw new TypeError(
+    `${op}: expected a Tensor or a number, got ${x === null ? "null" : typeof x}`,
+  );
+}
+
+/**
+ * Converts several operands to one dtype. Tensors promote (bool < int32 <
+ * float32); a JS number is weakly typed: it takes the tensors' dtype unless
+ * it needs a wider one (1.5 with an int32 tensor gives float32).
+ */
+export function asTensors(
+  op: string,
+  xs: readonly TensorLike[],
+  minDtype?: DType,
+): Tensor[] {
+  let strong: DType | null = null;
+  let weak: DType | null = null;
+  for (const x of xs) {
+    if (x instanceof Tensor) strong = strong ? promote(strong, x.dtype) : x.dtype;
+    else if (typeof x === "number" || typeof x === "boolean") {
+      const w = weakDtype(x);
+      weak = weak ? promote(weak, w) : w;
+    } else {
+      throw new TypeError(
+        `${op}: expected Tensors or numbers, got ${x === null ? "null" : typeof x}`,
+      );
+    }
+  }
+  let dtype: DType = strong === null
+    ? (weak === "bool" ? "bool" : "float32")
+    : weak === null
+    ? strong
+    : promote(strong, weak);
+  if (minDtype) dtype = promote(dtype, minDtype);
+  return xs.map((x) => asTensor(op, x, dtype));
+}

@@ -1,0 +1,143 @@
+/**
+ * The CPU reference backend: plain typed-array loops, correct first. It is
+ * the executable specification that the WebGPU and wasm backends are
+ * tested against. A storage handle is the host array itself
+ * (`Float32Array`, `Int32Array`, or `Uint8Array` of 0/1 for bool); storage
+ * is never mutated after a kernel returns it, so kernels such as `reshape`
+ * may hand back their input's storage.
+ *
+ * @module
+ */
+
+import type { Backend, BackendName, Operand } from "../backend.ts";
+import {
+  type Aval,
+  type DType,
+  fmtShape,
+  type HostArray,
+  sizeOf,
+} from "../dtype.ts";
+import type { Params, Primitive } from "../primitives.ts";
+import type { CpuKernel, CpuOperand } from "./_cpu_common.ts";
+import {
+  BINARY_KERNELS,
+  convertKernel,
+  selectKernel,
+  UNARY_KERNELS,
+} from "./_cpu_elementwise.ts";
+import {
+  broadcastInDimKernel,
+  concatenateKernel,
+  gatherKernel,
+  iotaKernel,
+  padKernel,
+  randomUniformKernel,
+  scatterAddKernel,
+  sliceKernel,
+  transposeKernel,
+} from "./_cpu_layout.ts";
+import { dotGeneralKernel } from "./_cpu_matmul.ts";
+import { ARG_KERNELS, REDUCE_KERNELS } from "./_cpu_reduce.ts";
+
+export type { CpuKernel, CpuOperand } from "./_cpu_common.ts";
+
+/** The kernel of every primitive: a missing entry fails `deno check`. */
+const KERNELS: { [P in Primitive]: CpuKernel<P> } = {
+  ...UNARY_KERNELS,
+  ...BINARY_KERNELS,
+  select: selectKernel,
+  convert_element_type: convertKernel,
+  ...REDUCE_KERNELS,
+  ...ARG_KERNELS,
+  dot_general: dotGeneralKernel,
+  reshape: (inputs) => (inputs[0] as CpuOperand).handle,
+  transpose: transposeKernel,
+  broadcast_in_dim: broadcastInDimKernel,
+  slice: sliceKernel,
+  pad: padKernel,
+  concatenate: concatenateKernel,
+  gather: gatherKernel,
+  scatter_add: scatterAddKernel,
+  iota: iotaKernel,
+  random_uniform: randomUniformKernel,
+  custom_lin: () => {
+    throw new TypeError(
+      "custom_lin has no kernel; it only appears in linear programs",
+    );
+  },
+};
+
+const ARRAY_TYPES: {
+  [D in DType]: { new (n: number): HostArray; name: string };
+} = {
+  float32: Float32Array,
+  int32: Int32Array,
+  bool: Uint8Array,
+};
+
+/** Checks that `handle` is a host array of the right type and length for `aval`. */
+function hostOf(op: string, handle: unknown, aval: Aval): HostArray {
+  const type = ARRAY_TYPES[aval.dtype];
+  if (!(handle instanceof type) || handle.length !== sizeOf(aval.shape)) {
+    const got = ArrayBuffer.isView(handle)
+      ? `${handle.constructor.name}(${(handle as HostArray).length})`
+      : typeof handle;
+    throw new TypeError(
+      `cpu ${op}: expected a ${type.name} of ${
+        sizeOf(aval.shape)
+      } elements for ${aval.dtype}${fmtShape(aval.shape)}, got ${got}`,
+    );
+  }
+  return handle;
+}
+
+/**
+ * The CPU reference backend.
+ *
+ * @example Adding two vectors
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CpuBackend } from "./cpu.ts";
+ *
+ * const cpu = new CpuBackend();
+ * const aval = { shape: [3], dtype: "float32" } as const;
+ * const x = cpu.upload(new Float32Array([1, 2, 3]), aval);
+ * const y = cpu.run("add", [{ handle: x, aval }, { handle: x, aval }], {}, aval);
+ * assertEquals(await cpu.read(y, aval), new Float32Array([2, 4, 6]));
+ * ```
+ */
+export class CpuBackend implements Backend {
+  /** This backend's name, as `HEED_BACKEND` spells it. */
+  readonly name: BackendName = "cpu";
+
+  /** Copies `data` into new storage; `data` must match `aval`'s dtype and size. */
+  upload(data: HostArray, aval: Aval): HostArray {
+    return hostOf("upload", data, aval).slice();
+  }
+
+  /** Returns a fresh copy of the storage. */
+  read(handle: unknown, aval: Aval): Promise<HostArray> {
+    return Promise.resolve(hostOf("read", handle, aval).slice());
+  }
+
+  /** Runs primitive `prim` on `inputs`, returning new storage for `out`. */
+  run<P extends Primitive>(
+    prim: P,
+    inputs: readonly Operand[],
+    params: Params<P>,
+    out: Aval,
+  ): HostArray {
+    if (!Object.hasOwn(KERNELS, prim)) {
+      throw new TypeError(`cpu: unknown primitive "${String(prim)}"`);
+    }
+    const kernel = KERNELS[prim] as CpuKernel<P>;
+    const operands: CpuOperand[] = inputs.map((x) => ({
+      handle: hostOf(prim, x.handle, x.aval),
+      aval: x.aval,
+    }));
+    return kernel(operands, params, out);
+  }
+
+  /** A no-op: the garbage collector owns CPU memory. */
+  free(_handle: unknown): void {}
+}

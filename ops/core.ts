@@ -1,0 +1,136 @@
+/**
+ * `bind`, the interpreter stack and eager evaluation: every op a user calls
+ * ends in {@link bind}, and the innermost transform among its operands
+ * handles it (JAX's design, as in autodidax).
+ *
+ * @module
+ */
+
+import { type Aval, type DType, fmtShape, hostArray, sizeOf } from "./dtype.ts";
+import { getBackend } from "./backend.ts";
+import type { Params, Primitive } from "./primitives.ts";
+import { shapeRule } from "./shape_rules.ts";
+import { Tensor, Tracer, type TraceLevel } from "./tensor.ts";
+
+/** An interpreter: how one transform level processes primitives. */
+export interface Trace {
+  /** Applies `prim` to operands, at least one of which is this level's tracer. */
+  process<P extends Primitive>(
+    prim: P,
+    inputs: readonly Tensor[],
+    params: Params<P>,
+    out: Aval,
+  ): Tensor;
+}
+
+/** One entry of the interpreter stack. */
+export class MainTrace implements TraceLevel {
+  /** Position on the stack (0 is the first transform). */
+  readonly level: number;
+  /** The interpreter; set once, right after the level is pushed. */
+  trace!: Trace;
+  /** Whether the level is still on the stack (tracers of a popped level escaped). */
+  active = true;
+  constructor(level: number) {
+    this.level = level;
+  }
+}
+
+const stack: MainTrace[] = [];
+
+/**
+ * Runs `fn` with a new interpreter level on top of the stack; `make` builds
+ * the interpreter for the level.
+ */
+export function withMain<T>(
+  make: (main: MainTrace) => Trace,
+  fn: (main: MainTrace) => T,
+): T {
+  const main = new MainTrace(stack.length);
+  main.trace = make(main);
+  stack.push(main);
+  try {
+    return fn(main);
+  } finally {
+    stack.pop();
+    main.active = false;
+  }
+}
+
+/** Returns the tracer's level, checking that it has not escaped its transform. */
+function levelOf(x: Tracer): MainTrace {
+  const m = x.main as MainTrace;
+  if (!m.active) {
+    throw new TypeError(
+      `a traced value (${x.dtype}${
+        fmtShape(x.shape)
+      }) escaped from the transform that made it; return it from the transformed function instead of storing it`,
+    );
+  }
+  return m;
+}
+
+/** Applies a primitive: the single entry point of every op. */
+export function bind<P extends Primitive>(
+  prim: P,
+  inputs: readonly Tensor[],
+  params: Params<P>,
+): Tensor {
+  const out = shapeRule(prim, inputs, params);
+  let top: MainTrace | null = null;
+  for (const x of inputs) {
+    if (x instanceof Tracer) {
+      const m = levelOf(x);
+      if (!top || m.level > top.level) top = m;
+    }
+  }
+  if (top) return top.trace.process(prim, inputs, params, out);
+  return evalPrimitive(prim, inputs, params, out);
+}
+
+/** Runs a primitive eagerly on concrete tensors, on their shared backend. */
+function evalPrimitive<P extends Primitive>(
+  prim: P,
+  inputs: readonly Tensor[],
+  params: Params<P>,
+  out: Aval,
+): Tensor {
+  const backend = inputs.length > 0 ? inputs[0]!.backend : getBackend();
+  for (const x of inputs) {
+    if (x.backend !== backend) {
+      throw new TypeError(
+        `${prim}: operands live on different backends (${backend.name} and ${x.backend.name}); move one with toBackend()`,
+      );
+    }
+  }
+  const handle = backend.run(
+    prim,
+    inputs.map((x) => ({ handle: x.handle, aval: x })),
+    params,
+    out,
+  );
+  return new Tensor(out, backend, handle);
+}
+
+/** A concrete tensor from a host array on the default backend. */
+export function fromHost(
+  data: Float32Array | Int32Array | Uint8Array,
+  shape: readonly number[],
+  dtype: DType,
+): Tensor {
+  const aval = { shape, dtype };
+  if (data.length !== sizeOf(shape)) {
+    throw new TypeError(
+      `tensor: ${data.length} values do not fill shape ${fmtShape(shape)}`,
+    );
+  }
+  const backend = getBackend();
+  return new Tensor(aval, backend, backend.upload(data, aval));
+}
+
+/** A scalar constant of `dtype` on the default backend. */
+export function scalar(value: number | boolean, dtype: DType): Tensor {
+  const a = hostArray(dtype, 1);
+  a[0] = typeof value === "boolean" ? (value ? 1 : 0) : value;
+  return fromHost(a, [], dtype);
+}

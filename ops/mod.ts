@@ -1,0 +1,162 @@
+/**
+ * heed's tensor core: immutable tensors, ops built from a closed set of
+ * primitives, JAX-style forward- and reverse-mode transforms over pytrees,
+ * explicit PRNG keys, and the backends.
+ *
+ * @example
+ * ```ts
+ * import { grad, mul, sum, tensor, type Tensor } from "@heed/heed/ops";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const f = (x: Tensor) => sum(mul(x, x));
+ * assertEquals(await grad(f)(tensor([1, 2, 3])).array(), [2, 4, 6]);
+ * ```
+ *
+ * @module
+ */
+
+export type { Aval, DType, HostArray } from "./dtype.ts";
+export { type NestedArray, Tensor } from "./tensor.ts";
+export {
+  type Backend,
+  type BackendName,
+  backends,
+  getBackend,
+  setBackend,
+  withBackend,
+} from "./backend.ts";
+export {
+  arange,
+  type DtypeOptions,
+  eye,
+  full,
+  linspace,
+  type NestedValues,
+  ones,
+  onesLike,
+  tensor,
+  type TensorInput,
+  type TensorOptions,
+  zeros,
+  zerosLike,
+} from "./creation.ts";
+export {
+  abs,
+  add,
+  cast,
+  clip,
+  cos,
+  div,
+  equal,
+  erf,
+  exp,
+  gelu,
+  type GeluOptions,
+  greater,
+  greaterEqual,
+  less,
+  lessEqual,
+  log,
+  log1p,
+  logicalAnd,
+  logicalNot,
+  logicalOr,
+  maximum,
+  minimum,
+  mul,
+  neg,
+  notEqual,
+  pow,
+  relu,
+  rsqrt,
+  sigmoid,
+  sign,
+  sin,
+  sqrt,
+  square,
+  sub,
+  tanh,
+  type TensorLike,
+  where,
+} from "./elementwise.ts";
+export {
+  argmax,
+  argmin,
+  type ArgReduceOptions,
+  logsumexp,
+  max,
+  mean,
+  min,
+  type ReduceOptions,
+  sum,
+  variance,
+} from "./reduce.ts";
+export { einsum, matmul } from "./linalg.ts";
+export {
+  broadcastTo,
+  concat,
+  expandDims,
+  flatten,
+  gather,
+  oneHot,
+  pad,
+  reshape,
+  slice,
+  squeeze,
+  stack,
+  take,
+  transpose,
+} from "./shape_ops.ts";
+export {
+  type AxisOptions,
+  crossEntropy,
+  type CrossEntropyOptions,
+  dropout,
+  type DropoutOptions,
+  layerNorm,
+  type LayerNormOptions,
+  logSoftmax,
+  softmax,
+} from "./nn.ts";
+export {
+  type AnyFn,
+  type AuxOf,
+  type Cotangent,
+  customJvp,
+  customVjp,
+  grad,
+  type GradOptions,
+  type GradsOf,
+  hessian,
+  jacfwd,
+  type JacobianOptions,
+  jacrev,
+  jvp,
+  linearize,
+  valueAndGrad,
+  type ValueOf,
+  vjp,
+} from "./transforms.ts";
+export { stopGradient } from "./stop_gradient.ts";
+export {
+  type Leaf,
+  type Pytree,
+  type TreeDef,
+  treeFlatten,
+  treeLeaves,
+  treeMap,
+  treeUnflatten,
+} from "./pytree.ts";
+export {
+  bernoulli,
+  categorical,
+  foldIn,
+  Key,
+  key,
+  normal,
+  permutation,
+  permutationIndices,
+  split,
+  uniform,
+  type UniformOptions,
+} from "./random.ts";

@@ -1,0 +1,161 @@
+/**
+ * The immutable {@link Tensor} and the base class of tracers.
+ *
+ * @module
+ */
+
+import {
+  type Aval,
+  type DType,
+  fmtShape,
+  type HostArray,
+  sizeOf,
+} from "./dtype.ts";
+import type { Backend } from "./backend.ts";
+
+/** A nested array of numbers or booleans, as `Tensor.array()` returns. */
+export type NestedArray = number | boolean | NestedArray[];
+
+/**
+ * An immutable n-dimensional array on one backend. Ops never change a
+ * tensor; they return new ones. Reading back is async.
+ *
+ * @example Reading a tensor back
+ * ```ts
+ * import { tensor } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const x = tensor([[1, 2], [3, 4]]);
+ * assertEquals(x.shape, [2, 2]);
+ * assertEquals(await x.array(), [[1, 2], [3, 4]]);
+ * ```
+ */
+export class Tensor implements Aval {
+  /** Extent of each axis. */
+  readonly shape: readonly number[];
+  /** Element type. */
+  readonly dtype: DType;
+  #backend: Backend | null;
+  #handle: unknown;
+
+  /**
+   * Wraps backend storage. Users create tensors with `tensor`, `zeros` and
+   * the ops, never with this constructor.
+   */
+  constructor(aval: Aval, backend: Backend | null, handle: unknown) {
+    this.shape = Object.freeze([...aval.shape]);
+    this.dtype = aval.dtype;
+    this.#backend = backend;
+    this.#handle = handle;
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+
+  /** Number of axes. */
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /** The backend that holds this tensor's storage. */
+  get backend(): Backend {
+    if (!this.#backend) {
+      throw new TypeError(
+        "Tensor.backend: a traced value has no storage; return it from the transformed function to read it",
+      );
+    }
+    return this.#backend;
+  }
+
+  /** The backend storage handle (internal to heed's backends). */
+  get handle(): unknown {
+    this.backend;
+    return this.#handle;
+  }
+
+  /** Reads the elements back as a flat typed array (row-major). */
+  data(): Promise<HostArray> {
+    return this.backend.read(this.#handle, this);
+  }
+
+  /** Reads the elements back as nested arrays (booleans for `bool`). */
+  async array(): Promise<NestedArray> {
+    const flat = await this.data();
+    const toJs = (i: number): number | boolean =>
+      this.dtype === "bool" ? flat[i] !== 0 : flat[i]!;
+    if (this.shape.length === 0) return toJs(0);
+    let pos = 0;
+    const build = (axis: number): NestedArray[] => {
+      const out: NestedArray[] = [];
+      const n = this.shape[axis]!;
+      for (let i = 0; i < n; i++) {
+        out.push(axis === this.shape.length - 1 ? toJs(pos++) : build(axis + 1));
+      }
+      return out;
+    };
+    return build(0);
+  }
+
+  /** Reads a one-element tensor back as a number (or boolean). */
+  async item(): Promise<number | boolean> {
+    if (this.size !== 1) {
+      throw new TypeError(
+        `Tensor.item: expected one element, got shape ${fmtShape(this.shape)}`,
+      );
+    }
+    const flat = await this.data();
+    return this.dtype === "bool" ? flat[0] !== 0 : flat[0]!;
+  }
+
+  /** A short description: `Tensor(float32[2,3])`. */
+  toString(): string {
+    return `Tensor(${this.dtype}${fmtShape(this.shape)})`;
+  }
+}
+
+/** The interpreter level a tracer belongs to (see `core.ts`). */
+export interface TraceLevel {
+  /** Position on the interpreter stack; higher is inner. */
+  readonly level: number;
+}
+
+/**
+ * A value being traced by a transform. It looks like a tensor (shape and
+ * dtype) but has no storage; its `main` names the transform it belongs to,
+ * so nested transforms never confuse perturbations.
+ */
+export abstract class Tracer extends Tensor {
+  /** The transform level that owns this tracer. */
+  readonly main: TraceLevel;
+
+  /** Creates a tracer of `aval` owned by `main`. */
+  constructor(aval: Aval, main: TraceLevel) {
+    super(aval, null, null);
+    this.main = main;
+  }
+
+  /**
+   * This value with its transform's perturbation dropped (its primal), or
+   * the tracer itself where that has no meaning.
+   */
+  dropPerturbation(): Tensor {
+    return this;
+  }
+
+  override data(): Promise<HostArray> {
+    return Promise.reject(
+      new TypeError(
+        `Tensor.data: cannot read a traced value (${this.dtype}${
+          fmtShape(this.shape)
+        }) inside a transform; return it from the transformed function instead`,
+      ),
+    );
+  }
+}
+
+/** Whether `x` is a concrete tensor with storage (not a tracer). */
+export function isConcrete(x: Tensor): boolean {
+  return !(x instanceof Tracer);
+}

@@ -1,0 +1,51 @@
+/**
+ * Threefry-2x32 with 20 rounds (Salmon et al. 2011, "Parallel random numbers:
+ * as easy as 1, 2, 3"), the counter-based generator behind heed's PRNG, as
+ * in JAX. Every backend computes the same bits from the same key and counter.
+ *
+ * @module
+ */
+
+const ROTATIONS = [13, 15, 26, 6, 17, 29, 16, 24] as const;
+
+function rotl(x: number, r: number): number {
+  return ((x << r) | (x >>> (32 - r))) >>> 0;
+}
+
+/**
+ * Encrypts the counter `(c0, c1)` under the key `(k0, k1)`; all words are
+ * unsigned 32-bit integers. Returns two unsigned 32-bit words.
+ */
+export function threefry2x32(
+  k0: number,
+  k1: number,
+  c0: number,
+  c1: number,
+): [number, number] {
+  const ks = [k0 >>> 0, k1 >>> 0, (0x1bd11bda ^ k0 ^ k1) >>> 0];
+  let x0 = (c0 + ks[0]!) >>> 0;
+  let x1 = (c1 + ks[1]!) >>> 0;
+  for (let block = 0; block < 5; block++) {
+    for (let r = 0; r < 4; r++) {
+      x0 = (x0 + x1) >>> 0;
+      x1 = rotl(x1, ROTATIONS[(block % 2) * 4 + r]!) ^ x0;
+    }
+    // Key injection after every four rounds.
+    x0 = (x0 + ks[(block + 1) % 3]!) >>> 0;
+    x1 = (x1 + ks[(block + 2) % 3]! + block + 1) >>> 0;
+  }
+  return [x0, x1];
+}
+
+/**
+ * The 32 random bits of element `i` of a sample drawn with key `(k0, k1)`:
+ * the first word of `threefry2x32(k0, k1, i, 0)`.
+ */
+export function randomBits(k0: number, k1: number, i: number): number {
+  return threefry2x32(k0, k1, i >>> 0, 0)[0];
+}
+
+/** Maps 32 random bits to a float in [0, 1) with 23 bits of mantissa. */
+export function bitsToUniform(bits: number): number {
+  return (bits >>> 9) * 1.1920928955078125e-7; // 2^-23
+}
