@@ -26,7 +26,9 @@ export function asTensor(op: string, x: TensorLike, dtype?: DType): Tensor {
     return scalar(x, dtype ?? (typeof x === "boolean" ? "bool" : "float32"));
   }
   throw new TypeError(
-    `${op}: expected a Tensor or a number, got ${x === null ? "null" : typeof x}`,
+    `${op}: expected a Tensor or a number, got ${
+      x === null ? "null" : typeof x
+    }`,
   );
 }
 
@@ -43,13 +45,16 @@ export function asTensors(
   let strong: DType | null = null;
   let weak: DType | null = null;
   for (const x of xs) {
-    if (x instanceof Tensor) strong = strong ? promote(strong, x.dtype) : x.dtype;
-    else if (typeof x === "number" || typeof x === "boolean") {
+    if (x instanceof Tensor) {
+      strong = strong ? promote(strong, x.dtype) : x.dtype;
+    } else if (typeof x === "number" || typeof x === "boolean") {
       const w = weakDtype(x);
       weak = weak ? promote(weak, w) : w;
     } else {
       throw new TypeError(
-        `${op}: expected Tensors or numbers, got ${x === null ? "null" : typeof x}`,
+        `${op}: expected Tensors or numbers, got ${
+          x === null ? "null" : typeof x
+        }`,
       );
     }
   }

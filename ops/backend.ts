@@ -80,7 +80,9 @@ function defaultBackendName(): BackendName {
   if (env !== undefined && env !== "") {
     if (!(env in factories)) {
       throw new RangeError(
-        `HEED_BACKEND="${env}" is not a backend (known: ${backends().join(", ")})`,
+        `HEED_BACKEND="${env}" is not a backend (known: ${
+          backends().join(", ")
+        })`,
       );
     }
     current = env as BackendName;

@@ -10,7 +10,7 @@ import { type Aval, type DType, fmtShape, hostArray, sizeOf } from "./dtype.ts";
 import { getBackend } from "./backend.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { shapeRule } from "./shape_rules.ts";
-import { Tensor, Tracer, type TraceLevel } from "./tensor.ts";
+import { Tensor, type TraceLevel, Tracer } from "./tensor.ts";
 
 /** An interpreter: how one transform level processes primitives. */
 export interface Trace {

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { checkShape, type DType, fmtShape, hostArray, sizeOf } from "./dtype.ts";
+import {
+  checkShape,
+  type DType,
+  fmtShape,
+  hostArray,
+  sizeOf,
+} from "./dtype.ts";
 import { bind, fromHost, scalar } from "./core.ts";
 import { Tensor } from "./tensor.ts";
 import { castTo } from "./_convert.ts";
@@ -47,9 +53,9 @@ function inferShape(v: NestedValues, path: string): number[] {
     const s = inferShape(arr[i]!, `${path}[${i}]`);
     if (s.length !== inner.length || s.some((d, j) => d !== inner[j])) {
       throw new TypeError(
-        `tensor: ragged nested array: ${path}[0] has shape ${fmtShape(inner)} but ${path}[${i}] has ${
-          fmtShape(s)
-        }`,
+        `tensor: ragged nested array: ${path}[0] has shape ${
+          fmtShape(inner)
+        } but ${path}[${i}] has ${fmtShape(s)}`,
       );
     }
   }
@@ -78,7 +84,12 @@ export function tensor(values: TensorInput, opts: TensorOptions = {}): Tensor {
   if (ArrayBuffer.isView(values)) {
     const shape = opts.shape ?? [values.length];
     checkShape("tensor", shape);
-    const dtype = opts.dtype ?? (values instanceof Int32Array ? "int32" : values instanceof Uint8Array ? "int32" : "float32");
+    const dtype = opts.dtype ??
+      (values instanceof Int32Array
+        ? "int32"
+        : values instanceof Uint8Array
+        ? "int32"
+        : "float32");
     if (sizeOf(shape) !== values.length) {
       throw new TypeError(
         `tensor: ${values.length} values do not fill shape ${fmtShape(shape)}`,
@@ -94,11 +105,14 @@ export function tensor(values: TensorInput, opts: TensorOptions = {}): Tensor {
   const shape = inferShape(values, "values");
   const flat: (number | boolean)[] = [];
   const walk = (v: NestedValues): void => {
-    if (Array.isArray(v)) for (const u of v as readonly NestedValues[]) walk(u);
-    else if (typeof v === "number" || typeof v === "boolean") flat.push(v);
+    if (Array.isArray(v)) {
+      for (const u of v as readonly NestedValues[]) walk(u);
+    } else if (typeof v === "number" || typeof v === "boolean") flat.push(v);
     else {
       throw new TypeError(
-        `tensor: expected numbers or booleans, got ${v === null ? "null" : typeof v}`,
+        `tensor: expected numbers or booleans, got ${
+          v === null ? "null" : typeof v
+        }`,
       );
     }
   };
@@ -115,7 +129,9 @@ export function tensor(values: TensorInput, opts: TensorOptions = {}): Tensor {
     checkShape("tensor", opts.shape);
     if (sizeOf(opts.shape) !== flat.length) {
       throw new TypeError(
-        `tensor: ${flat.length} values do not fill shape ${fmtShape(opts.shape)}`,
+        `tensor: ${flat.length} values do not fill shape ${
+          fmtShape(opts.shape)
+        }`,
       );
     }
     return fromHost(data, opts.shape, dtype);
@@ -154,12 +170,18 @@ export function full(
 }
 
 /** A tensor of zeros. */
-export function zeros(shape: readonly number[], opts: DtypeOptions = {}): Tensor {
+export function zeros(
+  shape: readonly number[],
+  opts: DtypeOptions = {},
+): Tensor {
   return full(shape, 0, opts);
 }
 
 /** A tensor of ones. */
-export function ones(shape: readonly number[], opts: DtypeOptions = {}): Tensor {
+export function ones(
+  shape: readonly number[],
+  opts: DtypeOptions = {},
+): Tensor {
   return full(shape, 1, opts);
 }
 
@@ -209,11 +231,15 @@ export function arange(
 /** `num` evenly spaced float32 values from `start` to `stop`, both included. */
 export function linspace(start: number, stop: number, num: number): Tensor {
   if (!Number.isInteger(num) || num < 0) {
-    throw new RangeError(`linspace: num must be a non-negative integer, got ${num}`);
+    throw new RangeError(
+      `linspace: num must be a non-negative integer, got ${num}`,
+    );
   }
   const data = new Float32Array(num);
   const step = num > 1 ? (stop - start) / (num - 1) : 0;
-  for (let i = 0; i < num; i++) data[i] = i === num - 1 && num > 1 ? stop : start + i * step;
+  for (let i = 0; i < num; i++) {
+    data[i] = i === num - 1 && num > 1 ? stop : start + i * step;
+  }
   return fromHost(data, [num], "float32");
 }
 

@@ -144,7 +144,9 @@ export function checkShape(op: string, shape: readonly number[]): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
       throw new TypeError(
-        `${op}: invalid shape ${fmtShape(shape)}: dimensions must be non-negative integers`,
+        `${op}: invalid shape ${
+          fmtShape(shape)
+        }: dimensions must be non-negative integers`,
       );
     }
   }

@@ -7,13 +7,22 @@
 
 import type { DType } from "./dtype.ts";
 import { bind } from "./core.ts";
-import type { BinaryPrimitive, ComparePrimitive, UnaryPrimitive } from "./primitives.ts";
+import type {
+  BinaryPrimitive,
+  ComparePrimitive,
+  UnaryPrimitive,
+} from "./primitives.ts";
 import type { Tensor } from "./tensor.ts";
 import { asTensor, asTensors, castTo, type TensorLike } from "./_convert.ts";
 
 export type { TensorLike } from "./_convert.ts";
 
-function binary(p: BinaryPrimitive, x: TensorLike, y: TensorLike, min?: DType): Tensor {
+function binary(
+  p: BinaryPrimitive,
+  x: TensorLike,
+  y: TensorLike,
+  min?: DType,
+): Tensor {
   const [a, b] = asTensors(p, [x, y], min ?? "int32");
   return bind(p, [a!, b!], {});
 }
@@ -158,7 +167,10 @@ export function gelu(x: TensorLike, opts: GeluOptions = {}): Tensor {
   if (opts.approximate === false) {
     return mul(mul(t, 0.5), add(erf(mul(t, Math.SQRT1_2)), 1));
   }
-  const inner = mul(Math.sqrt(2 / Math.PI), add(t, mul(0.044715, mul(t, mul(t, t)))));
+  const inner = mul(
+    Math.sqrt(2 / Math.PI),
+    add(t, mul(0.044715, mul(t, mul(t, t)))),
+  );
   return mul(mul(t, 0.5), add(tanh(inner), 1));
 }
 
@@ -239,7 +251,11 @@ export function logicalNot(x: TensorLike): Tensor {
  * assertEquals(await where(greater(x, 0), x, 0).array(), [0, 2]);
  * ```
  */
-export function where(cond: TensorLike, onTrue: TensorLike, onFalse: TensorLike): Tensor {
+export function where(
+  cond: TensorLike,
+  onTrue: TensorLike,
+  onFalse: TensorLike,
+): Tensor {
   const c = asBool("where", cond);
   const [t, f] = asTensors("where", [onTrue, onFalse]);
   return bind("select", [c, t!, f!], {});

@@ -9,7 +9,7 @@
 import type { Aval } from "./dtype.ts";
 import { bind, type MainTrace, type Trace } from "./core.ts";
 import type { Params, Primitive } from "./primitives.ts";
-import { Tensor, Tracer } from "./tensor.ts";
+import { type Tensor, Tracer } from "./tensor.ts";
 import {
   add,
   cos,
@@ -71,7 +71,9 @@ export class JvpTrace implements Trace {
 
   /** Splits an operand into primal and tangent at this level. */
   unpack(x: Tensor): [Tensor, Tensor | null] {
-    if (x instanceof JvpTracer && x.main === this.main) return [x.primal, x.tangent];
+    if (x instanceof JvpTracer && x.main === this.main) {
+      return [x.primal, x.tangent];
+    }
     return [x, null];
   }
 
@@ -95,7 +97,11 @@ export class JvpTrace implements Trace {
       tangents.push(t);
     }
     if (tangents.every((t) => t === null)) return bind(prim, primals, params);
-    const [y, yDot] = (JVP_RULES[prim] as JvpRule<P>)(primals, tangents, params);
+    const [y, yDot] = (JVP_RULES[prim] as JvpRule<P>)(
+      primals,
+      tangents,
+      params,
+    );
     return this.pack(y, yDot);
   }
 }
@@ -163,8 +169,13 @@ function reduceExtremum(
 ): JvpRule<"reduce_max" | "reduce_min"> {
   return ([x], [xDot], params) => {
     const y = bind(prim, [x!], params);
-    const kept = reshape(y, x!.shape.map((d, i) => (params.axes.includes(i) ? 1 : d)));
-    const hit = bind("convert_element_type", [equal(x!, kept)], { dtype: "float32" });
+    const kept = reshape(
+      y,
+      x!.shape.map((d, i) => (params.axes.includes(i) ? 1 : d)),
+    );
+    const hit = bind("convert_element_type", [equal(x!, kept)], {
+      dtype: "float32",
+    });
     const count = bind("reduce_sum", [hit], params);
     const picked = bind("reduce_sum", [mul(xDot!, hit)], params);
     return [y, div(picked, count)];
@@ -186,7 +197,10 @@ export const JVP_RULES: { [P in Primitive]: JvpRule<P> } = {
   erf: unary("erf", (x) => mul(2 / Math.sqrt(Math.PI), exp(neg(mul(x, x))))),
   abs: unary("abs", (x) => sign(x)),
   sign: zeroTangent("sign"),
-  add: ([x, y], [xDot, yDot]) => [bind("add", [x!, y!], {}), addT(xDot!, yDot!)],
+  add: (
+    [x, y],
+    [xDot, yDot],
+  ) => [bind("add", [x!, y!], {}), addT(xDot!, yDot!)],
   sub: ([x, y], [xDot, yDot]) => [
     bind("sub", [x!, y!], {}),
     addT(xDot!, yDot == null ? null : neg(yDot!)),
@@ -206,10 +220,13 @@ export const JVP_RULES: { [P in Primitive]: JvpRule<P> } = {
   // d(xʸ) = y·x^(y-1)·dx + xʸ·log(x)·dy, with 0 where y = 0 or x = 0.
   pow: ([x, y], [xDot, yDot]) => {
     const z = bind("pow", [x!, y!], {});
-    const dx = xDot == null
+    const dx = xDot == null ? null : mul(
+      xDot,
+      where(equal(y!, 0), 0, mul(y!, bind("pow", [x!, sub(y!, 1)], {}))),
+    );
+    const dy = yDot == null
       ? null
-      : mul(xDot, where(equal(y!, 0), 0, mul(y!, bind("pow", [x!, sub(y!, 1)], {}))));
-    const dy = yDot == null ? null : mul(yDot, where(equal(x!, 0), 0, mul(z, log(x!))));
+      : mul(yDot, where(equal(x!, 0), 0, mul(z, log(x!))));
     return [z, addT(dx, dy)];
   },
   max: extremum("max") as JvpRule<"max">,

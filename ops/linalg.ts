@@ -34,7 +34,9 @@ export function matmul(a: TensorLike, b: TensorLike): Tensor {
     );
   }
   if (x.dtype === "bool") {
-    throw new TypeError("matmul: bool operands are not supported; cast them first");
+    throw new TypeError(
+      "matmul: bool operands are not supported; cast them first",
+    );
   }
   const xVec = x.ndim === 1, yVec = y.ndim === 1;
   if (xVec) x = reshape(x, [1, x.shape[0]!]);
@@ -58,7 +60,11 @@ export function matmul(a: TensorLike, b: TensorLike): Tensor {
     });
     outShape = [...batch, m, n];
   } else {
-    const batch = broadcastShapes("matmul", x.shape.slice(0, -2), y.shape.slice(0, -2));
+    const batch = broadcastShapes(
+      "matmul",
+      x.shape.slice(0, -2),
+      y.shape.slice(0, -2),
+    );
     const nb = batch.reduce((p, d) => p * d, 1);
     const xb = reshape(broadcastTo(x, [...batch, m, k]), [nb, m, k]);
     const yb = reshape(broadcastTo(y, [...batch, k, n]), [nb, k, n]);
@@ -76,7 +82,12 @@ export function matmul(a: TensorLike, b: TensorLike): Tensor {
 }
 
 /** Parses one operand's subscripts, expanding `...` to `rank` axes. */
-function parseTerm(term: string, rank: number, ellipsis: string, op: string): string {
+function parseTerm(
+  term: string,
+  rank: number,
+  ellipsis: string,
+  op: string,
+): string {
   if (!/^[a-zA-Z]*(\.\.\.)?[a-zA-Z]*$/.test(term)) {
     throw new TypeError(`einsum: invalid subscripts "${term}"`);
   }
@@ -84,7 +95,9 @@ function parseTerm(term: string, rank: number, ellipsis: string, op: string): st
     const named = term.length - 3;
     const n = rank - named;
     if (n < 0) {
-      throw new TypeError(`einsum: subscripts "${term}" do not fit an operand of rank ${rank}${op}`);
+      throw new TypeError(
+        `einsum: subscripts "${term}" do not fit an operand of rank ${rank}${op}`,
+      );
     }
     return term.replace("...", ellipsis.slice(ellipsis.length - n));
   }
@@ -112,26 +125,36 @@ function parseTerm(term: string, rank: number, ellipsis: string, op: string): st
  * ```
  */
 export function einsum(subscripts: string, ...operands: TensorLike[]): Tensor {
-  if (typeof subscripts !== "string") throw new TypeError("einsum: subscripts must be a string");
+  if (typeof subscripts !== "string") {
+    throw new TypeError("einsum: subscripts must be a string");
+  }
   const ts = asTensors("einsum", operands);
   const spec = subscripts.replace(/\s+/g, "");
   const [lhs, rhs] = spec.split("->") as [string, string | undefined];
   const terms = lhs.split(",");
   if (terms.length !== ts.length) {
-    throw new TypeError(`einsum: ${terms.length} operand subscripts but ${ts.length} operands`);
+    throw new TypeError(
+      `einsum: ${terms.length} operand subscripts but ${ts.length} operands`,
+    );
   }
   // Letters not used by the user stand for ellipsis axes.
   const used = new Set(spec.replace(/[^a-zA-Z]/g, ""));
-  const spare = [..."ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba"].filter((c) =>
-    !used.has(c)
-  ).reverse().join("");
-  const maxEll = Math.max(0, ...ts.map((t, i) => terms[i]!.includes("...") ? t.ndim - (terms[i]!.length - 3) : 0));
+  const spare = [..."ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba"]
+    .filter((c) => !used.has(c)).reverse().join("");
+  const maxEll = Math.max(
+    0,
+    ...ts.map((t, i) =>
+      terms[i]!.includes("...") ? t.ndim - (terms[i]!.length - 3) : 0
+    ),
+  );
   const ellipsis = spare.slice(0, maxEll);
   const subs = terms.map((t, i) => parseTerm(t, ts[i]!.ndim, ellipsis, ""));
   const sizes = new Map<string, number>();
   subs.forEach((s, i) => {
     if (new Set(s).size !== s.length) {
-      throw new TypeError(`einsum: repeated index in "${terms[i]}" (diagonals) is not supported`);
+      throw new TypeError(
+        `einsum: repeated index in "${terms[i]}" (diagonals) is not supported`,
+      );
     }
     [...s].forEach((c, ax) => {
       const d = ts[i]!.shape[ax]!;
@@ -145,13 +168,21 @@ export function einsum(subscripts: string, ...operands: TensorLike[]): Tensor {
   let out: string;
   if (rhs === undefined) {
     const counts = new Map<string, number>();
-    for (const s of subs) for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
-    const once = [...counts].filter(([c, n]) => n === 1 && !ellipsis.includes(c)).map(([c]) => c);
+    for (const s of subs) {
+      for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
+    }
+    const once = [...counts].filter(([c, n]) =>
+      n === 1 && !ellipsis.includes(c)
+    ).map(([c]) => c);
     out = ellipsis.slice(ellipsis.length - maxEll) + once.sort().join("");
   } else {
     out = rhs.includes("...") ? rhs.replace("...", ellipsis) : rhs;
     for (const c of out) {
-      if (!sizes.has(c)) throw new TypeError(`einsum: output index "${c}" is not in any operand`);
+      if (!sizes.has(c)) {
+        throw new TypeError(
+          `einsum: output index "${c}" is not in any operand`,
+        );
+      }
     }
     if (new Set(out).size !== out.length) {
       throw new TypeError(`einsum: repeated output index in "${rhs}"`);
@@ -162,7 +193,11 @@ export function einsum(subscripts: string, ...operands: TensorLike[]): Tensor {
     new Set([...out, ...subs.filter((_, j) => j !== i).join("")]);
   let acc = ts[0]!;
   let accSub = subs[0]!;
-  const reduceUnneeded = (t: Tensor, s: string, keep: Set<string>): [Tensor, string] => {
+  const reduceUnneeded = (
+    t: Tensor,
+    s: string,
+    keep: Set<string>,
+  ): [Tensor, string] => {
     const axes = [...s].flatMap((c, i) => (keep.has(c) ? [] : [i]));
     if (axes.length === 0) return [t, s];
     return [sum(t, { axis: axes }), [...s].filter((c) => keep.has(c)).join("")];
@@ -170,12 +205,22 @@ export function einsum(subscripts: string, ...operands: TensorLike[]): Tensor {
   [acc, accSub] = reduceUnneeded(acc, accSub, needed(0));
   for (let i = 1; i < ts.length; i++) {
     const later = new Set([...out, ...subs.slice(i + 1).join("")]);
-    let [b, bSub] = reduceUnneeded(ts[i]!, subs[i]!, new Set([...later, ...accSub]));
+    let [b, bSub] = reduceUnneeded(
+      ts[i]!,
+      subs[i]!,
+      new Set([...later, ...accSub]),
+    );
     [acc, accSub] = reduceUnneeded(acc, accSub, new Set([...later, ...bSub]));
     // Broadcast size-1 axes shared by both.
     const common = [...accSub].filter((c) => bSub.includes(c));
     const fit = (t: Tensor, s: string) =>
-      broadcastTo(t, [...s].map((c, ax) => (common.includes(c) ? sizes.get(c)! : t.shape[ax]!)));
+      broadcastTo(
+        t,
+        [...s].map((
+          c,
+          ax,
+        ) => (common.includes(c) ? sizes.get(c)! : t.shape[ax]!)),
+      );
     acc = fit(acc, accSub);
     b = fit(b, bSub);
     const batch = common.filter((c) => later.has(c));

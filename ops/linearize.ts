@@ -76,7 +76,9 @@ export class LinearTrace implements Trace {
 
   /** The program variable behind `x`, or `null` if `x` is not this level's. */
   variableOf(x: Tensor): LinearVar | null {
-    return x instanceof LinearTracer && x.main === this.main ? x.variable : null;
+    return x instanceof LinearTracer && x.main === this.main
+      ? x.variable
+      : null;
   }
 
   process<P extends Primitive>(
@@ -114,7 +116,9 @@ export function evalLinear(
         "linearize: a customVjp function has no forward-mode rule; use vjp/grad, or customJvp",
       );
     }
-    const args = eqn.inputs.map((x) => (x instanceof LinearVar ? env.get(x)! : x));
+    const args = eqn.inputs.map((
+      x,
+    ) => (x instanceof LinearVar ? env.get(x)! : x));
     env.set(eqn.out, bind(eqn.prim, args, eqn.params));
   }
   return program.outputs.map((v, i) =>

@@ -120,6 +120,7 @@ export {
 } from "./nn.ts";
 export {
   type AnyFn,
+  type Args,
   type AuxOf,
   type Cotangent,
   customJvp,

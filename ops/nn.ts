@@ -8,7 +8,19 @@
 import { fmtShape, normAxis } from "./dtype.ts";
 import type { Tensor } from "./tensor.ts";
 import { asTensor, castTo, type TensorLike } from "./_convert.ts";
-import { add, div, equal, exp, maximum, mul, neg, notEqual, rsqrt, sub, where } from "./elementwise.ts";
+import {
+  add,
+  div,
+  equal,
+  exp,
+  maximum,
+  mul,
+  neg,
+  notEqual,
+  rsqrt,
+  sub,
+  where,
+} from "./elementwise.ts";
 import { logsumexp, max, mean, sum, variance } from "./reduce.ts";
 import { oneHot } from "./shape_ops.ts";
 import { stopGradient } from "./stop_gradient.ts";
@@ -65,7 +77,9 @@ export function layerNorm(x: TensorLike, opts: LayerNormOptions = {}): Tensor {
   const t = castTo(asTensor("layerNorm", x), "float32");
   const axis = normAxis("layerNorm", opts.axis ?? -1, t.ndim);
   const eps = opts.eps ?? 1e-5;
-  if (!(eps >= 0)) throw new RangeError(`layerNorm: eps must be non-negative, got ${eps}`);
+  if (!(eps >= 0)) {
+    throw new RangeError(`layerNorm: eps must be non-negative, got ${eps}`);
+  }
   const mu = mean(t, { axis, keepdims: true });
   const v = variance(t, { axis, keepdims: true });
   let y = mul(sub(t, mu), rsqrt(add(v, eps)));
@@ -111,7 +125,9 @@ export function crossEntropy(
   const classes = z.shape[z.ndim - 1]!;
   const eps = opts.labelSmoothing ?? 0;
   if (!(eps >= 0 && eps <= 1)) {
-    throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1], got ${eps}`);
+    throw new RangeError(
+      `crossEntropy: labelSmoothing must be in [0, 1], got ${eps}`,
+    );
   }
   const reduction = opts.reduction ?? "mean";
   if (!["mean", "sum", "none"].includes(reduction)) {
@@ -124,7 +140,9 @@ export function crossEntropy(
     const batch = z.shape.slice(0, -1);
     if (y.ndim !== batch.length || y.shape.some((d, i) => d !== batch[i])) {
       throw new TypeError(
-        `crossEntropy: labels ${fmtShape(y.shape)} must have the shape of logits ${
+        `crossEntropy: labels ${
+          fmtShape(y.shape)
+        } must have the shape of logits ${
           fmtShape(z.shape)
         } without the class axis`,
       );
@@ -138,12 +156,16 @@ export function crossEntropy(
   } else if (y.dtype === "float32") {
     if (y.ndim !== z.ndim || y.shape.some((d, i) => d !== z.shape[i])) {
       throw new TypeError(
-        `crossEntropy: probability targets ${fmtShape(y.shape)} must match logits ${fmtShape(z.shape)}`,
+        `crossEntropy: probability targets ${
+          fmtShape(y.shape)
+        } must match logits ${fmtShape(z.shape)}`,
       );
     }
     target = y;
   } else {
-    throw new TypeError(`crossEntropy: labels must be int32 or float32, got ${y.dtype}`);
+    throw new TypeError(
+      `crossEntropy: labels must be int32 or float32, got ${y.dtype}`,
+    );
   }
   if (eps > 0) target = add(mul(target, 1 - eps), eps / classes);
   let loss = neg(sum(mul(target, logp), { axis: -1 }));

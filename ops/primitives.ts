@@ -116,7 +116,10 @@ export interface PrimitiveParams {
     readonly shape: readonly number[];
     readonly dims: readonly number[];
   };
-  slice: { readonly start: readonly number[]; readonly limit: readonly number[] };
+  slice: {
+    readonly start: readonly number[];
+    readonly limit: readonly number[];
+  };
   pad: {
     readonly lo: readonly number[];
     readonly hi: readonly number[];

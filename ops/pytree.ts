@@ -75,13 +75,18 @@ export function treeFlatten(tree: unknown): [Leaf[], TreeDef] {
 }
 
 /** Rebuilds a pytree from a structure and leaves. */
-export function treeUnflatten<T = unknown>(def: TreeDef, leaves: readonly unknown[]): T {
+export function treeUnflatten<T = unknown>(
+  def: TreeDef,
+  leaves: readonly unknown[],
+): T {
   let i = 0;
   const build = (d: TreeDef): unknown => {
     switch (d.kind) {
       case "leaf":
         if (i >= leaves.length) {
-          throw new TypeError("treeUnflatten: too few leaves for the structure");
+          throw new TypeError(
+            "treeUnflatten: too few leaves for the structure",
+          );
         }
         return leaves[i++];
       case "static":
@@ -155,7 +160,10 @@ export function treeMap<T = unknown>(
     }
     return l;
   });
-  return treeUnflatten<T>(def, leaves.map((x, i) => f(x, ...others.map((o) => o[i]!))));
+  return treeUnflatten<T>(
+    def,
+    leaves.map((x, i) => f(x, ...others.map((o) => o[i]!))),
+  );
 }
 
 /** The leaves of a pytree. */

@@ -42,14 +42,21 @@ export interface UniformOptions {
  * assertEquals(a, await uniform(key(0), [3]).array());
  * ```
  */
-export function uniform(k: Key, shape: readonly number[], opts: UniformOptions = {}): Tensor {
+export function uniform(
+  k: Key,
+  shape: readonly number[],
+  opts: UniformOptions = {},
+): Tensor {
   checkKey("uniform", k);
   checkShape("uniform", shape);
   const lo = opts.min ?? 0, hi = opts.max ?? 1;
   if (!(hi > lo)) {
     throw new RangeError(`uniform: max (${hi}) must exceed min (${lo})`);
   }
-  const u = bind("random_uniform", [], { key: [...k.words] as [number, number], shape: [...shape] });
+  const u = bind("random_uniform", [], {
+    key: [...k.words] as [number, number],
+    shape: [...shape],
+  });
   return lo === 0 && hi === 1 ? u : add(mul(u, hi - lo), lo);
 }
 
@@ -65,7 +72,11 @@ export function normal(k: Key, shape: readonly number[]): Tensor {
 }
 
 /** Bool samples that are true with probability `p` (a number or tensor). */
-export function bernoulli(k: Key, p: TensorLike, shape?: readonly number[]): Tensor {
+export function bernoulli(
+  k: Key,
+  p: TensorLike,
+  shape?: readonly number[],
+): Tensor {
   checkKey("bernoulli", k);
   const pt = asTensor("bernoulli", p, "float32");
   const s = shape ?? pt.shape;
@@ -81,7 +92,11 @@ export function categorical(k: Key, logits: TensorLike, axis = -1): Tensor {
   checkKey("categorical", k);
   const l = asTensor("categorical", logits, "float32");
   if (l.ndim === 0) {
-    throw new TypeError(`categorical: logits must have at least one axis, got ${fmtShape(l.shape)}`);
+    throw new TypeError(
+      `categorical: logits must have at least one axis, got ${
+        fmtShape(l.shape)
+      }`,
+    );
   }
   const u = uniform(k, l.shape, { min: 1.1754943508222875e-38, max: 1 });
   const gumbel = neg(log(neg(log(u))));

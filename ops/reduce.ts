@@ -9,7 +9,7 @@ import { normAxes, normAxis } from "./dtype.ts";
 import { bind } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
 import { asTensor, castTo, type TensorLike } from "./_convert.ts";
-import { add, log, exp, sub, div, mul } from "./elementwise.ts";
+import { add, div, exp, log, mul, sub } from "./elementwise.ts";
 import { reshape } from "./shape_ops.ts";
 import { stopGradient } from "./stop_gradient.ts";
 
@@ -21,7 +21,12 @@ export interface ReduceOptions {
   keepdims?: boolean;
 }
 
-function keep(x: Tensor, axes: readonly number[], y: Tensor, keepdims?: boolean): Tensor {
+function keep(
+  x: Tensor,
+  axes: readonly number[],
+  y: Tensor,
+  keepdims?: boolean,
+): Tensor {
   if (!keepdims) return y;
   return reshape(y, x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
 }
@@ -88,7 +93,12 @@ export function variance(x: TensorLike, opts: ReduceOptions = {}): Tensor {
   return mean(mul(centered, centered), opts);
 }
 
-function argReduce(prim: "argmax" | "argmin", x: TensorLike, axis: number | undefined, keepdims: boolean): Tensor {
+function argReduce(
+  prim: "argmax" | "argmin",
+  x: TensorLike,
+  axis: number | undefined,
+  keepdims: boolean,
+): Tensor {
   let t = asTensor(prim, x);
   if (t.dtype === "bool") t = castTo(t, "int32");
   let ax: number;
@@ -140,7 +150,16 @@ export function logsumexp(x: TensorLike, opts: ReduceOptions = {}): Tensor {
   const axes = normAxes("logsumexp", opts.axis, t.ndim);
   const m = stopGradient(max(t, { axis: axes, keepdims: true }));
   // A row of -Infinity gives -Infinity, not NaN: shift by 0 there.
-  const safe = bind("select", [bind("eq", [m, asTensor("logsumexp", -Infinity)], {}), asTensor("logsumexp", 0), m], {});
-  const s = add(log(sum(exp(sub(t, safe)), { axis: axes, keepdims: true })), safe);
-  return opts.keepdims ? s : reshape(s, t.shape.filter((_, i) => !axes.includes(i)));
+  const safe = bind("select", [
+    bind("eq", [m, asTensor("logsumexp", -Infinity)], {}),
+    asTensor("logsumexp", 0),
+    m,
+  ], {});
+  const s = add(
+    log(sum(exp(sub(t, safe)), { axis: axes, keepdims: true })),
+    safe,
+  );
+  return opts.keepdims
+    ? s
+    : reshape(s, t.shape.filter((_, i) => !axes.includes(i)));
 }

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { broadcastShapes, fmtShape, normAxes, normAxis, sizeOf } from "./dtype.ts";
+import {
+  broadcastShapes,
+  fmtShape,
+  normAxes,
+  normAxis,
+  sizeOf,
+} from "./dtype.ts";
 import { bind } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
 import { asTensor, asTensors, type TensorLike } from "./_convert.ts";
@@ -74,7 +80,10 @@ export function expandDims(x: TensorLike, axis: number): Tensor {
 }
 
 /** Removes axes of size 1 (all of them, or those named in `axis`). */
-export function squeeze(x: TensorLike, axis?: number | readonly number[]): Tensor {
+export function squeeze(
+  x: TensorLike,
+  axis?: number | readonly number[],
+): Tensor {
   const t = asTensor("squeeze", x);
   const axes = axis === undefined
     ? t.shape.flatMap((d, i) => (d === 1 ? [i] : []))
@@ -82,7 +91,9 @@ export function squeeze(x: TensorLike, axis?: number | readonly number[]): Tenso
   for (const a of axes) {
     if (t.shape[a] !== 1) {
       throw new TypeError(
-        `squeeze: axis ${a} of ${fmtShape(t.shape)} has size ${t.shape[a]}, not 1`,
+        `squeeze: axis ${a} of ${fmtShape(t.shape)} has size ${
+          t.shape[a]
+        }, not 1`,
       );
     }
   }
@@ -95,7 +106,9 @@ export function broadcastTo(x: TensorLike, shape: readonly number[]): Tensor {
   const out = broadcastShapes("broadcastTo", t.shape, shape);
   if (!sameShape(out, shape)) {
     throw new TypeError(
-      `broadcastTo: cannot broadcast ${fmtShape(t.shape)} to ${fmtShape(shape)}`,
+      `broadcastTo: cannot broadcast ${fmtShape(t.shape)} to ${
+        fmtShape(shape)
+      }`,
     );
   }
   if (sameShape(t.shape, shape)) return t;
@@ -180,7 +193,9 @@ export function pad(
   const t = asTensor("pad", x);
   if (widths.length !== t.ndim) {
     throw new RangeError(
-      `pad: expected ${t.ndim} [before, after] pairs for ${fmtShape(t.shape)}, got ${widths.length}`,
+      `pad: expected ${t.ndim} [before, after] pairs for ${
+        fmtShape(t.shape)
+      }, got ${widths.length}`,
     );
   }
   return bind("pad", [t], {
@@ -207,7 +222,11 @@ export function pad(
  */
 export function take(x: TensorLike, indices: TensorLike, axis = 0): Tensor {
   const t = asTensor("take", x);
-  const idx = asTensor("take", indices, typeof indices === "number" ? "int32" : undefined);
+  const idx = asTensor(
+    "take",
+    indices,
+    typeof indices === "number" ? "int32" : undefined,
+  );
   if (idx.dtype !== "int32") {
     throw new TypeError(`take: indices must be int32, got ${idx.dtype}`);
   }
@@ -221,12 +240,18 @@ export function gather(x: TensorLike, indices: TensorLike, axis = 0): Tensor {
 
 /** One-hot encodes int32 `indices` into a new last axis of size `depth` (float32). */
 export function oneHot(indices: TensorLike, depth: number): Tensor {
-  const idx = asTensor("oneHot", indices, typeof indices === "number" ? "int32" : undefined);
+  const idx = asTensor(
+    "oneHot",
+    indices,
+    typeof indices === "number" ? "int32" : undefined,
+  );
   if (idx.dtype !== "int32") {
     throw new TypeError(`oneHot: indices must be int32, got ${idx.dtype}`);
   }
   if (!Number.isInteger(depth) || depth < 1) {
-    throw new RangeError(`oneHot: depth must be a positive integer, got ${depth}`);
+    throw new RangeError(
+      `oneHot: depth must be a positive integer, got ${depth}`,
+    );
   }
   const shape = [...idx.shape, depth];
   const classes = bind("iota", [], { shape, dim: idx.ndim, dtype: "int32" });

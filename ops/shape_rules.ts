@@ -60,7 +60,10 @@ function binary(p: string, out?: DType) {
     if (out === undefined && x.dtype === "bool") {
       throw new TypeError(`${p}: expected numeric operands, got bool`);
     }
-    return { shape: broadcastShapes(p, x.shape, y.shape), dtype: out ?? x.dtype };
+    return {
+      shape: broadcastShapes(p, x.shape, y.shape),
+      dtype: out ?? x.dtype,
+    };
   };
 }
 
@@ -79,7 +82,10 @@ function logical(p: string) {
 }
 
 function reduce(p: string) {
-  return (inputs: readonly Aval[], params: { axes: readonly number[] }): Aval => {
+  return (
+    inputs: readonly Aval[],
+    params: { axes: readonly number[] },
+  ): Aval => {
     arity(p, inputs, 1);
     const x = inputs[0]!;
     for (const a of params.axes) {
@@ -102,13 +108,18 @@ function argReduce(p: string) {
     const x = inputs[0]!;
     if (params.axis < 0 || params.axis >= x.shape.length) {
       throw new RangeError(
-        `${p}: axis ${params.axis} is out of range for shape ${fmtShape(x.shape)}`,
+        `${p}: axis ${params.axis} is out of range for shape ${
+          fmtShape(x.shape)
+        }`,
       );
     }
     if (x.shape[params.axis] === 0) {
       throw new RangeError(`${p}: cannot reduce an empty axis`);
     }
-    return { shape: x.shape.filter((_, i) => i !== params.axis), dtype: "int32" };
+    return {
+      shape: x.shape.filter((_, i) => i !== params.axis),
+      dtype: "int32",
+    };
   };
 }
 
@@ -286,7 +297,10 @@ export const SHAPE_RULES: { [P in Primitive]: ShapeRule<P> } = {
         }`,
       );
     }
-    return { shape: x.shape.map((d, i) => d + p.lo[i]! + p.hi[i]!), dtype: x.dtype };
+    return {
+      shape: x.shape.map((d, i) => d + p.lo[i]! + p.hi[i]!),
+      dtype: x.dtype,
+    };
   },
   concatenate: (inputs, p) => {
     if (inputs.length === 0) {
@@ -340,16 +354,23 @@ export const SHAPE_RULES: { [P in Primitive]: ShapeRule<P> } = {
     arity("scatter_add", inputs, 2);
     const [u, idx] = inputs as [Aval, Aval];
     if (idx.dtype !== "int32") {
-      throw new TypeError(`scatter_add: indices must be int32, got ${idx.dtype}`);
+      throw new TypeError(
+        `scatter_add: indices must be int32, got ${idx.dtype}`,
+      );
     }
     const expect = [
       ...p.shape.slice(0, p.axis),
       ...idx.shape,
       ...p.shape.slice(p.axis + 1),
     ];
-    if (expect.length !== u.shape.length || expect.some((d, i) => d !== u.shape[i])) {
+    if (
+      expect.length !== u.shape.length ||
+      expect.some((d, i) => d !== u.shape[i])
+    ) {
       throw new TypeError(
-        `scatter_add: updates ${fmtShape(u.shape)} do not match ${fmtShape(expect)}`,
+        `scatter_add: updates ${fmtShape(u.shape)} do not match ${
+          fmtShape(expect)
+        }`,
       );
     }
     return { shape: p.shape, dtype: u.dtype };

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Tensor, Tracer } from "./tensor.ts";
+import { type Tensor, Tracer } from "./tensor.ts";
 
 /**
  * Returns `x` as a constant for differentiation: its value passes through,
@@ -13,11 +13,11 @@ import { Tensor, Tracer } from "./tensor.ts";
  *
  * @example
  * ```ts
- * import { grad, mul, stopGradient, tensor } from "@heed/heed";
+ * import { grad, mul, stopGradient, tensor, type Tensor } from "@heed/heed";
  * import { assertEquals } from "@std/assert";
  *
  * // d/dx (x · stop(x)) = stop(x) = 3
- * const g = grad((x) => mul(x, stopGradient(x)))(tensor(3));
+ * const g = grad((x: Tensor) => mul(x, stopGradient(x)))(tensor(3));
  * assertEquals(await g.item(), 3);
  * ```
  */

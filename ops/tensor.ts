@@ -91,7 +91,9 @@ export class Tensor implements Aval {
       const out: NestedArray[] = [];
       const n = this.shape[axis]!;
       for (let i = 0; i < n; i++) {
-        out.push(axis === this.shape.length - 1 ? toJs(pos++) : build(axis + 1));
+        out.push(
+          axis === this.shape.length - 1 ? toJs(pos++) : build(axis + 1),
+        );
       }
       return out;
     };

@@ -10,9 +10,20 @@ import { type Aval, fmtShape } from "./dtype.ts";
 import { fromHost, type MainTrace, scalar, withMain } from "./core.ts";
 import { Tensor, Tracer } from "./tensor.ts";
 import { JvpTrace, JvpTracer } from "./jvp.ts";
-import { evalLinear, LinearTrace, type LinearProgram, LinearTracer } from "./linearize.ts";
+import {
+  evalLinear,
+  type LinearProgram,
+  LinearTrace,
+  type LinearTracer,
+} from "./linearize.ts";
 import { transposeLinear } from "./transpose.ts";
-import { type Leaf, treeDefEqual, treeFlatten, type TreeDef, treeUnflatten } from "./pytree.ts";
+import {
+  type Leaf,
+  type TreeDef,
+  treeDefEqual,
+  treeFlatten,
+  treeUnflatten,
+} from "./pytree.ts";
 import { zeros } from "./creation.ts";
 import { reshape, stack } from "./shape_ops.ts";
 
@@ -22,7 +33,8 @@ export type AnyFn = (...args: never[]) => unknown;
 /** The cotangent (or tangent) type of a value: number leaves become tensors. */
 export type Cotangent<T> = T extends Tensor | number ? Tensor
   : T extends readonly unknown[] ? { -readonly [K in keyof T]: Cotangent<T[K]> }
-  : T extends Record<string, unknown> ? { -readonly [K in keyof T]: Cotangent<T[K]> }
+  : T extends Record<string, unknown>
+    ? { -readonly [K in keyof T]: Cotangent<T[K]> }
   : T;
 
 function toTensor(op: string, x: Leaf): Tensor {
@@ -34,7 +46,9 @@ function toTensor(op: string, x: Leaf): Tensor {
 function checkFloat(op: string, x: Tensor, what: string): void {
   if (x.dtype !== "float32") {
     throw new TypeError(
-      `${op}: ${what} must be float32 to be differentiated, got ${x.dtype}${fmtShape(x.shape)}`,
+      `${op}: ${what} must be float32 to be differentiated, got ${x.dtype}${
+        fmtShape(x.shape)
+      }`,
     );
   }
 }
@@ -70,18 +84,18 @@ function unpackOutputs(
  *
  * @example
  * ```ts
- * import { jvp, mul, tensor } from "@heed/heed";
+ * import { jvp, mul, tensor, type Tensor } from "@heed/heed";
  * import { assertEquals } from "@std/assert";
  *
- * const [y, yDot] = jvp((x: typeof tensor extends never ? never : any) => mul(x, x), [tensor(3)], [tensor(1)]);
+ * const [y, yDot] = jvp((x: Tensor) => mul(x, x), [tensor(3)], [tensor(1)]);
  * assertEquals([await y.item(), await yDot.item()], [9, 6]);
  * ```
  */
-export function jvp<F extends AnyFn>(
-  f: F,
-  primals: Parameters<F>,
-  tangents: Parameters<F>,
-): [ReturnType<F>, Cotangent<ReturnType<F>>] {
+export function jvp<A extends unknown[], R>(
+  f: (...args: A) => R,
+  primals: A,
+  tangents: A,
+): [R, Cotangent<R>] {
   checkFn("jvp", f);
   const [pLeaves, pDef] = treeFlatten(primals);
   const [tLeaves, tDef] = treeFlatten(tangents);
@@ -91,20 +105,27 @@ export function jvp<F extends AnyFn>(
   return withMain((m) => new JvpTrace(m), (main) => {
     const ins = pLeaves.map((p, i) => {
       const x = toTensor("jvp", p), t = toTensor("jvp", tLeaves[i]!);
-      if (t.shape.length !== x.shape.length || t.shape.some((d, j) => d !== x.shape[j])) {
+      if (
+        t.shape.length !== x.shape.length ||
+        t.shape.some((d, j) => d !== x.shape[j])
+      ) {
         throw new TypeError(
-          `jvp: tangent ${fmtShape(t.shape)} does not match primal ${fmtShape(x.shape)}`,
+          `jvp: tangent ${fmtShape(t.shape)} does not match primal ${
+            fmtShape(x.shape)
+          }`,
         );
       }
       return x.dtype === "float32" ? new JvpTracer(main, x, t) : x;
     });
-    const out = (f as unknown as (...a: unknown[]) => unknown)(...treeUnflatten<unknown[]>(pDef, ins));
+    const out = (f as unknown as (...a: unknown[]) => unknown)(
+      ...treeUnflatten<unknown[]>(pDef, ins),
+    );
     const [oLeaves, oDef] = treeFlatten(out);
     const [ps, ts] = unpackOutputs(main, oLeaves);
     return [
       treeUnflatten(oDef, ps),
       treeUnflatten(oDef, ts.map((t, i) => t ?? zeros(ps[i]!.shape))),
-    ] as [ReturnType<F>, Cotangent<ReturnType<F>>];
+    ] as [R, Cotangent<R>];
   });
 }
 
@@ -137,7 +158,9 @@ function linearizeFlat(
       let aux: unknown = undefined;
       if (hasAux) {
         if (!Array.isArray(out) || out.length !== 2) {
-          throw new TypeError(`${op}: with hasAux the function must return [output, aux]`);
+          throw new TypeError(
+            `${op}: with hasAux the function must return [output, aux]`,
+          );
         }
         [out, aux] = out;
         aux = treeUnflatten(
@@ -193,16 +216,24 @@ export function linearize<F extends AnyFn>(
   const [leaves, inDef] = flatArgs("linearize", primals);
   const lin = linearizeFlat(
     "linearize",
-    (ls) => (f as unknown as (...a: unknown[]) => unknown)(...treeUnflatten<unknown[]>(inDef, ls)),
+    (ls) =>
+      (f as unknown as (...a: unknown[]) => unknown)(
+        ...treeUnflatten<unknown[]>(inDef, ls),
+      ),
     leaves,
     false,
   );
   const jvpFn = (...tangents: Parameters<F>) => {
     const [tLeaves, tDef] = treeFlatten(tangents);
     if (!treeDefEqual(tDef, inDef)) {
-      throw new TypeError("linearize: tangents do not match the primals' structure");
+      throw new TypeError(
+        "linearize: tangents do not match the primals' structure",
+      );
     }
-    const outs = evalLinear(lin.program, tLeaves.map((t) => toTensor("linearize", t)));
+    const outs = evalLinear(
+      lin.program,
+      tLeaves.map((t) => toTensor("linearize", t)),
+    );
     return treeUnflatten<Cotangent<ReturnType<F>>>(lin.outDef, outs);
   };
   return [treeUnflatten<ReturnType<F>>(lin.outDef, lin.primalsOut), jvpFn];
@@ -214,10 +245,10 @@ export function linearize<F extends AnyFn>(
  *
  * @example
  * ```ts
- * import { mul, sum, tensor, vjp } from "@heed/heed";
+ * import { mul, sum, tensor, type Tensor, vjp } from "@heed/heed";
  * import { assertEquals } from "@std/assert";
  *
- * const [y, back] = vjp((x: ReturnType<typeof tensor>) => sum(mul(x, x)), tensor([1, 2]));
+ * const [y, back] = vjp((x: Tensor) => sum(mul(x, x)), tensor([1, 2]));
  * const [g] = back(tensor(1));
  * assertEquals([await y.item(), await g.array()], [5, [2, 4]]);
  * ```
@@ -230,7 +261,10 @@ export function vjp<F extends AnyFn>(
   const [leaves, inDef] = flatArgs("vjp", primals);
   const lin = linearizeFlat(
     "vjp",
-    (ls) => (f as unknown as (...a: unknown[]) => unknown)(...treeUnflatten<unknown[]>(inDef, ls)),
+    (ls) =>
+      (f as unknown as (...a: unknown[]) => unknown)(
+        ...treeUnflatten<unknown[]>(inDef, ls),
+      ),
     leaves,
     false,
   );
@@ -243,20 +277,34 @@ export function vjp<F extends AnyFn>(
 function backward(op: string, lin: Linearized, ct: unknown): Tensor[] {
   const [cLeaves, cDef] = treeFlatten(ct);
   if (!treeDefEqual(cDef, lin.outDef)) {
-    throw new TypeError(`${op}: the cotangent does not match the output's structure`);
+    throw new TypeError(
+      `${op}: the cotangent does not match the output's structure`,
+    );
   }
   const cts = cLeaves.map((c, i) => {
     const t = toTensor(op, c);
     const o = lin.primalsOut[i]!;
-    if (t.shape.length !== o.shape.length || t.shape.some((d, j) => d !== o.shape[j])) {
+    if (
+      t.shape.length !== o.shape.length ||
+      t.shape.some((d, j) => d !== o.shape[j])
+    ) {
       throw new TypeError(
-        `${op}: cotangent ${fmtShape(t.shape)} does not match output ${fmtShape(o.shape)}`,
+        `${op}: cotangent ${fmtShape(t.shape)} does not match output ${
+          fmtShape(o.shape)
+        }`,
       );
     }
     return t;
   });
-  return transposeLinear(lin.program, cts).map((c, i) => c ?? zeros(lin.inAvals[i]!.shape));
+  return transposeLinear(lin.program, cts).map((c, i) =>
+    c ?? zeros(lin.inAvals[i]!.shape)
+  );
 }
+
+/** Arguments of a transformed function: tensor positions also take numbers. */
+export type Args<P extends readonly unknown[]> = {
+  [K in keyof P]: P[K] extends Tensor ? Tensor | number : P[K];
+};
 
 /** Options of {@link grad} and {@link valueAndGrad}. */
 export interface GradOptions {
@@ -267,9 +315,10 @@ export interface GradOptions {
 }
 
 /** The gradients `grad` returns for options `O`. */
-export type GradsOf<A extends readonly unknown[], O> = O extends { argnums: infer N }
-  ? N extends number ? Cotangent<A[N]>
-  : N extends readonly number[] ? { -readonly [K in keyof N]: Cotangent<A[N[K] & number]> }
+export type GradsOf<A extends readonly unknown[], O> = O extends
+  { argnums: infer N } ? N extends number ? Cotangent<A[N]>
+  : N extends readonly number[]
+    ? { -readonly [K in keyof N]: Cotangent<A[N[K] & number]> }
   : Cotangent<A[0]>
   : Cotangent<A[0]>;
 
@@ -297,17 +346,27 @@ function valueAndGradImpl(
     }
   }
   const [leaves, inDef] = flatArgs(op, nums.map((n) => args[n]));
-  const lin = linearizeFlat(op, (ls) => {
-    const diff = treeUnflatten<unknown[]>(inDef, ls);
-    const full = [...args];
-    nums.forEach((n, j) => (full[n] = diff[j]));
-    return (f as unknown as (...a: unknown[]) => unknown)(...full);
-  }, leaves, opts.hasAux ?? false);
+  const lin = linearizeFlat(
+    op,
+    (ls) => {
+      const diff = treeUnflatten<unknown[]>(inDef, ls);
+      const full = [...args];
+      nums.forEach((n, j) => (full[n] = diff[j]));
+      return (f as unknown as (...a: unknown[]) => unknown)(...full);
+    },
+    leaves,
+    opts.hasAux ?? false,
+  );
   const value = lin.primalsOut[0];
-  if (lin.primalsOut.length !== 1 || !value || value.size !== 1 || value.ndim !== 0) {
+  if (
+    lin.primalsOut.length !== 1 || !value || value.size !== 1 ||
+    value.ndim !== 0
+  ) {
     throw new TypeError(
       `${op}: the function must return a scalar float32 tensor, got ${
-        lin.primalsOut.map((p) => `${p.dtype}${fmtShape(p.shape)}`).join(", ") || "no tensor"
+        lin.primalsOut.map((p) => `${p.dtype}${fmtShape(p.shape)}`).join(
+          ", ",
+        ) || "no tensor"
       }`,
     );
   }
@@ -316,7 +375,11 @@ function valueAndGradImpl(
     c ?? zeros(lin.inAvals[i]!.shape)
   );
   const per = treeUnflatten<unknown[]>(inDef, cts);
-  return { value, aux: lin.aux, grads: typeof argnums === "number" ? per[0] : per };
+  return {
+    value,
+    aux: lin.aux,
+    grads: typeof argnums === "number" ? per[0] : per,
+  };
 }
 
 /**
@@ -325,17 +388,22 @@ function valueAndGradImpl(
  *
  * @example
  * ```ts
- * import { grad, mul, tensor } from "@heed/heed";
+ * import { grad, mul, tensor, type Tensor } from "@heed/heed";
  * import { assertEquals } from "@std/assert";
  *
- * const cube = (x: ReturnType<typeof tensor>) => mul(mul(x, x), x);
+ * const cube = (x: Tensor) => mul(mul(x, x), x);
  * assertEquals(await grad(grad(cube))(tensor(2)).item(), 12);
  * ```
  */
-export function grad<F extends AnyFn, const O extends GradOptions = Record<never, never>>(
+export function grad<
+  F extends AnyFn,
+  const O extends GradOptions = Record<never, never>,
+>(
   f: F,
   opts?: O,
-): (...args: Parameters<F>) => O extends { hasAux: true }
+): (
+  ...args: Args<Parameters<F>>
+) => O extends { hasAux: true }
   ? [GradsOf<Parameters<F>, O>, AuxOf<ReturnType<F>>]
   : GradsOf<Parameters<F>, O> {
   checkFn("grad", f);
@@ -351,10 +419,13 @@ export function grad<F extends AnyFn, const O extends GradOptions = Record<never
  * Like {@link grad}, but returns `[value, grads]` (`[[value, aux], grads]`
  * with `hasAux`), computing both in one pass.
  */
-export function valueAndGrad<F extends AnyFn, const O extends GradOptions = Record<never, never>>(
+export function valueAndGrad<
+  F extends AnyFn,
+  const O extends GradOptions = Record<never, never>,
+>(
   f: F,
   opts?: O,
-): (...args: Parameters<F>) => [
+): (...args: Args<Parameters<F>>) => [
   O extends { hasAux: true } ? [Tensor, AuxOf<ReturnType<F>>] : Tensor,
   GradsOf<Parameters<F>, O>,
 ] {
@@ -393,13 +464,17 @@ function assemble(
 ): unknown {
   return treeUnflatten(
     outDef,
-    outShapes.map((_, o) => treeUnflatten(inDef, inShapes.map((_, l) => block(o, l)))),
+    outShapes.map((_, o) =>
+      treeUnflatten(inDef, inShapes.map((_, l) => block(o, l)))
+    ),
   );
 }
 
 function argOf(op: string, args: readonly unknown[], argnum: number): void {
   if (!Number.isInteger(argnum) || argnum < 0 || argnum >= args.length) {
-    throw new RangeError(`${op}: argnum ${argnum} is out of range for ${args.length} argument(s)`);
+    throw new RangeError(
+      `${op}: argnum ${argnum} is out of range for ${args.length} argument(s)`,
+    );
   }
 }
 
@@ -428,7 +503,10 @@ export function jacfwd<F extends AnyFn>(
     const cols: Tensor[][][] = leaves.map((leaf, l) => {
       const out: Tensor[][] = [];
       for (let e = 0; e < leaf.size; e++) {
-        const ts = leaves.map((x, j) => (j === l ? basis(x.shape, e) : zeros(x.shape)));
+        const ts = leaves.map((
+          x,
+          j,
+        ) => (j === l ? basis(x.shape, e) : zeros(x.shape)));
         const [y, yDot] = jvp(
           call,
           [treeUnflatten<unknown[]>(inDef, leaves)[0]],
@@ -471,19 +549,29 @@ export function jacrev<F extends AnyFn>(
   return (...args: Parameters<F>) => {
     argOf("jacrev", args, argnum);
     const [leaves, inDef] = flatArgs("jacrev", [args[argnum]]);
-    const lin = linearizeFlat("jacrev", (ls) => {
-      const a: unknown[] = [...args];
-      a[argnum] = treeUnflatten<unknown[]>(inDef, ls)[0];
-      return (f as unknown as (...a: unknown[]) => unknown)(...a);
-    }, leaves, false);
+    const lin = linearizeFlat(
+      "jacrev",
+      (ls) => {
+        const a: unknown[] = [...args];
+        a[argnum] = treeUnflatten<unknown[]>(inDef, ls)[0];
+        return (f as unknown as (...a: unknown[]) => unknown)(...a);
+      },
+      leaves,
+      false,
+    );
     const outShapes = lin.primalsOut.map((p) => p.shape);
     // rows[o][e] = input cotangents for basis element e of output leaf o.
     const rows = lin.primalsOut.map((p, o) => {
       const out: Tensor[][] = [];
       for (let e = 0; e < p.size; e++) {
-        const cts = lin.primalsOut.map((q, j) => (j === o ? basis(q.shape, e) : null));
+        const cts = lin.primalsOut.map((
+          q,
+          j,
+        ) => (j === o ? basis(q.shape, e) : null));
         out.push(
-          transposeLinear(lin.program, cts).map((c, i) => c ?? zeros(lin.inAvals[i]!.shape)),
+          transposeLinear(lin.program, cts).map((c, i) =>
+            c ?? zeros(lin.inAvals[i]!.shape)
+          ),
         );
       }
       return out;
@@ -504,7 +592,9 @@ export function hessian<F extends AnyFn>(
   f: F,
   opts: JacobianOptions = {},
 ): (...args: Parameters<F>) => unknown {
-  return jacfwd(jacrev(f, opts) as AnyFn, opts) as (...args: Parameters<F>) => unknown;
+  return jacfwd(jacrev(f, opts) as AnyFn, opts) as (
+    ...args: Parameters<F>
+  ) => unknown;
 }
 
 /**
@@ -526,26 +616,36 @@ export function hessian<F extends AnyFn>(
  */
 export function customJvp<F extends (...args: never[]) => unknown>(
   f: F,
-  rule: (primals: Parameters<F>, tangents: Cotangent<Parameters<F>>) => [ReturnType<F>, Cotangent<ReturnType<F>>],
+  rule: (
+    primals: Parameters<F>,
+    tangents: Cotangent<Parameters<F>>,
+  ) => [ReturnType<F>, Cotangent<ReturnType<F>>],
 ): F {
   checkFn("customJvp", f);
   checkFn("customJvp", rule);
   const g = (...args: Parameters<F>): ReturnType<F> => {
     const [leaves, def] = treeFlatten(args);
     const main = topJvp(leaves);
-    if (!main) return (f as unknown as (...a: unknown[]) => ReturnType<F>)(...args);
+    if (!main) {
+      return (f as unknown as (...a: unknown[]) => ReturnType<F>)(...args);
+    }
     const trace = main.trace as JvpTrace;
-    const ps = leaves.map((l) => (l instanceof Tensor ? trace.unpack(l)[0] : l));
+    const ps = leaves.map((
+      l,
+    ) => (l instanceof Tensor ? trace.unpack(l)[0] : l));
     const ts = leaves.map((l) => {
       const x = toTensor("customJvp", l);
-      return (l instanceof Tensor ? trace.unpack(l)[1] : null) ?? zeros(x.shape);
+      return (l instanceof Tensor ? trace.unpack(l)[1] : null) ??
+        zeros(x.shape);
     });
     const [y, yDot] = rule(treeUnflatten(def, ps), treeUnflatten(def, ts));
     const [yLeaves, yDef] = treeFlatten(y);
     const [dLeaves] = treeFlatten(yDot);
     return treeUnflatten(
       yDef,
-      yLeaves.map((p, i) => trace.pack(toTensor("customJvp", p), toTensor("customJvp", dLeaves[i]!))),
+      yLeaves.map((p, i) =>
+        trace.pack(toTensor("customJvp", p), toTensor("customJvp", dLeaves[i]!))
+      ),
     );
   };
   return g as F;
@@ -594,7 +694,9 @@ export function customVjp<F extends (...args: never[]) => unknown, R>(
   const g = (...args: Parameters<F>): ReturnType<F> => {
     const [leaves, def] = treeFlatten(args);
     const main = topJvp(leaves);
-    if (!main) return (f as unknown as (...a: unknown[]) => ReturnType<F>)(...args);
+    if (!main) {
+      return (f as unknown as (...a: unknown[]) => ReturnType<F>)(...args);
+    }
     const trace = main.trace as JvpTrace;
     const lin = trace.linear;
     if (!lin) {
@@ -602,8 +704,12 @@ export function customVjp<F extends (...args: never[]) => unknown, R>(
         "customVjp: forward-mode differentiation (jvp, jacfwd) of a customVjp function is not supported; use customJvp",
       );
     }
-    const ps = leaves.map((l) => (l instanceof Tensor ? trace.unpack(l)[0] : l));
-    const ts = leaves.map((l) => (l instanceof Tensor ? trace.unpack(l)[1] : null));
+    const ps = leaves.map((
+      l,
+    ) => (l instanceof Tensor ? trace.unpack(l)[0] : l));
+    const ts = leaves.map((
+      l,
+    ) => (l instanceof Tensor ? trace.unpack(l)[1] : null));
     const linIdx = ts.flatMap((t, i) => (t ? [i] : []));
     const [y, res] = fwd(...treeUnflatten<Parameters<F>>(def, ps));
     const [yLeaves, yDef] = treeFlatten(y);

@@ -24,7 +24,8 @@ export type TransposeRule<P extends Primitive> = (
   params: Params<P>,
 ) => (Tensor | null)[];
 
-const isLin = (x: TransposeArg | undefined): x is LinearVar => x instanceof LinearVar;
+const isLin = (x: TransposeArg | undefined): x is LinearVar =>
+  x instanceof LinearVar;
 const avalOf = (x: TransposeArg): Aval => (x instanceof LinearVar ? x.aval : x);
 
 /** Sums `ct` down to `shape`, undoing NumPy broadcasting. */
@@ -36,7 +37,9 @@ export function unbroadcast(ct: Tensor, shape: readonly number[]): Tensor {
     if (i < lead || (shape[i - lead] === 1 && ct.shape[i] !== 1)) axes.push(i);
   }
   const summed = axes.length ? bind("reduce_sum", [ct], { axes }) : ct;
-  return sameShape(summed.shape, shape) ? summed : bind("reshape", [summed], { shape });
+  return sameShape(summed.shape, shape)
+    ? summed
+    : bind("reshape", [summed], { shape });
 }
 
 function nonlinear(prim: string): never {
@@ -66,7 +69,9 @@ function dotTranspose(
   const lhsFreeCount = which === 0 ? myFree.length : otherFree.length;
   // Axes of ct: [batch..., lhs free..., rhs free...].
   const ctBatch = [...Array(nb).keys()];
-  const ctOther = otherFree.map((_, j) => nb + (which === 0 ? lhsFreeCount + j : j));
+  const ctOther = otherFree.map((_, j) =>
+    nb + (which === 0 ? lhsFreeCount + j : j)
+  );
   // Contract ct's "other free" axes with other's free axes, batch with batch.
   const r = bind("dot_general", [ct, other], {
     lhsContract: ctOther,
@@ -80,7 +85,8 @@ function dotTranspose(
   myBatch.forEach((a, i) => (perm[a] = i));
   myFree.forEach((a, j) => (perm[a] = nb + j));
   myContract.forEach((a, k) => {
-    perm[a] = nb + myFree.length + sortedOtherContract.indexOf(otherContract[k]!);
+    perm[a] = nb + myFree.length +
+      sortedOtherContract.indexOf(otherContract[k]!);
   });
   // Axis a of `me` is axis perm[a] of r.
   return perm.every((v, i) => v === i) ? r : bind("transpose", [r], { perm });
@@ -99,7 +105,9 @@ export const TRANSPOSE_RULES: { [P in Primitive]?: TransposeRule<P> } = {
   ],
   mul: (ct, [x, y]) => {
     if (isLin(x) && isLin(y)) nonlinear("mul");
-    if (isLin(x)) return [unbroadcast(mul(ct, y as Tensor), x.aval.shape), null];
+    if (isLin(x)) {
+      return [unbroadcast(mul(ct, y as Tensor), x.aval.shape), null];
+    }
     return [null, unbroadcast(mul(x as Tensor, ct), avalOf(y!).shape)];
   },
   div: (ct, [x, y]) => {
@@ -163,13 +171,19 @@ export const TRANSPOSE_RULES: { [P in Primitive]?: TransposeRule<P> } = {
     return args.map((x) => {
       const shape = avalOf(x).shape;
       const start = shape.map((_, i) => (i === p.axis ? offset : 0));
-      const limit = shape.map((d, i) => (i === p.axis ? offset + d : ct.shape[i]!));
+      const limit = shape.map((
+        d,
+        i,
+      ) => (i === p.axis ? offset + d : ct.shape[i]!));
       offset += shape[p.axis]!;
       return isLin(x) ? bind("slice", [ct], { start, limit }) : null;
     });
   },
   gather: (ct, [x, idx], p) => [
-    bind("scatter_add", [ct, idx as Tensor], { axis: p.axis, shape: avalOf(x!).shape }),
+    bind("scatter_add", [ct, idx as Tensor], {
+      axis: p.axis,
+      shape: avalOf(x!).shape,
+    }),
     null,
   ],
   scatter_add: (ct, [_u, idx], p) => [
@@ -201,7 +215,9 @@ export function transposeLinear(
     const ct = acc.get(eqn.out);
     if (!ct) continue;
     acc.delete(eqn.out);
-    const rule = TRANSPOSE_RULES[eqn.prim] as TransposeRule<Primitive> | undefined;
+    const rule = TRANSPOSE_RULES[eqn.prim] as
+      | TransposeRule<Primitive>
+      | undefined;
     if (!rule) {
       throw new TypeError(
         `${eqn.prim}: is not linear, so it cannot be transposed; this is a bug in a JVP rule`,

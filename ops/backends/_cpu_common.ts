@@ -29,7 +29,9 @@ export type CpuKernel<P extends Primitive> = (
  * its flat storage and one stride per iteration axis (0 on broadcast axes).
  */
 export interface View {
+  /** Flat index of the element at the origin of the iteration. */
   readonly offset: number;
+  /** Flat-index step per iteration axis; 0 repeats the element. */
   readonly strides: readonly number[];
 }
 

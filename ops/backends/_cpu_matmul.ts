@@ -118,17 +118,19 @@ function panelF32(
   }
 }
 
-/** Blocked float32 matmul; `pack` is scratch space of KC·NC floats. */
-function gemmF32(g: Gemm<Float32Array>, pack: Float32Array): void {
+/**
+ * Blocked float32 matmul. `pack` is scratch space of KC·NC floats, or null
+ * to read panels of B in place (with few rows, copying a panel costs as
+ * much as using it).
+ */
+function gemmF32(g: Gemm<Float32Array>, pack: Float32Array | null): void {
   const { b, k: K, n: N } = g;
-  // With few rows, copying a panel costs as much as using it: read B in place.
-  const usePack = g.m > 4;
   for (let j0 = 0; j0 < N; j0 += NC) {
     const jn = Math.min(NC, N - j0);
     for (let k0 = 0; k0 < K; k0 += KC) {
       const kn = Math.min(KC, K - k0);
       const start = g.bOff + k0 * N + j0;
-      if (usePack) {
+      if (pack) {
         for (let k = 0; k < kn; k++) {
           pack.set(b.subarray(start + k * N, start + k * N + jn), k * jn);
         }
@@ -184,9 +186,8 @@ export const dotGeneralKernel: CpuKernel<"dot_general"> = (
   const a = arranged(x, [...lhsBatch, ...lFree, ...lhsContract]); // [B, M, K]
   const b = arranged(y, [...rhsBatch, ...rhsContract, ...rFree]); // [B, K, N]
   const c = hostArray(out.dtype, batch * m * n); // [B, M, N]
-  const pack = out.dtype === "float32"
-    ? new Float32Array(KC * Math.min(NC, n))
-    : null;
+  const isFloat = out.dtype === "float32";
+  const pack = isFloat && m > 4 ? new Float32Array(KC * Math.min(NC, n)) : null;
   for (let t = 0; t < batch; t++) {
     const g = {
       a,
@@ -199,7 +200,7 @@ export const dotGeneralKernel: CpuKernel<"dot_general"> = (
       k,
       n,
     };
-    if (pack) gemmF32(g as Gemm<Float32Array>, pack);
+    if (isFloat) gemmF32(g as Gemm<Float32Array>, pack);
     else gemmInt32(g as Gemm<Int32Array>);
   }
   return c;

@@ -1,0 +1,337 @@
+/**
+ * JSON, JSON Lines, Arrow IPC and aligned parallel text into Arquero
+ * tables, with the same schema check and error style as the CSV reader.
+ *
+ * @module
+ */
+
+import * as aq from "arquero";
+import { decodeText, readBytes, sourceName, type TextInput } from "./_text.ts";
+import { type BadRowPolicy, DataError } from "./errors.ts";
+import {
+  checkJsonValue,
+  checkSchema,
+  isProblem,
+  type Schema,
+} from "./schema.ts";
+
+/** Options for the JSON, JSON Lines and Arrow readers. */
+export interface JsonOptions {
+  /** Required columns and their types. */
+  schema?: Schema;
+  /** The name used in error messages (the loaders pass the path). */
+  source?: string;
+  /** What to do with a bad row (default `"error"`). */
+  onBadRow?: BadRowPolicy;
+}
+
+/** Line of a `JSON.parse` failure, from V8's message, else `fallback`. */
+function jsonErrorLine(e: unknown, text: string, fallback: number): number {
+  const msg = e instanceof Error ? e.message : "";
+  const lc = /line (\d+) column/.exec(msg);
+  if (lc) return fallback + Number(lc[1]) - 1;
+  const pos = /position (\d+)/.exec(msg);
+  if (!pos) return fallback;
+  let line = fallback;
+  for (let i = 0; i < Number(pos[1]) && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) line++;
+  }
+  return line;
+}
+
+function jsonMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Turns row objects into a table with a fixed key set (ragged = bad). */
+function rowsToTable(
+  rows: readonly { value: unknown; line: number | null; label: string }[],
+  schema: Schema,
+  source: string,
+  policy: BadRowPolicy,
+): aq.ColumnTable {
+  let names: string[] | null = null;
+  let columns: unknown[][] = [];
+  const isRecord = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  for (const { value, line, label } of rows) {
+    let problem: { text: string; column: string | null } | null = null;
+    if (!isRecord(value)) {
+      problem = {
+        text: `${label}: expected an object, got ${
+          Array.isArray(value) ? "an array" : JSON.stringify(value)
+        }`,
+        column: null,
+      };
+    } else {
+      if (names === null) {
+        names = [...new Set([...Object.keys(schema), ...Object.keys(value)])];
+        columns = names.map(() => []);
+      }
+      const missing = names.find((k) => !Object.hasOwn(value, k));
+      const extra = Object.keys(value).find((k) => !names!.includes(k));
+      if (missing !== undefined) {
+        problem = { text: `${label}: missing key`, column: missing };
+      } else if (extra !== undefined) {
+        problem = {
+          text: `${label}: unexpected key (the first row has: ${names.join(", ")})`,
+          column: extra,
+        };
+      } else {
+        for (const [k, type] of Object.entries(schema)) {
+          const checked = checkJsonValue(value[k], type);
+          if (isProblem(checked)) {
+            problem = { text: `${label}: ${checked.problem}`, column: k };
+            break;
+          }
+        }
+      }
+    }
+    if (problem) {
+      const error = new DataError(
+        { source, line, column: problem.column },
+        problem.text,
+      );
+      if (policy === "error") throw error;
+      policy({
+        source,
+        line: line ?? 0,
+        fields: [JSON.stringify(value) ?? String(value)],
+        error,
+      });
+      continue;
+    }
+    const obj = value as Record<string, unknown>;
+    names!.forEach((k, i) => columns[i]!.push(obj[k]));
+  }
+  if (names === null) {
+    if (Object.keys(schema).length === 0) {
+      throw new DataError({ source }, "the file has no rows");
+    }
+    names = Object.keys(schema);
+    columns = names.map(() => []);
+  }
+  const cols = names;
+  return aq.table(Object.fromEntries(cols.map((k, i) => [k, columns[i]!])), cols);
+}
+
+/**
+ * Reads a JSON array of row objects into a table. Every row must have the
+ * keys of the first row (plus the schema's), no more and no fewer.
+ *
+ * @example
+ * ```ts
+ * import { readJson } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const t = readJson('[{"text": "hi", "label": 1}, {"text": "yo", "label": 0}]', {
+ *   schema: { text: "string", label: "integer" },
+ * });
+ * assertEquals(t.array("label"), [1, 0]);
+ * ```
+ */
+export function readJson(input: TextInput, opts: JsonOptions = {}): aq.ColumnTable {
+  const source = opts.source ?? "<json>";
+  const schema = opts.schema ?? {};
+  checkSchema("readJson", schema);
+  const text = decodeText(input, source);
+  if (text.trim() === "") throw new DataError({ source }, "the file is empty");
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new DataError(
+      { source, line: jsonErrorLine(e, text, 1) },
+      `invalid JSON: ${jsonMessage(e)}`,
+    );
+  }
+  if (!Array.isArray(data)) {
+    throw new DataError({ source }, "expected a JSON array of row objects");
+  }
+  const rows = data.map((value, i) => ({
+    value,
+    line: null,
+    label: `row ${i + 1}`,
+  }));
+  return rowsToTable(rows, schema, source, opts.onBadRow ?? "error");
+}
+
+/**
+ * Reads JSON Lines (one object per line; blank lines are passed over) into
+ * a table. A line that is not valid JSON is a bad row, named by its line.
+ *
+ * @example
+ * ```ts
+ * import { DataError, readJsonl } from "@heed/heed/data";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * const t = readJsonl('{"en": "Go."}\n{"en": "Hi."}\n');
+ * assertEquals(t.array("en"), ["Go.", "Hi."]);
+ * assertThrows(() => readJsonl('{"en": "Go."}\n{"en": \n', { source: "x.jsonl" }), DataError, "x.jsonl:2:");
+ * ```
+ */
+export function readJsonl(input: TextInput, opts: JsonOptions = {}): aq.ColumnTable {
+  const source = opts.source ?? "<jsonl>";
+  const schema = opts.schema ?? {};
+  checkSchema("readJsonl", schema);
+  const policy = opts.onBadRow ?? "error";
+  const text = decodeText(input, source);
+  const rows: { value: unknown; line: number; label: string }[] = [];
+  text.split(/\r\n|\n|\r/).forEach((raw, i) => {
+    if (raw.trim() === "") return;
+    try {
+      rows.push({ value: JSON.parse(raw), line: i + 1, label: "row" });
+    } catch (e) {
+      const error = new DataError(
+        { source, line: i + 1 },
+        `invalid JSON: ${jsonMessage(e)}`,
+      );
+      if (policy === "error") throw error;
+      policy({ source, line: i + 1, fields: [raw], error });
+    }
+  });
+  if (rows.length === 0 && text.trim() === "") {
+    throw new DataError({ source }, "the file is empty");
+  }
+  return rowsToTable(rows, schema, source, policy);
+}
+
+/**
+ * Reads Arrow IPC bytes (file or stream format) into a table, checking the
+ * schema's columns and value types.
+ *
+ * @example
+ * ```ts
+ * import * as aq from "arquero";
+ * import { readArrow } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const bytes = aq.toArrowIPC(aq.table({ text: ["a", "b"], n: [1, 2] }));
+ * assertEquals(readArrow(bytes, { schema: { n: "integer" } }).array("n"), [1, 2]);
+ * ```
+ */
+export function readArrow(bytes: Uint8Array, opts: JsonOptions = {}): aq.ColumnTable {
+  const source = opts.source ?? "<arrow>";
+  const schema = opts.schema ?? {};
+  checkSchema("readArrow", schema);
+  if (bytes.length === 0) throw new DataError({ source }, "the file is empty");
+  let table: aq.ColumnTable;
+  try {
+    table = aq.fromArrow(bytes);
+    table.numRows();
+  } catch (e) {
+    throw new DataError({ source }, `not a valid Arrow IPC file: ${jsonMessage(e)}`);
+  }
+  const names = table.columnNames();
+  for (const [name, type] of Object.entries(schema)) {
+    if (!names.includes(name)) {
+      throw new DataError(
+        { source },
+        `missing column ${JSON.stringify(name)} (the file has: ${names.join(", ")})`,
+      );
+    }
+    const values = table.array(name);
+    for (let i = 0; i < values.length; i++) {
+      const checked = checkJsonValue(values[i], type);
+      if (isProblem(checked)) {
+        throw new DataError({ source, column: name }, `row ${i + 1}: ${checked.problem}`);
+      }
+    }
+  }
+  return table;
+}
+
+/** Splits text into lines; one final line break ends the last line. */
+function textLines(text: string): string[] {
+  const lines = text.split(/\r\n|\n|\r/);
+  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}
+
+/**
+ * Reads aligned parallel text, one sentence per line (as Multi30k ships),
+ * into a table with one column per side. The files must have the same
+ * number of lines; empty lines are kept (as `""`), so alignment holds.
+ *
+ * @example
+ * ```ts
+ * import { readParallel } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const t = readParallel({ de: "Hallo!\nGeh.\n", en: "Hi.\nGo.\n" });
+ * assertEquals(t.objects(), [{ de: "Hallo!", en: "Hi." }, { de: "Geh.", en: "Go." }]);
+ * ```
+ */
+export function readParallel(
+  sides: Readonly<Record<string, TextInput>>,
+  opts: { sources?: Readonly<Record<string, string>> } = {},
+): aq.ColumnTable {
+  const names = Object.keys(sides);
+  if (names.length === 0) {
+    throw new RangeError("readParallel: give at least one side");
+  }
+  const columns: Record<string, string[]> = {};
+  let first: { name: string; source: string; n: number } | null = null;
+  for (const name of names) {
+    const source = opts.sources?.[name] ?? `<${name}>`;
+    const lines = textLines(decodeText(sides[name]!, source));
+    if (lines.length === 0) throw new DataError({ source }, "the file is empty");
+    if (first && lines.length !== first.n) {
+      throw new DataError(
+        { source, line: Math.min(lines.length, first.n) + 1 },
+        `parallel files are not aligned: ${first.source} has ${first.n} lines, ${source} has ${lines.length}`,
+      );
+    }
+    first ??= { name, source, n: lines.length };
+    columns[name] = lines;
+  }
+  return aq.table(columns, names);
+}
+
+/**
+ * Loads aligned parallel text files by path, e.g.
+ * `loadParallel({ de: "train.de", en: "train.en" })`.
+ *
+ * @example
+ * ```ts
+ * import { loadParallel } from "@heed/heed/data";
+ * import { assertRejects } from "@std/assert";
+ *
+ * await assertRejects(() => loadParallel({ de: "/nonexistent/train.de" }), TypeError, "not found");
+ * ```
+ */
+export async function loadParallel(
+  paths: Readonly<Record<string, string | URL>>,
+): Promise<aq.ColumnTable> {
+  const sides: Record<string, Uint8Array> = {};
+  const sources: Record<string, string> = {};
+  for (const [name, path] of Object.entries(paths)) {
+    sides[name] = await readBytes(path);
+    sources[name] = sourceName(path);
+  }
+  return readParallel(sides, { sources });
+}
+
+/** Loads a JSON file of row objects by path (see {@link readJson}). */
+export async function loadJson(
+  path: string | URL,
+  opts: JsonOptions = {},
+): Promise<aq.ColumnTable> {
+  return readJson(await readBytes(path), { source: sourceName(path), ...opts });
+}
+
+/** Loads a JSON Lines file by path (see {@link readJsonl}). */
+export async function loadJsonl(
+  path: string | URL,
+  opts: JsonOptions = {},
+): Promise<aq.ColumnTable> {
+  return readJsonl(await readBytes(path), { source: sourceName(path), ...opts });
+}
+
+/** Loads an Arrow IPC file by path (see {@link readArrow}). */
+export async function loadArrow(
+  path: string | URL,
+  opts: JsonOptions = {},
+): Promise<aq.ColumnTable> {
+  return readArrow(await readBytes(path), { source: sourceName(path), ...opts });
+}

@@ -1,0 +1,12 @@
+export * from "./errors.ts";
+export type { ColumnType, Schema, SchemaValue } from "./schema.ts";
+export * from "./csv.ts";
+export * from "./load.ts";
+export * from "./clean.ts";
+export * from "./labels.ts";
+export * from "./split.ts";
+export * from "./vocab.ts";
+export * from "./tokenize.ts";
+export * from "./bpe.ts";
+export * from "./tokenizer_json.ts";
+export * from "./batch.ts";
