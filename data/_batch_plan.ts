@@ -45,7 +45,9 @@ export function planBatches(
   if (maxTokens !== Infinity) positiveInt(op, "maxTokens", maxTokens);
   const n = lengths.length;
   const [rowKey, batchKey] = opts.key ? split(opts.key) : [null, null];
-  const order = rowKey ? permutationIndices(rowKey, n) : Int32Array.from({ length: n }, (_, i) => i);
+  const order = rowKey
+    ? permutationIndices(rowKey, n)
+    : Int32Array.from({ length: n }, (_, i) => i);
   if (opts.bucket ?? true) {
     const sorted = Array.from(order).sort((a, b) => lengths[a]! - lengths[b]!); // stable
     order.set(sorted);
@@ -55,7 +57,10 @@ export function planBatches(
   for (let i = 0; i < n; i++) {
     const len = Math.max(1, lengths[order[i]!]!);
     const rows = i - start;
-    if (rows > 0 && (rows + 1 > batchSize || (rows + 1) * Math.max(longest, len) > maxTokens)) {
+    if (
+      rows > 0 &&
+      (rows + 1 > batchSize || (rows + 1) * Math.max(longest, len) > maxTokens)
+    ) {
       out.push(order.slice(start, i));
       start = i;
       longest = 0;

@@ -20,7 +20,9 @@ export function columnList(
   for (const c of list) {
     if (!names.includes(c)) {
       throw new TypeError(
-        `${op}: no column ${JSON.stringify(c)} (the table has: ${names.join(", ")})`,
+        `${op}: no column ${JSON.stringify(c)} (the table has: ${
+          names.join(", ")
+        })`,
       );
     }
   }

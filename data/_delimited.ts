@@ -17,8 +17,10 @@ export interface ParsedRecords {
 const LF = 10, CR = 13;
 
 /**
- * Splits `text` into records. Lines with no characters at all are not
- * records (RFC 4180 has no empty records) and are passed over. A quote
+ * Splits `text` into records. A line with no characters at all is a
+ * record of one empty field when `keepBlank` is set (right for one-column
+ * files) and is passed over otherwise (in wider files it holds no data and
+ * could only be a ragged row). A final line break ends the last record. A quote
  * inside an unquoted field, a character after a closing quote, and an
  * unterminated quoted field throw a {@link DataError} naming the line and
  * character position. `quote` of -1 turns quoting off.
@@ -28,6 +30,7 @@ export function parseRecords(
   delimiter: number,
   quote: number,
   source: string,
+  keepBlank = false,
 ): ParsedRecords {
   const records: string[][] = [];
   const lines: number[] = [];
@@ -38,6 +41,10 @@ export function parseRecords(
   while (i < n) {
     const c0 = text.charCodeAt(i);
     if (c0 === LF || c0 === CR) { // a blank line
+      if (keepBlank) {
+        records.push([""]);
+        lines.push(line);
+      }
       i += c0 === CR && text.charCodeAt(i + 1) === LF ? 2 : 1;
       line++;
       lineStart = i;

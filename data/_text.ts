@@ -74,7 +74,9 @@ export function decodeText(input: TextInput, source: string): string {
 /** A short name for a path or URL, for error messages. */
 export function sourceName(path: string | URL): string {
   return path instanceof URL
-    ? (path.protocol === "file:" ? decodeURIComponent(path.pathname) : path.href)
+    ? (path.protocol === "file:"
+      ? decodeURIComponent(path.pathname)
+      : path.href)
     : path;
 }
 

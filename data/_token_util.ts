@@ -35,5 +35,8 @@ export function pieces(
 
 /** Normalisation settings from trainer options. */
 export function normalization(opts: TokenizerOptions): TextNormalization {
-  return Object.freeze({ lower: opts.lower ?? false, form: opts.form ?? "NFC" });
+  return Object.freeze({
+    lower: opts.lower ?? false,
+    form: opts.form ?? "NFC",
+  });
 }

@@ -7,7 +7,12 @@
 
 import type * as aq from "arquero";
 import type { Tensor } from "../ops/tensor.ts";
-import { pad, type Padded, planBatches, type PlanOptions } from "./_batch_plan.ts";
+import {
+  pad,
+  type Padded,
+  planBatches,
+  type PlanOptions,
+} from "./_batch_plan.ts";
 import { columnList, values } from "./_columns.ts";
 import { int32Tensor } from "./_to_tensor.ts";
 import { BOS_ID, EOS_ID, PAD_ID } from "./vocab.ts";
@@ -39,16 +44,25 @@ export interface HostBatch extends Padded {
 }
 
 /** The id sequences of a column, each checked. */
-function sequences(op: string, table: aq.ColumnTable, column: string): ArrayLike<number>[] {
+function sequences(
+  op: string,
+  table: aq.ColumnTable,
+  column: string,
+): ArrayLike<number>[] {
   columnList(op, table, column);
   return values(table, column).map((v, row) => {
     if (ArrayBuffer.isView(v) || Array.isArray(v)) {
       const s = v as unknown as ArrayLike<unknown>;
       for (let i = 0; i < s.length; i++) {
         const x = s[i];
-        if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x > 0x7fffffff) {
+        if (
+          typeof x !== "number" || !Number.isInteger(x) || x < 0 ||
+          x > 0x7fffffff
+        ) {
           throw new RangeError(
-            `${op}: column ${JSON.stringify(column)} row ${row} holds ${String(x)} at ${i}, expected a non-negative int32 id`,
+            `${op}: column ${JSON.stringify(column)} row ${row} holds ${
+              String(x)
+            } at ${i}, expected a non-negative int32 id`,
           );
         }
       }
@@ -106,9 +120,13 @@ export function hostBatches(
  *
  * const t = aq.table({ ids: [[5, 6, 7], [8], [9, 10], [11]] });
  * const bs = batches(t, "ids", { batchSize: 2, key: key(0) });
- * assertEquals(bs.map((b) => b.ids.shape), bs.map((b) => [2, b.rows.length && (b.ids.shape[1] ?? 0)]));
- * assertEquals((await bs[0]!.mask.data()).length, bs[0]!.ids.size);
- * assertEquals(bs[0]!.lengths.dtype, "int32");
+ * // Buckets: the two length-1 rows together, then the rows of length 2 and 3.
+ * const short = bs.find((b) => b.ids.shape[1] === 1)!;
+ * assertEquals([...short.rows].sort(), [1, 3]);
+ * assertEquals(await short.ids.array(), short.rows[0] === 1 ? [[8], [11]] : [[11], [8]]);
+ * const long = bs.find((b) => b.ids.shape[1] === 3)!;
+ * assertEquals(await long.mask.array(), long.rows[0] === 0 ? [[1, 1, 1], [1, 1, 0]] : [[1, 1, 0], [1, 1, 1]]);
+ * assertEquals(long.lengths.dtype, "int32");
  * ```
  */
 export function batches(
@@ -204,7 +222,9 @@ export function hostTranslationBatches(
   const op = "translationBatches";
   const bosS = opts.sourceBos ?? false, eosS = opts.sourceEos ?? true;
   const specials = opts.targetSpecials ?? true;
-  const src = sequences(op, table, opts.source).map((s) => framed(s, bosS, eosS));
+  const src = sequences(op, table, opts.source).map((s) =>
+    framed(s, bosS, eosS)
+  );
   const tgt = sequences(op, table, opts.target).map((s, row) => {
     const full = specials ? framed(s, true, true) : s;
     if (full.length < 2) {

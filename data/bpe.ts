@@ -15,7 +15,13 @@ import {
 } from "./_pretokenize.ts";
 import { frame, normalization, pieces } from "./_token_util.ts";
 import type { EncodeOptions, Tokenizer, TokenizerJSON } from "./tokenize.ts";
-import { countTokens, SPECIALS, UNK_ID, Vocab, vocabFromCounts } from "./vocab.ts";
+import {
+  countTokens,
+  SPECIALS,
+  UNK_ID,
+  Vocab,
+  vocabFromCounts,
+} from "./vocab.ts";
 
 /** Options for {@link trainBpe}. */
 export interface BpeOptions {
@@ -39,6 +45,16 @@ const CACHE_LIMIT = 1 << 17;
  * characters, then the learned merges are applied in the order they were
  * learned. Unknown characters become `<unk>` (decoded as U+FFFD). Build one
  * with {@link trainBpe}.
+ *
+ * @example
+ * ```ts
+ * import { BpeTokenizer, Vocab } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const vocab = new Vocab(["<pad>", "<unk>", "<bos>", "<eos>", " ", "a", "b", " a", " ab"]);
+ * const bpe = new BpeTokenizer(vocab, [[" ", "a"], [" a", "b"]], { lower: false, form: "NFC" });
+ * assertEquals(bpe.tokenize("ab ba"), [" ab", " ", "b", "a"]);
+ * ```
  */
 export class BpeTokenizer implements Tokenizer {
   /** Always `"bpe"`. */
@@ -51,6 +67,7 @@ export class BpeTokenizer implements Tokenizer {
   readonly merges: readonly (readonly [string, string])[];
   #ranks = new Map<string, Map<string, number>>();
   #cache = new Map<string, readonly (string | null)[]>();
+  #idCache = new Map<string, Int32Array>();
 
   /**
    * Wraps a vocabulary and merges; every merge's parts and result must be
@@ -63,7 +80,9 @@ export class BpeTokenizer implements Tokenizer {
   ) {
     this.vocab = vocab;
     this.normalization = norm;
-    this.merges = Object.freeze(merges.map((m) => Object.freeze([m[0], m[1]] as const)));
+    this.merges = Object.freeze(
+      merges.map((m) => Object.freeze([m[0], m[1]] as const)),
+    );
     merges.forEach(([a, b], rank) => {
       for (const piece of [a, b, a + b]) {
         if (!vocab.has(piece)) {
@@ -89,12 +108,16 @@ export class BpeTokenizer implements Tokenizer {
   #word(word: string): readonly (string | null)[] {
     const hit = this.#cache.get(word);
     if (hit) return hit;
-    const syms: (string | null)[] = [...word].map((c) => this.vocab.has(c) ? c : null);
+    const syms: (string | null)[] = [...word].map((c) =>
+      this.vocab.has(c) ? c : null
+    );
     for (;;) {
       let best = Infinity, at = -1;
       for (let i = 0; i + 1 < syms.length; i++) {
         const a = syms[i], b = syms[i + 1];
-        if (a === null || b === null || a === undefined || b === undefined) continue;
+        if (a === null || b === null || a === undefined || b === undefined) {
+          continue;
+        }
         const r = this.#ranks.get(a)?.get(b);
         if (r !== undefined && r < best) [best, at] = [r, i];
       }
@@ -125,7 +148,16 @@ export class BpeTokenizer implements Tokenizer {
   encode(text: string, opts: EncodeOptions = {}): Int32Array {
     const ids: number[] = [];
     for (const w of splitWords(this.normalize(text))) {
-      for (const p of this.#word(w)) ids.push(p === null ? UNK_ID : this.vocab.id(p));
+      let wordIds = this.#idCache.get(w);
+      if (!wordIds) {
+        wordIds = Int32Array.from(
+          this.#word(w),
+          (p) => p === null ? UNK_ID : this.vocab.id(p),
+        );
+        if (this.#idCache.size >= CACHE_LIMIT) this.#idCache.clear();
+        this.#idCache.set(w, wordIds);
+      }
+      for (const id of wordIds) ids.push(id);
     }
     return frame(ids, opts);
   }
@@ -165,15 +197,23 @@ export class BpeTokenizer implements Tokenizer {
  * assertEquals(bpe.decode(bpe.encode("the  mat sat")), "the mat sat");
  * ```
  */
-export function trainBpe(texts: Iterable<string>, opts: BpeOptions): BpeTokenizer {
+export function trainBpe(
+  texts: Iterable<string>,
+  opts: BpeOptions,
+): BpeTokenizer {
   const { vocabSize, minPairFreq = 2 } = opts;
-  if (!Number.isInteger(vocabSize) || vocabSize < SPECIALS.length || vocabSize >= KEY) {
+  if (
+    !Number.isInteger(vocabSize) || vocabSize < SPECIALS.length ||
+    vocabSize >= KEY
+  ) {
     throw new RangeError(
       `trainBpe: vocabSize must be an integer in [${SPECIALS.length}, ${KEY}), got ${vocabSize}`,
     );
   }
   if (!(minPairFreq >= 1)) {
-    throw new RangeError(`trainBpe: minPairFreq must be >= 1, got ${minPairFreq}`);
+    throw new RangeError(
+      `trainBpe: minPairFreq must be >= 1, got ${minPairFreq}`,
+    );
   }
   const norm = normalization(opts);
   const wordCounts = countTokens((function* () {
@@ -250,7 +290,9 @@ export function trainBpe(texts: Iterable<string>, opts: BpeOptions): BpeTokenize
       for (let i = 0; i + 1 < sym.length; i++) bump(sym[i]!, sym[i + 1]!, -f);
       for (let i = 0; i + 1 < next.length; i++) {
         bump(next[i]!, next[i + 1]!, f);
-        if (next[i] === id || next[i + 1] === id) note(next[i]! * KEY + next[i + 1]!, w);
+        if (next[i] === id || next[i + 1] === id) {
+          note(next[i]! * KEY + next[i + 1]!, w);
+        }
       }
       words[w] = Int32Array.from(next);
     }

@@ -132,7 +132,8 @@ export function cleanString(text: string, opts: CleanOptions = {}): string {
  * ```
  */
 export function cleanText(columns: Columns, opts: CleanOptions = {}): Step {
-  return (t) => mapColumns("cleanText", t, columns, (s) => cleanString(s, opts));
+  return (t) =>
+    mapColumns("cleanText", t, columns, (s) => cleanString(s, opts));
 }
 
 /**

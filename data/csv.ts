@@ -87,8 +87,9 @@ function headerNames(
  * or of the types a `schema` asks for.
  *
  * Quoted fields may hold delimiters, doubled quotes and line breaks; CRLF,
- * LF and a leading BOM are accepted. Lines with no characters at all are
- * not records. Everything else that is wrong throws a {@link DataError}
+ * LF and a leading BOM are accepted. An empty line is a row holding `""`
+ * in a one-column file and is passed over in wider files (there it holds
+ * no data). Everything else that is wrong throws a {@link DataError}
  * naming `source:line` and the column: invalid UTF-8, an empty file, a
  * stray or unterminated quote, a row with the wrong number of fields, a
  * missing schema column, a value of the wrong type. Pass `onBadRow` a
@@ -115,7 +116,10 @@ function headerNames(
  * assertEquals(skipped.map((bad) => bad.line), [3]);
  * ```
  */
-export function readCsv(input: TextInput, opts: CsvOptions = {}): aq.ColumnTable {
+export function readCsv(
+  input: TextInput,
+  opts: CsvOptions = {},
+): aq.ColumnTable {
   const source = opts.source ?? "<csv>";
   const delimiter = charCode("readCsv", "delimiter", opts.delimiter ?? ",");
   const quoteOpt = opts.quote === undefined ? '"' : opts.quote;
@@ -128,19 +132,24 @@ export function readCsv(input: TextInput, opts: CsvOptions = {}): aq.ColumnTable
   const policy = opts.onBadRow ?? "error";
 
   const text = decodeText(input, source);
-  const { records, lines } = parseRecords(text, delimiter, quote, source);
+  let { records, lines } = parseRecords(text, delimiter, quote, source);
+  const header = opts.header ?? true;
+  const width = Array.isArray(header) ? header.length : records[0]?.length;
+  if (width === 1) {
+    // In a one-column file an empty line is a row holding "", not a gap.
+    const start = header === true ? lines[0]! : 1;
+    ({ records, lines } = parseRecords(text, delimiter, quote, source, true));
+    const skip = lines.findIndex((l) => l >= start);
+    records = records.slice(skip);
+    lines = lines.slice(skip);
+  }
   if (records.length === 0) {
     throw new DataError(
       { source },
       "the file is empty (expected a header row and data rows)",
     );
   }
-  const { names, first } = headerNames(
-    records,
-    lines,
-    opts.header ?? true,
-    source,
-  );
+  const { names, first } = headerNames(records, lines, header, source);
   for (const name of Object.keys(schema)) {
     if (!names.includes(name)) {
       throw new DataError(
@@ -152,27 +161,29 @@ export function readCsv(input: TextInput, opts: CsvOptions = {}): aq.ColumnTable
     }
   }
 
-  const width = names.length;
   const typed = names.map((name) => schema[name]);
   const columns: SchemaValue[][] = names.map(() => []);
-  const row: SchemaValue[] = new Array(width);
+  const row: SchemaValue[] = new Array(names.length);
   rows: for (let r = first; r < records.length; r++) {
     const fields = records[r]!;
     const line = lines[r]!;
     let error: DataError | null = null;
-    if (fields.length !== width) {
+    if (fields.length !== names.length) {
       error = new DataError(
         { source, line },
-        `expected ${width} field${width === 1 ? "" : "s"} (${
+        `expected ${names.length} field${names.length === 1 ? "" : "s"} (${
           listNames(names)
         }), got ${fields.length}`,
       );
     } else {
-      for (let k = 0; k < width; k++) {
+      for (let k = 0; k < names.length; k++) {
         const type = typed[k];
         const value = type ? convertText(fields[k]!, type) : fields[k]!;
         if (isProblem(value)) {
-          error = new DataError({ source, line, column: names[k]! }, value.problem);
+          error = new DataError(
+            { source, line, column: names[k]! },
+            value.problem,
+          );
           break;
         }
         row[k] = value;
@@ -183,7 +194,7 @@ export function readCsv(input: TextInput, opts: CsvOptions = {}): aq.ColumnTable
       policy({ source, line, fields, error });
       continue rows;
     }
-    for (let k = 0; k < width; k++) columns[k]!.push(row[k]!);
+    for (let k = 0; k < names.length; k++) columns[k]!.push(row[k]!);
   }
   return aq.table(
     Object.fromEntries(names.map((name, k) => [name, columns[k]!])),
@@ -205,7 +216,10 @@ export function readCsv(input: TextInput, opts: CsvOptions = {}): aq.ColumnTable
  * assertEquals(t.array("de"), ["Hallo!", "Lauf!"]);
  * ```
  */
-export function readTsv(input: TextInput, opts: CsvOptions = {}): aq.ColumnTable {
+export function readTsv(
+  input: TextInput,
+  opts: CsvOptions = {},
+): aq.ColumnTable {
   return readCsv(input, { source: "<tsv>", ...opts, delimiter: "\t" });
 }
 

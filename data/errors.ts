@@ -23,14 +23,15 @@ export interface DataErrorLocation {
  * @example Catching a ragged row
  * ```ts
  * import { DataError, readCsv } from "@heed/heed/data";
- * import { assert, assertThrows } from "@std/assert";
+ * import { assert, assertEquals, assertThrows } from "@std/assert";
  *
  * const err = assertThrows(
  *   () => readCsv("a,b\n1,2\n3\n", { source: "toy.csv" }),
  *   DataError,
  * );
  * assert(err.message.startsWith("toy.csv:3:"));
- * assert(err instanceof TypeError && err.line === 3);
+ * assert(err instanceof TypeError);
+ * assertEquals([err.line, err.source], [3, "toy.csv"]);
  * ```
  */
 export class DataError extends TypeError {
@@ -50,7 +51,9 @@ export class DataError extends TypeError {
       ? `column ${JSON.stringify(column)}: `
       : "";
     super(
-      `${where.source}${line === null ? "" : `:${line}${col}`}: ${named}${problem}`,
+      `${where.source}${
+        line === null ? "" : `:${line}${col}`
+      }: ${named}${problem}`,
     );
     this.name = "DataError";
     this.source = where.source;

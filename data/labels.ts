@@ -10,6 +10,7 @@ import type { Step } from "./clean.ts";
 
 /** The JSON form of a {@link LabelEncoder}. */
 export interface LabelEncoderJSON {
+  /** The class names in id order. */
   readonly labels: readonly string[];
 }
 
@@ -141,9 +142,9 @@ export function encodeLabels(
     const ids = values(t, column).map((v, row) => {
       if (typeof v === "string" && encoder.has(v)) return encoder.encode(v);
       throw new RangeError(
-        `encodeLabels: row ${row} of column ${JSON.stringify(column)} has unknown label ${
-          JSON.stringify(v)
-        }`,
+        `encodeLabels: row ${row} of column ${
+          JSON.stringify(column)
+        } has unknown label ${JSON.stringify(v)}`,
       );
     });
     return t.reify().assign({ [opts.as ?? "label"]: ids });

@@ -1,6 +1,6 @@
 /**
- * JSON, JSON Lines, Arrow IPC and aligned parallel text into Arquero
- * tables, with the same schema check and error style as the CSV reader.
+ * JSON, JSON Lines and Arrow IPC into Arquero tables, with the same schema
+ * check and error style as the CSV reader.
  *
  * @module
  */
@@ -74,7 +74,9 @@ function rowsToTable(
         problem = { text: `${label}: missing key`, column: missing };
       } else if (extra !== undefined) {
         problem = {
-          text: `${label}: unexpected key (the first row has: ${names.join(", ")})`,
+          text: `${label}: unexpected key (the first row has: ${
+            names.join(", ")
+          })`,
           column: extra,
         };
       } else {
@@ -112,7 +114,10 @@ function rowsToTable(
     columns = names.map(() => []);
   }
   const cols = names;
-  return aq.table(Object.fromEntries(cols.map((k, i) => [k, columns[i]!])), cols);
+  return aq.table(
+    Object.fromEntries(cols.map((k, i) => [k, columns[i]!])),
+    cols,
+  );
 }
 
 /**
@@ -130,7 +135,10 @@ function rowsToTable(
  * assertEquals(t.array("label"), [1, 0]);
  * ```
  */
-export function readJson(input: TextInput, opts: JsonOptions = {}): aq.ColumnTable {
+export function readJson(
+  input: TextInput,
+  opts: JsonOptions = {},
+): aq.ColumnTable {
   const source = opts.source ?? "<json>";
   const schema = opts.schema ?? {};
   checkSchema("readJson", schema);
@@ -170,7 +178,10 @@ export function readJson(input: TextInput, opts: JsonOptions = {}): aq.ColumnTab
  * assertThrows(() => readJsonl('{"en": "Go."}\n{"en": \n', { source: "x.jsonl" }), DataError, "x.jsonl:2:");
  * ```
  */
-export function readJsonl(input: TextInput, opts: JsonOptions = {}): aq.ColumnTable {
+export function readJsonl(
+  input: TextInput,
+  opts: JsonOptions = {},
+): aq.ColumnTable {
   const source = opts.source ?? "<jsonl>";
   const schema = opts.schema ?? {};
   checkSchema("readJsonl", schema);
@@ -210,7 +221,10 @@ export function readJsonl(input: TextInput, opts: JsonOptions = {}): aq.ColumnTa
  * assertEquals(readArrow(bytes, { schema: { n: "integer" } }).array("n"), [1, 2]);
  * ```
  */
-export function readArrow(bytes: Uint8Array, opts: JsonOptions = {}): aq.ColumnTable {
+export function readArrow(
+  bytes: Uint8Array,
+  opts: JsonOptions = {},
+): aq.ColumnTable {
   const source = opts.source ?? "<arrow>";
   const schema = opts.schema ?? {};
   checkSchema("readArrow", schema);
@@ -220,99 +234,46 @@ export function readArrow(bytes: Uint8Array, opts: JsonOptions = {}): aq.ColumnT
     table = aq.fromArrow(bytes);
     table.numRows();
   } catch (e) {
-    throw new DataError({ source }, `not a valid Arrow IPC file: ${jsonMessage(e)}`);
+    throw new DataError(
+      { source },
+      `not a valid Arrow IPC file: ${jsonMessage(e)}`,
+    );
   }
   const names = table.columnNames();
   for (const [name, type] of Object.entries(schema)) {
     if (!names.includes(name)) {
       throw new DataError(
         { source },
-        `missing column ${JSON.stringify(name)} (the file has: ${names.join(", ")})`,
+        `missing column ${JSON.stringify(name)} (the file has: ${
+          names.join(", ")
+        })`,
       );
     }
     const values = table.array(name);
     for (let i = 0; i < values.length; i++) {
       const checked = checkJsonValue(values[i], type);
       if (isProblem(checked)) {
-        throw new DataError({ source, column: name }, `row ${i + 1}: ${checked.problem}`);
+        throw new DataError(
+          { source, column: name },
+          `row ${i + 1}: ${checked.problem}`,
+        );
       }
     }
   }
   return table;
 }
 
-/** Splits text into lines; one final line break ends the last line. */
-function textLines(text: string): string[] {
-  const lines = text.split(/\r\n|\n|\r/);
-  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
-  return lines;
-}
-
 /**
- * Reads aligned parallel text, one sentence per line (as Multi30k ships),
- * into a table with one column per side. The files must have the same
- * number of lines; empty lines are kept (as `""`), so alignment holds.
+ * Loads a JSON file of row objects by path (see {@link readJson}).
  *
  * @example
  * ```ts
- * import { readParallel } from "@heed/heed/data";
- * import { assertEquals } from "@std/assert";
- *
- * const t = readParallel({ de: "Hallo!\nGeh.\n", en: "Hi.\nGo.\n" });
- * assertEquals(t.objects(), [{ de: "Hallo!", en: "Hi." }, { de: "Geh.", en: "Go." }]);
- * ```
- */
-export function readParallel(
-  sides: Readonly<Record<string, TextInput>>,
-  opts: { sources?: Readonly<Record<string, string>> } = {},
-): aq.ColumnTable {
-  const names = Object.keys(sides);
-  if (names.length === 0) {
-    throw new RangeError("readParallel: give at least one side");
-  }
-  const columns: Record<string, string[]> = {};
-  let first: { name: string; source: string; n: number } | null = null;
-  for (const name of names) {
-    const source = opts.sources?.[name] ?? `<${name}>`;
-    const lines = textLines(decodeText(sides[name]!, source));
-    if (lines.length === 0) throw new DataError({ source }, "the file is empty");
-    if (first && lines.length !== first.n) {
-      throw new DataError(
-        { source, line: Math.min(lines.length, first.n) + 1 },
-        `parallel files are not aligned: ${first.source} has ${first.n} lines, ${source} has ${lines.length}`,
-      );
-    }
-    first ??= { name, source, n: lines.length };
-    columns[name] = lines;
-  }
-  return aq.table(columns, names);
-}
-
-/**
- * Loads aligned parallel text files by path, e.g.
- * `loadParallel({ de: "train.de", en: "train.en" })`.
- *
- * @example
- * ```ts
- * import { loadParallel } from "@heed/heed/data";
+ * import { loadJson } from "@heed/heed/data";
  * import { assertRejects } from "@std/assert";
  *
- * await assertRejects(() => loadParallel({ de: "/nonexistent/train.de" }), TypeError, "not found");
+ * await assertRejects(() => loadJson("/nonexistent/rows.json"), TypeError, "/nonexistent/rows.json: file not found");
  * ```
  */
-export async function loadParallel(
-  paths: Readonly<Record<string, string | URL>>,
-): Promise<aq.ColumnTable> {
-  const sides: Record<string, Uint8Array> = {};
-  const sources: Record<string, string> = {};
-  for (const [name, path] of Object.entries(paths)) {
-    sides[name] = await readBytes(path);
-    sources[name] = sourceName(path);
-  }
-  return readParallel(sides, { sources });
-}
-
-/** Loads a JSON file of row objects by path (see {@link readJson}). */
 export async function loadJson(
   path: string | URL,
   opts: JsonOptions = {},
@@ -320,18 +281,46 @@ export async function loadJson(
   return readJson(await readBytes(path), { source: sourceName(path), ...opts });
 }
 
-/** Loads a JSON Lines file by path (see {@link readJsonl}). */
+/**
+ * Loads a JSON Lines file by path (see {@link readJsonl}).
+ *
+ * @example
+ * ```ts
+ * import { loadJsonl } from "@heed/heed/data";
+ * import { assertRejects } from "@std/assert";
+ *
+ * const categories = new URL("./datasets/banking77/categories.json", import.meta.resolve("@heed/heed/data"));
+ * await assertRejects(() => loadJsonl(categories), TypeError, "categories.json:1: invalid JSON"); // not JSON Lines
+ * ```
+ */
 export async function loadJsonl(
   path: string | URL,
   opts: JsonOptions = {},
 ): Promise<aq.ColumnTable> {
-  return readJsonl(await readBytes(path), { source: sourceName(path), ...opts });
+  return readJsonl(await readBytes(path), {
+    source: sourceName(path),
+    ...opts,
+  });
 }
 
-/** Loads an Arrow IPC file by path (see {@link readArrow}). */
+/**
+ * Loads an Arrow IPC file by path (see {@link readArrow}).
+ *
+ * @example
+ * ```ts
+ * import { loadArrow } from "@heed/heed/data";
+ * import { assertRejects } from "@std/assert";
+ *
+ * const csv = new URL("./datasets/banking77/test.csv", import.meta.resolve("@heed/heed/data"));
+ * await assertRejects(() => loadArrow(csv), TypeError, "not a valid Arrow IPC file");
+ * ```
+ */
 export async function loadArrow(
   path: string | URL,
   opts: JsonOptions = {},
 ): Promise<aq.ColumnTable> {
-  return readArrow(await readBytes(path), { source: sourceName(path), ...opts });
+  return readArrow(await readBytes(path), {
+    source: sourceName(path),
+    ...opts,
+  });
 }

@@ -1,7 +1,37 @@
+/**
+ * Data pipelines on Arquero: load CSV/TSV/JSON/JSON Lines/Arrow/parallel
+ * text with a schema check, clean, tokenise (word, character, BPE), build
+ * vocabularies, split deterministically and batch into padded `int32`
+ * tensors. Every step is a function from table to table, so a pipeline is
+ * a composition ({@link pipe}) that reads top to bottom.
+ *
+ * @example From a TSV file to translation batches
+ * ```ts
+ * import { key } from "@heed/heed";
+ * import * as d from "@heed/heed/data";
+ * import { assert } from "@std/assert";
+ *
+ * const file = new URL("./datasets/tatoeba_deu_eng/deu.txt", import.meta.resolve("@heed/heed/data"));
+ * const table = (await d.loadTsv(file, { header: ["en", "de"] })).slice(1); // line 1 is "1\t2"
+ * const clean = d.pipe(d.normalizeText(["en", "de"]), d.cleanText(["en", "de"]), d.dedupe(), d.filterLength(["en", "de"], { min: 1, max: 40 }));
+ * const { train } = d.splitTable(clean(table), { fractions: { train: 0.9, test: 0.1 }, key: key(0), groupBy: "en" });
+ * const bpe = (col: string) => d.trainBpe(train.array(col) as string[], { vocabSize: 2000 });
+ * const ids = d.pipe(d.tokenize("en", bpe("en")), d.tokenize("de", bpe("de")))(train);
+ * const batches = d.translationBatches(ids, { source: "en_ids", target: "de_ids", maxTokens: 2048, key: key(1) });
+ * assert(batches.every((b) => b.tgtIn.dtype === "int32" && b.src.shape[0] === b.tgtOut.shape[0]));
+ * ```
+ *
+ * @module
+ */
+
+export type { Key } from "../ops/random_key.ts";
+export type { TextInput } from "./_text.ts";
+export type { TextNormalization } from "./_pretokenize.ts";
 export * from "./errors.ts";
 export type { ColumnType, Schema, SchemaValue } from "./schema.ts";
 export * from "./csv.ts";
 export * from "./load.ts";
+export * from "./parallel.ts";
 export * from "./clean.ts";
 export * from "./labels.ts";
 export * from "./split.ts";
@@ -10,3 +40,4 @@ export * from "./tokenize.ts";
 export * from "./bpe.ts";
 export * from "./tokenizer_json.ts";
 export * from "./batch.ts";
+export * from "./datasets.ts";

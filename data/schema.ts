@@ -84,7 +84,9 @@ export function checkJsonValue(
     ? Number.isSafeInteger(value)
     : type === "number"
     ? typeof value === "number" && Number.isFinite(value)
-    : typeof value === type;
+    : type === "string"
+    ? typeof value === "string"
+    : typeof value === "boolean";
   if (ok) return value as SchemaValue;
   const article = type === "integer" ? "an" : "a";
   return {

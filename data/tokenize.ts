@@ -33,11 +33,17 @@ export interface EncodeOptions {
 
 /** The JSON form of every tokeniser. */
 export interface TokenizerJSON {
+  /** Always `"heed-tokenizer"`. */
   readonly format: "heed-tokenizer";
+  /** The format version, 1. */
   readonly version: 1;
+  /** Which tokeniser. */
   readonly kind: "word" | "char" | "bpe";
+  /** Whether text is lower-cased before splitting. */
   readonly lower: boolean;
+  /** The Unicode normal form. */
   readonly form: "NFC" | "NFKC";
+  /** The vocabulary's tokens in id order. */
   readonly vocab: readonly string[];
   /** BPE only: the merges in the order they were learned. */
   readonly merges?: readonly (readonly [string, string])[];
@@ -79,6 +85,15 @@ export interface TokenizerOptions extends VocabOptions {
  * Splits text into words and punctuation (Unicode-aware). A token that
  * follows a space keeps it as its first character (`" world"`), which is
  * what makes decoding exact; build one with {@link trainWordTokenizer}.
+ *
+ * @example
+ * ```ts
+ * import { buildVocab, WordTokenizer } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const tok = new WordTokenizer(buildVocab([[" hi", "!"]]), { lower: true, form: "NFC" });
+ * assertEquals(tok.decode(tok.encode("HI!")), "hi!");
+ * ```
  */
 export class WordTokenizer implements Tokenizer {
   /** Always `"word"`. */
@@ -111,13 +126,29 @@ export class WordTokenizer implements Tokenizer {
   }
   /** See {@link Tokenizer.toJSON}. */
   toJSON(): TokenizerJSON {
-    return { format: "heed-tokenizer", version: 1, kind: this.kind, ...this.normalization, vocab: [...this.vocab.tokens] };
+    return {
+      format: "heed-tokenizer",
+      version: 1,
+      kind: this.kind,
+      ...this.normalization,
+      vocab: [...this.vocab.tokens],
+    };
   }
 }
 
 /**
  * Splits text into Unicode code points (after normalisation, so `"ü"` is
  * one token); build one with {@link trainCharTokenizer}.
+ *
+ * @example
+ * ```ts
+ * import { buildVocab, CharTokenizer } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const tok = new CharTokenizer(buildVocab([["a", "ü"]]), { lower: false, form: "NFC" });
+ * assertEquals(tok.encode("au\u0308").length, 2); // NFC makes "u" + U+0308 one "ü"
+ * assertEquals(tok.decode(tok.encode("ax")), "a\ufffd");
+ * ```
  */
 export class CharTokenizer implements Tokenizer {
   /** Always `"char"`. */
@@ -150,7 +181,13 @@ export class CharTokenizer implements Tokenizer {
   }
   /** See {@link Tokenizer.toJSON}. */
   toJSON(): TokenizerJSON {
-    return { format: "heed-tokenizer", version: 1, kind: this.kind, ...this.normalization, vocab: [...this.vocab.tokens] };
+    return {
+      format: "heed-tokenizer",
+      version: 1,
+      kind: this.kind,
+      ...this.normalization,
+      vocab: [...this.vocab.tokens],
+    };
   }
 }
 

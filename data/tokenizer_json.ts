@@ -47,7 +47,9 @@ export function tokenizerFromJSON(json: string | TokenizerJSON): Tokenizer {
   if (o.format !== "heed-tokenizer") fail('"format" must be "heed-tokenizer"');
   if (o.version !== 1) fail(`unsupported version ${JSON.stringify(o.version)}`);
   if (typeof o.lower !== "boolean") fail('"lower" must be a boolean');
-  if (o.form !== "NFC" && o.form !== "NFKC") fail('"form" must be "NFC" or "NFKC"');
+  if (o.form !== "NFC" && o.form !== "NFKC") {
+    fail('"form" must be "NFC" or "NFKC"');
+  }
   if (!Array.isArray(o.vocab) || !o.vocab.every((t) => typeof t === "string")) {
     fail('"vocab" must be an array of strings');
   }

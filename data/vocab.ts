@@ -7,13 +7,13 @@
  */
 
 /** The padding token; its id is always 0. */
-export const PAD: "<pad>" = "<pad>";
+export const PAD = "<pad>" as const;
 /** The unknown token. */
-export const UNK: "<unk>" = "<unk>";
+export const UNK = "<unk>" as const;
 /** The begin-of-sequence token. */
-export const BOS: "<bos>" = "<bos>";
+export const BOS = "<bos>" as const;
 /** The end-of-sequence token. */
-export const EOS: "<eos>" = "<eos>";
+export const EOS = "<eos>" as const;
 /** The id of `<pad>`. */
 export const PAD_ID = 0;
 /** The id of `<unk>`. */
@@ -22,7 +22,18 @@ export const UNK_ID = 1;
 export const BOS_ID = 2;
 /** The id of `<eos>`. */
 export const EOS_ID = 3;
-/** The specials, in id order; every vocabulary starts with them. */
+/**
+ * The specials, in id order; every vocabulary starts with them.
+ *
+ * @example
+ * ```ts
+ * import { BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, SPECIALS, UNK, UNK_ID } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(SPECIALS, [PAD, UNK, BOS, EOS]);
+ * assertEquals([PAD_ID, UNK_ID, BOS_ID, EOS_ID], [0, 1, 2, 3]);
+ * ```
+ */
 export const SPECIALS: readonly string[] = Object.freeze([PAD, UNK, BOS, EOS]);
 
 /** Options for {@link buildVocab}. */
@@ -35,6 +46,7 @@ export interface VocabOptions {
 
 /** The JSON form of a {@link Vocab}: its tokens in id order. */
 export interface VocabJSON {
+  /** The tokens in id order. */
   readonly tokens: readonly string[];
 }
 
@@ -138,7 +150,9 @@ export class Vocab {
 function checkVocabOptions(op: string, opts: VocabOptions): void {
   const { minFreq = 1, maxSize = Infinity } = opts;
   if (!(minFreq >= 1) || !Number.isInteger(minFreq)) {
-    throw new RangeError(`${op}: minFreq must be an integer >= 1, got ${minFreq}`);
+    throw new RangeError(
+      `${op}: minFreq must be an integer >= 1, got ${minFreq}`,
+    );
   }
   if (!(maxSize >= SPECIALS.length)) {
     throw new RangeError(
@@ -174,7 +188,17 @@ export function vocabFromCounts(
   return new Vocab([...SPECIALS, ...kept.slice(0, room).map(([t]) => t)]);
 }
 
-/** Counts the tokens of token sequences. */
+/**
+ * Counts the tokens of token sequences.
+ *
+ * @example
+ * ```ts
+ * import { countTokens } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(countTokens([["a", "b"], ["a"]]), new Map([["a", 2], ["b", 1]]));
+ * ```
+ */
 export function countTokens(
   sequences: Iterable<Iterable<string>>,
 ): Map<string, number> {

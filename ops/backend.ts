@@ -3,15 +3,28 @@
  * backend. A backend owns storage handles; tensors hold a handle and the
  * backend it belongs to.
  *
+ * Default: WebGPU when a hardware adapter exists, otherwise the CPU. A
+ * software adapter (Mesa llvmpipe) is not a GPU: see the README for the
+ * measured policy. `HEED_BACKEND=cpu|webgpu` or {@link setBackend}
+ * override the choice.
+ *
  * @module
  */
 
 import type { Aval, HostArray } from "./dtype.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { CpuBackend } from "./backends/cpu.ts";
+import { WebGpuBackend } from "./backends/webgpu/backend.ts";
+import {
+  type AdapterInfo,
+  describeAdapter,
+  requestAdapter,
+} from "./backends/webgpu/device.ts";
+
+export type { AdapterInfo } from "./backends/webgpu/device.ts";
 
 /** Names of the backends heed knows. */
-export type BackendName = "cpu";
+export type BackendName = "cpu" | "webgpu";
 
 /** An input to a kernel: a storage handle and its abstract value. */
 export interface Operand {
@@ -19,6 +32,16 @@ export interface Operand {
   readonly handle: unknown;
   /** Shape and dtype of the value the handle holds. */
   readonly aval: Aval;
+}
+
+/** Live storage of one backend. */
+export interface MemoryStats {
+  /** Storage buffers held by live tensors. */
+  readonly liveBuffers: number;
+  /** Bytes of those buffers. */
+  readonly liveBytes: number;
+  /** Bytes kept in a pool for reuse (not held by tensors). */
+  readonly pooledBytes: number;
 }
 
 /** What a backend must provide: upload, read, run a primitive, free. */
@@ -36,75 +59,164 @@ export interface Backend {
     params: Params<P>,
     out: Aval,
   ): unknown;
-  /** Releases storage early; later use of the handle is an error. */
+  /** Releases one reference to storage; later use of the handle is an error. */
   free(handle: unknown): void;
+  /** Live storage of this backend. */
+  memory(): MemoryStats;
 }
 
-const factories: Record<BackendName, () => Backend> = {
-  cpu: () => new CpuBackend(),
-};
+const KNOWN: readonly BackendName[] = ["cpu", "webgpu"];
+const instances = new Map<BackendName, Backend>([["cpu", new CpuBackend()]]);
+let webgpuInit: Promise<WebGpuBackend | null> | null = null;
 
-const instances = new Map<BackendName, Backend>();
-let current: BackendName | null = null;
+// Probe the adapter once at load: the default depends on whether a hardware
+// GPU is present, and tensor creation must stay synchronous.
+const adapter = await requestAdapter();
+const adapterInfo: AdapterInfo | null = adapter
+  ? describeAdapter(adapter)
+  : null;
 
-/** The names of all backends that can be used on this machine. */
+function envBackend(): string | undefined {
+  try {
+    const v = Deno.env.get("HEED_BACKEND");
+    return v === "" ? undefined : v;
+  } catch {
+    return undefined; // no --allow-env: use the built-in default
+  }
+}
+
+function checkName(op: string, name: string): BackendName {
+  if (!KNOWN.includes(name as BackendName)) {
+    throw new RangeError(
+      `${op}: unknown backend "${name}" (known: ${KNOWN.join(", ")})`,
+    );
+  }
+  return name as BackendName;
+}
+
+async function initWebGpu(): Promise<WebGpuBackend | null> {
+  if (!webgpuInit) {
+    webgpuInit = WebGpuBackend.create().then((b) => {
+      if (b) instances.set("webgpu", b);
+      return b;
+    });
+  }
+  return await webgpuInit;
+}
+
+/** The built-in default: a hardware GPU if present, else the CPU (see README). */
+function builtInDefault(): BackendName {
+  return adapterInfo && !adapterInfo.isSoftware ? "webgpu" : "cpu";
+}
+
+const env = envBackend();
+let current: BackendName = env !== undefined
+  ? checkName("HEED_BACKEND", env)
+  : builtInDefault();
+if (current === "webgpu") {
+  if (!(await initWebGpu())) {
+    throw new Error(
+      "HEED_BACKEND=webgpu, but no WebGPU adapter is available on this machine",
+    );
+  }
+}
+
+/** The names of the backends usable on this machine (WebGPU only with an adapter). */
 export function backends(): BackendName[] {
-  return Object.keys(factories) as BackendName[];
+  return adapter ? ["cpu", "webgpu"] : ["cpu"];
 }
 
-/** Returns the backend called `name`, creating it on first use. */
+/** The name of the current default backend. */
+export function defaultBackend(): BackendName {
+  return current;
+}
+
+/**
+ * Returns the backend called `name` (default: the current one). WebGPU must
+ * have been initialised by {@link setBackend} or `HEED_BACKEND=webgpu`.
+ */
 export function getBackend(name?: BackendName): Backend {
-  const n = name ?? defaultBackendName();
-  let b = instances.get(n);
+  const n = name === undefined ? current : checkName("getBackend", name);
+  const b = instances.get(n);
   if (!b) {
-    const make = factories[n];
-    if (!make) {
-      throw new RangeError(
-        `getBackend: unknown backend "${n}" (known: ${backends().join(", ")})`,
-      );
-    }
-    b = make();
-    instances.set(n, b);
+    throw new Error(
+      `getBackend: the ${n} backend is not initialised; call \`await setBackend("${n}")\` first`,
+    );
   }
   return b;
 }
 
-function defaultBackendName(): BackendName {
-  if (current) return current;
-  let env: string | undefined;
-  try {
-    env = Deno.env.get("HEED_BACKEND");
-  } catch {
-    env = undefined; // no --allow-env: use the built-in default
-  }
-  if (env !== undefined && env !== "") {
-    if (!(env in factories)) {
-      throw new RangeError(
-        `HEED_BACKEND="${env}" is not a backend (known: ${
-          backends().join(", ")
-        })`,
+/** Initialises backend `name` if needed (WebGPU acquires its device). */
+export async function initBackend(name: BackendName): Promise<Backend> {
+  const n = checkName("initBackend", name);
+  if (n === "webgpu") {
+    const b = await initWebGpu();
+    if (!b) {
+      throw new Error(
+        "initBackend: no WebGPU adapter is available on this machine",
       );
     }
-    current = env as BackendName;
-  } else {
-    current = "cpu";
+    await b.ready();
   }
-  return current;
+  return getBackend(n);
 }
 
-/** Sets the default backend for tensors created from now on. */
-export function setBackend(name: BackendName): void {
-  getBackend(name);
+/**
+ * Makes `name` the default backend for tensors created from now on,
+ * initialising it first.
+ *
+ * @example
+ * ```ts
+ * import { defaultBackend, setBackend } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const before = defaultBackend();
+ * await setBackend("cpu");
+ * assertEquals(defaultBackend(), "cpu");
+ * await setBackend(before);
+ * ```
+ */
+export async function setBackend(name: BackendName): Promise<void> {
+  await initBackend(name);
   current = name;
 }
 
-/** Runs `fn` with `name` as the default backend, then restores the old one. */
-export function withBackend<T>(name: BackendName, fn: () => T): T {
-  const prev = defaultBackendName();
-  setBackend(name);
+/**
+ * Runs `fn` with `name` as the default backend and restores the previous
+ * default when it settles. Do not interleave it with other code that
+ * creates tensors concurrently.
+ */
+export async function withBackend<T>(
+  name: BackendName,
+  fn: () => T | Promise<T>,
+): Promise<T> {
+  const prev = current;
+  await setBackend(name);
   try {
-    return fn();
+    return await fn();
   } finally {
     current = prev;
   }
+}
+
+/** Live storage per initialised backend. */
+export function memory(): Partial<Record<BackendName, MemoryStats>> {
+  const out: Partial<Record<BackendName, MemoryStats>> = {};
+  for (const [name, b] of instances) out[name] = b.memory();
+  return out;
+}
+
+/** What heed found on this machine. */
+export interface BackendInfo {
+  /** Usable backends. */
+  readonly backends: readonly BackendName[];
+  /** The current default. */
+  readonly default: BackendName;
+  /** The WebGPU adapter, if any. */
+  readonly adapter: AdapterInfo | null;
+}
+
+/** Describes the backends, the default and the WebGPU adapter (with its limits). */
+export function info(): BackendInfo {
+  return { backends: backends(), default: current, adapter: adapterInfo };
 }

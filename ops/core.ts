@@ -11,6 +11,7 @@ import { getBackend } from "./backend.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { shapeRule } from "./shape_rules.ts";
 import { Tensor, type TraceLevel, Tracer } from "./tensor.ts";
+import { track } from "./memory.ts";
 
 /** An interpreter: how one transform level processes primitives. */
 export interface Trace {
@@ -109,7 +110,7 @@ function evalPrimitive<P extends Primitive>(
     params,
     out,
   );
-  return new Tensor(out, backend, handle);
+  return track(new Tensor(out, backend, handle));
 }
 
 /** A concrete tensor from a host array on the default backend. */
@@ -125,7 +126,7 @@ export function fromHost(
     );
   }
   const backend = getBackend();
-  return new Tensor(aval, backend, backend.upload(data, aval));
+  return track(new Tensor(aval, backend, backend.upload(data, aval)));
 }
 
 /** A scalar constant of `dtype` on the default backend. */

@@ -13,6 +13,7 @@ import {
   sizeOf,
 } from "./dtype.ts";
 import { bind, fromHost, scalar } from "./core.ts";
+import { type BackendName, withBackend } from "./backend.ts";
 import { Tensor } from "./tensor.ts";
 import { castTo } from "./_convert.ts";
 
@@ -161,8 +162,18 @@ export function full(
   value: number | boolean,
   opts: DtypeOptions = {},
 ): Tensor {
-  checkShape("full", shape);
-  checkDtype("full", opts.dtype);
+  return filled("full", shape, value, opts);
+}
+
+// `full` under the name of the op the user called, for error messages.
+function filled(
+  op: string,
+  shape: readonly number[],
+  value: number | boolean,
+  opts: DtypeOptions,
+): Tensor {
+  checkShape(op, shape);
+  checkDtype(op, opts.dtype);
   const dtype = opts.dtype ?? (typeof value === "boolean" ? "bool" : "float32");
   const s = scalar(value, dtype);
   if (shape.length === 0) return s;
@@ -174,7 +185,7 @@ export function zeros(
   shape: readonly number[],
   opts: DtypeOptions = {},
 ): Tensor {
-  return full(shape, 0, opts);
+  return filled("zeros", shape, 0, opts);
 }
 
 /** A tensor of ones. */
@@ -182,7 +193,7 @@ export function ones(
   shape: readonly number[],
   opts: DtypeOptions = {},
 ): Tensor {
-  return full(shape, 1, opts);
+  return filled("ones", shape, 1, opts);
 }
 
 /** Zeros with the shape and dtype of `x`. */
@@ -251,4 +262,22 @@ export function eye(n: number, m: number = n, opts: DtypeOptions = {}): Tensor {
   const data = hostArray(dtype, n * m);
   for (let i = 0; i < Math.min(n, m); i++) data[i * m + i] = 1;
   return fromHost(data, [n, m], dtype);
+}
+
+/**
+ * Copies a tensor to another backend (transfers are always explicit).
+ *
+ * @example
+ * ```ts
+ * import { tensor, toBackend } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const y = await toBackend(tensor([1, 2]), "cpu");
+ * assertEquals([y.backend.name, await y.array()], ["cpu", [1, 2]]);
+ * ```
+ */
+export async function toBackend(x: Tensor, name: BackendName): Promise<Tensor> {
+  if (x.backend.name === name) return x;
+  const data = await x.data();
+  return await withBackend(name, () => fromHost(data, x.shape, x.dtype));
 }

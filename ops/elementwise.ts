@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DType } from "./dtype.ts";
+import { broadcastShapes, type DType } from "./dtype.ts";
 import { bind } from "./core.ts";
 import type {
   BinaryPrimitive,
@@ -17,13 +17,16 @@ import { asTensor, asTensors, castTo, type TensorLike } from "./_convert.ts";
 
 export type { TensorLike } from "./_convert.ts";
 
+// Errors name the public op (`maximum`, `equal`), not the primitive.
 function binary(
+  op: string,
   p: BinaryPrimitive,
   x: TensorLike,
   y: TensorLike,
   min?: DType,
 ): Tensor {
-  const [a, b] = asTensors(p, [x, y], min ?? "int32");
+  const [a, b] = asTensors(op, [x, y], min ?? "int32");
+  broadcastShapes(op, a!.shape, b!.shape);
   return bind(p, [a!, b!], {});
 }
 
@@ -31,8 +34,14 @@ function unaryFloat(p: UnaryPrimitive, x: TensorLike): Tensor {
   return bind(p, [asTensor(p, x, "float32")], {});
 }
 
-function compare(p: ComparePrimitive, x: TensorLike, y: TensorLike): Tensor {
-  const [a, b] = asTensors(p, [x, y]);
+function compare(
+  op: string,
+  p: ComparePrimitive,
+  x: TensorLike,
+  y: TensorLike,
+): Tensor {
+  const [a, b] = asTensors(op, [x, y]);
+  broadcastShapes(op, a!.shape, b!.shape);
   return bind(p, [a!, b!], {});
 }
 
@@ -48,37 +57,37 @@ function compare(p: ComparePrimitive, x: TensorLike, y: TensorLike): Tensor {
  * ```
  */
 export function add(x: TensorLike, y: TensorLike): Tensor {
-  return binary("add", x, y);
+  return binary("add", "add", x, y);
 }
 
 /** `x - y`, broadcasting. */
 export function sub(x: TensorLike, y: TensorLike): Tensor {
-  return binary("sub", x, y);
+  return binary("sub", "sub", x, y);
 }
 
 /** `x * y`, broadcasting. */
 export function mul(x: TensorLike, y: TensorLike): Tensor {
-  return binary("mul", x, y);
+  return binary("mul", "mul", x, y);
 }
 
 /** True division `x / y`, broadcasting; always float32 (as NumPy's `/`). */
 export function div(x: TensorLike, y: TensorLike): Tensor {
-  return binary("div", x, y, "float32");
+  return binary("div", "div", x, y, "float32");
 }
 
 /** `x ** y`, broadcasting; float32 unless both are int32. */
 export function pow(x: TensorLike, y: TensorLike): Tensor {
-  return binary("pow", x, y);
+  return binary("pow", "pow", x, y);
 }
 
 /** Elementwise maximum; NaN propagates. */
 export function maximum(x: TensorLike, y: TensorLike): Tensor {
-  return binary("max", x, y);
+  return binary("maximum", "max", x, y);
 }
 
 /** Elementwise minimum; NaN propagates. */
 export function minimum(x: TensorLike, y: TensorLike): Tensor {
-  return binary("min", x, y);
+  return binary("minimum", "min", x, y);
 }
 
 /** `-x`. */
@@ -187,32 +196,32 @@ export function clip(x: TensorLike, lo: TensorLike, hi: TensorLike): Tensor {
 
 /** `x == y` elementwise, as bool. */
 export function equal(x: TensorLike, y: TensorLike): Tensor {
-  return compare("eq", x, y);
+  return compare("equal", "eq", x, y);
 }
 
 /** `x != y` elementwise, as bool. */
 export function notEqual(x: TensorLike, y: TensorLike): Tensor {
-  return compare("ne", x, y);
+  return compare("notEqual", "ne", x, y);
 }
 
 /** `x < y` elementwise, as bool. */
 export function less(x: TensorLike, y: TensorLike): Tensor {
-  return compare("lt", x, y);
+  return compare("less", "lt", x, y);
 }
 
 /** `x <= y` elementwise, as bool. */
 export function lessEqual(x: TensorLike, y: TensorLike): Tensor {
-  return compare("le", x, y);
+  return compare("lessEqual", "le", x, y);
 }
 
 /** `x > y` elementwise, as bool. */
 export function greater(x: TensorLike, y: TensorLike): Tensor {
-  return compare("gt", x, y);
+  return compare("greater", "gt", x, y);
 }
 
 /** `x >= y` elementwise, as bool. */
 export function greaterEqual(x: TensorLike, y: TensorLike): Tensor {
-  return compare("ge", x, y);
+  return compare("greaterEqual", "ge", x, y);
 }
 
 function asBool(op: string, x: TensorLike): Tensor {
@@ -225,12 +234,16 @@ function asBool(op: string, x: TensorLike): Tensor {
 
 /** Logical and of bool tensors, broadcasting. */
 export function logicalAnd(x: TensorLike, y: TensorLike): Tensor {
-  return bind("and", [asBool("logicalAnd", x), asBool("logicalAnd", y)], {});
+  const [a, b] = [asBool("logicalAnd", x), asBool("logicalAnd", y)];
+  broadcastShapes("logicalAnd", a.shape, b.shape);
+  return bind("and", [a, b], {});
 }
 
 /** Logical or of bool tensors, broadcasting. */
 export function logicalOr(x: TensorLike, y: TensorLike): Tensor {
-  return bind("or", [asBool("logicalOr", x), asBool("logicalOr", y)], {});
+  const [a, b] = [asBool("logicalOr", x), asBool("logicalOr", y)];
+  broadcastShapes("logicalOr", a.shape, b.shape);
+  return bind("or", [a, b], {});
 }
 
 /** Logical not of a bool tensor. */
@@ -258,6 +271,7 @@ export function where(
 ): Tensor {
   const c = asBool("where", cond);
   const [t, f] = asTensors("where", [onTrue, onFalse]);
+  broadcastShapes("where", c.shape, t!.shape, f!.shape);
   return bind("select", [c, t!, f!], {});
 }
 

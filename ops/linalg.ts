@@ -60,10 +60,10 @@ export function matmul(a: TensorLike, b: TensorLike): Tensor {
     });
     outShape = [...batch, m, n];
   } else {
-    const batch = broadcastShapes(
-      "matmul",
+    const batch = matmulBatch(
       x.shape.slice(0, -2),
       y.shape.slice(0, -2),
+      shapes,
     );
     const nb = batch.reduce((p, d) => p * d, 1);
     const xb = reshape(broadcastTo(x, [...batch, m, k]), [nb, m, k]);
@@ -79,6 +79,21 @@ export function matmul(a: TensorLike, b: TensorLike): Tensor {
   if (xVec) outShape.splice(outShape.length - 2, 1);
   if (yVec) outShape.splice(outShape.length - 1, 1);
   return reshape(out, outShape);
+}
+
+/** Broadcasts matmul's batch axes; the error shows both operands' shapes. */
+function matmulBatch(
+  a: readonly number[],
+  b: readonly number[],
+  shapes: string,
+): number[] {
+  try {
+    return broadcastShapes("matmul", a, b);
+  } catch {
+    throw new TypeError(
+      `matmul: batch dimensions cannot be broadcast together: ${shapes}`,
+    );
+  }
 }
 
 /** Parses one operand's subscripts, expanding `...` to `rank` axes. */
@@ -130,7 +145,11 @@ export function einsum(subscripts: string, ...operands: TensorLike[]): Tensor {
   }
   const ts = asTensors("einsum", operands);
   const spec = subscripts.replace(/\s+/g, "");
-  const [lhs, rhs] = spec.split("->") as [string, string | undefined];
+  const parts = spec.split("->");
+  if (parts.length > 2) {
+    throw new TypeError(`einsum: invalid subscripts "${subscripts}"`);
+  }
+  const [lhs, rhs] = parts as [string, string | undefined];
   const terms = lhs.split(",");
   if (terms.length !== ts.length) {
     throw new TypeError(

@@ -17,14 +17,35 @@
 
 export type { Aval, DType, HostArray } from "./dtype.ts";
 export { type NestedArray, Tensor } from "./tensor.ts";
+export type {
+  BinaryPrimitive,
+  ComparePrimitive,
+  CustomLinParams,
+  DotGeneralParams,
+  LogicalPrimitive,
+  NoParams,
+  Params,
+  Primitive,
+  PrimitiveParams,
+  UnaryPrimitive,
+} from "./primitives.ts";
 export {
+  type AdapterInfo,
   type Backend,
+  type BackendInfo,
   type BackendName,
   backends,
+  defaultBackend,
   getBackend,
+  info,
+  initBackend,
+  memory,
+  type MemoryStats,
+  type Operand,
   setBackend,
   withBackend,
 } from "./backend.ts";
+export { carry, scope } from "./memory.ts";
 export {
   arange,
   type DtypeOptions,
@@ -37,6 +58,7 @@ export {
   tensor,
   type TensorInput,
   type TensorOptions,
+  toBackend,
   zeros,
   zerosLike,
 } from "./creation.ts";

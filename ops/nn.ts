@@ -5,7 +5,7 @@
  * @module
  */
 
-import { fmtShape, normAxis } from "./dtype.ts";
+import { broadcastShapes, fmtShape, normAxes } from "./dtype.ts";
 import type { Tensor } from "./tensor.ts";
 import { asTensor, castTo, type TensorLike } from "./_convert.ts";
 import {
@@ -46,7 +46,7 @@ export interface AxisOptions {
  */
 export function softmax(x: TensorLike, opts: AxisOptions = {}): Tensor {
   const t = castTo(asTensor("softmax", x), "float32");
-  const axis = normAxis("softmax", opts.axis ?? -1, t.ndim);
+  const axis = normAxes("softmax", opts.axis ?? -1, t.ndim)[0]!;
   const m = stopGradient(max(t, { axis, keepdims: true }));
   const safe = where(equal(m, -Infinity), 0, m);
   const e = exp(sub(t, safe));
@@ -56,7 +56,7 @@ export function softmax(x: TensorLike, opts: AxisOptions = {}): Tensor {
 /** `x - logsumexp(x)` along `axis`: log-probabilities, computed stably. */
 export function logSoftmax(x: TensorLike, opts: AxisOptions = {}): Tensor {
   const t = castTo(asTensor("logSoftmax", x), "float32");
-  const axis = normAxis("logSoftmax", opts.axis ?? -1, t.ndim);
+  const axis = normAxes("logSoftmax", opts.axis ?? -1, t.ndim)[0]!;
   return sub(t, logsumexp(t, { axis, keepdims: true }));
 }
 
@@ -75,7 +75,7 @@ export interface LayerNormOptions {
 /** Normalises `x` to zero mean and unit variance along `axis`, then scales and shifts. */
 export function layerNorm(x: TensorLike, opts: LayerNormOptions = {}): Tensor {
   const t = castTo(asTensor("layerNorm", x), "float32");
-  const axis = normAxis("layerNorm", opts.axis ?? -1, t.ndim);
+  const axis = normAxes("layerNorm", opts.axis ?? -1, t.ndim)[0]!;
   const eps = opts.eps ?? 1e-5;
   if (!(eps >= 0)) {
     throw new RangeError(`layerNorm: eps must be non-negative, got ${eps}`);
@@ -83,8 +83,14 @@ export function layerNorm(x: TensorLike, opts: LayerNormOptions = {}): Tensor {
   const mu = mean(t, { axis, keepdims: true });
   const v = variance(t, { axis, keepdims: true });
   let y = mul(sub(t, mu), rsqrt(add(v, eps)));
-  if (opts.scale) y = mul(y, opts.scale);
-  if (opts.offset) y = add(y, opts.offset);
+  if (opts.scale) {
+    broadcastShapes("layerNorm (scale)", y.shape, opts.scale.shape);
+    y = mul(y, opts.scale);
+  }
+  if (opts.offset) {
+    broadcastShapes("layerNorm (offset)", y.shape, opts.offset.shape);
+    y = add(y, opts.offset);
+  }
   return y;
 }
 

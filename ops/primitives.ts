@@ -71,60 +71,101 @@ export interface CustomLinParams {
 
 /** The typed params of every primitive. */
 export interface PrimitiveParams {
+  /** Params of `neg`. */
   neg: NoParams;
+  /** Params of `exp`. */
   exp: NoParams;
+  /** Params of `log`. */
   log: NoParams;
+  /** Params of `log1p`. */
   log1p: NoParams;
+  /** Params of `sqrt`. */
   sqrt: NoParams;
+  /** Params of `rsqrt`. */
   rsqrt: NoParams;
+  /** Params of `sin`. */
   sin: NoParams;
+  /** Params of `cos`. */
   cos: NoParams;
+  /** Params of `tanh`. */
   tanh: NoParams;
+  /** Params of `logistic`. */
   logistic: NoParams;
+  /** Params of `erf`. */
   erf: NoParams;
+  /** Params of `abs`. */
   abs: NoParams;
+  /** Params of `sign`. */
   sign: NoParams;
+  /** Params of `add`. */
   add: NoParams;
+  /** Params of `sub`. */
   sub: NoParams;
+  /** Params of `mul`. */
   mul: NoParams;
+  /** Params of `div`. */
   div: NoParams;
+  /** Params of `pow`. */
   pow: NoParams;
+  /** Params of `max`. */
   max: NoParams;
+  /** Params of `min`. */
   min: NoParams;
+  /** Params of `eq`. */
   eq: NoParams;
+  /** Params of `ne`. */
   ne: NoParams;
+  /** Params of `lt`. */
   lt: NoParams;
+  /** Params of `le`. */
   le: NoParams;
+  /** Params of `gt`. */
   gt: NoParams;
+  /** Params of `ge`. */
   ge: NoParams;
+  /** Params of `and`. */
   and: NoParams;
+  /** Params of `or`. */
   or: NoParams;
+  /** Params of `not`. */
   not: NoParams;
   /** `select(pred, onTrue, onFalse)`, broadcasting all three. */
   select: NoParams;
+  /** Params of `convert_element_type`. */
   convert_element_type: { readonly dtype: DType };
+  /** Params of `reduce_sum`. */
   reduce_sum: { readonly axes: readonly number[] };
+  /** Params of `reduce_max`. */
   reduce_max: { readonly axes: readonly number[] };
+  /** Params of `reduce_min`. */
   reduce_min: { readonly axes: readonly number[] };
+  /** Params of `argmax`. */
   argmax: { readonly axis: number };
+  /** Params of `argmin`. */
   argmin: { readonly axis: number };
+  /** Params of `dot_general`. */
   dot_general: DotGeneralParams;
+  /** Params of `reshape`. */
   reshape: { readonly shape: readonly number[] };
+  /** Params of `transpose`. */
   transpose: { readonly perm: readonly number[] };
   /** `dims[i]` is the output axis that input axis `i` maps to. */
   broadcast_in_dim: {
     readonly shape: readonly number[];
     readonly dims: readonly number[];
   };
+  /** Params of `slice`. */
   slice: {
     readonly start: readonly number[];
     readonly limit: readonly number[];
   };
+  /** Params of `pad`. */
   pad: {
     readonly lo: readonly number[];
     readonly hi: readonly number[];
     readonly value: number;
   };
+  /** Params of `concatenate`. */
   concatenate: { readonly axis: number };
   /** `gather(x, idx)`: `x.shape[:axis] + idx.shape + x.shape[axis+1:]`. */
   gather: { readonly axis: number };
@@ -141,6 +182,7 @@ export interface PrimitiveParams {
     readonly key: readonly [number, number];
     readonly shape: readonly number[];
   };
+  /** Params of `custom_lin`. */
   custom_lin: CustomLinParams;
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkShape, fmtShape } from "./dtype.ts";
+import { checkShape, fmtShape, normAxes } from "./dtype.ts";
 import { bind, fromHost } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
 import { type Key, permutationIndices, split } from "./random_key.ts";
@@ -100,7 +100,9 @@ export function categorical(k: Key, logits: TensorLike, axis = -1): Tensor {
   }
   const u = uniform(k, l.shape, { min: 1.1754943508222875e-38, max: 1 });
   const gumbel = neg(log(neg(log(u))));
-  return argmax(add(l, gumbel), { axis });
+  return argmax(add(l, gumbel), {
+    axis: normAxes("categorical", axis, l.ndim)[0]!,
+  });
 }
 
 /** A random permutation of `0..n-1` as an int32 tensor. */

@@ -9,7 +9,7 @@ import { normAxes, normAxis } from "./dtype.ts";
 import { bind } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
 import { asTensor, castTo, type TensorLike } from "./_convert.ts";
-import { add, div, exp, log, mul, sub } from "./elementwise.ts";
+import { abs, add, div, exp, log, mul, sub } from "./elementwise.ts";
 import { reshape } from "./shape_ops.ts";
 import { stopGradient } from "./stop_gradient.ts";
 
@@ -89,6 +89,7 @@ export function mean(x: TensorLike, opts: ReduceOptions = {}): Tensor {
 /** Population variance over `axis` (float32). */
 export function variance(x: TensorLike, opts: ReduceOptions = {}): Tensor {
   const t = castTo(asTensor("variance", x), "float32");
+  normAxes("variance", opts.axis, t.ndim);
   const centered = sub(t, mean(t, { ...opts, keepdims: true }));
   return mean(mul(centered, centered), opts);
 }
@@ -149,9 +150,10 @@ export function logsumexp(x: TensorLike, opts: ReduceOptions = {}): Tensor {
   const t = castTo(asTensor("logsumexp", x), "float32");
   const axes = normAxes("logsumexp", opts.axis, t.ndim);
   const m = stopGradient(max(t, { axis: axes, keepdims: true }));
-  // A row of -Infinity gives -Infinity, not NaN: shift by 0 there.
+  // Shift by 0 where the maximum is infinite, so that a row of -Infinity
+  // gives -Infinity and a row holding +Infinity gives +Infinity, not NaN.
   const safe = bind("select", [
-    bind("eq", [m, asTensor("logsumexp", -Infinity)], {}),
+    bind("eq", [abs(m), asTensor("logsumexp", Infinity)], {}),
     asTensor("logsumexp", 0),
     m,
   ], {});

@@ -31,7 +31,11 @@ export function reshape(x: TensorLike, shape: readonly number[]): Tensor {
   const t = asTensor("reshape", x);
   const unknown = shape.filter((d) => d === -1).length;
   if (unknown > 1 || shape.some((d) => !Number.isInteger(d) || d < -1)) {
-    throw new TypeError(`reshape: invalid target shape ${fmtShape(shape)}`);
+    throw new TypeError(
+      `reshape: cannot reshape ${fmtShape(t.shape)} to ${
+        fmtShape(shape)
+      }: sizes must be non-negative integers, with at most one -1`,
+    );
   }
   let target = [...shape];
   if (unknown === 1) {
@@ -58,14 +62,17 @@ export function transpose(x: TensorLike, perm?: readonly number[]): Tensor {
   const t = asTensor("transpose", x);
   const r = t.ndim;
   const p = perm ?? [...Array(r).keys()].reverse();
-  if (p.length !== r) {
+  const norm = p.map((a) => (a < 0 ? a + r : a));
+  if (
+    p.length !== r || new Set(norm).size !== r ||
+    norm.some((a) => !Number.isInteger(a) || a < 0 || a >= r)
+  ) {
     throw new RangeError(
       `transpose: [${p.join(",")}] is not a permutation of the ${r} axes of ${
         fmtShape(t.shape)
       }`,
     );
   }
-  const norm = p.map((a) => normAxis("transpose", a, r));
   if (norm.every((a, i) => a === i)) return t;
   return bind("transpose", [t], { perm: norm });
 }
@@ -153,8 +160,21 @@ export function slice(
 export function concat(xs: readonly TensorLike[], axis = 0): Tensor {
   if (xs.length === 0) throw new TypeError("concat: needs at least one tensor");
   const ts = asTensors("concat", xs);
-  const a = normAxis("concat", axis, ts[0]!.ndim);
-  if (ts.length === 1) return ts[0]!;
+  const first = ts[0]!;
+  const a = normAxes("concat", axis, first.ndim)[0]!;
+  for (const t of ts) {
+    if (
+      t.ndim !== first.ndim ||
+      t.shape.some((d, i) => i !== a && d !== first.shape[i])
+    ) {
+      throw new TypeError(
+        `concat: shapes ${
+          ts.map((u) => fmtShape(u.shape)).join(", ")
+        } differ outside axis ${a}`,
+      );
+    }
+  }
+  if (ts.length === 1) return first;
   return bind("concatenate", ts, { axis: a });
 }
 
@@ -230,7 +250,7 @@ export function take(x: TensorLike, indices: TensorLike, axis = 0): Tensor {
   if (idx.dtype !== "int32") {
     throw new TypeError(`take: indices must be int32, got ${idx.dtype}`);
   }
-  return bind("gather", [t, idx], { axis: normAxis("take", axis, t.ndim) });
+  return bind("gather", [t, idx], { axis: normAxes("take", axis, t.ndim)[0]! });
 }
 
 /** Alias of {@link take}, by the name PyTorch and TF.js use. */

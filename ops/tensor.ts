@@ -30,6 +30,16 @@ export type NestedArray = number | boolean | NestedArray[];
  * assertEquals(await x.array(), [[1, 2], [3, 4]]);
  * ```
  */
+let releaseImpl: (t: Tensor) => boolean;
+
+/**
+ * Drops a concrete tensor's storage reference (heed's scopes call this);
+ * returns false if it was already released. Later reads of the tensor fail.
+ */
+export function releaseTensor(t: Tensor): boolean {
+  return releaseImpl(t);
+}
+
 export class Tensor implements Aval {
   /** Extent of each axis. */
   readonly shape: readonly number[];
@@ -37,6 +47,17 @@ export class Tensor implements Aval {
   readonly dtype: DType;
   #backend: Backend | null;
   #handle: unknown;
+  #released = false;
+
+  static {
+    releaseImpl = (t: Tensor): boolean => {
+      if (t.#released || !t.#backend) return false;
+      t.#released = true;
+      t.#backend.free(t.#handle);
+      t.#handle = null;
+      return true;
+    };
+  }
 
   /**
    * Wraps backend storage. Users create tensors with `tensor`, `zeros` and
@@ -72,12 +93,26 @@ export class Tensor implements Aval {
   /** The backend storage handle (internal to heed's backends). */
   get handle(): unknown {
     this.backend;
+    if (this.#released) {
+      throw new TypeError(
+        `${this}: its storage was freed by a scope that did not return it; return it from the scope to keep it`,
+      );
+    }
     return this.#handle;
+  }
+
+  /** Whether this tensor's storage has been freed by a scope. */
+  get released(): boolean {
+    return this.#released;
   }
 
   /** Reads the elements back as a flat typed array (row-major). */
   data(): Promise<HostArray> {
-    return this.backend.read(this.#handle, this);
+    try {
+      return this.backend.read(this.handle, this);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Reads the elements back as nested arrays (booleans for `bool`). */

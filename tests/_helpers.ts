@@ -271,11 +271,11 @@ export function testEachBackend(
   for (const b of testBackends()) {
     Deno.test(`${name} [${b}]`, async () => {
       const prev = getBackend().name;
-      setBackend(b);
+      await setBackend(b);
       try {
         await fn();
       } finally {
-        setBackend(prev);
+        await setBackend(prev);
       }
     });
   }

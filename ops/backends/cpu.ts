@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Backend, BackendName, Operand } from "../backend.ts";
+import type { Backend, BackendName, MemoryStats, Operand } from "../backend.ts";
 import {
   type Aval,
   type DType,
@@ -109,10 +109,37 @@ function hostOf(op: string, handle: unknown, aval: Aval): HostArray {
 export class CpuBackend implements Backend {
   /** This backend's name, as `HEED_BACKEND` spells it. */
   readonly name: BackendName = "cpu";
+  #tracked = new WeakSet<HostArray>();
+  #liveBuffers = 0;
+  #liveBytes = 0;
+  #registry = new FinalizationRegistry<number>((bytes) => {
+    this.#liveBuffers--;
+    this.#liveBytes -= bytes;
+  });
+
+  /** Counts storage until the garbage collector reclaims it. */
+  #track(a: HostArray): HostArray {
+    if (!this.#tracked.has(a)) {
+      this.#tracked.add(a);
+      this.#liveBuffers++;
+      this.#liveBytes += a.byteLength;
+      this.#registry.register(a, a.byteLength);
+    }
+    return a;
+  }
+
+  /** Live storage buffers and bytes (reclaimed ones leave when the GC runs). */
+  memory(): MemoryStats {
+    return {
+      liveBuffers: this.#liveBuffers,
+      liveBytes: this.#liveBytes,
+      pooledBytes: 0,
+    };
+  }
 
   /** Copies `data` into new storage; `data` must match `aval`'s dtype and size. */
   upload(data: HostArray, aval: Aval): HostArray {
-    return hostOf("upload", data, aval).slice();
+    return this.#track(hostOf("upload", data, aval).slice());
   }
 
   /** Returns a fresh copy of the storage. */
@@ -135,7 +162,7 @@ export class CpuBackend implements Backend {
       handle: hostOf(prim, x.handle, x.aval),
       aval: x.aval,
     }));
-    return kernel(operands, params, out);
+    return this.#track(kernel(operands, params, out));
   }
 
   /** A no-op: the garbage collector owns CPU memory. */

@@ -1,0 +1,123 @@
+/**
+ * The `attention(spec)` combinator: it wires a spec's pieces into one pure
+ * function `(q, k, v, opts) -> { output, weights }`.
+ *
+ * @module
+ */
+
+import { dropout, logicalAnd, matmul, type Tensor } from "../ops/mod.ts";
+import { broadcastShapes, makeContext } from "./_context.ts";
+import { softmax } from "./normalisers.ts";
+import type {
+  AttentionFn,
+  AttentionOptions,
+  AttentionResult,
+  Spec,
+} from "./types.ts";
+
+function shapeOf(op: string, x: Tensor, what: string): readonly number[] {
+  if (!x || typeof x !== "object" || !("shape" in x)) {
+    throw new TypeError(`${op}: ${what} must be a Tensor`);
+  }
+  if (x.ndim < 2) {
+    throw new TypeError(
+      `${op}: ${what} must be [..., T, d], got [${x.shape}]`,
+    );
+  }
+  return x.shape;
+}
+
+function checkSpec(spec: Spec): void {
+  if (!spec || typeof spec.score !== "function") {
+    throw new TypeError("attention: the spec needs a score function");
+  }
+  const rate = spec.dropout ?? 0;
+  if (!(rate >= 0 && rate < 1)) {
+    throw new RangeError(
+      `attention: dropout rate must be in [0, 1), got ${rate}`,
+    );
+  }
+}
+
+/**
+ * Builds an attention function from a spec. Each call computes
+ *
+ *     s = mods(score(q, k))          [..., Tq, Tk]
+ *     w = normalise(s, ∧ masks)      [..., Tq, Tk]
+ *     output = dropout(w) @ v        [..., Tq, dv]
+ *
+ * The batch axes of q, k and v broadcast. Building a spec is free, so build
+ * it inside the function you differentiate when its pieces capture
+ * parameters.
+ *
+ * @example Causal attention with ALiBi
+ * ```ts
+ * import { alibi, attention, causal, scaledDot, softmax } from "@heed/heed/attention";
+ * import { key, normal, sum } from "@heed/heed/ops";
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
+ *
+ * const attend = attention({
+ *   score: scaledDot(),
+ *   mods: [alibi(4)],
+ *   masks: [causal()],
+ *   normalise: softmax(),
+ * });
+ * const x = normal(key(0), [2, 4, 5, 8]); // [B, H, T, d]
+ * const { output, weights } = attend(x, x, x);
+ * assertEquals(output.shape, [2, 4, 5, 8]);
+ * assertEquals((await weights.data())[1], 0); // query 0 cannot see key 1
+ * assertAlmostEquals(await sum(weights).item() as number, 2 * 4 * 5, 1e-4);
+ * ```
+ */
+export function attention(spec: Spec): AttentionFn {
+  checkSpec(spec);
+  const normalise = spec.normalise ?? softmax();
+  const mods = spec.mods ?? [];
+  const masks = spec.masks ?? [];
+  const rate = spec.dropout ?? 0;
+  return function attend(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    opts: AttentionOptions = {},
+  ): AttentionResult {
+    const qs = shapeOf("attention", q, "q"), ks = shapeOf("attention", k, "k");
+    const vs = shapeOf("attention", v, "v");
+    const tq = qs[qs.length - 2]!, tk = ks[ks.length - 2]!;
+    if (vs[vs.length - 2] !== tk) {
+      throw new TypeError(
+        `attention: k [${ks}] and v [${vs}] must have as many rows (Tk)`,
+      );
+    }
+    const batch = broadcastShapes(
+      "attention",
+      qs.slice(0, -2),
+      ks.slice(0, -2),
+    );
+    const ctx = makeContext(batch, tq, tk, opts);
+    let s = spec.score(q, k, ctx); // [..., Tq, Tk]
+    const sShape = s.shape;
+    if (
+      s.ndim < 2 || sShape[s.ndim - 2] !== tq || sShape[s.ndim - 1] !== tk
+    ) {
+      throw new TypeError(
+        `attention: the score function returned [${sShape}], expected [..., ${tq}, ${tk}]`,
+      );
+    }
+    for (const mod of mods) s = mod(s, ctx);
+    const mask = masks.length === 0
+      ? null
+      : masks.map((m) => m(ctx)).reduce((a, b) => logicalAnd(a, b));
+    const weights = normalise(s, mask, ctx); // [..., Tq, Tk]
+    let used = weights;
+    if (rate > 0 && opts.training) {
+      if (!opts.key) {
+        throw new TypeError(
+          `attention: dropout ${rate} while training needs opts.key`,
+        );
+      }
+      used = dropout(weights, { rate, key: opts.key });
+    }
+    return { output: matmul(used, v), weights }; // [..., Tq, dv]
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * Multi-head attention (Vaswani et al.): project x to H heads of queries,
+ * keys and values, attend in every head with the same spec, concatenate the
+ * heads and project back:
+ *
+ *     q_h = x W_q[:, h] + b_q[h]          [..., H, Tq, dHead]   (k, v alike)
+ *     o_h = attention(spec)(q_h, k_h, v_h)
+ *     out = concat_h(o_h) W_o + b_o       [..., Tq, dModel]
+ *
+ * Parameters are a plain pytree, `{ wq, bq, wk, bk, wv, bv, wo, bo, spec }`,
+ * so `grad` reaches every one of them. `spec` holds the parameters of the
+ * spec's own learnable pieces; pass a function `(params.spec) -> Spec` to
+ * use them.
+ *
+ * @module
+ */
+
+import {
+  add,
+  type Key,
+  matmul,
+  mul,
+  normal,
+  reshape,
+  split,
+  type Tensor,
+  transpose,
+  zeros,
+} from "../ops/mod.ts";
+import { attention } from "./attention.ts";
+import { lastDim } from "./_shape.ts";
+import type { AttentionOptions, AttentionResult, Spec } from "./types.ts";
+
+/** Sizes of the heads, as the spec's `init` sees them. */
+export interface HeadDims {
+  /** Number of heads. */
+  readonly heads: number;
+  /** Features per head. */
+  readonly dHead: number;
+}
+
+/** Options of {@link multiHead}. */
+export interface MultiHeadOptions<P> {
+  /** Number of heads, H. */
+  readonly heads: number;
+  /** Model width: input and output features. */
+  readonly dModel: number;
+  /** Features per head (default dModel / heads). */
+  readonly dHead?: number;
+  /** Initial parameters of the spec's own pieces (default: none). */
+  readonly initSpec?: (key: Key, dims: HeadDims) => P;
+}
+
+/** The parameters of a multi-head layer; `P` are the spec's own. */
+export interface MultiHeadParams<P> {
+  /** `[dModel, H·dHead]` */
+  readonly wq: Tensor;
+  /** `[H·dHead]` */
+  readonly bq: Tensor;
+  /** `[dModel, H·dHead]` */
+  readonly wk: Tensor;
+  /** `[H·dHead]` */
+  readonly bk: Tensor;
+  /** `[dModel, H·dHead]` */
+  readonly wv: Tensor;
+  /** `[H·dHead]` */
+  readonly bv: Tensor;
+  /** `[H·dHead, dModel]` */
+  readonly wo: Tensor;
+  /** `[dModel]` */
+  readonly bo: Tensor;
+  /** The spec's own parameters. */
+  readonly spec: P;
+}
+
+/** Per-call options of a multi-head layer. */
+export interface MultiHeadCallOptions extends AttentionOptions {
+  /** Keys and values come from here (cross-attention), `[..., Tk, dModel]`; default x. */
+  readonly context?: Tensor;
+}
+
+/** A multi-head layer: pure `init` and `apply`. */
+export interface MultiHead<P> {
+  /** Fresh parameters from a PRNG key. */
+  init(key: Key): MultiHeadParams<P>;
+  /** `x [..., Tq, dModel] -> { output [..., Tq, dModel], weights [..., H, Tq, Tk] }`. */
+  apply(
+    params: MultiHeadParams<P>,
+    x: Tensor,
+    opts?: MultiHeadCallOptions,
+  ): AttentionResult;
+}
+
+/**
+ * Builds multi-head attention around `spec` (a Spec, or a function of the
+ * spec's parameters).
+ *
+ * @example Self-attention, then a gradient for every parameter
+ * ```ts
+ * import { causal, multiHead, scaledDot } from "@heed/heed/attention";
+ * import { grad, key, normal, sum, type Tensor } from "@heed/heed/ops";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const mha = multiHead({ score: scaledDot(), masks: [causal()] }, { heads: 2, dModel: 8 });
+ * const params = mha.init(key(0));
+ * const x = normal(key(1), [3, 5, 8]); // [B, T, dModel]
+ * const { output, weights } = mha.apply(params, x);
+ * assertEquals(output.shape, [3, 5, 8]);
+ * assertEquals(weights.shape, [3, 2, 5, 5]);
+ * const g = grad((p: typeof params) => sum(mha.apply(p, x).output))(params);
+ * assertEquals(g.wq.shape, [8, 8]);
+ * ```
+ */
+export function multiHead<P = null>(
+  spec: Spec | ((params: P) => Spec),
+  opts: MultiHeadOptions<P>,
+): MultiHead<P> {
+  const { heads, dModel } = opts;
+  const dHead = opts.dHead ?? dModel / heads;
+  for (const [name, n] of [["heads", heads], ["dModel", dModel]] as const) {
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(
+        `multiHead: ${name} must be a positive integer, got ${n}`,
+      );
+    }
+  }
+  if (!Number.isInteger(dHead) || dHead < 1) {
+    throw new RangeError(
+      `multiHead: dModel ${dModel} does not split into ${heads} heads; give dHead`,
+    );
+  }
+  const width = heads * dHead;
+  const build = typeof spec === "function" ? spec : () => spec;
+
+  // [..., T, H·dHead] -> [..., H, T, dHead]
+  const splitHeads = (x: Tensor): Tensor => {
+    const lead = x.shape.slice(0, -2), t = x.shape[x.ndim - 2]!;
+    const r = lead.length;
+    const y = reshape(x, [...lead, t, heads, dHead]);
+    return transpose(y, [...lead.keys(), r + 1, r, r + 2]);
+  };
+  // [..., H, T, dHead] -> [..., T, H·dHead]
+  const mergeHeads = (x: Tensor): Tensor => {
+    const lead = x.shape.slice(0, -3), t = x.shape[x.ndim - 2]!;
+    const r = lead.length;
+    const y = transpose(x, [...lead.keys(), r + 1, r, r + 2]);
+    return reshape(y, [...lead, t, width]);
+  };
+
+  return {
+    init(k: Key): MultiHeadParams<P> {
+      const [kq, kk, kv, ko, ks] = split(k, 5) as [Key, Key, Key, Key, Key];
+      const w = (kx: Key, fanIn: number, fanOut: number) =>
+        mul(normal(kx, [fanIn, fanOut]), 1 / Math.sqrt(fanIn));
+      const specParams = opts.initSpec
+        ? opts.initSpec(ks, { heads, dHead })
+        : null as P;
+      return {
+        wq: w(kq, dModel, width),
+        bq: zeros([width]),
+        wk: w(kk, dModel, width),
+        bk: zeros([width]),
+        wv: w(kv, dModel, width),
+        bv: zeros([width]),
+        wo: w(ko, width, dModel),
+        bo: zeros([dModel]),
+        spec: specParams,
+      };
+    },
+    apply(params, x, call = {}) {
+      if (lastDim("multiHead", x, "x") !== dModel) {
+        throw new TypeError(
+          `multiHead: x [${x.shape}] must have dModel = ${dModel} features`,
+        );
+      }
+      const src = call.context ?? x;
+      const q = splitHeads(add(matmul(x, params.wq), params.bq));
+      const k = splitHeads(add(matmul(src, params.wk), params.bk));
+      const v = splitHeads(add(matmul(src, params.wv), params.bv));
+      const { output, weights } = attention(build(params.spec))(q, k, v, call);
+      const out = add(matmul(mergeHeads(output), params.wo), params.bo);
+      return { output: out, weights }; // [..., Tq, dModel], [..., H, Tq, Tk]
+    },
+  };
+}

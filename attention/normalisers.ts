@@ -1,0 +1,115 @@
+/**
+ * Normalisers turn scores into weights, honouring the mask: a masked
+ * position gets exactly 0, and a row with no visible key gets all zeros,
+ * never NaN. Each carries the {@link NormaliserLaws} it satisfies, which
+ * the law checker in `@heed/heed/testing` uses.
+ *
+ * @module
+ */
+
+import {
+  add,
+  div,
+  equal,
+  exp,
+  max,
+  sigmoid as logistic,
+  stopGradient,
+  sub,
+  sum,
+  type Tensor,
+  where,
+} from "../ops/mod.ts";
+import type { Context, Normaliser, NormaliserLaws } from "./types.ts";
+
+/** Attaches `laws` to a normalising function. */
+export function normaliser(
+  fn: (s: Tensor, mask: Tensor | null, ctx: Context) => Tensor,
+  laws: NormaliserLaws,
+): Normaliser {
+  return Object.assign(fn, { laws });
+}
+
+/**
+ * Softmax over the keys of each query, with the mask applied inside:
+ *
+ *     w_ij = exp(s_ij − m_i) / Σ_{j visible} exp(s_ij − m_i),   m_i = max over visible j
+ *
+ * Masked scores become −∞ before the max; a fully masked row has
+ * Σ = 0, which is replaced by 1 so the row is 0/1 = 0 and its gradient is
+ * finite. The max carries no gradient: softmax does not depend on it.
+ *
+ * @example
+ * ```ts
+ * import { attention, dot, softmax } from "@heed/heed/attention";
+ * import { tensor } from "@heed/heed/ops";
+ * import { assertAlmostEquals } from "@std/assert";
+ *
+ * const f = attention({ score: dot(), normalise: softmax() });
+ * const q = tensor([[1]]), k = tensor([[0], [Math.log(3)]]);
+ * const [a, b] = await f(q, k, k).weights.data();
+ * assertAlmostEquals(a!, 1 / 4, 1e-6);
+ * assertAlmostEquals(b!, 3 / 4, 1e-6);
+ * ```
+ */
+export function softmax(): Normaliser {
+  return normaliser(function softmaxNormalise(s, mask) {
+    const z = mask ? where(mask, s, -Infinity) : s; // [..., Tq, Tk]
+    const m = stopGradient(max(z, { axis: -1, keepdims: true })); // [..., Tq, 1]
+    const e = exp(sub(z, where(equal(m, -Infinity), 0, m)));
+    const total = sum(e, { axis: -1, keepdims: true }); // [..., Tq, 1]
+    const w = div(e, where(equal(total, 0), 1, total));
+    return mask ? where(mask, w, 0) : w;
+  }, { simplex: true, shiftInvariant: true, smooth: true });
+}
+
+/** Options of {@link sigmoid}. */
+export interface SigmoidOptions {
+  /** Added to every score before the sigmoid, e.g. −log(Tk) (default 0). */
+  readonly bias?: number | Tensor;
+}
+
+/**
+ * Elementwise sigmoid weights, w_ij = σ(s_ij + b): each key is weighed on
+ * its own, rows need not sum to 1 (Ramapuram et al., "sigmoid attention").
+ *
+ * @example
+ * ```ts
+ * import { attention, dot, sigmoid } from "@heed/heed/attention";
+ * import { tensor } from "@heed/heed/ops";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const f = attention({ score: dot(), normalise: sigmoid() });
+ * const q = tensor([[1]]), k = tensor([[0], [0]]);
+ * assertEquals(await f(q, k, k).weights.array(), [[0.5, 0.5]]);
+ * ```
+ */
+export function sigmoid(opts: SigmoidOptions = {}): Normaliser {
+  const b = opts.bias ?? 0;
+  return normaliser(function sigmoidNormalise(s, mask) {
+    const w = logistic(add(s, b));
+    return mask ? where(mask, w, 0) : w;
+  }, { simplex: false, shiftInvariant: false, smooth: true });
+}
+
+/**
+ * The scores are the weights, w_ij = s_ij (0 where masked). Use it when the
+ * score function already is a weight function, as `seedRatio` is in the
+ * source document.
+ *
+ * @example
+ * ```ts
+ * import { attention, causal, dot, identity } from "@heed/heed/attention";
+ * import { tensor } from "@heed/heed/ops";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const f = attention({ score: dot(), masks: [causal()], normalise: identity() });
+ * const x = tensor([[1], [2]]);
+ * assertEquals(await f(x, x, x).weights.array(), [[1, 0], [2, 4]]);
+ * ```
+ */
+export function identity(): Normaliser {
+  return normaliser(function identityNormalise(s, mask) {
+    return mask ? where(mask, s, 0) : s;
+  }, { simplex: false, shiftInvariant: false, smooth: true });
+}

@@ -1,0 +1,204 @@
+// Elementwise kernels (unary, binary, comparisons, logical, select, casts)
+// with NumPy broadcasting through runtime shapes and strides.
+
+import { type Aval, type DType, sameShape, sizeOf } from "../../dtype.ts";
+import type { Params, Primitive } from "../../primitives.ts";
+import {
+  broadcastStrides,
+  collapse,
+  type Dispatch,
+  type GpuBuffer,
+  groups1d,
+  stridedOffset,
+} from "./_kernel.ts";
+import { entry1d, header, MATH, WG, wgslType } from "./_wgsl.ts";
+
+/** The elementwise primitives this file implements. */
+export const ELEMENTWISE: ReadonlySet<Primitive> = new Set<Primitive>([
+  "neg",
+  "exp",
+  "log",
+  "log1p",
+  "sqrt",
+  "rsqrt",
+  "sin",
+  "cos",
+  "tanh",
+  "logistic",
+  "erf",
+  "abs",
+  "sign",
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "pow",
+  "max",
+  "min",
+  "eq",
+  "ne",
+  "lt",
+  "le",
+  "gt",
+  "ge",
+  "and",
+  "or",
+  "not",
+  "select",
+  "convert_element_type",
+]);
+
+/** The WGSL expression computing one element of `prim` from argument expressions. */
+function expr(
+  prim: Primitive,
+  inType: DType,
+  outType: DType,
+  a: string[],
+): string {
+  const [x, y, z] = a as [string, string, string];
+  const f = inType === "float32";
+  switch (prim) {
+    case "neg":
+      return `-${x}`;
+    case "exp":
+      return `exp(${x})`;
+    case "log":
+      return `log(${x})`;
+    case "log1p":
+      return `log1p_(${x})`;
+    case "sqrt":
+      return `sqrt(${x})`;
+    case "rsqrt":
+      return `inverseSqrt(${x})`;
+    case "sin":
+      return `sin(${x})`;
+    case "cos":
+      return `cos(${x})`;
+    case "tanh":
+      return `safe_tanh(${x})`;
+    case "logistic":
+      return `logistic(${x})`;
+    case "erf":
+      return `erf_(${x})`;
+    case "abs":
+      return `abs(${x})`;
+    case "sign":
+      return f ? `select(sign(${x}), ${x}, is_nan(${x}))` : `sign(${x})`;
+    case "add":
+      return `${x} + ${y}`;
+    case "sub":
+      return `${x} - ${y}`;
+    case "mul":
+      return `${x} * ${y}`;
+    case "div":
+      return f ? `${x} / ${y}` : `div_i32(${x}, ${y})`;
+    case "pow":
+      return f ? `pow_f32(${x}, ${y})` : `pow_i32(${x}, ${y})`;
+    case "max":
+      return f ? `max_f32(${x}, ${y})` : `max(${x}, ${y})`;
+    case "min":
+      return f ? `min_f32(${x}, ${y})` : `min(${x}, ${y})`;
+    case "eq":
+      return `select(0u, 1u, ${x} == ${y})`;
+    case "ne":
+      return `select(0u, 1u, ${x} != ${y})`;
+    case "lt":
+      return `select(0u, 1u, ${x} < ${y})`;
+    case "le":
+      return `select(0u, 1u, ${x} <= ${y})`;
+    case "gt":
+      return `select(0u, 1u, ${x} > ${y})`;
+    case "ge":
+      return `select(0u, 1u, ${x} >= ${y})`;
+    case "and":
+      return `${x} & ${y}`;
+    case "or":
+      return `${x} | ${y}`;
+    case "not":
+      return `1u - ${x}`;
+    case "select":
+      return `select(${z}, ${y}, ${x} != 0u)`;
+    case "convert_element_type":
+      return convert(inType, outType, x);
+    default:
+      throw new TypeError(`webgpu: ${prim} is not elementwise`);
+  }
+}
+
+function convert(from: DType, to: DType, x: string): string {
+  if (from === to) return x;
+  if (to === "bool") {
+    return from === "float32"
+      ? `select(0u, 1u, ${x} != 0.0)`
+      : `select(0u, 1u, ${x} != 0)`;
+  }
+  if (to === "float32") return `f32(${x})`;
+  return from === "float32" ? `f32_to_i32(${x})` : `i32(${x})`;
+}
+
+type Mode = "same" | "scalar" | "strided";
+
+/** Plans the dispatch of an elementwise primitive. */
+export function elementwiseDispatch<P extends Primitive>(
+  prim: P,
+  inputs: readonly { buf: GpuBuffer; aval: Aval }[],
+  params: Params<P>,
+  out: Aval,
+  outBuf: GpuBuffer,
+  maxPerDim: number,
+): Dispatch {
+  const size = sizeOf(out.shape);
+  const modes: Mode[] = inputs.map(({ aval }) =>
+    sameShape(aval.shape, out.shape)
+      ? "same"
+      : sizeOf(aval.shape) === 1
+      ? "scalar"
+      : "strided"
+  );
+  const strided = inputs.flatMap((x, k) => (modes[k] === "strided" ? [k] : []));
+  const meta: number[] = [size, 0];
+  if (strided.length) {
+    const c = collapse(
+      out.shape,
+      strided.map((k) => broadcastStrides(inputs[k]!.aval.shape, out.shape)),
+    );
+    meta[1] = c.shape.length;
+    for (let j = 0; j < 8; j++) meta[2 + j] = c.shape[j] ?? 1;
+    c.strides.forEach((s, n) => {
+      for (let j = 0; j < 8; j++) meta[10 + 8 * n + j] = s[j] ?? 0;
+    });
+  }
+  // Elementwise ops read operands of one dtype (select: branches), except casts.
+  const argType = prim === "select"
+    ? inputs[1]!.aval.dtype
+    : inputs[0]!.aval.dtype;
+  const types = inputs.map((x) => wgslType(x.aval.dtype));
+  const outType = wgslType(out.dtype);
+  const key = `ew:${prim}:${
+    inputs.map((x) => x.aval.dtype).join(",")
+  }>${out.dtype}:${modes.join(",")}`;
+  const toType = (params as { dtype?: DType }).dtype ?? out.dtype;
+  const source = () => {
+    const loads = inputs.map((_, k) => {
+      const mode = modes[k]!;
+      if (mode === "same") return { pre: "", arg: `in${k}[i]` };
+      if (mode === "scalar") return { pre: "", arg: `in${k}[0]` };
+      const n = strided.indexOf(k);
+      return {
+        pre: stridedOffset(`o${k}`, 1, 2, 10 + 8 * n),
+        arg: `in${k}[o${k}]`,
+      };
+    });
+    const body = loads.map((l) => l.pre).join("\n") +
+      `\n  out[i] = ${expr(prim, argType, toType, loads.map((l) => l.arg))};`;
+    return [header(types, outType), MATH, entry1d(body)].join("\n");
+  };
+  return {
+    key,
+    source,
+    inputs: inputs.map((x) => x.buf),
+    output: outBuf,
+    meta,
+    groups: groups1d(size, WG, maxPerDim),
+  };
+}

@@ -1,0 +1,191 @@
+// dot_general as a batched matmul C[b] = A[b] · B[b] over strided operands.
+// Each invocation computes a TM×TN block in registers, with no workgroup
+// memory: on llvmpipe this beats shared-memory tiling, and more FMAs per
+// load win (an 8×8 block ran twice as fast as 4×4 on an AVX2 machine).
+
+import { type Aval, sizeOf } from "../../dtype.ts";
+import type { DotGeneralParams } from "../../primitives.ts";
+import { type Dispatch, type GpuBuffer, rowMajor } from "./_kernel.ts";
+import { header, wgslType } from "./_wgsl.ts";
+
+/** A batched-matmul view of one operand: a single stride per group. */
+export interface MatView {
+  readonly batchStride: number;
+  readonly rowStride: number;
+  readonly colStride: number;
+}
+
+/**
+ * The single stride that walks `axes` (in that order) of a row-major
+ * tensor, or null if those axes cannot be merged into one.
+ */
+function mergedStride(
+  shape: readonly number[],
+  axes: readonly number[],
+): number | null {
+  const s = rowMajor(shape);
+  const live = axes.filter((a) => shape[a] !== 1);
+  if (live.length === 0) return 0;
+  for (let i = 0; i + 1 < live.length; i++) {
+    if (s[live[i]!] !== s[live[i + 1]!]! * shape[live[i + 1]!]!) return null;
+  }
+  return s[live[live.length - 1]!]!;
+}
+
+/** Sizes and strided views for dot_general, or null when an operand must be packed first. */
+export function matmulPlan(
+  lhs: Aval,
+  rhs: Aval,
+  p: DotGeneralParams,
+):
+  | { b: number; m: number; n: number; k: number; a: MatView; bv: MatView }
+  | null {
+  const lFree = lhs.shape.map((_, i) => i).filter((i) =>
+    !p.lhsContract.includes(i) && !p.lhsBatch.includes(i)
+  );
+  const rFree = rhs.shape.map((_, i) => i).filter((i) =>
+    !p.rhsContract.includes(i) && !p.rhsBatch.includes(i)
+  );
+  const size = (shape: readonly number[], axes: readonly number[]) =>
+    axes.reduce((acc, a) => acc * shape[a]!, 1);
+  const aB = mergedStride(lhs.shape, p.lhsBatch),
+    aM = mergedStride(lhs.shape, lFree),
+    aK = mergedStride(lhs.shape, p.lhsContract);
+  const bB = mergedStride(rhs.shape, p.rhsBatch),
+    bK = mergedStride(rhs.shape, p.rhsContract),
+    bN = mergedStride(rhs.shape, rFree);
+  if ([aB, aM, aK, bB, bK, bN].some((s) => s === null)) return null;
+  return {
+    b: size(lhs.shape, p.lhsBatch),
+    m: size(lhs.shape, lFree),
+    n: size(rhs.shape, rFree),
+    k: size(lhs.shape, p.lhsContract),
+    a: { batchStride: aB!, rowStride: aM!, colStride: aK! },
+    bv: { batchStride: bB!, rowStride: bK!, colStride: bN! },
+  };
+}
+
+/** The permutation that packs an operand to [batch..., rows..., cols...]. */
+export function packPerm(
+  shape: readonly number[],
+  batch: readonly number[],
+  contract: readonly number[],
+  contractLast: boolean,
+): number[] {
+  const free = shape.map((_, i) => i).filter((i) =>
+    !batch.includes(i) && !contract.includes(i)
+  );
+  return contractLast
+    ? [...batch, ...free, ...contract]
+    : [...batch, ...contract, ...free];
+}
+
+/** Block sizes per invocation. */
+export interface Blocking {
+  readonly tm: number;
+  readonly tn: number;
+}
+
+/** Picks the register block for an m×n output. */
+export function chooseBlocking(m: number, n: number): Blocking {
+  if (m >= 64 && n >= 64) return { tm: 8, tn: 8 };
+  if (m >= 16 && n >= 16) return { tm: 4, tn: 4 };
+  return { tm: 2, tn: 2 };
+}
+
+/** Plans the register-blocked matmul dispatch. */
+export function matmulDispatch(
+  a: GpuBuffer,
+  b: GpuBuffer,
+  plan: NonNullable<ReturnType<typeof matmulPlan>>,
+  dtype: Aval["dtype"],
+  outBuf: GpuBuffer,
+  maxPerDim: number,
+): Dispatch {
+  const { tm, tn } = chooseBlocking(plan.m, plan.n);
+  const t = wgslType(dtype);
+  const f = dtype === "float32";
+  const WX = 8, WY = 8;
+  const meta = [
+    sizeOf([plan.b, plan.m, plan.n]),
+    plan.m,
+    plan.n,
+    plan.k,
+    plan.a.batchStride,
+    plan.a.rowStride,
+    plan.a.colStride,
+    plan.bv.batchStride,
+    plan.bv.rowStride,
+    plan.bv.colStride,
+  ];
+  const gx = Math.ceil(plan.n / (WX * tn)), gy = Math.ceil(plan.m / (WY * tm));
+  if (gx > maxPerDim || gy > maxPerDim || plan.b > maxPerDim) {
+    throw new RangeError(
+      `webgpu: matmul [${plan.b}, ${plan.m}, ${plan.n}] exceeds the dispatch limits`,
+    );
+  }
+  const source = () => {
+    const lines: string[] = [];
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < tn; j++) {
+        lines.push(`  var c${i}_${j}: ${t} = ${f ? "0.0" : "0"};`);
+      }
+    }
+    const rows: string[] = [];
+    for (let i = 0; i < tm; i++) {
+      rows.push(
+        `    let a${i} = in0[aBase + min(row0 + ${i}u, mLast) * sAm + kk * sAk];`,
+      );
+    }
+    for (let j = 0; j < tn; j++) {
+      rows.push(
+        `    let b${j} = in1[bBase + kk * sBk + min(col0 + ${j}u, nLast) * sBn];`,
+      );
+    }
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < tn; j++) {
+        rows.push(
+          f
+            ? `    c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`
+            : `    c${i}_${j} = c${i}_${j} + a${i} * b${j};`,
+        );
+      }
+    }
+    const writes: string[] = [];
+    for (let i = 0; i < tm; i++) {
+      writes.push(`  if (row0 + ${i}u < M) {`);
+      for (let j = 0; j < tn; j++) {
+        writes.push(
+          `    if (col0 + ${j}u < N) { out[cBase + (row0 + ${i}u) * N + col0 + ${j}u] = c${i}_${j}; }`,
+        );
+      }
+      writes.push("  }");
+    }
+    return `${header([t, t], t)}
+@compute @workgroup_size(${WX}, ${WY}, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M = m(1u); let N = m(2u); let K = m(3u);
+  let row0 = gid.y * ${tm}u;
+  let col0 = gid.x * ${tn}u;
+  if (row0 >= M || col0 >= N) { return; }
+  let batch = gid.z;
+  let mLast = M - 1u; let nLast = N - 1u;
+  let aBase = batch * m(4u); let sAm = m(5u); let sAk = m(6u);
+  let bBase = batch * m(7u); let sBk = m(8u); let sBn = m(9u);
+  let cBase = batch * M * N;
+${lines.join("\n")}
+  for (var kk = 0u; kk < K; kk++) {
+${rows.join("\n")}
+  }
+${writes.join("\n")}
+}`;
+  };
+  return {
+    key: `matmul:${dtype}:${tm}x${tn}`,
+    source,
+    inputs: [a, b],
+    output: outBuf,
+    meta,
+    groups: [gx, gy, plan.b],
+  };
+}

@@ -1,0 +1,195 @@
+// Reductions over a block of axes: the input is viewed as [outer, R, inner].
+// Many outputs: one invocation per output. Few outputs over long rows: one
+// workgroup per output with a tree in workgroup memory (so a full sum over
+// millions of elements is right and parallel).
+
+import { type Aval, type DType, sizeOf } from "../../dtype.ts";
+import type { Dispatch, GpuBuffer } from "./_kernel.ts";
+import { groups1d } from "./_kernel.ts";
+import { entry1d, header, MATH, WG, wgslType } from "./_wgsl.ts";
+
+/** The reductions this file implements. */
+export type ReduceKind =
+  | "reduce_sum"
+  | "reduce_max"
+  | "reduce_min"
+  | "argmax"
+  | "argmin";
+
+/** Input viewed as [outer, R, inner]. */
+export interface ReduceView {
+  readonly outer: number;
+  readonly r: number;
+  readonly inner: number;
+}
+
+/**
+ * Views `shape` reduced over `axes` as [outer, R, inner] when the axes form
+ * one contiguous block; returns null when they do not (transpose first).
+ */
+export function reduceView(
+  shape: readonly number[],
+  axes: readonly number[],
+): ReduceView | null {
+  const live = axes.filter((a) => shape[a] !== 1);
+  if (live.length === 0) return { outer: sizeOf(shape), r: 1, inner: 1 };
+  const lo = live[0]!, hi = live[live.length - 1]!;
+  for (let a = lo; a <= hi; a++) {
+    if (!axes.includes(a) && shape[a] !== 1) return null;
+  }
+  return {
+    outer: sizeOf(shape.slice(0, lo)),
+    r: sizeOf(shape.slice(lo, hi + 1)),
+    inner: sizeOf(shape.slice(hi + 1)),
+  };
+}
+
+function ident(kind: ReduceKind, t: DType): string {
+  const f = t === "float32", b = t === "bool";
+  switch (kind) {
+    case "reduce_sum":
+      return f ? "0.0" : b ? "0u" : "0";
+    case "reduce_max":
+    case "argmax":
+      return f ? "-f32_inf()" : b ? "0u" : "(-2147483647 - 1)";
+    case "reduce_min":
+    case "argmin":
+      return f ? "f32_inf()" : b ? "1u" : "2147483647";
+  }
+}
+
+function combine(
+  kind: "reduce_sum" | "reduce_max" | "reduce_min",
+  t: DType,
+  a: string,
+  b: string,
+): string {
+  const f = t === "float32", bo = t === "bool";
+  if (kind === "reduce_sum") return bo ? `max(${a}, ${b})` : `${a} + ${b}`;
+  if (kind === "reduce_max") {
+    return f ? `max_f32(${a}, ${b})` : `max(${a}, ${b})`;
+  }
+  return f ? `min_f32(${a}, ${b})` : `min(${a}, ${b})`;
+}
+
+/** Whether value `v` at a later index beats the current best `b` (strictly). */
+function beats(
+  kind: "argmax" | "argmin",
+  t: DType,
+  v: string,
+  b: string,
+): string {
+  const cmp = kind === "argmax" ? ">" : "<";
+  if (t !== "float32") return `${v} ${cmp} ${b}`;
+  return `(is_nan(${v}) && !is_nan(${b})) || (!is_nan(${b}) && ${v} ${cmp} ${b})`;
+}
+
+/** Plans a reduction of `x` viewed as `view`. */
+export function reduceDispatch(
+  kind: ReduceKind,
+  x: { buf: GpuBuffer; aval: Aval },
+  view: ReduceView,
+  out: Aval,
+  outBuf: GpuBuffer,
+  maxPerDim: number,
+): Dispatch {
+  const nOut = view.outer * view.inner;
+  const t = wgslType(x.aval.dtype);
+  const ot = wgslType(out.dtype);
+  const dt = x.aval.dtype;
+  const isArg = kind === "argmax" || kind === "argmin";
+  const wide = nOut <= 4096 && view.r >= 512;
+  const meta = [nOut, view.r, view.inner];
+  const load = "in0[(o / inner) * r * inner + k * inner + (o % inner)]";
+  if (!wide) {
+    const body = isArg
+      ? `
+  let o = i; let r = m(1u); let inner = m(2u);
+  var best = ${ident(kind, dt)};
+  var at = 0;
+  for (var k = 0u; k < r; k++) {
+    let v = ${load};
+    if (k == 0u || ${beats(kind, dt, "v", "best")}) { best = v; at = i32(k); }
+  }
+  out[o] = at;`
+      : `
+  let o = i; let r = m(1u); let inner = m(2u);
+  var acc = ${ident(kind, dt)};
+  for (var k = 0u; k < r; k++) {
+    let v = ${load};
+    acc = ${combine(kind, dt, "acc", "v")};
+  }
+  out[o] = acc;`;
+    return {
+      key: `reduce:${kind}:${dt}:thread`,
+      source: () => [header([t], ot), MATH, entry1d(body)].join("\n"),
+      inputs: [x.buf],
+      output: outBuf,
+      meta,
+      groups: groups1d(nOut, WG, maxPerDim),
+    };
+  }
+  // One workgroup per output: strided partials, then a tree.
+  const shared = isArg
+    ? `var<workgroup> sv: array<${t}, ${WG}>;\nvar<workgroup> si: array<i32, ${WG}>;`
+    : `var<workgroup> sv: array<${t}, ${WG}>;`;
+  const partial = isArg
+    ? `
+  var best = ${ident(kind, dt)};
+  var at = -1;
+  for (var k = lid; k < r; k += ${WG}u) {
+    let v = ${load};
+    if (at < 0 || ${beats(kind, dt, "v", "best")}) { best = v; at = i32(k); }
+  }
+  sv[lid] = best; si[lid] = at;`
+    : `
+  var acc = ${ident(kind, dt)};
+  for (var k = lid; k < r; k += ${WG}u) {
+    let v = ${load};
+    acc = ${combine(kind, dt, "acc", "v")};
+  }
+  sv[lid] = acc;`;
+  const merge = isArg
+    ? `
+      let v = sv[lid + s]; let j = si[lid + s];
+      let b = sv[lid]; let a = si[lid];
+      let take = j >= 0 && (a < 0 || ${beats(kind, dt, "v", "b")} || (!(${
+      beats(kind, dt, "b", "v")
+    }) && j < a));
+      if (take) { sv[lid] = v; si[lid] = j; }`
+    : `
+      sv[lid] = ${
+      combine(kind as "reduce_sum", dt, "sv[lid]", "sv[lid + s]")
+    };`;
+  const source = () =>
+    [
+      header([t], ot),
+      MATH,
+      shared,
+      `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let o = wid.x + wid.y * nwg.x;
+  let valid = o < m(0u);
+  let r = select(0u, m(1u), valid);
+  let inner = m(2u);
+  ${partial}
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) {${merge}
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u && valid) { out[o] = ${isArg ? "max(si[0], 0)" : "sv[0]"}; }
+}`,
+    ].join("\n");
+  return {
+    key: `reduce:${kind}:${dt}:group`,
+    source,
+    inputs: [x.buf],
+    output: outBuf,
+    meta,
+    groups: groups1d(nOut, 1, maxPerDim),
+  };
+}

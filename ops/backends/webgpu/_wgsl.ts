@@ -1,0 +1,159 @@
+// WGSL building blocks shared by heed's kernel generators: the binding
+// layout, the metadata accessor, numeric helpers that pin down semantics the
+// CPU reference defines (NaN, division by zero, pow, erf), and Threefry.
+
+import type { DType } from "../../dtype.ts";
+
+/** Workgroup size of the one-dimensional kernels. */
+export const WG = 256;
+
+/** Maximum rank after collapsing axes; metadata has room for this many. */
+export const MAX_RANK = 8;
+
+/** u32 words of metadata per dispatch (one 256-byte uniform slot). */
+export const META_WORDS = 64;
+
+/** The WGSL scalar type that stores a dtype (bool is a 0/1 u32). */
+export function wgslType(dtype: DType): "f32" | "i32" | "u32" {
+  return dtype === "float32" ? "f32" : dtype === "int32" ? "i32" : "u32";
+}
+
+/**
+ * The binding header: metadata uniform at binding 0, inputs at 1..n
+ * (read-only storage), the output at n+1.
+ */
+export function header(
+  inputs: readonly string[],
+  output: string,
+  atomicOut = false,
+): string {
+  const lines = [
+    "struct Meta { v: array<vec4<u32>, 16> }",
+    "@group(0) @binding(0) var<uniform> hp: Meta;",
+    "fn m(i: u32) -> u32 { return hp.v[i >> 2u][i & 3u]; }",
+  ];
+  inputs.forEach((t, i) => {
+    lines.push(
+      `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${t}>;`,
+    );
+  });
+  const o = atomicOut ? `atomic<${output}>` : output;
+  lines.push(
+    `@group(0) @binding(${
+      inputs.length + 1
+    }) var<storage, read_write> out: array<${o}>;`,
+  );
+  return lines.join("\n");
+}
+
+/** Entry point of a 1-D kernel: `i` is the flat output index, bounded by meta[0]. */
+export function entry1d(body: string): string {
+  return `
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${WG}u;
+  if (i >= m(0)) { return; }
+${body}
+}`;
+}
+
+/** Numeric helpers with the CPU reference's semantics. */
+export const MATH = `
+fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn f32_nan() -> f32 { return bitcast<f32>(0x7fc00000u); }
+fn f32_inf() -> f32 { return bitcast<f32>(0x7f800000u); }
+fn safe_tanh(x: f32) -> f32 {
+  let c = clamp(x, -15.0, 15.0);
+  let e = exp(2.0 * c);
+  return select((e - 1.0) / (e + 1.0), x, is_nan(x));
+}
+fn logistic(x: f32) -> f32 {
+  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+  let e = exp(x);
+  return e / (1.0 + e);
+}
+fn log1p_(x: f32) -> f32 {
+  let u = 1.0 + x;
+  if (u == 1.0) { return x; }
+  if (abs(x) > 0.5) { return log(u); }
+  return log(u) * x / (u - 1.0);
+}
+fn erf_(x: f32) -> f32 {
+  // Abramowitz & Stegun 7.1.26 refined: |error| < 1.5e-7.
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(sign(x) * y, x, is_nan(x));
+}
+fn pow_f32(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (x == 1.0) { return 1.0; }
+  if (is_nan(x) || is_nan(y)) { return f32_nan(); }
+  let ay = abs(y);
+  let yInt = floor(y) == y;
+  if (x == 0.0) {
+    if (y > 0.0) { return 0.0; }
+    return f32_inf();
+  }
+  if (x < 0.0) {
+    if (!yInt) { return f32_nan(); }
+    let r = exp2(y * log2(-x));
+    let odd = ay < 16777216.0 && (u32(ay) & 1u) == 1u;
+    return select(r, -r, odd);
+  }
+  return exp2(y * log2(x));
+}
+fn pow_i32(x: i32, y: i32) -> i32 {
+  if (y < 0) {
+    if (x == 1) { return 1; }
+    if (x == -1) { return select(1, -1, (y & 1) == 1); }
+    return 0;
+  }
+  var r = 1;
+  var b = x;
+  var e = y;
+  loop {
+    if (e == 0) { break; }
+    if ((e & 1) == 1) { r = r * b; }
+    b = b * b;
+    e = e >> 1u;
+  }
+  return r;
+}
+fn max_f32(a: f32, b: f32) -> f32 { return select(max(a, b), f32_nan(), is_nan(a) || is_nan(b)); }
+fn min_f32(a: f32, b: f32) -> f32 { return select(min(a, b), f32_nan(), is_nan(a) || is_nan(b)); }
+fn div_i32(a: i32, b: i32) -> i32 { return select(a / select(b, 1, b == 0), 0, b == 0); }
+fn f32_to_i32(x: f32) -> i32 {
+  if (is_nan(x)) { return 0; }
+  if (x >= 2147483647.0) { return 2147483647; }
+  if (x <= -2147483648.0) { return -2147483647 - 1; }
+  return i32(x);
+}
+`;
+
+/** Threefry-2x32 (20 rounds) in WGSL, matching `ops/threefry.ts`. */
+export const THREEFRY = `
+fn rotl(x: u32, r: u32) -> u32 { return (x << r) | (x >> (32u - r)); }
+fn threefry(k0: u32, k1: u32, c0: u32, c1: u32) -> vec2<u32> {
+  var ks = array<u32, 3>(k0, k1, 0x1bd11bdau ^ k0 ^ k1);
+  var rot = array<u32, 8>(13u, 15u, 26u, 6u, 17u, 29u, 16u, 24u);
+  var x0 = c0 + k0;
+  var x1 = c1 + k1;
+  for (var block = 0u; block < 5u; block++) {
+    for (var r = 0u; r < 4u; r++) {
+      x0 = x0 + x1;
+      x1 = rotl(x1, rot[(block % 2u) * 4u + r]) ^ x0;
+    }
+    x0 = x0 + ks[(block + 1u) % 3u];
+    x1 = x1 + ks[(block + 2u) % 3u] + block + 1u;
+  }
+  return vec2<u32>(x0, x1);
+}
+`;
+
+/** The f32 bit pattern of a JS number (for metadata words). */
+export function f32Bits(x: number): number {
+  const f = new Float32Array([x]);
+  return new Uint32Array(f.buffer)[0]!;
+}

@@ -1,0 +1,106 @@
+/**
+ * Memory without ownership bookkeeping: scopes free the intermediates a
+ * block created and did not return, a FinalizationRegistry frees what the
+ * garbage collector finds unreachable, and `memory()` reports live storage
+ * per backend. There is no `.ref` and no consuming semantics.
+ *
+ * @module
+ */
+
+import type { Backend } from "./backend.ts";
+import { releaseTensor, Tensor } from "./tensor.ts";
+import { treeFlatten } from "./pytree.ts";
+
+const scopes: Tensor[][] = [];
+
+// Safety net: storage of tensors that became unreachable without a scope.
+const registry = new FinalizationRegistry<
+  { backend: Backend; handle: unknown }
+>(
+  ({ backend, handle }) => backend.free(handle),
+);
+
+/** Registers a new concrete tensor with the finaliser and the current scope. */
+export function track(t: Tensor): Tensor {
+  registry.register(t, { backend: t.backend, handle: t.handle }, t);
+  scopes[scopes.length - 1]?.push(t);
+  return t;
+}
+
+/** Frees a tensor now (used by scopes and `carry`). */
+function release(t: Tensor): void {
+  registry.unregister(t);
+  releaseTensor(t);
+}
+
+function concreteLeaves(tree: unknown): Set<Tensor> {
+  return new Set(
+    treeFlatten(tree)[0].filter((l): l is Tensor =>
+      l instanceof Tensor && !l.released
+    ),
+  );
+}
+
+/**
+ * Runs `fn` and frees every tensor it created that is not part of its result
+ * (a pytree); returned tensors move to the enclosing scope. `fn` must be
+ * synchronous.
+ *
+ * @example
+ * ```ts
+ * import { add, memory, mul, scope, tensor } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const x = tensor([1, 2, 3]);
+ * const y = scope(() => add(mul(x, x), 1)); // the product is freed here
+ * assertEquals(await y.array(), [2, 5, 10]);
+ * ```
+ */
+export function scope<T>(fn: () => T): T {
+  const frame: Tensor[] = [];
+  scopes.push(frame);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of frame) release(t);
+    throw e;
+  }
+  scopes.pop();
+  if (result instanceof Promise) {
+    for (const t of frame) release(t);
+    throw new TypeError(
+      "scope: fn returned a Promise; scopes are synchronous: await outside the scope",
+    );
+  }
+  const keep = concreteLeaves(result);
+  const parent = scopes[scopes.length - 1];
+  for (const t of frame) {
+    if (keep.has(t)) parent?.push(t);
+    else release(t);
+  }
+  return result;
+}
+
+/**
+ * One step of a loop that owns its state: runs `fn(state)` in a scope, then
+ * frees the tensors of the old `state` that the new state does not contain.
+ * Use it for training loops so that memory stays flat without `dispose()`.
+ *
+ * @example
+ * ```ts
+ * import { add, carry, tensor, type Tensor } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ *
+ * let state = { n: tensor(0) };
+ * for (let i = 0; i < 3; i++) state = carry(state, (s: { n: Tensor }) => ({ n: add(s.n, 1) }));
+ * assertEquals(await state.n.item(), 3);
+ * ```
+ */
+export function carry<S>(state: S, fn: (state: S) => S): S {
+  const next = scope(() => fn(state));
+  const keep = concreteLeaves(next);
+  for (const t of concreteLeaves(state)) if (!keep.has(t)) release(t);
+  return next;
+}

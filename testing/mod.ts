@@ -1,0 +1,6 @@
+/**
+ * Law checkers.
+ *
+ * @module
+ */
+export {};
