@@ -56,13 +56,7 @@ export {
   scaledDot,
 } from "./scores.ts";
 export { seedRatio, type SeedRatioOptions } from "./seed_ratio.ts";
-export {
-  alibi,
-  alibiSlopes,
-  bias,
-  softCap,
-  temperature,
-} from "./modifiers.ts";
+export { alibi, alibiSlopes, bias, softCap, temperature } from "./modifiers.ts";
 export {
   relativeBuckets,
   relativePositionBias,
@@ -95,8 +89,8 @@ export {
 } from "./modules.ts";
 export {
   type HeadDims,
-  multiHead,
   type MultiHead,
+  multiHead,
   type MultiHeadCallOptions,
   type MultiHeadOptions,
   type MultiHeadParams,

@@ -159,7 +159,9 @@ export function gate(params: GateParams): Combine {
   return function gateCombine(parts, q) {
     if (parts.length !== w.shape[1]) {
       throw new TypeError(
-        `gate: w [${w.shape}] has ${w.shape[1]} logits for ${parts.length} modules`,
+        `gate: w [${w.shape}] has ${
+          w.shape[1]
+        } logits for ${parts.length} modules`,
       );
     }
     let logits = matmul(q, w); // [..., Tq, K]

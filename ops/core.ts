@@ -11,7 +11,7 @@ import { getBackend } from "./backend.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { shapeRule } from "./shape_rules.ts";
 import { Tensor, type TraceLevel, Tracer } from "./tensor.ts";
-import { track } from "./memory.ts";
+import { pin, track } from "./memory.ts";
 
 /** An interpreter: how one transform level processes primitives. */
 export interface Trace {
@@ -129,9 +129,36 @@ export function fromHost(
   return track(new Tensor(aval, backend, backend.upload(data, aval)));
 }
 
-/** A scalar constant of `dtype` on the default backend. */
+const SCALAR_CACHE_SIZE = 1024;
+const scalars = new Map<string, Tensor>();
+
+/**
+ * A scalar constant of `dtype` on the default backend. Constants are cached
+ * and pinned (never freed by scopes), so `add(x, 1)` uploads nothing twice.
+ */
 export function scalar(value: number | boolean, dtype: DType): Tensor {
+  const backend = getBackend();
+  const v = typeof value === "boolean" ? (value ? 1 : 0) : value;
+  const cacheKey = `${backend.name}:${dtype}:${Object.is(v, -0) ? "-0" : v}`;
+  const hit = scalars.get(cacheKey);
+  if (hit && !hit.released) {
+    scalars.delete(cacheKey);
+    scalars.set(cacheKey, hit); // most recently used last
+    return hit;
+  }
   const a = hostArray(dtype, 1);
-  a[0] = typeof value === "boolean" ? (value ? 1 : 0) : value;
-  return fromHost(a, [], dtype);
+  a[0] = v;
+  const t = pin(
+    new Tensor(
+      { shape: [], dtype },
+      backend,
+      backend.upload(a, { shape: [], dtype }),
+    ),
+  );
+  scalars.set(cacheKey, t);
+  if (scalars.size > SCALAR_CACHE_SIZE) {
+    const oldest = scalars.keys().next().value!;
+    scalars.delete(oldest); // its storage is reclaimed by the GC safety net
+  }
+  return t;
 }

@@ -175,7 +175,9 @@ function filled(
   checkShape(op, shape);
   checkDtype(op, opts.dtype);
   const dtype = opts.dtype ?? (typeof value === "boolean" ? "bool" : "float32");
-  const s = scalar(value, dtype);
+  // A number stored as bool is `value != 0`, as `cast` and `tensor` do.
+  const v = dtype === "bool" && typeof value === "number" ? value !== 0 : value;
+  const s = scalar(v, dtype);
   if (shape.length === 0) return s;
   return bind("broadcast_in_dim", [s], { shape: [...shape], dims: [] });
 }

@@ -27,8 +27,18 @@ export function track(t: Tensor): Tensor {
   return t;
 }
 
+const pinned = new WeakSet<Tensor>();
+
+/** Marks a shared constant: scopes never free it; the GC safety net does. */
+export function pin(t: Tensor): Tensor {
+  pinned.add(t);
+  registry.register(t, { backend: t.backend, handle: t.handle }, t);
+  return t;
+}
+
 /** Frees a tensor now (used by scopes and `carry`). */
 function release(t: Tensor): void {
+  if (pinned.has(t)) return;
   registry.unregister(t);
   releaseTensor(t);
 }

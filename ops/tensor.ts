@@ -16,6 +16,16 @@ import type { Backend } from "./backend.ts";
 /** A nested array of numbers or booleans, as `Tensor.array()` returns. */
 export type NestedArray = number | boolean | NestedArray[];
 
+let releaseImpl: (t: Tensor) => boolean;
+
+/**
+ * Drops a concrete tensor's storage reference (heed's scopes call this);
+ * returns false if it was already released. Later reads of the tensor fail.
+ */
+export function releaseTensor(t: Tensor): boolean {
+  return releaseImpl(t);
+}
+
 /**
  * An immutable n-dimensional array on one backend. Ops never change a
  * tensor; they return new ones. Reading back is async.
@@ -30,16 +40,6 @@ export type NestedArray = number | boolean | NestedArray[];
  * assertEquals(await x.array(), [[1, 2], [3, 4]]);
  * ```
  */
-let releaseImpl: (t: Tensor) => boolean;
-
-/**
- * Drops a concrete tensor's storage reference (heed's scopes call this);
- * returns false if it was already released. Later reads of the tensor fail.
- */
-export function releaseTensor(t: Tensor): boolean {
-  return releaseImpl(t);
-}
-
 export class Tensor implements Aval {
   /** Extent of each axis. */
   readonly shape: readonly number[];

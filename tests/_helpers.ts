@@ -4,10 +4,12 @@
 import { AssertionError } from "@std/assert";
 import fc from "fast-check";
 import {
+  add,
   type BackendName,
   backends,
   getBackend,
   jvp,
+  mul,
   setBackend,
   type Tensor,
   tensor,
@@ -55,7 +57,7 @@ export async function assertAllClose(
       );
     }
   }
-  const a = await values(actual), e = await values(expected);
+  const [a, e] = await Promise.all([values(actual), values(expected)]);
   if (a.length !== e.length) {
     throw new AssertionError(`${msg} sizes differ: ${a.length} vs ${e.length}`);
   }
@@ -195,7 +197,8 @@ type TensorFn = (...xs: any[]) => Tensor;
 
 /**
  * Checks `jvp(f)` against central finite differences along a random
- * direction: (f(x + εv) - f(x - εv)) / 2ε ≈ J v. Float inputs only.
+ * direction: (f(x + εv) - f(x - εv)) / 2ε ≈ J v. Float inputs only. All
+ * device work is issued first and read back in one round.
  */
 export async function checkJvpFiniteDiff(
   f: TensorFn,
@@ -204,25 +207,16 @@ export async function checkJvpFiniteDiff(
 ): Promise<void> {
   const eps = opts.eps ?? 1e-3;
   const seed = opts.seed ?? 1;
-  const host = await Promise.all(
-    xs.map((x) => x.data() as Promise<Float32Array>),
-  );
-  const dirs = xs.map((x, i) => randomValues(x.size, seed + 7919 * i, "any"));
-  const at = (s: number) =>
-    xs.map((x, i) =>
-      tensor(Float64Array.from(host[i]!, (v, j) => v + s * dirs[i]![j]!), {
-        shape: x.shape,
-      })
-    );
-  const [, yDot] = jvp(
-    f,
-    xs,
-    dirs.map((d, i) => tensor(d, { shape: xs[i]!.shape })),
-  );
-  const plus = await values(f(...at(eps)));
-  const minus = await values(f(...at(-eps)));
+  const dirs = xs.map((x, i) => randomTensor(x.shape, seed + 7919 * i));
+  const at = (s: number) => xs.map((x, i) => add(x, mul(dirs[i]!, s)));
+  const [, yDot] = jvp(f, xs, dirs);
+  const [plus, minus, tangent] = await Promise.all([
+    values(f(...at(eps))),
+    values(f(...at(-eps))),
+    values(yDot),
+  ]);
   const fd = plus.map((p, i) => (p - minus[i]!) / (2 * eps));
-  await assertAllClose(await values(yDot), fd, {
+  await assertAllClose(tangent, fd, {
     rtol: opts.rtol ?? 5e-3,
     atol: opts.atol ?? 5e-3,
   }, "jvp vs finite differences:");
@@ -243,16 +237,34 @@ export async function checkJvpVjpDuality(
   const u = randomTensor(y.shape, seed + 1000);
   const [, back] = vjp(f, ...xs);
   const xBar = treeFlatten(back(u))[0] as Tensor[];
-  const lhs = dot(await values(u), await values(yDot));
+  const [uv, yv, ...rest] = await Promise.all([
+    values(u),
+    values(yDot),
+    ...xBar.map(values),
+    ...vs.map(values),
+  ]);
+  const lhs = dot(uv!, yv!);
   let rhs = 0;
   for (let i = 0; i < xs.length; i++) {
-    rhs += dot(await values(xBar[i]!), await values(vs[i]!));
+    rhs += dot(rest[i]!, rest[xs.length + i]!);
   }
   const tol = (opts.atol ?? 1e-3) +
     (opts.rtol ?? 1e-3) * Math.max(Math.abs(lhs), Math.abs(rhs));
   if (!(Math.abs(lhs - rhs) <= tol)) {
     throw new AssertionError(`⟨u, Jv⟩ = ${lhs} but ⟨Jᵀu, v⟩ = ${rhs}`);
   }
+}
+
+/** Both gradient checks, their device work overlapped in one readback round. */
+export async function checkGradients(
+  f: TensorFn,
+  xs: Tensor[],
+  opts: FdOptions = {},
+): Promise<void> {
+  await Promise.all([
+    checkJvpFiniteDiff(f, xs, opts),
+    checkJvpVjpDuality(f, xs, { seed: opts.seed ?? 3 }),
+  ]);
 }
 
 /** The backends present on this machine, for parametrised tests. */

@@ -82,7 +82,9 @@ export function label(w: Workload): string {
     case "matmul":
       return `f32 matmul ${w.n}×${w.n}`;
     case "attention":
-      return `attention ${w.backward ? "fwd+bwd" : "fwd"} [${ATT_BH},${w.t},${ATT_D}]`;
+      return `attention ${
+        w.backward ? "fwd+bwd" : "fwd"
+      } [${ATT_BH},${w.t},${ATT_D}]`;
     case "mlp":
       return `MLP ${MLP.inputs}-${MLP.hidden}-${MLP.classes} b${MLP.batch} SGD step`;
   }
@@ -130,7 +132,10 @@ export function uniform(
 
 /** Inputs of a matmul: `a @ b`, both `[n, n]`. */
 export function matmulInputs(n: number): { a: F32; b: F32 } {
-  return { a: uniform(`matmul-a-${n}`, n * n), b: uniform(`matmul-b-${n}`, n * n) };
+  return {
+    a: uniform(`matmul-a-${n}`, n * n),
+    b: uniform(`matmul-b-${n}`, n * n),
+  };
 }
 
 /** Inputs of the attention workload: q, k, v of shape `[32, t, 64]`. */
@@ -342,6 +347,8 @@ export interface CellResult {
   checksums?: Checksum[];
   /** Why the cell was skipped or failed, or what changed between calls. */
   note?: string;
+  /** Peak resident set of the process after this cell. */
+  peakRssMiB?: number | null;
 }
 
 /** The marker that starts every protocol line on stdout. */
@@ -492,7 +499,10 @@ export async function main(lib: Library, args: string[]): Promise<void> {
     let cell: Cell | null = null;
     try {
       cell = await lib.prepare(w);
-      emit(await measure(w.id, cell, timing));
+      emit({
+        ...(await measure(w.id, cell, timing)),
+        peakRssMiB: peakRssMiB(),
+      });
     } catch (e) {
       emit({ event: "result", id: w.id, status: "error", note: errorText(e) });
     } finally {

@@ -18,8 +18,8 @@ import {
   type Library,
   LR,
   main,
-  MLP,
   matmulInputs,
+  MLP,
   mlpInputs,
   type Workload,
 } from "./_workloads.ts";
@@ -34,7 +34,10 @@ async function readAll(ts: readonly h.Tensor[]): Promise<Float32Array[]> {
 }
 
 function attention(q: h.Tensor, k: h.Tensor, v: h.Tensor): h.Tensor {
-  const scores = h.mul(h.matmul(q, h.transpose(k, [0, 2, 1])), 1 / Math.sqrt(ATT_D));
+  const scores = h.mul(
+    h.matmul(q, h.transpose(k, [0, 2, 1])),
+    1 / Math.sqrt(ATT_D),
+  );
   return h.matmul(h.softmax(scores, { axis: -1 }), v);
 }
 

@@ -29,8 +29,8 @@ import {
   type Library,
   LR,
   main,
-  MLP,
   matmulInputs,
+  MLP,
   mlpInputs,
   type Workload,
 } from "./_workloads.ts";
@@ -71,7 +71,9 @@ const jaxjs: Library = {
     const available = await init();
     if (!(available as string[]).includes(backend)) {
       throw new Error(
-        `jax-js: backend "${backend}" unavailable (have: ${available.join(", ")})`,
+        `jax-js: backend "${backend}" unavailable (have: ${
+          available.join(", ")
+        })`,
       );
     }
     defaultDevice(backend as Device);
@@ -81,9 +83,15 @@ const jaxjs: Library = {
     if (device !== backend) {
       throw new Error(`jax-js: asked for ${backend}, arrays are on ${device}`);
     }
-    const notes = [`jax-js ${backend}${useJit ? " jit" : ""}: ${useJit ? "jit" : "eager"} ops`];
+    const notes = [
+      `jax-js ${backend}${useJit ? " jit" : ""}: ${
+        useJit ? "jit" : "eager"
+      } ops`,
+    ];
     if (backend === "wasm") {
-      notes.push(`jax-js wasm: navigator.hardwareConcurrency = ${navigator.hardwareConcurrency}`);
+      notes.push(
+        `jax-js wasm: navigator.hardwareConcurrency = ${navigator.hardwareConcurrency}`,
+      );
     }
     return { library: "jax-js 0.1.25", backend: device, notes };
   },
@@ -120,7 +128,8 @@ const jaxjs: Library = {
         }
         const g = maybeJit(
           grad(
-            (q: np.Array, k: np.Array, v: np.Array) => np.sum(attention(q, k, v)),
+            (q: np.Array, k: np.Array, v: np.Array) =>
+              np.sum(attention(q, k, v)),
             { argnums: [0, 1, 2] },
           ),
         );

@@ -24,8 +24,8 @@ import {
   type Library,
   LR,
   main,
-  MLP,
   matmulInputs,
+  MLP,
   mlpInputs,
   type Workload,
 } from "./_workloads.ts";
@@ -49,7 +49,9 @@ const tfjs: Library = {
   async init(backend) {
     const notes: string[] = [];
     if (backend === "wasm") {
-      const wasmUrl = import.meta.resolve("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
+      const wasmUrl = import.meta.resolve(
+        "npm:@tensorflow/tfjs-backend-wasm@4.22.0",
+      );
       tfWasm.setWasmPaths(new URL("./", wasmUrl).pathname);
     }
     const ok = await tf.setBackend(backend);
@@ -116,7 +118,12 @@ const tfjs: Library = {
           tf.tensor2d(m.w2, [MLP.hidden, MLP.classes]),
           tf.tensor1d(m.b2),
         ];
-        const loss = (w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor) => {
+        const loss = (
+          w1: tf.Tensor,
+          b1: tf.Tensor,
+          w2: tf.Tensor,
+          b2: tf.Tensor,
+        ) => {
           const hidden = tf.relu(tf.add(tf.matMul(x, w1), b1));
           const logits = tf.add(tf.matMul(hidden, w2), b2);
           const logp = tf.logSoftmax(logits);

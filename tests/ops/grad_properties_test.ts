@@ -10,8 +10,8 @@ import {
   arbSeed,
   arbShape,
   assertAllClose,
+  checkGradients,
   checkJvpFiniteDiff,
-  checkJvpVjpDuality,
   type Domain,
   randomTensor,
   RUNS,
@@ -117,8 +117,7 @@ for (const [name, c] of Object.entries(UNARY)) {
         fc.asyncProperty(arbShape(0, 3), arbSeed, async (shape, seed) => {
           const x = randomTensor(shape, seed, c.domain);
           const tol = c.tol ?? 5e-3;
-          await checkJvpFiniteDiff(c.f, [x], { seed, rtol: tol, atol: tol });
-          await checkJvpVjpDuality(c.f, [x], { seed });
+          await checkGradients(c.f, [x], { seed, rtol: tol, atol: tol });
         }),
         { numRuns: RUNS },
       );
@@ -156,8 +155,7 @@ for (const [name, c] of Object.entries(BINARY)) {
             const f = c.domains[0] === "distinct"
               ? (a: Tensor, b: Tensor) => c.f(a, h.add(b, 0.05))
               : c.f;
-            await checkJvpFiniteDiff(f, [x, y], { seed });
-            await checkJvpVjpDuality(f, [x, y], { seed });
+            await checkGradients(f, [x, y], { seed });
           },
         ),
         { numRuns: RUNS },
@@ -187,8 +185,7 @@ testEachBackend(
             bcast ? [k, n] : [...batch.map(() => 1), k, n],
             seed + 1,
           );
-          await checkJvpFiniteDiff(h.matmul, [a, b], { seed });
-          await checkJvpVjpDuality(h.matmul, [a, b], { seed });
+          await checkGradients(h.matmul, [a, b], { seed });
         },
       ),
       { numRuns: RUNS },
@@ -208,8 +205,7 @@ testEachBackend(
           const f = (x: Tensor, y: Tensor) => h.einsum("bik,bjk->bij", x, y);
           const x = randomTensor([b, 2, k], seed),
             y = randomTensor([b, 3, k], seed + 1);
-          await checkJvpFiniteDiff(f, [x, y], { seed });
-          await checkJvpVjpDuality(f, [x, y], { seed });
+          await checkGradients(f, [x, y], { seed });
         },
       ),
       { numRuns: RUNS },
@@ -239,8 +235,7 @@ testEachBackend(
               labelSmoothing: 0.1,
             });
           const z = randomTensor([n, c], seed);
-          await checkJvpFiniteDiff(f, [z], { seed });
-          await checkJvpVjpDuality(f, [z], { seed });
+          await checkGradients(f, [z], { seed });
         },
       ),
       { numRuns: RUNS },

@@ -155,7 +155,10 @@ export function elementwiseDispatch<P extends Primitive>(
       ? "scalar"
       : "strided"
   );
-  const strided = inputs.flatMap((x, k) => (modes[k] === "strided" ? [k] : []));
+  const strided = inputs.flatMap((
+    _x,
+    k,
+  ) => (modes[k] === "strided" ? [k] : []));
   const meta: number[] = [size, 0];
   if (strided.length) {
     const c = collapse(

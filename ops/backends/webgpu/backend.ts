@@ -87,6 +87,7 @@ export class WebGpuBackend implements Backend {
   #metaPool: GPUBuffer[] = [];
   #maxPerDim: number;
   #reacquire: Promise<void> | null = null;
+  #recycled = false;
 
   private constructor(adapter: GPUAdapter, device: GPUDevice) {
     this.#adapter = adapter;
@@ -176,6 +177,7 @@ export class WebGpuBackend implements Backend {
     const cls = sizeClass(bytes);
     const list = this.#pool.get(cls);
     let buffer = list?.pop();
+    this.#recycled = buffer !== undefined;
     if (buffer) this.#pooledBytes -= cls;
     else {
       buffer = this.#device.createBuffer({
@@ -215,8 +217,8 @@ export class WebGpuBackend implements Backend {
     }
     const b = this.#alloc(n * elemBytes(aval));
     if (n > 0) {
-      // A pooled buffer may still be read by encoded work: submit that first.
-      this.#flush();
+      // A recycled buffer may still be used by encoded work: submit that first.
+      if (this.#recycled) this.#flush();
       const words = aval.dtype === "bool" ? Uint32Array.from(data) : data;
       this.#device.queue.writeBuffer(
         b.buffer,

@@ -1,0 +1,194 @@
+// Normalisers: softmax, sparsemax, sigmoid and identity, with and without
+// masks; sparsemax against a sort-based reference and its known Jacobian.
+
+import { assert, assertEquals } from "@std/assert";
+import fc from "fast-check";
+import { identity, sigmoid, softmax, sparsemax } from "../../attention/mod.ts";
+import type { Context, Normaliser } from "../../attention/mod.ts";
+import {
+  grad,
+  jvp,
+  mul,
+  softmax as opsSoftmax,
+  sum,
+  type Tensor,
+  tensor,
+} from "../../ops/mod.ts";
+import { checkGrads } from "../../testing/mod.ts";
+import {
+  arbSeed,
+  assertAllClose,
+  randomValues,
+  testEachBackend,
+  values,
+} from "../_helpers.ts";
+
+const CTX = undefined as unknown as Context; // normalisers ignore it
+
+function apply(n: Normaliser, s: Tensor, mask: Tensor | null = null): Tensor {
+  return n(s, mask, CTX);
+}
+
+/** Sparsemax by the textbook sort-based algorithm, on the host. */
+function sparsemaxRef(z: number[]): number[] {
+  const sorted = [...z].sort((a, b) => b - a);
+  let cum = 0, k = 0, cumK = 0;
+  sorted.forEach((v, i) => {
+    cum += v;
+    if (1 + (i + 1) * v > cum) [k, cumK] = [i + 1, cum];
+  });
+  const tau = (cumK - 1) / k;
+  return z.map((v) => Math.max(v - tau, 0));
+}
+
+testEachBackend(
+  "softmax() equals the ops softmax when nothing is masked",
+  async () => {
+    const s = tensor(randomValues(12, 1), { shape: [3, 4] });
+    await assertAllClose(apply(softmax(), s), opsSoftmax(s), { atol: 1e-6 });
+  },
+);
+
+testEachBackend(
+  "softmax() gives masked keys exactly 0 and an empty row zeros",
+  async () => {
+    const s = tensor([[1, 2, 3], [4, 5, 6]]);
+    const mask = tensor([[true, false, true], [false, false, false]]);
+    const w = await values(apply(softmax(), s, mask));
+    const e = Math.exp(2);
+    await assertAllClose(w, [1 / (1 + e), 0, e / (1 + e), 0, 0, 0]);
+    assertEquals(w[1], 0);
+    assertEquals(w.slice(3), [0, 0, 0]);
+  },
+);
+
+testEachBackend(
+  "softmax() has finite gradients through a fully masked row",
+  async () => {
+    const mask = tensor([[true, true], [false, false]]);
+    const r = tensor([[1, 2], [3, 4]]);
+    const g = grad((s: Tensor) => sum(mul(apply(softmax(), s, mask), r)))(
+      tensor([[0.5, -0.5], [1, 2]]),
+    );
+    const gv = await values(g);
+    assert(gv.every(Number.isFinite), `gradient ${gv}`);
+    assertEquals(gv.slice(2), [0, 0]);
+  },
+);
+
+testEachBackend(
+  "sparsemax() equals the sort-based algorithm on random rows",
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 7 }),
+        arbSeed,
+        fc.constantFrom(0.3, 1, 4),
+        async (n, seed, spread) => {
+          const z = Array.from(randomValues(n, seed), (v) => v * spread);
+          const w = apply(sparsemax(), tensor(z, { shape: [1, n] }));
+          await assertAllClose(w, sparsemaxRef(z), { atol: 1e-5 });
+        },
+      ),
+      { numRuns: 25 },
+    );
+  },
+);
+
+testEachBackend(
+  "sparsemax() lies on the simplex and is sparse for peaked scores",
+  async () => {
+    const s = tensor([[5, 1, 0.5, -2], [0.1, 0.2, 0.15, 0.12]]);
+    const w = await values(apply(sparsemax(), s));
+    assertEquals(w.slice(0, 4), [1, 0, 0, 0]); // peaked: a one-hot row
+    assert(w.every((x) => x >= 0));
+    const rowSum = (r: number) =>
+      w.slice(4 * r, 4 * r + 4).reduce((a, b) => a + b);
+    await assertAllClose([rowSum(0), rowSum(1)], [1, 1], { atol: 1e-6 });
+    assert(w.slice(4).every((x) => x > 0), "flat scores keep every key");
+  },
+);
+
+testEachBackend(
+  "sparsemax() with ties gives tied keys equal weight",
+  async () => {
+    const w = await values(apply(sparsemax(), tensor([[1, 1, -3]])));
+    assertEquals(w, [0.5, 0.5, 0]);
+  },
+);
+
+testEachBackend(
+  "sparsemax() ignores masked keys and zeroes an empty row",
+  async () => {
+    const s = tensor([[3, 0.5, 0.4], [1, 2, 3]]);
+    const mask = tensor([[false, true, true], [false, false, false]]);
+    const w = await values(apply(sparsemax(), s, mask));
+    // Without key 0: τ = (0.5 + 0.4 − 1)/2 = −0.05.
+    await assertAllClose(w, [0, 0.55, 0.45, 0, 0, 0], { atol: 1e-6 });
+  },
+);
+
+testEachBackend(
+  "sparsemax() has the known Jacobian diag(s) − s sᵀ/|S|",
+  async () => {
+    // Support {0, 1, 2} of 4: ∂w_i/∂z_j = [i∈S]([i=j] − [j∈S]/3).
+    const z = tensor([[1, 0.9, 0.8, -2]]);
+    const support = [1, 1, 1, 0];
+    for (let j = 0; j < 4; j++) {
+      const dz = tensor([[0, 1, 2, 3].map((i) => (i === j ? 1 : 0))]);
+      const [, dw] = jvp((x: Tensor) => apply(sparsemax(), x), [z], [dz]);
+      const want = support.map((si, i) =>
+        si * ((i === j ? 1 : 0) - support[j]! / 3)
+      );
+      await assertAllClose(dw, [want], { atol: 1e-6 });
+    }
+  },
+);
+
+testEachBackend(
+  "sparsemax() derivatives match finite differences away from ties",
+  async () => {
+    // Distinct values far (≥ 0.13) from each other and, after projection,
+    // from the support boundary.
+    const z = tensor([[0.9, 0.35, 0.1, -0.6, 0.62]]);
+    const mask = tensor([[true, true, true, false, true]]);
+    await checkGrads((x: Tensor) => apply(sparsemax(), x, mask), [z], {
+      eps: 1e-3,
+    });
+  },
+);
+
+testEachBackend(
+  "sigmoid() weighs each key on its own and honours the mask",
+  async () => {
+    const s = tensor([[0, 2, -1]]);
+    const mask = tensor([[true, false, true]]);
+    const w = await values(apply(sigmoid({ bias: 1 }), s, mask));
+    await assertAllClose(w, [1 / (1 + Math.exp(-1)), 0, 0.5]);
+  },
+);
+
+testEachBackend(
+  "identity() passes scores through and zeroes masked ones",
+  async () => {
+    const w = await values(
+      apply(identity(), tensor([[-2, 7]]), tensor([[true, false]])),
+    );
+    assertEquals(w, [-2, 0]);
+  },
+);
+
+Deno.test("normalisers declare the laws they satisfy", () => {
+  assertEquals(softmax().laws, {
+    simplex: true,
+    shiftInvariant: true,
+    smooth: true,
+  });
+  assertEquals(sparsemax().laws, {
+    simplex: true,
+    shiftInvariant: true,
+    smooth: false,
+  });
+  assertEquals(sigmoid().laws.simplex, false);
+  assertEquals(identity().laws.shiftInvariant, false);
+});
