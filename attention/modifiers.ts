@@ -140,8 +140,10 @@ export function alibiSlopes(heads: number): number[] {
  * ```
  */
 export function alibi(slopes: number | Tensor): ModFn {
-  const m = typeof slopes === "number" ? tensor(alibiSlopes(slopes)) : slopes;
+  // Fixed slopes are made per call, on the backend of that call.
+  const fixed = typeof slopes === "number" ? alibiSlopes(slopes) : null;
   return function alibiMod(s, ctx) {
+    const m = fixed ? tensor(fixed) : slopes as Tensor; // [H]
     const dist = abs(sub(ctx.qPos, ctx.kPos)); // int32 [..., Tq, Tk]
     return sub(s, mul(perHead("alibi", m, ctx), dist)); // [..., H, Tq, Tk]
   };

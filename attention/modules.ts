@@ -109,16 +109,20 @@ function mix(xs: readonly Tensor[], g: Tensor): Tensor {
  * ```
  */
 export function mixture(alpha: readonly number[] | Tensor): Combine {
-  const a = Array.isArray(alpha) ? tensor(alpha as number[]) : alpha as Tensor;
-  if (a.ndim !== 1) {
-    throw new TypeError(`mixture: weights must be [K], got [${a.shape}]`);
+  const k = Array.isArray(alpha) ? alpha.length : (alpha as Tensor).shape[0];
+  if (!Array.isArray(alpha) && (alpha as Tensor).ndim !== 1) {
+    throw new TypeError(
+      `mixture: weights must be [K], got [${(alpha as Tensor).shape}]`,
+    );
   }
   return function mixtureCombine(parts) {
-    if (parts.length !== a.shape[0]) {
-      throw new TypeError(
-        `mixture: ${a.shape[0]} weights for ${parts.length} modules`,
-      );
+    if (parts.length !== k) {
+      throw new TypeError(`mixture: ${k} weights for ${parts.length} modules`);
     }
+    // Fixed numbers become a tensor per call, on the backend of that call.
+    const a = Array.isArray(alpha)
+      ? tensor(alpha as number[])
+      : alpha as Tensor;
     return {
       output: mix(parts.map((p) => p.output), a),
       weights: mix(parts.map((p) => p.weights), a),

@@ -63,6 +63,8 @@ export interface Backend {
   free(handle: unknown): void;
   /** Live storage of this backend. */
   memory(): MemoryStats;
+  /** Whether a handle is still usable (false after a device loss); default true. */
+  isLive?(handle: unknown): boolean;
 }
 
 const KNOWN: readonly BackendName[] = ["cpu", "webgpu"];

@@ -141,7 +141,7 @@ export function scalar(value: number | boolean, dtype: DType): Tensor {
   const v = typeof value === "boolean" ? (value ? 1 : 0) : value;
   const cacheKey = `${backend.name}:${dtype}:${Object.is(v, -0) ? "-0" : v}`;
   const hit = scalars.get(cacheKey);
-  if (hit && !hit.released) {
+  if (hit && !hit.released && (backend.isLive?.(hit.handle) ?? true)) {
     scalars.delete(cacheKey);
     scalars.set(cacheKey, hit); // most recently used last
     return hit;

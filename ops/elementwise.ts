@@ -12,7 +12,7 @@ import type {
   ComparePrimitive,
   UnaryPrimitive,
 } from "./primitives.ts";
-import type { Tensor } from "./tensor.ts";
+import { Tensor } from "./tensor.ts";
 import { asTensor, asTensors, castTo, type TensorLike } from "./_convert.ts";
 
 export type { TensorLike } from "./_convert.ts";
@@ -191,6 +191,8 @@ export function square(x: TensorLike): Tensor {
 
 /** Clamps `x` into `[lo, hi]`. */
 export function clip(x: TensorLike, lo: TensorLike, hi: TensorLike): Tensor {
+  const shapeOf = (v: TensorLike) => (v instanceof Tensor ? v.shape : []);
+  broadcastShapes("clip", shapeOf(x), shapeOf(lo), shapeOf(hi));
   return minimum(maximum(x, lo), hi);
 }
 

@@ -20,7 +20,7 @@
  * `--workloads a,b`; `--reps N` (default 7; quick 5), `--min-reps N` (5),
  * `--warmup N` (2; quick 1); per-cell budgets `--cold-budget-s` (60; quick
  * 10), `--warm-budget-s` (5; quick 2), `--rep-budget-s` (90; quick 10);
- * `--tol X` checksum tolerance relative to Σ|x| (1e-3); `--ratios all` for a
+ * `--tol X` checksum tolerance relative to Σ|x| (1e-4); `--ratios all` for a
  * ratio column per heed backend × peer; `--out PATH`, `--no-write`;
  * `--no-lock` is passed on to the subprocesses; `--verbose` echoes their
  * stderr.
@@ -61,7 +61,7 @@ const { values: flags } = parseArgs({
     "cold-budget-s": { type: "string" },
     "warm-budget-s": { type: "string" },
     "rep-budget-s": { type: "string" },
-    tol: { type: "string", default: "1e-3" },
+    tol: { type: "string", default: "1e-4" },
     ratios: { type: "string", default: "best" },
     out: { type: "string" },
     "no-write": { type: "boolean", default: false },
@@ -807,6 +807,14 @@ const columnNotes = runs.map((x) => {
 });
 const doc = [
   ...header,
+  ...(r.mismatches.length
+    ? [
+      `**⚠ ${r.mismatches.length} CHECKSUM MISMATCH${
+        r.mismatches.length > 1 ? "ES" : ""
+      }: outputs disagree; see the notes under the tables.**`,
+      "",
+    ]
+    : []),
   r.table,
   "",
   r.cold,

@@ -88,6 +88,7 @@ export class WebGpuBackend implements Backend {
   #maxPerDim: number;
   #reacquire: Promise<void> | null = null;
   #recycled = false;
+  #validations: Promise<string | null>[] = [];
 
   private constructor(adapter: GPUAdapter, device: GPUDevice) {
     this.#adapter = adapter;
@@ -117,8 +118,9 @@ export class WebGpuBackend implements Backend {
       this.#onLost(info.message || info.reason || "unknown reason");
     });
     device.addEventListener?.("uncapturederror", (e) => {
+      // Reported at the next readback or sync, where the caller can catch it.
       const err = (e as GPUUncapturedErrorEvent).error;
-      console.error(`heed webgpu: uncaptured error: ${err.message}`);
+      this.#validations.push(Promise.resolve(`webgpu: ${err.message}`));
     });
   }
 
@@ -244,7 +246,13 @@ export class WebGpuBackend implements Backend {
     });
     this.#encoderNow().copyBufferToBuffer(b.buffer, 0, staging, 0, bytes);
     this.#flush();
-    await staging.mapAsync(GPUMapMode.READ);
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } finally {
+      await this.#throwKernelErrors().finally(() => {
+        if (staging.mapState !== "mapped") staging.destroy();
+      });
+    }
     const range = staging.getMappedRange(0, bytes);
     if (aval.dtype === "float32") {
       (out as Float32Array).set(new Float32Array(range));
@@ -254,6 +262,12 @@ export class WebGpuBackend implements Backend {
     staging.unmap();
     staging.destroy();
     return out;
+  }
+
+  /** Whether `handle` still refers to live storage on the current device. */
+  isLive(handle: unknown): boolean {
+    const b = handle as GpuBuffer;
+    return b.refs > 0 && b.generation === this.#generation;
   }
 
   free(handle: unknown): void {
@@ -281,6 +295,30 @@ export class WebGpuBackend implements Backend {
   async sync(): Promise<void> {
     this.#flush();
     await this.#device.queue.onSubmittedWorkDone();
+    await this.#throwKernelErrors();
+  }
+
+  /** Rejects with WGSL line:column messages if a kernel failed validation. */
+  async #throwKernelErrors(): Promise<void> {
+    if (this.#validations.length === 0) return;
+    const pending = this.#validations;
+    this.#validations = [];
+    const errors = (await Promise.all(pending)).filter((e): e is string =>
+      e !== null
+    );
+    if (errors.length) throw new Error(errors.join("\n"));
+  }
+
+  /** Runs a raw dispatch (for kernel authors and tests). */
+  runDispatch(d: Dispatch): void {
+    this.#checkDevice("runDispatch");
+    this.#encode(d);
+  }
+
+  /** Allocates a storage buffer of `bytes` (for kernel authors and tests). */
+  allocate(bytes: number): GpuBuffer {
+    this.#checkDevice("allocate");
+    return this.#alloc(bytes);
   }
 
   #encoderNow(): GPUCommandEncoder {
@@ -355,20 +393,22 @@ export class WebGpuBackend implements Backend {
       compute: { module, entryPoint: "main" },
       label: d.key,
     });
-    device.popErrorScope().then(async (err) => {
-      if (!err) return;
-      const info = await module.getCompilationInfo();
-      const where = info.messages
-        .map((msg) =>
-          `  ${d.key}:${msg.lineNum}:${msg.linePos} ${msg.type}: ${msg.message}`
-        )
-        .join("\n");
-      console.error(
-        `heed webgpu: kernel "${d.key}" failed to compile:\n${
-          where || err.message
-        }`,
-      );
-    });
+    this.#validations.push(
+      device.popErrorScope().then(async (err) => {
+        if (!err) return null;
+        const info = await module.getCompilationInfo();
+        const where = info.messages
+          .filter((msg) => msg.type === "error")
+          .map((msg) =>
+            `  ${d.key}:${msg.lineNum}:${msg.linePos}: ${msg.message.trim()}`
+          )
+          .join("\n");
+        this.#pipelines.delete(d.key);
+        return `webgpu: kernel "${d.key}" is invalid:\n${
+          where || "  " + err.message
+        }`;
+      }),
+    );
     this.#pipelines.set(d.key, p);
     return p;
   }

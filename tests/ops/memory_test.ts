@@ -1,0 +1,126 @@
+// The memory model: scopes free what a block created and did not return,
+// `carry` keeps a training loop flat, memory() reports live storage.
+
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import * as h from "../../mod.ts";
+import type { Tensor } from "../../mod.ts";
+import { testEachBackend } from "../_helpers.ts";
+
+type Params = { w1: Tensor; b1: Tensor; w2: Tensor; b2: Tensor };
+
+function initMlp(k: h.Key, dIn: number, dHidden: number, dOut: number): Params {
+  const [k1, k2] = h.split(k);
+  return {
+    w1: h.mul(h.normal(k1!, [dIn, dHidden]), 1 / Math.sqrt(dIn)),
+    b1: h.zeros([dHidden]),
+    w2: h.mul(h.normal(k2!, [dHidden, dOut]), 1 / Math.sqrt(dHidden)),
+    b2: h.zeros([dOut]),
+  };
+}
+
+function loss(p: Params, x: Tensor, y: Tensor): Tensor {
+  const hidden = h.relu(h.add(h.matmul(x, p.w1), p.b1));
+  return h.crossEntropy(h.add(h.matmul(hidden, p.w2), p.b2), y);
+}
+
+function sgd(p: Params, x: Tensor, y: Tensor, lr: number): Params {
+  const g = h.grad(loss)(p, x, y);
+  return h.treeMap(
+    (w, gw) => h.sub(w as Tensor, h.mul(gw as Tensor, lr)),
+    p,
+    g,
+  );
+}
+
+const backendsWithMemory = h.backends().filter((b) => b !== "cpu");
+for (const b of backendsWithMemory) {
+  Deno.test(`500 gradient steps of an MLP on ${b} do not grow live memory`, async () => {
+    await h.withBackend(b, async () => {
+      const x = h.normal(h.key(1), [32, 16]);
+      const y = h.tensor(Int32Array.from({ length: 32 }, (_, i) => i % 4));
+      let params = initMlp(h.key(0), 16, 32, 4);
+      const first = h.scope(() => loss(params, x, y));
+      const live: number[] = [];
+      for (let step = 0; step < 500; step++) {
+        params = h.carry(params, (p) => sgd(p, x, y, 0.1));
+        if (step >= 10 && step % 50 === 0) live.push(h.memory()[b]!.liveBytes);
+      }
+      const last = h.scope(() => loss(params, x, y));
+      const [l0, l1] = [
+        await first.item() as number,
+        await last.item() as number,
+      ];
+      // The loop trained (so the steps really ran) and memory stayed flat.
+      assertEquals(l1 < l0 * 0.5, true, `loss ${l0} -> ${l1}`);
+      assertEquals(
+        new Set(live).size,
+        1,
+        `live bytes changed: ${live.join(", ")}`,
+      );
+    });
+  });
+}
+
+testEachBackend(
+  "scope frees intermediates and keeps what it returns",
+  async () => {
+    const x = h.tensor([1, 2, 3]);
+    let inner: Tensor | null = null;
+    const out = h.scope(() => {
+      inner = h.mul(x, x);
+      return { y: h.add(inner, 1), keep: [h.neg(x)] };
+    });
+    assertEquals(await out.y.array(), [2, 5, 10]);
+    assertEquals(await out.keep[0]!.array(), [-1, -2, -3]);
+    assertEquals(inner!.released, true);
+    assertEquals(x.released, false);
+    await assertRejects(() => inner!.data(), TypeError, "freed by a scope");
+    assertThrows(() => h.add(inner!, 1), TypeError, "freed by a scope");
+  },
+);
+
+testEachBackend(
+  "nested scopes hand returned tensors to the enclosing scope",
+  async () => {
+    let middle: Tensor | null = null;
+    const out = h.scope(() => {
+      middle = h.scope(() => h.mul(h.tensor([2]), 3));
+      return h.add(middle, 1);
+    });
+    assertEquals(await out.array(), [7]);
+    assertEquals(middle!.released, true);
+  },
+);
+
+testEachBackend("scope frees everything when its block throws", () => {
+  let made: Tensor | null = null;
+  assertThrows(
+    () =>
+      h.scope(() => {
+        made = h.tensor([1]);
+        throw new Error("boom");
+      }),
+    Error,
+    "boom",
+  );
+  assertEquals(made!.released, true);
+});
+
+testEachBackend("scope refuses async blocks", () => {
+  assertThrows(
+    () => h.scope(() => Promise.resolve(1)),
+    TypeError,
+    "synchronous",
+  );
+});
+
+testEachBackend("cached constants survive scopes", async () => {
+  h.scope(() => h.add(h.tensor([1]), 12345));
+  const y = h.add(h.tensor([1]), 12345);
+  assertEquals(await y.array(), [12346]);
+});
+
+testEachBackend("memory() reports the default backend", () => {
+  const stats = h.memory()[h.defaultBackend()];
+  assertEquals(typeof stats?.liveBytes, "number");
+});
