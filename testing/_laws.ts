@@ -94,14 +94,14 @@ function run(spec: Spec, x: Data) {
 }
 
 /** The spec's combined mask as 0/1 weights, [B, H, Tq, Tk]. */
-function visibility(spec: Spec, x: Data): Promise<number[]> {
+function visibility(spec: Spec, x: Data): Tensor {
   const probe: Spec = {
     ...spec,
     score: (_q, _k, ctx) => ones(ctx.shape),
     mods: [],
     normalise: identity(),
   };
-  return host(run(probe, x).weights);
+  return run(probe, x).weights;
 }
 
 /** Per row of `w` ([rows, tk] flat): the indices that are visible. */
@@ -112,64 +112,60 @@ function rows(tk: number, n: number): number[][] {
   );
 }
 
+/** Reads tensors back in parallel (one round trip on a GPU). */
+function read(...ts: Tensor[]): Promise<number[][]> {
+  return Promise.all(ts.map(host));
+}
+
 const shapes: Law = async ({ spec, data }) => {
-  const s = spec(data);
   const { batch: b, heads: h, tq, tk, dv } = data.c;
   const p = build(data);
-  const { output, weights } = attention(s)(p.q, p.k, p.v, p.opts);
-  const want = [b, h, tq, tk].join(",");
-  if (weights.shape.join(",") !== want) {
+  const { output, weights } = attention(spec(data))(p.q, p.k, p.v, p.opts);
+  const want = [b, h, tq, tk];
+  if (weights.shape.join(",") !== want.join(",")) {
     throw new Error(`weights are [${weights.shape}], expected [${want}]`);
   }
-  const w = await host(weights), o = await host(output);
-  const bad = w.findIndex((x) => !Number.isFinite(x));
+  const [w, o, wv] = await read(weights, output, matmul(weights, p.v));
+  const bad = w!.findIndex((x) => !Number.isFinite(x));
   if (bad >= 0) {
-    throw new Error(`weight ${indexOf(bad, weights.shape)} is ${w[bad]}`);
+    throw new Error(`weight ${indexOf(bad, weights.shape)} is ${w![bad]}`);
   }
-  assertClose("output vs weights @ v", o, await host(matmul(weights, p.v)), [
-    b,
-    h,
-    tq,
-    dv,
-  ]);
+  assertClose("output vs weights @ v", o!, wv!, [b, h, tq, dv]);
 };
 
 const masking: Law = async ({ spec, data }) => {
   const s = spec(data);
-  const { batch: b, tq, tk } = data.c;
+  const { batch: b, heads: h, tq, tk, dv } = data.c;
   const r = rng(data.c.seed + 17);
-  // An extra random mask in which query 0 sees nothing.
+  // An extra random mask [B, 1, Tq, Tk] in which query 0 sees nothing.
   const m = Array.from(
     { length: b * tq * tk },
     (_, i) => Math.floor(i / tk) % tq !== 0 && r() < 0.7,
   );
   const extra = tensor(m, { shape: [b, 1, tq, tk], dtype: "bool" });
-  const { output, weights } = run({
-    ...s,
-    masks: [...(s.masks ?? []), () => extra],
-  }, data);
-  const w = await host(weights), o = await host(output);
-  const h = data.c.heads;
-  for (let i = 0; i < w.length; i++) {
-    const bi = Math.floor(i / (h * tq * tk)), rest = i % (tq * tk);
-    if (!m[bi * tq * tk + rest] && w[i] !== 0) {
+  const masks = [...(s.masks ?? []), () => extra];
+  const { output, weights } = run({ ...s, masks }, data);
+  const [w, o] = await read(weights, output);
+  w!.forEach((x, i) => {
+    const seen = m[Math.floor(i / (h * tq * tk)) * tq * tk + (i % (tq * tk))];
+    if (!seen && x !== 0) {
       throw new Error(
-        `masked weight ${indexOf(i, weights.shape)} is ${w[i]}, not 0`,
+        `masked weight ${indexOf(i, weights.shape)} is ${x}, not 0`,
       );
     }
-  }
-  const nan = o.findIndex((x) => Number.isNaN(x));
-  if (nan >= 0) throw new Error(`output ${indexOf(nan, output.shape)} is NaN`);
-  const dv = data.c.dv;
-  for (let i = 0; i < o.length; i++) {
-    if (Math.floor(i / dv) % tq === 0 && o[i] !== 0) {
+  });
+  o!.forEach((x, i) => {
+    if (Number.isNaN(x)) {
+      throw new Error(`output ${indexOf(i, output.shape)} is NaN`);
+    }
+    if (Math.floor(i / dv) % tq === 0 && x !== 0) {
       throw new Error(
-        `output ${indexOf(i, output.shape)} of a fully masked row is ${
-          o[i]
-        }, not 0`,
+        `output ${
+          indexOf(i, output.shape)
+        } of a fully masked row is ${x}, not 0`,
       );
     }
-  }
+  });
 };
 
 const permutation: Law = async ({ spec, data }) => {
@@ -177,32 +173,25 @@ const permutation: Law = async ({ spec, data }) => {
   const before = run(spec(data), data);
   const moved = permuteData(data, sigma, pi);
   const after = run(spec(moved), moved);
+  const [w, o, w2, o2] = await read(
+    before.weights,
+    before.output,
+    after.weights,
+    after.output,
+  );
+  // after[i, j] = before[σ(i), π(j)]
   const { batch: b, heads: h, tq, tk, dv } = data.c;
-  const w = await host(before.weights), o = await host(before.output);
   const wantW: number[] = [], wantO: number[] = [];
   for (let bh = 0; bh < b * h; bh++) {
     for (let i = 0; i < tq; i++) {
-      for (let j = 0; j < tk; j++) {
-        wantW.push(w[(bh * tq + sigma[i]!) * tk + pi[j]!]!);
-      }
-      for (let e = 0; e < dv; e++) {
-        wantO.push(o[(bh * tq + sigma[i]!) * dv + e]!);
-      }
+      const row = bh * tq + sigma[i]!;
+      for (let j = 0; j < tk; j++) wantW.push(w![row * tk + pi[j]!]!);
+      for (let e = 0; e < dv; e++) wantO.push(o![row * dv + e]!);
     }
   }
   const note = ` (queries reordered by [${sigma}], keys by [${pi}])`;
-  assertClose(
-    "weights" + note,
-    await host(after.weights),
-    wantW,
-    after.weights.shape,
-  );
-  assertClose(
-    "output" + note,
-    await host(after.output),
-    wantO,
-    after.output.shape,
-  );
+  assertClose("weights" + note, w2!, wantW, after.weights.shape);
+  assertClose("output" + note, o2!, wantO, after.output.shape);
 };
 
 const shift: Law = async ({ spec, data }) => {
@@ -216,26 +205,21 @@ const shift: Law = async ({ spec, data }) => {
     { ...s, mods: [...(s.mods ?? []), (x) => add(x, c)] },
     data,
   );
-  assertClose(
-    "weights after a shift",
-    await host(shifted.weights),
-    await host(base.weights),
-    base.weights.shape,
-  );
+  const [w, w2] = await read(base.weights, shifted.weights);
+  assertClose("weights after a shift", w2!, w!, base.weights.shape);
 };
 
 const simplex: Law = async ({ spec, data }) => {
   const s = spec(data);
   const { weights } = run(s, data);
-  const w = await host(weights), vis = await visibility(s, data);
-  const neg = w.findIndex((x) => !(x >= 0));
+  const [w, vis] = await read(weights, visibility(s, data));
+  const neg = w!.findIndex((x) => !(x >= 0));
   if (neg >= 0) {
-    throw new Error(`weight ${indexOf(neg, weights.shape)} is ${w[neg]}`);
+    throw new Error(`weight ${indexOf(neg, weights.shape)} is ${w![neg]}`);
   }
-  for (const row of rows(data.c.tk, w.length)) {
-    const total = row.reduce((a, i) => a + w[i]!, 0);
-    const seen = row.some((i) => vis[i] === 1);
-    const want = seen ? 1 : 0;
+  for (const row of rows(data.c.tk, w!.length)) {
+    const total = row.reduce((a, i) => a + w![i]!, 0);
+    const want = row.some((i) => vis![i] === 1) ? 1 : 0;
     if (!(Math.abs(total - want) <= 1e-5 * data.c.tk)) {
       const at = indexOf(row[0]!, weights.shape);
       throw new Error(`row ${at} sums to ${total}, expected ${want}`);
@@ -245,33 +229,30 @@ const simplex: Law = async ({ spec, data }) => {
 
 const cold: Law = async ({ spec, data }) => {
   const s = spec(data);
-  const raw = await host(
-    run({ ...s, masks: [], normalise: identity() }, data).weights,
-  );
-  const vis = await visibility(s, data);
-  // Rows with a clear winner among visible keys, and the smallest gap.
-  const winners: [number[], number][] = [];
+  const scores = run({ ...s, masks: [], normalise: identity() }, data).weights;
+  const [raw, vis] = await read(scores, visibility(s, data));
+  // Rows with a clear winner among the visible keys, and the smallest gap.
+  const winners: number[] = [];
   let gap = Infinity;
-  for (const row of rows(data.c.tk, raw.length)) {
-    const seen = row.filter((i) => vis[i] === 1).sort((a, b) =>
-      raw[b]! - raw[a]!
-    );
+  for (const row of rows(data.c.tk, raw!.length)) {
+    const seen = row.filter((i) => vis![i] === 1)
+      .sort((a, b) => raw![b]! - raw![a]!);
     if (seen.length === 0) continue;
-    const g = seen.length > 1 ? raw[seen[0]!]! - raw[seen[1]!]! : Infinity;
-    if (g < 1e-3 * Math.max(1, Math.abs(raw[seen[0]!]!))) continue; // a near tie
-    winners.push([row, seen[0]!]);
+    const top = raw![seen[0]!]!;
+    const g = seen.length > 1 ? top - raw![seen[1]!]! : Infinity;
+    if (g < 1e-3 * Math.max(1, Math.abs(top))) continue; // a near tie
+    winners.push(seen[0]!);
     gap = Math.min(gap, g);
   }
   if (winners.length === 0) return;
   const t = Number.isFinite(gap) ? gap / 12 : 1;
-  const w = await host(
-    run({ ...s, mods: [...(s.mods ?? []), temperature(t)] }, data).weights,
-  );
-  for (const [, best] of winners) {
-    if (!(w[best]! >= 0.99)) {
+  const mods = [...(s.mods ?? []), temperature(t)];
+  const [w] = await read(run({ ...s, mods }, data).weights);
+  for (const best of winners) {
+    if (!(w![best]! >= 0.99)) {
       throw new Error(
         `at temperature ${fmt(t)} the top key ${best} has weight ${
-          w[best]
+          w![best]
         }, not ≈ 1`,
       );
     }
@@ -279,49 +260,36 @@ const cold: Law = async ({ spec, data }) => {
 };
 
 const single: Law = async ({ spec, data }) => {
-  const s = spec(data);
-  const a = attention(s);
+  const a = attention(spec(data));
   const p = build(data);
   const want = a(p.q, p.k, p.v, p.opts);
-  const wo = await host(want.output), ww = await host(want.weights);
   const cat = modules([a], concatenate())(p.q, p.k, p.v, p.opts);
-  assertClose(
-    "modules([A], concatenate()).output",
-    await host(cat.output),
-    wo,
-    want.output.shape,
-  );
-  assertClose(
-    "modules([A], concatenate()).weights",
-    await host(cat.weights),
-    ww,
-    want.weights.shape,
-  );
   const mix = modules([a], mixture([1]))(p.q, p.k, p.v, p.opts);
-  assertClose(
-    "modules([A], mixture([1])).output",
-    await host(mix.output),
-    wo,
-    want.output.shape,
+  const [wo, ww, co, cw, mo, mw] = await read(
+    want.output,
+    want.weights,
+    cat.output,
+    cat.weights,
+    mix.output,
+    mix.weights,
   );
-  assertClose(
-    "modules([A], mixture([1])).weights",
-    await host(mix.weights),
-    ww,
-    want.weights.shape,
-  );
+  const [os, ws] = [want.output.shape, want.weights.shape];
+  assertClose("modules([A], concatenate()).output", co!, wo!, os);
+  assertClose("modules([A], concatenate()).weights", cw!, ww!, ws);
+  assertClose("modules([A], mixture([1])).output", mo!, wo!, os);
+  assertClose("modules([A], mixture([1])).weights", mw!, ww!, ws);
 };
 
 const oneHead: Law = async ({ spec, data, scale }) => {
-  if (data.c.heads !== 1) return; // the spec is tied to more heads
+  if (data.c.heads !== 1) return; // the spec may be tied to more heads
   const c = { ...data.c, tk: data.c.tq }; // self-attention
   const x = drawData(c, scale);
   const s = spec(x);
   const { batch: b, tq: t, d } = c;
   const r = rng(c.seed + 3);
-  const mha = multiHead(s, { heads: 1, dModel: d });
   const rand = (shape: number[]) =>
     tensor(uniformValues(shape.reduce((p, q) => p * q, 1), r), { shape });
+  const mha = multiHead(s, { heads: 1, dModel: d });
   const params = {
     ...mha.init(key(c.seed)),
     bq: rand([d]),
@@ -329,11 +297,12 @@ const oneHead: Law = async ({ spec, data, scale }) => {
     bv: rand([d]),
     bo: rand([d]),
   };
-  const xs = tensor(uniformValues(b * t * d, r), { shape: [b, t, d] });
+  const xs = rand([b, t, d]);
   const opts = build(x).opts;
   const got = mha.apply(params, xs, opts);
+  // [B, T, d] -> [B, 1, T, d]: one head.
   const proj = (w: Tensor, bias: Tensor) =>
-    expandDims(add(matmul(xs, w), bias), 1); // [B, 1, T, d]
+    expandDims(add(matmul(xs, w), bias), 1);
   const want = attention(s)(
     proj(params.wq, params.bq),
     proj(params.wk, params.bk),
@@ -344,52 +313,42 @@ const oneHead: Law = async ({ spec, data, scale }) => {
     matmul(reshape(want.output, [b, t, d]), params.wo),
     params.bo,
   );
-  assertClose("multiHead output", await host(got.output), await host(out), [
-    b,
-    t,
-    d,
-  ]);
-  assertClose(
-    "multiHead weights",
-    await host(got.weights),
-    await host(want.weights),
-    want.weights.shape,
+  const [go, gw, wo, ww] = await read(
+    got.output,
+    got.weights,
+    out,
+    want.weights,
   );
+  assertClose("multiHead output", go!, wo!, [b, t, d]);
+  assertClose("multiHead weights", gw!, ww!, want.weights.shape);
 };
 
 const agree: Law = async ({ spec, data }) => {
-  const names = backends();
-  const results = [];
-  for (const name of names) {
+  const results: { name: string; w: number[]; o: number[] }[] = [];
+  for (const name of backends()) {
     results.push(
       await withBackend(name, async () => {
         const r = run(spec(data), data);
-        const [w, o] = [await host(r.weights), await host(r.output)];
-        return { name, w, o, shape: r.output.shape };
+        const [w, o] = await read(r.weights, r.output);
+        return { name, w: w!, o: o! };
       }),
     );
   }
-  const first = results[0]!;
-  for (const other of results.slice(1)) {
-    const tol = { rtol: 1e-3, atol: 1e-4 };
-    assertClose(`${other.name} vs ${first.name} weights`, other.w, first.w, [
-      other.w.length,
-    ], tol);
-    assertClose(
-      `${other.name} vs ${first.name} output`,
-      other.o,
-      first.o,
-      other.shape,
-      tol,
-    );
+  const [first, ...others] = results;
+  const { batch: b, heads: h, tq, tk, dv } = data.c;
+  const tol = { rtol: 1e-3, atol: 1e-4 };
+  for (const other of others) {
+    const vs = `${other.name} vs ${first!.name}`;
+    assertClose(`${vs} weights`, other.w, first!.w, [b, h, tq, tk], tol);
+    assertClose(`${vs} output`, other.o, first!.o, [b, h, tq, dv], tol);
   }
 };
 
 const grads: Law = async ({ spec, data }) => {
-  const s = attention(spec(data));
+  const attend = attention(spec(data));
   const p = build(data);
   await checkGrads(
-    (q: Tensor, k: Tensor, v: Tensor) => s(q, k, v, p.opts).output,
+    (q: Tensor, k: Tensor, v: Tensor) => attend(q, k, v, p.opts).output,
     [p.q, p.k, p.v],
     { directions: 1, seed: data.c.seed },
   );

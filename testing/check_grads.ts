@@ -121,83 +121,62 @@ export async function checkGrads(
   const xHost = await Promise.all(xs.map(host));
   const outShapes = g(...xs).map((y) => y.shape);
   const r = rng(opts.seed ?? 0);
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const failWith = (summary: string) =>
+    fail(g, xs, inPaths, modes, eps, tol, summary);
   for (let dir = 0; dir < (opts.directions ?? 2); dir++) {
     // Perturbed points in float32; the direction actually taken is recomputed
     // from them so that rounding of x ± εv does not count as an error.
     const raw = xs.map((x) => uniformValues(x.size, r));
-    const plus = xHost.map((h, i) =>
-      Float32Array.from(h, (x, j) => x + eps * raw[i]![j]!)
-    );
-    const minus = xHost.map((h, i) =>
-      Float32Array.from(h, (x, j) => x - eps * raw[i]![j]!)
-    );
+    const step = (sign: number) =>
+      xHost.map((h, i) =>
+        Float32Array.from(h, (x, j) => x + sign * eps * raw[i]![j]!)
+      );
+    const plus = step(1), minus = step(-1);
     const v = plus.map((p, i) =>
       Float32Array.from(p, (x, j) => (x - minus[i]![j]!) / (2 * eps))
     );
-    const at = (vals: Float32Array[]) =>
-      g(...vals.map((a, i) => tensor(a, { shape: xs[i]!.shape })));
-    const yPlus = await Promise.all(at(plus).map(host));
-    const yMinus = await Promise.all(at(minus).map(host));
-    const fd = yPlus.map((p, o) =>
-      p.map((y, e) => (y - yMinus[o]![e]!) / (2 * eps))
+    const u = outShapes.map((s) => Array.from(uniformValues(size(s), r)));
+    const asTensors = (
+      vals: ArrayLike<number>[],
+      shapes: readonly (readonly number[])[],
+    ) => vals.map((a, i) => tensor(Array.from(a), { shape: shapes[i]! }));
+    const inShapes = xs.map((x) => x.shape);
+    // Queue all device work first, then read everything back at once.
+    const yPlus = g(...asTensors(plus, inShapes));
+    const yMinus = g(...asTensors(minus, inShapes));
+    const yDot = modes.includes("fwd")
+      ? jvp(g, xs, asTensors(v, inShapes))[1]
+      : [];
+    const xBarT = modes.includes("rev")
+      ? vjp(g, ...xs)[1](asTensors(u, outShapes))
+      : [];
+    const [hp, hm, hj, hx] = await Promise.all(
+      [yPlus, yMinus, yDot, xBarT].map((ts) => Promise.all(ts.map(host))),
     );
-    const fdFlat = fd.flat();
-    const u = fd.map((o) => Array.from(uniformValues(o.length, r)));
+    const fp = hp!.flat(), fm = hm!.flat();
+    const fd = fp.map((y, e) => (y - fm[e]!) / (2 * eps));
     const uFlat = u.flat(), vFlat = v.flatMap((a) => Array.from(a));
-    const vT = v.map((a, i) => tensor(a, { shape: xs[i]!.shape }));
-
-    let jv: number[] | null = null;
+    const jv = hj!.flat(), xBar = hx!.flat();
     if (modes.includes("fwd")) {
-      const [, yDot] = jvp(g, xs, vT);
-      jv = (await Promise.all(yDot.map(host))).flat();
-      for (let e = 0; e < jv.length; e++) {
-        if (!close(jv[e]!, fdFlat[e]!, tol)) {
-          return fail(
-            g,
-            xs,
-            inPaths,
-            modes,
-            eps,
-            tol,
-            "forward mode (jvp) disagrees with finite differences",
-          );
-        }
+      if (jv.some((a, e) => !close(a, fd[e]!, tol))) {
+        return failWith("forward mode (jvp) disagrees with finite differences");
       }
     }
     if (modes.includes("rev")) {
-      const [, back] = vjp(g, ...xs);
-      const xBar = (await Promise.all(
-        back(u.map((o, i) => tensor(o, { shape: outShapes[i]! }))).map(host),
-      )).flat();
-      const lhs = dotp(xBar, vFlat), rhs = dotp(uFlat, fdFlat);
-      if (
-        !(Math.abs(lhs - rhs) <= tol.atol + tol.rtol * absDot(uFlat, fdFlat))
-      ) {
-        return fail(
-          g,
-          xs,
-          inPaths,
-          modes,
-          eps,
-          tol,
+      const lhs = dotp(xBar, vFlat), rhs = dotp(uFlat, fd);
+      if (!(Math.abs(lhs - rhs) <= tol.atol + tol.rtol * absDot(uFlat, fd))) {
+        return failWith(
           `reverse mode (vjp) disagrees with finite differences: ⟨Jᵀu, v⟩ = ${
             fmt(lhs)
           } but ⟨u, Δf/2ε⟩ = ${fmt(rhs)}`,
         );
       }
-      if (jv) {
+      if (modes.includes("fwd")) {
         const a = dotp(uFlat, jv);
-        if (
-          !(Math.abs(a - lhs) <=
-            1e-5 + 1e-3 * (absDot(uFlat, jv) + absDot(xBar, vFlat)))
-        ) {
-          return fail(
-            g,
-            xs,
-            inPaths,
-            modes,
-            eps,
-            tol,
+        const scale = absDot(uFlat, jv) + absDot(xBar, vFlat);
+        if (!(Math.abs(a - lhs) <= 1e-5 + 1e-3 * scale)) {
+          return failWith(
             `forward and reverse mode disagree: ⟨u, Jv⟩ = ${
               fmt(a)
             } but ⟨Jᵀu, v⟩ = ${fmt(lhs)}`,

@@ -24,7 +24,15 @@ import {
   type Spec,
   temperature,
 } from "../../attention/mod.ts";
-import { add, grad, key, mul, sum, type Tensor } from "../../ops/mod.ts";
+import {
+  add,
+  grad,
+  key,
+  mul,
+  sum,
+  type Tensor,
+  tensor,
+} from "../../ops/mod.ts";
 import { checkGrads } from "../../testing/mod.ts";
 import {
   arbSeed,
@@ -54,7 +62,9 @@ const CASES: readonly Case[] = [
       v: randomTensor([2], s + 2),
       b: randomTensor([2], s + 3),
     }),
-    spec: ({ w1, w2, v, b }) => ({ score: additive({ w1: w1!, w2: w2!, v: v!, b: b! }) }),
+    spec: ({ w1, w2, v, b }) => ({
+      score: additive({ w1: w1!, w2: w2!, v: v!, b: b! }),
+    }),
   },
   {
     name: "bilinear W (one per head)",
@@ -68,23 +78,42 @@ const CASES: readonly Case[] = [
   },
   {
     name: "cosine scale and temperature",
-    params: (s) => ({ scale: add(randomTensor([], s, "positive"), 1), t: randomTensor([2, 1, 1], s + 1, "positive") }),
-    spec: ({ scale, t }) => ({ score: cosine(scale!), mods: [temperature(t!)] }),
+    params: (s) => ({
+      scale: add(randomTensor([], s, "positive"), 1),
+      t: randomTensor([2, 1, 1], s + 1, "positive"),
+    }),
+    spec: ({ scale, t }) => ({
+      score: cosine(scale!),
+      mods: [temperature(t!)],
+    }),
   },
   {
     name: "bias tensor and soft-cap",
-    params: (s) => ({ b: randomTensor([2, 3, 4], s), cap: add(randomTensor([], s + 1, "positive"), 1) }),
-    spec: ({ b, cap }) => ({ score: scaledDot(), mods: [bias(b!), softCap(cap!)] }),
+    params: (s) => ({
+      b: randomTensor([2, 3, 4], s),
+      cap: add(randomTensor([], s + 1, "positive"), 1),
+    }),
+    spec: ({ b, cap }) => ({
+      score: scaledDot(),
+      mods: [bias(b!), softCap(cap!)],
+    }),
   },
   {
     name: "ALiBi slopes",
     params: (s) => ({ m: randomTensor([2], s, "positive") }),
-    spec: ({ m }) => ({ score: scaledDot(), mods: [alibi(m!)], masks: [causal()] }),
+    spec: ({ m }) => ({
+      score: scaledDot(),
+      mods: [alibi(m!)],
+      masks: [causal()],
+    }),
   },
   {
     name: "relative-position table",
     params: (s) => ({ table: randomTensor([2, 8], s) }),
-    spec: ({ table }) => ({ score: scaledDot(), mods: [relativePositionBias(table!, { maxDistance: 4 })] }),
+    spec: ({ table }) => ({
+      score: scaledDot(),
+      mods: [relativePositionBias(table!, { maxDistance: 4 })],
+    }),
   },
   {
     name: "sigmoid bias",
@@ -103,61 +132,80 @@ function problem(seed: number) {
 }
 
 for (const c of CASES) {
-  testEachBackend(`${c.name}: jvp and vjp match finite differences`, async () => {
-    await fc.assert(
-      fc.asyncProperty(arbSeed, async (seed) => {
-        const { q, k, v } = problem(seed);
-        const out = (p: Params) => attention(c.spec(p))(q, k, v).output;
-        await checkGrads(out, [c.params(seed)], { seed, directions: 1 });
-      }),
-      { numRuns: 3 },
-    );
-  });
+  testEachBackend(
+    `${c.name}: jvp and vjp match finite differences`,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(arbSeed, async (seed) => {
+          const { q, k, v } = problem(seed);
+          const out = (p: Params) => attention(c.spec(p))(q, k, v).output;
+          await checkGrads(out, [c.params(seed)], { seed, directions: 1 });
+        }),
+        { numRuns: 3 },
+      );
+    },
+  );
 }
 
-testEachBackend("mixture α and gate W, b: jvp and vjp match finite differences", async () => {
-  const { q, k, v } = problem(7);
-  const parts = [
-    attention({ score: scaledDot(), masks: [causal()] }),
-    attention({ score: scaledDot(), normalise: sigmoid() }),
-  ];
-  const mixed = (p: { alpha: Tensor }) => modules(parts, mixture(p.alpha))(q, k, v).output;
-  await checkGrads(mixed, [{ alpha: randomTensor([2], 1) }]);
-  const gated = (p: { w: Tensor; b: Tensor }) => modules(parts, gate(p))(q, k, v).output;
-  await checkGrads(gated, [{ w: randomTensor([D, 2], 2), b: randomTensor([2], 3) }]);
-});
+testEachBackend(
+  "mixture α and gate W, b: jvp and vjp match finite differences",
+  async () => {
+    const { q, k, v } = problem(7);
+    const parts = [
+      attention({ score: scaledDot(), masks: [causal()] }),
+      attention({ score: scaledDot(), normalise: sigmoid() }),
+    ];
+    const mixed = (p: { alpha: Tensor }) =>
+      modules(parts, mixture(p.alpha))(q, k, v).output;
+    await checkGrads(mixed, [{ alpha: randomTensor([2], 1) }]);
+    const gated = (p: { w: Tensor; b: Tensor }) =>
+      modules(parts, gate(p))(q, k, v).output;
+    await checkGrads(gated, [{
+      w: randomTensor([D, 2], 2),
+      b: randomTensor([2], 3),
+    }]);
+  },
+);
 
-testEachBackend("multiHead projections: jvp and vjp match finite differences", async () => {
-  const mha = multiHead({ score: scaledDot(), masks: [causal()] }, { heads: 2, dModel: 4 });
-  const p = { ...mha.init(key(5)), bq: randomTensor([4], 4), bv: randomTensor([4], 5) };
-  const x = randomTensor([1, 3, 4], 6);
-  await checkGrads((params: typeof p) => mha.apply(params, x).output, [p]);
-});
+testEachBackend(
+  "multiHead projections: jvp and vjp match finite differences",
+  async () => {
+    const mha = multiHead({ score: scaledDot(), masks: [causal()] }, {
+      heads: 2,
+      dModel: 4,
+    });
+    const p = {
+      ...mha.init(key(5)),
+      bq: randomTensor([4], 4),
+      bv: randomTensor([4], 5),
+    };
+    const x = randomTensor([1, 3, 4], 6);
+    await checkGrads((params: typeof p) => mha.apply(params, x).output, [p]);
+  },
+);
 
-testEachBackend("grad of a scalar loss equals the vjp checked above", async () => {
-  // grad is reverse mode with cotangent 1: compare it with ⟨r, ∂out⟩ by hand.
-  const { q, k, v } = problem(3);
-  const r = randomTensor([1, 2, 3, 2], 4);
-  const p0 = CASES[0]!.params(1);
-  const loss = (p: Params) => sum(mul(attention(CASES[0]!.spec(p))(q, k, v).output, r));
-  const g = grad(loss)(p0);
-  const eps = 1e-3;
-  const w1 = await values(p0.w1!);
-  const shifted = (delta: number) => {
-    const moved = w1.map((x, i) => (i === 4 ? x + delta : x));
-    return loss({ ...p0, w1: randomTensor([D, 2], 0).shape && tensorOf(moved) });
-  };
-  const fd = ((await values(shifted(eps)))[0]! - (await values(shifted(-eps)))[0]!) / (2 * eps);
-  await assertAllClose((await values(g.w1!))[4]!, fd, { rtol: 1e-2, atol: 1e-3 });
-});
-
-function tensorOf(vals: number[]): Tensor {
-  return add(randomTensor([D, 2], 0), 0).shape.length === 2
-    ? mul(add(randomTensor([D, 2], 0), 0), 0).shape && fromValues(vals)
-    : fromValues(vals);
-}
-
-import { tensor } from "../../ops/mod.ts";
-function fromValues(vals: number[]): Tensor {
-  return tensor(vals, { shape: [D, 2] });
-}
+testEachBackend(
+  "grad of a scalar loss equals the vjp checked above",
+  async () => {
+    // grad is reverse mode with cotangent 1: compare it with ⟨r, ∂out⟩ by hand.
+    const { q, k, v } = problem(3);
+    const r = randomTensor([1, 2, 3, 2], 4);
+    const p0 = CASES[0]!.params(1);
+    const loss = (p: Params) =>
+      sum(mul(attention(CASES[0]!.spec(p))(q, k, v).output, r));
+    const g = grad(loss)(p0);
+    const eps = 1e-3;
+    const w1 = await values(p0.w1!);
+    const shifted = (delta: number) => {
+      const moved = w1.map((x, i) => (i === 4 ? x + delta : x));
+      return loss({ ...p0, w1: tensor(moved, { shape: [D, 2] }) });
+    };
+    const fd =
+      ((await values(shifted(eps)))[0]! - (await values(shifted(-eps)))[0]!) /
+      (2 * eps);
+    await assertAllClose((await values(g.w1!))[4]!, fd, {
+      rtol: 1e-2,
+      atol: 1e-3,
+    });
+  },
+);

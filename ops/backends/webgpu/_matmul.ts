@@ -139,7 +139,9 @@ export function matmulDispatch(
     }
     for (let j = 0; j < tn; j++) {
       rows.push(
-        `    let b${j} = in1[bBase + kk * sBk + min(col0 + ${j}u, nLast) * sBn];`,
+        `    let b${j} = in1[bBase + kk * sBk + min(col0 + ${
+          j * WX
+        }u, nLast) * sBn];`,
       );
     }
     for (let i = 0; i < tm; i++) {
@@ -156,17 +158,24 @@ export function matmulDispatch(
       writes.push(`  if (row0 + ${i}u < M) {`);
       for (let j = 0; j < tn; j++) {
         writes.push(
-          `    if (col0 + ${j}u < N) { out[cBase + (row0 + ${i}u) * N + col0 + ${j}u] = c${i}_${j}; }`,
+          `    if (col0 + ${
+            j * WX
+          }u < N) { out[cBase + (row0 + ${i}u) * N + col0 + ${
+            j * WX
+          }u] = c${i}_${j}; }`,
         );
       }
       writes.push("  }");
     }
+    // Columns are interleaved across the workgroup's x lanes (col = base +
+    // lane + ${WX}·j), so neighbouring invocations read neighbouring memory.
     return `${header([t, t], t)}
 @compute @workgroup_size(${WX}, ${WY}, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = m(1u); let N = m(2u); let K = m(3u);
   let row0 = gid.y * ${tm}u;
-  let col0 = gid.x * ${tn}u;
+  let col0 = wid.x * ${WX * tn}u + lid.x;
   if (row0 >= M || col0 >= N) { return; }
   let batch = gid.z;
   let mLast = M - 1u; let nLast = N - 1u;
@@ -182,6 +191,110 @@ ${writes.join("\n")}
   };
   return {
     key: `matmul:${dtype}:${tm}x${tn}`,
+    source,
+    inputs: [a, b],
+    output: outBuf,
+    meta,
+    groups: [gx, gy, plan.b],
+  };
+}
+
+/** The matmul kernel families: register-blocked (software adapters) or tiled in workgroup memory (GPUs). */
+export type MatmulVariant = "blocked" | "tiled";
+
+/**
+ * A 64×64 output tile per workgroup of 16×16 invocations, staged through
+ * workgroup memory in K-slices of 16, each invocation holding a 4×4 block.
+ * On real GPUs this reuse of each loaded value 64 times wins; on llvmpipe
+ * the barriers and workgroup memory cost more than they save.
+ */
+export function tiledMatmulDispatch(
+  a: GpuBuffer,
+  b: GpuBuffer,
+  plan: NonNullable<ReturnType<typeof matmulPlan>>,
+  dtype: Aval["dtype"],
+  outBuf: GpuBuffer,
+  maxPerDim: number,
+): Dispatch {
+  const t = wgslType(dtype);
+  const zero = dtype === "float32" ? "0.0" : "0";
+  const meta = [
+    sizeOf([plan.b, plan.m, plan.n]),
+    plan.m,
+    plan.n,
+    plan.k,
+    plan.a.batchStride,
+    plan.a.rowStride,
+    plan.a.colStride,
+    plan.bv.batchStride,
+    plan.bv.rowStride,
+    plan.bv.colStride,
+  ];
+  const gx = Math.ceil(plan.n / 64), gy = Math.ceil(plan.m / 64);
+  if (gx > maxPerDim || gy > maxPerDim || plan.b > maxPerDim) {
+    throw new RangeError(
+      `webgpu: matmul [${plan.b}, ${plan.m}, ${plan.n}] exceeds the dispatch limits`,
+    );
+  }
+  const acc: string[] = [], fmas: string[] = [], writes: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) {
+      acc.push(`  var c${i}_${j}: ${t} = ${zero};`);
+      fmas.push(
+        dtype === "float32"
+          ? `      c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`
+          : `      c${i}_${j} = c${i}_${j} + a${i} * b${j};`,
+      );
+      writes.push(
+        `  if (r0 + ${i}u < M && c0 + ${j}u < N) { out[cBase + (r0 + ${i}u) * N + c0 + ${j}u] = c${i}_${j}; }`,
+      );
+    }
+  }
+  const loadsA = [0, 1, 2, 3].map((i) =>
+    `      let a${i} = As[kk * 64u + lid.y * 4u + ${i}u];`
+  ).join("\n");
+  const loadsB = [0, 1, 2, 3].map((j) =>
+    `      let b${j} = Bs[kk * 64u + lid.x * 4u + ${j}u];`
+  ).join("\n");
+  const source = () =>
+    `${header([t, t], t)}
+var<workgroup> As: array<${t}, 1024>;
+var<workgroup> Bs: array<${t}, 1024>;
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = m(1u); let N = m(2u); let K = m(3u);
+  let batch = wid.z;
+  let row0 = wid.y * 64u; let col0 = wid.x * 64u;
+  let aBase = batch * m(4u); let sAm = m(5u); let sAk = m(6u);
+  let bBase = batch * m(7u); let sBk = m(8u); let sBn = m(9u);
+  let cBase = batch * M * N;
+  let tid = lid.y * 16u + lid.x;
+${acc.join("\n")}
+  for (var k0 = 0u; k0 < K; k0 += 16u) {
+    for (var l = 0u; l < 4u; l++) {
+      let idx = tid + l * 256u;
+      let r = idx / 16u; let ka = idx % 16u;
+      let gr = row0 + r; let gk = k0 + ka;
+      let va = in0[aBase + min(gr, M - 1u) * sAm + min(gk, K - 1u) * sAk];
+      As[ka * 64u + r] = select(${zero}, va, gr < M && gk < K);
+      let kb = idx / 64u; let c = idx % 64u;
+      let gc = col0 + c; let gk2 = k0 + kb;
+      let vb = in1[bBase + min(gk2, K - 1u) * sBk + min(gc, N - 1u) * sBn];
+      Bs[kb * 64u + c] = select(${zero}, vb, gc < N && gk2 < K);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) {
+${loadsA}
+${loadsB}
+${fmas.join("\n")}
+    }
+    workgroupBarrier();
+  }
+  let r0 = row0 + lid.y * 4u; let c0 = col0 + lid.x * 4u;
+${writes.join("\n")}
+}`;
+  return {
+    key: `matmul:${dtype}:tiled64`,
     source,
     inputs: [a, b],
     output: outBuf,

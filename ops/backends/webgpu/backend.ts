@@ -39,7 +39,13 @@ import {
   transposeDispatch,
 } from "./_layout.ts";
 import { reduceDispatch, type ReduceKind, reduceView } from "./_reduce.ts";
-import { matmulDispatch, matmulPlan, packPerm } from "./_matmul.ts";
+import {
+  matmulDispatch,
+  matmulPlan,
+  type MatmulVariant,
+  packPerm,
+  tiledMatmulDispatch,
+} from "./_matmul.ts";
 import { META_WORDS } from "./_wgsl.ts";
 
 const SLOT_BYTES = 256;
@@ -57,6 +63,22 @@ export function sizeClass(bytes: number): number {
     if (c >= b) return c;
   }
   return 2 * p;
+}
+
+function envVariant(): MatmulVariant | undefined {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("HEED_WEBGPU_MATMUL");
+  } catch {
+    return undefined;
+  }
+  if (v === undefined || v === "") return undefined;
+  if (v !== "blocked" && v !== "tiled") {
+    throw new RangeError(
+      `HEED_WEBGPU_MATMUL="${v}" must be "blocked" or "tiled"`,
+    );
+  }
+  return v;
 }
 
 /** Bytes per element as stored on the GPU (bool is a u32). */
@@ -88,6 +110,8 @@ export class WebGpuBackend implements Backend {
   #maxPerDim: number;
   #reacquire: Promise<void> | null = null;
   #recycled = false;
+  /** The matmul kernel family in use (by adapter kind, or `HEED_WEBGPU_MATMUL`). */
+  matmulVariant: MatmulVariant;
   #validations: Promise<string | null>[] = [];
 
   private constructor(adapter: GPUAdapter, device: GPUDevice) {
@@ -96,6 +120,8 @@ export class WebGpuBackend implements Backend {
     this.info = describeAdapter(adapter);
     this.#maxPerDim = this.info.limits.maxComputeWorkgroupsPerDimension ??
       65535;
+    this.matmulVariant = envVariant() ??
+      (this.info.isSoftware ? "blocked" : "tiled");
     this.#watch(device);
   }
 

@@ -101,3 +101,63 @@ Deno.test({
     assert(i.backends.includes("webgpu"));
   },
 });
+
+for (const variant of ["blocked", "tiled"] as const) {
+  Deno.test({
+    name: `the ${variant} matmul kernel matches the cpu reference`,
+    ignore: !hasGpu,
+    fn: async () => {
+      const b = await gpu();
+      const saved = b.matmulVariant;
+      b.matmulVariant = variant;
+      try {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom(1, 2),
+            fc.constantFrom(1, 3, 17, 64, 129),
+            fc.constantFrom(1, 3, 17, 64, 129),
+            fc.constantFrom(1, 3, 17, 64, 129),
+            fc.boolean(),
+            async (bt, m, k, n, transposeB) => {
+              const a = new Float32Array(bt * m * k).map((_, i) =>
+                Math.sin(i * 0.7)
+              );
+              const bb = new Float32Array(bt * k * n).map((_, i) =>
+                Math.cos(i * 0.3)
+              );
+              const f = (x: h.Tensor, y: h.Tensor) =>
+                transposeB
+                  ? h.einsum("bmk,bnk->bmn", x, h.transpose(y, [0, 2, 1]))
+                  : h.matmul(x, y);
+              const run = (name: h.BackendName) =>
+                h.withBackend(
+                  name,
+                  () =>
+                    f(
+                      h.tensor(a, { shape: [bt, m, k] }),
+                      h.tensor(bb, { shape: [bt, k, n] }),
+                    ).data(),
+                );
+              const [got, ref] = [await run("webgpu"), await run("cpu")];
+              for (let i = 0; i < ref.length; i++) {
+                if (
+                  !(Math.abs(got[i]! - ref[i]!) <=
+                    1e-4 * (1 + Math.abs(ref[i]!)))
+                ) {
+                  throw new Error(
+                    `[${bt},${m},${k}]x[${k},${n}] element ${i}: ${got[i]} vs ${
+                      ref[i]
+                    }`,
+                  );
+                }
+              }
+            },
+          ),
+          { numRuns: 15 },
+        );
+      } finally {
+        b.matmulVariant = saved;
+      }
+    },
+  });
+}
