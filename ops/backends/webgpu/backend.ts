@@ -688,8 +688,11 @@ export class WebGpuBackend implements Backend {
     if (plan.k === 0) {
       this.#encoderNow().clearBuffer(outBuf.buffer, 0, sizeOf(out.shape) * 4);
     } else {
+      const make = this.matmulVariant === "tiled"
+        ? tiledMatmulDispatch
+        : matmulDispatch;
       this.#encode(
-        matmulDispatch(a.buf, b.buf, plan, out.dtype, outBuf, this.#maxPerDim),
+        make(a.buf, b.buf, plan, out.dtype, outBuf, this.#maxPerDim),
       );
     }
     for (const t of temps) this.free(t.buf);

@@ -6,7 +6,7 @@ import fc from "fast-check";
 import * as h from "../../../mod.ts";
 import {
   sizeClass,
-  WebGpuBackend,
+  type WebGpuBackend,
 } from "../../../ops/backends/webgpu/backend.ts";
 
 const hasGpu = h.backends().includes("webgpu");
