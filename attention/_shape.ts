@@ -1,6 +1,6 @@
 // Small shape helpers shared by the pieces. Private to attention/.
 
-import { reshape, type Tensor, transpose } from "../ops/mod.ts";
+import { concat, reshape, slice, type Tensor, transpose } from "../ops/mod.ts";
 import type { Context } from "./types.ts";
 
 /** Swaps the last two axes: `[..., T, d] -> [..., d, T]`. */
@@ -46,4 +46,32 @@ export function perHead(op: string, x: Tensor, ctx: Context): Tensor {
     return reshape(x, []);
   }
   return reshape(x, [h, 1, 1]);
+}
+
+/** Elements above which pieces with Tk² or Tk·h intermediates work in chunks. */
+export const CHUNK_ELEMENTS = 1 << 24; // 16M floats, 64 MiB
+
+/**
+ * Applies `fn` to row blocks of `x [..., T, n]` (axis -2) and concatenates
+ * the results along axis -2, so that an intermediate of `perRow` elements
+ * per row stays under {@link CHUNK_ELEMENTS}. Row-wise computations (one
+ * query at a time) give the same result, with bounded memory.
+ */
+export function byRows(
+  x: Tensor,
+  perRow: number,
+  fn: (rows: Tensor) => Tensor,
+): Tensor {
+  const t = x.shape[x.ndim - 2]!;
+  const rows = Math.max(1, Math.floor(CHUNK_ELEMENTS / Math.max(1, perRow)));
+  if (rows >= t) return fn(x);
+  const parts: Tensor[] = [];
+  for (let start = 0; start < t; start += rows) {
+    const begin = x.shape.map((_, a) => (a === x.ndim - 2 ? start : 0));
+    const size = x.shape.map((d, a) =>
+      a === x.ndim - 2 ? Math.min(rows, t - start) : d
+    );
+    parts.push(fn(slice(x, begin, size)));
+  }
+  return concat(parts, -2);
 }

@@ -19,7 +19,8 @@ import {
   tanh,
   type Tensor,
 } from "../ops/mod.ts";
-import { lastDim, swapLast } from "./_shape.ts";
+import { broadcastShapes } from "./_context.ts";
+import { byRows, lastDim, swapLast } from "./_shape.ts";
 import type { ScoreFn } from "./types.ts";
 
 function sameDim(op: string, q: Tensor, k: Tensor): number {
@@ -90,7 +91,8 @@ export interface AdditiveParams {
 
 /**
  * Additive scores (Bahdanau et al.), s_ij = vᵀ tanh(W₁ᵀ q_i + W₂ᵀ k_j + b).
- * It builds a `[..., Tq, Tk, h]` intermediate, so memory grows as Tq·Tk·h.
+ * It builds a `[..., Tq, Tk, h]` intermediate (in blocks of query rows when
+ * large), so its cost grows as Tq·Tk·h.
  *
  * @example
  * ```ts
@@ -110,12 +112,22 @@ export function additive(params: AdditiveParams): ScoreFn {
   return function additiveScore(q, k) {
     lastDim("additive", q, "q");
     lastDim("additive", k, "k");
-    const qh = expandDims(matmul(q, w1), -2); // [..., Tq, 1, h]
     const kh = expandDims(matmul(k, w2), -3); // [..., 1, Tk, h]
-    let pre = add(qh, kh); // [..., Tq, Tk, h]
-    if (b) pre = add(pre, expandDims(expandDims(b, -2), -2));
     const vv = expandDims(expandDims(v, -2), -2); // [..., 1, 1, h]
-    return sum(mul(tanh(pre), vv), { axis: -1 }); // [..., Tq, Tk]
+    const rows = (qr: Tensor) => {
+      let pre = add(expandDims(matmul(qr, w1), -2), kh); // [..., rows, Tk, h]
+      if (b) pre = add(pre, expandDims(expandDims(b, -2), -2));
+      return sum(mul(tanh(pre), vv), { axis: -1 }); // [..., rows, Tk]
+    };
+    // Blocks of query rows keep the [..., rows, Tk, h] intermediate bounded.
+    const tk = k.shape[k.ndim - 2]!, h = kh.shape[kh.ndim - 1]!;
+    const lead = broadcastShapes(
+      "additive",
+      q.shape.slice(0, -2),
+      kh.shape.slice(0, -3),
+    );
+    const batch = lead.reduce((a, n) => a * n, 1);
+    return byRows(q, batch * tk * h, rows);
   };
 }
 

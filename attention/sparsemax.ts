@@ -17,8 +17,9 @@
  *     i ∈ S  ⇔  1 + k_i z_i > c_i        (the support)
  *     τ = (Σ_{i∈S} z_i − 1) / |S|
  *
- * This is exact (no iteration, no tolerance). It costs a `[..., Tq, Tk, Tk]`
- * intermediate, so memory grows as Tk² per query row.
+ * This is exact (no iteration, no tolerance). It compares all pairs, so it
+ * costs Tk² per query row; large inputs are processed in blocks of query
+ * rows so that the `[..., rows, Tk, Tk]` intermediate stays bounded.
  *
  * ## The gradient
  *
@@ -41,15 +42,16 @@ import {
   expandDims,
   greater,
   greaterEqual,
-  logicalAnd,
   maximum,
   mul,
+  stopGradient,
   sub,
   sum,
   type Tensor,
   where,
 } from "../ops/mod.ts";
 import { broadcastShapes } from "./_context.ts";
+import { byRows } from "./_shape.ts";
 import { normaliser } from "./normalisers.ts";
 import type { Normaliser } from "./types.ts";
 
@@ -73,16 +75,14 @@ import type { Normaliser } from "./types.ts";
 export function sparsemax(): Normaliser {
   return normaliser(function sparsemaxNormalise(s, mask) {
     const visible = mask ? broadcastMask(mask, s) : null;
-    // Masked entries are neutral: 0 in the sums and never counted.
+    // The support is piecewise constant: it needs no gradient, and masked
+    // keys (−∞) are never counted and never chosen.
+    const zm = stopGradient(visible ? where(visible, s, -Infinity) : s);
+    const tk = s.shape[s.ndim - 1]!;
+    const perRow = tk * tk * zm.shape.slice(0, -2).reduce((a, b) => a * b, 1);
+    const support = byRows(zm, perRow, supportOf); // bool [..., Tq, Tk]
+    // τ = (Σ_{i∈S} z_i − 1) / |S|, differentiable in z through the sum.
     const z = visible ? where(visible, s, 0) : s; // [..., Tq, Tk]
-    const zi = expandDims(z, -1); // [..., Tq, Tk(i), 1]
-    const zj = expandDims(z, -2); // [..., Tq, 1, Tk(j)]
-    let above = cast(greaterEqual(zj, zi), "float32"); // [..., Tq, Tk, Tk]
-    if (visible) above = mul(above, expandDims(cast(visible, "float32"), -2));
-    const k = sum(above, { axis: -1 }); // [..., Tq, Tk]
-    const c = sum(mul(above, zj), { axis: -1 }); // [..., Tq, Tk]
-    let support = greater(add(mul(k, z), 1), c); // [..., Tq, Tk]
-    if (visible) support = logicalAnd(support, visible);
     const inS = cast(support, "float32");
     const size = sum(inS, { axis: -1, keepdims: true }); // [..., Tq, 1]
     const tau = div(
@@ -92,6 +92,20 @@ export function sparsemax(): Normaliser {
     // z_i − τ > 0 on S in exact arithmetic; the max guards the last ulp.
     return where(support, maximum(sub(z, tau), 0), 0);
   }, { simplex: true, shiftInvariant: true, smooth: false });
+}
+
+/**
+ * The support of each row of `z [..., T, Tk]` (masked entries −∞):
+ * i ∈ S ⇔ 1 + k_i z_i > c_i with k_i = Σ_j [z_j ≥ z_i], c_i = Σ_j [z_j ≥ z_i] z_j.
+ */
+function supportOf(z: Tensor): Tensor {
+  const zi = expandDims(z, -1); // [..., T, Tk(i), 1]
+  const zj = expandDims(z, -2); // [..., T, 1, Tk(j)]
+  const above = greaterEqual(zj, zi); // [..., T, Tk, Tk]
+  const k = sum(above, { axis: -1 }); // int32 [..., T, Tk]
+  const c = sum(where(above, zj, 0), { axis: -1 }); // [..., T, Tk]
+  // k ≥ 1 (z_i ≥ z_i), so k·z_i is never 0·(−∞).
+  return greater(add(mul(k, z), 1), c);
 }
 
 /** The mask broadcast to the shape it and the scores make together. */

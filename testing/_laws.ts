@@ -34,8 +34,21 @@ import {
 import { checkGrads } from "./check_grads.ts";
 import { fmt, host, indexOf, rng, uniformValues } from "./_host.ts";
 
+/** The name of a law of attention. */
+export type LawName =
+  | "shapes"
+  | "masking"
+  | "permutation"
+  | "shift"
+  | "simplex"
+  | "temperature"
+  | "modules"
+  | "multiHead"
+  | "backends"
+  | "grads";
+
 /** The laws, by name, with what each one says. */
-export const LAWS = {
+export const LAWS: Record<LawName, string> = {
   shapes: "weights are [..., Tq, Tk] and finite, and output = weights @ v",
   masking:
     "masked positions get exactly 0 weight, and a fully masked row gives zeros, not NaN",
@@ -49,10 +62,7 @@ export const LAWS = {
   backends: "every backend agrees with the first one",
   grads:
     "forward and reverse derivatives with respect to q, k, v agree with finite differences",
-} as const;
-
-/** The name of a law. */
-export type LawName = keyof typeof LAWS;
+};
 
 /** What a law gets: the spec builder and one problem's data. */
 export interface LawInput {

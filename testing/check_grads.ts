@@ -53,8 +53,8 @@ export interface CheckGradsOptions {
   readonly seed?: number;
 }
 
-// deno-lint-ignore no-explicit-any
-type AnyFn = (...args: any[]) => unknown;
+/** A function `checkGrads` can check: pytrees of tensors in, pytrees of tensors out. */
+export type GradFn = (...args: never[]) => unknown;
 
 interface Flat {
   xs: Tensor[];
@@ -63,7 +63,7 @@ interface Flat {
 }
 
 /** Splits `args` into the float32 tensors to perturb and a function of them. */
-function flatten(f: AnyFn, args: readonly unknown[]): Flat {
+function flatten(f: GradFn, args: readonly unknown[]): Flat {
   const [leaves, def] = treeFlatten(args);
   const paths = leafPaths(args, "args");
   const idx = leaves.flatMap((l, i) =>
@@ -75,7 +75,9 @@ function flatten(f: AnyFn, args: readonly unknown[]): Flat {
   const g = (...ts: Tensor[]): Tensor[] => {
     const full: Leaf[] = [...leaves];
     idx.forEach((i, j) => (full[i] = ts[j]!));
-    const out = f(...treeUnflatten<unknown[]>(def, full));
+    const out = (f as (...a: unknown[]) => unknown)(
+      ...treeUnflatten<unknown[]>(def, full),
+    );
     return treeFlatten(out)[0].filter((o): o is Tensor =>
       o instanceof Tensor && o.dtype === "float32"
     );
@@ -110,7 +112,7 @@ const absDot = (a: readonly number[], b: readonly number[]) =>
  * ```
  */
 export async function checkGrads(
-  f: AnyFn,
+  f: GradFn,
   args: readonly unknown[],
   opts: CheckGradsOptions = {},
 ): Promise<void> {

@@ -25,6 +25,7 @@
 export {
   checkGrads,
   type CheckGradsOptions,
+  type GradFn,
   type GradMode,
 } from "./check_grads.ts";
 export {

@@ -192,3 +192,17 @@ Deno.test("normalisers declare the laws they satisfy", () => {
   assertEquals(sigmoid().laws.simplex, false);
   assertEquals(identity().laws.shiftInvariant, false);
 });
+
+Deno.test("sparsemax() gives the same rows when it works in blocks of rows", async () => {
+  // 260 rows × 260² pairs exceed one block (2^24 elements): two blocks.
+  const n = 260;
+  const s = tensor(randomValues(n * n, 9), { shape: [n, n] });
+  const w = await values(apply(sparsemax(), s));
+  const z = await values(s);
+  for (const row of [0, 247, 248, 259]) {
+    const zr = z.slice(row * n, row * n + n);
+    await assertAllClose(w.slice(row * n, row * n + n), sparsemaxRef(zr), {
+      atol: 1e-5,
+    });
+  }
+});

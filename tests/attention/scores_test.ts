@@ -11,7 +11,7 @@ import {
   type ScoreFn,
 } from "../../attention/mod.ts";
 import { scaledDot } from "../../attention/mod.ts";
-import { type Tensor, tensor } from "../../ops/mod.ts";
+import { slice, type Tensor, tensor } from "../../ops/mod.ts";
 import {
   assertAllClose,
   randomTensor,
@@ -180,4 +180,18 @@ Deno.test("attention() rejects a score function of the wrong shape", () => {
     TypeError,
     "the score function returned [1,2], expected [..., 1, 3]",
   );
+});
+
+Deno.test("additive() gives the same scores when it works in blocks of query rows", async () => {
+  // 300 rows × 300 keys × h 200 exceed one block (2^24 elements).
+  const w1 = randomTensor([2, 200], 1), w2 = randomTensor([2, 200], 2);
+  const v = randomTensor([200], 3);
+  const q = randomTensor([300, 2], 4), k = randomTensor([300, 2], 5);
+  const all = await values(scoresOf(additive({ w1, w2, v }), q, k));
+  const tail = scoresOf(
+    additive({ w1, w2, v }),
+    slice(q, [290, 0], [10, 2]),
+    k,
+  );
+  await assertAllClose(all.slice(290 * 300), tail, { atol: 1e-5 });
 });

@@ -1,0 +1,303 @@
+/**
+ * A text classifier: token embeddings plus positions, N pre-norm encoder
+ * blocks whose attention is a named spec, pooling (mean, [CLS] or
+ * attention pooling), then a linear head. `init(key, config)` makes the
+ * params pytree; `apply(params, batch, opts)` is pure.
+ *
+ * @module
+ */
+
+import {
+  attention,
+  multiHead,
+  type MultiHeadParams,
+  padding,
+  scaledDot,
+} from "../attention/mod.ts";
+import {
+  add,
+  cast,
+  concat,
+  div,
+  expandDims,
+  type Key,
+  maximum,
+  mul,
+  normal,
+  notEqual,
+  ones,
+  reshape,
+  slice,
+  split,
+  sum,
+  type Tensor,
+} from "../ops/mod.ts";
+import {
+  type AttentionName,
+  MASKS,
+  namedSpec,
+  type SpecParams,
+} from "./attention_specs.ts";
+import {
+  dropout,
+  embed,
+  type EmbeddingParams,
+  feedForward,
+  type FeedForwardParams,
+  initEmbedding,
+  initFeedForward,
+  initLayerNorm,
+  initLearnedPositions,
+  initLinear,
+  layerNorm,
+  type LayerNormParams,
+  linear,
+  type LinearParams,
+  positions,
+  sinusoidalPositions,
+  type TrainOptions,
+} from "./layers.ts";
+
+/** How token states become one vector per example. */
+export type Pooling = "mean" | "cls" | "attention";
+
+/** Configuration of {@link initClassifier}. */
+export interface ClassifierConfig {
+  /** Token vocabulary size. */
+  readonly vocabSize: number;
+  /** Number of classes. */
+  readonly numClasses: number;
+  /** Model width (default 128). */
+  readonly dModel?: number;
+  /** Attention heads (default 4). */
+  readonly heads?: number;
+  /** Encoder blocks (default 2). */
+  readonly layers?: number;
+  /** Feed-forward hidden width (default 2·dModel). */
+  readonly ffHidden?: number;
+  /** Longest input (default 128). */
+  readonly maxLen?: number;
+  /** Dropout rate (default 0.1). */
+  readonly dropout?: number;
+  /** Pooling (default "mean"). */
+  readonly pooling?: Pooling;
+  /** The attention weight function (default "scaled-dot"). */
+  readonly attention?: AttentionName;
+  /** Position encoding (default "learned"). */
+  readonly positions?: "sinusoidal" | "learned";
+}
+
+/** A configuration with every default filled in. */
+export type FullClassifierConfig = Required<ClassifierConfig>;
+
+/** Fills in the defaults. */
+export function classifierConfig(c: ClassifierConfig): FullClassifierConfig {
+  const dModel = c.dModel ?? 128;
+  const full: FullClassifierConfig = {
+    vocabSize: c.vocabSize,
+    numClasses: c.numClasses,
+    dModel,
+    heads: c.heads ?? 4,
+    layers: c.layers ?? 2,
+    ffHidden: c.ffHidden ?? 2 * dModel,
+    maxLen: c.maxLen ?? 128,
+    dropout: c.dropout ?? 0.1,
+    pooling: c.pooling ?? "mean",
+    attention: c.attention ?? "scaled-dot",
+    positions: c.positions ?? "learned",
+  };
+  for (
+    const k of [
+      "vocabSize",
+      "numClasses",
+      "dModel",
+      "heads",
+      "layers",
+      "ffHidden",
+      "maxLen",
+    ] as const
+  ) {
+    if (!Number.isInteger(full[k]) || full[k] < 1) {
+      throw new RangeError(
+        `classifier: ${k} must be a positive integer, got ${full[k]}`,
+      );
+    }
+  }
+  if (full.dModel % full.heads !== 0) {
+    throw new RangeError(
+      `classifier: dModel ${full.dModel} does not split into ${full.heads} heads`,
+    );
+  }
+  if (!(full.dropout >= 0 && full.dropout < 1)) {
+    throw new RangeError(
+      `classifier: dropout must be in [0, 1), got ${full.dropout}`,
+    );
+  }
+  return full;
+}
+
+/** One encoder block's parameters. */
+export interface BlockParams {
+  /** Self-attention. */
+  readonly attn: MultiHeadParams<SpecParams>;
+  /** Norm before attention. */
+  readonly ln1: LayerNormParams;
+  /** Feed-forward. */
+  readonly ffn: FeedForwardParams;
+  /** Norm before the feed-forward. */
+  readonly ln2: LayerNormParams;
+}
+
+/** The classifier's parameters. */
+export interface ClassifierParams {
+  /** Token embeddings. */
+  readonly embed: EmbeddingParams;
+  /** Learned positions (absent with sinusoidal ones). */
+  readonly pos: EmbeddingParams | null;
+  /** Encoder blocks. */
+  readonly blocks: readonly BlockParams[];
+  /** Final norm. */
+  readonly lnf: LayerNormParams;
+  /** The [CLS] vector or the pooling query (absent with mean pooling). */
+  readonly pool: Tensor | null;
+  /** Output layer. */
+  readonly head: LinearParams;
+}
+
+/** The encoder self-attention layer for a config. */
+export function encoderAttention(
+  c: FullClassifierConfig | {
+    dModel: number;
+    heads: number;
+    attention: AttentionName;
+  },
+) {
+  const named = namedSpec(c.attention);
+  return multiHead<SpecParams>((p) => named.build(p, MASKS.encoder), {
+    heads: c.heads,
+    dModel: c.dModel,
+    initSpec: (key, dims) => named.init(key, dims),
+  });
+}
+
+/** Fresh parameters. */
+export function initClassifier(
+  key: Key,
+  config: ClassifierConfig,
+): ClassifierParams {
+  const c = classifierConfig(config);
+  const keys = split(key, 4 + c.layers);
+  const mha = encoderAttention(c);
+  const blocks: BlockParams[] = [];
+  for (let l = 0; l < c.layers; l++) {
+    const [ka, kf] = split(keys[4 + l]!);
+    blocks.push({
+      attn: mha.init(ka!),
+      ln1: initLayerNorm(c.dModel),
+      ffn: initFeedForward(kf!, c.dModel, c.ffHidden),
+      ln2: initLayerNorm(c.dModel),
+    });
+  }
+  return {
+    embed: initEmbedding(keys[0]!, c.vocabSize, c.dModel),
+    pos: c.positions === "learned"
+      ? initLearnedPositions(keys[1]!, c.maxLen + 1, c.dModel)
+      : null,
+    blocks,
+    lnf: initLayerNorm(c.dModel),
+    pool: c.pooling === "mean" ? null : mul(normal(keys[2]!, [c.dModel]), 0.02),
+    head: initLinear(keys[3]!, c.dModel, c.numClasses),
+  };
+}
+
+/** A batch of token ids with their padding mask (1 = real token). */
+export interface ClassifierInput {
+  /** `[B, T]` int32 */
+  readonly ids: Tensor;
+  /** `[B, T]` int32 or bool */
+  readonly mask: Tensor;
+}
+
+/** What the classifier returns. */
+export interface ClassifierOutput {
+  /** `[B, numClasses]` */
+  readonly logits: Tensor;
+  /** Attention weights of every block, `[B, H, T, T]` each. */
+  readonly weights: readonly Tensor[];
+}
+
+/** Logits for a batch. Pure: dropout needs `opts.key` when training. */
+export function applyClassifier(
+  params: ClassifierParams,
+  config: ClassifierConfig,
+  input: ClassifierInput,
+  opts: TrainOptions = {},
+): ClassifierOutput {
+  const c = classifierConfig(config);
+  const [b, t0] = input.ids.shape as [number, number];
+  if (t0 > c.maxLen) {
+    throw new RangeError(
+      `classifier: input length ${t0} exceeds maxLen ${c.maxLen}`,
+    );
+  }
+  let keyMask = input.mask.dtype === "bool"
+    ? input.mask
+    : notEqual(input.mask, 0); // [B, T]
+  let x = embed(params.embed, input.ids); // [B, T, D]
+  x = mul(x, Math.sqrt(c.dModel));
+  if (c.pooling === "cls") {
+    const cls = reshape(params.pool!, [1, 1, c.dModel]);
+    x = concat([mul(cls, ones([b, 1, 1])), x], 1); // [B, 1 + T, D]
+    keyMask = concat(
+      [notEqual(ones([b, 1], { dtype: "int32" }), 0), keyMask],
+      1,
+    );
+  }
+  const t = x.shape[1]!;
+  const pos = params.pos
+    ? positions(params.pos.table, t)
+    : sinusoidalPositions(t, c.dModel);
+  x = add(x, pos);
+  const keys = opts.training && opts.key
+    ? split(opts.key, 2 * c.layers + 1)
+    : [];
+  const sub = (
+    i: number,
+  ): TrainOptions => (opts.training && keys[i]
+    ? { training: true, key: keys[i]! }
+    : {});
+  x = dropout(x, c.dropout, sub(2 * c.layers));
+  const mha = encoderAttention(c);
+  const weights: Tensor[] = [];
+  params.blocks.forEach((blk, l) => {
+    const { output, weights: w } = mha.apply(blk.attn, layerNorm(blk.ln1, x), {
+      keyMask,
+    });
+    weights.push(w);
+    x = add(x, dropout(output, c.dropout, sub(2 * l)));
+    x = add(
+      x,
+      dropout(
+        feedForward(blk.ffn, layerNorm(blk.ln2, x), c.dropout, sub(2 * l + 1)),
+        c.dropout,
+        sub(2 * l + 1),
+      ),
+    );
+  });
+  x = layerNorm(params.lnf, x); // [B, T, D]
+  let pooled: Tensor; // [B, D]
+  if (c.pooling === "cls") {
+    pooled = reshape(slice(x, [0, 0, 0], [b, 1, c.dModel]), [b, c.dModel]); // [CLS]
+  } else if (c.pooling === "attention") {
+    // One learned query attends over the tokens (padding masked).
+    const q = mul(reshape(params.pool!, [1, 1, c.dModel]), ones([b, 1, 1])); // [B, 1, D]
+    const pool = attention({ score: scaledDot(), masks: [padding()] });
+    const { output, weights: w } = pool(q, x, x, { keyMask });
+    weights.push(expandDims(w, 1));
+    pooled = reshape(output, [b, c.dModel]);
+  } else {
+    const m = expandDims(cast(keyMask, "float32"), -1); // [B, T, 1]
+    pooled = div(sum(mul(x, m), { axis: 1 }), maximum(sum(m, { axis: 1 }), 1));
+  }
+  return { logits: linear(params.head, pooled), weights };
+}

@@ -1,0 +1,180 @@
+/**
+ * Layers as pure `init`/`apply` function pairs over plain parameter
+ * pytrees: linear, embedding, layer norm, dropout, feed-forward, and
+ * sinusoidal or learned positions. No layer holds hidden state.
+ *
+ * @module
+ */
+
+import {
+  add,
+  dropout as dropoutOp,
+  gelu,
+  type Key,
+  layerNorm as layerNormOp,
+  matmul,
+  mul,
+  normal,
+  ones,
+  slice,
+  split,
+  take,
+  type Tensor,
+  tensor,
+  zeros,
+} from "../ops/mod.ts";
+
+/** Parameters of a linear layer. */
+export interface LinearParams {
+  /** `[dIn, dOut]` */
+  readonly w: Tensor;
+  /** `[dOut]` */
+  readonly b: Tensor;
+}
+
+/** Glorot-style normal initialisation, std = √(2 / (dIn + dOut)). */
+export function initLinear(key: Key, dIn: number, dOut: number): LinearParams {
+  return {
+    w: mul(normal(key, [dIn, dOut]), Math.sqrt(2 / (dIn + dOut))),
+    b: zeros([dOut]),
+  };
+}
+
+/**
+ * `x @ w + b` over the last axis.
+ *
+ * @example
+ * ```ts
+ * import { key, ones } from "@heed/heed";
+ * import { initLinear, linear } from "@heed/heed/models";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const p = initLinear(key(0), 4, 3);
+ * assertEquals(linear(p, ones([2, 5, 4])).shape, [2, 5, 3]);
+ * ```
+ */
+export function linear(p: LinearParams, x: Tensor): Tensor {
+  return add(matmul(x, p.w), p.b);
+}
+
+/** Parameters of an embedding table. */
+export interface EmbeddingParams {
+  /** `[vocab, dim]` */
+  readonly table: Tensor;
+}
+
+/** Normal initialisation with std 1/√dim. */
+export function initEmbedding(
+  key: Key,
+  vocab: number,
+  dim: number,
+): EmbeddingParams {
+  return { table: mul(normal(key, [vocab, dim]), 1 / Math.sqrt(dim)) };
+}
+
+/** Looks up int32 ids `[...]` → `[..., dim]`. */
+export function embed(p: EmbeddingParams, ids: Tensor): Tensor {
+  return take(p.table, ids, 0);
+}
+
+/** Parameters of layer normalisation. */
+export interface LayerNormParams {
+  /** γ, `[dim]` */
+  readonly scale: Tensor;
+  /** β, `[dim]` */
+  readonly offset: Tensor;
+}
+
+/** γ = 1, β = 0. */
+export function initLayerNorm(dim: number): LayerNormParams {
+  return { scale: ones([dim]), offset: zeros([dim]) };
+}
+
+/** Layer normalisation over the last axis. */
+export function layerNorm(p: LayerNormParams, x: Tensor): Tensor {
+  return layerNormOp(x, { scale: p.scale, offset: p.offset });
+}
+
+/** Options of stochastic layers. */
+export interface TrainOptions {
+  /** Whether dropout is active. */
+  readonly training?: boolean;
+  /** The PRNG key for dropout (required when training with a rate > 0). */
+  readonly key?: Key;
+}
+
+/** Dropout that is the identity unless `training` with a key. */
+export function dropout(x: Tensor, rate: number, opts: TrainOptions): Tensor {
+  if (!opts.training || rate === 0) return x;
+  if (!opts.key) {
+    throw new TypeError("dropout: training with dropout needs a key");
+  }
+  return dropoutOp(x, { rate, key: opts.key });
+}
+
+/** Parameters of a position-wise feed-forward block. */
+export interface FeedForwardParams {
+  /** `dModel → hidden` */
+  readonly in: LinearParams;
+  /** `hidden → dModel` */
+  readonly out: LinearParams;
+}
+
+/** Two linear layers around a GELU. */
+export function initFeedForward(
+  key: Key,
+  dModel: number,
+  hidden: number,
+): FeedForwardParams {
+  const [k1, k2] = split(key);
+  return {
+    in: initLinear(k1!, dModel, hidden),
+    out: initLinear(k2!, hidden, dModel),
+  };
+}
+
+/** `linear(dropout(gelu(linear(x))))`. */
+export function feedForward(
+  p: FeedForwardParams,
+  x: Tensor,
+  rate: number,
+  opts: TrainOptions,
+): Tensor {
+  return linear(p.out, dropout(gelu(linear(p.in, x)), rate, opts));
+}
+
+/**
+ * The sinusoidal position table of Vaswani et al., `[length, dim]`:
+ * PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(...).
+ */
+export function sinusoidalPositions(length: number, dim: number): Tensor {
+  const data = new Float32Array(length * dim);
+  for (let t = 0; t < length; t++) {
+    for (let i = 0; i < dim; i++) {
+      const angle = t / 10000 ** ((2 * Math.floor(i / 2)) / dim);
+      data[t * dim + i] = i % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
+    }
+  }
+  return tensor(data, { shape: [length, dim] });
+}
+
+/** Learned positions: a `[maxLength, dim]` table, small normal init. */
+export function initLearnedPositions(
+  key: Key,
+  maxLength: number,
+  dim: number,
+): EmbeddingParams {
+  return { table: mul(normal(key, [maxLength, dim]), 0.02) };
+}
+
+/** The first `length` rows of a position table, `[length, dim]`. */
+export function positions(table: Tensor, length: number): Tensor {
+  if (length > table.shape[0]!) {
+    throw new RangeError(
+      `positions: length ${length} exceeds the table's ${
+        table.shape[0]
+      } positions`,
+    );
+  }
+  return slice(table, [0, 0], [length, table.shape[1]!]);
+}
