@@ -73,7 +73,7 @@ export interface ClassifierTrainOptions {
   /** Called after every epoch with its metrics. */
   readonly onEpoch?: (m: EpochMetrics) => void | Promise<void>;
   /** Called every `progressEvery` steps (no readback happens for it). */
-  readonly onStep?: (p: StepProgress) => void;
+  readonly onStep?: ((p: StepProgress) => void) | undefined;
 }
 
 /** Progress within an epoch. */

@@ -39,10 +39,21 @@ export function threefry2x32(
 
 /**
  * The 32 random bits of element `i` of a sample drawn with key `(k0, k1)`:
- * the first word of `threefry2x32(k0, k1, i, 0)`.
+ * word `i & 1` of `threefry2x32(k0, k1, i >>> 1, 0)`, so one encryption
+ * serves two neighbouring elements.
  */
 export function randomBits(k0: number, k1: number, i: number): number {
-  return threefry2x32(k0, k1, i >>> 0, 0)[0];
+  return threefry2x32(k0, k1, i >>> 1, 0)[i & 1]!;
+}
+
+/** Fills `out[i]` with uniform floats for elements `0..out.length-1` (two per encryption). */
+export function fillUniform(k0: number, k1: number, out: Float32Array): void {
+  const n = out.length;
+  for (let j = 0; 2 * j < n; j++) {
+    const [a, b] = threefry2x32(k0, k1, j, 0);
+    out[2 * j] = bitsToUniform(a);
+    if (2 * j + 1 < n) out[2 * j + 1] = bitsToUniform(b);
+  }
 }
 
 /** Maps 32 random bits to a float in [0, 1) with 23 bits of mantissa. */

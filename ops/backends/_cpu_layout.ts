@@ -7,7 +7,7 @@
  */
 
 import { hostArray, sizeOf } from "../dtype.ts";
-import { bitsToUniform, randomBits } from "../threefry.ts";
+import { fillUniform } from "../threefry.ts";
 import {
   contiguous,
   type CpuKernel,
@@ -181,8 +181,6 @@ export const randomUniformKernel: CpuKernel<"random_uniform"> = (
 ) => {
   const [k0, k1] = params.key;
   const res = new Float32Array(sizeOf(params.shape));
-  for (let i = 0; i < res.length; i++) {
-    res[i] = bitsToUniform(randomBits(k0, k1, i));
-  }
+  fillUniform(k0, k1, res);
   return res;
 };

@@ -315,7 +315,8 @@ export function randomDispatch(
         header([], "f32"),
         THREEFRY,
         entry1d(`
-  let bits = threefry(m(1u), m(2u), i, 0u).x;
+  let pair = threefry(m(1u), m(2u), i >> 1u, 0u);
+  let bits = select(pair.x, pair.y, (i & 1u) == 1u);
   out[i] = f32(bits >> 9u) * 1.1920928955078125e-7;`),
       ].join("\n"),
     inputs: [],
