@@ -1,0 +1,336 @@
+/**
+ * An encoder-decoder Transformer translator: source self-attention,
+ * causal target self-attention and cross-attention, each a named spec.
+ * `initTranslator(key, config)` makes the params pytree; `encode`,
+ * `decode` and `translatorLoss` are pure.
+ *
+ * @module
+ */
+
+import { multiHead, type MultiHeadParams } from "../attention/mod.ts";
+import {
+  add,
+  crossEntropy,
+  type Key,
+  matmul,
+  mul,
+  notEqual,
+  split,
+  type Tensor,
+  transpose,
+} from "../ops/mod.ts";
+import {
+  type AttentionName,
+  MASKS,
+  namedSpec,
+  type SpecParams,
+} from "./attention_specs.ts";
+import {
+  dropout,
+  embed,
+  type EmbeddingParams,
+  feedForward,
+  type FeedForwardParams,
+  initEmbedding,
+  initFeedForward,
+  initLayerNorm,
+  initLearnedPositions,
+  layerNorm,
+  type LayerNormParams,
+  positions,
+  type TrainOptions,
+} from "./layers.ts";
+
+/** Configuration of {@link initTranslator}. */
+export interface TranslatorConfig {
+  /** Source vocabulary size. */
+  readonly srcVocab: number;
+  /** Target vocabulary size. */
+  readonly tgtVocab: number;
+  /** Model width (default 128). */
+  readonly dModel?: number;
+  /** Heads (default 4). */
+  readonly heads?: number;
+  /** Encoder blocks (default 2). */
+  readonly encLayers?: number;
+  /** Decoder blocks (default 2). */
+  readonly decLayers?: number;
+  /** Feed-forward width (default 4·dModel). */
+  readonly ffHidden?: number;
+  /** Longest sequence, source or target (default 64). */
+  readonly maxLen?: number;
+  /** Dropout (default 0.1). */
+  readonly dropout?: number;
+  /** The attention weight function of every attention (default "scaled-dot"). */
+  readonly attention?: AttentionName;
+}
+
+/** A configuration with defaults filled in. */
+export type FullTranslatorConfig = Required<TranslatorConfig>;
+
+/** Fills in the defaults and checks the values. */
+export function translatorConfig(c: TranslatorConfig): FullTranslatorConfig {
+  const dModel = c.dModel ?? 128;
+  const f: FullTranslatorConfig = {
+    srcVocab: c.srcVocab,
+    tgtVocab: c.tgtVocab,
+    dModel,
+    heads: c.heads ?? 4,
+    encLayers: c.encLayers ?? 2,
+    decLayers: c.decLayers ?? 2,
+    ffHidden: c.ffHidden ?? 4 * dModel,
+    maxLen: c.maxLen ?? 64,
+    dropout: c.dropout ?? 0.1,
+    attention: c.attention ?? "scaled-dot",
+  };
+  for (
+    const k of [
+      "srcVocab",
+      "tgtVocab",
+      "dModel",
+      "heads",
+      "encLayers",
+      "decLayers",
+      "ffHidden",
+      "maxLen",
+    ] as const
+  ) {
+    if (!Number.isInteger(f[k]) || f[k] < 1) {
+      throw new RangeError(
+        `translator: ${k} must be a positive integer, got ${f[k]}`,
+      );
+    }
+  }
+  if (f.dModel % f.heads !== 0) {
+    throw new RangeError(
+      `translator: dModel ${f.dModel} does not split into ${f.heads} heads`,
+    );
+  }
+  return f;
+}
+
+/** An encoder block. */
+export interface EncoderBlock {
+  readonly attn: MultiHeadParams<SpecParams>;
+  readonly ln1: LayerNormParams;
+  readonly ffn: FeedForwardParams;
+  readonly ln2: LayerNormParams;
+}
+
+/** A decoder block. */
+export interface DecoderBlock {
+  readonly self: MultiHeadParams<SpecParams>;
+  readonly ln1: LayerNormParams;
+  readonly cross: MultiHeadParams<SpecParams>;
+  readonly ln2: LayerNormParams;
+  readonly ffn: FeedForwardParams;
+  readonly ln3: LayerNormParams;
+}
+
+/** The translator's parameters; the output layer is tied to the target embeddings. */
+export interface TranslatorParams {
+  readonly srcEmbed: EmbeddingParams;
+  readonly tgtEmbed: EmbeddingParams;
+  readonly srcPos: EmbeddingParams;
+  readonly tgtPos: EmbeddingParams;
+  readonly enc: readonly EncoderBlock[];
+  readonly encNorm: LayerNormParams;
+  readonly dec: readonly DecoderBlock[];
+  readonly decNorm: LayerNormParams;
+}
+
+function layers(c: FullTranslatorConfig) {
+  const named = namedSpec(c.attention);
+  const opts = {
+    heads: c.heads,
+    dModel: c.dModel,
+    initSpec: (k: Key, d: { heads: number; dHead: number }) => named.init(k, d),
+  };
+  return {
+    encSelf: multiHead<SpecParams>((p) => named.build(p, MASKS.encoder), opts),
+    decSelf: multiHead<SpecParams>((p) => named.build(p, MASKS.decoder), opts),
+    cross: multiHead<SpecParams>((p) => named.build(p, MASKS.encoder), opts),
+  };
+}
+
+/** Fresh parameters. */
+export function initTranslator(
+  key: Key,
+  config: TranslatorConfig,
+): TranslatorParams {
+  const c = translatorConfig(config);
+  const l = layers(c);
+  const k = split(key, 4 + c.encLayers + c.decLayers);
+  return {
+    srcEmbed: initEmbedding(k[0]!, c.srcVocab, c.dModel),
+    tgtEmbed: initEmbedding(k[1]!, c.tgtVocab, c.dModel),
+    srcPos: initLearnedPositions(k[2]!, c.maxLen, c.dModel),
+    tgtPos: initLearnedPositions(k[3]!, c.maxLen, c.dModel),
+    enc: Array.from({ length: c.encLayers }, (_, i) => {
+      const [ka, kf] = split(k[4 + i]!);
+      return {
+        attn: l.encSelf.init(ka!),
+        ln1: initLayerNorm(c.dModel),
+        ffn: initFeedForward(kf!, c.dModel, c.ffHidden),
+        ln2: initLayerNorm(c.dModel),
+      };
+    }),
+    encNorm: initLayerNorm(c.dModel),
+    dec: Array.from({ length: c.decLayers }, (_, i) => {
+      const [ks, kc, kf] = split(k[4 + c.encLayers + i]!, 3);
+      return {
+        self: l.decSelf.init(ks!),
+        ln1: initLayerNorm(c.dModel),
+        cross: l.cross.init(kc!),
+        ln2: initLayerNorm(c.dModel),
+        ffn: initFeedForward(kf!, c.dModel, c.ffHidden),
+        ln3: initLayerNorm(c.dModel),
+      };
+    }),
+    decNorm: initLayerNorm(c.dModel),
+  };
+}
+
+function keysFor(opts: TrainOptions, n: number): (i: number) => TrainOptions {
+  const keys = opts.training && opts.key ? split(opts.key, n) : [];
+  return (
+    i,
+  ) => (opts.training && keys[i] ? { training: true, key: keys[i]! } : {});
+}
+
+/** Encodes source ids `[B, S]` (mask 1 = token) into memory `[B, S, D]`. */
+export function encode(
+  params: TranslatorParams,
+  config: TranslatorConfig,
+  src: Tensor,
+  srcMask: Tensor,
+  opts: TrainOptions = {},
+): Tensor {
+  const c = translatorConfig(config);
+  const l = layers(c);
+  const s = src.shape[1]!;
+  const keyMask = srcMask.dtype === "bool" ? srcMask : notEqual(srcMask, 0);
+  const sub = keysFor(opts, 2 * c.encLayers + 1);
+  let x = add(
+    mul(embed(params.srcEmbed, src), Math.sqrt(c.dModel)),
+    positions(params.srcPos.table, s),
+  );
+  x = dropout(x, c.dropout, sub(0));
+  params.enc.forEach((blk, i) => {
+    x = add(
+      x,
+      dropout(
+        l.encSelf.apply(blk.attn, layerNorm(blk.ln1, x), { keyMask }).output,
+        c.dropout,
+        sub(1 + 2 * i),
+      ),
+    );
+    x = add(
+      x,
+      dropout(
+        feedForward(blk.ffn, layerNorm(blk.ln2, x), 0, {}),
+        c.dropout,
+        sub(2 + 2 * i),
+      ),
+    );
+  });
+  return layerNorm(params.encNorm, x);
+}
+
+/** What {@link decode} returns. */
+export interface DecodeOutput {
+  /** `[B, T, tgtVocab]` */
+  readonly logits: Tensor;
+  /** Cross-attention weights of the last block, `[B, H, T, S]`. */
+  readonly cross: Tensor;
+}
+
+/** Decodes teacher-forced target ids `[B, T]` against memory. */
+export function decode(
+  params: TranslatorParams,
+  config: TranslatorConfig,
+  memory: Tensor,
+  srcMask: Tensor,
+  tgtIn: Tensor,
+  tgtMask: Tensor,
+  opts: TrainOptions = {},
+): DecodeOutput {
+  const c = translatorConfig(config);
+  const l = layers(c);
+  const t = tgtIn.shape[1]!;
+  const srcKeys = srcMask.dtype === "bool" ? srcMask : notEqual(srcMask, 0);
+  const tgtKeys = tgtMask.dtype === "bool" ? tgtMask : notEqual(tgtMask, 0);
+  const sub = keysFor(opts, 3 * c.decLayers + 1);
+  let x = add(
+    mul(embed(params.tgtEmbed, tgtIn), Math.sqrt(c.dModel)),
+    positions(params.tgtPos.table, t),
+  );
+  x = dropout(x, c.dropout, sub(0));
+  let cross: Tensor | null = null;
+  params.dec.forEach((blk, i) => {
+    x = add(
+      x,
+      dropout(
+        l.decSelf.apply(blk.self, layerNorm(blk.ln1, x), { keyMask: tgtKeys })
+          .output,
+        c.dropout,
+        sub(1 + 3 * i),
+      ),
+    );
+    const ca = l.cross.apply(blk.cross, layerNorm(blk.ln2, x), {
+      context: memory,
+      keyMask: srcKeys,
+    });
+    cross = ca.weights;
+    x = add(x, dropout(ca.output, c.dropout, sub(2 + 3 * i)));
+    x = add(
+      x,
+      dropout(
+        feedForward(blk.ffn, layerNorm(blk.ln3, x), 0, {}),
+        c.dropout,
+        sub(3 + 3 * i),
+      ),
+    );
+  });
+  x = layerNorm(params.decNorm, x); // [B, T, D]
+  // Tied output layer: logits = x Eᵀ.
+  const logits = matmul(x, transpose(params.tgtEmbed.table)); // [B, T, V]
+  return { logits, cross: cross! };
+}
+
+/** A teacher-forcing batch. */
+export interface TranslationInput {
+  readonly src: Tensor;
+  readonly srcMask: Tensor;
+  readonly tgtIn: Tensor;
+  readonly tgtOut: Tensor;
+  readonly tgtMask: Tensor;
+}
+
+/** Mean cross-entropy over real target tokens (padding id 0 is ignored). */
+export function translatorLoss(
+  params: TranslatorParams,
+  config: TranslatorConfig,
+  batch: TranslationInput,
+  opts: TrainOptions & { labelSmoothing?: number } = {},
+): Tensor {
+  const [kEnc, kDec] = opts.training && opts.key
+    ? split(opts.key)
+    : [undefined, undefined];
+  const encOpts: TrainOptions = kEnc ? { training: true, key: kEnc } : {};
+  const decOpts: TrainOptions = kDec ? { training: true, key: kDec } : {};
+  const memory = encode(params, config, batch.src, batch.srcMask, encOpts);
+  const { logits } = decode(
+    params,
+    config,
+    memory,
+    batch.srcMask,
+    batch.tgtIn,
+    batch.tgtMask,
+    decOpts,
+  );
+  return crossEntropy(logits, batch.tgtOut, {
+    ignoreIndex: 0,
+    labelSmoothing: opts.labelSmoothing ?? 0,
+  });
+}
