@@ -19,6 +19,10 @@ import {
 import { key } from "../ops/mod.ts";
 import { ATTENTION_NAMES, checkAttentionName } from "./attention_specs.ts";
 import { type EpochMetrics, trainClassifier } from "./train_classifier.ts";
+import {
+  trainTranslator,
+  type TranslationEpochMetrics,
+} from "./train_translator.ts";
 
 /** Parsed command-line options of `train`. */
 export interface TrainArgs {
@@ -40,8 +44,10 @@ const HELP = `heed train: train a model on the bundled data or your own.
 Usage: deno task train [options]
 
   --task classify|translate  what to train (default classify)
-  --data PATH                a CSV with "text" and "category" columns to classify
-                             (default: the bundled banking77 intents)
+  --data PATH                classify: a CSV with "text" and "category" columns
+                             (default: the bundled banking77 intents);
+                             translate: a Multi30k folder (train.de, train.en, val.*,
+                             test_2016_flickr.*) (default: the bundled Tatoeba pairs)
   --attention NAME           the attention weight function: ${
   ATTENTION_NAMES.join(", ")
 }
@@ -150,6 +156,63 @@ function fmtEpoch(m: EpochMetrics): string {
     (100 * m.validAccuracy).toFixed(2)
   }%, ` +
     `${Math.round(m.tokensPerSecond)} tokens/s, ${m.seconds.toFixed(1)} s`;
+}
+
+async function translate(
+  args: TrainArgs,
+  log: Deno.FsFile,
+  enc: TextEncoder,
+): Promise<number> {
+  const data = args.data
+    ? await loadDataset("multi30k", { path: args.data })
+    : await loadDataset("tatoeba");
+  const name = args.data ? `Multi30k (${args.data})` : "Tatoeba";
+  console.log(
+    `heed train: translate German to English on ${name} (${data.train.numRows()} train, ${data.test.numRows()} test pairs), ` +
+      `attention ${args.attention}, backend ${info().default}`,
+  );
+  const t0 = performance.now();
+  const result = await trainTranslator({
+    data,
+    epochs: args.epochs,
+    lr: args.lr,
+    seed: args.seed,
+    model: { attention: checkAttentionName(args.attention) },
+    onEpoch: async (m: TranslationEpochMetrics) => {
+      console.log(
+        `epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, valid BLEU ${
+          m.validBleu.toFixed(2)
+        }, chrF ${m.validChrf.toFixed(2)}, ` +
+          `${Math.round(m.tokensPerSecond)} tokens/s, ${
+            m.seconds.toFixed(1)
+          } s`,
+      );
+      await log.write(
+        enc.encode(
+          JSON.stringify({ ...m, time: new Date().toISOString() }) + "\n",
+        ),
+      );
+    },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  await log.write(
+    enc.encode(
+      JSON.stringify({
+        test_bleu: result.testBleu,
+        test_bleu_lower: result.testBleuLower,
+        test_chrf: result.testChrf,
+        seconds,
+      }) + "\n",
+    ),
+  );
+  log.close();
+  console.log(
+    `test BLEU ${result.testBleu.toFixed(2)} (sacreBLEU default), ${
+      result.testBleuLower.toFixed(2)
+    } (lower-cased), ` +
+      `chrF ${result.testChrf.toFixed(2)} (${seconds.toFixed(0)} s)`,
+  );
+  return 0;
 }
 
 /** A user's CSV (`text`, `category`): labels sorted, 20% held out as test. */

@@ -124,6 +124,8 @@ interface TrainState {
   readonly params: ClassifierParams;
   readonly opt: AdamState;
   readonly lossSum: Tensor;
+  /** The best parameters so far (kept in the loop's state so \`carry\` keeps them alive). */
+  readonly best: ClassifierParams | null;
 }
 
 /** Predicted class ids for a table's `ids` column. */
@@ -230,8 +232,9 @@ export async function trainClassifier(
     params,
     opt: optimizer.init(params),
     lossSum: zeros([]),
+    best: null,
   };
-  let best = { acc: -1, params, epoch: 0 };
+  let best = { acc: -1, epoch: 0 };
   const history: EpochMetrics[] = [];
   let globalStep = 0;
   for (let epoch = 1; epoch <= epochs; epoch++) {
@@ -254,6 +257,7 @@ export async function trainClassifier(
           params: next.params,
           opt: next.state,
           lossSum: add(s.lossSum, loss),
+          best: s.best,
         };
       });
       tokens += b.ids.size;
@@ -273,10 +277,11 @@ export async function trainClassifier(
     history.push(m);
     await opts.onEpoch?.(m);
     if (validAccuracy > best.acc) {
-      best = { acc: validAccuracy, params: state.params, epoch };
+      best = { acc: validAccuracy, epoch };
+      state = carry(state, (s) => ({ ...s, best: s.params }));
     } else if (epoch - best.epoch >= patience) break;
   }
-  params = best.params;
+  params = state.best ?? state.params;
   const testPred = await predictClasses(params, config, testIds!);
   const gold = labelsOf(testIds!);
   return {
