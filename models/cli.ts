@@ -244,12 +244,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (args.task === "translate") {
-    console.error(
-      "train: --task translate is not built yet; only classification trains today",
-    );
-    return 2;
-  }
   if (args.resume) {
     console.error("train: --resume is not built yet (checkpoints are coming)");
     return 2;
@@ -269,6 +263,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     truncate: true,
   });
   const enc = new TextEncoder();
+  if (args.task === "translate") return await translate(args, log, enc);
   const data = args.data
     ? await csvData(args.data, args.seed)
     : await loadDataset("banking77");
