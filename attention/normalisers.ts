@@ -22,7 +22,31 @@ import {
 } from "../ops/mod.ts";
 import type { Context, Normaliser, NormaliserLaws } from "./types.ts";
 
-/** Attaches `laws` to a normalising function. */
+/**
+ * Makes a normaliser from a function and the laws it satisfies (which
+ * `checkAttentionLaws` then tests). The function must give masked
+ * positions exactly 0 and fully masked rows zeros.
+ *
+ * @example A user's normaliser: weights = tanh of positive scores
+ * ```ts
+ * import { attention, dot, normaliser } from "@heed/heed/attention";
+ * import { relu, tanh, tensor, where } from "@heed/heed/ops";
+ * import { assertAlmostEquals } from "@std/assert";
+ *
+ * const squash = normaliser(
+ *   (s, mask) => {
+ *     const w = tanh(relu(s));
+ *     return mask ? where(mask, w, 0) : w;
+ *   },
+ *   { simplex: false, shiftInvariant: false, smooth: false },
+ * );
+ * const f = attention({ score: dot(), normalise: squash });
+ * const q = tensor([[1]]), k = tensor([[0.5], [-2]]);
+ * const [a, b] = await f(q, k, k).weights.data();
+ * assertAlmostEquals(a!, Math.tanh(0.5), 1e-6);
+ * assertAlmostEquals(b!, 0, 1e-6);
+ * ```
+ */
 export function normaliser(
   fn: (s: Tensor, mask: Tensor | null, ctx: Context) => Tensor,
   laws: NormaliserLaws,

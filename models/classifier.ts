@@ -9,6 +9,7 @@
 
 import {
   attention,
+  type MultiHead,
   multiHead,
   type MultiHeadParams,
   padding,
@@ -171,7 +172,7 @@ export function encoderAttention(
     heads: number;
     attention: AttentionName;
   },
-) {
+): MultiHead<SpecParams> {
   const named = namedSpec(c.attention);
   return multiHead<SpecParams>((p) => named.build(p, MASKS.encoder), {
     heads: c.heads,

@@ -25,7 +25,7 @@ import {
 } from "./translator.ts";
 
 /** Options of the decoders. */
-export interface DecodeOptions {
+export interface DecodingOptions {
   /** Id of `<bos>` (default 2). */
   readonly bos?: number;
   /** Id of `<eos>` (default 3). */
@@ -35,7 +35,7 @@ export interface DecodeOptions {
 }
 
 /** Options of {@link beamSearch}. */
-export interface BeamOptions extends DecodeOptions {
+export interface BeamOptions extends DecodingOptions {
   /** Beam width (default 4). */
   readonly beam?: number;
   /** Length-penalty exponent α (default 0.6; 0 turns it off). */
@@ -50,7 +50,7 @@ export interface SourceBatch {
   readonly srcMask: Tensor;
 }
 
-function limits(config: TranslatorConfig, opts: DecodeOptions) {
+function limits(config: TranslatorConfig, opts: DecodingOptions) {
   const maxModel = (config.maxLen ?? 64) - 1;
   return {
     bos: opts.bos ?? 2,
@@ -64,7 +64,7 @@ export async function greedyDecode(
   params: TranslatorParams,
   config: TranslatorConfig,
   batch: SourceBatch,
-  opts: DecodeOptions = {},
+  opts: DecodingOptions = {},
 ): Promise<Int32Array[]> {
   const { bos, eos, maxLen } = limits(config, opts);
   const b = batch.src.shape[0]!;

@@ -83,7 +83,7 @@ export interface LinearOptions {
 }
 
 /** A linear ramp from `from` to `to` over `steps`, then constant. */
-export function linear(opts: LinearOptions): Schedule {
+export function linearSchedule(opts: LinearOptions): Schedule {
   check("linear", opts.steps > 0, `steps must be positive, got ${opts.steps}`);
   return (step) =>
     opts.from +

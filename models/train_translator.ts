@@ -81,25 +81,37 @@ export interface TranslatorTrainOptions {
 
 /** Metrics of one epoch. */
 export interface TranslationEpochMetrics {
+  /** Epoch (1-based). */
   readonly epoch: number;
+  /** Mean training loss. */
   readonly loss: number;
+  /** Validation corpus BLEU (greedy decoding). */
   readonly validBleu: number;
+  /** Validation chrF. */
   readonly validChrf: number;
+  /** Wall seconds of the epoch (training only). */
   readonly seconds: number;
+  /** Training tokens (source + target) per second. */
   readonly tokensPerSecond: number;
 }
 
 /** The outcome of a translation run. */
 export interface TranslatorTrainResult {
+  /** The best parameters (by validation BLEU). */
   readonly params: TranslatorParams;
+  /** The full model configuration. */
   readonly config: FullTranslatorConfig;
+  /** The source BPE tokenizer. */
   readonly srcTokenizer: Tokenizer;
+  /** The target BPE tokenizer. */
   readonly tgtTokenizer: Tokenizer;
   /** sacreBLEU's default: 13a tokenisation, cased. */
   readonly testBleu: number;
   /** Lower-cased, 13a-tokenised BLEU (how the published Multi30k numbers are computed). */
   readonly testBleuLower: number;
+  /** Test chrF. */
   readonly testChrf: number;
+  /** Per-epoch metrics. */
   readonly history: readonly TranslationEpochMetrics[];
 }
 
@@ -137,8 +149,11 @@ export async function translateTable(
 }
 
 interface State {
+  /** The best parameters (by validation BLEU). */
   readonly params: TranslatorParams;
+  /** See the type. */
   readonly opt: AdamState;
+  /** See the type. */
   readonly lossSum: Tensor;
   /** The best parameters so far (kept in the loop's state so \`carry\` keeps them alive). */
   readonly best: TranslatorParams | null;

@@ -111,31 +111,49 @@ export function translatorConfig(c: TranslatorConfig): FullTranslatorConfig {
 
 /** An encoder block. */
 export interface EncoderBlock {
+  /** Self-attention. */
   readonly attn: MultiHeadParams<SpecParams>;
+  /** Norm before the first sublayer. */
   readonly ln1: LayerNormParams;
+  /** Feed-forward. */
   readonly ffn: FeedForwardParams;
+  /** Norm before the second sublayer. */
   readonly ln2: LayerNormParams;
 }
 
 /** A decoder block. */
 export interface DecoderBlock {
+  /** Causal self-attention. */
   readonly self: MultiHeadParams<SpecParams>;
+  /** Norm before the first sublayer. */
   readonly ln1: LayerNormParams;
+  /** Cross-attention over the encoder memory. */
   readonly cross: MultiHeadParams<SpecParams>;
+  /** Norm before the second sublayer. */
   readonly ln2: LayerNormParams;
+  /** Feed-forward. */
   readonly ffn: FeedForwardParams;
+  /** Norm before the feed-forward. */
   readonly ln3: LayerNormParams;
 }
 
 /** The translator's parameters; the output layer is tied to the target embeddings. */
 export interface TranslatorParams {
+  /** Source token embeddings. */
   readonly srcEmbed: EmbeddingParams;
+  /** Target token embeddings (also the output layer). */
   readonly tgtEmbed: EmbeddingParams;
+  /** Learned source positions. */
   readonly srcPos: EmbeddingParams;
+  /** Learned target positions. */
   readonly tgtPos: EmbeddingParams;
+  /** Encoder blocks. */
   readonly enc: readonly EncoderBlock[];
+  /** Final encoder norm. */
   readonly encNorm: LayerNormParams;
+  /** Decoder blocks. */
   readonly dec: readonly DecoderBlock[];
+  /** Final decoder norm. */
   readonly decNorm: LayerNormParams;
 }
 
@@ -300,10 +318,15 @@ export function decode(
 
 /** A teacher-forcing batch. */
 export interface TranslationInput {
+  /** `[B, S]` int32 source ids. */
   readonly src: Tensor;
+  /** `[B, S]` int32 source mask (1 = token). */
   readonly srcMask: Tensor;
+  /** `[B, T]` int32 decoder inputs (`<bos> y`). */
   readonly tgtIn: Tensor;
+  /** `[B, T]` int32 targets (`y <eos>`). */
   readonly tgtOut: Tensor;
+  /** `[B, T]` int32 target mask. */
   readonly tgtMask: Tensor;
 }
 

@@ -6,7 +6,8 @@
  * Default: WebGPU when a hardware adapter exists, otherwise the CPU. A
  * software adapter (Mesa llvmpipe) is not a GPU: see the README for the
  * measured policy. `HEED_BACKEND=cpu|webgpu` or {@link setBackend}
- * override the choice.
+ * override the choice. `HEED_BACKEND=wasm` selects the WebAssembly SIMD
+ * backend (compiled and its threads started at load).
  *
  * @module
  */
@@ -15,6 +16,7 @@ import type { Aval, HostArray } from "./dtype.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { CpuBackend } from "./backends/cpu.ts";
 import { WebGpuBackend } from "./backends/webgpu/backend.ts";
+import { WasmBackend } from "./backends/wasm/backend.ts";
 import {
   type AdapterInfo,
   describeAdapter,
@@ -24,7 +26,7 @@ import {
 export type { AdapterInfo } from "./backends/webgpu/device.ts";
 
 /** Names of the backends heed knows. */
-export type BackendName = "cpu" | "webgpu";
+export type BackendName = "cpu" | "webgpu" | "wasm";
 
 /** An input to a kernel: a storage handle and its abstract value. */
 export interface Operand {
@@ -67,9 +69,10 @@ export interface Backend {
   isLive?(handle: unknown): boolean;
 }
 
-const KNOWN: readonly BackendName[] = ["cpu", "webgpu"];
+const KNOWN: readonly BackendName[] = ["cpu", "webgpu", "wasm"];
 const instances = new Map<BackendName, Backend>([["cpu", new CpuBackend()]]);
 let webgpuInit: Promise<WebGpuBackend | null> | null = null;
+let wasmInit: Promise<WasmBackend> | null = null;
 
 // Probe the adapter once at load: the default depends on whether a hardware
 // GPU is present, and tensor creation must stay synchronous.
@@ -106,6 +109,16 @@ async function initWebGpu(): Promise<WebGpuBackend | null> {
   return await webgpuInit;
 }
 
+async function initWasm(): Promise<WasmBackend> {
+  if (!wasmInit) {
+    wasmInit = WasmBackend.create().then((b) => {
+      instances.set("wasm", b);
+      return b;
+    });
+  }
+  return await wasmInit;
+}
+
 /** The built-in default: a hardware GPU if present, else the CPU (see README). */
 function builtInDefault(): BackendName {
   return adapterInfo && !adapterInfo.isSoftware ? "webgpu" : "cpu";
@@ -122,10 +135,11 @@ if (current === "webgpu") {
     );
   }
 }
+if (current === "wasm") await initWasm();
 
 /** The names of the backends usable on this machine (WebGPU only with an adapter). */
 export function backends(): BackendName[] {
-  return adapter ? ["cpu", "webgpu"] : ["cpu"];
+  return adapter ? ["cpu", "webgpu", "wasm"] : ["cpu", "wasm"];
 }
 
 /** The name of the current default backend. */
@@ -135,7 +149,8 @@ export function defaultBackend(): BackendName {
 
 /**
  * Returns the backend called `name` (default: the current one). WebGPU must
- * have been initialised by {@link setBackend} or `HEED_BACKEND=webgpu`.
+ * and wasm must have been initialised by {@link setBackend} or
+ * `HEED_BACKEND`.
  */
 export function getBackend(name?: BackendName): Backend {
   const n = name === undefined ? current : checkName("getBackend", name);
@@ -148,7 +163,10 @@ export function getBackend(name?: BackendName): Backend {
   return b;
 }
 
-/** Initialises backend `name` if needed (WebGPU acquires its device). */
+/**
+ * Initialises backend `name` if needed (WebGPU acquires its device; wasm
+ * compiles its kernels and starts its threads).
+ */
 export async function initBackend(name: BackendName): Promise<Backend> {
   const n = checkName("initBackend", name);
   if (n === "webgpu") {
@@ -160,6 +178,7 @@ export async function initBackend(name: BackendName): Promise<Backend> {
     }
     await b.ready();
   }
+  if (n === "wasm") await initWasm();
   return getBackend(n);
 }
 

@@ -1,133 +1,22 @@
-// The laws every attention spec must obey, each a check of one random
-// problem that throws on a violation. Private to testing/; the public entry
-// is checkAttentionLaws.
+// The laws of one attention function, each a check of one random problem
+// that throws on a violation. Private to testing/; the public entry is
+// checkAttentionLaws.
 
+import { attention, identity, temperature } from "../attention/mod.ts";
+import { add, matmul, tensor } from "../ops/mod.ts";
+import { build, permutations, permuteData } from "./_cases.ts";
+import { fmt, indexOf, rng, uniformValues } from "./_host.ts";
 import {
-  attention,
-  concatenate,
-  identity,
-  mixture,
-  modules,
-  multiHead,
-  type Spec,
-  temperature,
-} from "../attention/mod.ts";
-import {
-  add,
-  backends,
-  expandDims,
-  key,
-  matmul,
-  ones,
-  reshape,
-  type Tensor,
-  tensor,
-  withBackend,
-} from "../ops/mod.ts";
-import {
-  build,
-  type Data,
-  drawData,
-  permutations,
-  permuteData,
-} from "./_cases.ts";
-import { checkGrads } from "./check_grads.ts";
-import { fmt, host, indexOf, rng, uniformValues } from "./_host.ts";
+  assertClose,
+  type Law,
+  read,
+  rows,
+  run,
+  visibility,
+} from "./_law_kit.ts";
 
-/** The name of a law of attention. */
-export type LawName =
-  | "shapes"
-  | "masking"
-  | "permutation"
-  | "shift"
-  | "simplex"
-  | "temperature"
-  | "modules"
-  | "multiHead"
-  | "backends"
-  | "grads";
-
-/** The laws, by name, with what each one says. */
-export const LAWS: Record<LawName, string> = {
-  shapes: "weights are [..., Tq, Tk] and finite, and output = weights @ v",
-  masking:
-    "masked positions get exactly 0 weight, and a fully masked row gives zeros, not NaN",
-  permutation:
-    "permuting keys and values (with their positions and data) leaves outputs unchanged, and permuting queries permutes outputs",
-  shift: "adding a constant to a row of scores changes nothing",
-  simplex: "weights are non-negative and each row with a visible key sums to 1",
-  temperature: "as the temperature goes to 0 the weights approach argmax",
-  modules: "modules([A]) equals A",
-  multiHead: "multiHead with one head equals attention plus the projections",
-  backends: "every backend agrees with the first one",
-  grads:
-    "forward and reverse derivatives with respect to q, k, v agree with finite differences",
-};
-
-/** What a law gets: the spec builder and one problem's data. */
-export interface LawInput {
-  readonly spec: (x: Data) => Spec;
-  readonly data: Data;
-  readonly scale: number;
-}
-
-/** A law: resolves if it holds on this problem, throws otherwise. */
-export type Law = (input: LawInput) => Promise<void>;
-
-/** Throws unless |a − e| ≤ atol·max(1, |e|max) + rtol·|e| elementwise. */
-function assertClose(
-  what: string,
-  actual: readonly number[],
-  expected: readonly number[],
-  shape: readonly number[],
-  tol = { rtol: 1e-4, atol: 1e-5 },
-): void {
-  if (actual.length !== expected.length) {
-    throw new Error(
-      `${what}: ${actual.length} values, expected ${expected.length}`,
-    );
-  }
-  const big = Math.max(1, ...expected.map(Math.abs).filter(Number.isFinite));
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!, e = expected[i]!;
-    if (!(Math.abs(a - e) <= tol.atol * big + tol.rtol * Math.abs(e))) {
-      throw new Error(
-        `${what} at ${indexOf(i, shape)}: ${fmt(a)}, expected ${fmt(e)}`,
-      );
-    }
-  }
-}
-
-function run(spec: Spec, x: Data) {
-  const p = build(x);
-  return attention(spec)(p.q, p.k, p.v, p.opts);
-}
-
-/** The spec's combined mask as 0/1 weights, [B, H, Tq, Tk]. */
-function visibility(spec: Spec, x: Data): Tensor {
-  const probe: Spec = {
-    ...spec,
-    score: (_q, _k, ctx) => ones(ctx.shape),
-    mods: [],
-    normalise: identity(),
-  };
-  return run(probe, x).weights;
-}
-
-/** Per row of `w` ([rows, tk] flat): the indices that are visible. */
-function rows(tk: number, n: number): number[][] {
-  return Array.from(
-    { length: n / tk },
-    (_, r) => [...Array(tk).keys()].map((j) => r * tk + j),
-  );
-}
-
-/** Reads tensors back in parallel (one round trip on a GPU). */
-function read(...ts: Tensor[]): Promise<number[][]> {
-  return Promise.all(ts.map(host));
-}
-
-const shapes: Law = async ({ spec, data }) => {
+/** Weights have the right shape and are finite; output = weights @ v. */
+export const shapes: Law = async ({ spec, data }) => {
   const { batch: b, heads: h, tq, tk, dv } = data.c;
   const p = build(data);
   const { output, weights } = attention(spec(data))(p.q, p.k, p.v, p.opts);
@@ -143,7 +32,8 @@ const shapes: Law = async ({ spec, data }) => {
   assertClose("output vs weights @ v", o!, wv!, [b, h, tq, dv]);
 };
 
-const masking: Law = async ({ spec, data }) => {
+/** Masked positions get 0; fully masked rows give zeros. */
+export const masking: Law = async ({ spec, data }) => {
   const s = spec(data);
   const { batch: b, heads: h, tq, tk, dv } = data.c;
   const r = rng(data.c.seed + 17);
@@ -178,7 +68,8 @@ const masking: Law = async ({ spec, data }) => {
   });
 };
 
-const permutation: Law = async ({ spec, data }) => {
+/** Permuting keys (with their data) and queries moves results with them. */
+export const permutation: Law = async ({ spec, data }) => {
   const { sigma, pi } = permutations(data.c);
   const before = run(spec(data), data);
   const moved = permuteData(data, sigma, pi);
@@ -204,7 +95,8 @@ const permutation: Law = async ({ spec, data }) => {
   assertClose("output" + note, o2!, wantO, after.output.shape);
 };
 
-const shift: Law = async ({ spec, data }) => {
+/** Adding a constant to each row of scores changes nothing. */
+export const shift: Law = async ({ spec, data }) => {
   const s = spec(data);
   const { batch: b, heads: h, tq } = data.c;
   const c = tensor(uniformValues(b * h * tq, rng(data.c.seed + 5), 3), {
@@ -219,7 +111,8 @@ const shift: Law = async ({ spec, data }) => {
   assertClose("weights after a shift", w2!, w!, base.weights.shape);
 };
 
-const simplex: Law = async ({ spec, data }) => {
+/** Weights are ≥ 0 and rows with a visible key sum to 1. */
+export const simplex: Law = async ({ spec, data }) => {
   const s = spec(data);
   const { weights } = run(s, data);
   const [w, vis] = await read(weights, visibility(s, data));
@@ -237,7 +130,8 @@ const simplex: Law = async ({ spec, data }) => {
   }
 };
 
-const cold: Law = async ({ spec, data }) => {
+/** As the temperature goes to 0 the weights approach argmax. */
+export const cold: Law = async ({ spec, data }) => {
   const s = spec(data);
   const scores = run({ ...s, masks: [], normalise: identity() }, data).weights;
   const [raw, vis] = await read(scores, visibility(s, data));
@@ -267,113 +161,4 @@ const cold: Law = async ({ spec, data }) => {
       );
     }
   }
-};
-
-const single: Law = async ({ spec, data }) => {
-  const a = attention(spec(data));
-  const p = build(data);
-  const want = a(p.q, p.k, p.v, p.opts);
-  const cat = modules([a], concatenate())(p.q, p.k, p.v, p.opts);
-  const mix = modules([a], mixture([1]))(p.q, p.k, p.v, p.opts);
-  const [wo, ww, co, cw, mo, mw] = await read(
-    want.output,
-    want.weights,
-    cat.output,
-    cat.weights,
-    mix.output,
-    mix.weights,
-  );
-  const [os, ws] = [want.output.shape, want.weights.shape];
-  assertClose("modules([A], concatenate()).output", co!, wo!, os);
-  assertClose("modules([A], concatenate()).weights", cw!, ww!, ws);
-  assertClose("modules([A], mixture([1])).output", mo!, wo!, os);
-  assertClose("modules([A], mixture([1])).weights", mw!, ww!, ws);
-};
-
-const oneHead: Law = async ({ spec, data, scale }) => {
-  if (data.c.heads !== 1) return; // the spec may be tied to more heads
-  const c = { ...data.c, tk: data.c.tq }; // self-attention
-  const x = drawData(c, scale);
-  const s = spec(x);
-  const { batch: b, tq: t, d } = c;
-  const r = rng(c.seed + 3);
-  const rand = (shape: number[]) =>
-    tensor(uniformValues(shape.reduce((p, q) => p * q, 1), r), { shape });
-  const mha = multiHead(s, { heads: 1, dModel: d });
-  const params = {
-    ...mha.init(key(c.seed)),
-    bq: rand([d]),
-    bk: rand([d]),
-    bv: rand([d]),
-    bo: rand([d]),
-  };
-  const xs = rand([b, t, d]);
-  const opts = build(x).opts;
-  const got = mha.apply(params, xs, opts);
-  // [B, T, d] -> [B, 1, T, d]: one head.
-  const proj = (w: Tensor, bias: Tensor) =>
-    expandDims(add(matmul(xs, w), bias), 1);
-  const want = attention(s)(
-    proj(params.wq, params.bq),
-    proj(params.wk, params.bk),
-    proj(params.wv, params.bv),
-    opts,
-  );
-  const out = add(
-    matmul(reshape(want.output, [b, t, d]), params.wo),
-    params.bo,
-  );
-  const [go, gw, wo, ww] = await read(
-    got.output,
-    got.weights,
-    out,
-    want.weights,
-  );
-  assertClose("multiHead output", go!, wo!, [b, t, d]);
-  assertClose("multiHead weights", gw!, ww!, want.weights.shape);
-};
-
-const agree: Law = async ({ spec, data }) => {
-  const results: { name: string; w: number[]; o: number[] }[] = [];
-  for (const name of backends()) {
-    results.push(
-      await withBackend(name, async () => {
-        const r = run(spec(data), data);
-        const [w, o] = await read(r.weights, r.output);
-        return { name, w: w!, o: o! };
-      }),
-    );
-  }
-  const [first, ...others] = results;
-  const { batch: b, heads: h, tq, tk, dv } = data.c;
-  const tol = { rtol: 1e-3, atol: 1e-4 };
-  for (const other of others) {
-    const vs = `${other.name} vs ${first!.name}`;
-    assertClose(`${vs} weights`, other.w, first!.w, [b, h, tq, tk], tol);
-    assertClose(`${vs} output`, other.o, first!.o, [b, h, tq, dv], tol);
-  }
-};
-
-const grads: Law = async ({ spec, data }) => {
-  const attend = attention(spec(data));
-  const p = build(data);
-  await checkGrads(
-    (q: Tensor, k: Tensor, v: Tensor) => attend(q, k, v, p.opts).output,
-    [p.q, p.k, p.v],
-    { directions: 1, seed: data.c.seed },
-  );
-};
-
-/** Every law, by name. */
-export const LAW_FNS: Record<LawName, Law> = {
-  shapes,
-  masking,
-  permutation,
-  shift,
-  simplex,
-  temperature: cold,
-  modules: single,
-  multiHead: oneHead,
-  backends: agree,
-  grads,
 };

@@ -16,9 +16,25 @@ import { softmax, type Spec } from "../attention/mod.ts";
 import { type Key, key } from "../ops/mod.ts";
 import { arbCase, type Case, drawData } from "./_cases.ts";
 import { CheckFailure } from "./_host.ts";
-import { LAW_FNS, type LawName, LAWS } from "./_laws.ts";
+import { type Law, type LawName, LAWS } from "./_law_kit.ts";
+import { cold, masking, permutation, shapes, shift, simplex } from "./_laws.ts";
+import { agree, grads, oneHead, single } from "./_laws_composed.ts";
 
-export type { LawName } from "./_laws.ts";
+export type { LawName } from "./_law_kit.ts";
+
+/** Every law, by name. */
+const LAW_FNS: Record<LawName, Law> = {
+  shapes,
+  masking,
+  permutation,
+  shift,
+  simplex,
+  temperature: cold,
+  modules: single,
+  multiHead: oneHead,
+  backends: agree,
+  grads,
+};
 
 /** Sizes a spec factory is asked to build for. */
 export interface LawDims {
@@ -51,7 +67,11 @@ export interface AttentionLawOptions {
   readonly dv?: number;
   /** Largest Tq and Tk (default 5). */
   readonly maxT?: number;
-  /** q and k are uniform in [-scale, scale) (default 1). */
+  /**
+   * q and k are uniform in [-scale, scale) (default 1). Shrink it to keep
+   * away from a piece's poles, e.g. 0.5 for `seedRatio`, whose denominator
+   * √d + k·q vanishes when k·q = −√d.
+   */
   readonly inputScale?: number;
 }
 

@@ -349,11 +349,15 @@ async function runColumn(col: Column, ids: string[]): Promise<ColumnRun> {
       break;
     }
     const id = current ?? remaining[0]!;
-    const note = killed
-      ? `killed after ${fmtS(deadline)} without a result (cold budget ${
+    const note = !killed
+      ? `process died: ${lastLine(stderr.text)}`
+      : current === null
+      ? `killed: no progress in ${fmtS(deadline)} (start-up or input upload)`
+      : currentCold === undefined
+      ? `killed: no cold result in ${fmtS(deadline)} (cold budget ${
         fmtS(coldBudgetMs)
       })`
-      : `process died: ${lastLine(stderr.text)}`;
+      : `killed: timed calls ran past ${fmtS(deadline)}`;
     run.results.set(id, {
       event: "result",
       id,

@@ -110,6 +110,31 @@ testEachBackend(
 );
 
 testEachBackend(
+  "sparsemax() is one-hot whenever the top score leads by more than 1",
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 7 }),
+        arbSeed,
+        // Strictly more than 1: at exactly 1 the runner-up sits on the kink.
+        fc.double({ min: 1.01, max: 5, noNaN: true }),
+        async (n, seed, lead) => {
+          // Any row, then lift one entry `lead` above the rest.
+          const z = Array.from(randomValues(n, seed));
+          const top = seed % n;
+          z[top] = Math.max(...z) + lead;
+          const w = await values(apply(sparsemax(), tensor([z])));
+          // Exact zeros off the top; 1 at the top up to float32 rounding.
+          assertEquals(w.map((x, i) => (i === top ? 0 : x)), Array(n).fill(0));
+          await assertAllClose(w[top]!, 1, { atol: 1e-6 });
+        },
+      ),
+      { numRuns: 20 },
+    );
+  },
+);
+
+testEachBackend(
   "sparsemax() with ties gives tied keys equal weight",
   async () => {
     const w = await values(apply(sparsemax(), tensor([[1, 1, -3]])));

@@ -367,7 +367,7 @@ export class ModuleBuilder {
   }
 
   /** Assembles the module; the memory import has limits `min..max` pages. */
-  bytes(minPages: number, maxPages: number): Uint8Array {
+  bytes(minPages: number, maxPages: number): Uint8Array<ArrayBuffer> {
     const types: number[] = [];
     const typeIdx: number[] = [];
     const seen = new Map<string, number>();

@@ -50,12 +50,11 @@ function packB({ nr }: GemmShape): Fn {
         }
       }, () => {
         for (let jj = 0; jj < nr; jj++) {
-          f.get(d);
           f.get(j0).i32(jj).op("i32.add").get(N).op("i32.lt_s").if(() => {
-            f.get(s).get(sj).i32(jj * 4).op("i32.mul").op("i32.add")
+            f.get(d).get(s).get(sj).i32(jj * 4).op("i32.mul").op("i32.add")
               .mem("f32.load").mem("f32.store", jj * 4);
           }, () => {
-            f.f32(0).mem("f32.store", jj * 4);
+            f.get(d).f32(0).mem("f32.store", jj * 4);
           });
         }
       });
@@ -74,13 +73,12 @@ function packA({ mr }: GemmShape): Fn {
   f.for(ip, () => f.i32(0), () => f.get(mc), mr, () => {
     f.for(k, () => f.i32(0), () => f.get(kc), 1, () => {
       for (let r = 0; r < mr; r++) {
-        f.get(d);
         f.get(ip).i32(r).op("i32.add").get(mc).op("i32.lt_s").if(() => {
-          f.get(src).get(ip).i32(r).op("i32.add").get(si).op("i32.mul")
+          f.get(d).get(src).get(ip).i32(r).op("i32.add").get(si).op("i32.mul")
             .get(k).get(sk).op("i32.mul").op("i32.add").i32(2).op("i32.shl")
             .op("i32.add").mem("f32.load").mem("f32.store", r * 4);
         }, () => {
-          f.f32(0).mem("f32.store", r * 4);
+          f.get(d).f32(0).mem("f32.store", r * 4);
         });
       }
       f.inc(d, mr * 4);
@@ -95,7 +93,17 @@ function packA({ mr }: GemmShape): Fn {
  */
 function tile({ mr: MR, nr: NR, fma }: GemmShape): Fn {
   const f = new Fn(Array(9).fill("i32"), []);
-  const [ap, bp, kc, c, ldc, mr, nr, acc, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [ap, bp, kc, c, ldc, mr, nr, acc, scratch] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+  ];
   const NV = NR / 4;
   const accs: Local[] = [];
   for (let i = 0; i < MR * NV; i++) accs.push(f.local("v128"));
@@ -162,7 +170,18 @@ function tile({ mr: MR, nr: NR, fma }: GemmShape): Fn {
 function macro({ mr: MR, nr: NR }: GemmShape, tileIdx: number): Fn {
   const f = new Fn(Array(12).fill("i32"), []);
   const [ap, bp, kc, c, ldc, mc, j0, j1, N, ps, acc, scratch] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
   ];
   const jp = f.local("i32"), ir = f.local("i32"), nr = f.local("i32");
   const bpp = f.local("i32"), cc = f.local("i32"), mr = f.local("i32");
@@ -174,7 +193,10 @@ function macro({ mr: MR, nr: NR }: GemmShape, tileIdx: number): Fn {
     f.op("i32.lt_s").op("select");
   };
   f.for(jp, () => f.get(j0), () => f.get(j1), 1, () => {
-    min(() => f.i32(NR), () => f.get(N).get(jp).i32(NR).op("i32.mul").op("i32.sub"));
+    min(
+      () => f.i32(NR),
+      () => f.get(N).get(jp).i32(NR).op("i32.mul").op("i32.sub"),
+    );
     f.set(nr);
     f.get(bp).get(jp).get(ps).op("i32.mul").op("i32.add").set(bpp);
     f.get(c).get(jp).i32(NR * 4).op("i32.mul").op("i32.add").set(cc);

@@ -7,7 +7,13 @@
  * @module
  */
 
-import { Fn, type Local, type ModuleBuilder, type PlainOp, type SimdOp } from "./_asm.ts";
+import {
+  Fn,
+  type Local,
+  type ModuleBuilder,
+  type PlainOp,
+  type SimdOp,
+} from "./_asm.ts";
 
 /** Binary float32/int32 ops with a SIMD form. */
 export const SIMD_BINARY = {
@@ -51,10 +57,12 @@ function binary(simd: SimdOp, scalar: PlainOp, isInt: boolean): Fn {
     if (sb === 0) f.get(b).mem("v128.load32_splat").set(vb);
     f.for(i, () => f.i32(0), () => f.get(n4), 4, () => {
       f.get(o).get(i).i32(2).op("i32.shl").op("i32.add");
-      if (sa) f.get(a).get(i).i32(2).op("i32.shl").op("i32.add").mem("v128.load");
-      else f.get(va);
-      if (sb) f.get(b).get(i).i32(2).op("i32.shl").op("i32.add").mem("v128.load");
-      else f.get(vb);
+      if (sa) {
+        f.get(a).get(i).i32(2).op("i32.shl").op("i32.add").mem("v128.load");
+      } else f.get(va);
+      if (sb) {
+        f.get(b).get(i).i32(2).op("i32.shl").op("i32.add").mem("v128.load");
+      } else f.get(vb);
       f.simd(simd).mem("v128.store");
     });
     f.for(i, () => f.get(n4), () => f.get(n), 1, () => {

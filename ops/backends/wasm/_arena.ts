@@ -1,0 +1,136 @@
+/**
+ * Tensor storage inside the shared `WebAssembly.Memory`: a bump allocator
+ * with size classes (four per power of two, 64-byte aligned) and a free
+ * list per class. Freed blocks are reused, never returned to the engine
+ * (wasm memory cannot shrink). The first {@link RESERVED} bytes hold the
+ * thread-pool control block.
+ *
+ * @module
+ */
+
+/** Bytes at the bottom of memory kept for the control block. */
+export const RESERVED = 65536;
+const PAGE = 65536;
+const ALIGN = 64;
+
+/** Pages the memory may grow to (4 GiB, the wasm32 limit). */
+export const MAX_PAGES = 65536;
+
+/** Rounds a byte count up to its size class (4 classes per power of two). */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(bytes, ALIGN);
+  const p = 2 ** Math.floor(Math.log2(b));
+  for (const f of [1, 1.25, 1.5, 1.75, 2]) {
+    const c = Math.ceil((p * f) / ALIGN) * ALIGN;
+    if (c >= b) return c;
+  }
+  return 2 * p;
+}
+
+/** One block of storage: where it is, its class, and how many holders. */
+export class Block {
+  /** Byte address in the wasm memory. */
+  readonly ptr: number;
+  /** The size class (bytes reserved). */
+  readonly cls: number;
+  /** References held by tensors (views share a block). */
+  refs = 1;
+  constructor(ptr: number, cls: number) {
+    this.ptr = ptr;
+    this.cls = cls;
+  }
+}
+
+/** The allocator over one shared memory. */
+export class Arena {
+  /** The memory every instance and worker shares. */
+  readonly memory: WebAssembly.Memory;
+  #top = RESERVED;
+  #free = new Map<number, number[]>();
+  #buffer: SharedArrayBuffer;
+  #f32: Float32Array;
+  #i32: Int32Array;
+  #u8: Uint8Array;
+  /** Blocks held by tensors. */
+  liveBuffers = 0;
+  /** Bytes of those blocks. */
+  liveBytes = 0;
+  /** Bytes of freed blocks kept for reuse. */
+  pooledBytes = 0;
+
+  constructor(initialPages = 256) {
+    this.memory = new WebAssembly.Memory({
+      initial: initialPages,
+      maximum: MAX_PAGES,
+      shared: true,
+    });
+    this.#buffer = this.memory.buffer as SharedArrayBuffer;
+    this.#f32 = new Float32Array(this.#buffer);
+    this.#i32 = new Int32Array(this.#buffer);
+    this.#u8 = new Uint8Array(this.#buffer);
+  }
+
+  #refresh(): void {
+    if (this.memory.buffer.byteLength === this.#buffer.byteLength) return;
+    this.#buffer = this.memory.buffer as SharedArrayBuffer;
+    this.#f32 = new Float32Array(this.#buffer);
+    this.#i32 = new Int32Array(this.#buffer);
+    this.#u8 = new Uint8Array(this.#buffer);
+  }
+
+  /** The whole memory as float32 (re-made after growth). */
+  get f32(): Float32Array {
+    this.#refresh();
+    return this.#f32;
+  }
+
+  /** The whole memory as int32. */
+  get i32(): Int32Array {
+    this.#refresh();
+    return this.#i32;
+  }
+
+  /** The whole memory as bytes. */
+  get u8(): Uint8Array {
+    this.#refresh();
+    return this.#u8;
+  }
+
+  /** A new block of at least `bytes`, from the free list or the top. */
+  alloc(bytes: number): Block {
+    const cls = sizeClass(bytes);
+    const list = this.#free.get(cls);
+    let ptr = list?.pop();
+    if (ptr !== undefined) this.pooledBytes -= cls;
+    else {
+      ptr = this.#top;
+      const end = ptr + cls;
+      const have = this.memory.buffer.byteLength;
+      if (end > have) {
+        const pages = Math.ceil((end - have) / PAGE);
+        if (have / PAGE + pages > MAX_PAGES) {
+          throw new RangeError(
+            `wasm: out of memory: ${end} bytes needed, the limit is 4 GiB`,
+          );
+        }
+        // Grow by at least a quarter, so that growth is rare.
+        const extra = Math.max(pages, Math.ceil(have / PAGE / 4));
+        this.memory.grow(Math.min(extra, MAX_PAGES - have / PAGE));
+      }
+      this.#top = end;
+    }
+    this.liveBuffers++;
+    this.liveBytes += cls;
+    return new Block(ptr, cls);
+  }
+
+  /** Returns a block to its free list. */
+  release(b: Block): void {
+    this.liveBuffers--;
+    this.liveBytes -= b.cls;
+    let list = this.#free.get(b.cls);
+    if (!list) this.#free.set(b.cls, list = []);
+    list.push(b.ptr);
+    this.pooledBytes += b.cls;
+  }
+}

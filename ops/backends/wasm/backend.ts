@@ -1,0 +1,269 @@
+/**
+ * The wasm backend: heed's fast path on machines without a GPU. Tensors
+ * live in one shared `WebAssembly.Memory` (a size-class allocator,
+ * `_arena.ts`); kernels are 128-bit SIMD WebAssembly emitted at start-up
+ * by a small assembler (`_asm.ts`); large matmuls are split over worker
+ * threads that share the memory (`_threads.ts`). Primitives without a
+ * wasm kernel yet run the CPU reference kernel on views of the wasm
+ * memory, so every primitive works and agrees with the specification.
+ *
+ * `HEED_THREADS` sets the number of threads (default: one per core,
+ * `navigator.hardwareConcurrency`, the calling thread included).
+ *
+ * @module
+ */
+
+import type { Backend, MemoryStats, Operand } from "../../backend.ts";
+import {
+  type Aval,
+  fmtShape,
+  type HostArray,
+  hostArray,
+  sizeOf,
+} from "../../dtype.ts";
+import type { Params, Primitive } from "../../primitives.ts";
+import { CpuBackend } from "../cpu.ts";
+import { Arena, Block } from "./_arena.ts";
+import { Fn, ModuleBuilder } from "./_asm.ts";
+import { binaryOp, reduceOp, type Ref, unaryOp } from "./_dispatch.ts";
+import { addGemm, type GemmShape } from "./_gemm_kernels.ts";
+import { type Exports, ThreadPool } from "./_threads.ts";
+import { addElementwise } from "./_kernels.ts";
+import { DRIVERS, matmul, type MatmulContext } from "./_matmul_run.ts";
+
+export { sizeClass } from "./_arena.ts";
+
+/** Whether this engine validates `f32x4.relaxed_madd` (relaxed SIMD). */
+export function hasRelaxedSimd(): boolean {
+  const m = new ModuleBuilder();
+  const f = new Fn(["v128", "v128", "v128"], ["v128"]);
+  f.get(0).get(1).get(2).simd("f32x4.relaxed_madd");
+  m.add("f", f);
+  return WebAssembly.validate(m.bytes(1, 1));
+}
+
+function envThreads(): number | undefined {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("HEED_THREADS");
+  } catch {
+    return undefined;
+  }
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 256) {
+    throw new RangeError(`HEED_THREADS="${v}" must be an integer in 1..256`);
+  }
+  return n;
+}
+
+/** Options of {@link WasmBackend.create}. */
+export interface WasmOptions {
+  /** Threads, the caller included (default `HEED_THREADS` or one per core). */
+  readonly threads?: number;
+  /** Use relaxed-SIMD fused multiply-add (default: when the engine has it). */
+  readonly fma?: boolean;
+  /** The micro-tile of the matmul kernel (default 4 × 8). */
+  readonly tile?: { readonly mr: number; readonly nr: number };
+}
+
+const ELEM_BYTES = { float32: 4, int32: 4, bool: 1 } as const;
+
+/** The WebAssembly SIMD implementation of {@link Backend}. */
+export class WasmBackend implements Backend {
+  /** Backend name. */
+  readonly name = "wasm" as const;
+  /** Threads that share large kernels, the caller included. */
+  readonly threads: number;
+  /** The matmul micro-kernel: tile shape and whether it fuses multiply-add. */
+  readonly gemm: GemmShape;
+  #arena: Arena;
+  #ex: Exports;
+  #pool: ThreadPool;
+  #cpu = new CpuBackend();
+
+  private constructor(
+    arena: Arena,
+    ex: Exports,
+    pool: ThreadPool,
+    gemm: GemmShape,
+  ) {
+    this.#arena = arena;
+    this.#ex = ex;
+    this.#pool = pool;
+    this.threads = pool.threads;
+    this.gemm = gemm;
+  }
+
+  /** Assembles and compiles the kernels, then starts the worker threads. */
+  static async create(opts: WasmOptions = {}): Promise<WasmBackend> {
+    const gemm: GemmShape = {
+      mr: opts.tile?.mr ?? 4,
+      nr: opts.tile?.nr ?? 8,
+      fma: opts.fma ?? hasRelaxedSimd(),
+    };
+    const threads = opts.threads ?? envThreads() ??
+      Math.max(1, navigator.hardwareConcurrency || 1);
+    const arena = new Arena();
+    const m = new ModuleBuilder();
+    addElementwise(m);
+    addGemm(m, gemm);
+    const module = await WebAssembly.compile(m.bytes(1, 65536));
+    const inst = await WebAssembly.instantiate(module, {
+      env: { memory: arena.memory },
+    });
+    const ex = inst.exports as unknown as Exports;
+    const pool = await ThreadPool.start(
+      module,
+      arena.memory,
+      ex,
+      DRIVERS,
+      threads,
+    );
+    return new WasmBackend(arena, ex, pool, gemm);
+  }
+
+  #block(op: string, handle: unknown): Block {
+    if (!(handle instanceof Block)) {
+      throw new TypeError(`wasm ${op}: not a wasm storage handle`);
+    }
+    if (handle.refs <= 0) {
+      throw new Error(`wasm: ${op}: this tensor's storage was freed`);
+    }
+    return handle;
+  }
+
+  /** A view of `n` elements of `dtype` at `ptr` in the wasm memory. */
+  #view(ptr: number, aval: Aval): HostArray {
+    const n = sizeOf(aval.shape);
+    const a = this.#arena;
+    switch (aval.dtype) {
+      case "float32":
+        return a.f32.subarray(ptr / 4, ptr / 4 + n);
+      case "int32":
+        return a.i32.subarray(ptr / 4, ptr / 4 + n);
+      case "bool":
+        return a.u8.subarray(ptr, ptr + n);
+    }
+  }
+
+  #alloc(aval: Aval): Block {
+    return this.#arena.alloc(sizeOf(aval.shape) * ELEM_BYTES[aval.dtype]);
+  }
+
+  /** Copies host data into a new block. */
+  upload(data: HostArray, aval: Aval): Block {
+    const n = sizeOf(aval.shape);
+    if (data.length !== n) {
+      throw new TypeError(
+        `wasm: upload of ${data.length} values into ${fmtShape(aval.shape)}`,
+      );
+    }
+    const b = this.#alloc(aval);
+    this.#view(b.ptr, aval).set(data);
+    return b;
+  }
+
+  /** Copies a block out to a fresh host array. */
+  read(handle: unknown, aval: Aval): Promise<HostArray> {
+    const b = this.#block("read", handle);
+    const out = hostArray(aval.dtype, sizeOf(aval.shape));
+    out.set(this.#view(b.ptr, aval));
+    return Promise.resolve(out);
+  }
+
+  /** Releases one reference; the block returns to its free list at zero. */
+  free(handle: unknown): void {
+    if (!(handle instanceof Block) || handle.refs <= 0) return;
+    if (--handle.refs === 0) this.#arena.release(handle);
+  }
+
+  /** Whether the handle still refers to live storage. */
+  isLive(handle: unknown): boolean {
+    return handle instanceof Block && handle.refs > 0;
+  }
+
+  /** Live blocks and bytes, and bytes kept on free lists. */
+  memory(): MemoryStats {
+    const a = this.#arena;
+    return {
+      liveBuffers: a.liveBuffers,
+      liveBytes: a.liveBytes,
+      pooledBytes: a.pooledBytes,
+    };
+  }
+
+  /** Runs `prim`: a wasm kernel when one fits, else the CPU reference on views. */
+  run<P extends Primitive>(
+    prim: P,
+    inputs: readonly Operand[],
+    params: Params<P>,
+    out: Aval,
+  ): Block {
+    const blocks = inputs.map((x) => this.#block(prim, x.handle));
+    const ins: Ref[] = inputs.map((x, i) => ({
+      ptr: blocks[i]!.ptr,
+      aval: x.aval,
+    }));
+    // Views that share storage: same bytes, new shape.
+    if (
+      prim === "reshape" ||
+      (prim === "convert_element_type" && ins[0]!.aval.dtype === out.dtype) ||
+      ((prim === "reduce_sum" || prim === "reduce_max" ||
+        prim === "reduce_min") &&
+        (params as Params<"reduce_sum">).axes.length === 0)
+    ) {
+      blocks[0]!.refs++;
+      return blocks[0]!;
+    }
+    const n = sizeOf(out.shape);
+    if (prim === "dot_general" && out.dtype === "float32") {
+      return matmul(
+        this.#ctx(),
+        ins,
+        blocks,
+        params as Params<"dot_general">,
+        out,
+      );
+    }
+    const o = this.#alloc(out);
+    if (n === 0) return o;
+    const ex = this.#ex;
+    const done = ins.length === 2
+      ? binaryOp(ex, prim, ins[0]!, ins[1]!, out, o.ptr)
+      : ins.length === 1 &&
+        (unaryOp(ex, prim, ins[0]!, n, o.ptr) ||
+          reduceOp(ex, prim, ins[0]!, axesOf(prim, params), o.ptr));
+    if (done) return o;
+    const res = this.#cpu.run(
+      prim,
+      ins.map((x) => ({ handle: this.#view(x.ptr, x.aval), aval: x.aval })),
+      params,
+      out,
+    );
+    this.#view(o.ptr, out).set(res);
+    return o;
+  }
+
+  #ctx(): MatmulContext {
+    return {
+      arena: this.#arena,
+      pool: this.#pool,
+      gemm: this.gemm,
+      run: (prim, inputs, params, out) => this.run(prim, inputs, params, out),
+      free: (b) => this.free(b),
+    };
+  }
+
+  /** Stops the worker threads (the backend is unusable afterwards). */
+  close(): void {
+    this.#pool.close();
+  }
+}
+
+function axesOf(prim: Primitive, params: unknown): readonly number[] {
+  return prim === "reduce_sum" || prim === "reduce_max" ||
+      prim === "reduce_min"
+    ? (params as Params<"reduce_sum">).axes
+    : [];
+}

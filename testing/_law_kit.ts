@@ -1,0 +1,106 @@
+// What the laws share: their names and statements, and small helpers to
+// run a spec on a problem and compare results. Private to testing/.
+
+import {
+  attention,
+  type AttentionResult,
+  identity,
+  type Spec,
+} from "../attention/mod.ts";
+import { ones, type Tensor } from "../ops/mod.ts";
+import { build, type Data } from "./_cases.ts";
+import { fmt, host, indexOf } from "./_host.ts";
+
+/** The name of a law of attention. */
+export type LawName =
+  | "shapes"
+  | "masking"
+  | "permutation"
+  | "shift"
+  | "simplex"
+  | "temperature"
+  | "modules"
+  | "multiHead"
+  | "backends"
+  | "grads";
+
+/** The laws, by name, with what each one says. */
+export const LAWS: Record<LawName, string> = {
+  shapes: "weights are [..., Tq, Tk] and finite, and output = weights @ v",
+  masking:
+    "masked positions get exactly 0 weight, and a fully masked row gives zeros, not NaN",
+  permutation:
+    "permuting keys and values (with their positions and data) leaves outputs unchanged, and permuting queries permutes outputs",
+  shift: "adding a constant to a row of scores changes nothing",
+  simplex: "weights are non-negative and each row with a visible key sums to 1",
+  temperature: "as the temperature goes to 0 the weights approach argmax",
+  modules: "modules([A]) equals A",
+  multiHead: "multiHead with one head equals attention plus the projections",
+  backends: "every backend agrees with the first one",
+  grads:
+    "forward and reverse derivatives with respect to q, k, v agree with finite differences",
+};
+
+/** What a law gets: the spec builder and one problem's data. */
+export interface LawInput {
+  readonly spec: (x: Data) => Spec;
+  readonly data: Data;
+  readonly scale: number;
+}
+
+/** A law: resolves if it holds on this problem, throws otherwise. */
+export type Law = (input: LawInput) => Promise<void>;
+
+/** Throws unless |a − e| ≤ atol·max(1, |e|max) + rtol·|e| elementwise. */
+export function assertClose(
+  what: string,
+  actual: readonly number[],
+  expected: readonly number[],
+  shape: readonly number[],
+  tol = { rtol: 1e-4, atol: 1e-5 },
+): void {
+  if (actual.length !== expected.length) {
+    throw new Error(
+      `${what}: ${actual.length} values, expected ${expected.length}`,
+    );
+  }
+  const big = Math.max(1, ...expected.map(Math.abs).filter(Number.isFinite));
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!, e = expected[i]!;
+    if (!(Math.abs(a - e) <= tol.atol * big + tol.rtol * Math.abs(e))) {
+      throw new Error(
+        `${what} at ${indexOf(i, shape)}: ${fmt(a)}, expected ${fmt(e)}`,
+      );
+    }
+  }
+}
+
+/** Runs `spec` on the problem `x`. */
+export function run(spec: Spec, x: Data): AttentionResult {
+  const p = build(x);
+  return attention(spec)(p.q, p.k, p.v, p.opts);
+}
+
+/** The spec's combined mask as 0/1 weights, [B, H, Tq, Tk]. */
+export function visibility(spec: Spec, x: Data): Tensor {
+  const probe: Spec = {
+    ...spec,
+    score: (_q, _k, ctx) => ones(ctx.shape),
+    mods: [],
+    normalise: identity(),
+  };
+  return run(probe, x).weights;
+}
+
+/** Per row of `w` ([rows, tk] flat): the indices that are visible. */
+export function rows(tk: number, n: number): number[][] {
+  return Array.from(
+    { length: n / tk },
+    (_, r) => [...Array(tk).keys()].map((j) => r * tk + j),
+  );
+}
+
+/** Reads tensors back in parallel (one round trip on a GPU). */
+export function read(...ts: Tensor[]): Promise<number[][]> {
+  return Promise.all(ts.map(host));
+}

@@ -1,0 +1,220 @@
+// wasm-specific behaviour: the assembler's encodings, kernel variants (fused
+// or plain multiply-add, tile shapes, thread counts) against the CPU
+// reference, the allocator's size classes and reuse, views that share
+// storage, memory growth, and HEED_THREADS.
+
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import fc from "fast-check";
+import type { Backend, Operand } from "../../../ops/backend.ts";
+import type { Aval } from "../../../ops/dtype.ts";
+import { CpuBackend } from "../../../ops/backends/cpu.ts";
+import {
+  hasRelaxedSimd,
+  sizeClass,
+  WasmBackend,
+} from "../../../ops/backends/wasm/backend.ts";
+import { sleb, uleb } from "../../../ops/backends/wasm/_asm.ts";
+import { THREAD_MIN_FLOPS } from "../../../ops/backends/wasm/_matmul_run.ts";
+import { assertAllClose, randomValues } from "../../_helpers.ts";
+
+const cpu = new CpuBackend();
+
+function operand(
+  b: Backend,
+  data: Float32Array,
+  shape: readonly number[],
+): Operand {
+  const aval: Aval = { shape, dtype: "float32" };
+  return { handle: b.upload(data, aval), aval };
+}
+
+async function matmulOn(
+  b: Backend,
+  xs: readonly [Float32Array, readonly number[]],
+  ys: readonly [Float32Array, readonly number[]],
+  p: {
+    lhsContract: readonly number[];
+    rhsContract: readonly number[];
+    lhsBatch: readonly number[];
+    rhsBatch: readonly number[];
+  },
+  outShape: readonly number[],
+): Promise<Float32Array> {
+  const x = operand(b, ...xs), y = operand(b, ...ys);
+  const out: Aval = { shape: outShape, dtype: "float32" };
+  const c = b.run("dot_general", [x, y], p, out);
+  const r = await b.read(c, out) as Float32Array;
+  for (const h of [x.handle, y.handle, c]) b.free(h);
+  return r;
+}
+
+Deno.test("uleb and sleb encode as the WebAssembly spec's examples", () => {
+  assertEquals(uleb(624485), [0xe5, 0x8e, 0x26]);
+  assertEquals(uleb(0), [0]);
+  assertEquals(uleb(127), [0x7f]);
+  assertEquals(uleb(128), [0x80, 0x01]);
+  assertEquals(sleb(-123456), [0xc0, 0xbb, 0x78]);
+  assertEquals(sleb(-1), [0x7f]);
+  assertEquals(sleb(63), [0x3f]);
+  assertEquals(sleb(64), [0xc0, 0x00]);
+});
+
+Deno.test("sizeClass rounds up to at most 25% waste and 64-byte alignment", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 1 << 28 }), (n) => {
+      const c = sizeClass(n);
+      assert(c >= n && c % 64 === 0, `${n} -> ${c}`);
+      assert(n < 64 || c <= n * 1.25 + 64, `${n} -> ${c}`);
+    }),
+  );
+});
+
+Deno.test("relaxed SIMD detection answers without throwing", () => {
+  assertEquals(typeof hasRelaxedSimd(), "boolean");
+});
+
+// Every kernel variant against the CPU reference, on shapes with panel and
+// tile edges, transposed operands (strides, no copy), and batches.
+const VARIANTS = [
+  { fma: true, tile: { mr: 4, nr: 8 }, threads: 2 },
+  { fma: false, tile: { mr: 4, nr: 8 }, threads: 1 },
+  { fma: hasRelaxedSimd(), tile: { mr: 6, nr: 8 }, threads: 2 },
+  { fma: hasRelaxedSimd(), tile: { mr: 4, nr: 12 }, threads: 3 },
+].filter((v) => !v.fma || hasRelaxedSimd());
+
+for (const v of VARIANTS) {
+  const name = `${v.tile.mr}x${v.tile.nr}, fma ${v.fma}, ${v.threads} threads`;
+  Deno.test(`matmul kernel ${name} matches the cpu reference`, async () => {
+    const w = await WasmBackend.create(v);
+    try {
+      const cases: [number, number, number, number, boolean, boolean][] = [
+        [1, 1, 1, 1, false, false],
+        [1, 5, 3, 7, false, false],
+        [1, 17, 129, 3, true, false],
+        [3, 13, 260, 9, false, true],
+        [2, 67, 300, 70, true, true],
+        [1, 129, 70, 257, false, false],
+      ];
+      for (const [bt, m, k, n, ta, tb] of cases) {
+        const a = randomValues(bt * m * k, m + k),
+          b = randomValues(bt * k * n, n);
+        const aShape = ta ? [bt, k, m] : [bt, m, k];
+        const bShape = tb ? [bt, n, k] : [bt, k, n];
+        const p = {
+          lhsBatch: [0],
+          rhsBatch: [0],
+          lhsContract: [ta ? 1 : 2],
+          rhsContract: [tb ? 2 : 1],
+        };
+        const args = [[a, aShape], [b, bShape], p, [bt, m, n]] as const;
+        const want = await matmulOn(cpu, ...args);
+        const got = await matmulOn(w, ...args);
+        await assertAllClose(got, want, { rtol: 1e-4, atol: 1e-4 }, name);
+      }
+    } finally {
+      w.close();
+    }
+  });
+}
+
+Deno.test("a threaded matmul gives bit-identical results to one thread", async () => {
+  const one = await WasmBackend.create({ threads: 1 });
+  const two = await WasmBackend.create({ threads: 2 });
+  try {
+    const n = 160;
+    assert(2 * n ** 3 >= THREAD_MIN_FLOPS, "the test must reach the threads");
+    const args = [
+      [randomValues(n * n, 1), [n, n]],
+      [randomValues(n * n, 2), [n, n]],
+      { lhsContract: [1], rhsContract: [0], lhsBatch: [], rhsBatch: [] },
+      [n, n],
+    ] as const;
+    assertEquals(await matmulOn(two, ...args), await matmulOn(one, ...args));
+  } finally {
+    one.close();
+    two.close();
+  }
+});
+
+Deno.test("freed blocks return to the pool and are reused", async () => {
+  const w = await WasmBackend.create({ threads: 1 });
+  try {
+    const aval: Aval = { shape: [1000], dtype: "float32" };
+    const before = w.memory();
+    const x = w.upload(new Float32Array(1000).fill(2), aval);
+    assertEquals(w.memory().liveBuffers, before.liveBuffers + 1);
+    assertEquals(w.memory().liveBytes, before.liveBytes + sizeClass(4000));
+    w.free(x);
+    assertEquals(w.memory().liveBytes, before.liveBytes);
+    assertEquals(w.memory().pooledBytes, before.pooledBytes + sizeClass(4000));
+    const y = w.upload(new Float32Array(1000).fill(3), aval);
+    assertEquals(y.ptr, x.ptr, "the freed block is reused");
+    assertEquals(w.memory().pooledBytes, before.pooledBytes);
+    await assertRejects(() => w.read(x, aval), Error, "freed");
+    assertEquals((await w.read(y, aval))[999], 3);
+    w.free(y);
+  } finally {
+    w.close();
+  }
+});
+
+Deno.test("a reshape view keeps shared storage alive until both are freed", async () => {
+  const w = await WasmBackend.create({ threads: 1 });
+  try {
+    const aval: Aval = { shape: [2, 3], dtype: "float32" };
+    const x = w.upload(new Float32Array([1, 2, 3, 4, 5, 6]), aval);
+    const flat: Aval = { shape: [6], dtype: "float32" };
+    const v = w.run("reshape", [{ handle: x, aval }], { shape: [6] }, flat);
+    w.free(x);
+    assertEquals(w.isLive(v), true);
+    assertEquals(Array.from(await w.read(v, flat)), [1, 2, 3, 4, 5, 6]);
+    w.free(v);
+    assertEquals(w.isLive(v), false);
+    assertThrows(
+      () => w.run("neg", [{ handle: v, aval: flat }], {}, flat),
+      Error,
+      "freed",
+    );
+  } finally {
+    w.close();
+  }
+});
+
+Deno.test("memory grows for large tensors and earlier tensors survive", async () => {
+  const w = await WasmBackend.create({ threads: 1 });
+  try {
+    const small: Aval = { shape: [4], dtype: "int32" };
+    const x = w.upload(new Int32Array([7, 8, 9, 10]), small);
+    const n = 24 * 1024 * 1024; // 96 MiB, more than the initial memory
+    const big: Aval = { shape: [n], dtype: "float32" };
+    const data = new Float32Array(n);
+    data[n - 1] = 5;
+    const y = w.upload(data, big);
+    const z = w.run(
+      "add",
+      [{ handle: y, aval: big }, { handle: y, aval: big }],
+      {},
+      big,
+    );
+    assertEquals((await w.read(z, big))[n - 1], 10);
+    assertEquals(Array.from(await w.read(x, small)), [7, 8, 9, 10]);
+    for (const b of [x, y, z]) w.free(b);
+  } finally {
+    w.close();
+  }
+});
+
+Deno.test("HEED_THREADS sets the thread count and rejects nonsense", async () => {
+  const prev = Deno.env.get("HEED_THREADS");
+  try {
+    Deno.env.set("HEED_THREADS", "3");
+    const w = await WasmBackend.create();
+    assertEquals(w.threads, 3);
+    w.close();
+    Deno.env.set("HEED_THREADS", "zero");
+    await assertRejects(() => WasmBackend.create(), RangeError, "HEED_THREADS");
+  } finally {
+    if (prev === undefined) Deno.env.delete("HEED_THREADS");
+    else Deno.env.set("HEED_THREADS", prev);
+  }
+});
