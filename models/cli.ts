@@ -59,7 +59,8 @@ Usage: deno task train [options]
   --backend cpu|webgpu       where tensors live (default: heed's choice, see \`deno task info\`)
   --seed N                   seed of every random choice (default 0)
   --out DIR                  output folder for the metrics log (default runs/latest)
-  --resume                   continue the run saved in --out (not available yet)
+  --resume                   continue the run saved in --out (classify); it reaches the
+                             same parameters as an uninterrupted run
   --help                     this text
 
 Output: per-epoch loss, validation accuracy and tokens/s; at the end, test
@@ -244,8 +245,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (args.resume) {
-    console.error("train: --resume is not built yet (checkpoints are coming)");
+  if (args.resume && args.task === "translate") {
+    console.error("train: --resume is not built yet for --task translate");
     return 2;
   }
   if (args.backend) await setBackend(args.backend as BackendName);
@@ -260,7 +261,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const log = await Deno.open(`${args.out}/metrics.jsonl`, {
     write: true,
     create: true,
-    truncate: true,
+    append: args.resume,
+    truncate: !args.resume,
   });
   const enc = new TextEncoder();
   if (args.task === "translate") return await translate(args, log, enc);
@@ -276,6 +278,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   const t0 = performance.now();
   let last = 0;
   const result = await trainClassifier({
+    checkpoint: {
+      path: `${args.out}/checkpoint.safetensors`,
+      resume: args.resume,
+    },
     data,
     epochs: args.epochs,
     batchSize: args.batchSize,

@@ -32,6 +32,7 @@ import {
   splitTable,
   tokenize,
   type Tokenizer,
+  type TokenizerJSON,
   trainWordTokenizer,
 } from "../data/mod.ts";
 import {
@@ -44,7 +45,12 @@ import {
 } from "./classifier.ts";
 import { type AdamState, adamw, clipByGlobalNorm } from "./optim.ts";
 import { warmupCosine } from "./schedules.ts";
-import { accuracy, macroF1 } from "./_eval.ts";
+import { accuracy, macroF1 } from "./metrics.ts";
+import {
+  type CheckpointMetadata,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.ts";
 
 /** Options of {@link trainClassifier}. */
 export interface ClassifierTrainOptions {
@@ -72,6 +78,8 @@ export interface ClassifierTrainOptions {
   readonly patience?: number;
   /** Called after every epoch with its metrics. */
   readonly onEpoch?: (m: EpochMetrics) => void | Promise<void>;
+  /** Save a checkpoint after every epoch to `path`; with `resume`, continue from it. */
+  readonly checkpoint?: { readonly path: string; readonly resume: boolean };
   /** Called every `progressEvery` steps (no readback happens for it). */
   readonly onStep?: ((p: StepProgress) => void) | undefined;
 }
@@ -118,6 +126,26 @@ export interface ClassifierTrainResult {
   readonly history: readonly EpochMetrics[];
   /** The label encoder. */
   readonly labels: LabelEncoder;
+}
+
+/** What a classifier checkpoint's metadata holds. */
+export interface SavedProgress {
+  /** The full model configuration. */
+  readonly config: FullClassifierConfig;
+  /** The tokenizer, as JSON. */
+  readonly tokenizer: TokenizerJSON;
+  /** Class names in id order. */
+  readonly labels: readonly string[];
+  /** The last completed epoch. */
+  readonly epoch: number;
+  /** Optimiser steps taken. */
+  readonly globalStep: number;
+  /** Best validation accuracy so far. */
+  readonly bestAccuracy: number;
+  /** Epoch of the best validation accuracy. */
+  readonly bestEpoch: number;
+  /** Metrics of the completed epochs. */
+  readonly history: readonly EpochMetrics[];
 }
 
 interface TrainState {
@@ -235,9 +263,35 @@ export async function trainClassifier(
     best: null,
   };
   let best = { acc: -1, epoch: 0 };
-  const history: EpochMetrics[] = [];
+  let history: EpochMetrics[] = [];
   let globalStep = 0;
-  for (let epoch = 1; epoch <= epochs; epoch++) {
+  let firstEpoch = 1;
+  const ckpt = opts.checkpoint;
+  if (ckpt?.resume) {
+    const saved = await loadCheckpoint<
+      ClassifierParams,
+      { opt: AdamState; best: ClassifierParams | null }
+    >(
+      ckpt.path,
+    );
+    const meta = saved.metadata as unknown as SavedProgress;
+    if (JSON.stringify(meta.config) !== JSON.stringify(config)) {
+      throw new RangeError(
+        `resume: ${ckpt.path} was trained with another configuration; use a new --out`,
+      );
+    }
+    state = {
+      params: saved.params,
+      opt: saved.optState!.opt,
+      lossSum: zeros([]),
+      best: saved.optState!.best,
+    };
+    best = { acc: meta.bestAccuracy, epoch: meta.bestEpoch };
+    history = [...meta.history];
+    globalStep = meta.globalStep;
+    firstEpoch = meta.epoch + 1;
+  }
+  for (let epoch = firstEpoch; epoch <= epochs; epoch++) {
     const t0 = performance.now();
     const bs = batches(trainIds!, "ids", {
       batchSize,
@@ -276,10 +330,29 @@ export async function trainClassifier(
     };
     history.push(m);
     await opts.onEpoch?.(m);
-    if (validAccuracy > best.acc) {
+    const improved = validAccuracy > best.acc;
+    if (improved) {
       best = { acc: validAccuracy, epoch };
       state = carry(state, (s) => ({ ...s, best: s.params }));
-    } else if (epoch - best.epoch >= patience) break;
+    }
+    if (ckpt) {
+      const progress: SavedProgress = {
+        config,
+        tokenizer: tokenizer.toJSON(),
+        labels: [...opts.data.labels.labels],
+        epoch,
+        globalStep,
+        bestAccuracy: best.acc,
+        bestEpoch: best.epoch,
+        history,
+      };
+      await saveCheckpoint(ckpt.path, {
+        params: state.params,
+        optState: { opt: state.opt, best: state.best },
+        metadata: progress as unknown as CheckpointMetadata,
+      });
+    }
+    if (!improved && epoch - best.epoch >= patience) break;
   }
   params = state.best ?? state.params;
   const testPred = await predictClasses(params, config, testIds!);

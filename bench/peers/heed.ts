@@ -26,8 +26,13 @@ import {
 
 type Params = { w1: h.Tensor; b1: h.Tensor; w2: h.Tensor; b2: h.Tensor };
 
-/** Reads every output back; heed's way of waiting for the device. */
-async function readAll(ts: readonly h.Tensor[]): Promise<Float32Array[]> {
+/**
+ * One call: computes in a scope (which frees the intermediates, as tfjs's
+ * `tidy` does), then reads every output back, heed's way of waiting for the
+ * device. The outputs themselves are left to heed's finaliser.
+ */
+async function call(f: () => h.Tensor[]): Promise<Float32Array[]> {
+  const ts = h.scope(f);
   const out: Float32Array[] = [];
   for (const t of ts) out.push(Float32Array.from(await t.data()));
   return out;
@@ -71,7 +76,7 @@ const heed: Library = {
         const ta = h.tensor(a, { shape: [w.n, w.n] });
         const tb = h.tensor(b, { shape: [w.n, w.n] });
         return Promise.resolve({
-          run: () => readAll([h.matmul(ta, tb)]),
+          run: () => call(() => [h.matmul(ta, tb)]),
           dispose,
         });
       }
@@ -84,7 +89,7 @@ const heed: Library = {
         ];
         if (!w.backward) {
           return Promise.resolve({
-            run: () => readAll([attention(tq, tk, tv)]),
+            run: () => call(() => [attention(tq, tk, tv)]),
             dispose,
           });
         }
@@ -92,7 +97,10 @@ const heed: Library = {
           (q: h.Tensor, k: h.Tensor, v: h.Tensor) => h.sum(attention(q, k, v)),
           { argnums: [0, 1, 2] },
         );
-        return Promise.resolve({ run: () => readAll(g(tq, tk, tv)), dispose });
+        return Promise.resolve({
+          run: () => call(() => g(tq, tk, tv)),
+          dispose,
+        });
       }
       case "mlp": {
         const m = mlpInputs();
@@ -114,10 +122,11 @@ const heed: Library = {
           );
         };
         return Promise.resolve({
-          run: () => {
-            const n = step(params);
-            return readAll([n.w1, n.b1, n.w2, n.b2]);
-          },
+          run: () =>
+            call(() => {
+              const n = step(params);
+              return [n.w1, n.b1, n.w2, n.b2];
+            }),
           dispose,
         });
       }
@@ -129,7 +138,8 @@ if (import.meta.main) {
   if (Deno.args.includes("--list-backends")) {
     let defaultBackend: string | null = null;
     try {
-      defaultBackend = h.getBackend().name;
+      const api: { defaultBackend?: () => string } = h;
+      defaultBackend = api.defaultBackend?.() ?? h.getBackend().name;
     } catch (e) {
       console.error(errorText(e));
     }

@@ -727,9 +727,11 @@ log(
 
 const columns: Column[] = [];
 let heedDefault: string | null = null;
+let heedListed: string[] = [];
 try {
   const hb = await heedBackends();
   heedDefault = hb.defaultBackend;
+  heedListed = hb.backends;
   columns.push(...hb.backends.map(heedColumn));
 } catch (e) {
   log(`cannot list heed's backends: ${e instanceof Error ? e.message : e}`);
@@ -766,11 +768,12 @@ const header = [
     : " (idle)"),
   `- Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.target}`,
   `- WebGPU adapter: ${adapter}`,
-  `- heed backends: ${
+  `- heed backends measured: ${
     runs.filter((x) => x.column.library === "heed").map((x) => x.column.backend)
       .join(", ") || "none"
-  }` +
-  (heedDefault ? ` (default here: ${heedDefault})` : ""),
+  } (heed lists ${heedListed.join(", ") || "none"}${
+    heedDefault ? `; default here: ${heedDefault}` : ""
+  })`,
   `- Peers: TensorFlow.js 4.22.0 (tfjs-core, -backend-cpu/-wasm/-webgpu, and @tensorflow/tfjs for gradients), jax-js 0.1.25`,
   `- Mesa shader cache: ${
     freshShaderCache
@@ -841,6 +844,12 @@ if (r.mismatches.length > 0) {
 const outPath = flags.out ?? (quick ? null : scriptPath("RESULTS.md"));
 if (outPath && !flags["no-write"]) {
   Deno.writeTextFileSync(outPath, doc);
+  // Wrap and align it as `deno fmt --check` expects of a committed file.
+  await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--quiet", outPath],
+    stdout: "null",
+    stderr: "inherit",
+  }).output();
   log(`wrote ${outPath}`);
 }
 if (r.heedFailures.length > 0) {
