@@ -11,8 +11,8 @@
  * `RESULTS.md` (full runs only, unless `--out` says where).
  *
  * ```sh
- * deno task bench:peers            # full: every size, ≥ 5 reps (about 20-30 min)
- * deno task bench:peers --quick    # smoke run: small sizes, short budgets (< 2 min)
+ * deno task bench:peers            # full: every size, ≥ 5 reps (about 20 min on 2 cores)
+ * deno task bench:peers --quick    # smoke run: small sizes, short budgets (about 1.5 min)
  * deno task bench:peers --columns heed,jax-js:wasm-jit --workloads matmul-1024
  * ```
  *
@@ -23,7 +23,9 @@
  * `--tol X` checksum tolerance relative to Σ|x| (1e-4); `--ratios all` for a
  * ratio column per heed backend × peer; `--out PATH`, `--no-write`;
  * `--no-lock` is passed on to the subprocesses; `--verbose` echoes their
- * stderr.
+ * stderr; `--shader-cache keep` leaves Mesa's on-disk shader cache as it is
+ * (by default each column gets a fresh empty one, so cold calls include
+ * every shader compilation).
  *
  * Exit status 1 when a heed cell fails or disagrees with the consensus of
  * the other outputs; peers' failures only show in the table.
