@@ -23,7 +23,6 @@ import {
   tree,
 } from "npm:@jax-js/jax@0.1.25";
 import {
-  ATT_D,
   attentionInputs,
   type Cell,
   type Library,
@@ -53,9 +52,14 @@ async function readAll(ts: readonly np.Array[]): Promise<Float32Array[]> {
   return out;
 }
 
+/**
+ * jax-js's own fixed attention, `nn.dotProductAttention` (scale 1/√d by
+ * default). It takes `[L, N, H]`; our `[32, T, 64]` is N = 32 heads, so the
+ * first two axes swap on the way in and out.
+ */
 function attention(q: np.Array, k: np.Array, v: np.Array): np.Array {
-  const scores = np.matmul(q, np.matrixTranspose(k)).mul(1 / Math.sqrt(ATT_D));
-  return np.matmul(nn.softmax(scores, -1), v);
+  const t = (x: np.Array) => np.transpose(x, [1, 0, 2]);
+  return t(nn.dotProductAttention(t(q), t(k), t(v)));
 }
 
 function mlpLoss(p: Params, x: np.Array, y: np.Array): np.Array {
