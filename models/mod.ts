@@ -56,3 +56,4 @@ export {
   type TranslatorTrainResult,
 } from "./train_translator.ts";
 export * from "./checkpoint.ts";
+export { attentionSvg, type HeatmapOptions } from "./heatmap.ts";
