@@ -11,14 +11,22 @@
  * need no read or net permission.
  *
  * Deno keeps a program alive while it has workers, so idle workers are
- * retired after {@link IDLE_MS} by an unref'd timer; the next job then runs
- * on the calling thread alone while the workers restart in the background
- * (they are back after the next `await`). `node:worker_threads` with
- * `unref()` was tried first: in Deno 2.9 a second pool then never starts.
+ * retired after {@link IDLE_MS} by an unref'd timer, and later jobs run on
+ * the calling thread alone. Workers are never restarted: in Deno 2.9,
+ * creating workers after other workers have run jobs on shared memory
+ * sometimes never starts them (their first message is never delivered;
+ * reproduced with plain Web Workers and with `node:worker_threads`), so a
+ * process should start one pool, once. That is also why the backend uses
+ * one thread unless `HEED_THREADS` asks for more.
  *
  * Control block (int32 words at address 0): 0 job sequence, 1 driver
- * index (-1 stops), 2 workers still running, 3 error flag, 4 threads in
- * this job, 8.. arguments.
+ * index (-1 stops), 3 error flag, 4 threads in this job, 8..31 arguments,
+ * 32.. a claim word per share, 48.. a done word per share.
+ *
+ * Shares are claimed with compare-and-swap: after its own share the caller
+ * takes every share no worker has claimed yet, and waits only for shares
+ * that a worker claimed (so it is running). A worker that never wakes, as
+ * in the start-up problem above, slows a job down but cannot hang it.
  *
  * @module
  */
@@ -37,6 +45,15 @@ export type Driver = (
 /** First argument word of the control block. */
 export const ARGS = 8;
 
+/** First claim word; share t's is CLAIM + t (0 free, 1 worker, 2 caller). */
+export const CLAIM = 32;
+
+/** First done word; share t's is DONE + t. */
+export const DONE = 48;
+
+/** Most threads a pool can have (claim and done words per share). */
+export const MAX_THREADS = 16;
+
 /** Idle milliseconds after which workers are retired. */
 export const IDLE_MS = 2000;
 
@@ -51,11 +68,14 @@ self.onmessage = ({ data: { module, memory, tid } }) => {
   for (;;) {
     Atomics.wait(ctl, 0, seen);
     seen = Atomics.load(ctl, 0);
-    const kind = ctl[1];
-    if (kind < 0) break;
-    const n = ctl[4];
-    try { if (tid < n) DRIVERS[kind](ex, ctl, tid, n); } catch (e) { Atomics.store(ctl, 3, 1); console.error(e); }
-    if (Atomics.sub(ctl, 2, 1) === 1) Atomics.notify(ctl, 2);
+    if (ctl[1] < 0) break;
+    // Claim this thread's share; the caller may already have taken it.
+    if (tid < ctl[4] && Atomics.compareExchange(ctl, ${CLAIM} + tid, 0, 1) === 0) {
+      const kind = ctl[1], n = ctl[4]; // read after the claim: the current job's
+      try { DRIVERS[kind](ex, ctl, tid, n); } catch (e) { Atomics.store(ctl, 3, 1); console.error(e); }
+      Atomics.store(ctl, ${DONE} + tid, 1);
+      Atomics.notify(ctl, ${DONE} + tid);
+    }
   }
 };`;
 }
@@ -74,6 +94,7 @@ export class ThreadPool {
   #starting: Promise<void> | null = null;
   #lastJob = 0;
   #closed = false;
+  #retired = false;
 
   private constructor(
     module: WebAssembly.Module,
@@ -111,10 +132,12 @@ export class ThreadPool {
     return this.#workers.length > 0 || this.threads === 1;
   }
 
-  /** Resolves when the workers run (restarting them if they were retired). */
+  /** Starts the workers (once; a retired pool stays on one thread). */
   warm(): Promise<void> {
-    if (this.running || this.#closed) return Promise.resolve();
-    this.#starting ??= this.#spawn().finally(() => (this.#starting = null));
+    if (this.running || this.#closed || this.#retired) {
+      return Promise.resolve();
+    }
+    this.#starting ??= this.#spawn();
     return this.#starting;
   }
 
@@ -167,6 +190,7 @@ export class ThreadPool {
     Atomics.notify(ctl, 0);
     for (const w of this.#workers) w.terminate();
     this.#workers = [];
+    this.#retired = true;
   }
 
   /**
@@ -176,42 +200,50 @@ export class ThreadPool {
   run(kind: number, args: readonly number[], threads = this.threads): void {
     const ctl = this.#ctl;
     let nt = Math.max(1, Math.min(threads, this.threads));
-    if (nt > 1 && this.#workers.length === 0) {
-      void this.warm().catch(() => {}); // back after the next await
-      nt = 1;
-    }
+    if (this.#closed) nt = 1;
+    if (this.#workers.length === 0) nt = 1;
     for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!;
     if (nt === 1) {
       this.#drivers[kind]!(this.#ex, ctl, 0, 1);
       return;
     }
     this.#lastJob = performance.now();
-    // Workers with tid >= nt skip the driver but still check in.
+    // Arguments first, then fresh claim words, then wake the workers.
     ctl[1] = kind;
     ctl[3] = 0;
     ctl[4] = nt;
-    Atomics.store(ctl, 2, this.#workers.length);
+    for (let t = 1; t < nt; t++) {
+      Atomics.store(ctl, DONE + t, 0);
+      Atomics.store(ctl, CLAIM + t, 0);
+    }
     Atomics.add(ctl, 0, 1);
     Atomics.notify(ctl, 0);
     let err: unknown = null;
-    try {
-      this.#drivers[kind]!(this.#ex, ctl, 0, nt);
-    } catch (e) {
-      err = e;
+    const share = (t: number) => {
+      try {
+        this.#drivers[kind]!(this.#ex, ctl, t, nt);
+      } catch (e) {
+        err ??= e;
+      }
+    };
+    share(0);
+    for (let t = 1; t < nt; t++) {
+      if (Atomics.compareExchange(ctl, CLAIM + t, 0, 2) === 0) share(t);
     }
-    for (;;) {
-      const left = Atomics.load(ctl, 2);
-      if (left === 0) break;
-      Atomics.wait(ctl, 2, left);
+    for (let t = 1; t < nt; t++) {
+      if (Atomics.load(ctl, CLAIM + t) !== 1) continue;
+      while (Atomics.load(ctl, DONE + t) === 0) Atomics.wait(ctl, DONE + t, 0);
     }
     if (err) throw err;
     if (ctl[3] !== 0) throw new Error(`wasm: a worker failed in job ${kind}`);
   }
 
-  /** Stops the workers for good. */
+  /**
+   * Stops threaded jobs for good; the workers exit when the idle timer
+   * next fires (terminating them here would not make a new pool safer).
+   */
   close(): void {
     this.#closed = true;
-    this.#retire();
-    // URL.revokeObjectURL(this.#url);
+    this.#lastJob = 0;
   }
 }

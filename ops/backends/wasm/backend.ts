@@ -7,8 +7,9 @@
  * wasm kernel yet run the CPU reference kernel on views of the wasm
  * memory, so every primitive works and agrees with the specification.
  *
- * `HEED_THREADS` sets the number of threads (default: one per core,
- * `navigator.hardwareConcurrency`, the calling thread included).
+ * `HEED_THREADS` sets the number of threads, the calling thread included.
+ * The default is 1: see `_threads.ts` for the Deno 2.9 worker start-up
+ * problem that keeps threads opt-in, and the README for what they gain.
  *
  * @module
  */
@@ -27,7 +28,7 @@ import { Arena, Block } from "./_arena.ts";
 import { Fn, ModuleBuilder } from "./_asm.ts";
 import { binaryOp, reduceOp, type Ref, unaryOp } from "./_dispatch.ts";
 import { addGemm, type GemmShape } from "./_gemm_kernels.ts";
-import { type Exports, ThreadPool } from "./_threads.ts";
+import { type Exports, MAX_THREADS, ThreadPool } from "./_threads.ts";
 import { addElementwise } from "./_kernels.ts";
 import { DRIVERS, matmul, type MatmulContext } from "./_matmul_run.ts";
 
@@ -51,19 +52,21 @@ function envThreads(): number | undefined {
   }
   if (v === undefined || v === "") return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 256) {
-    throw new RangeError(`HEED_THREADS="${v}" must be an integer in 1..256`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
+    throw new RangeError(
+      `HEED_THREADS="${v}" must be an integer in 1..${MAX_THREADS}`,
+    );
   }
   return n;
 }
 
 /** Options of {@link WasmBackend.create}. */
 export interface WasmOptions {
-  /** Threads, the caller included (default `HEED_THREADS` or one per core). */
+  /** Threads, the caller included (default `HEED_THREADS`, else 1). */
   readonly threads?: number;
   /** Use relaxed-SIMD fused multiply-add (default: when the engine has it). */
   readonly fma?: boolean;
-  /** The micro-tile of the matmul kernel (default 4 × 8). */
+  /** The micro-tile of the matmul kernel (default 6 × 8, fastest measured). */
   readonly tile?: { readonly mr: number; readonly nr: number };
 }
 
@@ -98,12 +101,11 @@ export class WasmBackend implements Backend {
   /** Assembles and compiles the kernels, then starts the worker threads. */
   static async create(opts: WasmOptions = {}): Promise<WasmBackend> {
     const gemm: GemmShape = {
-      mr: opts.tile?.mr ?? 4,
+      mr: opts.tile?.mr ?? 6,
       nr: opts.tile?.nr ?? 8,
       fma: opts.fma ?? hasRelaxedSimd(),
     };
-    const threads = opts.threads ?? envThreads() ??
-      Math.max(1, navigator.hardwareConcurrency || 1);
+    const threads = opts.threads ?? envThreads() ?? 1;
     const arena = new Arena();
     const m = new ModuleBuilder();
     addElementwise(m);
@@ -166,10 +168,14 @@ export class WasmBackend implements Backend {
 
   /** Copies a block out to a fresh host array. */
   read(handle: unknown, aval: Aval): Promise<HostArray> {
-    const b = this.#block("read", handle);
-    const out = hostArray(aval.dtype, sizeOf(aval.shape));
-    out.set(this.#view(b.ptr, aval));
-    return Promise.resolve(out);
+    try {
+      const b = this.#block("read", handle);
+      const out = hostArray(aval.dtype, sizeOf(aval.shape));
+      out.set(this.#view(b.ptr, aval));
+      return Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Releases one reference; the block returns to its free list at zero. */
