@@ -1,9 +1,12 @@
 /**
- * Tensor storage inside the shared `WebAssembly.Memory`: a bump allocator
- * with size classes (four per power of two, 64-byte aligned) and a free
- * list per class. Freed blocks are reused, never returned to the engine
- * (wasm memory cannot shrink). The first {@link RESERVED} bytes hold the
- * thread-pool control block.
+ * Tensor storage inside the shared `WebAssembly.Memory`: best-fit allocation
+ * from a free list kept in address order, with freed neighbours coalesced
+ * and a free block at the top handed back to the bump pointer. Sizes are
+ * rounded to size classes (four per power of two, 64-byte aligned). Wasm
+ * memory cannot shrink, but with coalescing, training on batches of
+ * varying shapes reuses the same space instead of keeping one free list
+ * per size (which grew without bound). The first {@link RESERVED} bytes
+ * hold the thread-pool control block.
  *
  * @module
  */
@@ -46,7 +49,6 @@ export class Arena {
   /** The memory every instance and worker shares. */
   readonly memory: WebAssembly.Memory;
   #top = RESERVED;
-  #free = new Map<number, number[]>();
   #buffer: SharedArrayBuffer;
   #f32: Float32Array;
   #i32: Int32Array;
@@ -96,13 +98,44 @@ export class Arena {
     return this.#u8;
   }
 
-  /** A new block of at least `bytes`, from the free list or the top. */
+  /** Start addresses of free blocks, ascending; sizes in {@link #sizes}. */
+  #starts: number[] = [];
+  #sizes = new Map<number, number>();
+
+  /** Index of the first free block at or after `ptr`. */
+  #search(ptr: number): number {
+    let lo = 0, hi = this.#starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#starts[mid]! < ptr) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** A new block of at least `bytes`: the best-fitting free block, or the top. */
   alloc(bytes: number): Block {
     const cls = sizeClass(bytes);
-    const list = this.#free.get(cls);
-    let ptr = list?.pop();
-    if (ptr !== undefined) this.pooledBytes -= cls;
-    else {
+    let best = -1, bestSize = Infinity;
+    for (let i = 0; i < this.#starts.length; i++) {
+      const size = this.#sizes.get(this.#starts[i]!)!;
+      if (size >= cls && size < bestSize) {
+        best = i;
+        bestSize = size;
+        if (size === cls) break;
+      }
+    }
+    let ptr: number;
+    if (best >= 0) {
+      ptr = this.#starts[best]!;
+      this.#sizes.delete(ptr);
+      if (bestSize > cls) {
+        // Keep the tail free, in place (its address order is unchanged).
+        this.#starts[best] = ptr + cls;
+        this.#sizes.set(ptr + cls, bestSize - cls);
+      } else this.#starts.splice(best, 1);
+      this.pooledBytes -= cls;
+    } else {
       ptr = this.#top;
       const end = ptr + cls;
       const have = this.memory.buffer.byteLength;
@@ -110,7 +143,7 @@ export class Arena {
         const pages = Math.ceil((end - have) / PAGE);
         if (have / PAGE + pages > MAX_PAGES) {
           throw new RangeError(
-            `wasm: out of memory: ${end} bytes needed, the limit is 4 GiB`,
+            `wasm: out of memory: ${end} bytes needed, the limit is 4 GiB (live ${this.liveBytes} bytes)`,
           );
         }
         // Grow by at least a quarter, so that growth is rare.
@@ -124,13 +157,37 @@ export class Arena {
     return new Block(ptr, cls);
   }
 
-  /** Returns a block to its free list. */
+  /** Returns a block to the free list, merging it with free neighbours. */
   release(b: Block): void {
     this.liveBuffers--;
     this.liveBytes -= b.cls;
-    let list = this.#free.get(b.cls);
-    if (!list) this.#free.set(b.cls, list = []);
-    list.push(b.ptr);
-    this.pooledBytes += b.cls;
+    let start = b.ptr, size = b.cls;
+    let i = this.#search(start);
+    // Merge with the next free block.
+    const next = this.#starts[i];
+    if (next !== undefined && next === start + size) {
+      size += this.#sizes.get(next)!;
+      this.#sizes.delete(next);
+      this.#starts.splice(i, 1);
+      this.pooledBytes -= size - b.cls;
+    }
+    // Merge with the previous free block.
+    const prev = this.#starts[i - 1];
+    if (prev !== undefined && prev + this.#sizes.get(prev)! === start) {
+      const prevSize = this.#sizes.get(prev)!;
+      this.#sizes.delete(prev);
+      this.#starts.splice(i - 1, 1);
+      this.pooledBytes -= prevSize;
+      start = prev;
+      size += prevSize;
+      i--;
+    }
+    if (start + size === this.#top) {
+      this.#top = start; // hand the space back to the bump pointer
+      return;
+    }
+    this.#starts.splice(i, 0, start);
+    this.#sizes.set(start, size);
+    this.pooledBytes += size;
   }
 }

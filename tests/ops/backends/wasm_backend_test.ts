@@ -13,6 +13,7 @@ import {
   sizeClass,
   WasmBackend,
 } from "../../../ops/backends/wasm/backend.ts";
+import { Arena } from "../../../ops/backends/wasm/_arena.ts";
 import { sleb, uleb } from "../../../ops/backends/wasm/_asm.ts";
 import { THREAD_MIN_FLOPS } from "../../../ops/backends/wasm/_matmul_run.ts";
 import { assertAllClose, randomValues } from "../../_helpers.ts";
@@ -158,10 +159,18 @@ Deno.test("freed blocks return to the pool and are reused", async () => {
     const aval: Aval = { shape: [1000], dtype: "float32" };
     const before = w.memory();
     const x = w.upload(new Float32Array(1000).fill(2), aval);
-    assertEquals(w.memory().liveBuffers, before.liveBuffers + 1);
-    assertEquals(w.memory().liveBytes, before.liveBytes + sizeClass(4000));
+    // A guard above x, so that freeing x leaves a hole rather than lowering the top.
+    const guard = w.upload(new Float32Array(10), {
+      shape: [10],
+      dtype: "float32",
+    });
+    assertEquals(w.memory().liveBuffers, before.liveBuffers + 2);
+    assertEquals(
+      w.memory().liveBytes,
+      before.liveBytes + sizeClass(4000) + sizeClass(40),
+    );
     w.free(x);
-    assertEquals(w.memory().liveBytes, before.liveBytes);
+    assertEquals(w.memory().liveBytes, before.liveBytes + sizeClass(40));
     assertEquals(w.memory().pooledBytes, before.pooledBytes + sizeClass(4000));
     const y = w.upload(new Float32Array(1000).fill(3), aval);
     assertEquals(y.ptr, x.ptr, "the freed block is reused");
@@ -169,6 +178,10 @@ Deno.test("freed blocks return to the pool and are reused", async () => {
     await assertRejects(() => w.read(x, aval), Error, "freed");
     assertEquals((await w.read(y, aval))[999], 3);
     w.free(y);
+    w.free(guard);
+    // Everything freed: the space went back to the top, nothing is pooled.
+    assertEquals(w.memory().liveBytes, before.liveBytes);
+    assertEquals(w.memory().pooledBytes, before.pooledBytes);
   } finally {
     w.close();
   }
@@ -231,4 +244,52 @@ Deno.test("HEED_THREADS rejects nonsense", async () => {
     if (prev === undefined) Deno.env.delete("HEED_THREADS");
     else Deno.env.set("HEED_THREADS", prev);
   }
+});
+
+Deno.test("freed neighbours coalesce, and random alloc/free never overlaps live blocks", () => {
+  const arena = new Arena(16);
+  const a = arena.alloc(4096), b = arena.alloc(4096), guard = arena.alloc(64);
+  arena.release(a);
+  arena.release(b);
+  assertEquals(arena.pooledBytes, 8192, "a and b merged into one free block");
+  const c = arena.alloc(8000);
+  assertEquals(c.ptr, a.ptr, "the merged block serves a larger request");
+  arena.release(c);
+  arena.release(guard);
+  assertEquals([arena.pooledBytes, arena.liveBytes], [0, 0]);
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 200_000 })), {
+        maxLength: 200,
+      }),
+      (ops) => {
+        const ar = new Arena(16);
+        const live: {
+          ptr: number;
+          cls: number;
+          block: ReturnType<Arena["alloc"]>;
+        }[] = [];
+        for (const [free, n] of ops) {
+          if (free && live.length) {
+            const i = n % live.length;
+            ar.release(live[i]!.block);
+            live.splice(i, 1);
+          } else {
+            const blk = ar.alloc(n);
+            for (const l of live) {
+              assert(
+                blk.ptr + blk.cls <= l.ptr || l.ptr + l.cls <= blk.ptr,
+                "blocks overlap",
+              );
+            }
+            live.push({ ptr: blk.ptr, cls: blk.cls, block: blk });
+          }
+        }
+        assertEquals(ar.liveBytes, live.reduce((s, l) => s + l.cls, 0));
+        for (const l of [...live]) ar.release(l.block);
+        assertEquals([ar.liveBytes, ar.pooledBytes], [0, 0]);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
