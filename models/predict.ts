@@ -6,11 +6,22 @@
  * @module
  */
 
-import { mean, reshape, scope, slice, softmax, tensor } from "../ops/mod.ts";
+import {
+  argmax,
+  mean,
+  reshape,
+  scope,
+  slice,
+  softmax,
+  tensor,
+} from "../ops/mod.ts";
 import { loadDataset, tokenizerFromJSON } from "../data/mod.ts";
 import { applyClassifier, type ClassifierParams } from "./classifier.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
-import type { SavedProgress } from "./train_classifier.ts";
+import type {
+  ClassifierTrainResult,
+  SavedProgress,
+} from "./train_classifier.ts";
 import { accuracy, macroF1 } from "./metrics.ts";
 import { attentionSvg } from "./heatmap.ts";
 import { csvData } from "./cli.ts";
@@ -141,3 +152,26 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
+
+/** The most likely class name of `text` for a freshly trained classifier. */
+export async function predictText(
+  r: Pick<ClassifierTrainResult, "params" | "config" | "tokenizer" | "labels">,
+  text: string,
+): Promise<string> {
+  const ids = r.tokenizer.encode(text);
+  if (ids.length === 0) {
+    throw new RangeError("predictText: the text has no tokens");
+  }
+  const pred = scope(() =>
+    argmax(
+      applyClassifier(r.params, r.config, {
+        ids: tensor(ids, { shape: [1, ids.length] }),
+        mask: tensor(new Int32Array(ids.length).fill(1), {
+          shape: [1, ids.length],
+        }),
+      }).logits,
+      { axis: -1 },
+    )
+  );
+  return r.labels.labels[(await pred.data())[0]!]!;
+}
