@@ -37,6 +37,11 @@ export async function values(x: unknown): Promise<number[]> {
   throw new TypeError(`values: cannot read ${String(x)}`);
 }
 
+/** Reads several tensors (or values) back at once: one readback round on a GPU. */
+export function readAll(xs: readonly unknown[]): Promise<number[][]> {
+  return Promise.all(xs.map(values));
+}
+
 /**
  * Asserts |a - e| <= atol + rtol·|e| elementwise (NaN equals NaN, infinities
  * must match), with shapes compared when both are tensors.

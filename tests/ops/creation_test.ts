@@ -9,15 +9,11 @@ import type { DType, Tensor } from "../../mod.ts";
 import {
   arbShape,
   assertAllClose,
+  readAll,
   RUNS,
   testEachBackend,
   values,
 } from "../_helpers.ts";
-
-/** Reads every tensor at once: one device round trip, not one per tensor. */
-function readAll(xs: readonly unknown[]): Promise<number[][]> {
-  return Promise.all(xs.map(values));
-}
 
 // ------------------------------------------------------------------- tensor
 

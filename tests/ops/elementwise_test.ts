@@ -14,19 +14,14 @@ import {
   arbShape,
   assertAllClose,
   randomTensor,
+  readAll,
   rng,
   RUNS,
   testEachBackend,
   type Tolerance,
-  values,
 } from "../_helpers.ts";
 
 // ------------------------------------------------------------------ reading
-
-/** Reads every tensor at once: one device round trip, not one per tensor. */
-function readAll(xs: readonly unknown[]): Promise<number[][]> {
-  return Promise.all(xs.map(values));
-}
 
 /** One `assertAllClose` check: actual, expected, tolerance, label. */
 type Check = [unknown, unknown, Tolerance?, string?];

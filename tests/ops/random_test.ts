@@ -8,12 +8,12 @@ import { assertEquals, assertNotEquals } from "@std/assert";
 import * as h from "../../mod.ts";
 import type { Tensor } from "../../mod.ts";
 import { threefry2x32 } from "../../ops/threefry.ts";
-import { assertAllClose, testEachBackend, values } from "../_helpers.ts";
-
-/** Reads every tensor at once: one device round trip, not one per tensor. */
-function readAll(xs: readonly unknown[]): Promise<number[][]> {
-  return Promise.all(xs.map(values));
-}
+import {
+  assertAllClose,
+  readAll,
+  testEachBackend,
+  values,
+} from "../_helpers.ts";
 
 const mean = (xs: readonly number[]) =>
   xs.reduce((a, b) => a + b, 0) / xs.length;

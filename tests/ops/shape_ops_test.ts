@@ -12,16 +12,12 @@ import {
   arbSeed,
   arbShape,
   randomTensor,
+  readAll,
   rng,
   RUNS,
   testEachBackend,
   values,
 } from "../_helpers.ts";
-
-/** Reads every tensor at once: one device round trip, not one per tensor. */
-function readAll(xs: readonly unknown[]): Promise<number[][]> {
-  return Promise.all(xs.map(values));
-}
 
 // ---------------------------------------------------------------- reference
 
