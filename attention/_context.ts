@@ -9,27 +9,8 @@
 // so that they broadcast over the heads (and any other inner batch axis).
 
 import { add, arange, reshape, type Tensor, tensor } from "../ops/mod.ts";
+export { broadcastShapes } from "../ops/mod.ts";
 import type { AttentionOptions, Context } from "./types.ts";
-
-/** NumPy broadcasting of two shapes, naming `op` on failure. */
-export function broadcastShapes(
-  op: string,
-  a: readonly number[],
-  b: readonly number[],
-): number[] {
-  const n = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = a[a.length - n + i] ?? 1, y = b[b.length - n + i] ?? 1;
-    if (x !== y && x !== 1 && y !== 1) {
-      throw new TypeError(
-        `${op}: shapes [${a}] and [${b}] do not broadcast`,
-      );
-    }
-    out.push(x === 1 ? y : x);
-  }
-  return out;
-}
 
 /** Which trailing axis of the scores a per-token tensor runs along. */
 export type Along = "example" | "query" | "key";

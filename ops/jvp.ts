@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Aval } from "./dtype.ts";
+import { type Aval, sameShape } from "./dtype.ts";
 import { bind, type MainTrace, type Trace } from "./core.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { type Tensor, Tracer } from "./tensor.ts";
@@ -80,7 +80,9 @@ export class JvpTrace implements Trace {
   /** Wraps a primal output with its tangent (dropping zero and non-float tangents). */
   pack(y: Tensor, yDot: Tensor | null): Tensor {
     if (yDot === null || y.dtype !== "float32") return y;
-    const t = sameShape(yDot, y) ? yDot : broadcastTo(yDot, y.shape);
+    const t = sameShape(yDot.shape, y.shape)
+      ? yDot
+      : broadcastTo(yDot, y.shape);
     return new JvpTracer(this.main, y, t);
   }
 
@@ -104,11 +106,6 @@ export class JvpTrace implements Trace {
     );
     return this.pack(y, yDot);
   }
-}
-
-function sameShape(a: Aval, b: Aval): boolean {
-  return a.shape.length === b.shape.length &&
-    a.shape.every((d, i) => d === b.shape[i]);
 }
 
 /** A zero tangent for `x`, instantiated. */

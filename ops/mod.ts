@@ -16,6 +16,7 @@
  */
 
 export type { Aval, DType, HostArray } from "./dtype.ts";
+export { broadcastShapes } from "./dtype.ts";
 export { type NestedArray, Tensor } from "./tensor.ts";
 export type {
   BinaryPrimitive,

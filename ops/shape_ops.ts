@@ -10,6 +10,7 @@ import {
   fmtShape,
   normAxes,
   normAxis,
+  sameShape,
   sizeOf,
 } from "./dtype.ts";
 import { bind } from "./core.ts";
@@ -51,10 +52,6 @@ export function reshape(x: TensorLike, shape: readonly number[]): Tensor {
   }
   if (sameShape(target, t.shape)) return t;
   return bind("reshape", [t], { shape: target });
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** Permutes the axes of `x` (default: reverses them). */

@@ -155,7 +155,7 @@ Deno.test("attention() names the shapes when inputs do not fit", () => {
         tensor([[[1]], [[1]], [[1]]]),
       ),
     TypeError,
-    "do not broadcast",
+    "cannot be broadcast together",
   );
   assertThrows(
     () =>

@@ -2,7 +2,7 @@
 // its WGSL source, buffers and metadata. Also the shape helpers the
 // generators share (collapsing axes, strides).
 
-import { fmtShape } from "../../dtype.ts";
+import { fmtShape, stridesOf } from "../../dtype.ts";
 import { MAX_RANK } from "./_wgsl.ts";
 
 /** A storage buffer with a reference count (views share one buffer). */
@@ -45,17 +45,6 @@ export function groups1d(
   return [Math.ceil(total / y), y, 1];
 }
 
-/** Row-major strides. */
-export function rowMajor(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
-
 /**
  * Drops size-1 axes and merges neighbouring axes that every operand can
  * address with one stride. `strides[k][j]` is operand k's stride on output
@@ -96,7 +85,7 @@ export function broadcastStrides(
   inShape: readonly number[],
   outShape: readonly number[],
 ): number[] {
-  const rs = rowMajor(inShape);
+  const rs = stridesOf(inShape);
   const off = outShape.length - inShape.length;
   return outShape.map((_, j) => {
     const i = j - off;

@@ -9,8 +9,8 @@ import {
   type Dispatch,
   type GpuBuffer,
   groups1d,
-  rowMajor,
 } from "./_kernel.ts";
+import { stridesOf } from "../../dtype.ts";
 import { entry1d, f32Bits, header, THREEFRY, WG, wgslType } from "./_wgsl.ts";
 
 type In = { buf: GpuBuffer; aval: Aval };
@@ -106,7 +106,7 @@ export function transposeDispatch(
   outBuf: GpuBuffer,
   maxPerDim: number,
 ): Dispatch {
-  const s = rowMajor(x.aval.shape);
+  const s = stridesOf(x.aval.shape);
   return stridedCopy(x, out, outBuf, p.perm.map((a) => s[a]!), 0, maxPerDim);
 }
 
@@ -118,7 +118,7 @@ export function broadcastDispatch(
   outBuf: GpuBuffer,
   maxPerDim: number,
 ): Dispatch {
-  const s = rowMajor(x.aval.shape);
+  const s = stridesOf(x.aval.shape);
   const strides = out.shape.map((_, j) => {
     const i = p.dims.indexOf(j);
     return i < 0 || x.aval.shape[i] === 1 ? 0 : s[i]!;
@@ -134,7 +134,7 @@ export function sliceDispatch(
   outBuf: GpuBuffer,
   maxPerDim: number,
 ): Dispatch {
-  const s = rowMajor(x.aval.shape);
+  const s = stridesOf(x.aval.shape);
   const offset = p.start.reduce((acc, st, j) => acc + st * s[j]!, 0);
   return stridedCopy(x, out, outBuf, s, offset, maxPerDim);
 }
@@ -147,7 +147,7 @@ export function padDispatch(
   outBuf: GpuBuffer,
   maxPerDim: number,
 ): Dispatch {
-  return stridedCopy(x, out, outBuf, rowMajor(x.aval.shape), 0, maxPerDim, {
+  return stridedCopy(x, out, outBuf, stridesOf(x.aval.shape), 0, maxPerDim, {
     lo: p.lo,
     extent: x.aval.shape,
     fill: p.value,
@@ -162,7 +162,7 @@ export function concatDispatches(
   outBuf: GpuBuffer,
   maxPerDim: number,
 ): Dispatch[] {
-  const outStrides = rowMajor(out.shape);
+  const outStrides = stridesOf(out.shape);
   const t = wgslType(out.dtype);
   let offset = 0;
   const ds: Dispatch[] = [];
@@ -295,7 +295,7 @@ export function iotaDispatch(
       ].join("\n"),
     inputs: [],
     output: outBuf,
-    meta: [size, rowMajor(out.shape)[p.dim]!, out.shape[p.dim]!],
+    meta: [size, stridesOf(out.shape)[p.dim]!, out.shape[p.dim]!],
     groups: groups1d(size, WG, maxPerDim),
   };
 }

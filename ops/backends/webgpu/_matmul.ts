@@ -5,7 +5,8 @@
 
 import { type Aval, sizeOf } from "../../dtype.ts";
 import type { DotGeneralParams } from "../../primitives.ts";
-import { type Dispatch, type GpuBuffer, rowMajor } from "./_kernel.ts";
+import type { Dispatch, GpuBuffer } from "./_kernel.ts";
+import { stridesOf } from "../../dtype.ts";
 import { header, wgslType } from "./_wgsl.ts";
 
 /** A batched-matmul view of one operand: a single stride per group. */
@@ -23,7 +24,7 @@ function mergedStride(
   shape: readonly number[],
   axes: readonly number[],
 ): number | null {
-  const s = rowMajor(shape);
+  const s = stridesOf(shape);
   const live = axes.filter((a) => shape[a] !== 1);
   if (live.length === 0) return 0;
   for (let i = 0; i + 1 < live.length; i++) {

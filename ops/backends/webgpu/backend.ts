@@ -25,7 +25,6 @@ import {
   requestDevice,
 } from "./device.ts";
 import type { Dispatch, GpuBuffer } from "./_kernel.ts";
-import { rowMajor } from "./_kernel.ts";
 import { ELEMENTWISE, elementwiseDispatch } from "./_elementwise.ts";
 import {
   broadcastDispatch,
@@ -699,6 +698,3 @@ export class WebGpuBackend implements Backend {
     return [];
   }
 }
-
-/** Strides helper re-exported for tests. */
-export { rowMajor };
