@@ -204,6 +204,24 @@ function flatArgs(op: string, args: readonly unknown[]): [Tensor[], TreeDef] {
   ];
 }
 
+/** Linearizes `f` at positional pytree arguments `primals`. */
+function linearizeArgs(
+  op: string,
+  f: AnyFn,
+  primals: readonly unknown[],
+): { lin: Linearized; inDef: TreeDef } {
+  checkFn(op, f);
+  const [leaves, inDef] = flatArgs(op, primals);
+  const call = f as unknown as (...a: unknown[]) => unknown;
+  const lin = linearizeFlat(
+    op,
+    (ls) => call(...treeUnflatten<unknown[]>(inDef, ls)),
+    leaves,
+    false,
+  );
+  return { lin, inDef };
+}
+
 /**
  * Evaluates `f` at `primals` and returns its linear approximation there: a
  * function from input tangents to output tangents, as `jax.linearize`.
@@ -212,17 +230,7 @@ export function linearize<F extends AnyFn>(
   f: F,
   ...primals: Parameters<F>
 ): [ReturnType<F>, (...tangents: Parameters<F>) => Cotangent<ReturnType<F>>] {
-  checkFn("linearize", f);
-  const [leaves, inDef] = flatArgs("linearize", primals);
-  const lin = linearizeFlat(
-    "linearize",
-    (ls) =>
-      (f as unknown as (...a: unknown[]) => unknown)(
-        ...treeUnflatten<unknown[]>(inDef, ls),
-      ),
-    leaves,
-    false,
-  );
+  const { lin, inDef } = linearizeArgs("linearize", f, primals);
   const jvpFn = (...tangents: Parameters<F>) => {
     const [tLeaves, tDef] = treeFlatten(tangents);
     if (!treeDefEqual(tDef, inDef)) {
@@ -257,17 +265,7 @@ export function vjp<F extends AnyFn>(
   f: F,
   ...primals: Parameters<F>
 ): [ReturnType<F>, (ct: Cotangent<ReturnType<F>>) => Cotangent<Parameters<F>>] {
-  checkFn("vjp", f);
-  const [leaves, inDef] = flatArgs("vjp", primals);
-  const lin = linearizeFlat(
-    "vjp",
-    (ls) =>
-      (f as unknown as (...a: unknown[]) => unknown)(
-        ...treeUnflatten<unknown[]>(inDef, ls),
-      ),
-    leaves,
-    false,
-  );
+  const { lin, inDef } = linearizeArgs("vjp", f, primals);
   return [treeUnflatten<ReturnType<F>>(lin.outDef, lin.primalsOut), (ct) => {
     return treeUnflatten(inDef, backward("vjp", lin, ct));
   }];

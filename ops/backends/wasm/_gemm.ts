@@ -9,6 +9,7 @@
  * @module
  */
 
+import { stridesOf } from "../../dtype.ts";
 import type { Params } from "../../primitives.ts";
 import type { Exports } from "./_threads.ts";
 
@@ -28,22 +29,12 @@ export interface GemmPlan {
   readonly sb: readonly [number, number, number];
 }
 
-function rowMajor(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
-
 /** Extent and stride of a group of axes, or null if they do not merge. */
 function group(
   shape: readonly number[],
   axes: readonly number[],
 ): [number, number] | null {
-  const st = rowMajor(shape);
+  const st = stridesOf(shape);
   const live = axes.filter((a) => shape[a] !== 1);
   let extent = 1;
   for (const a of axes) extent *= shape[a]!;
