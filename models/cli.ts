@@ -36,6 +36,7 @@ export interface TrainArgs {
   seed: number;
   out: string;
   resume: boolean;
+  model: "transformer" | "gru";
   help: boolean;
 }
 
@@ -54,6 +55,8 @@ Usage: deno task train [options]
                              (default scaled-dot)
   --epochs N                 most epochs; training stops early when validation
                              accuracy stops improving (default 12)
+  --model transformer|gru    translate: the Transformer (default) or the GRU
+                             encoder-decoder with additive (Bahdanau) attention
   --batch-size N             rows per batch (default 64)
   --lr X                     peak learning rate of warm-up + cosine (default 2e-3)
   --backend cpu|webgpu       where tensors live (default: heed's choice, see \`deno task info\`)
@@ -80,6 +83,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     seed: 0,
     out: "runs/latest",
     resume: false,
+    model: "transformer",
     help: false,
   };
   const num = (flag: string, v: string | undefined, int: boolean): number => {
@@ -144,6 +148,16 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case "--resume":
         a.resume = true;
         break;
+      case "--model": {
+        const v = value();
+        if (v !== "transformer" && v !== "gru") {
+          throw new RangeError(
+            `--model: expected transformer or gru, got ${v}`,
+          );
+        }
+        a.model = v;
+        break;
+      }
       default:
         throw new RangeError(`unknown option ${flag} (see --help)`);
     }
@@ -179,6 +193,7 @@ async function translate(
     lr: args.lr,
     seed: args.seed,
     model: { attention: checkAttentionName(args.attention) },
+    arch: args.model,
     onEpoch: async (m: TranslationEpochMetrics) => {
       console.log(
         `epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, valid BLEU ${

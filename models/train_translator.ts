@@ -12,6 +12,7 @@ import {
   add,
   carry,
   foldIn,
+  type Key,
   key as makeKey,
   split,
   type Tensor,
@@ -34,12 +35,20 @@ import { tensor } from "../ops/mod.ts";
 import {
   type FullTranslatorConfig,
   initTranslator,
+  type TranslationInput,
   type TranslatorConfig,
   translatorConfig,
   translatorLoss,
   type TranslatorParams,
 } from "./translator.ts";
-import { beamSearch, greedyDecode } from "./decoding.ts";
+import { beamSearch, greedyDecode, type SourceBatch } from "./decoding.ts";
+import {
+  type GruConfig,
+  gruGreedy,
+  gruLoss,
+  type GruParams,
+  initGru,
+} from "./gru.ts";
 import { type AdamState, adamw, clipByGlobalNorm } from "./optim.ts";
 import { inverseSqrt } from "./schedules.ts";
 import { corpusBleu, corpusChrf } from "./metrics.ts";
@@ -53,6 +62,8 @@ export interface TranslatorTrainOptions {
   readonly source?: string;
   /** Target column (default "en"). */
   readonly target?: string;
+  /** The model: the Transformer (default) or the GRU + additive-attention baseline. */
+  readonly arch?: "transformer" | "gru";
   /** Model configuration without vocabulary sizes. */
   readonly model?: Omit<TranslatorConfig, "srcVocab" | "tgtVocab">;
   /** BPE vocabulary per language (default 4000). */
@@ -98,9 +109,9 @@ export interface TranslationEpochMetrics {
 /** The outcome of a translation run. */
 export interface TranslatorTrainResult {
   /** The best parameters (by validation BLEU). */
-  readonly params: TranslatorParams;
+  readonly params: TranslatorParams | GruParams;
   /** The full model configuration. */
-  readonly config: FullTranslatorConfig;
+  readonly config: FullTranslatorConfig | GruConfig;
   /** The source BPE tokenizer. */
   readonly srcTokenizer: Tokenizer;
   /** The target BPE tokenizer. */
@@ -115,13 +126,17 @@ export interface TranslatorTrainResult {
   readonly history: readonly TranslationEpochMetrics[];
 }
 
-/** Translates the `source` column of a table (ids column `src_ids` required). */
+/** Decodes a batch of sources into target ids (greedy or beam). */
+export type DecodeFn = (
+  src: SourceBatch,
+  maxLen: number,
+) => Promise<Int32Array[]>;
+
+/** Translates a table's `src_ids` column with `decode`, batch by batch. */
 export async function translateTable(
-  params: TranslatorParams,
-  config: TranslatorConfig,
+  decode: DecodeFn,
   table: aq.ColumnTable,
   tgtTokenizer: Tokenizer,
-  beam = 1,
   maxTokens = 4096,
 ): Promise<string[]> {
   const out = new Array<string>(table.numRows()).fill("");
@@ -139,24 +154,59 @@ export async function translateTable(
       dtype: "int32",
     });
     // Translations rarely run past twice the source length.
-    const maxLen = 2 * b.source.shape[1]! + 5;
-    const ids = beam > 1
-      ? await beamSearch(params, config, { src, srcMask }, { beam, maxLen })
-      : await greedyDecode(params, config, { src, srcMask }, { maxLen });
+    const ids = await decode({ src, srcMask }, 2 * b.source.shape[1]! + 5);
     b.rows.forEach((r, i) => (out[r] = tgtTokenizer.decode(ids[i]!)));
   }
   return out;
 }
 
-interface State {
-  /** The best parameters (by validation BLEU). */
-  readonly params: TranslatorParams;
+/** What the training loop needs of a translation model. */
+interface Arch<P> {
+  readonly config: FullTranslatorConfig | GruConfig;
+  init(key: Key): P;
+  loss(p: P, b: TranslationInput, key: Key): Tensor;
+  decoder(p: P, beam: number): DecodeFn;
+}
+
+function transformerArch(
+  config: FullTranslatorConfig,
+  smoothing: number,
+): Arch<TranslatorParams> {
+  return {
+    config,
+    init: (k) => initTranslator(k, config),
+    loss: (p, b, key) =>
+      translatorLoss(p, config, b, {
+        training: true,
+        key,
+        labelSmoothing: smoothing,
+      }),
+    decoder: (p, beam) => (src, maxLen) =>
+      beam > 1
+        ? beamSearch(p, config, src, { beam, maxLen })
+        : greedyDecode(p, config, src, { maxLen }),
+  };
+}
+
+/** The GRU baseline decodes greedily (beam search is for the Transformer). */
+function gruArch(config: GruConfig, smoothing: number): Arch<GruParams> {
+  return {
+    config,
+    init: (k) => initGru(k, config),
+    loss: (p, b) => gruLoss(p, config, b, smoothing),
+    decoder: (p) => (src, maxLen) => gruGreedy(p, config, src, { maxLen }),
+  };
+}
+
+interface State<P> {
+  /** The current parameters. */
+  readonly params: P;
   /** See the type. */
   readonly opt: AdamState;
   /** See the type. */
   readonly lossSum: Tensor;
   /** The best parameters so far (kept in the loop's state so \`carry\` keeps them alive). */
-  readonly best: TranslatorParams | null;
+  readonly best: P | null;
 }
 
 /** Trains a translator and scores it on the test split. */
@@ -185,29 +235,22 @@ export async function trainTranslator(
   const validRaw = opts.data.valid.slice(0, opts.validSentences ?? 500);
   const validIds = ids(validRaw);
   const testIds = ids(opts.data.test);
-  const config = translatorConfig({
-    ...opts.model,
-    srcVocab: srcTok.vocab.size,
-    tgtVocab: tgtTok.vocab.size,
-    maxLen: maxModelLen,
-  });
+  const smoothing = opts.labelSmoothing ?? 0.1;
+  const sizes = { srcVocab: srcTok.vocab.size, tgtVocab: tgtTok.vocab.size };
+  const arch: Arch<unknown> = (opts.arch ?? "transformer") === "gru"
+    ? gruArch(sizes, smoothing) as Arch<unknown>
+    : transformerArch(
+      translatorConfig({ ...opts.model, ...sizes, maxLen: maxModelLen }),
+      smoothing,
+    ) as Arch<unknown>;
   const optimizer = adamw({
     lr: inverseSqrt({ peak: opts.lr ?? 1e-3, warmup: opts.warmup ?? 400 }),
   });
-  const smoothing = opts.labelSmoothing ?? 0.1;
-  const vg = valueAndGrad((
-    p: TranslatorParams,
-    b: Parameters<typeof translatorLoss>[2],
-    k: ReturnType<typeof makeKey>,
-  ) =>
-    translatorLoss(p, config, b, {
-      training: true,
-      key: k,
-      labelSmoothing: smoothing,
-    })
+  const vg = valueAndGrad((p: unknown, b: TranslationInput, k: Key) =>
+    arch.loss(p, b, k)
   );
-  let params = initTranslator(kInit!, config);
-  let state: State = {
+  const params = arch.init(kInit!);
+  let state: State<unknown> = {
     params,
     opt: optimizer.init(params),
     lossSum: zeros([]),
@@ -246,7 +289,11 @@ export async function trainTranslator(
     const loss = ((await state.lossSum.item()) as number) /
       Math.max(bs.length, 1);
     const seconds = (performance.now() - t0) / 1000;
-    const hyp = await translateTable(state.params, config, validIds, tgtTok);
+    const hyp = await translateTable(
+      arch.decoder(state.params, 1),
+      validIds,
+      tgtTok,
+    );
     const refs = validRaw.array(tgtCol) as string[];
     const m: TranslationEpochMetrics = {
       epoch,
@@ -263,18 +310,16 @@ export async function trainTranslator(
       state = carry(state, (s) => ({ ...s, best: s.params }));
     }
   }
-  params = state.best ?? state.params;
+  const best = state.best ?? state.params;
   const hyp = await translateTable(
-    params,
-    config,
+    arch.decoder(best, opts.beam ?? 4),
     testIds,
     tgtTok,
-    opts.beam ?? 4,
   );
   const refs = opts.data.test.array(tgtCol) as string[];
   return {
-    params,
-    config,
+    params: best as TranslatorParams | GruParams,
+    config: arch.config,
     srcTokenizer: srcTok,
     tgtTokenizer: tgtTok,
     testBleu: corpusBleu(hyp, refs).score,
