@@ -17,6 +17,7 @@ import {
   type Tensor,
   tensor,
 } from "../ops/mod.ts";
+import { releaseNow } from "../ops/memory.ts";
 import {
   decode,
   encode,
@@ -89,12 +90,14 @@ export async function greedyDecode(
       return argmax(last, { axis: -1 });
     });
     const ids = await next.data();
+    releaseNow(next);
     for (let i = 0; i < b; i++) {
       const tok = done[i] ? eos : ids[i]!;
       seqs[i]!.push(tok);
       if (tok === eos) done[i] = true;
     }
   }
+  releaseNow(memory);
   return seqs.map((s) => {
     const body = s.slice(1);
     const end = body.indexOf(eos);
@@ -171,6 +174,7 @@ export async function beamSearch(
       );
     });
     const lps = await logp.data();
+    releaseNow(logp);
     const v = logp.shape[1]!;
     beams = beams.map((live, s) => {
       if (live.length === 0) return live;
@@ -209,6 +213,7 @@ export async function beamSearch(
       return finished[s]!.length >= k || bestDone >= bestLive ? [] : keep;
     });
   }
+  releaseNow(memory, srcMask, rep);
   return beams.map((live, s) => {
     const pool = [
       ...finished[s]!,

@@ -34,6 +34,7 @@ import {
   where,
   zeros,
 } from "../ops/mod.ts";
+import { releaseNow } from "../ops/memory.ts";
 import {
   embed,
   type EmbeddingParams,
@@ -240,8 +241,10 @@ export async function gruGreedy(
       );
       return { h: s.h, next: argmax(s.logits, { axis: -1 }) };
     });
+    releaseNow(state.h);
     state = { ...state, h: step.h };
     const ids = await step.next.data();
+    releaseNow(step.next);
     prev = Int32Array.from(ids);
     for (let i = 0; i < b; i++) {
       if (done[i]) continue;
@@ -249,5 +252,6 @@ export async function gruGreedy(
       else out[i]!.push(ids[i]!);
     }
   }
+  releaseNow(state.states, state.h, state.keyMask);
   return out.map((o) => Int32Array.from(o));
 }

@@ -23,6 +23,7 @@ import {
   valueAndGrad,
   zeros,
 } from "../ops/mod.ts";
+import { releaseNow } from "../ops/memory.ts";
 import {
   batches,
   type ClassificationData,
@@ -174,7 +175,10 @@ export async function predictClasses(
       });
     });
     reads.push(
-      pred.data().then((d) => b.rows.forEach((r, i) => (out[r] = d[i]!))),
+      pred.data().then((d) => {
+        releaseNow(pred);
+        b.rows.forEach((r, i) => (out[r] = d[i]!));
+      }),
     );
   }
   await Promise.all(reads);
@@ -314,9 +318,11 @@ export async function trainClassifier(
           best: s.best,
         };
       });
+      releaseNow(y);
       tokens += b.ids.size;
       opts.onStep?.({ epoch, step: i + 1, steps: bs.length, tokens });
     }
+    releaseNow(...bs.flatMap((b) => [b.ids, b.mask, b.lengths]));
     const loss = ((await state.lossSum.item()) as number) / bs.length;
     const pred = await predictClasses(state.params, config, validIds!);
     const validAccuracy = accuracy(pred, labelsOf(validIds!));

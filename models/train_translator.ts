@@ -32,6 +32,7 @@ import {
   type TranslationData,
 } from "../data/mod.ts";
 import { tensor } from "../ops/mod.ts";
+import { releaseNow } from "../ops/memory.ts";
 import {
   type FullTranslatorConfig,
   initTranslator,
@@ -155,6 +156,7 @@ export async function translateTable(
     });
     // Translations rarely run past twice the source length.
     const ids = await decode({ src, srcMask }, 2 * b.source.shape[1]! + 5);
+    releaseNow(src, srcMask);
     b.rows.forEach((r, i) => (out[r] = tgtTokenizer.decode(ids[i]!)));
   }
   return out;
@@ -286,6 +288,19 @@ export async function trainTranslator(
       tokens += b.src.size + b.tgtIn.size;
       opts.onStep?.({ epoch, step: i + 1, steps: bs.length, tokens });
     }
+    releaseNow(
+      ...bs.flatMap((
+        b,
+      ) => [
+        b.src,
+        b.srcMask,
+        b.srcLengths,
+        b.tgtIn,
+        b.tgtOut,
+        b.tgtMask,
+        b.tgtLengths,
+      ]),
+    );
     const loss = ((await state.lossSum.item()) as number) /
       Math.max(bs.length, 1);
     const seconds = (performance.now() - t0) / 1000;

@@ -43,6 +43,16 @@ function release(t: Tensor): void {
   releaseTensor(t);
 }
 
+/**
+ * Frees tensors now. heed's own async loops (decoding, evaluation) use it
+ * for results they have read back, which no synchronous scope can cover;
+ * user code needs `scope` and `carry` instead. Internal to heed (not
+ * exported from `mod.ts`).
+ */
+export function releaseNow(...ts: readonly Tensor[]): void {
+  for (const t of ts) if (t instanceof Tensor && !t.released) release(t);
+}
+
 function concreteLeaves(tree: unknown): Set<Tensor> {
   return new Set(
     treeFlatten(tree)[0].filter((l): l is Tensor =>

@@ -90,6 +90,12 @@ Deno.test("the translator learns to reverse short sequences; greedy and beam dec
   const want = DATA.map((r) => [...r].reverse());
   assertEquals(greedy.map((x) => [...x]), want);
   assertEquals(beam.map((x) => [...x]), want);
+  // Decoding reads results back in a loop; it must not leave them alive.
+  const live = () => h.memory()[h.defaultBackend()]!.liveBytes;
+  const before = live();
+  await greedyDecode(params, config, src, { bos: BOS, eos: EOS });
+  await beamSearch(params, config, src, { bos: BOS, eos: EOS, beam: 3 });
+  assertEquals(live(), before, "decoding leaked device memory");
 });
 
 Deno.test("the translator's loss ignores padded target positions", async () => {
