@@ -8,11 +8,18 @@
  */
 
 import { loadDataset } from "../data/mod.ts";
-import { ATTENTION_NAMES, type AttentionName, checkAttentionName, trainClassifier } from "../models/mod.ts";
+import {
+  ATTENTION_NAMES,
+  type AttentionName,
+  checkAttentionName,
+  trainClassifier,
+} from "../models/mod.ts";
 import { defaultBackend } from "../mod.ts";
 
 const args = Object.fromEntries(
-  Deno.args.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=") as [string, string]),
+  Deno.args.filter((a) => a.startsWith("--")).map((a) =>
+    a.slice(2).split("=") as [string, string]
+  ),
 );
 const epochs = Number(args.epochs ?? 4);
 const specs: AttentionName[] = args.specs
@@ -22,13 +29,25 @@ const data = await loadDataset("banking77");
 const rows: string[] = [];
 for (const spec of specs) {
   const t0 = performance.now();
-  const r = await trainClassifier({ data, epochs, patience: epochs, model: { attention: spec } });
+  const r = await trainClassifier({
+    data,
+    epochs,
+    patience: epochs,
+    model: { attention: spec },
+  });
   const s = (performance.now() - t0) / 1000;
-  const row = `| ${spec} | ${(100 * r.testAccuracy).toFixed(2)}% | ${(100 * r.testMacroF1).toFixed(2)}% | ${s.toFixed(0)} s |`;
+  const row = `| ${spec} | ${(100 * r.testAccuracy).toFixed(2)}% | ${
+    (100 * r.testMacroF1).toFixed(2)
+  }% | ${s.toFixed(0)} s |`;
   console.log(row);
   rows.push(row);
 }
 console.log(
-  `\nbanking77, ${epochs} epochs, classifier defaults, backend ${defaultBackend()}, ${new Date().toISOString().slice(0, 10)}\n`,
+  `\nbanking77, ${epochs} epochs, classifier defaults, backend ${defaultBackend()}, ${
+    new Date().toISOString().slice(0, 10)
+  }\n`,
 );
-console.log("| attention | test accuracy | macro-F1 | time |\n|---|---:|---:|---:|\n" + rows.join("\n"));
+console.log(
+  "| attention | test accuracy | macro-F1 | time |\n|---|---:|---:|---:|\n" +
+    rows.join("\n"),
+);

@@ -49,6 +49,7 @@ export {
   trainClassifier,
 } from "./train_classifier.ts";
 export {
+  type DecodeFn,
   trainTranslator,
   translateTable,
   type TranslationEpochMetrics,
@@ -57,3 +58,4 @@ export {
 } from "./train_translator.ts";
 export * from "./checkpoint.ts";
 export { attentionSvg, type HeatmapOptions } from "./heatmap.ts";
+export * from "./gru.ts";
