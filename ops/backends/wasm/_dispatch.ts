@@ -8,6 +8,7 @@
  * @module
  */
 
+import { forEachRun } from "../_cpu_common.ts";
 import type { Aval } from "../../dtype.ts";
 import type { Primitive } from "../../primitives.ts";
 import type { BinaryKernel, UnaryKernel } from "./_kernels.ts";
@@ -49,46 +50,7 @@ export function eachRun(
   strides: readonly (readonly number[])[],
   visit: (offs: readonly number[], n: number, steps: readonly number[]) => void,
 ): void {
-  const nv = strides.length;
-  const dims: number[] = [];
-  const st: number[][] = strides.map(() => []);
-  for (let ax = 0; ax < shape.length; ax++) {
-    const d = shape[ax]!;
-    if (d === 0) return;
-    if (d === 1) continue;
-    const last = dims.length - 1;
-    let merge = last >= 0;
-    for (let k = 0; k < nv && merge; k++) {
-      merge = st[k]![last] === strides[k]![ax]! * d;
-    }
-    if (merge) {
-      dims[last]! *= d;
-      for (let k = 0; k < nv; k++) st[k]![last] = strides[k]![ax]!;
-    } else {
-      dims.push(d);
-      for (let k = 0; k < nv; k++) st[k]!.push(strides[k]![ax]!);
-    }
-  }
-  const offs = new Array<number>(nv).fill(0);
-  const rank = dims.length;
-  if (rank === 0) return visit(offs, 1, offs.map(() => 0));
-  const n = dims[rank - 1]!;
-  const steps = st.map((s) => s[rank - 1]!);
-  const idx = new Array<number>(rank - 1).fill(0);
-  for (;;) {
-    visit(offs, n, steps);
-    let ax = rank - 2;
-    for (; ax >= 0; ax--) {
-      const d = dims[ax]!;
-      if (++idx[ax]! < d) {
-        for (let k = 0; k < nv; k++) offs[k]! += st[k]![ax]!;
-        break;
-      }
-      idx[ax] = 0;
-      for (let k = 0; k < nv; k++) offs[k]! -= st[k]![ax]! * (d - 1);
-    }
-    if (ax < 0) return;
-  }
+  forEachRun(shape, strides.map((s) => ({ offset: 0, strides: s })), visit);
 }
 
 const BINARY: Partial<Record<Primitive, string>> = {

@@ -81,6 +81,25 @@ export function packPerm(
     : [...batch, ...contract, ...free];
 }
 
+/** The metadata words both matmul kernels read: sizes, then A's and B's strides. */
+function matmulMeta(
+  plan: NonNullable<ReturnType<typeof matmulPlan>>,
+): number[] {
+  const { a, bv } = plan;
+  return [
+    sizeOf([plan.b, plan.m, plan.n]),
+    plan.m,
+    plan.n,
+    plan.k,
+    a.batchStride,
+    a.rowStride,
+    a.colStride,
+    bv.batchStride,
+    bv.rowStride,
+    bv.colStride,
+  ];
+}
+
 /** Block sizes per invocation. */
 export interface Blocking {
   readonly tm: number;
@@ -107,18 +126,7 @@ export function matmulDispatch(
   const t = wgslType(dtype);
   const f = dtype === "float32";
   const WX = 8, WY = 8;
-  const meta = [
-    sizeOf([plan.b, plan.m, plan.n]),
-    plan.m,
-    plan.n,
-    plan.k,
-    plan.a.batchStride,
-    plan.a.rowStride,
-    plan.a.colStride,
-    plan.bv.batchStride,
-    plan.bv.rowStride,
-    plan.bv.colStride,
-  ];
+  const meta = matmulMeta(plan);
   const gx = Math.ceil(plan.n / (WX * tn)), gy = Math.ceil(plan.m / (WY * tm));
   if (gx > maxPerDim || gy > maxPerDim || plan.b > maxPerDim) {
     throw new RangeError(
@@ -219,18 +227,7 @@ export function tiledMatmulDispatch(
 ): Dispatch {
   const t = wgslType(dtype);
   const zero = dtype === "float32" ? "0.0" : "0";
-  const meta = [
-    sizeOf([plan.b, plan.m, plan.n]),
-    plan.m,
-    plan.n,
-    plan.k,
-    plan.a.batchStride,
-    plan.a.rowStride,
-    plan.a.colStride,
-    plan.bv.batchStride,
-    plan.bv.rowStride,
-    plan.bv.colStride,
-  ];
+  const meta = matmulMeta(plan);
   const gx = Math.ceil(plan.n / 64), gy = Math.ceil(plan.m / 64);
   if (gx > maxPerDim || gy > maxPerDim || plan.b > maxPerDim) {
     throw new RangeError(
