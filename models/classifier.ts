@@ -78,7 +78,7 @@ export interface ClassifierConfig {
   readonly ffHidden?: number;
   /** Longest input (default 128). */
   readonly maxLen?: number;
-  /** Dropout rate (default 0.1). */
+  /** Dropout rate (default 0.2). */
   readonly dropout?: number;
   /** Pooling (default "mean"). */
   readonly pooling?: Pooling;
@@ -102,7 +102,7 @@ export function classifierConfig(c: ClassifierConfig): FullClassifierConfig {
     layers: c.layers ?? 2,
     ffHidden: c.ffHidden ?? 2 * dModel,
     maxLen: c.maxLen ?? 128,
-    dropout: c.dropout ?? 0.1,
+    dropout: c.dropout ?? 0.2,
     pooling: c.pooling ?? "mean",
     attention: c.attention ?? "scaled-dot",
     positions: c.positions ?? "learned",

@@ -54,7 +54,7 @@ Usage: deno task train [options]
 }
                              (default scaled-dot)
   --epochs N                 most epochs; training stops early when validation
-                             accuracy stops improving (default 12)
+                             accuracy stops improving (default 14 to classify, 10 to translate)
   --model transformer|gru    translate: the Transformer (default) or the GRU
                              encoder-decoder with additive (Bahdanau) attention
   --batch-size N             rows per batch (default 64)
@@ -76,7 +76,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     task: "classify",
     data: null,
     attention: "scaled-dot",
-    epochs: 12,
+    epochs: 0,
     batchSize: 64,
     lr: 2e-3,
     backend: null,
@@ -129,6 +129,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         break;
       case "--epochs":
         a.epochs = num(flag, value(), true);
+        if (a.epochs < 1) throw new RangeError("--epochs: must be at least 1");
         break;
       case "--batch-size":
         a.batchSize = num(flag, value(), true);
@@ -163,6 +164,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     }
   }
   if (a.batchSize < 1) throw new RangeError("--batch-size: must be at least 1");
+  if (a.epochs === 0) a.epochs = a.task === "classify" ? 14 : 10;
   return a;
 }
 
