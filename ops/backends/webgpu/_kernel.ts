@@ -93,15 +93,16 @@ export function broadcastStrides(
   });
 }
 
-/** WGSL that turns flat index `i` into an input offset with runtime rank/shape/strides. */
+/** WGSL that turns flat index `i` into `base` + a strided offset (runtime rank, shape, strides). */
 export function stridedOffset(
   name: string,
   rankWord: number,
   shapeWord: number,
   strideWord: number,
+  base = "0u",
 ): string {
   return `
-  var ${name} = 0u;
+  var ${name} = ${base};
   {
     var rem = i;
     let rank = m(${rankWord}u);

@@ -9,6 +9,7 @@ import {
   type Dispatch,
   type GpuBuffer,
   groups1d,
+  stridedOffset,
 } from "./_kernel.ts";
 import { stridesOf } from "../../dtype.ts";
 import { entry1d, f32Bits, header, THREEFRY, WG, wgslType } from "./_wgsl.ts";
@@ -45,13 +46,7 @@ function stridedCopy(
         [
           header([t], t),
           entry1d(`
-  var src = m(18u);
-  var rem = i;
-  for (var j = m(1u); j > 0u; j--) {
-    let d = m(2u + j - 1u);
-    src = src + (rem % d) * m(10u + j - 1u);
-    rem = rem / d;
-  }
+${stridedOffset("src", 1, 2, 10, "m(18u)")}
   out[i] = in0[src];`),
         ].join("\n"),
       inputs: [x.buf],
@@ -184,13 +179,7 @@ export function concatDispatches(
         [
           header([t], t),
           entry1d(`
-  var dst = m(18u);
-  var rem = i;
-  for (var j = m(1u); j > 0u; j--) {
-    let d = m(2u + j - 1u);
-    dst = dst + (rem % d) * m(10u + j - 1u);
-    rem = rem / d;
-  }
+${stridedOffset("dst", 1, 2, 10, "m(18u)")}
   out[dst] = in0[i];`),
         ].join("\n"),
       inputs: [x.buf],
