@@ -27,6 +27,8 @@ import {
   pipe,
   tokenize,
   type Tokenizer,
+  tokenizerFromJSON,
+  type TokenizerJSON,
   trainBpe,
   translationBatches,
   type TranslationData,
@@ -54,6 +56,11 @@ import { type AdamState, adamw, clipByGlobalNorm } from "./optim.ts";
 import { inverseSqrt } from "./schedules.ts";
 import { corpusBleu, corpusChrf } from "./metrics.ts";
 import type { StepProgress } from "./train_classifier.ts";
+import {
+  type CheckpointMetadata,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.ts";
 
 /** Options of {@link trainTranslator}. */
 export interface TranslatorTrainOptions {
@@ -85,6 +92,19 @@ export interface TranslatorTrainOptions {
   readonly validSentences?: number;
   /** Beam width for the final test decoding (default 4; 1 = greedy). */
   readonly beam?: number;
+  /**
+   * Stop after this many epochs without a better validation BLEU
+   * (default 3).
+   */
+  readonly patience?: number;
+  /**
+   * A training-time budget in seconds, counted over every epoch including
+   * those of a resumed run: no epoch starts that the last epoch's duration
+   * says would end past it. Default: no budget.
+   */
+  readonly maxSeconds?: number;
+  /** Save a checkpoint after every epoch to `path`; with `resume`, continue from it. */
+  readonly checkpoint?: { readonly path: string; readonly resume: boolean };
   /** Called after each epoch. */
   readonly onEpoch?: (m: TranslationEpochMetrics) => void | Promise<void>;
   /** Called after each step (no readback happens for it). */
@@ -107,6 +127,34 @@ export interface TranslationEpochMetrics {
   readonly tokensPerSecond: number;
 }
 
+/** What a translator checkpoint's metadata holds. */
+export interface TranslationProgress {
+  /** Always "translate". */
+  readonly task: "translate";
+  /** The architecture. */
+  readonly arch: "transformer" | "gru";
+  /** The full model configuration. */
+  readonly config: FullTranslatorConfig | GruConfig;
+  /** Source and target column names. */
+  readonly columns: { readonly source: string; readonly target: string };
+  /** The source BPE tokenizer, as JSON. */
+  readonly srcTokenizer: TokenizerJSON;
+  /** The target BPE tokenizer, as JSON. */
+  readonly tgtTokenizer: TokenizerJSON;
+  /** The last completed epoch. */
+  readonly epoch: number;
+  /** Optimiser steps taken. */
+  readonly globalStep: number;
+  /** Best validation BLEU so far. */
+  readonly bestBleu: number;
+  /** Epoch of the best validation BLEU. */
+  readonly bestEpoch: number;
+  /** Training seconds spent so far (validation excluded). */
+  readonly trainSeconds: number;
+  /** Metrics of the completed epochs. */
+  readonly history: readonly TranslationEpochMetrics[];
+}
+
 /** The outcome of a translation run. */
 export interface TranslatorTrainResult {
   /** The best parameters (by validation BLEU). */
@@ -125,6 +173,10 @@ export interface TranslatorTrainResult {
   readonly testChrf: number;
   /** Per-epoch metrics. */
   readonly history: readonly TranslationEpochMetrics[];
+  /** Epoch of the best validation BLEU (whose parameters were tested). */
+  readonly bestEpoch: number;
+  /** Training seconds over all epochs (validation and test excluded). */
+  readonly trainSeconds: number;
 }
 
 /** Decodes a batch of sources into target ids (greedy or beam). */
@@ -224,8 +276,25 @@ export async function trainTranslator(
   );
   const train = clean(opts.data.train);
   const vocabSize = opts.vocabSize ?? 4000;
-  const srcTok = trainBpe(train.array(srcCol) as string[], { vocabSize });
-  const tgtTok = trainBpe(train.array(tgtCol) as string[], { vocabSize });
+  const ckpt = opts.checkpoint;
+  const saved = ckpt?.resume
+    ? await loadCheckpoint<unknown, { opt: AdamState; best: unknown }>(
+      ckpt.path,
+    )
+    : null;
+  const progress = saved?.metadata as TranslationProgress | undefined;
+  if (saved && progress?.task !== "translate") {
+    throw new RangeError(
+      `resume: ${ckpt!.path} is not a translation checkpoint; use a new --out`,
+    );
+  }
+  // The tokenizers of a resumed run come from its checkpoint.
+  const srcTok = progress
+    ? tokenizerFromJSON(progress.srcTokenizer)
+    : trainBpe(train.array(srcCol) as string[], { vocabSize });
+  const tgtTok = progress
+    ? tokenizerFromJSON(progress.tgtTokenizer)
+    : trainBpe(train.array(tgtCol) as string[], { vocabSize });
   const ids = pipe(
     tokenize(srcCol, srcTok, { as: () => "src_ids" }),
     tokenize(tgtCol, tgtTok, { as: () => "tgt_ids" }),
@@ -239,7 +308,8 @@ export async function trainTranslator(
   const testIds = ids(opts.data.test);
   const smoothing = opts.labelSmoothing ?? 0.1;
   const sizes = { srcVocab: srcTok.vocab.size, tgtVocab: tgtTok.vocab.size };
-  const arch: Arch<unknown> = (opts.arch ?? "transformer") === "gru"
+  const archName = opts.arch ?? "transformer";
+  const arch: Arch<unknown> = archName === "gru"
     ? gruArch(sizes, smoothing) as Arch<unknown>
     : transformerArch(
       translatorConfig({ ...opts.model, ...sizes, maxLen: maxModelLen }),
@@ -258,10 +328,44 @@ export async function trainTranslator(
     lossSum: zeros([]),
     best: null,
   };
-  const history: TranslationEpochMetrics[] = [];
+  let history: TranslationEpochMetrics[] = [];
   let step = 0;
-  let bestBleu = -1;
-  for (let epoch = 1; epoch <= (opts.epochs ?? 10); epoch++) {
+  let best = { bleu: -1, epoch: 0 };
+  let trainSeconds = 0;
+  let firstEpoch = 1;
+  if (saved && progress) {
+    if (
+      progress.arch !== archName ||
+      JSON.stringify(progress.config) !== JSON.stringify(arch.config)
+    ) {
+      throw new RangeError(
+        `resume: ${
+          ckpt!.path
+        } was trained with another configuration; use a new --out`,
+      );
+    }
+    state = {
+      params: saved.params,
+      opt: saved.optState!.opt,
+      lossSum: zeros([]),
+      best: saved.optState!.best ?? null,
+    };
+    history = [...progress.history];
+    step = progress.globalStep;
+    best = { bleu: progress.bestBleu, epoch: progress.bestEpoch };
+    trainSeconds = progress.trainSeconds;
+    firstEpoch = progress.epoch + 1;
+  }
+  const patience = opts.patience ?? 3;
+  const budget = opts.maxSeconds ?? Infinity;
+  const stopped = () => {
+    const last = history[history.length - 1];
+    if (!last) return false;
+    if (last.epoch - best.epoch >= patience) return true;
+    return trainSeconds + last.seconds > budget;
+  };
+  for (let epoch = firstEpoch; epoch <= (opts.epochs ?? 10); epoch++) {
+    if (stopped()) break;
     const t0 = performance.now();
     const bs = translationBatches(trainIds, {
       source: "src_ids",
@@ -304,6 +408,7 @@ export async function trainTranslator(
     const loss = ((await state.lossSum.item()) as number) /
       Math.max(bs.length, 1);
     const seconds = (performance.now() - t0) / 1000;
+    trainSeconds += seconds;
     const hyp = await translateTable(
       arch.decoder(state.params, 1),
       validIds,
@@ -320,20 +425,41 @@ export async function trainTranslator(
     };
     history.push(m);
     await opts.onEpoch?.(m);
-    if (m.validBleu > bestBleu) {
-      bestBleu = m.validBleu;
+    if (m.validBleu > best.bleu) {
+      best = { bleu: m.validBleu, epoch };
       state = carry(state, (s) => ({ ...s, best: s.params }));
     }
+    if (ckpt) {
+      const meta: TranslationProgress = {
+        task: "translate",
+        arch: archName,
+        config: arch.config,
+        columns: { source: srcCol, target: tgtCol },
+        srcTokenizer: srcTok.toJSON(),
+        tgtTokenizer: tgtTok.toJSON(),
+        epoch,
+        globalStep: step,
+        bestBleu: best.bleu,
+        bestEpoch: best.epoch,
+        trainSeconds,
+        history,
+      };
+      await saveCheckpoint(ckpt.path, {
+        params: state.params,
+        optState: { opt: state.opt, best: state.best },
+        metadata: meta as unknown as CheckpointMetadata,
+      });
+    }
   }
-  const best = state.best ?? state.params;
+  const bestParams = state.best ?? state.params;
   const hyp = await translateTable(
-    arch.decoder(best, opts.beam ?? 4),
+    arch.decoder(bestParams, opts.beam ?? 4),
     testIds,
     tgtTok,
   );
   const refs = opts.data.test.array(tgtCol) as string[];
   return {
-    params: best as TranslatorParams | GruParams,
+    params: bestParams as TranslatorParams | GruParams,
     config: arch.config,
     srcTokenizer: srcTok,
     tgtTokenizer: tgtTok,
@@ -341,5 +467,7 @@ export async function trainTranslator(
     testBleuLower: corpusBleu(hyp, refs, { lowercase: true }).score,
     testChrf: corpusChrf(hyp, refs).score,
     history,
+    bestEpoch: best.epoch,
+    trainSeconds,
   };
 }
