@@ -108,19 +108,61 @@ export async function greedyDecode(
 interface Hyp {
   readonly tokens: number[];
   readonly logp: number;
+  /** This hypothesis's row in the decoder state. */
+  readonly row: number;
 }
 
 /**
- * Beam search with a length penalty: keeps the `beam` best partial
- * translations per sentence; a finished one scores logp / lp(length).
+ * A decoder as {@link beamSearchWith} drives it: a state with one row per
+ * hypothesis (`b·k` rows, row `s·k + j` serving sentence `s`), advanced one
+ * token at a time. The Transformer's state is the encoder memory (it reads
+ * the whole prefix each step); a recurrent decoder's state is its hidden
+ * vector, which `reorder` gathers when beams are re-ranked.
  */
-export async function beamSearch(
-  params: TranslatorParams,
-  config: TranslatorConfig,
-  batch: SourceBatch,
-  opts: BeamOptions = {},
+export interface StepDecoder<S> {
+  /** The starting state for `k` rows per sentence. */
+  start(k: number): S;
+  /**
+   * Log-probabilities `[rows, V]` of each row's next token given its prefix
+   * (`<bos>` first; all prefixes have the same length), and the state after
+   * the prefix's last token.
+   */
+  step(state: S, prefixes: readonly (readonly number[])[]): {
+    readonly logp: Tensor;
+    readonly state: S;
+  };
+  /** The state whose row `r` is row `from[r]` of `state`. */
+  reorder(state: S, from: Int32Array): S;
+  /** Frees a state no longer needed. */
+  release(state: S): void;
+}
+
+/** Options of {@link beamSearchWith}. */
+export interface BeamSearchOptions {
+  /** Sentences in the batch. */
+  readonly batch: number;
+  /** Id of `<bos>`. */
+  readonly bos: number;
+  /** Id of `<eos>`. */
+  readonly eos: number;
+  /** Most generated tokens. */
+  readonly maxLen: number;
+  /** Beam width (default 4). */
+  readonly beam?: number;
+  /** Length-penalty exponent α (default 0.6; 0 turns it off). */
+  readonly alpha?: number;
+}
+
+/**
+ * Beam search with the GNMT length penalty over any {@link StepDecoder}:
+ * keeps the `beam` best partial translations per sentence; a finished one
+ * scores logp / lp(length). Returns ids without `<bos>`/`<eos>`.
+ */
+export async function beamSearchWith<S>(
+  dec: StepDecoder<S>,
+  opts: BeamSearchOptions,
 ): Promise<Int32Array[]> {
-  const { bos, eos, maxLen } = limits(config, opts);
+  const { bos, eos, maxLen, batch: b } = opts;
   const k = opts.beam ?? 4, alpha = opts.alpha ?? 0.6;
   if (!Number.isInteger(k) || k < 1) {
     throw new RangeError(
@@ -128,54 +170,36 @@ export async function beamSearch(
     );
   }
   const lp = (n: number) => (alpha === 0 ? 1 : ((5 + n) / 6) ** alpha);
-  const b = batch.src.shape[0]!;
-  // Every sentence's memory repeated once per beam: rows b·k + j.
-  const rep = tensor(
-    Int32Array.from({ length: b * k }, (_, r) => Math.floor(r / k)),
-  );
-  const { memory, srcMask } = scope(() => ({
-    memory: take(encode(params, config, batch.src, batch.srcMask), rep, 0),
-    srcMask: take(batch.srcMask, rep, 0),
-  }));
+  let state = dec.start(k);
   let beams: Hyp[][] = Array.from(
     { length: b },
-    () => [{ tokens: [bos], logp: 0 }],
+    (_, s) => [{ tokens: [bos], logp: 0, row: s * k }],
   );
   const finished: { tokens: number[]; score: number }[][] = Array.from({
     length: b,
   }, () => []);
   for (let t = 0; t < maxLen && beams.some((bs) => bs.length > 0); t++) {
     // k rows per sentence (a retired sentence's rows are padding, never read).
-    const rows = beams.flatMap((bs) =>
-      Array.from(
-        { length: k },
-        (_, j) =>
-          bs[Math.min(j, bs.length - 1)]?.tokens ??
-            new Array<number>(t + 1).fill(bos),
-      )
-    );
-    const logp = scope(() => {
-      const tgt = tensor(Int32Array.from(rows.flat()), {
-        shape: [b * k, t + 1],
-      });
-      const { logits } = decode(
-        params,
-        config,
-        memory,
-        srcMask,
-        tgt,
-        ones([b * k, t + 1], { dtype: "int32" }),
-      );
-      return logSoftmax(
-        reshape(slice(logits, [0, t, 0], [b * k, 1, logits.shape[2]!]), [
-          b * k,
-          -1,
-        ]),
-      );
+    const from = new Int32Array(b * k);
+    const prefixes: number[][] = [];
+    beams.forEach((bs, s) => {
+      for (let j = 0; j < k; j++) {
+        const h = bs[Math.min(j, bs.length - 1)];
+        from[s * k + j] = h?.row ?? s * k;
+        prefixes.push(h?.tokens ?? new Array<number>(t + 1).fill(bos));
+      }
     });
-    const lps = await logp.data();
-    releaseNow(logp);
-    const v = logp.shape[1]!;
+    if (from.some((r, i) => r !== i)) {
+      const moved = dec.reorder(state, from);
+      if (moved !== state) dec.release(state);
+      state = moved;
+    }
+    const out = dec.step(state, prefixes);
+    if (out.state !== state) dec.release(state);
+    state = out.state;
+    const lps = await out.logp.data();
+    releaseNow(out.logp);
+    const v = out.logp.shape[1]!;
     beams = beams.map((live, s) => {
       if (live.length === 0) return live;
       const cands: { from: number; tok: number; logp: number }[] = [];
@@ -200,7 +224,7 @@ export async function beamSearch(
         const tokens = [...live[c.from]!.tokens, c.tok];
         if (c.tok === eos) {
           finished[s]!.push({ tokens, score: c.logp / lp(tokens.length - 1) });
-        } else keep.push({ tokens, logp: c.logp });
+        } else keep.push({ tokens, logp: c.logp, row: s * k + c.from });
         if (keep.length === k) break;
       }
       // Retire the sentence once no live beam can beat its best finished one
@@ -213,7 +237,7 @@ export async function beamSearch(
       return finished[s]!.length >= k || bestDone >= bestLive ? [] : keep;
     });
   }
-  releaseNow(memory, srcMask, rep);
+  dec.release(state);
   return beams.map((live, s) => {
     const pool = [
       ...finished[s]!,
@@ -225,5 +249,75 @@ export async function beamSearch(
     const body = (pool[0]?.tokens ?? [bos]).slice(1);
     const end = body.indexOf(eos);
     return Int32Array.from(end < 0 ? body : body.slice(0, end));
+  });
+}
+
+/**
+ * Beam search for the Transformer translator, with the GNMT length
+ * penalty lp(n) = ((5 + n) / 6)^α.
+ */
+export function beamSearch(
+  params: TranslatorParams,
+  config: TranslatorConfig,
+  batch: SourceBatch,
+  opts: BeamOptions = {},
+): Promise<Int32Array[]> {
+  const { bos, eos, maxLen } = limits(config, opts);
+  const b = batch.src.shape[0]!;
+  interface Memory {
+    readonly memory: Tensor;
+    readonly srcMask: Tensor;
+  }
+  const dec: StepDecoder<Memory> = {
+    start: (k) =>
+      scope(() => {
+        // Every sentence's memory repeated once per beam: rows b·k + j.
+        const rep = tensor(
+          Int32Array.from({ length: b * k }, (_, r) => Math.floor(r / k)),
+        );
+        return {
+          memory: take(
+            encode(params, config, batch.src, batch.srcMask),
+            rep,
+            0,
+          ),
+          srcMask: take(batch.srcMask, rep, 0),
+        };
+      }),
+    // A row's prefix is all the Transformer needs; its memory is the same
+    // for every row of a sentence.
+    reorder: (s) => s,
+    step: (s, prefixes) => {
+      const rows = prefixes.length, t = prefixes[0]!.length;
+      const logp = scope(() => {
+        const tgt = tensor(Int32Array.from(prefixes.flat()), {
+          shape: [rows, t],
+        });
+        const { logits } = decode(
+          params,
+          config,
+          s.memory,
+          s.srcMask,
+          tgt,
+          ones([rows, t], { dtype: "int32" }),
+        );
+        return logSoftmax(
+          reshape(slice(logits, [0, t - 1, 0], [rows, 1, logits.shape[2]!]), [
+            rows,
+            -1,
+          ]),
+        );
+      });
+      return { logp, state: s };
+    },
+    release: (s) => releaseNow(s.memory, s.srcMask),
+  };
+  return beamSearchWith(dec, {
+    batch: b,
+    bos,
+    eos,
+    maxLen,
+    beam: opts.beam ?? 4,
+    alpha: opts.alpha ?? 0.6,
   });
 }

@@ -18,6 +18,7 @@ import {
   crossEntropy,
   expandDims,
   type Key,
+  logSoftmax,
   mul,
   normal,
   notEqual,
@@ -28,6 +29,7 @@ import {
   split,
   stack,
   sub,
+  take,
   tanh,
   type Tensor,
   tensor,
@@ -44,7 +46,12 @@ import {
   type LinearParams,
 } from "./layers.ts";
 import type { TranslationInput } from "./translator.ts";
-import type { SourceBatch } from "./decoding.ts";
+import {
+  type BeamOptions,
+  beamSearchWith,
+  type SourceBatch,
+  type StepDecoder,
+} from "./decoding.ts";
 
 /** Configuration of {@link initGru}. */
 export interface GruConfig {
@@ -254,4 +261,66 @@ export async function gruGreedy(
   }
   releaseNow(state.states, state.h, state.keyMask);
   return out.map((o) => Int32Array.from(o));
+}
+
+/**
+ * Beam search for the GRU baseline, with the same GNMT length penalty as
+ * the Transformer's: the hidden states of the beams are gathered whenever
+ * the beams are re-ranked.
+ */
+export async function gruBeamSearch(
+  p: GruParams,
+  config: GruConfig,
+  batch: SourceBatch,
+  opts: BeamOptions = {},
+): Promise<Int32Array[]> {
+  const b = batch.src.shape[0]!;
+  interface State {
+    readonly states: Tensor;
+    readonly keyMask: Tensor;
+    readonly h: Tensor;
+  }
+  let shared: Tensor[] = [];
+  const dec: StepDecoder<State> = {
+    start: (k) => {
+      const s = scope(() => {
+        const rep = tensor(
+          Int32Array.from({ length: b * k }, (_, r) => Math.floor(r / k)),
+        );
+        const { states, last } = gruEncode(p, config, batch.src, batch.srcMask);
+        return {
+          states: take(states, rep, 0),
+          keyMask: take(notEqual(batch.srcMask, 0), rep, 0),
+          h: take(last, rep, 0),
+        };
+      });
+      shared = [s.states, s.keyMask];
+      return s;
+    },
+    reorder: (s, from) => ({
+      ...s,
+      h: scope(() => take(s.h, tensor(from), 0)),
+    }),
+    step: (s, prefixes) => {
+      const prev = tensor(Int32Array.from(prefixes, (x) => x[x.length - 1]!));
+      const out = scope(() => {
+        const r = gruDecodeStep(p, config, s.states, s.keyMask, prev, s.h);
+        return { logp: logSoftmax(r.logits), h: r.h };
+      });
+      releaseNow(prev);
+      return { logp: out.logp, state: { ...s, h: out.h } };
+    },
+    // States share their encoder tensors; only the hidden vector is per step.
+    release: (s) => releaseNow(s.h),
+  };
+  const out = await beamSearchWith(dec, {
+    batch: b,
+    bos: opts.bos ?? 2,
+    eos: opts.eos ?? 3,
+    maxLen: opts.maxLen ?? 2 * batch.src.shape[1]! + 5,
+    beam: opts.beam ?? 4,
+    ...(opts.alpha === undefined ? {} : { alpha: opts.alpha }),
+  });
+  releaseNow(...shared);
+  return out;
 }

@@ -47,6 +47,7 @@ import {
 import { beamSearch, greedyDecode, type SourceBatch } from "./decoding.ts";
 import {
   type GruConfig,
+  gruBeamSearch,
   gruGreedy,
   gruLoss,
   type GruParams,
@@ -242,13 +243,16 @@ function transformerArch(
   };
 }
 
-/** The GRU baseline decodes greedily (beam search is for the Transformer). */
+/** The GRU baseline, decoded greedily or with beam search. */
 function gruArch(config: GruConfig, smoothing: number): Arch<GruParams> {
   return {
     config,
     init: (k) => initGru(k, config),
     loss: (p, b) => gruLoss(p, config, b, smoothing),
-    decoder: (p) => (src, maxLen) => gruGreedy(p, config, src, { maxLen }),
+    decoder: (p, beam) => (src, maxLen) =>
+      beam > 1
+        ? gruBeamSearch(p, config, src, { beam, maxLen })
+        : gruGreedy(p, config, src, { maxLen }),
   };
 }
 

@@ -6,6 +6,7 @@ import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import * as h from "../../mod.ts";
 import { adam } from "../../models/optim.ts";
 import {
+  gruBeamSearch,
   gruDecodeStep,
   gruEncode,
   gruGreedy,
@@ -125,4 +126,17 @@ Deno.test("the GRU baseline learns to reverse short sequences", async () => {
     srcMask: batch.srcMask,
   }, { bos: BOS, eos: EOS });
   assertEquals(out.map((x) => [...x]), DATA.map((r) => [...r].reverse()));
+  const src = { src: batch.src, srcMask: batch.srcMask };
+  const beam = await gruBeamSearch(state.params, config, src, {
+    bos: BOS,
+    eos: EOS,
+    beam: 3,
+  });
+  assertEquals(beam.map((x) => [...x]), DATA.map((r) => [...r].reverse()));
+  // Decoding reads results back in a loop; it must not leave them alive.
+  const live = () => h.memory()[h.defaultBackend()]!.liveBytes;
+  const before = live();
+  await gruGreedy(state.params, config, src, { bos: BOS, eos: EOS });
+  await gruBeamSearch(state.params, config, src, { bos: BOS, eos: EOS });
+  assertEquals(live(), before, "GRU decoding leaked device memory");
 });
