@@ -336,6 +336,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     );
     return 1;
   }
+  // What eval and predict need to know about this run besides the checkpoint.
+  await Deno.writeTextFile(
+    `${args.out}/run.json`,
+    JSON.stringify({
+      task: args.task,
+      data: args.data,
+      model: args.task === "translate" ? args.model : "classifier",
+      attention: args.attention,
+    }) + "\n",
+  );
   const log = await Deno.open(`${args.out}/metrics.jsonl`, {
     write: true,
     create: true,

@@ -1,7 +1,7 @@
 /**
- * `deno task predict` and `deno task eval` for a trained classifier: load
- * the checkpoint from `--out`, classify a sentence (with an SVG heatmap of
- * its attention) or score the test split.
+ * `deno task predict` and `deno task eval` for a trained model: load the
+ * checkpoint from `--out`; classify or translate a sentence (with an SVG
+ * heatmap of its attention), or score the test split.
  *
  * @module
  */
@@ -16,6 +16,12 @@ import {
   tensor,
 } from "../ops/mod.ts";
 import { loadDataset, tokenizerFromJSON } from "../data/mod.ts";
+import {
+  evaluateTranslator,
+  type LoadedTranslator,
+  loadTranslator,
+  translateText,
+} from "./translate_text.ts";
 import { applyClassifier, type ClassifierParams } from "./classifier.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import type {
@@ -88,23 +94,118 @@ export async function classifyText(
   return { ranked, attention: a, tokens: labels };
 }
 
+const HELP = {
+  eval: `Usage: deno task eval [--out DIR] [--data PATH] [--beam N]
+
+Scores the model trained into DIR (default runs/latest) on its test split:
+a classifier's accuracy and macro-F1, a translator's BLEU (sacreBLEU's
+default and lower-cased) and chrF with beam search (default beam 4).
+--data names the data the model was trained on when it was not the bundled
+default (a CSV, or a Multi30k folder); by default the path recorded by
+train in DIR/run.json.`,
+  predict: `Usage: deno task predict [--out DIR] [--beam N] "a sentence"
+
+Classifies the sentence (top classes) or translates it, with the model
+trained into DIR (default runs/latest), and writes DIR/attention.svg: the
+classifier's self-attention or the translator's cross-attention.`,
+};
+
+/** The `--data` that train recorded in `${out}/run.json`, if any. */
+async function recordedData(out: string): Promise<string | null> {
+  try {
+    const run = JSON.parse(await Deno.readTextFile(`${out}/run.json`));
+    return typeof run.data === "string" ? run.data : null;
+  } catch {
+    return null;
+  }
+}
+
+async function runTranslator(
+  mode: string,
+  out: string,
+  data: string | null,
+  beam: number,
+  text: string,
+  m: LoadedTranslator,
+): Promise<number> {
+  if (mode === "eval") {
+    const d = data
+      ? await loadDataset("multi30k", { path: data })
+      : await loadDataset("tatoeba");
+    const t0 = performance.now();
+    const s = await evaluateTranslator(m, d, { beam });
+    console.log(
+      `test BLEU ${s.bleu.toFixed(2)} (sacreBLEU default), ${
+        s.bleuLower.toFixed(2)
+      } (lower-cased), chrF ${s.chrf.toFixed(2)} ` +
+        `(${s.sentences} sentences of ${data ?? "Tatoeba"}, beam ${beam}, ${
+          ((performance.now() - t0) / 1000).toFixed(0)
+        } s)`,
+    );
+    return 0;
+  }
+  if (!text) {
+    console.error(
+      'predict: give a sentence, e.g. deno task predict "Ein Hund läuft im Park."',
+    );
+    return 2;
+  }
+  const r = await translateText(m, text, { beam });
+  console.log(r.text);
+  const svg = attentionSvg(r.attention, r.targetTokens, r.sourceTokens, {
+    title: `"${text}" → "${r.text}" (cross-attention${
+      m.progress.arch === "gru" ? "" : ", last block, heads averaged"
+    })`,
+  });
+  await Deno.writeTextFile(`${out}/attention.svg`, svg);
+  console.log(`attention heatmap: ${out}/attention.svg`);
+  return 0;
+}
+
 /** Runs `predict`/`eval`; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const mode = argv[0];
+  const mode = argv[0] === "eval" ? "eval" : "predict";
   let out = "runs/latest";
   let data: string | null = null;
+  let beam = 4;
   const rest: string[] = [];
   for (let i = 1; i < argv.length; i++) {
     if (argv[i] === "--out") out = argv[++i] ?? out;
     else if (argv[i] === "--data") data = argv[++i] ?? null;
-    else if (argv[i] === "--help") {
-      console.log(
-        mode === "eval"
-          ? "Usage: deno task eval [--out DIR] [--data CSV]: test accuracy and macro-F1 of the model in DIR"
-          : 'Usage: deno task predict [--out DIR] "a sentence": top classes and DIR/attention.svg',
-      );
+    else if (argv[i] === "--beam") {
+      beam = Number(argv[++i]);
+      if (!Number.isInteger(beam) || beam < 1) {
+        console.error(`${mode}: --beam must be a positive integer`);
+        return 2;
+      }
+    } else if (argv[i] === "--help" || argv[i] === "-h") {
+      console.log(HELP[mode]);
       return 0;
     } else rest.push(argv[i]!);
+  }
+  data ??= await recordedData(out);
+  let translator: LoadedTranslator | null = null;
+  try {
+    translator = await loadTranslator(`${out}/checkpoint.safetensors`);
+  } catch (e) {
+    if (!(e instanceof TypeError)) {
+      console.error(
+        `${mode}: cannot load a trained model from ${out}: ${
+          (e as Error).message
+        }\nTrain one first: deno task train --out ${out}`,
+      );
+      return 1;
+    }
+  }
+  if (translator) {
+    return await runTranslator(
+      mode,
+      out,
+      data,
+      beam,
+      rest.join(" ").trim(),
+      translator,
+    );
   }
   let m: LoadedClassifier;
   try {

@@ -46,8 +46,8 @@ import {
 } from "./translator.ts";
 import { beamSearch, greedyDecode, type SourceBatch } from "./decoding.ts";
 import {
-  type GruConfig,
   gruBeamSearch,
+  type GruConfig,
   gruGreedy,
   gruLoss,
   type GruParams,
@@ -308,8 +308,10 @@ export async function trainTranslator(
     filterLength(["src_ids", "tgt_ids"], { max: maxModelLen - 2 })(t);
   const trainIds = fits(ids(train));
   const validRaw = opts.data.valid.slice(0, opts.validSentences ?? 500);
-  const validIds = ids(validRaw);
-  const testIds = ids(opts.data.test);
+  // Sources are cleaned as in training; references stay as published.
+  const cleanSource = pipe(normalizeText([srcCol]), cleanText([srcCol]));
+  const validIds = ids(cleanSource(validRaw));
+  const testIds = ids(cleanSource(opts.data.test));
   const smoothing = opts.labelSmoothing ?? 0.1;
   const sizes = { srcVocab: srcTok.vocab.size, tgtVocab: tgtTok.vocab.size };
   const archName = opts.arch ?? "transformer";
