@@ -210,7 +210,7 @@ function progressBar(
       enc.encode(
         `\repoch ${p.epoch} [${"#".repeat(done)}${
           ".".repeat(width - done)
-        }] ${p.step}/${p.steps}  ${
+        }] ${p.step}/${p.steps}  loss ${p.loss?.toFixed(3) ?? "…"}  ${
           Math.round(p.tokens / Math.max(elapsed, 1e-3))
         } tokens/s  ETA ${eta.toFixed(0)} s `,
       ),

@@ -13,6 +13,7 @@ import {
   argmax,
   carry,
   crossEntropy,
+  div,
   foldIn,
   type Key,
   key as makeKey,
@@ -95,6 +96,42 @@ export interface StepProgress {
   readonly steps: number;
   /** Tokens processed so far in this epoch. */
   readonly tokens: number;
+  /**
+   * The epoch's mean training loss as last read back, or null before the
+   * first read. Reads happen at most once a second, between steps, and only
+   * when there is an `onStep`.
+   */
+  readonly loss: number | null;
+}
+
+/**
+ * Reads the running loss sum back at most once a second, between steps
+ * (one small readback a second, for progress bars).
+ */
+export class LossMonitor {
+  #last = -Infinity;
+  #mean: number | null = null;
+  /** The latest mean loss read. */
+  get mean(): number | null {
+    return this.#mean;
+  }
+  /** Starts a new epoch. */
+  reset(): void {
+    this.#mean = null;
+    this.#last = -Infinity;
+  }
+  /** Reads `lossSum / steps` when a second has passed since the last read. */
+  async poll(lossSum: Tensor, steps: number): Promise<void> {
+    const now = performance.now();
+    if (now - this.#last < 1000) return;
+    this.#last = now;
+    const snap = scope(() => div(lossSum, steps));
+    try {
+      this.#mean = (await snap.item()) as number;
+    } finally {
+      releaseNow(snap);
+    }
+  }
 }
 
 /** Metrics of one epoch. */
@@ -295,6 +332,7 @@ export async function trainClassifier(
     globalStep = meta.globalStep;
     firstEpoch = meta.epoch + 1;
   }
+  const monitor = new LossMonitor();
   for (let epoch = firstEpoch; epoch <= epochs; epoch++) {
     const t0 = performance.now();
     const bs = batches(trainIds!, "ids", {
@@ -302,6 +340,7 @@ export async function trainClassifier(
       key: foldIn(kData!, epoch),
     });
     let tokens = 0;
+    monitor.reset();
     state = carry(state, (s) => ({ ...s, lossSum: zeros([]) }));
     for (let i = 0; i < bs.length; i++) {
       const b = bs[i]!;
@@ -320,7 +359,16 @@ export async function trainClassifier(
       });
       releaseNow(y);
       tokens += b.ids.size;
-      opts.onStep?.({ epoch, step: i + 1, steps: bs.length, tokens });
+      if (opts.onStep) {
+        await monitor.poll(state.lossSum, i + 1);
+        opts.onStep({
+          epoch,
+          step: i + 1,
+          steps: bs.length,
+          tokens,
+          loss: monitor.mean,
+        });
+      }
     }
     releaseNow(...bs.flatMap((b) => [b.ids, b.mask, b.lengths]));
     const loss = ((await state.lossSum.item()) as number) / bs.length;

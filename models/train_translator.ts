@@ -56,7 +56,7 @@ import {
 import { type AdamState, adamw, clipByGlobalNorm } from "./optim.ts";
 import { inverseSqrt } from "./schedules.ts";
 import { corpusBleu, corpusChrf } from "./metrics.ts";
-import type { StepProgress } from "./train_classifier.ts";
+import { LossMonitor, type StepProgress } from "./train_classifier.ts";
 import {
   type CheckpointMetadata,
   loadCheckpoint,
@@ -370,6 +370,7 @@ export async function trainTranslator(
     if (last.epoch - best.epoch >= patience) return true;
     return trainSeconds + last.seconds > budget;
   };
+  const monitor = new LossMonitor();
   for (let epoch = firstEpoch; epoch <= (opts.epochs ?? 10); epoch++) {
     if (stopped()) break;
     const t0 = performance.now();
@@ -380,6 +381,7 @@ export async function trainTranslator(
       key: foldIn(kData!, epoch),
     });
     state = carry(state, (s) => ({ ...s, lossSum: zeros([]) }));
+    monitor.reset();
     let tokens = 0;
     for (let i = 0; i < bs.length; i++) {
       const b = bs[i]!;
@@ -396,7 +398,16 @@ export async function trainTranslator(
         };
       });
       tokens += b.src.size + b.tgtIn.size;
-      opts.onStep?.({ epoch, step: i + 1, steps: bs.length, tokens });
+      if (opts.onStep) {
+        await monitor.poll(state.lossSum, i + 1);
+        opts.onStep({
+          epoch,
+          step: i + 1,
+          steps: bs.length,
+          tokens,
+          loss: monitor.mean,
+        });
+      }
     }
     releaseNow(
       ...bs.flatMap((

@@ -14,6 +14,7 @@ for (const arch of ["transformer", "gru"] as const) {
       test: d.test.slice(0, 20),
     };
     const epochs: number[] = [];
+    const progress: (number | null)[] = [];
     const r = await trainTranslator({
       data,
       arch,
@@ -23,12 +24,18 @@ for (const arch of ["transformer", "gru"] as const) {
       validSentences: 20,
       beam: 2,
       warmup: 10,
+      onStep: (p) => {
+        if (p.epoch === 1) progress.push(p.loss);
+      },
       onEpoch: (m) => {
         epochs.push(m.epoch);
         assert(Number.isFinite(m.loss) && m.loss > 0, `loss ${m.loss}`);
       },
     });
     assertEquals(epochs, [1, 2]);
+    // The progress bar's loss is read at the first step, then once a second.
+    const first = progress[0] ?? null;
+    assert(first !== null && Number.isFinite(first) && first > 0, `${first}`);
     assert(r.history[1]!.loss < r.history[0]!.loss, "the loss falls");
     for (const v of [r.testBleu, r.testBleuLower, r.testChrf]) {
       assert(v >= 0 && v <= 100, `score ${v}`);
