@@ -53,9 +53,11 @@ export {
   trainTranslator,
   translateTable,
   type TranslationEpochMetrics,
+  type TranslationProgress,
   type TranslatorTrainOptions,
   type TranslatorTrainResult,
 } from "./train_translator.ts";
 export * from "./checkpoint.ts";
 export { attentionSvg, type HeatmapOptions } from "./heatmap.ts";
 export * from "./gru.ts";
+export * from "./translate_text.ts";
