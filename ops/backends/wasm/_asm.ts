@@ -63,11 +63,26 @@ const SIMD = {
   "v128.load": 0x00,
   "v128.load32_splat": 0x09,
   "v128.store": 0x0b,
+  "v128.const": 0x0c,
   "i8x16.shuffle": 0x0d,
+  "i8x16.splat": 0x0f,
   "i32x4.splat": 0x11,
   "f32x4.splat": 0x13,
+  "i8x16.extract_lane_u": 0x16,
+  "i8x16.replace_lane": 0x17,
+  "i32x4.extract_lane": 0x1b,
+  "i32x4.replace_lane": 0x1c,
   "f32x4.extract_lane": 0x1f,
+  "f32x4.replace_lane": 0x20,
   "f64x2.extract_lane": 0x21,
+  "i8x16.eq": 0x23,
+  "i8x16.ne": 0x24,
+  "i32x4.eq": 0x37,
+  "i32x4.ne": 0x38,
+  "i32x4.lt_s": 0x39,
+  "i32x4.gt_s": 0x3b,
+  "i32x4.le_s": 0x3d,
+  "i32x4.ge_s": 0x3f,
   "f32x4.eq": 0x41,
   "f32x4.ne": 0x42,
   "f32x4.lt": 0x43,
@@ -76,18 +91,36 @@ const SIMD = {
   "f32x4.ge": 0x46,
   "v128.not": 0x4d,
   "v128.and": 0x4e,
+  "v128.andnot": 0x4f,
   "v128.or": 0x50,
+  "v128.xor": 0x51,
   "v128.bitselect": 0x52,
   "f64x2.promote_low_f32x4": 0x5f,
+  "i8x16.abs": 0x60,
+  "i8x16.narrow_i16x8_s": 0x65,
+  "f32x4.ceil": 0x67,
+  "f32x4.floor": 0x68,
+  "f32x4.trunc": 0x69,
+  "f32x4.nearest": 0x6a,
+  "i16x8.narrow_i32x4_s": 0x85,
+  "i16x8.extend_low_i8x16_s": 0x87,
+  "i16x8.extend_high_i8x16_s": 0x88,
+  "i16x8.extend_low_i8x16_u": 0x89,
+  "i16x8.extend_high_i8x16_u": 0x8a,
+  "i32x4.abs": 0xa0,
+  "i32x4.neg": 0xa1,
+  "i32x4.extend_low_i16x8_s": 0xa7,
+  "i32x4.extend_high_i16x8_s": 0xa8,
+  "i32x4.extend_low_i16x8_u": 0xa9,
+  "i32x4.extend_high_i16x8_u": 0xaa,
   "i32x4.shl": 0xab,
+  "i32x4.shr_s": 0xac,
+  "i32x4.shr_u": 0xad,
   "i32x4.add": 0xae,
   "i32x4.sub": 0xb1,
   "i32x4.mul": 0xb5,
   "i32x4.min_s": 0xb6,
   "i32x4.max_s": 0xb8,
-  "f32x4.ceil": 0x67,
-  "f32x4.floor": 0x68,
-  "f32x4.nearest": 0x6a,
   "f32x4.abs": 0xe0,
   "f32x4.neg": 0xe1,
   "f32x4.sqrt": 0xe3,
@@ -97,6 +130,8 @@ const SIMD = {
   "f32x4.div": 0xe7,
   "f32x4.min": 0xe8,
   "f32x4.max": 0xe9,
+  "f32x4.pmin": 0xea,
+  "f32x4.pmax": 0xeb,
   "f64x2.add": 0xf0,
   "i32x4.trunc_sat_f32x4_s": 0xf8,
   "f32x4.convert_i32x4_s": 0xfa,
@@ -132,12 +167,14 @@ const PLAIN = {
   "i32.mul": 0x6c,
   "i32.div_s": 0x6d,
   "i32.div_u": 0x6e,
+  "i32.rem_s": 0x6f,
   "i32.rem_u": 0x70,
   "i32.and": 0x71,
   "i32.or": 0x72,
   "i32.shl": 0x74,
   "i32.shr_s": 0x75,
   "i32.shr_u": 0x76,
+  "i32.xor": 0x73,
   "f32.abs": 0x8b,
   "f32.neg": 0x8c,
   "f32.sqrt": 0x91,
@@ -147,9 +184,16 @@ const PLAIN = {
   "f32.div": 0x95,
   "f32.min": 0x96,
   "f32.max": 0x97,
+  "f32.copysign": 0x98,
+  "f32.ceil": 0x8d,
+  "f32.floor": 0x8e,
+  "f32.nearest": 0x90,
   "f64.add": 0xa0,
+  "f32.convert_i32_s": 0xb2,
   "f32.demote_f64": 0xb6,
   "f64.promote_f32": 0xbb,
+  "i32.reinterpret_f32": 0xbc,
+  "f32.reinterpret_i32": 0xbe,
 } as const;
 
 /** A plain instruction name. */
@@ -166,6 +210,9 @@ const MEM: Record<string, [number[], number]> = {
   "v128.load": [[0xfd, ...uleb(SIMD["v128.load"])], 4],
   "v128.load32_splat": [[0xfd, ...uleb(SIMD["v128.load32_splat"])], 2],
   "v128.store": [[0xfd, ...uleb(SIMD["v128.store"])], 4],
+  "v128.load32_zero": [[0xfd, ...uleb(0x5c)], 2],
+  "v128.load64_zero": [[0xfd, ...uleb(0x5d)], 3],
+  "v128.load8_splat": [[0xfd, ...uleb(0x07)], 0],
 };
 
 /** A memory instruction name. */
@@ -178,7 +225,10 @@ export type MemOp =
   | "i32.store8"
   | "v128.load"
   | "v128.load32_splat"
-  | "v128.store";
+  | "v128.store"
+  | "v128.load32_zero"
+  | "v128.load64_zero"
+  | "v128.load8_splat";
 
 /** Builds one function body. Structured control flow is nested callbacks. */
 export class Fn {
@@ -189,6 +239,8 @@ export class Fn {
   /** Result types. */
   readonly results: readonly ValType[];
   #locals: ValType[] = [];
+  #consts = new Map<string, Local>();
+  #prologue: number[] = [];
 
   constructor(params: readonly ValType[], results: readonly ValType[]) {
     this.params = params;
@@ -224,6 +276,74 @@ export class Fn {
   mem(name: MemOp, offset = 0): this {
     const [opc, align] = MEM[name]!;
     this.code.push(...opc, align, ...uleb(offset));
+    return this;
+  }
+
+  /** `v128.store32_lane`: stores lane `lane` of the v128 on the stack. */
+  storeLane(lane: number, offset = 0): this {
+    this.code.push(0xfd, ...uleb(0x5a), 2, ...uleb(offset), lane);
+    return this;
+  }
+
+  /** `v128.load32_lane`: (addr, v128) → v128 with lane `lane` loaded. */
+  loadLane(lane: number, offset = 0): this {
+    this.code.push(0xfd, ...uleb(0x56), 2, ...uleb(offset), lane);
+    return this;
+  }
+
+  /** `i32.trunc_sat_f32_s`: NaN → 0, out-of-range values saturate. */
+  truncSat(): this {
+    this.code.push(0xfc, 0);
+    return this;
+  }
+
+  /**
+   * A v128 constant, pushed from a local set once at function entry:
+   * engines may rebuild a `v128.const` from scalars at every use, which
+   * costs more than the arithmetic in a polynomial.
+   */
+  #v128(bytes: Uint8Array): this {
+    const key = bytes.join(",");
+    let l = this.#consts.get(key);
+    if (l === undefined) {
+      l = this.local("v128");
+      this.#consts.set(key, l);
+      this.#prologue.push(
+        0xfd,
+        ...uleb(SIMD["v128.const"]),
+        ...bytes,
+        0x21,
+        ...uleb(l),
+      );
+    }
+    return this.get(l);
+  }
+
+  /** A v128 constant of four float32 lanes (one value splatted if given one). */
+  f32x4(...lanes: number[]): this {
+    const v = lanes.length === 1
+      ? [lanes[0]!, lanes[0]!, lanes[0]!, lanes[0]!]
+      : lanes;
+    return this.#v128(new Uint8Array(new Float32Array(v).buffer));
+  }
+
+  /** A v128 constant of four int32 lanes (one value splatted if given one). */
+  i32x4(...lanes: number[]): this {
+    const v = lanes.length === 1
+      ? [lanes[0]!, lanes[0]!, lanes[0]!, lanes[0]!]
+      : lanes;
+    return this.#v128(new Uint8Array(new Int32Array(v).buffer));
+  }
+
+  /** `memory.copy` (dst, src, n on the stack). */
+  memoryCopy(): this {
+    this.code.push(0xfc, 10, 0, 0);
+    return this;
+  }
+
+  /** `memory.fill` (dst, byte, n on the stack). */
+  memoryFill(): this {
+    this.code.push(0xfc, 11, 0);
     return this;
   }
 
@@ -351,7 +471,13 @@ export class Fn {
       count++;
       i = j;
     }
-    const body = [...uleb(count), ...groups, ...this.code, 0x0b];
+    const body = [
+      ...uleb(count),
+      ...groups,
+      ...this.#prologue,
+      ...this.code,
+      0x0b,
+    ];
     return [...uleb(body.length), ...body];
   }
 }
