@@ -6,12 +6,12 @@
  * memory cannot shrink, but with coalescing, training on batches of
  * varying shapes reuses the same space instead of keeping one free list
  * per size (which grew without bound). The first {@link RESERVED} bytes
- * hold the thread-pool control block.
+ * are never allocated; kernels use the first 64 as a scratch slot.
  *
  * @module
  */
 
-/** Bytes at the bottom of memory kept for the control block. */
+/** Bytes at the bottom of memory never allocated (a scratch slot lives there). */
 export const RESERVED = 65536;
 const PAGE = 65536;
 const ALIGN = 64;
@@ -59,6 +59,8 @@ export class Arena {
   liveBytes = 0;
   /** Bytes of freed blocks kept for reuse. */
   pooledBytes = 0;
+  /** Byte address of a 64-byte scratch slot (a kernel's constant operand). */
+  readonly scratch = 0;
 
   constructor(initialPages = 256) {
     this.memory = new WebAssembly.Memory({

@@ -1,7 +1,7 @@
 /**
  * `dot_general` on the wasm backend: the plan (strides of A and B as
  * `[batch, rows, cols]` views, so transposed operands are never copied) and
- * the two thread drivers, packing B and multiplying.
+ * the two thread drivers, packing B and multiplying, one unit at a time.
  *
  * The drivers are self-contained functions: `_threads.ts` ships their
  * source text to the workers, so they may use only their arguments.
@@ -73,86 +73,74 @@ export function gemmPlan(
 }
 
 /**
- * Packs B panels: units are (batch, panel) pairs split evenly over threads.
- * Args: bp, b, batch, K, N, sBb, sBk, sBj, panels, NR.
+ * Packs B panels: unit u is a group of `group` panels of one batch.
+ * Args: bp, b, batch, K, N, sBb, sBk, sBj, panels, NR, group.
  */
 export function packBDriver(
   ex: Exports,
   ctl: Int32Array,
-  tid: number,
-  nt: number,
+  u: number,
+  _tid: number,
 ): void {
-  const bp = ctl[8]!, b = ctl[9]!, batch = ctl[10]!, K = ctl[11]!;
+  const bp = ctl[8]!, b = ctl[9]!, K = ctl[11]!;
   const N = ctl[12]!, sBb = ctl[13]!, sBk = ctl[14]!, sBj = ctl[15]!;
-  const panels = ctl[16]!, NR = ctl[17]!;
-  const units = batch * panels;
-  const per = Math.ceil(units / nt);
-  let u = tid * per;
-  const end = Math.min(units, u + per);
-  while (u < end) {
-    const t = Math.floor(u / panels), p0 = u - t * panels;
-    const p1 = Math.min(panels, p0 + (end - u));
-    ex.pack_b!(
-      bp + t * panels * K * NR * 4,
-      b + t * sBb * 4,
-      K,
-      N,
-      sBk,
-      sBj,
-      p0,
-      p1,
-    );
-    u += p1 - p0;
-  }
+  const panels = ctl[16]!, NR = ctl[17]!, group = ctl[18]!;
+  const groups = Math.ceil(panels / group);
+  const t = Math.floor(u / groups), p0 = (u - t * groups) * group;
+  ex.pack_b!(
+    bp + t * panels * K * NR * 4,
+    b + t * sBb * 4,
+    K,
+    N,
+    sBk,
+    sBj,
+    p0,
+    Math.min(panels, p0 + group),
+  );
 }
 
 /**
- * Multiplies: units are (batch, row block, column chunk) triples split
- * evenly over threads; each packs its A blocks into its own buffer.
+ * Multiplies one unit, a (batch, row block, column chunk) triple; the
+ * thread packs its A block into its own buffer.
  * Args: a, bp, c, batch, M, N, K, sAb, sAi, sAk, panels, mc, kc, apBase,
  * apStride, scratchBase, colChunks, NR.
  */
 export function gemmDriver(
   ex: Exports,
   ctl: Int32Array,
+  u: number,
   tid: number,
-  nt: number,
 ): void {
-  const a = ctl[8]!, bp = ctl[9]!, c = ctl[10]!, batch = ctl[11]!;
+  const a = ctl[8]!, bp = ctl[9]!, c = ctl[10]!;
   const M = ctl[12]!, N = ctl[13]!, K = ctl[14]!;
   const sAb = ctl[15]!, sAi = ctl[16]!, sAk = ctl[17]!, panels = ctl[18]!;
   const mc = ctl[19]!, kcMax = ctl[20]!, ap = ctl[21]! + tid * ctl[22]!;
   const scratch = ctl[23]! + tid * 1024, chunks = ctl[24]!, NR = ctl[25]!;
   const rowBlocks = Math.ceil(M / mc);
-  const units = batch * rowBlocks * chunks;
-  const per = Math.ceil(units / nt);
   const chunk = Math.ceil(panels / chunks);
-  const end = Math.min(units, (tid + 1) * per);
-  for (let u = tid * per; u < end; u++) {
-    const cb = u % chunks, rest = Math.floor(u / chunks);
-    const rb = rest % rowBlocks, t = Math.floor(rest / rowBlocks);
-    const i0 = rb * mc, m = Math.min(mc, M - i0);
-    const j0 = cb * chunk, j1 = Math.min(panels, j0 + chunk);
-    if (j0 >= j1) continue;
-    const bpt = bp + t * panels * K * NR * 4;
-    const ct = c + (t * M * N + i0 * N) * 4;
-    for (let pc = 0; pc < K; pc += kcMax) {
-      const kc = Math.min(kcMax, K - pc);
-      ex.pack_a!(ap, a + (t * sAb + i0 * sAi + pc * sAk) * 4, m, kc, sAi, sAk);
-      ex.macro!(
-        ap,
-        bpt + pc * NR * 4,
-        kc,
-        ct,
-        N * 4,
-        m,
-        j0,
-        j1,
-        N,
-        K * NR * 4,
-        pc > 0 ? 1 : 0,
-        scratch,
-      );
-    }
+  const cb = u % chunks, rest = Math.floor(u / chunks);
+  const rb = rest % rowBlocks, t = Math.floor(rest / rowBlocks);
+  const i0 = rb * mc, m = Math.min(mc, M - i0);
+  const j0 = cb * chunk, j1 = Math.min(panels, j0 + chunk);
+  if (j0 >= j1) return;
+  const bpt = bp + t * panels * K * NR * 4;
+  const ct = c + (t * M * N + i0 * N) * 4;
+  for (let pc = 0; pc < K; pc += kcMax) {
+    const kc = Math.min(kcMax, K - pc);
+    ex.pack_a!(ap, a + (t * sAb + i0 * sAi + pc * sAk) * 4, m, kc, sAi, sAk);
+    ex.macro!(
+      ap,
+      bpt + pc * NR * 4,
+      kc,
+      ct,
+      N * 4,
+      m,
+      j0,
+      j1,
+      N,
+      K * NR * 4,
+      pc > 0 ? 1 : 0,
+      scratch,
+    );
   }
 }

@@ -12,13 +12,10 @@ import { type Aval, sizeOf } from "../../dtype.ts";
 import type { Params, Primitive } from "../../primitives.ts";
 import type { Arena, Block } from "./_arena.ts";
 import type { Ref } from "./_dispatch.ts";
-import { gemmDriver, gemmPlan, packBDriver } from "./_gemm.ts";
+import { GEMM, PACK_B } from "./_drivers.ts";
+import { gemmPlan } from "./_gemm.ts";
 import type { GemmShape } from "./_gemm_kernels.ts";
-import type { Driver, ThreadPool } from "./_threads.ts";
-
-/** The thread drivers, in job-index order. */
-export const DRIVERS: readonly Driver[] = [packBDriver, gemmDriver];
-const PACK_B = 0, GEMM = 1;
+import type { ThreadPool } from "./_threads.ts";
 
 /** Rows of A per block (a multiple of MR is used) and the panel depth. */
 const MC = 64, KC = 256;
@@ -111,9 +108,18 @@ export function matmul(
     const panels = Math.ceil(n / NR);
     const bp = arena.alloc(batch * panels * k * NR * 4);
     const [sBb, sBk, sBj] = plan.sb;
+    // Pack B in units of about 64K floats, at least 4 per thread.
+    const group = Math.max(
+      1,
+      Math.min(
+        Math.ceil(65536 / (k * NR)),
+        Math.ceil((batch * panels) / (4 * nt)),
+      ),
+    );
     pool.run(
       PACK_B,
-      [bp.ptr, y.ptr, batch, k, n, sBb, sBk, sBj, panels, NR],
+      [bp.ptr, y.ptr, batch, k, n, sBb, sBk, sBj, panels, NR, group],
+      batch * Math.ceil(panels / group),
       nt,
     );
     const mc = Math.ceil(MC / gemm.mr) * gemm.mr;
@@ -121,30 +127,36 @@ export function matmul(
     const ap = arena.alloc(nt * apStride);
     const scratch = arena.alloc(nt * 1024);
     const units = batch * Math.ceil(m / mc);
-    const chunks = units >= 2 * nt
+    // Enough units (about 4 per thread) that a slow thread takes fewer.
+    const chunks = units >= 4 * nt
       ? 1
-      : Math.min(panels, Math.ceil((2 * nt) / units));
+      : Math.min(panels, Math.ceil((4 * nt) / units));
     const [sAb, sAi, sAk] = plan.sa;
-    pool.run(GEMM, [
-      x.ptr,
-      bp.ptr,
-      o.ptr,
-      batch,
-      m,
-      n,
-      k,
-      sAb,
-      sAi,
-      sAk,
-      panels,
-      mc,
-      KC,
-      ap.ptr,
-      apStride,
-      scratch.ptr,
-      chunks,
-      NR,
-    ], nt);
+    pool.run(
+      GEMM,
+      [
+        x.ptr,
+        bp.ptr,
+        o.ptr,
+        batch,
+        m,
+        n,
+        k,
+        sAb,
+        sAi,
+        sAk,
+        panels,
+        mc,
+        KC,
+        ap.ptr,
+        apStride,
+        scratch.ptr,
+        chunks,
+        NR,
+      ],
+      units * chunks,
+      nt,
+    );
     for (const t of [bp, ap, scratch]) arena.release(t);
   }
   for (const t of temps) ctx.free(t);

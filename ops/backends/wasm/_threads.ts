@@ -1,120 +1,263 @@
 /**
- * Threads for the wasm backend: Web Workers that instantiate the same module
- * on the same shared memory and wait on a control block with
- * `Atomics.wait`.
+ * Threads for the wasm backend: one process-wide set of workers
+ * (`node:worker_threads`) that instantiate each backend's module on that
+ * backend's shared memory and wait on a control block with `Atomics.wait`.
  *
  * A job is a driver (a self-contained function, sent to the workers as
- * source text) plus integer arguments in the control block. The calling
- * thread runs its own share as thread 0, then waits synchronously
- * (`Atomics.wait` is allowed on Deno's main thread), because
- * `Backend.run` is synchronous. Workers start from a blob URL, so they
- * need no read or net permission.
+ * source text) over `units` numbered pieces of work, with integer arguments
+ * in the control block. Every thread, the caller included, claims units by
+ * compare-and-swap on one word until none are left; the caller then waits
+ * (synchronously: `Backend.run` is synchronous, and `Atomics.wait` is
+ * allowed on Deno's main thread) for the units that others claimed. A slow
+ * or descheduled thread therefore takes fewer units, and a worker that
+ * never starts takes none: it cannot hang or slow a job down.
  *
- * Deno keeps a program alive while it has workers, so idle workers are
- * retired after {@link IDLE_MS} by an unref'd timer, and later jobs run on
- * the calling thread alone. Workers are never restarted: in Deno 2.9,
- * creating workers after other workers have run jobs on shared memory
- * sometimes never starts them (their first message is never delivered;
- * reproduced with plain Web Workers and with `node:worker_threads`), so a
- * process should start one pool, once. That is also why the backend uses
- * one thread unless `HEED_THREADS` asks for more.
+ * Workers are started once per process and kept: in Deno 2.9, starting
+ * workers after other workers have run jobs on shared memory sometimes
+ * never delivers their first message, so later backends reuse the same
+ * workers (an `attach` message gives them the new module and memory), and
+ * idle workers are never retired. They are `unref`'d, so they do not keep
+ * a program alive (Web Workers cannot be, which is why this uses
+ * `node:worker_threads`), and they need no permission (`eval` source).
  *
- * Control block (int32 words at address 0): 0 job sequence, 1 driver
- * index (-1 stops), 3 error flag, 4 threads in this job, 8..31 arguments,
- * 32.. a claim word per share, 48.. a done word per share.
- *
- * Shares are claimed with compare-and-swap: after its own share the caller
- * takes every share no worker has claimed yet, and waits only for shares
- * that a worker claimed (so it is running). A worker that never wakes, as
- * in the start-up problem above, slows a job down but cannot hang it.
+ * Control block (int32 words of its own SharedArrayBuffer): 0 wake-up
+ * sequence, 1 driver, 2 backend slot, 3 error flag, 4 threads allowed,
+ * 5 claims, 6 next claim (job generation << 16 | claims taken), 7 claims
+ * done, 8..71 arguments, 72 units, 73 units per claim, 74 claims workers
+ * have taken since the start (a statistic), 80.. messages
+ * posted to each worker (a worker leaves its wait loop to read its
+ * messages when it has received fewer).
  *
  * @module
  */
 
+import { Worker } from "node:worker_threads";
+
 /** The exports a driver calls; all arguments are int32. */
 export type Exports = Record<string, (...args: number[]) => void>;
 
-/** A job body run by every thread on its share of the work. */
+/** One unit of a job, run by whichever thread claimed it. */
 export type Driver = (
   ex: Exports,
   ctl: Int32Array,
+  unit: number,
   tid: number,
-  nt: number,
 ) => void;
 
+const SEQ = 0, KIND = 1, SLOT = 2, ERR = 3, NT = 4, CLAIMS = 5, NEXT = 6;
+const DONE = 7, UNITS = 72, PER = 73, TAKEN = 74, MAIL = 80;
 /** First argument word of the control block. */
 export const ARGS = 8;
-
-/** First claim word; share t's is CLAIM + t (0 free, 1 worker, 2 caller). */
-export const CLAIM = 32;
-
-/** First done word; share t's is DONE + t. */
-export const DONE = 48;
-
-/** Most threads a pool can have (claim and done words per share). */
+/** Argument words available to a job. */
+export const MAX_ARGS = 64;
+/** Most threads a pool can have. */
 export const MAX_THREADS = 16;
-
-/** Idle milliseconds after which workers are retired. */
-export const IDLE_MS = 2000;
+/** How long `start` waits for workers to take a new memory. */
+export const ATTACH_TIMEOUT_MS = 3000;
+const MAX_CLAIMS = 0xfffe;
+const CTL_WORDS = MAIL + MAX_THREADS;
 
 function workerSource(drivers: readonly Driver[]): string {
   return `
+const { parentPort, workerData } = require("node:worker_threads");
 const DRIVERS = [${drivers.map((d) => d.toString()).join(",\n")}];
-self.onmessage = ({ data: { module, memory, tid } }) => {
-  const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
-  const ctl = new Int32Array(memory.buffer, 0, 64);
-  self.postMessage("ready");
-  let seen = Atomics.load(ctl, 0);
+const ctl = new Int32Array(workerData.ctl), tid = workerData.tid;
+const slots = new Map();
+let received = 0;
+function claim() {
   for (;;) {
-    Atomics.wait(ctl, 0, seen);
-    seen = Atomics.load(ctl, 0);
-    if (ctl[1] < 0) break;
-    // Claim this thread's share; the caller may already have taken it.
-    if (tid < ctl[4] && Atomics.compareExchange(ctl, ${CLAIM} + tid, 0, 1) === 0) {
-      const kind = ctl[1], n = ctl[4]; // read after the claim: the current job's
-      try { DRIVERS[kind](ex, ctl, tid, n); } catch (e) { Atomics.store(ctl, 3, 1); console.error(e); }
-      Atomics.store(ctl, ${DONE} + tid, 1);
-      Atomics.notify(ctl, ${DONE} + tid);
+    const v = Atomics.load(ctl, ${NEXT}), claims = Atomics.load(ctl, ${CLAIMS});
+    if ((v & 0xffff) >= claims || tid >= Atomics.load(ctl, ${NT})) return;
+    const ex = slots.get(Atomics.load(ctl, ${SLOT}));
+    if (ex === undefined) return;
+    if (Atomics.compareExchange(ctl, ${NEXT}, v, v + 1) !== v) continue;
+    Atomics.add(ctl, ${TAKEN}, 1);
+    // The claim holds the job open, so its fields are this job's.
+    const kind = ctl[${KIND}], per = ctl[${PER}], units = ctl[${UNITS}];
+    const u0 = (v & 0xffff) * per, u1 = Math.min(units, u0 + per);
+    try {
+      for (let u = u0; u < u1; u++) DRIVERS[kind](ex, ctl, u, tid);
+    } catch (e) {
+      Atomics.store(ctl, ${ERR}, 1);
+      console.error(e);
     }
+    if (Atomics.add(ctl, ${DONE}, 1) + 1 === claims) Atomics.notify(ctl, ${DONE});
   }
-};`;
+}
+function serve() {
+  for (;;) {
+    const seq = Atomics.load(ctl, ${SEQ});
+    if (Atomics.load(ctl, ${MAIL} + tid) !== received) return;
+    claim();
+    Atomics.wait(ctl, ${SEQ}, seq);
+  }
+}
+parentPort.on("message", (m) => {
+  received++;
+  try {
+    if (m.attach !== undefined) {
+      const inst = new WebAssembly.Instance(m.module, { env: { memory: m.memory } });
+      slots.set(m.attach, inst.exports);
+      parentPort.postMessage({ attached: m.attach });
+    } else if (m.detach !== undefined) {
+      slots.delete(m.detach);
+    }
+  } catch (e) {
+    console.error(e);
+  }
+  serve();
+});`;
 }
 
-/** A pool of `threads - 1` workers plus the calling thread. */
-export class ThreadPool {
-  /** Threads that share a job, the caller included. */
-  readonly threads: number;
-  #ctl: Int32Array;
-  #ex: Exports;
-  #module: WebAssembly.Module;
-  #memory: WebAssembly.Memory;
-  #drivers: readonly Driver[];
-  #url: string;
+/** The process-wide workers and their control block. */
+class Workers {
+  readonly ctl: Int32Array = new Int32Array(
+    new SharedArrayBuffer(CTL_WORDS * 4),
+  );
+  readonly drivers: readonly Driver[];
+  #source: string;
   #workers: Worker[] = [];
-  #starting: Promise<void> | null = null;
-  #lastJob = 0;
-  #closed = false;
-  #retired = false;
+  #acks = new Map<number, () => void>();
+  #gen = 0;
 
-  private constructor(
+  constructor(drivers: readonly Driver[]) {
+    this.drivers = drivers;
+    this.#source = workerSource(drivers);
+  }
+
+  /** Workers started (each may or may not be running yet). */
+  get count(): number {
+    return this.#workers.length;
+  }
+
+  /** Starts workers until there are `n`. */
+  grow(n: number): void {
+    while (this.#workers.length < Math.min(n, MAX_THREADS - 1)) {
+      const tid = this.#workers.length + 1;
+      const w = new Worker(this.#source, {
+        eval: true,
+        workerData: { ctl: this.ctl.buffer, tid },
+      });
+      w.on("message", (m: { attached?: number }) => {
+        if (m.attached !== undefined) this.#acks.get(m.attached)?.();
+      });
+      w.on("error", (e: unknown) => console.error("wasm worker:", e));
+      w.unref();
+      this.#workers.push(w);
+    }
+  }
+
+  /** Posts `msg` to every worker and wakes them to read it. */
+  post(msg: unknown): void {
+    this.#workers.forEach((w, i) => {
+      w.postMessage(msg);
+      Atomics.add(this.ctl, MAIL + i + 1, 1);
+    });
+    Atomics.add(this.ctl, SEQ, 1);
+    Atomics.notify(this.ctl, SEQ);
+  }
+
+  /** Gives every worker `module` on `memory` as `slot`; resolves when all have it or on timeout. */
+  async attach(
+    slot: number,
     module: WebAssembly.Module,
     memory: WebAssembly.Memory,
+  ): Promise<void> {
+    let left = this.#workers.length;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const all = new Promise<void>((resolve) => {
+      this.#acks.set(slot, () => --left === 0 && resolve());
+    });
+    this.post({ attach: slot, module, memory });
+    // A ref'd timer keeps the program alive while the workers answer.
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ATTACH_TIMEOUT_MS);
+    });
+    await Promise.race([all, timeout]);
+    clearTimeout(timer);
+    this.#acks.delete(slot);
+  }
+
+  /** Runs a job (see the module comment); the caller is thread 0. */
+  run(
+    ex: Exports,
+    slot: number,
+    kind: number,
+    units: number,
+    nt: number,
+  ): void {
+    const ctl = this.ctl, driver = this.drivers[kind]!;
+    const per = Math.ceil(units / MAX_CLAIMS);
+    const claims = Math.ceil(units / per);
+    ctl[KIND] = kind;
+    ctl[SLOT] = slot;
+    ctl[NT] = nt;
+    ctl[UNITS] = units;
+    ctl[PER] = per;
+    ctl[CLAIMS] = claims;
+    ctl[ERR] = 0;
+    Atomics.store(ctl, DONE, 0);
+    const gen = this.#gen = (this.#gen + 1) & 0xffff;
+    Atomics.store(ctl, NEXT, gen << 16);
+    Atomics.add(ctl, SEQ, 1);
+    Atomics.notify(ctl, SEQ);
+    let err: unknown = null;
+    for (;;) {
+      const v = Atomics.load(ctl, NEXT), c = v & 0xffff;
+      if (c >= claims) break;
+      if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
+      try {
+        for (let u = c * per; u < Math.min(units, c * per + per); u++) {
+          driver(ex, ctl, u, 0);
+        }
+      } catch (e) {
+        err ??= e;
+      }
+      Atomics.add(ctl, DONE, 1);
+    }
+    for (
+      let d = Atomics.load(ctl, DONE);
+      d < claims;
+      d = Atomics.load(ctl, DONE)
+    ) {
+      Atomics.wait(ctl, DONE, d);
+    }
+    Atomics.store(ctl, NEXT, (gen << 16) | 0xffff);
+    if (err) throw err;
+    if (ctl[ERR] !== 0) throw new Error(`wasm: a worker failed in job ${kind}`);
+  }
+}
+
+let shared: Workers | null = null;
+let nextSlot = 1;
+const detach = new FinalizationRegistry<number>((slot) => {
+  shared?.post({ detach: slot });
+});
+
+/** Threads for one backend: its module instance on the shared workers. */
+export class ThreadPool {
+  /** Threads that may share a job, the caller included. */
+  readonly threads: number;
+  #ex: Exports;
+  #drivers: readonly Driver[];
+  #slot = 0;
+  #closed = false;
+
+  private constructor(
     ex: Exports,
     drivers: readonly Driver[],
     threads: number,
   ) {
-    this.threads = threads;
-    this.#ctl = new Int32Array(memory.buffer, 0, 64);
     this.#ex = ex;
-    this.#module = module;
-    this.#memory = memory;
     this.#drivers = drivers;
-    this.#url = URL.createObjectURL(
-      new Blob([workerSource(drivers)], { type: "application/javascript" }),
-    );
+    this.threads = threads;
   }
 
-  /** Starts `threads - 1` workers and waits until each has instantiated. */
+  /**
+   * A pool of `threads` (the caller included): starts the process's
+   * workers if it has fewer, and waits (at most {@link ATTACH_TIMEOUT_MS})
+   * until they have instantiated `module` on `memory`.
+   */
   static async start(
     module: WebAssembly.Module,
     memory: WebAssembly.Memory,
@@ -122,128 +265,61 @@ export class ThreadPool {
     drivers: readonly Driver[],
     threads: number,
   ): Promise<ThreadPool> {
-    const pool = new ThreadPool(module, memory, ex, drivers, threads);
-    await pool.warm();
+    const pool = new ThreadPool(ex, drivers, threads);
+    if (threads <= 1) return pool;
+    shared ??= new Workers(drivers);
+    if (shared.drivers !== drivers) {
+      throw new Error("wasm: every backend must use the same thread drivers");
+    }
+    shared.grow(threads - 1);
+    pool.#slot = nextSlot++;
+    detach.register(pool, pool.#slot, pool);
+    await shared.attach(pool.#slot, module, memory);
     return pool;
   }
 
-  /** Whether the workers are running (false while idle-retired). */
-  get running(): boolean {
-    return this.#workers.length > 0 || this.threads === 1;
-  }
-
-  /** Starts the workers (once; a retired pool stays on one thread). */
-  warm(): Promise<void> {
-    if (this.running || this.#closed || this.#retired) {
-      return Promise.resolve();
-    }
-    this.#starting ??= this.#spawn();
-    return this.#starting;
-  }
-
-  async #spawn(): Promise<void> {
-    const ws: Worker[] = [];
-    const ready: Promise<void>[] = [];
-    for (let tid = 1; tid < this.threads; tid++) {
-      const w = new Worker(this.#url, { type: "module" });
-      ready.push(
-        new Promise((resolve, reject) => {
-          w.onmessage = () => resolve();
-          w.onerror = (e) => {
-            e.preventDefault();
-            reject(new Error(`wasm: a worker failed to start: ${e.message}`));
-          };
-        }),
-      );
-      w.postMessage({ module: this.#module, memory: this.#memory, tid });
-      ws.push(w);
-    }
-    try {
-      await Promise.all(ready);
-    } catch (e) {
-      for (const w of ws) w.terminate();
-      throw e;
-    }
-    if (this.#closed) {
-      for (const w of ws) w.terminate();
-      return;
-    }
-    this.#workers = ws;
-    this.#lastJob = performance.now();
-    this.#watchIdle(IDLE_MS);
-  }
-
-  #watchIdle(ms: number): void {
-    const id = setTimeout(() => {
-      if (this.#workers.length === 0) return;
-      const idle = performance.now() - this.#lastJob;
-      if (idle >= IDLE_MS) this.#retire();
-      else this.#watchIdle(IDLE_MS - idle + 10);
-    }, ms);
-    Deno.unrefTimer(id);
-  }
-
-  #retire(): void {
-    const ctl = this.#ctl;
-    ctl[1] = -1;
-    Atomics.add(ctl, 0, 1);
-    Atomics.notify(ctl, 0);
-    for (const w of this.#workers) w.terminate();
-    this.#workers = [];
-    this.#retired = true;
+  /** The control block the drivers read their arguments from. */
+  get ctl(): Int32Array {
+    return (shared ??= new Workers(this.#drivers)).ctl;
   }
 
   /**
-   * Runs driver `kind` on every thread with `args` and returns when all
-   * have finished. `threads` limits how many take part (1: caller only).
+   * Runs driver `kind` on `units` units with `args`, on at most `threads`
+   * threads (1: the caller alone), and returns when all are done.
    */
-  run(kind: number, args: readonly number[], threads = this.threads): void {
-    const ctl = this.#ctl;
-    let nt = Math.max(1, Math.min(threads, this.threads));
-    if (this.#closed) nt = 1;
-    if (this.#workers.length === 0) nt = 1;
+  run(
+    kind: number,
+    args: readonly number[],
+    units: number,
+    threads = this.threads,
+  ): void {
+    const ctl = this.ctl;
+    if (args.length > MAX_ARGS) {
+      throw new RangeError("wasm: too many job arguments");
+    }
     for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!;
-    if (nt === 1) {
-      this.#drivers[kind]!(this.#ex, ctl, 0, 1);
+    let nt = Math.min(threads, this.threads, units);
+    if (this.#closed || this.#slot === 0) nt = 1;
+    if (nt > 1) {
+      shared!.run(this.#ex, this.#slot, kind, units, nt);
       return;
     }
-    this.#lastJob = performance.now();
-    // Arguments first, then fresh claim words, then wake the workers.
-    ctl[1] = kind;
-    ctl[3] = 0;
-    ctl[4] = nt;
-    for (let t = 1; t < nt; t++) {
-      Atomics.store(ctl, DONE + t, 0);
-      Atomics.store(ctl, CLAIM + t, 0);
-    }
-    Atomics.add(ctl, 0, 1);
-    Atomics.notify(ctl, 0);
-    let err: unknown = null;
-    const share = (t: number) => {
-      try {
-        this.#drivers[kind]!(this.#ex, ctl, t, nt);
-      } catch (e) {
-        err ??= e;
-      }
-    };
-    share(0);
-    for (let t = 1; t < nt; t++) {
-      if (Atomics.compareExchange(ctl, CLAIM + t, 0, 2) === 0) share(t);
-    }
-    for (let t = 1; t < nt; t++) {
-      if (Atomics.load(ctl, CLAIM + t) !== 1) continue;
-      while (Atomics.load(ctl, DONE + t) === 0) Atomics.wait(ctl, DONE + t, 0);
-    }
-    if (err) throw err;
-    if (ctl[3] !== 0) throw new Error(`wasm: a worker failed in job ${kind}`);
+    const driver = this.#drivers[kind]!;
+    for (let u = 0; u < units; u++) driver(this.#ex, ctl, u, 0);
   }
 
-  /**
-   * Stops threaded jobs for good; the workers exit when the idle timer
-   * next fires (terminating them here would not make a new pool safer).
-   */
+  /** Claims of work that worker threads (not callers) have taken in this process. */
+  static workerClaims(): number {
+    return shared ? Atomics.load(shared.ctl, TAKEN) : 0;
+  }
+
+  /** Detaches this backend from the workers; later jobs run on the caller. */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
-    this.#lastJob = 0;
+    if (this.#slot !== 0) {
+      detach.unregister(this);
+      shared?.post({ detach: this.#slot });
+    }
   }
 }

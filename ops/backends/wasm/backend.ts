@@ -2,14 +2,18 @@
  * The wasm backend: heed's fast path on machines without a GPU. Tensors
  * live in one shared `WebAssembly.Memory` (a size-class allocator,
  * `_arena.ts`); kernels are 128-bit SIMD WebAssembly emitted at start-up
- * by a small assembler (`_asm.ts`); large matmuls are split over worker
- * threads that share the memory (`_threads.ts`). Primitives without a
- * wasm kernel yet run the CPU reference kernel on views of the wasm
- * memory, so every primitive works and agrees with the specification.
+ * by a small assembler (`_asm.ts`): matmul (`_gemm_kernels.ts`),
+ * elementwise maths, comparisons, select and casts (`_kernels.ts`,
+ * `_math.ts`), copies, gather and reductions (`_layout_kernels.ts`). Large
+ * kernels are split over worker threads that share the memory (`_grid.ts`,
+ * `_threads.ts`). The few primitives without a wasm kernel (pow, sin, cos,
+ * erf, argmax, scatter_add, iota, random_uniform, int32 division and
+ * reductions) run the CPU reference kernel on views of the wasm memory, so
+ * every primitive works and agrees with the specification.
  *
- * `HEED_THREADS` sets the number of threads, the calling thread included.
- * The default is 1: see `_threads.ts` for the Deno 2.9 worker start-up
- * problem that keeps threads opt-in, and the README for what they gain.
+ * Threads: one per core by default (`navigator.hardwareConcurrency`, at
+ * most {@link MAX_THREADS}), the calling thread included; `HEED_THREADS`
+ * or the `threads` option override it. Small kernels stay on the caller.
  *
  * @module
  */
@@ -26,13 +30,21 @@ import type { Params, Primitive } from "../../primitives.ts";
 import { CpuBackend } from "../cpu.ts";
 import { Arena, Block } from "./_arena.ts";
 import { Fn, ModuleBuilder } from "./_asm.ts";
-import { binaryOp, reduceOp, type Ref, unaryOp } from "./_dispatch.ts";
+import { type DispatchContext, type Ref, runKernel } from "./_dispatch.ts";
+import { DRIVERS } from "./_drivers.ts";
 import { addGemm, type GemmShape } from "./_gemm_kernels.ts";
+import { addGridKernels } from "./_grid.ts";
+import { matmul, type MatmulContext } from "./_matmul_run.ts";
 import { type Exports, MAX_THREADS, ThreadPool } from "./_threads.ts";
-import { addElementwise } from "./_kernels.ts";
-import { DRIVERS, matmul, type MatmulContext } from "./_matmul_run.ts";
 
 export { sizeClass } from "./_arena.ts";
+export { MAX_THREADS } from "./_threads.ts";
+
+/** The default thread count: one per core, at most {@link MAX_THREADS}. */
+export function defaultThreads(): number {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.min(MAX_THREADS, Math.floor(cores) || 1));
+}
 
 /** Whether this engine validates `f32x4.relaxed_madd` (relaxed SIMD). */
 export function hasRelaxedSimd(): boolean {
@@ -62,7 +74,7 @@ function envThreads(): number | undefined {
 
 /** Options of {@link WasmBackend.create}. */
 export interface WasmOptions {
-  /** Threads, the caller included (default `HEED_THREADS`, else 1). */
+  /** Threads, the caller included (default `HEED_THREADS`, else one per core). */
   readonly threads?: number;
   /** Use relaxed-SIMD fused multiply-add (default: when the engine has it). */
   readonly fma?: boolean;
@@ -81,8 +93,8 @@ export class WasmBackend implements Backend {
   /** The matmul micro-kernel: tile shape and whether it fuses multiply-add. */
   readonly gemm: GemmShape;
   #arena: Arena;
-  #ex: Exports;
   #pool: ThreadPool;
+  #dispatch: DispatchContext;
   #cpu = new CpuBackend();
 
   private constructor(
@@ -90,12 +102,13 @@ export class WasmBackend implements Backend {
     ex: Exports,
     pool: ThreadPool,
     gemm: GemmShape,
+    kernels: ReadonlyMap<string, number>,
   ) {
     this.#arena = arena;
-    this.#ex = ex;
     this.#pool = pool;
     this.threads = pool.threads;
     this.gemm = gemm;
+    this.#dispatch = { ex, pool, kernels, arena };
   }
 
   /** Assembles and compiles the kernels, then starts the worker threads. */
@@ -105,10 +118,15 @@ export class WasmBackend implements Backend {
       nr: opts.tile?.nr ?? 8,
       fma: opts.fma ?? hasRelaxedSimd(),
     };
-    const threads = opts.threads ?? envThreads() ?? 1;
+    const threads = opts.threads ?? envThreads() ?? defaultThreads();
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new RangeError(
+        `wasm: threads must be an integer in 1..${MAX_THREADS}, got ${threads}`,
+      );
+    }
     const arena = new Arena();
     const m = new ModuleBuilder();
-    addElementwise(m);
+    const kernels = addGridKernels(m);
     addGemm(m, gemm);
     const module = await WebAssembly.compile(m.bytes(1, 65536));
     const inst = await WebAssembly.instantiate(module, {
@@ -122,7 +140,7 @@ export class WasmBackend implements Backend {
       DRIVERS,
       threads,
     );
-    return new WasmBackend(arena, ex, pool, gemm);
+    return new WasmBackend(arena, ex, pool, gemm, kernels);
   }
 
   #block(op: string, handle: unknown): Block {
@@ -234,13 +252,7 @@ export class WasmBackend implements Backend {
     }
     const o = this.#alloc(out);
     if (n === 0) return o;
-    const ex = this.#ex;
-    const done = ins.length === 2
-      ? binaryOp(ex, prim, ins[0]!, ins[1]!, out, o.ptr)
-      : ins.length === 1 &&
-        (unaryOp(ex, prim, ins[0]!, n, o.ptr) ||
-          reduceOp(ex, prim, ins[0]!, axesOf(prim, params), o.ptr));
-    if (done) return o;
+    if (runKernel(this.#dispatch, prim, ins, params, out, o.ptr)) return o;
     const res = this.#cpu.run(
       prim,
       ins.map((x) => ({ handle: this.#view(x.ptr, x.aval), aval: x.aval })),
@@ -261,15 +273,8 @@ export class WasmBackend implements Backend {
     };
   }
 
-  /** Stops the worker threads (the backend is unusable afterwards). */
+  /** Detaches this backend from the worker threads; later kernels run on the caller. */
   close(): void {
     this.#pool.close();
   }
-}
-
-function axesOf(prim: Primitive, params: unknown): readonly number[] {
-  return prim === "reduce_sum" || prim === "reduce_max" ||
-      prim === "reduce_min"
-    ? (params as Params<"reduce_sum">).axes
-    : [];
 }

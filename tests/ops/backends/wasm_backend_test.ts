@@ -1,7 +1,9 @@
 // wasm-specific behaviour: the assembler's encodings, kernel variants (fused
 // or plain multiply-add, tile shapes, thread counts) against the CPU
 // reference, the allocator's size classes and reuse, views that share
-// storage, memory growth, and HEED_THREADS.
+// storage, memory growth, HEED_THREADS and the default thread count, and
+// the worker threads' life: shared by later backends, harmless when
+// closed, and never keeping a program from exiting.
 
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import fc from "fast-check";
@@ -9,19 +11,21 @@ import type { Backend, Operand } from "../../../ops/backend.ts";
 import type { Aval } from "../../../ops/dtype.ts";
 import { CpuBackend } from "../../../ops/backends/cpu.ts";
 import {
+  defaultThreads,
   hasRelaxedSimd,
+  MAX_THREADS,
   sizeClass,
   WasmBackend,
 } from "../../../ops/backends/wasm/backend.ts";
 import { Arena } from "../../../ops/backends/wasm/_arena.ts";
 import { sleb, uleb } from "../../../ops/backends/wasm/_asm.ts";
 import { THREAD_MIN_FLOPS } from "../../../ops/backends/wasm/_matmul_run.ts";
+import { ThreadPool } from "../../../ops/backends/wasm/_threads.ts";
 import { assertAllClose, randomValues } from "../../_helpers.ts";
 
 const cpu = new CpuBackend();
 
-// One threaded pool per process (see ops/backends/wasm/_threads.ts): it is
-// made from HEED_THREADS, which tests that variable too.
+// A threaded backend made from HEED_THREADS, which tests that variable too.
 let threadedBackend: WasmBackend | null = null;
 async function threaded(): Promise<WasmBackend> {
   if (threadedBackend) return threadedBackend;
@@ -292,4 +296,126 @@ Deno.test("freed neighbours coalesce, and random alloc/free never overlaps live 
     ),
     { numRuns: 200 },
   );
+});
+
+Deno.test("the default thread count is one per core, at most MAX_THREADS", () => {
+  const cores = navigator.hardwareConcurrency;
+  assertEquals(defaultThreads(), Math.max(1, Math.min(MAX_THREADS, cores)));
+});
+
+/** Multiplies until a worker thread has taken part (or `ms` pass). */
+async function workersJoin(w: WasmBackend, ms: number): Promise<boolean> {
+  const n = 256;
+  const x = operand(w, randomValues(n * n, 3), [n, n]);
+  const p = { lhsContract: [1], rhsContract: [0], lhsBatch: [], rhsBatch: [] };
+  const out: Aval = { shape: [n, n], dtype: "float32" };
+  const before = ThreadPool.workerClaims(), t0 = performance.now();
+  try {
+    while (performance.now() - t0 < ms) {
+      w.free(w.run("dot_general", [x, x], p, out));
+      if (ThreadPool.workerClaims() > before) return true;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return false;
+  } finally {
+    w.free(x.handle);
+  }
+}
+
+Deno.test("a backend created after threaded jobs ran shares the same workers, and a closed one still computes", async () => {
+  const first = await WasmBackend.create({ threads: 2 });
+  const later = await WasmBackend.create({ threads: 2 });
+  const args = [
+    [randomValues(200 * 200, 5), [200, 200]],
+    [randomValues(200 * 200, 6), [200, 200]],
+    { lhsContract: [1], rhsContract: [0], lhsBatch: [], rhsBatch: [] },
+    [200, 200],
+  ] as const;
+  try {
+    assert(await workersJoin(first, 5000), "no worker took part (first)");
+    const want = await matmulOn(cpu, ...args);
+    await assertAllClose(await matmulOn(later, ...args), want, {
+      rtol: 1e-4,
+      atol: 1e-4,
+    });
+    assert(await workersJoin(later, 5000), "no worker took part (later)");
+    later.close();
+    await assertAllClose(await matmulOn(later, ...args), want, {
+      rtol: 1e-4,
+      atol: 1e-4,
+    });
+    assertEquals(
+      await matmulOn(first, ...args),
+      await matmulOn(later, ...args),
+    );
+  } finally {
+    first.close();
+    later.close();
+  }
+});
+
+Deno.test("a program on the default threads computes and exits promptly", async () => {
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  const mod = new URL("../../../mod.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import * as h from "${mod}";
+const a = h.reshape(h.mul(h.arange(256 * 256), 1e-5), [256, 256]);
+const c = h.matmul(a, h.transpose(a)); // threaded: 33 MFLOP
+const e = h.exp(h.sin(h.reshape(c, [-1])));
+const w = h.getBackend() as unknown as { name: string; threads: number };
+console.log(JSON.stringify({
+  backend: w.name,
+  threads: w.threads,
+  c: await h.sum(c).item(),
+  e: await h.sum(e).item(),
+}));
+console.log("done");
+`,
+  );
+  const env = Deno.env.toObject();
+  delete env.HEED_THREADS;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", script],
+    env: { ...env, HEED_BACKEND: "wasm", NO_COLOR: "1" },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const kill = setTimeout(() => child.kill(), 20_000);
+  let doneAt = 0;
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    text += decoder.decode(chunk);
+    if (!doneAt && text.includes("done")) doneAt = performance.now();
+  }
+  const status = await child.status;
+  const exitMs = performance.now() - doneAt;
+  clearTimeout(kill);
+  const err = decoder.decode(
+    (await new Response(child.stderr).arrayBuffer()) as ArrayBuffer,
+  );
+  await Deno.remove(script);
+  assertEquals(status.code, 0, err);
+  assert(doneAt > 0, `the program never finished: ${text}${err}`);
+  // An idle worker that kept the program alive would show here.
+  assert(exitMs < 1500, `exited ${exitMs.toFixed(0)} ms after its last line`);
+  const got = JSON.parse(text.split("\n")[0]!);
+  assertEquals(got.backend, "wasm");
+  assertEquals(got.threads, defaultThreads());
+  // The same sums on the CPU reference, in float64 here.
+  const n = 256, a = new Float64Array(n * n);
+  for (let i = 0; i < n * n; i++) a[i] = Math.fround(Math.fround(i) * 1e-5);
+  let cs = 0, es = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let d = 0;
+      for (let k = 0; k < n; k++) d += a[i * n + k]! * a[j * n + k]!;
+      cs += Math.fround(d);
+      es += Math.exp(Math.sin(Math.fround(d)));
+    }
+  }
+  await assertAllClose(got.c, cs, { rtol: 1e-4 });
+  await assertAllClose(got.e, es, { rtol: 1e-4 });
 });
