@@ -202,9 +202,11 @@ export type PlainOp = keyof typeof PLAIN;
 /** Memory access instructions: opcode (with prefix) and natural alignment. */
 const MEM: Record<string, [number[], number]> = {
   "i32.load": [[0x28], 2],
+  "i64.load": [[0x29], 3],
   "f32.load": [[0x2a], 2],
   "i32.load8_u": [[0x2d], 0],
   "i32.store": [[0x36], 2],
+  "i64.store": [[0x37], 3],
   "f32.store": [[0x38], 2],
   "i32.store8": [[0x3a], 0],
   "v128.load": [[0xfd, ...uleb(SIMD["v128.load"])], 4],
@@ -218,6 +220,8 @@ const MEM: Record<string, [number[], number]> = {
 /** A memory instruction name. */
 export type MemOp =
   | "i32.load"
+  | "i64.load"
+  | "i64.store"
   | "f32.load"
   | "i32.load8_u"
   | "i32.store"
@@ -282,6 +286,12 @@ export class Fn {
   /** `v128.store32_lane`: stores lane `lane` of the v128 on the stack. */
   storeLane(lane: number, offset = 0): this {
     this.code.push(0xfd, ...uleb(0x5a), 2, ...uleb(offset), lane);
+    return this;
+  }
+
+  /** `v128.store64_lane`: stores 64-bit lane `lane` of the v128 on the stack. */
+  storeLane64(lane: number, offset = 0): this {
+    this.code.push(0xfd, ...uleb(0x5b), 3, ...uleb(offset), lane);
     return this;
   }
 

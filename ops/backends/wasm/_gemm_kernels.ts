@@ -64,14 +64,29 @@ function packB({ nr }: GemmShape): Fn {
   return f;
 }
 
-/** `pack_a(dst, src, mc, kc, si, sk)`: an `mc × kc` block of A. */
+/** 32-bit lane indices of `i8x16.shuffle` as byte indices. */
+function lanes(ls: readonly number[]): number[] {
+  return ls.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
+}
+
+/**
+ * `pack_a(dst, src, mc, kc, si, sk)`: an `mc × kc` block of A into MR-row
+ * micro-panels `[panel][k][MR]`. Full panels of a transposed A (`si` = 1)
+ * copy MR contiguous floats per k; full panels of a row-major A (`sk` = 1)
+ * load four k of every row and transpose them in registers (4 × 4 blocks,
+ * and pairs for MR = 6). The rest is packed one element at a time, with
+ * zeros past the last row.
+ */
 function packA({ mr }: GemmShape): Fn {
   const f = new Fn(Array(6).fill("i32"), []);
   const [dst, src, mc, kc, si, sk] = [0, 1, 2, 3, 4, 5];
   const ip = f.local("i32"), k = f.local("i32"), d = f.local("i32");
-  f.get(dst).set(d);
-  f.for(ip, () => f.i32(0), () => f.get(mc), mr, () => {
-    f.for(k, () => f.i32(0), () => f.get(kc), 1, () => {
+  const p = f.local("i32"), k4 = f.local("i32"), ld = f.local("i32");
+  const v = Array.from({ length: mr }, () => f.local("v128"));
+  const t = [0, 1, 2, 3].map(() => f.local("v128"));
+  const fast = mr % 2 === 0 && mr <= 8;
+  const scalarK = (from: () => void) => {
+    f.for(k, from, () => f.get(kc), 1, () => {
       for (let r = 0; r < mr; r++) {
         f.get(ip).i32(r).op("i32.add").get(mc).op("i32.lt_s").if(() => {
           f.get(d).get(src).get(ip).i32(r).op("i32.add").get(si).op("i32.mul")
@@ -83,6 +98,72 @@ function packA({ mr }: GemmShape): Fn {
       }
       f.inc(d, mr * 4);
     });
+  };
+  // Copies MR contiguous floats from p to d.
+  const copyRow = () => {
+    let off = 0;
+    for (; off + 16 <= mr * 4; off += 16) {
+      f.get(d).get(p).mem("v128.load", off).mem("v128.store", off);
+    }
+    if (off < mr * 4) {
+      f.get(d).get(p).mem("i64.load", off).mem("i64.store", off);
+    }
+  };
+  // Four k of MR rows starting at p (row stride ld bytes) into d.
+  const block4 = () => {
+    for (let r = 0; r < mr; r++) {
+      f.get(p).mem("v128.load").set(v[r]!);
+      f.inc(p, ld, true);
+    }
+    for (let g = 0; g + 4 <= mr; g += 4) {
+      const [a, b, c, e] = [v[g]!, v[g + 1]!, v[g + 2]!, v[g + 3]!];
+      f.get(a).get(b).shuffle(lanes([0, 4, 1, 5])).set(t[0]!);
+      f.get(c).get(e).shuffle(lanes([0, 4, 1, 5])).set(t[1]!);
+      f.get(a).get(b).shuffle(lanes([2, 6, 3, 7])).set(t[2]!);
+      f.get(c).get(e).shuffle(lanes([2, 6, 3, 7])).set(t[3]!);
+      const out: [number, number, number[]][] = [
+        [0, 1, [0, 1, 4, 5]],
+        [0, 1, [2, 3, 6, 7]],
+        [2, 3, [0, 1, 4, 5]],
+        [2, 3, [2, 3, 6, 7]],
+      ];
+      out.forEach(([x, y, ls], j) => {
+        f.get(d).get(t[x]!).get(t[y]!).shuffle(lanes(ls))
+          .mem("v128.store", (j * mr + g) * 4);
+      });
+    }
+    if (mr % 4 === 2) {
+      const [a, b] = [v[mr - 2]!, v[mr - 1]!];
+      f.get(a).get(b).shuffle(lanes([0, 4, 1, 5])).set(t[0]!);
+      f.get(a).get(b).shuffle(lanes([2, 6, 3, 7])).set(t[1]!);
+      for (let j = 0; j < 4; j++) {
+        f.get(d).get(t[j >> 1]!).storeLane64(j & 1, (j * mr + mr - 2) * 4);
+      }
+    }
+  };
+  f.get(dst).set(d);
+  f.get(kc).i32(-4).op("i32.and").set(k4);
+  f.get(si).i32(2).op("i32.shl").set(ld);
+  f.for(ip, () => f.i32(0), () => f.get(mc), mr, () => {
+    const full = () => f.get(ip).i32(mr).op("i32.add").get(mc).op("i32.le_s");
+    if (!fast) return scalarK(() => f.i32(0));
+    full().get(si).i32(1).op("i32.eq").op("i32.and").if(() => {
+      f.for(k, () => f.i32(0), () => f.get(kc), 1, () => {
+        f.get(src).get(ip).get(k).get(sk).op("i32.mul").op("i32.add").i32(2)
+          .op("i32.shl").op("i32.add").set(p);
+        copyRow();
+        f.inc(d, mr * 4);
+      });
+    }, () =>
+      full().get(sk).i32(1).op("i32.eq").op("i32.and").if(() => {
+        f.for(k, () => f.i32(0), () => f.get(k4), 4, () => {
+          f.get(src).get(ip).get(si).op("i32.mul").get(k).op("i32.add").i32(2)
+            .op("i32.shl").op("i32.add").set(p);
+          block4();
+          f.inc(d, 4 * mr * 4);
+        });
+        scalarK(() => f.get(k4));
+      }, () => scalarK(() => f.i32(0))));
   });
   return f;
 }
