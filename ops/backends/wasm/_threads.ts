@@ -118,6 +118,8 @@ class Workers {
   #source: string;
   #workers: Worker[] = [];
   #acks = new Map<number, () => void>();
+  /** Workers that have answered an attach: new ones are waited for too. */
+  #ready = new Set<number>();
   #gen = 0;
 
   constructor(drivers: readonly Driver[]) {
@@ -130,8 +132,9 @@ class Workers {
     return this.#workers.length;
   }
 
-  /** Starts workers until there are `n`. */
-  grow(n: number): void {
+  /** Starts workers until there are `n`; returns how many it started. */
+  grow(n: number): number {
+    const before = this.#workers.length;
     while (this.#workers.length < Math.min(n, MAX_THREADS - 1)) {
       const tid = this.#workers.length + 1;
       const w = new Worker(this.#source, {
@@ -139,12 +142,15 @@ class Workers {
         workerData: { ctl: this.ctl.buffer, tid },
       });
       w.on("message", (m: { attached?: number }) => {
-        if (m.attached !== undefined) this.#acks.get(m.attached)?.();
+        if (m.attached === undefined) return;
+        this.#ready.add(tid);
+        this.#acks.get(m.attached)?.();
       });
       w.on("error", (e: unknown) => console.error("wasm worker:", e));
       w.unref();
       this.#workers.push(w);
     }
+    return this.#workers.length - before;
   }
 
   /** Posts `msg` to every worker and wakes them to read it. */
@@ -157,13 +163,22 @@ class Workers {
     Atomics.notify(this.ctl, SEQ);
   }
 
-  /** Gives every worker `module` on `memory` as `slot`; resolves when all have it or on timeout. */
+  /**
+   * Gives every worker `module` on `memory` as `slot`. Resolves when the
+   * workers that ever answered, and those started by `fresh`, have it, or
+   * on timeout: a worker that never started is not waited for twice.
+   */
   async attach(
     slot: number,
     module: WebAssembly.Module,
     memory: WebAssembly.Memory,
+    fresh: number,
   ): Promise<void> {
-    let left = this.#workers.length;
+    let left = this.#ready.size + fresh;
+    if (left === 0) {
+      this.post({ attach: slot, module, memory });
+      return;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const all = new Promise<void>((resolve) => {
       this.#acks.set(slot, () => --left === 0 && resolve());
@@ -271,10 +286,10 @@ export class ThreadPool {
     if (shared.drivers !== drivers) {
       throw new Error("wasm: every backend must use the same thread drivers");
     }
-    shared.grow(threads - 1);
+    const fresh = shared.grow(threads - 1);
     pool.#slot = nextSlot++;
     detach.register(pool, pool.#slot, pool);
-    await shared.attach(pool.#slot, module, memory);
+    await shared.attach(pool.#slot, module, memory, fresh);
     return pool;
   }
 

@@ -13,6 +13,7 @@ import type { Backend } from "../../../ops/backend.ts";
 import { CpuBackend } from "../../../ops/backends/cpu.ts";
 import { WasmBackend } from "../../../ops/backends/wasm/backend.ts";
 import { THREAD_MIN_ELEMS } from "../../../ops/backends/wasm/_grid.ts";
+import { ThreadPool } from "../../../ops/backends/wasm/_threads.ts";
 import type { Aval, DType, HostArray } from "../../../ops/dtype.ts";
 import type { Primitive } from "../../../ops/primitives.ts";
 import { rng } from "../../_helpers.ts";
@@ -521,5 +522,30 @@ Deno.test("large wasm kernels split over threads give bit-identical results to o
       0,
       prim,
     );
+  }
+});
+
+Deno.test("threaded kernels reach memory grown after the workers attached", async () => {
+  const w = await WasmBackend.create({ threads: 3 });
+  try {
+    const n = 24 * 1024 * 1024; // 96 MiB: more than the initial memory
+    const data = floats(n, 9, -80, 80);
+    const x: Host = { data, shape: [n], dtype: "float32" };
+    const before = ThreadPool.workerClaims();
+    // Until a worker has taken part (it may be descheduled for a while).
+    for (let tries = 0; tries < 20; tries++) {
+      const got = await run(w, "exp", [x], {}, {
+        shape: [n],
+        dtype: "float32",
+      });
+      for (let i = n - 1; i >= 0; i -= 9973) {
+        const want = Math.fround(Math.exp(data[i]!));
+        assert(ulps(got[i]!, want) <= 1, `element ${i}`);
+      }
+      if (ThreadPool.workerClaims() > before) return;
+    }
+    throw new Error("no worker took part");
+  } finally {
+    w.close();
   }
 });
