@@ -280,13 +280,19 @@ export class ThreadPool {
     drivers: readonly Driver[],
     threads: number,
   ): Promise<ThreadPool> {
-    const pool = new ThreadPool(ex, drivers, threads);
-    if (threads <= 1) return pool;
+    if (threads <= 1) return new ThreadPool(ex, drivers, 1);
     shared ??= new Workers(drivers);
     if (shared.drivers !== drivers) {
       throw new Error("wasm: every backend must use the same thread drivers");
     }
-    const fresh = shared.grow(threads - 1);
+    let fresh: number;
+    try {
+      fresh = shared.grow(threads - 1);
+    } catch {
+      // No workers here (a runtime without node:worker_threads): one thread.
+      return new ThreadPool(ex, drivers, 1);
+    }
+    const pool = new ThreadPool(ex, drivers, threads);
     pool.#slot = nextSlot++;
     detach.register(pool, pool.#slot, pool);
     await shared.attach(pool.#slot, module, memory, fresh);
