@@ -179,7 +179,7 @@ function layout(
       else if (out.dtype === "int32") a.i32[slot / 4] = value;
       else a.u8[slot] = value;
       const fill = { ptr: slot, bytes, strides: out.shape.map(() => 0) };
-      copy(ctx, out.shape, to, fill);
+      if (!copy(ctx, out.shape, to, fill)) return false;
       const off = lo.reduce((s, v, i) => s + v * to.strides[i]!, 0);
       const inner = { ptr: o + off * bytes, bytes, strides: to.strides };
       return copy(ctx, x.aval.shape, inner, dense(x.ptr, x.aval));
@@ -189,12 +189,9 @@ function layout(
       let at = 0;
       for (const y of ins) {
         const ptr = o + at * to.strides[axis]! * bytes;
-        copy(
-          ctx,
-          y.aval.shape,
-          { ptr, bytes, strides: to.strides },
-          dense(y.ptr, y.aval),
-        );
+        const dst = { ptr, bytes, strides: to.strides };
+        // On false the CPU reference rewrites the whole output.
+        if (!copy(ctx, y.aval.shape, dst, dense(y.ptr, y.aval))) return false;
         at += y.aval.shape[axis]!;
       }
       return true;
@@ -260,11 +257,11 @@ function reduce(
     const own = contiguous(shape).strides;
     const permuted = perm.map((a) => shape[a]!);
     const to = dense(temp.ptr, { shape: permuted, dtype: "float32" });
-    copy(ctx, permuted, to, {
-      ptr,
-      bytes: 4,
-      strides: perm.map((a) => own[a]!),
-    });
+    const from = { ptr, bytes: 4, strides: perm.map((a) => own[a]!) };
+    if (!copy(ctx, permuted, to, from)) {
+      ctx.arena.release(temp);
+      return false;
+    }
     ptr = temp.ptr;
   }
   const src: GridOp = { ptr, bytes: 4, strides: [] };

@@ -549,3 +549,35 @@ Deno.test("threaded kernels reach memory grown after the workers attached", asyn
     w.close();
   }
 });
+
+Deno.test("copies over more than five unmerged axes fall back to the cpu reference", async () => {
+  const shape = [2, 3, 2, 3, 2, 3];
+  const x = host("float32", shape, 4), y = host("float32", shape, 5);
+  const perm = [5, 4, 3, 2, 1, 0];
+  const cases: [Primitive, Host[], unknown, Aval][] = [
+    ["transpose", [x], { perm }, {
+      shape: perm.map((a) => shape[a]!),
+      dtype: "float32",
+    }],
+    ["concatenate", [x, y], { axis: 4 }, {
+      shape: [2, 3, 2, 3, 4, 3],
+      dtype: "float32",
+    }],
+    ["reduce_sum", [x], { axes: [0, 2, 4] }, {
+      shape: [3, 3, 3],
+      dtype: "float32",
+    }],
+  ];
+  for (const [prim, ins, params, out] of cases) {
+    const want = await run(cpu, prim, ins, params, out);
+    for (const [name, w] of WASM) {
+      const got = await run(w, prim, ins, params, out);
+      assertWithin(
+        got,
+        want,
+        prim === "reduce_sum" ? 1 : 0,
+        `${prim} on ${name}`,
+      );
+    }
+  }
+});
