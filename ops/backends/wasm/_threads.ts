@@ -12,11 +12,13 @@
  * or descheduled thread therefore takes fewer units, and a worker that
  * never starts takes none: it cannot hang or slow a job down.
  *
- * Workers are started once per process and kept: in Deno 2.9, starting
- * workers after other workers have run jobs on shared memory sometimes
- * never delivers their first message, so later backends reuse the same
- * workers (an `attach` message gives them the new module and memory), and
- * idle workers are never retired. They are `unref`'d, so they do not keep
+ * Workers are started once per process and kept: Deno 2.9 was seen to
+ * sometimes never deliver the first message to workers started after
+ * other workers had run jobs on shared memory (not reproduced in 40 later
+ * tries, but designed around), so later backends reuse the same workers
+ * (an `attach` message gives them the new module and memory), idle workers
+ * are never retired, and `start` waits for a new worker's answer only once
+ * and at most {@link ATTACH_TIMEOUT_MS}. They are `unref`'d, so they do not keep
  * a program alive (Web Workers cannot be, which is why this uses
  * `node:worker_threads`), and they need no permission (`eval` source).
  *
