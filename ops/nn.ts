@@ -47,7 +47,9 @@ export interface AxisOptions {
 export function softmax(x: TensorLike, opts: AxisOptions = {}): Tensor {
   const t = castTo(asTensor("softmax", x), "float32");
   const axis = normAxes("softmax", opts.axis ?? -1, t.ndim)[0]!;
-  const m = stopGradient(max(t, { axis, keepdims: true }));
+  // The shift is a constant: take max of the undifferentiated input, so no
+  // derivative of max is built and then thrown away.
+  const m = max(stopGradient(t), { axis, keepdims: true });
   const safe = where(equal(m, -Infinity), 0, m);
   const e = exp(sub(t, safe));
   return div(e, sum(e, { axis, keepdims: true }));

@@ -149,7 +149,7 @@ export function argmin(x: TensorLike, opts: ArgReduceOptions = {}): Tensor {
 export function logsumexp(x: TensorLike, opts: ReduceOptions = {}): Tensor {
   const t = castTo(asTensor("logsumexp", x), "float32");
   const axes = normAxes("logsumexp", opts.axis, t.ndim);
-  const m = stopGradient(max(t, { axis: axes, keepdims: true }));
+  const m = max(stopGradient(t), { axis: axes, keepdims: true });
   // Shift by 0 where the maximum is infinite, so that a row of -Infinity
   // gives -Infinity and a row holding +Infinity gives +Infinity, not NaN.
   const safe = bind("select", [
