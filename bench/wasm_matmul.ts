@@ -66,8 +66,7 @@ async function timeMatmul(
 const cpu = new CpuBackend();
 const threads = navigator.hardwareConcurrency || 1;
 const columns: [string, Backend][] = [["cpu", cpu]];
-// One threaded pool per process (see ops/backends/wasm/_threads.ts), so
-// tile variants run on one thread.
+// Tile variants run on one thread, so they compare micro-kernels only.
 columns.push([
   `wasm 4x8 ${threads}T`,
   await WasmBackend.create({ threads }),
@@ -151,7 +150,7 @@ const mlp = [
   "| backend | MLP 784-256-10 b128 SGD steps/s |",
   "|---|---:|",
 ];
-for (const b of ["cpu", "wasm"] as const) { // wasm: HEED_THREADS or 1
+for (const b of ["cpu", "wasm"] as const) { // wasm: HEED_THREADS, else one per core
   mlp.push(`| ${b} | ${(await mlpStepsPerSecond(b)).toFixed(1)} |`);
 }
 console.log("\n" + mlp.join("\n"));
