@@ -64,7 +64,7 @@ Usage: deno task train [options]
                              encoder-decoder with additive (Bahdanau) attention
   --batch-size N             rows per batch (default 64)
   --lr X                     peak learning rate of warm-up + cosine (default 2e-3)
-  --backend cpu|webgpu       where tensors live (default: heed's choice, see \`deno task info\`)
+  --backend cpu|webgpu|wasm  where tensors live (default: heed's choice, see \`deno task info\`)
   --seed N                   seed of every random choice (default 0)
   --max-minutes X            translate: a training-time budget; no epoch starts that
                              would end past it (validation time not counted)
@@ -98,6 +98,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     model: "transformer",
     help: false,
   };
+  let attentionGiven = false;
   const num = (flag: string, v: string | undefined, int: boolean): number => {
     const n = Number(v);
     if (
@@ -138,6 +139,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         break;
       case "--attention":
         a.attention = checkAttentionName(value() ?? "");
+        attentionGiven = true;
         break;
       case "--epochs":
         a.epochs = num(flag, value(), true);
@@ -149,9 +151,16 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case "--lr":
         a.lr = num(flag, value(), false);
         break;
-      case "--backend":
-        a.backend = value() ?? null;
+      case "--backend": {
+        const v = value();
+        if (v !== "cpu" && v !== "webgpu" && v !== "wasm") {
+          throw new RangeError(
+            `--backend: expected cpu, webgpu or wasm, got ${v}`,
+          );
+        }
+        a.backend = v;
         break;
+      }
       case "--seed":
         a.seed = num(flag, value(), true);
         break;
@@ -182,6 +191,11 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     }
   }
   if (a.batchSize < 1) throw new RangeError("--batch-size: must be at least 1");
+  if (attentionGiven && a.model === "gru") {
+    throw new RangeError(
+      "--attention: the GRU model's attention is always additive (Bahdanau); drop --attention or use --model transformer",
+    );
+  }
   if (a.epochs === 0) a.epochs = a.task === "classify" ? 14 : 10;
   if (a.maxMinutes !== null && a.task !== "translate") {
     throw new RangeError("--max-minutes: only for --task translate");
@@ -240,7 +254,10 @@ async function translate(
   const name = args.data ? `Multi30k (${args.data})` : "Tatoeba";
   console.log(
     `heed train: translate German to English on ${name} (${data.train.numRows()} train, ${data.test.numRows()} test pairs), ` +
-      `attention ${args.attention}, backend ${info().default}`,
+      (args.model === "gru"
+        ? "GRU encoder-decoder with additive attention"
+        : `Transformer, attention ${args.attention}`) +
+      `, backend ${info().default}`,
   );
   const t0 = performance.now();
   const result = await trainTranslator({
@@ -327,7 +344,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (args.backend) await setBackend(args.backend as BackendName);
+  if (args.backend) {
+    try {
+      await setBackend(args.backend as BackendName);
+    } catch (e) {
+      console.error(
+        `train: --backend ${args.backend}: ${(e as Error).message}`,
+      );
+      return 1;
+    }
+  }
   try {
     await Deno.mkdir(args.out, { recursive: true });
   } catch (e) {

@@ -1,0 +1,113 @@
+// `deno task train`'s flags: defaults per task, every flag parsed, and a
+// clear RangeError naming the flag for every bad value.
+
+import { assertEquals, assertThrows } from "@std/assert";
+import { main, parseTrainArgs } from "../../models/cli.ts";
+
+Deno.test("train: defaults per task", () => {
+  const c = parseTrainArgs([]);
+  assertEquals([c.task, c.epochs, c.batchSize, c.attention, c.out], [
+    "classify",
+    14,
+    64,
+    "scaled-dot",
+    "runs/latest",
+  ]);
+  const t = parseTrainArgs(["--task", "translate"]);
+  assertEquals([t.task, t.epochs, t.model, t.maxMinutes], [
+    "translate",
+    10,
+    "transformer",
+    null,
+  ]);
+});
+
+Deno.test("train: every flag, in both spellings", () => {
+  const a = parseTrainArgs([
+    "--task=translate",
+    "--data",
+    "d",
+    "--attention",
+    "cosine",
+    "--epochs=3",
+    "--batch-size",
+    "8",
+    "--lr",
+    "1e-3",
+    "--backend",
+    "cpu",
+    "--seed",
+    "7",
+    "--out",
+    "runs/x",
+    "--resume",
+    "--max-minutes",
+    "1.5",
+  ]);
+  assertEquals(
+    [a.data, a.attention, a.epochs, a.batchSize, a.lr, a.backend, a.seed],
+    ["d", "cosine", 3, 8, 1e-3, "cpu", 7],
+  );
+  assertEquals([a.out, a.resume, a.maxMinutes], ["runs/x", true, 1.5]);
+  assertEquals(
+    parseTrainArgs(["--task", "translate", "--model", "gru"]).model,
+    "gru",
+  );
+});
+
+Deno.test("train: bad values name their flag", () => {
+  const bad: [string[], string][] = [
+    [["--task", "summarise"], "--task"],
+    [["--epochs", "0"], "--epochs"],
+    [["--epochs", "2.5"], "--epochs"],
+    [["--batch-size", "0"], "--batch-size"],
+    [["--lr", "-1"], "--lr"],
+    [["--seed", "x"], "--seed"],
+    [["--attention", "nope"], "nope"],
+    [["--model", "lstm"], "--model"],
+    [["--max-minutes", "0", "--task", "translate"], "--max-minutes"],
+    [["--max-minutes", "5"], "only for --task translate"],
+    [
+      ["--task", "translate", "--model", "gru", "--attention", "cosine"],
+      "always additive",
+    ],
+    [["--frobnicate"], "unknown option"],
+    [["--backend", "tpu"], "--backend"],
+  ];
+  for (const [argv, msg] of bad) {
+    assertThrows(() => parseTrainArgs(argv), RangeError, msg, argv.join(" "));
+  }
+});
+
+Deno.test("train: --help and bad flags exit without training", async () => {
+  const log = console.log, err = console.error;
+  const out: string[] = [];
+  console.log = console.error = (...a: unknown[]) => out.push(a.join(" "));
+  try {
+    assertEquals(await main(["--help"]), 0);
+    assertEquals(await main(["--epochs", "-3"]), 2);
+  } finally {
+    console.log = log;
+    console.error = err;
+  }
+  const text = out.join("\n");
+  for (
+    const flag of [
+      "--task",
+      "--data",
+      "--attention",
+      "--epochs",
+      "--model",
+      "--batch-size",
+      "--lr",
+      "--backend",
+      "--seed",
+      "--max-minutes",
+      "--out",
+      "--resume",
+      "--help",
+    ]
+  ) {
+    assertEquals(text.includes(flag), true, `--help does not explain ${flag}`);
+  }
+});
