@@ -41,6 +41,7 @@ export interface TrainArgs {
   out: string;
   resume: boolean;
   maxMinutes: number | null;
+  maxTokens: number | null;
   model: "transformer" | "gru";
   help: boolean;
 }
@@ -62,7 +63,9 @@ Usage: deno task train [options]
                              accuracy stops improving (default 14 to classify, 10 to translate)
   --model transformer|gru    translate: the Transformer (default) or the GRU
                              encoder-decoder with additive (Bahdanau) attention
-  --batch-size N             rows per batch (default 64)
+  --batch-size N             classify: rows per batch (default 64)
+  --max-tokens N             translate: tokens per batch, padding included (default 4096;
+                             the GRU keeps every step for the backward pass: try 1024)
   --lr X                     peak learning rate of warm-up + cosine (default 2e-3)
   --backend cpu|webgpu|wasm  where tensors live (default: heed's choice, see \`deno task info\`)
   --seed N                   seed of every random choice (default 0)
@@ -95,6 +98,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     out: "runs/latest",
     resume: false,
     maxMinutes: null,
+    maxTokens: null,
     model: "transformer",
     help: false,
   };
@@ -170,6 +174,12 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case "--resume":
         a.resume = true;
         break;
+      case "--max-tokens":
+        a.maxTokens = num(flag, value(), true);
+        if (a.maxTokens < 1) {
+          throw new RangeError("--max-tokens: must be at least 1");
+        }
+        break;
       case "--max-minutes":
         a.maxMinutes = num(flag, value(), false);
         if (a.maxMinutes <= 0) {
@@ -199,6 +209,11 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   if (a.epochs === 0) a.epochs = a.task === "classify" ? 14 : 10;
   if (a.maxMinutes !== null && a.task !== "translate") {
     throw new RangeError("--max-minutes: only for --task translate");
+  }
+  if (a.maxTokens !== null && a.task !== "translate") {
+    throw new RangeError(
+      "--max-tokens: only for --task translate (classify batches by --batch-size)",
+    );
   }
   return a;
 }
@@ -272,6 +287,7 @@ async function translate(
       resume: args.resume,
     },
     ...(args.maxMinutes === null ? {} : { maxSeconds: 60 * args.maxMinutes }),
+    ...(args.maxTokens === null ? {} : { maxTokens: args.maxTokens }),
     onStep: progressBar(enc),
     onEpoch: async (m: TranslationEpochMetrics) => {
       clearBar(enc);

@@ -43,12 +43,19 @@ Deno.test("train: every flag, in both spellings", () => {
     "--resume",
     "--max-minutes",
     "1.5",
+    "--max-tokens",
+    "512",
   ]);
   assertEquals(
     [a.data, a.attention, a.epochs, a.batchSize, a.lr, a.backend, a.seed],
     ["d", "cosine", 3, 8, 1e-3, "cpu", 7],
   );
-  assertEquals([a.out, a.resume, a.maxMinutes], ["runs/x", true, 1.5]);
+  assertEquals([a.out, a.resume, a.maxMinutes, a.maxTokens], [
+    "runs/x",
+    true,
+    1.5,
+    512,
+  ]);
   assertEquals(
     parseTrainArgs(["--task", "translate", "--model", "gru"]).model,
     "gru",
@@ -73,6 +80,8 @@ Deno.test("train: bad values name their flag", () => {
     ],
     [["--frobnicate"], "unknown option"],
     [["--backend", "tpu"], "--backend"],
+    [["--max-tokens", "100"], "only for --task translate"],
+    [["--task", "translate", "--max-tokens", "0"], "--max-tokens"],
   ];
   for (const [argv, msg] of bad) {
     assertThrows(() => parseTrainArgs(argv), RangeError, msg, argv.join(" "));
@@ -103,6 +112,7 @@ Deno.test("train: --help and bad flags exit without training", async () => {
       "--backend",
       "--seed",
       "--max-minutes",
+      "--max-tokens",
       "--out",
       "--resume",
       "--help",
