@@ -48,6 +48,7 @@ export type {
 export { attention } from "./attention.ts";
 export {
   additive,
+  type AdditiveOptions,
   type AdditiveParams,
   bilinear,
   cosine,

@@ -89,6 +89,18 @@ export interface AdditiveParams {
   readonly b?: Tensor;
 }
 
+/** Options of {@link additive}. */
+export interface AdditiveOptions {
+  /**
+   * `matmul(k, w2)` computed once by the caller, `[..., Tk, h]`, for the
+   * keys this score will be called with. A recurrent decoder attends to the
+   * same keys at every step: projecting them once saves a `Tk·dk·h` matmul
+   * per step, and its residuals under differentiation. The score then never
+   * reads `k` or `w2`; the result is the same.
+   */
+  readonly projectedKeys?: Tensor;
+}
+
 /**
  * Additive scores (Bahdanau et al.), s_ij = vᵀ tanh(W₁ᵀ q_i + W₂ᵀ k_j + b).
  * It builds a `[..., Tq, Tk, h]` intermediate (in blocks of query rows when
@@ -107,12 +119,21 @@ export interface AdditiveParams {
  * assertAlmostEquals(s!, 2 * Math.tanh(0.5), 1e-6);
  * ```
  */
-export function additive(params: AdditiveParams): ScoreFn {
+export function additive(
+  params: AdditiveParams,
+  opts: AdditiveOptions = {},
+): ScoreFn {
   const { w1, w2, v, b } = params;
   return function additiveScore(q, k) {
     lastDim("additive", q, "q");
     lastDim("additive", k, "k");
-    const kh = expandDims(matmul(k, w2), -3); // [..., 1, Tk, h]
+    const pk = opts.projectedKeys;
+    if (pk && pk.shape[pk.ndim - 2] !== k.shape[k.ndim - 2]) {
+      throw new TypeError(
+        `additive: projectedKeys [${pk.shape}] do not match keys [${k.shape}]`,
+      );
+    }
+    const kh = expandDims(pk ?? matmul(k, w2), -3); // [..., 1, Tk, h]
     const vv = expandDims(expandDims(v, -2), -2); // [..., 1, 1, h]
     const rows = (qr: Tensor) => {
       let pre = add(expandDims(matmul(qr, w1), -2), kh); // [..., rows, Tk, h]

@@ -19,6 +19,7 @@ import {
   expandDims,
   type Key,
   logSoftmax,
+  matmul,
   mul,
   normal,
   notEqual,
@@ -172,7 +173,19 @@ export function gruEncode(
   return { states: stack(states, 1), last: h };
 }
 
-/** One decoder step: returns logits `[B, V]`, the new state and the attention weights `[B, S]`. */
+/**
+ * The encoder states projected by the attention's key matrix, `[B, S, A]`:
+ * the same at every decoder step, so computed once per sentence.
+ */
+export function gruProjectKeys(p: GruParams, states: Tensor): Tensor {
+  return matmul(states, p.attn.w2);
+}
+
+/**
+ * One decoder step: returns logits `[B, V]`, the new state and the attention
+ * weights `[B, S]`. Pass `projectedKeys` ({@link gruProjectKeys} of
+ * `states`) to skip projecting the keys again at every step.
+ */
 export function gruDecodeStep(
   p: GruParams,
   config: GruConfig,
@@ -180,11 +193,15 @@ export function gruDecodeStep(
   keyMask: Tensor,
   prev: Tensor,
   h: Tensor,
+  projectedKeys?: Tensor,
 ): { logits: Tensor; h: Tensor; weights: Tensor } {
   const c = full(config);
   const b = prev.shape[0]!;
   const e = embed(p.tgtEmbed, prev); // [B, E]
-  const attend = attention({ score: additive(p.attn), masks: [padding()] });
+  const attend = attention({
+    score: additive(p.attn, projectedKeys ? { projectedKeys } : {}),
+    masks: [padding()],
+  });
   const { output, weights } = attend(expandDims(h, 1), states, states, {
     keyMask,
   }); // [B, 1, H]
@@ -203,12 +220,13 @@ export function gruLoss(
 ): Tensor {
   const { states, last } = gruEncode(p, config, batch.src, batch.srcMask);
   const keyMask = notEqual(batch.srcMask, 0);
+  const keys = gruProjectKeys(p, states);
   const [b, t] = batch.tgtIn.shape as [number, number];
   let h = last;
   const logits: Tensor[] = [];
   for (let i = 0; i < t; i++) {
     const prev = reshape(slice(batch.tgtIn, [0, i], [b, 1]), [b]);
-    const step = gruDecodeStep(p, config, states, keyMask, prev, h);
+    const step = gruDecodeStep(p, config, states, keyMask, prev, h, keys);
     h = step.h;
     logits.push(step.logits);
   }
@@ -231,7 +249,12 @@ export async function gruGreedy(
   const b = batch.src.shape[0]!;
   let state = scope(() => {
     const { states, last } = gruEncode(p, config, batch.src, batch.srcMask);
-    return { states, h: last, keyMask: notEqual(batch.srcMask, 0) };
+    return {
+      states,
+      keys: gruProjectKeys(p, states),
+      h: last,
+      keyMask: notEqual(batch.srcMask, 0),
+    };
   });
   let prev = new Int32Array(b).fill(bos);
   const out: number[][] = Array.from({ length: b }, () => []);
@@ -245,6 +268,7 @@ export async function gruGreedy(
         state.keyMask,
         tensor(prev),
         state.h,
+        state.keys,
       );
       return { h: s.h, next: argmax(s.logits, { axis: -1 }) };
     });
@@ -259,7 +283,7 @@ export async function gruGreedy(
       else out[i]!.push(ids[i]!);
     }
   }
-  releaseNow(state.states, state.h, state.keyMask);
+  releaseNow(state.states, state.keys, state.h, state.keyMask);
   return out.map((o) => Int32Array.from(o));
 }
 
@@ -277,6 +301,7 @@ export async function gruBeamSearch(
   const b = batch.src.shape[0]!;
   interface State {
     readonly states: Tensor;
+    readonly keys: Tensor;
     readonly keyMask: Tensor;
     readonly h: Tensor;
   }
@@ -288,13 +313,15 @@ export async function gruBeamSearch(
           Int32Array.from({ length: b * k }, (_, r) => Math.floor(r / k)),
         );
         const { states, last } = gruEncode(p, config, batch.src, batch.srcMask);
+        const st = take(states, rep, 0);
         return {
-          states: take(states, rep, 0),
+          states: st,
+          keys: gruProjectKeys(p, st),
           keyMask: take(notEqual(batch.srcMask, 0), rep, 0),
           h: take(last, rep, 0),
         };
       });
-      shared = [s.states, s.keyMask];
+      shared = [s.states, s.keys, s.keyMask];
       return s;
     },
     reorder: (s, from) => ({
@@ -304,7 +331,15 @@ export async function gruBeamSearch(
     step: (s, prefixes) => {
       const prev = tensor(Int32Array.from(prefixes, (x) => x[x.length - 1]!));
       const out = scope(() => {
-        const r = gruDecodeStep(p, config, s.states, s.keyMask, prev, s.h);
+        const r = gruDecodeStep(
+          p,
+          config,
+          s.states,
+          s.keyMask,
+          prev,
+          s.h,
+          s.keys,
+        );
         return { logp: logSoftmax(r.logits), h: r.h };
       });
       releaseNow(prev);

@@ -35,6 +35,7 @@ import {
   type GruConfig,
   gruDecodeStep,
   gruEncode,
+  gruProjectKeys,
   type GruParams,
 } from "./gru.ts";
 import { corpusBleu, corpusChrf } from "./metrics.ts";
@@ -150,6 +151,7 @@ export async function translateText(
       const p = m.params as GruParams, c = m.progress.config as GruConfig;
       const { states, last } = gruEncode(p, c, src, srcMask);
       const keyMask = notEqual(srcMask, 0);
+      const keys = gruProjectKeys(p, states);
       let h = last;
       const rows: Tensor[] = [];
       for (let i = 0; i < t; i++) {
@@ -160,6 +162,7 @@ export async function translateText(
           keyMask,
           tensor(Int32Array.of(tgt[i]!)),
           h,
+          keys,
         );
         h = r.h;
         rows.push(reshape(r.weights, [s]));

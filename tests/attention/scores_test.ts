@@ -11,7 +11,14 @@ import {
   type ScoreFn,
 } from "../../attention/mod.ts";
 import { scaledDot } from "../../attention/mod.ts";
-import { slice, type Tensor, tensor } from "../../ops/mod.ts";
+import {
+  grad,
+  matmul,
+  slice,
+  sum,
+  type Tensor,
+  tensor,
+} from "../../ops/mod.ts";
 import {
   assertAllClose,
   randomTensor,
@@ -195,3 +202,48 @@ Deno.test("additive() gives the same scores when it works in blocks of query row
   );
   await assertAllClose(all.slice(290 * 300), tail, { atol: 1e-5 });
 });
+
+testEachBackend(
+  "additive() with projectedKeys gives the same scores and gradients",
+  async () => {
+    const w1 = randomTensor([3, 4], 11), w2 = randomTensor([5, 4], 12);
+    const v = randomTensor([4], 13), b = randomTensor([4], 14);
+    const q = randomTensor([2, 3, 3], 15), k = randomTensor([2, 6, 5], 16);
+    const plain = (qq: Tensor, kk: Tensor, ww: Tensor) =>
+      sum(scoresOf(additive({ w1, w2: ww, v, b }), qq, kk));
+    const projected = (qq: Tensor, kk: Tensor, ww: Tensor) =>
+      sum(
+        scoresOf(
+          additive({ w1, w2: ww, v, b }, { projectedKeys: matmul(kk, ww) }),
+          qq,
+          kk,
+        ),
+      );
+    await assertAllClose(
+      scoresOf(
+        additive({ w1, w2, v, b }, { projectedKeys: matmul(k, w2) }),
+        q,
+        k,
+      ),
+      await values(scoresOf(additive({ w1, w2, v, b }), q, k)),
+      { atol: 1e-6 },
+    );
+    const gp = grad(plain, { argnums: [0, 1, 2] })(q, k, w2);
+    const gq = grad(projected, { argnums: [0, 1, 2] })(q, k, w2);
+    for (let i = 0; i < 3; i++) {
+      await assertAllClose(gq[i]!, await values(gp[i]!), { atol: 1e-5 });
+    }
+    assertThrows(
+      () =>
+        scoresOf(
+          additive({ w1, w2, v }, {
+            projectedKeys: matmul(slice(k, [0, 0, 0], [2, 5, 5]), w2),
+          }),
+          q,
+          k,
+        ),
+      TypeError,
+      "projectedKeys [2,5,4] do not match keys [2,6,5]",
+    );
+  },
+);
