@@ -40,6 +40,15 @@ export class MainTrace implements TraceLevel {
 const stack: MainTrace[] = [];
 
 /**
+ * Whether any transform is running: then even a concrete tensor may be
+ * held by an outer transform (a residual of its linearisation), so
+ * nothing may be freed early.
+ */
+export function transformsActive(): boolean {
+  return stack.length > 0;
+}
+
+/**
  * Runs `fn` with a new interpreter level on top of the stack; `make` builds
  * the interpreter for the level.
  */

@@ -7,9 +7,10 @@
  */
 
 import { type Aval, sameShape } from "./dtype.ts";
-import { bind } from "./core.ts";
+import { bind, transformsActive } from "./core.ts";
 import type { Params, Primitive } from "./primitives.ts";
-import type { Tensor } from "./tensor.ts";
+import { type Tensor, Tracer } from "./tensor.ts";
+import { releaseNow, scope } from "./memory.ts";
 import { add, div, mul, neg, where } from "./elementwise.ts";
 import { zeros } from "./creation.ts";
 import { type LinearProgram, LinearVar } from "./linearize.ts";
@@ -196,15 +197,52 @@ export const TRANSPOSE_RULES: { [P in Primitive]?: TransposeRule<P> } = {
 /**
  * The backward pass: given cotangents of a linear program's outputs
  * (`null` = zero), returns the cotangent of each input (`null` = zero).
+ *
+ * Intermediate cotangents are freed as soon as nothing needs them (a
+ * cotangent once its equation is transposed, partial sums once added), so
+ * the backward pass of a long chain, such as a recurrent network unrolled
+ * over many steps, holds only the cotangents still to be used rather than
+ * every one it made. Only concrete tensors created here are freed, and only
+ * when no transform is running (an outer transform may hold any tensor as
+ * a residual): never the caller's cotangents, an equation's inputs, or
+ * tracers.
  */
 export function transposeLinear(
   program: LinearProgram,
   cts: readonly (Tensor | null)[],
 ): (Tensor | null)[] {
   const acc = new Map<LinearVar, Tensor>();
+  // Tensors made here (by a rule or a sum), and how many acc entries hold each.
+  const made = new Set<Tensor>();
+  const holds = new Map<Tensor, number>();
+  const hold = (t: Tensor, d: number) => holds.set(t, (holds.get(t) ?? 0) + d);
+  const dropped: Tensor[] = [];
+  // Under an outer transform, any tensor may be one of its residuals.
+  const eager = !transformsActive();
+  const sweep = () => {
+    if (!eager) return void (dropped.length = 0);
+    for (const t of dropped) {
+      if (made.has(t) && !(holds.get(t)! > 0) && !(t instanceof Tracer)) {
+        made.delete(t);
+        holds.delete(t);
+        releaseNow(t);
+      }
+    }
+    dropped.length = 0;
+  };
   const accumulate = (v: LinearVar, ct: Tensor) => {
     const prev = acc.get(v);
-    acc.set(v, prev ? add(prev, ct) : ct);
+    if (!prev) {
+      acc.set(v, ct);
+      hold(ct, 1);
+      return;
+    }
+    const sum = add(prev, ct);
+    if (sum !== prev && sum !== ct) made.add(sum);
+    acc.set(v, sum);
+    hold(sum, 1);
+    hold(prev, -1);
+    dropped.push(prev, ct);
   };
   program.outputs.forEach((v, i) => {
     const ct = cts[i];
@@ -215,6 +253,8 @@ export function transposeLinear(
     const ct = acc.get(eqn.out);
     if (!ct) continue;
     acc.delete(eqn.out);
+    hold(ct, -1);
+    dropped.push(ct);
     const rule = TRANSPOSE_RULES[eqn.prim] as
       | TransposeRule<Primitive>
       | undefined;
@@ -223,12 +263,22 @@ export function transposeLinear(
         `${eqn.prim}: is not linear, so it cannot be transposed; this is a bug in a JVP rule`,
       );
     }
-    const argCts = rule(ct, eqn.inputs, eqn.params);
+    // A rule's own temporaries (say, a product before its reshape) go
+    // with the rule.
+    const argCts = eager
+      ? scope(() => rule(ct, eqn.inputs, eqn.params))
+      : rule(ct, eqn.inputs, eqn.params);
     eqn.inputs.forEach((x, i) => {
       const c = argCts[i];
-      if (isLin(x) && c) accumulate(x, c);
+      if (!isLin(x) || !c) return;
+      // A result that is not the cotangent itself nor one of the
+      // equation's operands is new.
+      if (c !== ct && !eqn.inputs.includes(c)) made.add(c);
+      accumulate(x, c);
     });
+    sweep();
   }
+  sweep();
   return program.inputs.map((v) => acc.get(v) ?? null);
 }
 

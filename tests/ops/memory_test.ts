@@ -124,3 +124,43 @@ testEachBackend("memory() reports the default backend", () => {
   const stats = h.memory()[h.defaultBackend()];
   assertEquals(typeof stats?.liveBytes, "number");
 });
+
+for (const b of backendsWithMemory) {
+  Deno.test(`the backward pass of a long chain frees cotangents as it goes on ${b}`, async () => {
+    await h.withBackend(b, async () => {
+      // 300 steps of y = tanh(y W): every step adds a [128, 128] term to W's
+      // gradient. Kept alive, those partial sums and cotangents would hold
+      // about 300 × 200 KB; freed as they are used, the backward pass holds
+      // the forward residuals and a few W-sized sums.
+      const w = h.mul(h.normal(h.key(1), [128, 128]), 1 / Math.sqrt(128));
+      const x0 = h.normal(h.key(2), [4, 128]);
+      let liveInBackward = -1;
+      const probe = h.customVjp(
+        (x: Tensor) => x,
+        (x: Tensor) => [x, null],
+        (_res, ct: Tensor) => {
+          // Transposed last: every later step's backward is done here.
+          liveInBackward = h.memory()[b]!.liveBytes;
+          return [ct];
+        },
+      );
+      const before = h.memory()[b]!.liveBytes;
+      const [g] = h.scope(() =>
+        h.grad((ww: Tensor, x: Tensor) => {
+          let y = probe(x);
+          for (let i = 0; i < 300; i++) y = h.tanh(h.matmul(y, ww));
+          return h.sum(y);
+        }, { argnums: [0, 1] })(w, x0)
+      );
+      const extra = liveInBackward - before;
+      // forward residuals: 300 × (y, tanh(yW)) of [4, 128] ≈ 1.2 MB
+      if (extra > 6 * 2 ** 20) {
+        throw new Error(
+          `the backward pass held ${(extra / 2 ** 20).toFixed(1)} MiB`,
+        );
+      }
+      assertEquals(g.shape, [128, 128]);
+      assertEquals(Number.isFinite(await h.sum(g).item()), true);
+    });
+  });
+}
