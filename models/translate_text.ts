@@ -35,8 +35,8 @@ import {
   type GruConfig,
   gruDecodeStep,
   gruEncode,
-  gruProjectKeys,
   type GruParams,
+  gruProjectKeys,
 } from "./gru.ts";
 import { corpusBleu, corpusChrf } from "./metrics.ts";
 import {
