@@ -27,6 +27,26 @@ function escapeXml(s: string): string {
   );
 }
 
+/** Splits `text` into lines of at most `width` characters, at spaces where it can. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    let w = word;
+    while (w.length > width) { // a word longer than a line is cut
+      if (line) lines.push(line), line = "";
+      lines.push(w.slice(0, width));
+      w = w.slice(width);
+    }
+    if (line && line.length + 1 + w.length > width) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 /** White to deep blue, by weight in [0, 1]. */
 function color(w: number): string {
   const t = Math.max(0, Math.min(1, w));
@@ -67,16 +87,14 @@ export function attentionSvg(
   const font = 13;
   const charW = font * 0.62;
   const left = 16 + charW * Math.max(4, ...rowLabels.map((l) => l.length));
-  const top = (opts.title ? 34 : 10) +
+  const footer = 360;
+  const width = Math.max(left + cell * colLabels.length + 16, left + footer);
+  // The title wraps at word boundaries to the figure's width.
+  const titleChars = Math.max(20, Math.floor((width - 16) / (15 * 0.62)));
+  const titleLines = opts.title ? wrap(opts.title, titleChars) : [];
+  const top = (opts.title ? 14 + 20 * titleLines.length : 10) +
     charW * Math.max(4, ...colLabels.map((l) => l.length)) + 8;
   const max = Math.max(1e-9, ...weights.flat());
-  const titleWidth = opts.title ? 16 + opts.title.length * 15 * 0.62 : 0;
-  const footer = 360;
-  const width = Math.max(
-    left + cell * colLabels.length + 16,
-    titleWidth,
-    left + footer,
-  );
   const height = top + cell * rowLabels.length + 40;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${
@@ -85,13 +103,13 @@ export function attentionSvg(
     `font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="${font}">`,
     `<rect width="100%" height="100%" fill="white"/>`,
   ];
-  if (opts.title) {
+  titleLines.forEach((line, i) =>
     parts.push(
-      `<text x="${left}" y="22" font-size="15" font-weight="bold">${
-        escapeXml(opts.title)
+      `<text x="16" y="${22 + 20 * i}" font-size="15" font-weight="bold">${
+        escapeXml(line)
       }</text>`,
-    );
-  }
+    )
+  );
   colLabels.forEach((l, j) => {
     const x = left + j * cell + cell / 2 + font / 3;
     parts.push(
