@@ -120,6 +120,16 @@ export class LossMonitor {
     this.#mean = null;
     this.#last = -Infinity;
   }
+  /** Reports a step to `onStep`, when there is one, with the loss read so far. */
+  async report(
+    onStep: ((p: StepProgress) => void) | undefined,
+    lossSum: Tensor,
+    p: Omit<StepProgress, "loss">,
+  ): Promise<void> {
+    if (!onStep) return;
+    await this.poll(lossSum, p.step);
+    onStep({ ...p, loss: this.#mean });
+  }
   /** Reads `lossSum / steps` when a second has passed since the last read. */
   async poll(lossSum: Tensor, steps: number): Promise<void> {
     const now = performance.now();
@@ -359,16 +369,12 @@ export async function trainClassifier(
       });
       releaseNow(y);
       tokens += b.ids.size;
-      if (opts.onStep) {
-        await monitor.poll(state.lossSum, i + 1);
-        opts.onStep({
-          epoch,
-          step: i + 1,
-          steps: bs.length,
-          tokens,
-          loss: monitor.mean,
-        });
-      }
+      await monitor.report(opts.onStep, state.lossSum, {
+        epoch,
+        step: i + 1,
+        steps: bs.length,
+        tokens,
+      });
     }
     releaseNow(...bs.flatMap((b) => [b.ids, b.mask, b.lengths]));
     const loss = ((await state.lossSum.item()) as number) / bs.length;

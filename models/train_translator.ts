@@ -398,16 +398,12 @@ export async function trainTranslator(
         };
       });
       tokens += b.src.size + b.tgtIn.size;
-      if (opts.onStep) {
-        await monitor.poll(state.lossSum, i + 1);
-        opts.onStep({
-          epoch,
-          step: i + 1,
-          steps: bs.length,
-          tokens,
-          loss: monitor.mean,
-        });
-      }
+      await monitor.report(opts.onStep, state.lossSum, {
+        epoch,
+        step: i + 1,
+        steps: bs.length,
+        tokens,
+      });
     }
     releaseNow(
       ...bs.flatMap((
