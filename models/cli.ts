@@ -65,7 +65,7 @@ Usage: deno task train [options]
                              encoder-decoder with additive (Bahdanau) attention
   --batch-size N             classify: rows per batch (default 64)
   --max-tokens N             translate: tokens per batch, padding included (default 4096;
-                             the GRU keeps every step for the backward pass: try 1024)
+                             lower it if a long-sentence data set runs out of memory)
   --lr X                     peak learning rate of warm-up + cosine (default 2e-3)
   --backend cpu|webgpu|wasm  where tensors live (default: heed's choice, see \`deno task info\`)
   --seed N                   seed of every random choice (default 0)
