@@ -137,6 +137,17 @@ export interface StepDecoder<S> {
   release(state: S): void;
 }
 
+/**
+ * Row indices that repeat each of `b` sentences `k` times, in
+ * {@link StepDecoder} row order (row `s·k + j` is sentence `s`): `take` a
+ * per-sentence tensor with them to start a beam-search state.
+ */
+export function beamRows(b: number, k: number): Tensor {
+  return tensor(
+    Int32Array.from({ length: b * k }, (_, r) => Math.floor(r / k)),
+  );
+}
+
 /** Options of {@link beamSearchWith}. */
 export interface BeamSearchOptions {
   /** Sentences in the batch. */
@@ -272,9 +283,7 @@ export function beamSearch(
     start: (k) =>
       scope(() => {
         // Every sentence's memory repeated once per beam: rows b·k + j.
-        const rep = tensor(
-          Int32Array.from({ length: b * k }, (_, r) => Math.floor(r / k)),
-        );
+        const rep = beamRows(b, k);
         return {
           memory: take(
             encode(params, config, batch.src, batch.srcMask),

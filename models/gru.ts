@@ -49,6 +49,7 @@ import {
 import type { TranslationInput } from "./translator.ts";
 import {
   type BeamOptions,
+  beamRows,
   beamSearchWith,
   type SourceBatch,
   type StepDecoder,
@@ -309,9 +310,7 @@ export async function gruBeamSearch(
   const dec: StepDecoder<State> = {
     start: (k) => {
       const s = scope(() => {
-        const rep = tensor(
-          Int32Array.from({ length: b * k }, (_, r) => Math.floor(r / k)),
-        );
+        const rep = beamRows(b, k);
         const { states, last } = gruEncode(p, config, batch.src, batch.srcMask);
         const st = take(states, rep, 0);
         return {
