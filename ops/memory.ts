@@ -8,7 +8,7 @@
  */
 
 import type { Backend } from "./backend.ts";
-import { releaseTensor, Tensor } from "./tensor.ts";
+import { releaseTensor, setDisposeHook, Tensor } from "./tensor.ts";
 import { treeFlatten } from "./pytree.ts";
 
 const scopes: Tensor[][] = [];
@@ -41,6 +41,37 @@ function release(t: Tensor): void {
   if (pinned.has(t)) return;
   registry.unregister(t);
   releaseTensor(t);
+}
+
+setDisposeHook(release);
+
+/**
+ * Frees every tensor in `tree` (a tensor or a pytree of them) now. Use it,
+ * or `using x = ...`, in async code that reads values back, where no
+ * synchronous `scope` can cover the block. Later use of a freed tensor is an
+ * error; freeing twice is harmless.
+ *
+ * @example An async loop that reads its loss back
+ * ```ts
+ * import { dispose, mul, sum, tensor } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const x = tensor([1, 2, 3]);
+ * const seen: number[] = [];
+ * for (let i = 1; i <= 2; i++) {
+ *   using loss = sum(mul(x, i)); // freed at the end of each iteration
+ *   seen.push(await loss.item() as number);
+ * }
+ * const y = mul(x, 2);
+ * dispose({ y }); // frees y now
+ * assertEquals(seen, [6, 12]);
+ * assertEquals(y.released, true);
+ * ```
+ */
+export function dispose(tree: unknown): void {
+  for (const t of treeFlatten(tree)[0]) {
+    if (t instanceof Tensor && !t.released) release(t);
+  }
 }
 
 /**

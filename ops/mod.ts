@@ -46,7 +46,7 @@ export {
   setBackend,
   withBackend,
 } from "./backend.ts";
-export { carry, scope } from "./memory.ts";
+export { carry, dispose, scope } from "./memory.ts";
 export {
   arange,
   type DtypeOptions,

@@ -17,6 +17,12 @@ import type { Backend } from "./backend.ts";
 export type NestedArray = number | boolean | NestedArray[];
 
 let releaseImpl: (t: Tensor) => boolean;
+let disposeHook: ((t: Tensor) => void) | null = null;
+
+/** Lets ops/memory.ts free a tensor (unregistering its finaliser) on `using`. */
+export function setDisposeHook(hook: (t: Tensor) => void): void {
+  disposeHook = hook;
+}
 
 /**
  * Drops a concrete tensor's storage reference (heed's scopes call this);
@@ -95,10 +101,21 @@ export class Tensor implements Aval {
     this.backend;
     if (this.#released) {
       throw new TypeError(
-        `${this}: its storage was freed by a scope that did not return it; return it from the scope to keep it`,
+        `${this}: its storage was freed. Keep a tensor past a block by returning it from \`scope\`; in a loop, pass the state through \`carry\` and use only the state it returns; free values you read back with \`using\` or \`dispose\` only after their last use`,
       );
     }
     return this.#handle;
+  }
+
+  /**
+   * Frees this tensor's storage now, so that `using x = ...` releases it at
+   * the end of the block, also across `await`. A traced value or an already
+   * freed tensor is left alone.
+   */
+  [Symbol.dispose](): void {
+    if (this.#released || !this.#backend) return;
+    if (disposeHook) disposeHook(this);
+    else releaseImpl(this);
   }
 
   /** Whether this tensor's storage has been freed by a scope. */
