@@ -38,7 +38,7 @@ export async function main(path: string, sentence: string, epochs = 5) {
       ),
   });
   console.log(`test accuracy ${(100 * result.testAccuracy).toFixed(1)}%`);
-  const { predictText } = await import("../models/predict.ts");
+  const { predictText } = await import("../models/cli/predict.ts");
   const label = await predictText(result, sentence);
   console.log(`"${sentence}" → ${label}`);
   return { testAccuracy: result.testAccuracy, label };

@@ -32,14 +32,14 @@
  * @module
  */
 
-export * from "./layers.ts";
-export * from "./optim.ts";
-export * from "./schedules.ts";
-export * from "./attention_specs.ts";
-export * from "./classifier.ts";
-export * from "./translator.ts";
-export * from "./decoding.ts";
-export * from "./metrics.ts";
+export * from "./arch/layers.ts";
+export * from "./train/optim.ts";
+export * from "./train/schedules.ts";
+export * from "./arch/attention_specs.ts";
+export * from "./arch/classifier.ts";
+export * from "./arch/translator.ts";
+export * from "./arch/decoding.ts";
+export * from "./train/metrics.ts";
 export {
   type ClassifierTrainOptions,
   type ClassifierTrainResult,
@@ -47,7 +47,7 @@ export {
   predictClasses,
   type StepProgress,
   trainClassifier,
-} from "./train_classifier.ts";
+} from "./train/classify.ts";
 export {
   type DecodeFn,
   trainTranslator,
@@ -56,8 +56,8 @@ export {
   type TranslationProgress,
   type TranslatorTrainOptions,
   type TranslatorTrainResult,
-} from "./train_translator.ts";
-export * from "./checkpoint.ts";
+} from "./train/translate.ts";
+export * from "./train/checkpoint.ts";
 export { attentionSvg, type HeatmapOptions } from "./heatmap.ts";
-export * from "./gru.ts";
-export * from "./translate_text.ts";
+export * from "./arch/gru.ts";
+export * from "./inference.ts";

@@ -6,7 +6,10 @@
 import { assertEquals } from "@std/assert";
 import fc from "fast-check";
 import { logSoftmax, type Tensor, tensor } from "../../mod.ts";
-import { beamSearchWith, type StepDecoder } from "../../models/decoding.ts";
+import {
+  beamSearchWith,
+  type StepDecoder,
+} from "../../models/arch/decoding.ts";
 
 const BOS = 0, EOS = 1, V = 4;
 

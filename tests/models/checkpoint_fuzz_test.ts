@@ -15,7 +15,7 @@ import {
   encodeSafetensors,
   type HostTensor,
   serializeCheckpoint,
-} from "../../models/checkpoint.ts";
+} from "../../models/train/checkpoint.ts";
 
 const RUNS = 10_000;
 

@@ -22,7 +22,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
   serializeCheckpoint,
-} from "../../models/checkpoint.ts";
+} from "../../models/train/checkpoint.ts";
 
 // ---------------------------------------------------------------- helpers
 

@@ -2,7 +2,7 @@
 // clear RangeError naming the flag for every bad value.
 
 import { assertEquals, assertThrows } from "@std/assert";
-import { main, parseTrainArgs } from "../../models/cli.ts";
+import { main, parseTrainArgs } from "../../models/cli/train.ts";
 
 Deno.test("train: defaults per task", () => {
   const c = parseTrainArgs([]);

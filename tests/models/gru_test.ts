@@ -4,7 +4,7 @@
 
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import * as h from "../../mod.ts";
-import { adam } from "../../models/optim.ts";
+import { adam } from "../../models/train/optim.ts";
 import {
   gruBeamSearch,
   gruDecodeStep,
@@ -13,8 +13,8 @@ import {
   gruLoss,
   gruStep,
   initGru,
-} from "../../models/gru.ts";
-import type { TranslationInput } from "../../models/translator.ts";
+} from "../../models/arch/gru.ts";
+import type { TranslationInput } from "../../models/arch/translator.ts";
 import { checkGradients, randomTensor } from "../_helpers.ts";
 
 const BOS = 2, EOS = 3;

@@ -12,8 +12,8 @@ import {
   corpusChrf,
   macroF1,
   tokenize13a,
-} from "../../models/metrics.ts";
-import { bleuFromStats } from "../../models/_metrics_bleu.ts";
+} from "../../models/train/metrics.ts";
+import { bleuFromStats } from "../../models/train/_metrics_bleu.ts";
 
 // ---------------------------------------------------------------- classification
 

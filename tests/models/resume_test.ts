@@ -2,10 +2,10 @@
 // parameters as a run that was never interrupted.
 
 import { assert, assertEquals } from "@std/assert";
-import { loadCheckpoint } from "../../models/checkpoint.ts";
+import { loadCheckpoint } from "../../models/train/checkpoint.ts";
 import { type Tensor, treeFlatten } from "../../mod.ts";
 
-const CLI = new URL("../../models/cli.ts", import.meta.url).pathname;
+const CLI = new URL("../../models/cli/train.ts", import.meta.url).pathname;
 const BANKING =
   new URL("../../data/datasets/banking77/train.csv", import.meta.url).pathname;
 

@@ -3,7 +3,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { loadDataset } from "../../data/mod.ts";
-import { trainTranslator } from "../../models/train_translator.ts";
+import { trainTranslator } from "../../models/train/translate.ts";
 
 for (const arch of ["transformer", "gru"] as const) {
   Deno.test(`trainTranslator (${arch}) trains, decodes and scores on Tatoeba`, async () => {

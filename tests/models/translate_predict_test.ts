@@ -4,13 +4,13 @@
 
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import { loadDataset } from "../../data/mod.ts";
-import { trainTranslator } from "../../models/train_translator.ts";
+import { trainTranslator } from "../../models/train/translate.ts";
 import {
   evaluateTranslator,
   loadTranslator,
   translateText,
-} from "../../models/translate_text.ts";
-import { main } from "../../models/predict.ts";
+} from "../../models/inference.ts";
+import { main } from "../../models/cli/predict.ts";
 
 for (const arch of ["transformer", "gru"] as const) {
   Deno.test(`a ${arch} translator checkpoint evaluates and predicts like the trained model`, async () => {

@@ -4,11 +4,11 @@
 
 import { assertEquals, assertRejects } from "@std/assert";
 import { loadDataset } from "../../data/mod.ts";
-import { loadCheckpoint } from "../../models/checkpoint.ts";
+import { loadCheckpoint } from "../../models/train/checkpoint.ts";
 import {
   trainTranslator,
   type TranslatorTrainOptions,
-} from "../../models/train_translator.ts";
+} from "../../models/train/translate.ts";
 import { type Tensor, treeFlatten } from "../../mod.ts";
 
 async function leaves(path: string): Promise<Float32Array[]> {
@@ -91,7 +91,7 @@ for (const arch of ["transformer", "gru"] as const) {
 Deno.test("trainTranslator refuses to resume from a classifier checkpoint", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heed_tr_resume_" });
   try {
-    const { saveCheckpoint } = await import("../../models/checkpoint.ts");
+    const { saveCheckpoint } = await import("../../models/train/checkpoint.ts");
     const { zeros } = await import("../../mod.ts");
     await saveCheckpoint(`${dir}/c.safetensors`, {
       params: { w: zeros([2]) },

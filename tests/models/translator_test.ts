@@ -4,13 +4,13 @@
 import { assertEquals } from "@std/assert";
 import * as h from "../../mod.ts";
 import type { Tensor } from "../../mod.ts";
-import { adam } from "../../models/optim.ts";
+import { adam } from "../../models/train/optim.ts";
 import {
   initTranslator,
   type TranslationInput,
   translatorLoss,
-} from "../../models/translator.ts";
-import { beamSearch, greedyDecode } from "../../models/decoding.ts";
+} from "../../models/arch/translator.ts";
+import { beamSearch, greedyDecode } from "../../models/arch/decoding.ts";
 
 const BOS = 2, EOS = 3;
 const config = {

@@ -18,7 +18,7 @@ import {
   type Tensor,
   valueAndGrad,
   zeros,
-} from "../ops/mod.ts";
+} from "../../ops/mod.ts";
 import {
   cleanText,
   filterLength,
@@ -32,9 +32,9 @@ import {
   trainBpe,
   translationBatches,
   type TranslationData,
-} from "../data/mod.ts";
-import { tensor } from "../ops/mod.ts";
-import { releaseNow } from "../ops/memory.ts";
+} from "../../data/mod.ts";
+import { tensor } from "../../ops/mod.ts";
+import { releaseNow } from "../../ops/memory.ts";
 import {
   type FullTranslatorConfig,
   initTranslator,
@@ -43,8 +43,12 @@ import {
   translatorConfig,
   translatorLoss,
   type TranslatorParams,
-} from "./translator.ts";
-import { beamSearch, greedyDecode, type SourceBatch } from "./decoding.ts";
+} from "../arch/translator.ts";
+import {
+  beamSearch,
+  greedyDecode,
+  type SourceBatch,
+} from "../arch/decoding.ts";
 import {
   gruBeamSearch,
   type GruConfig,
@@ -52,11 +56,11 @@ import {
   gruLoss,
   type GruParams,
   initGru,
-} from "./gru.ts";
+} from "../arch/gru.ts";
 import { type AdamState, adamw, clipByGlobalNorm } from "./optim.ts";
 import { inverseSqrt } from "./schedules.ts";
 import { corpusBleu, corpusChrf } from "./metrics.ts";
-import { LossMonitor, type StepProgress } from "./train_classifier.ts";
+import { LossMonitor, type StepProgress } from "./classify.ts";
 import {
   type CheckpointMetadata,
   loadCheckpoint,

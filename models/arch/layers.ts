@@ -22,7 +22,7 @@ import {
   type Tensor,
   tensor,
   zeros,
-} from "../ops/mod.ts";
+} from "../../ops/mod.ts";
 
 /** Parameters of a linear layer. */
 export interface LinearParams {

@@ -28,8 +28,8 @@ import {
   tensor,
 } from "../ops/mod.ts";
 import { releaseNow } from "../ops/memory.ts";
-import { loadCheckpoint } from "./checkpoint.ts";
-import { beamSearch } from "./decoding.ts";
+import { loadCheckpoint } from "./train/checkpoint.ts";
+import { beamSearch } from "./arch/decoding.ts";
 import {
   gruBeamSearch,
   type GruConfig,
@@ -37,19 +37,19 @@ import {
   gruEncode,
   type GruParams,
   gruProjectKeys,
-} from "./gru.ts";
-import { corpusBleu, corpusChrf } from "./metrics.ts";
+} from "./arch/gru.ts";
+import { corpusBleu, corpusChrf } from "./train/metrics.ts";
 import {
   decode,
   encode,
   type FullTranslatorConfig,
   type TranslatorParams,
-} from "./translator.ts";
+} from "./arch/translator.ts";
 import {
   type DecodeFn,
   translateTable,
   type TranslationProgress,
-} from "./train_translator.ts";
+} from "./train/translate.ts";
 
 /** A trained translator: the best parameters of a run and its metadata. */
 export interface LoadedTranslator {

@@ -23,8 +23,8 @@ import {
   tensor,
   valueAndGrad,
   zeros,
-} from "../ops/mod.ts";
-import { releaseNow } from "../ops/memory.ts";
+} from "../../ops/mod.ts";
+import { releaseNow } from "../../ops/memory.ts";
 import {
   batches,
   type ClassificationData,
@@ -36,7 +36,7 @@ import {
   type Tokenizer,
   type TokenizerJSON,
   trainWordTokenizer,
-} from "../data/mod.ts";
+} from "../../data/mod.ts";
 import {
   applyClassifier,
   type ClassifierConfig,
@@ -44,7 +44,7 @@ import {
   type ClassifierParams,
   type FullClassifierConfig,
   initClassifier,
-} from "./classifier.ts";
+} from "../arch/classifier.ts";
 import { type AdamState, adamw, clipByGlobalNorm } from "./optim.ts";
 import { warmupCosine } from "./schedules.ts";
 import { accuracy, macroF1 } from "./metrics.ts";

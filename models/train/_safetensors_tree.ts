@@ -11,8 +11,8 @@
 //   {"value": json}    a string/boolean/null   {"undefined": true}
 //   {"key": [w0, w1]}  a PRNG Key (static)
 
-import { Key } from "../ops/random_key.ts";
-import { Tensor, type TreeDef, treeFlatten } from "../ops/mod.ts";
+import { Key } from "../../ops/random_key.ts";
+import { Tensor, type TreeDef, treeFlatten } from "../../ops/mod.ts";
 import type { HostTensor } from "./_safetensors_format.ts";
 import type { Json } from "./_safetensors_json.ts";
 

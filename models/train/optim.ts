@@ -19,7 +19,7 @@ import {
   treeMap,
   zeros,
   zerosLike,
-} from "../ops/mod.ts";
+} from "../../ops/mod.ts";
 import type { Schedule } from "./schedules.ts";
 
 /** A learning rate: a constant or a schedule of the step (0-based). */

@@ -16,8 +16,8 @@ import {
   take,
   type Tensor,
   tensor,
-} from "../ops/mod.ts";
-import { releaseNow } from "../ops/memory.ts";
+} from "../../ops/mod.ts";
+import { releaseNow } from "../../ops/memory.ts";
 import {
   decode,
   encode,

@@ -20,7 +20,7 @@ import {
   seedRatio,
   sparsemax,
   type Spec,
-} from "../attention/mod.ts";
+} from "../../attention/mod.ts";
 import {
   eye,
   full,
@@ -29,7 +29,7 @@ import {
   normal,
   split,
   type Tensor,
-} from "../ops/mod.ts";
+} from "../../ops/mod.ts";
 
 /** The attention weight functions a model can be configured with. */
 export type AttentionName =

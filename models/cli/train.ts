@@ -6,8 +6,8 @@
  * @module
  */
 
-import { info, setBackend } from "../ops/mod.ts";
-import type { BackendName } from "../ops/mod.ts";
+import { info, setBackend } from "../../ops/mod.ts";
+import type { BackendName } from "../../ops/mod.ts";
 import {
   type ClassificationData,
   encodeLabels,
@@ -15,18 +15,21 @@ import {
   loadCsv,
   loadDataset,
   splitTable,
-} from "../data/mod.ts";
-import { key } from "../ops/mod.ts";
-import { ATTENTION_NAMES, checkAttentionName } from "./attention_specs.ts";
+} from "../../data/mod.ts";
+import { key } from "../../ops/mod.ts";
+import {
+  ATTENTION_NAMES,
+  checkAttentionName,
+} from "../arch/attention_specs.ts";
 import {
   type EpochMetrics,
   type StepProgress,
   trainClassifier,
-} from "./train_classifier.ts";
+} from "../train/classify.ts";
 import {
   trainTranslator,
   type TranslationEpochMetrics,
-} from "./train_translator.ts";
+} from "../train/translate.ts";
 
 /** Parsed command-line options of `train`. */
 export interface TrainArgs {

@@ -14,23 +14,23 @@ import {
   slice,
   softmax,
   tensor,
-} from "../ops/mod.ts";
-import { loadDataset, tokenizerFromJSON } from "../data/mod.ts";
+} from "../../ops/mod.ts";
+import { loadDataset, tokenizerFromJSON } from "../../data/mod.ts";
 import {
   evaluateTranslator,
   type LoadedTranslator,
   loadTranslator,
   translateText,
-} from "./translate_text.ts";
-import { applyClassifier, type ClassifierParams } from "./classifier.ts";
-import { loadCheckpoint } from "./checkpoint.ts";
+} from "../inference.ts";
+import { applyClassifier, type ClassifierParams } from "../arch/classifier.ts";
+import { loadCheckpoint } from "../train/checkpoint.ts";
 import type {
   ClassifierTrainResult,
   SavedProgress,
-} from "./train_classifier.ts";
-import { accuracy, macroF1 } from "./metrics.ts";
-import { attentionSvg } from "./heatmap.ts";
-import { csvData } from "./cli.ts";
+} from "../train/classify.ts";
+import { accuracy, macroF1 } from "../train/metrics.ts";
+import { attentionSvg } from "../heatmap.ts";
+import { csvData } from "./train.ts";
 
 /** A trained classifier loaded from a checkpoint. */
 export interface LoadedClassifier {
@@ -221,8 +221,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (mode === "eval") {
     const d = data ? await csvData(data, 0) : await loadDataset("banking77");
     const tok = tokenizerFromJSON(m.progress.tokenizer);
-    const { predictClasses } = await import("./train_classifier.ts");
-    const { tokenize } = await import("../data/mod.ts");
+    const { predictClasses } = await import("../train/classify.ts");
+    const { tokenize } = await import("../../data/mod.ts");
     const test = tokenize("text", tok, { as: () => "ids" })(d.test);
     const pred = await predictClasses(m.params, m.progress.config, test);
     const gold = Int32Array.from(test.array("label") as ArrayLike<number>);

@@ -14,7 +14,7 @@ import {
   type MultiHeadParams,
   padding,
   scaledDot,
-} from "../attention/mod.ts";
+} from "../../attention/mod.ts";
 import {
   add,
   cast,
@@ -32,7 +32,7 @@ import {
   split,
   sum,
   type Tensor,
-} from "../ops/mod.ts";
+} from "../../ops/mod.ts";
 import {
   type AttentionName,
   MASKS,

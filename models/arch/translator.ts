@@ -7,7 +7,7 @@
  * @module
  */
 
-import { multiHead, type MultiHeadParams } from "../attention/mod.ts";
+import { multiHead, type MultiHeadParams } from "../../attention/mod.ts";
 import {
   add,
   crossEntropy,
@@ -18,7 +18,7 @@ import {
   split,
   type Tensor,
   transpose,
-} from "../ops/mod.ts";
+} from "../../ops/mod.ts";
 import {
   type AttentionName,
   MASKS,

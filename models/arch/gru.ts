@@ -10,7 +10,7 @@
  * @module
  */
 
-import { additive, attention, padding } from "../attention/mod.ts";
+import { additive, attention, padding } from "../../attention/mod.ts";
 import {
   add,
   argmax,
@@ -36,8 +36,8 @@ import {
   tensor,
   where,
   zeros,
-} from "../ops/mod.ts";
-import { releaseNow } from "../ops/memory.ts";
+} from "../../ops/mod.ts";
+import { releaseNow } from "../../ops/memory.ts";
 import {
   embed,
   type EmbeddingParams,

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { tensor, type TreeDef, treeUnflatten } from "../ops/mod.ts";
+import { tensor, type TreeDef, treeUnflatten } from "../../ops/mod.ts";
 import {
   CheckpointError,
   encodeSafetensors,
