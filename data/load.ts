@@ -5,6 +5,10 @@
  * @module
  */
 
+// Arquero reads Arrow with flechette; importing it here makes the version
+// pinned in deno.json reach projects that depend on heed (its newest release
+// needs a package the npm registry lacks).
+import "@uwdata/flechette";
 import * as aq from "arquero";
 import { decodeText, readBytes, sourceName, type TextInput } from "./_text.ts";
 import { type BadRowPolicy, DataError } from "./errors.ts";
