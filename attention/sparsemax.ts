@@ -21,6 +21,14 @@
  * costs Tk² per query row; large inputs are processed in blocks of query
  * rows so that the `[..., rows, Tk, Tk]` intermediate stays bounded.
  *
+ * ## Large scores
+ *
+ * Both the support test and τ add 1 to sums of scores. In float32 a score
+ * of 1.7e7 absorbs that 1 (1 + 1.7e7 = 1.7e7), so each row is first shifted
+ * by its largest visible score: sparsemax is shift invariant, the shifted
+ * scores are ≤ 0 with a 0 at the top, and the 1 is never lost. The shift
+ * carries no gradient (the weights do not depend on it).
+ *
  * ## The gradient
  *
  * The support S is piecewise constant in z, so autodiff through the formula
@@ -39,9 +47,11 @@ import {
   broadcastTo,
   cast,
   div,
+  equal,
   expandDims,
   greater,
   greaterEqual,
+  max,
   maximum,
   mul,
   stopGradient,
@@ -78,15 +88,20 @@ export function sparsemax(): Normaliser {
     // The support is piecewise constant: it needs no gradient, and masked
     // keys (−∞) are never counted and never chosen.
     const zm = stopGradient(visible ? where(visible, s, -Infinity) : s);
+    // Shift by the row's top visible score (0 for a fully masked row), so
+    // that the +1 below is not absorbed by large scores.
+    const top = max(zm, { axis: -1, keepdims: true }); // [..., Tq, 1]
+    const m = where(equal(top, -Infinity), 0, top);
+    const zs = sub(zm, m); // ≤ 0, masked −∞
     const tk = s.shape[s.ndim - 1]!;
-    const perRow = tk * tk * zm.shape.slice(0, -2).reduce((a, b) => a * b, 1);
-    const support = byRows(zm, perRow, supportOf); // bool [..., Tq, Tk]
-    // τ = (Σ_{i∈S} z_i − 1) / |S|, differentiable in z through the sum.
-    const z = visible ? where(visible, s, 0) : s; // [..., Tq, Tk]
-    const inS = cast(support, "float32");
-    const size = sum(inS, { axis: -1, keepdims: true }); // [..., Tq, 1]
+    const perRow = tk * tk * zs.shape.slice(0, -2).reduce((a, b) => a * b, 1);
+    const support = byRows(zs, perRow, supportOf); // bool [..., Tq, Tk]
+    // τ = (Σ_{i∈S} z_i − 1) / |S| on the shifted scores, differentiable in z
+    // through the sum.
+    const z = sub(visible ? where(visible, s, 0) : s, m); // [..., Tq, Tk]
+    const size = sum(cast(support, "float32"), { axis: -1, keepdims: true }); // [..., Tq, 1]
     const tau = div(
-      sub(sum(mul(inS, z), { axis: -1, keepdims: true }), 1),
+      sub(sum(where(support, z, 0), { axis: -1, keepdims: true }), 1),
       maximum(size, 1), // an empty support only happens in a fully masked row
     );
     // z_i − τ > 0 on S in exact arithmetic; the max guards the last ulp.

@@ -3,7 +3,15 @@
 
 import { assert, assertEquals } from "@std/assert";
 import fc from "fast-check";
-import { identity, sigmoid, softmax, sparsemax } from "../../attention/mod.ts";
+import {
+  attention,
+  dot,
+  identity,
+  sigmoid,
+  softmax,
+  sparsemax,
+  temperature,
+} from "../../attention/mod.ts";
 import type { Context, Normaliser } from "../../attention/mod.ts";
 import {
   grad,
@@ -131,6 +139,85 @@ testEachBackend(
       ),
       { numRuns: 20 },
     );
+  },
+);
+
+testEachBackend(
+  "sparsemax() stays on the simplex for large scores",
+  async () => {
+    // float32 absorbs the +1 of the support test and τ unless each row is
+    // shifted by its max first (these gave [0, 0], [0, 0] and [2, 0]).
+    const w = apply(
+      sparsemax(),
+      tensor([[1e30, 1e30], [1.7e7, 0], [30000002, 30000000], [-1e30, -1e30]]),
+    );
+    assertEquals(await values(w), [0.5, 0.5, 1, 0, 1, 0, 0.5, 0.5]);
+    // The same with a mask: the masked top key does not set the shift.
+    const masked = apply(
+      sparsemax(),
+      tensor([[4e7, 2e7, 2e7]]),
+      tensor([[false, true, true]]),
+    );
+    assertEquals(await values(masked), [0, 0.5, 0.5]);
+  },
+);
+
+testEachBackend(
+  "sparsemax() is shift invariant at every scale",
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        arbSeed,
+        fc.constantFrom(1e6, 1e7, 3e7, 1e30, -1e7, -1e30),
+        async (n, seed, c) => {
+          // fl(z + c) and fl(z + c) − c are the same scores up to a shift
+          // (the subtraction is exact), so their weights must agree.
+          const up = Array.from(
+            randomValues(n, seed),
+            (v) => Math.fround(v + c),
+          );
+          const back = up.map((v) => v - c);
+          const w = apply(sparsemax(), tensor([up]));
+          await assertAllClose(w, sparsemaxRef(back), { atol: 1e-6 });
+        },
+      ),
+      { numRuns: 20 },
+    );
+  },
+);
+
+testEachBackend(
+  "sparsemax() at a tiny temperature gives the argmax, as softmax does",
+  async () => {
+    const q = tensor([[1]]), k = tensor([[2], [1.5], [0]]);
+    for (const normalise of [sparsemax(), softmax()]) {
+      const f = attention({
+        score: dot(),
+        mods: [temperature(1e-8)],
+        normalise,
+      });
+      assertEquals(await values(f(q, k, k).weights), [1, 0, 0]);
+    }
+  },
+);
+
+testEachBackend(
+  "sparsemax() derivatives stay right for large tied scores",
+  async () => {
+    // Support {0, 1} of [c, c, c − 8]: ∂w_i/∂z_j = [i∈S]([i=j] − [j∈S]/2).
+    const c = 2 ** 25;
+    const z = tensor([[c, c, c - 8]]);
+    const f = (x: Tensor) => apply(sparsemax(), x);
+    const want = [[0.5, -0.5, 0], [-0.5, 0.5, 0], [0, 0, 0]];
+    for (let j = 0; j < 3; j++) {
+      const dz = tensor([[0, 1, 2].map((i) => (i === j ? 1 : 0))]);
+      const [w, dw] = jvp(f, [z], [dz]);
+      assertEquals(await values(w), [0.5, 0.5, 0]);
+      await assertAllClose(dw, [want.map((row) => row[j]!)], { atol: 1e-6 });
+      const g = grad((x: Tensor) => sum(mul(f(x), dz)))(z); // row j of Jᵀ
+      await assertAllClose(g, [want[j]!], { atol: 1e-6 });
+    }
   },
 );
 
