@@ -28,6 +28,15 @@ export interface CsvOptions {
   /** The quote character (default `'"'`); `null` reads quotes literally. */
   quote?: string | null;
   /**
+   * How quotes are read. `true` (the default of {@link readCsv}): RFC 4180,
+   * where a quote outside a quoted field is an error, and quoted fields may
+   * hold line breaks. `false` (the default of {@link readTsv}): a field is
+   * quoted only when it starts with a quote, doubles every inner quote and
+   * closes on the same line, right before a delimiter or the line end; any
+   * other field is literal text, quotes included (`5" tall`).
+   */
+  strictQuotes?: boolean;
+  /**
    * `true` (the default): the first record names the columns. An array:
    * the file has no header row and these are the column names.
    */
@@ -136,13 +145,14 @@ export function readCsv(
   const policy = opts.onBadRow ?? "error";
 
   const text = decodeText(input, source);
-  let { records, lines } = parseRecords(text, delimiter, quote, source);
+  const parse = { delimiter, quote, source, strict: opts.strictQuotes ?? true };
+  let { records, lines } = parseRecords(text, parse);
   const header = opts.header ?? true;
   const width = Array.isArray(header) ? header.length : records[0]?.length;
   if (width === 1) {
     // In a one-column file an empty line is a row holding "", not a gap.
     const start = header === true ? lines[0]! : 1;
-    ({ records, lines } = parseRecords(text, delimiter, quote, source, true));
+    ({ records, lines } = parseRecords(text, { ...parse, keepBlank: true }));
     const skip = lines.findIndex((l) => l >= start);
     records = records.slice(skip);
     lines = lines.slice(skip);
@@ -207,24 +217,36 @@ export function readCsv(
 }
 
 /**
- * Reads tab-separated text: {@link readCsv} with `delimiter: "\t"`. Quoting
- * stays on (Tatoeba's files quote fields that contain quotes); pass
- * `quote: null` for files whose quotes are literal.
+ * Reads tab-separated text: {@link readCsv} with `delimiter: "\t"` and
+ * tolerant quoting (`strictQuotes: false`). TSV files in the wild hold
+ * literal quotes (`how do they say "who is your father" in german`), and
+ * some (Tatoeba's) quote whole fields the RFC 4180 way
+ * (`"Say ""aah."""`). Both read as meant: a field that starts with a
+ * quote, doubles its inner quotes and closes right before a tab or the
+ * line end is unquoted; every other field is taken as it stands. Pass
+ * `quote: null` to keep every quote, or `strictQuotes: true` for RFC 4180
+ * TSV whose quoted fields span lines.
  *
- * @example
+ * @example Literal and RFC 4180 quotes in one file
  * ```ts
  * import { readTsv } from "@heed/heed/data";
  * import { assertEquals } from "@std/assert";
  *
- * const t = readTsv("Hi.\tHallo!\nRun!\tLauf!\n", { header: ["en", "de"] });
- * assertEquals(t.array("de"), ["Hallo!", "Lauf!"]);
+ * const tsv = 'how do they say "who is your father" in german\tq\n"Say ""aah."""\tSag „Ah!“\n';
+ * const t = readTsv(tsv, { header: ["en", "de"] });
+ * assertEquals(t.array("en"), ['how do they say "who is your father" in german', 'Say "aah."']);
  * ```
  */
 export function readTsv(
   input: TextInput,
   opts: CsvOptions = {},
 ): aq.ColumnTable {
-  return readCsv(input, { source: "<tsv>", ...opts, delimiter: "\t" });
+  return readCsv(input, {
+    source: "<tsv>",
+    strictQuotes: false,
+    ...opts,
+    delimiter: "\t",
+  });
 }
 
 /**
