@@ -103,17 +103,21 @@ export class LinearTrace implements Trace {
   }
 }
 
-/** Evaluates a linear program on input tangents (forward mode). */
+/**
+ * Evaluates a linear program on input tangents (forward mode); `op` names
+ * the transform in errors.
+ */
 export function evalLinear(
   program: LinearProgram,
   inputs: readonly Tensor[],
+  op = "linearize",
 ): Tensor[] {
   const env = new Map<LinearVar, Tensor>();
   program.inputs.forEach((v, i) => env.set(v, inputs[i]!));
   for (const eqn of program.eqns) {
     if (eqn.prim === "custom_lin") {
       throw new TypeError(
-        "linearize: a customVjp function has no forward-mode rule; use vjp/grad, or customJvp",
+        `${op}: a customVjp function has no forward-mode rule; use vjp/grad, or customJvp`,
       );
     }
     const args = eqn.inputs.map((

@@ -690,16 +690,55 @@ const CASES: ErrorCase[] = [
     message: "vjp: the cotangent does not match the output's structure",
   },
   {
-    what: "jacfwd with argnum 1 for a function of one argument",
-    call: () => h.jacfwd(sumSq, { argnum: 1 })(z(2)),
+    what: "jacfwd with argnums 1 for a function of one argument",
+    call: () => h.jacfwd(sumSq, { argnums: 1 })(z(2)),
     error: RangeError,
-    message: "jacfwd: argnum 1 is out of range for 1 argument(s)",
+    message: "jacfwd: argnums 1 is out of range for 1 argument(s)",
   },
   {
-    what: "jacrev with argnum -1",
-    call: () => h.jacrev(sumSq, { argnum: -1 })(z(2)),
+    what: "jacrev with argnums -1",
+    call: () => h.jacrev(sumSq, { argnums: -1 })(z(2)),
     error: RangeError,
-    message: "jacrev: argnum -1 is out of range for 1 argument(s)",
+    message: "jacrev: argnums -1 is out of range for 1 argument(s)",
+  },
+  {
+    what: "jacfwd with the misspelt option argnum",
+    call: () => h.jacfwd(sumSq, bad({ argnum: 1 })),
+    error: TypeError,
+    message: 'jacfwd: unknown option "argnum" (known: argnums)',
+  },
+  {
+    what: "grad with the misspelt option argnum",
+    call: () => h.grad(sumSq, bad({ argnum: 1 })),
+    error: TypeError,
+    message: 'grad: unknown option "argnum" (known: argnums, hasAux)',
+  },
+  {
+    what: "hessian with an unknown option",
+    call: () => h.hessian(sumSq, bad({ hasAux: true })),
+    error: TypeError,
+    message: 'hessian: unknown option "hasAux" (known: argnums)',
+  },
+  {
+    what: "a linearize tangent [] for a primal [3]",
+    call: () => h.linearize((x: Tensor) => h.mul(x, 2), z(3))[1](z()),
+    error: TypeError,
+    message: "linearize: tangent [] does not match primal [3]",
+  },
+  {
+    what: "an int32 linearize tangent for a float32 primal",
+    call: () =>
+      h.linearize((x: Tensor) => h.mul(x, 2), z(3))[1](
+        h.zeros([3], { dtype: "int32" }),
+      ),
+    error: TypeError,
+    message: "linearize: tangent is int32[3], but the primal is float32",
+  },
+  {
+    what: "grad of a function with a vector output",
+    call: () => h.grad((x: Tensor) => h.mul(x, 2))(z(3)),
+    error: TypeError,
+    message: "or use jacrev",
   },
   // --- random
   {
