@@ -1,93 +1,68 @@
 /**
- * The small contract every backend implements, and the choice of the default
- * backend. A backend owns storage handles; tensors hold a handle and the
- * backend it belongs to.
+ * The backend registry: which backends exist, which one new tensors use,
+ * and starting them. The contract they implement is in
+ * `backends/contract.ts`; this file imports the backends, never the
+ * reverse.
  *
- * Default: WebGPU when a hardware adapter exists, otherwise the
- * WebAssembly SIMD backend. A software adapter (Mesa llvmpipe) is not a
- * GPU: there wasm measured fastest for training (see the README).
- * `HEED_BACKEND=cpu|webgpu|wasm` or {@link setBackend} override the choice.
+ * Importing heed does nothing: no adapter probe, no environment read, no
+ * worker, no top-level `await`. The first op that needs a backend resolves
+ * the default, synchronously:
+ *
+ * 1. `HEED_BACKEND`, read then (`cpu`, `wasm` or `webgpu`). `cpu` and
+ *    `wasm` start at once (wasm compiles its kernels synchronously and its
+ *    worker threads attach in the background; kernels run on the calling
+ *    thread until they do). `webgpu` needs an asynchronous start, so
+ *    without an earlier `await init()` or `await setBackend("webgpu")` the
+ *    op throws an error that says to call one of them.
+ * 2. Else the choice of {@link init}, if it has run: it probes the WebGPU
+ *    adapter once and picks WebGPU on a hardware GPU, else wasm, else the
+ *    CPU reference. A software adapter (Mesa llvmpipe) is not a GPU: there
+ *    wasm measured fastest for training (see the README).
+ * 3. Else wasm (the CPU reference if WebAssembly SIMD is unavailable).
+ *
+ * {@link setBackend} and {@link withBackend} override all three. A program
+ * that wants WebGPU on a GPU calls `await init()` once at its start.
  *
  * @module
  */
 
-import type { Aval, HostArray } from "./dtype.ts";
-import type { Params, Primitive } from "./primitives.ts";
+/// <reference types="npm:@webgpu/types@0.1.74" />
+
 import { CpuBackend } from "./backends/cpu.ts";
-import { WebGpuBackend } from "./backends/webgpu/backend.ts";
+import {
+  type Backend,
+  type BackendName,
+  type MemoryStats,
+  readEnv,
+} from "./backends/contract.ts";
 import { WasmBackend } from "./backends/wasm/backend.ts";
+import { WebGpuBackend } from "./backends/webgpu/backend.ts";
 import {
   type AdapterInfo,
   describeAdapter,
   requestAdapter,
 } from "./backends/webgpu/device.ts";
 
+export type {
+  Backend,
+  BackendName,
+  MemoryStats,
+  Operand,
+} from "./backends/contract.ts";
 export type { AdapterInfo } from "./backends/webgpu/device.ts";
 
-/** Names of the backends heed knows. */
-export type BackendName = "cpu" | "webgpu" | "wasm";
-
-/** An input to a kernel: a storage handle and its abstract value. */
-export interface Operand {
-  /** The backend's own storage handle. */
-  readonly handle: unknown;
-  /** Shape and dtype of the value the handle holds. */
-  readonly aval: Aval;
-}
-
-/** Live storage of one backend. */
-export interface MemoryStats {
-  /** Storage buffers held by live tensors. */
-  readonly liveBuffers: number;
-  /** Bytes of those buffers. */
-  readonly liveBytes: number;
-  /** Bytes kept in a pool for reuse (not held by tensors). */
-  readonly pooledBytes: number;
-}
-
-/** What a backend must provide: upload, read, run a primitive, free. */
-export interface Backend {
-  /** The backend's name, as `HEED_BACKEND` spells it. */
-  readonly name: BackendName;
-  /** Copies host data into new storage. The array is not retained. */
-  upload(data: HostArray, aval: Aval): unknown;
-  /** Reads storage back to the host (a fresh array the caller owns). */
-  read(handle: unknown, aval: Aval): Promise<HostArray>;
-  /** Runs one primitive on operands, returning new storage for `out`. */
-  run<P extends Primitive>(
-    prim: P,
-    inputs: readonly Operand[],
-    params: Params<P>,
-    out: Aval,
-  ): unknown;
-  /** Releases one reference to storage; later use of the handle is an error. */
-  free(handle: unknown): void;
-  /** Live storage of this backend. */
-  memory(): MemoryStats;
-  /** Whether a handle is still usable (false after a device loss); default true. */
-  isLive?(handle: unknown): boolean;
-}
-
 const KNOWN: readonly BackendName[] = ["cpu", "webgpu", "wasm"];
-const instances = new Map<BackendName, Backend>([["cpu", new CpuBackend()]]);
+const instances = new Map<BackendName, Backend>();
+/** The default once resolved (null: resolve on the next op). */
+let current: BackendName | null = null;
+/** The adapter probe of {@link init}; null until it runs. */
+let probe: Promise<GPUAdapter | null> | null = null;
+/** The probed adapter: undefined until the probe settles. */
+let adapter: GPUAdapter | null | undefined;
+let adapterInfo: AdapterInfo | null = null;
 let webgpuInit: Promise<WebGpuBackend | null> | null = null;
-let wasmInit: Promise<WasmBackend> | null = null;
-
-// Probe the adapter once at load: the default depends on whether a hardware
-// GPU is present, and tensor creation must stay synchronous.
-const adapter = await requestAdapter();
-const adapterInfo: AdapterInfo | null = adapter
-  ? describeAdapter(adapter)
-  : null;
-
-function envBackend(): string | undefined {
-  try {
-    const v = Deno.env.get("HEED_BACKEND");
-    return v === "" ? undefined : v;
-  } catch {
-    return undefined; // no --allow-env: use the built-in default
-  }
-}
+/** Whether {@link setBackend} chose the default (then {@link init} keeps it). */
+let explicit = false;
 
 function checkName(op: string, name: string): BackendName {
   if (!KNOWN.includes(name as BackendName)) {
@@ -98,86 +73,187 @@ function checkName(op: string, name: string): BackendName {
   return name as BackendName;
 }
 
-async function initWebGpu(): Promise<WebGpuBackend | null> {
-  if (!webgpuInit) {
-    webgpuInit = WebGpuBackend.create().then((b) => {
-      if (b) instances.set("webgpu", b);
-      return b;
-    });
-  }
-  return await webgpuInit;
-}
-
-async function initWasm(): Promise<WasmBackend> {
-  if (!wasmInit) {
-    wasmInit = WasmBackend.create().then((b) => {
-      instances.set("wasm", b);
-      return b;
-    });
-  }
-  return await wasmInit;
-}
-
-/**
- * The built-in default: WebGPU on a hardware GPU; otherwise (no adapter, or
- * only a software one such as llvmpipe) the wasm backend, which trains
- * fastest there (README: MLP step 143 steps/s on wasm, 33 on the CPU
- * reference, 14 on llvmpipe WebGPU, measured side by side). The CPU
- * reference is the fallback if WebAssembly SIMD is unavailable.
- */
-function builtInDefault(): BackendName {
-  return adapterInfo && !adapterInfo.isSoftware ? "webgpu" : "wasm";
-}
-
-const env = envBackend();
-let current: BackendName = env !== undefined
-  ? checkName("HEED_BACKEND", env)
-  : builtInDefault();
-if (current === "webgpu") {
-  if (!(await initWebGpu())) {
-    throw new Error(
-      "HEED_BACKEND=webgpu, but no WebGPU adapter is available on this machine",
-    );
-  }
-}
-if (current === "wasm") {
+/** Whether this engine validates a WebAssembly SIMD instruction. */
+function hasSimd(): boolean {
+  // (module (func (result v128) (v128.const i64x2 0 0)))
+  const bytes = new Uint8Array([
+    0,
+    97,
+    115,
+    109,
+    1,
+    0,
+    0,
+    0,
+    1,
+    5,
+    1,
+    96,
+    0,
+    1,
+    123,
+    3,
+    2,
+    1,
+    0,
+    10,
+    22,
+    1,
+    20,
+    0,
+    253,
+    12,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    11,
+  ]);
   try {
-    await initWasm();
-  } catch (e) {
-    if (env !== undefined) throw e;
-    current = "cpu"; // no WebAssembly SIMD here: the reference backend still works
+    return typeof WebAssembly === "object" && WebAssembly.validate(bytes);
+  } catch {
+    return false;
   }
 }
 
-/** The names of the backends usable on this machine (WebGPU only with an adapter). */
-export function backends(): BackendName[] {
-  return adapter ? ["cpu", "webgpu", "wasm"] : ["cpu", "wasm"];
+/** The policy of {@link init}: WebGPU on a hardware GPU, else wasm, else cpu. */
+function policy(): BackendName {
+  if (adapterInfo && !adapterInfo.isSoftware) return "webgpu";
+  return hasSimd() ? "wasm" : "cpu";
 }
 
-/** The name of the current default backend. */
-export function defaultBackend(): BackendName {
+/** The default, resolved (not started) on first need; see the module docs. */
+function resolveDefault(): BackendName {
+  if (current === null) {
+    const env = readEnv("HEED_BACKEND");
+    current = env !== undefined
+      ? checkName("HEED_BACKEND", env)
+      : hasSimd()
+      ? "wasm"
+      : "cpu";
+  }
   return current;
 }
 
-/**
- * Returns the backend called `name` (default: the current one). WebGPU must
- * and wasm must have been initialised by {@link setBackend} or
- * `HEED_BACKEND`.
- */
-export function getBackend(name?: BackendName): Backend {
-  const n = name === undefined ? current : checkName("getBackend", name);
-  const b = instances.get(n);
-  if (!b) {
+/** Starts `cpu` or `wasm` synchronously; WebGPU must have been started by `init`/`setBackend`. */
+function startSync(name: BackendName): Backend {
+  const have = instances.get(name);
+  if (have) return have;
+  let b: Backend;
+  if (name === "cpu") b = new CpuBackend();
+  else if (name === "wasm") b = WasmBackend.createSync();
+  else {
     throw new Error(
-      `getBackend: the ${n} backend is not initialised; call \`await setBackend("${n}")\` first`,
+      `the webgpu backend starts asynchronously: call \`await init()\` or \`await setBackend("webgpu")\` before creating tensors`,
     );
   }
+  instances.set(name, b);
   return b;
 }
 
+function probeAdapter(): Promise<GPUAdapter | null> {
+  probe ??= requestAdapter().then((a) => {
+    adapter = a;
+    adapterInfo = a ? describeAdapter(a) : null;
+    return a;
+  });
+  return probe;
+}
+
+async function initWebGpu(): Promise<WebGpuBackend | null> {
+  webgpuInit ??= probeAdapter().then(async (a) => {
+    const b = a ? await WebGpuBackend.create(a) : null;
+    if (b) instances.set("webgpu", b);
+    return b;
+  });
+  return await webgpuInit;
+}
+
 /**
- * Initialises backend `name` if needed (WebGPU acquires its device; wasm
- * compiles its kernels and starts its threads).
+ * Probes the WebGPU adapter (once) and makes the policy's choice the
+ * default: `HEED_BACKEND` if set, else WebGPU on a hardware GPU, else
+ * wasm, else the CPU reference. It starts that backend and resolves with
+ * {@link info}. A default chosen by {@link setBackend} stays.
+ *
+ * @example
+ * ```ts
+ * import { init } from "@heed/heed";
+ * import { assert } from "@std/assert";
+ *
+ * const found = await init();
+ * assert(found.probed);
+ * assert(found.backends.includes(found.default));
+ * ```
+ */
+export async function init(): Promise<BackendInfo> {
+  await probeAdapter();
+  if (!explicit) {
+    const env = readEnv("HEED_BACKEND");
+    const choice = env !== undefined
+      ? checkName("HEED_BACKEND", env)
+      : policy();
+    try {
+      await initBackend(choice);
+      current = choice;
+    } catch (e) {
+      if (env !== undefined || choice !== "wasm") throw e;
+      current = "cpu"; // wasm failed to start: the reference still works
+    }
+  }
+  return info();
+}
+
+/**
+ * The names of the backends usable on this machine. WebGPU is listed once
+ * {@link init} has found an adapter, or once it has been started.
+ */
+export function backends(): BackendName[] {
+  return adapter || instances.has("webgpu")
+    ? ["cpu", "webgpu", "wasm"]
+    : ["cpu", "wasm"];
+}
+
+/** The name of the current default backend (resolved, not started). */
+export function defaultBackend(): BackendName {
+  return resolveDefault();
+}
+
+/**
+ * Returns the backend called `name` (default: the current one), starting
+ * `cpu` or `wasm` if needed. WebGPU must have been started by
+ * {@link init}, {@link initBackend} or {@link setBackend}.
+ */
+export function getBackend(name?: BackendName): Backend {
+  const n = name === undefined
+    ? resolveDefault()
+    : checkName("getBackend", name);
+  if (name !== undefined || instances.has(n) || n !== "wasm") {
+    return startSync(n);
+  }
+  try {
+    return startSync(n);
+  } catch (e) {
+    if (readEnv("HEED_BACKEND") !== undefined) throw e;
+    current = "cpu"; // no WebAssembly SIMD here: the reference backend still works
+    return startSync("cpu");
+  }
+}
+
+/**
+ * Starts backend `name` if needed and waits until it is fully ready
+ * (WebGPU acquires its device; wasm's worker threads attach).
  */
 export async function initBackend(name: BackendName): Promise<Backend> {
   const n = checkName("initBackend", name);
@@ -189,9 +265,11 @@ export async function initBackend(name: BackendName): Promise<Backend> {
       );
     }
     await b.ready();
+    return b;
   }
-  if (n === "wasm") await initWasm();
-  return getBackend(n);
+  const b = startSync(n);
+  if (b instanceof WasmBackend) await b.ready();
+  return b;
 }
 
 /**
@@ -212,6 +290,7 @@ export async function initBackend(name: BackendName): Promise<Backend> {
 export async function setBackend(name: BackendName): Promise<void> {
   await initBackend(name);
   current = name;
+  explicit = true;
 }
 
 /**
@@ -223,16 +302,17 @@ export async function withBackend<T>(
   name: BackendName,
   fn: () => T | Promise<T>,
 ): Promise<T> {
-  const prev = current;
+  const prev = current, prevExplicit = explicit;
   await setBackend(name);
   try {
     return await fn();
   } finally {
     current = prev;
+    explicit = prevExplicit;
   }
 }
 
-/** Live storage per initialised backend. */
+/** Live storage per started backend. */
 export function memory(): Partial<Record<BackendName, MemoryStats>> {
   const out: Partial<Record<BackendName, MemoryStats>> = {};
   for (const [name, b] of instances) out[name] = b.memory();
@@ -241,15 +321,26 @@ export function memory(): Partial<Record<BackendName, MemoryStats>> {
 
 /** What heed found on this machine. */
 export interface BackendInfo {
-  /** Usable backends. */
+  /** Usable backends (WebGPU only once probed or started). */
   readonly backends: readonly BackendName[];
   /** The current default. */
   readonly default: BackendName;
-  /** The WebGPU adapter, if any. */
+  /** The WebGPU adapter, if probed and present. */
   readonly adapter: AdapterInfo | null;
+  /** Whether {@link init} has probed for a WebGPU adapter yet. */
+  readonly probed: boolean;
 }
 
-/** Describes the backends, the default and the WebGPU adapter (with its limits). */
+/**
+ * Describes the backends, the default and the WebGPU adapter (with its
+ * limits). It probes nothing: before {@link init} has run, `probed` is
+ * false and `adapter` null; `await init()` first for the full picture.
+ */
 export function info(): BackendInfo {
-  return { backends: backends(), default: current, adapter: adapterInfo };
+  return {
+    backends: backends(),
+    default: resolveDefault(),
+    adapter: adapterInfo,
+    probed: adapter !== undefined,
+  };
 }

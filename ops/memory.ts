@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Backend } from "./backend.ts";
+import type { Backend } from "./backends/contract.ts";
 import { releaseTensor, setDisposeHook, Tensor } from "./tensor.ts";
 import { treeFlatten } from "./pytree.ts";
 

@@ -39,6 +39,7 @@ export {
   defaultBackend,
   getBackend,
   info,
+  init,
   initBackend,
   memory,
   type MemoryStats,

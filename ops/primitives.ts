@@ -15,37 +15,68 @@ import type { DType } from "./dtype.ts";
 /** A parameterless primitive. */
 export type NoParams = Record<string, never>;
 
+/** Unary elementwise primitives (float in, same dtype out), in a fixed order. */
+export const UNARY_PRIMITIVES = [
+  "neg",
+  "exp",
+  "log",
+  "log1p",
+  "sqrt",
+  "rsqrt",
+  "sin",
+  "cos",
+  "tanh",
+  "logistic",
+  "erf",
+  "abs",
+  "sign",
+] as const;
+
 /** Unary elementwise primitives (float in, same dtype out). */
-export type UnaryPrimitive =
-  | "neg"
-  | "exp"
-  | "log"
-  | "log1p"
-  | "sqrt"
-  | "rsqrt"
-  | "sin"
-  | "cos"
-  | "tanh"
-  | "logistic"
-  | "erf"
-  | "abs"
-  | "sign";
+export type UnaryPrimitive = typeof UNARY_PRIMITIVES[number];
 
 /** Binary elementwise primitives with NumPy broadcasting. */
-export type BinaryPrimitive =
-  | "add"
-  | "sub"
-  | "mul"
-  | "div"
-  | "pow"
-  | "max"
-  | "min";
+export const BINARY_PRIMITIVES = [
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "pow",
+  "max",
+  "min",
+] as const;
+
+/** Binary elementwise primitives with NumPy broadcasting. */
+export type BinaryPrimitive = typeof BINARY_PRIMITIVES[number];
 
 /** Comparisons: broadcasting, output `bool`. */
-export type ComparePrimitive = "eq" | "ne" | "lt" | "le" | "gt" | "ge";
+export const COMPARE_PRIMITIVES = ["eq", "ne", "lt", "le", "gt", "ge"] as const;
+
+/** Comparisons: broadcasting, output `bool`. */
+export type ComparePrimitive = typeof COMPARE_PRIMITIVES[number];
+
+/** Logical ops on `bool` operands (`not` is unary). */
+export const LOGICAL_PRIMITIVES = ["and", "or", "not"] as const;
 
 /** Logical ops on `bool` operands. */
 export type LogicalPrimitive = "and" | "or";
+
+/**
+ * Every elementwise primitive: one output element from the elements at the
+ * same (broadcast) position of the inputs. Backends build their
+ * elementwise kernel tables from this list, never from a copy.
+ */
+export const ELEMENTWISE_PRIMITIVES = [
+  ...UNARY_PRIMITIVES,
+  ...BINARY_PRIMITIVES,
+  ...COMPARE_PRIMITIVES,
+  ...LOGICAL_PRIMITIVES,
+  "select",
+  "convert_element_type",
+] as const satisfies readonly Primitive[];
+
+/** An elementwise primitive. */
+export type ElementwisePrimitive = typeof ELEMENTWISE_PRIMITIVES[number];
 
 /** Params of `dot_general`: which axes contract and which are batch axes. */
 export interface DotGeneralParams {
@@ -192,54 +223,29 @@ export type Primitive = keyof PrimitiveParams;
 /** The params of primitive `P`. */
 export type Params<P extends Primitive> = PrimitiveParams[P];
 
+/** The other primitives, in a fixed order (a missing one fails `deno check`). */
+const STRUCTURAL: { [P in Exclude<Primitive, ElementwisePrimitive>]: P } = {
+  reduce_sum: "reduce_sum",
+  reduce_max: "reduce_max",
+  reduce_min: "reduce_min",
+  argmax: "argmax",
+  argmin: "argmin",
+  dot_general: "dot_general",
+  reshape: "reshape",
+  transpose: "transpose",
+  broadcast_in_dim: "broadcast_in_dim",
+  slice: "slice",
+  pad: "pad",
+  concatenate: "concatenate",
+  gather: "gather",
+  scatter_add: "scatter_add",
+  iota: "iota",
+  random_uniform: "random_uniform",
+  custom_lin: "custom_lin",
+};
+
 /** Every primitive name, for iteration in tests. */
 export const PRIMITIVES: readonly Primitive[] = [
-  "neg",
-  "exp",
-  "log",
-  "log1p",
-  "sqrt",
-  "rsqrt",
-  "sin",
-  "cos",
-  "tanh",
-  "logistic",
-  "erf",
-  "abs",
-  "sign",
-  "add",
-  "sub",
-  "mul",
-  "div",
-  "pow",
-  "max",
-  "min",
-  "eq",
-  "ne",
-  "lt",
-  "le",
-  "gt",
-  "ge",
-  "and",
-  "or",
-  "not",
-  "select",
-  "convert_element_type",
-  "reduce_sum",
-  "reduce_max",
-  "reduce_min",
-  "argmax",
-  "argmin",
-  "dot_general",
-  "reshape",
-  "transpose",
-  "broadcast_in_dim",
-  "slice",
-  "pad",
-  "concatenate",
-  "gather",
-  "scatter_add",
-  "iota",
-  "random_uniform",
-  "custom_lin",
+  ...ELEMENTWISE_PRIMITIVES,
+  ...Object.values(STRUCTURAL),
 ];

@@ -11,7 +11,7 @@ import {
   type HostArray,
   sizeOf,
 } from "./dtype.ts";
-import type { Backend } from "./backend.ts";
+import type { Backend } from "./backends/contract.ts";
 
 /** A nested array of numbers or booleans, as `Tensor.array()` returns. */
 export type NestedArray = number | boolean | NestedArray[];

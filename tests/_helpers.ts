@@ -8,6 +8,7 @@ import {
   type BackendName,
   backends,
   getBackend,
+  init,
   jvp,
   mul,
   setBackend,
@@ -16,6 +17,10 @@ import {
   treeFlatten,
   vjp,
 } from "../mod.ts";
+
+// Probe the WebGPU adapter once, so that `backends()` lists WebGPU where an
+// adapter exists and every op test also runs there.
+await init();
 
 /** Tolerances for {@link assertAllClose}. */
 export interface Tolerance {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Backend, BackendName, MemoryStats, Operand } from "../backend.ts";
+import type { Backend, BackendName, MemoryStats, Operand } from "./contract.ts";
 import {
   type Aval,
   type DType,

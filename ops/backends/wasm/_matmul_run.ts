@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Operand } from "../../backend.ts";
+import type { Operand } from "../contract.ts";
 import { type Aval, sizeOf } from "../../dtype.ts";
 import type { Params, Primitive } from "../../primitives.ts";
 import type { Arena, Block } from "./_arena.ts";

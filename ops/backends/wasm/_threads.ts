@@ -22,6 +22,11 @@
  * a program alive (Web Workers cannot be, which is why this uses
  * `node:worker_threads`), and they need no permission (`eval` source).
  *
+ * Nothing starts at import: `node:worker_threads` is imported, and the
+ * workers started, by the first {@link ThreadPool.start}, in the
+ * background. Until they have attached, every job runs on the caller
+ * alone, so a backend is usable synchronously from its first kernel.
+ *
  * Control block (int32 words of its own SharedArrayBuffer): 0 wake-up
  * sequence, 1 driver, 2 backend slot, 3 error flag, 4 threads allowed,
  * 5 claims, 6 next claim (job generation << 16 | claims taken), 7 claims
@@ -33,7 +38,9 @@
  * @module
  */
 
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+
+type WorkerClass = typeof Worker;
 
 /** The exports a driver calls; all arguments are int32. */
 export type Exports = Record<string, (...args: number[]) => void>;
@@ -123,10 +130,12 @@ class Workers {
   /** Workers that have answered an attach: new ones are waited for too. */
   #ready = new Set<number>();
   #gen = 0;
+  #Worker: WorkerClass | null;
 
-  constructor(drivers: readonly Driver[]) {
+  constructor(drivers: readonly Driver[], worker: WorkerClass | null) {
     this.drivers = drivers;
     this.#source = workerSource(drivers);
+    this.#Worker = worker;
   }
 
   /** Workers started (each may or may not be running yet). */
@@ -137,6 +146,8 @@ class Workers {
   /** Starts workers until there are `n`; returns how many it started. */
   grow(n: number): number {
     const before = this.#workers.length;
+    const Worker = this.#Worker;
+    if (!Worker) throw new Error("wasm: no worker threads in this runtime");
     while (this.#workers.length < Math.min(n, MAX_THREADS - 1)) {
       const tid = this.#workers.length + 1;
       const w = new Worker(this.#source, {
@@ -246,64 +257,85 @@ class Workers {
 }
 
 let shared: Workers | null = null;
+let loading: Promise<Workers> | null = null;
 let nextSlot = 1;
 const detach = new FinalizationRegistry<number>((slot) => {
   shared?.post({ detach: slot });
 });
 
+/** The process's workers, importing `node:worker_threads` on first use. */
+function workers(drivers: readonly Driver[]): Promise<Workers> {
+  loading ??= import("node:worker_threads").then(
+    (m) => shared ??= new Workers(drivers, m.Worker),
+    () => shared ??= new Workers(drivers, null),
+  );
+  return loading;
+}
+
 /** Threads for one backend: its module instance on the shared workers. */
 export class ThreadPool {
-  /** Threads that may share a job, the caller included. */
+  /** Threads that may share a job, the caller included (once attached). */
   readonly threads: number;
+  /** Resolves when the workers have attached (or given up): see {@link ThreadPool.start}. */
+  readonly ready: Promise<void>;
   #ex: Exports;
   #drivers: readonly Driver[];
   #slot = 0;
   #closed = false;
+  #ctl = new Int32Array(CTL_WORDS);
 
   private constructor(
     ex: Exports,
     drivers: readonly Driver[],
     threads: number,
+    attach: ((pool: ThreadPool) => Promise<void>) | null,
   ) {
     this.#ex = ex;
     this.#drivers = drivers;
     this.threads = threads;
+    // A pool whose workers cannot attach keeps running jobs on the caller.
+    this.ready = attach ? attach(this).catch(() => {}) : Promise.resolve();
   }
 
   /**
-   * A pool of `threads` (the caller included): starts the process's
-   * workers if it has fewer, and waits (at most {@link ATTACH_TIMEOUT_MS})
-   * until they have instantiated `module` on `memory`.
+   * A pool of `threads` (the caller included), usable at once: jobs run on
+   * the caller until the process's workers (started now, in the
+   * background, if there are fewer) have instantiated `module` on
+   * `memory`; {@link ThreadPool.ready} resolves then, or after at most
+   * {@link ATTACH_TIMEOUT_MS}. Without worker threads in the runtime the
+   * pool stays on the caller.
    */
-  static async start(
+  static start(
     module: WebAssembly.Module,
     memory: WebAssembly.Memory,
     ex: Exports,
     drivers: readonly Driver[],
     threads: number,
-  ): Promise<ThreadPool> {
-    if (threads <= 1) return new ThreadPool(ex, drivers, 1);
-    shared ??= new Workers(drivers);
-    if (shared.drivers !== drivers) {
+  ): ThreadPool {
+    if (threads <= 1) return new ThreadPool(ex, drivers, 1, null);
+    if (shared && shared.drivers !== drivers) {
       throw new Error("wasm: every backend must use the same thread drivers");
     }
-    let fresh: number;
-    try {
-      fresh = shared.grow(threads - 1);
-    } catch {
-      // No workers here (a runtime without node:worker_threads): one thread.
-      return new ThreadPool(ex, drivers, 1);
-    }
-    const pool = new ThreadPool(ex, drivers, threads);
-    pool.#slot = nextSlot++;
-    detach.register(pool, pool.#slot, pool);
-    await shared.attach(pool.#slot, module, memory, fresh);
-    return pool;
-  }
-
-  /** The control block the drivers read their arguments from. */
-  get ctl(): Int32Array {
-    return (shared ??= new Workers(this.#drivers)).ctl;
+    return new ThreadPool(ex, drivers, threads, async (pool) => {
+      const w = await workers(drivers);
+      if (w.drivers !== drivers) {
+        throw new Error("wasm: every backend must use the same thread drivers");
+      }
+      let fresh: number;
+      try {
+        fresh = w.grow(threads - 1);
+      } catch {
+        return; // no workers here (a runtime without node:worker_threads)
+      }
+      const slot = nextSlot++;
+      await w.attach(slot, module, memory, fresh);
+      if (pool.#closed) {
+        w.post({ detach: slot });
+        return;
+      }
+      pool.#slot = slot;
+      detach.register(pool, slot, pool);
+    });
   }
 
   /**
@@ -316,13 +348,14 @@ export class ThreadPool {
     units: number,
     threads = this.threads,
   ): void {
-    const ctl = this.ctl;
     if (args.length > MAX_ARGS) {
       throw new RangeError("wasm: too many job arguments");
     }
-    for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!;
     let nt = Math.min(threads, this.threads, units);
     if (this.#closed || this.#slot === 0) nt = 1;
+    // Threaded jobs read the workers' control block; the caller alone, its own.
+    const ctl = nt > 1 ? shared!.ctl : this.#ctl;
+    for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!;
     if (nt > 1) {
       shared!.run(this.#ex, this.#slot, kind, units, nt);
       return;
@@ -334,6 +367,11 @@ export class ThreadPool {
   /** Claims of work that worker threads (not callers) have taken in this process. */
   static workerClaims(): number {
     return shared ? Atomics.load(shared.ctl, TAKEN) : 0;
+  }
+
+  /** Worker threads started in this process (none until a pool needs them). */
+  static workersStarted(): number {
+    return shared?.count ?? 0;
   }
 
   /** Detaches this backend from the workers; later jobs run on the caller. */

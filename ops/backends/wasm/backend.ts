@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { Backend, MemoryStats, Operand } from "../../backend.ts";
+import type { Backend, MemoryStats, Operand } from "../contract.ts";
 import {
   type Aval,
   fmtShape,
@@ -111,8 +111,12 @@ export class WasmBackend implements Backend {
     this.#dispatch = { ex, pool, kernels, arena };
   }
 
-  /** Assembles and compiles the kernels, then starts the worker threads. */
-  static async create(opts: WasmOptions = {}): Promise<WasmBackend> {
+  /**
+   * Assembles and compiles the kernels synchronously; the worker threads
+   * attach in the background, and kernels run on the calling thread until
+   * they have ({@link WasmBackend.ready}).
+   */
+  static createSync(opts: WasmOptions = {}): WasmBackend {
     const gemm: GemmShape = {
       mr: opts.tile?.mr ?? 6,
       nr: opts.tile?.nr ?? 8,
@@ -128,19 +132,25 @@ export class WasmBackend implements Backend {
     const m = new ModuleBuilder();
     const kernels = addGridKernels(m);
     addGemm(m, gemm);
-    const module = await WebAssembly.compile(m.bytes(1, 65536));
-    const inst = await WebAssembly.instantiate(module, {
+    const module = new WebAssembly.Module(m.bytes(1, 65536));
+    const inst = new WebAssembly.Instance(module, {
       env: { memory: arena.memory },
     });
     const ex = inst.exports as unknown as Exports;
-    const pool = await ThreadPool.start(
-      module,
-      arena.memory,
-      ex,
-      DRIVERS,
-      threads,
-    );
+    const pool = ThreadPool.start(module, arena.memory, ex, DRIVERS, threads);
     return new WasmBackend(arena, ex, pool, gemm, kernels);
+  }
+
+  /** Creates the backend and waits until its worker threads have attached. */
+  static async create(opts: WasmOptions = {}): Promise<WasmBackend> {
+    const b = WasmBackend.createSync(opts);
+    await b.ready();
+    return b;
+  }
+
+  /** Resolves when the worker threads have attached (at most a few seconds). */
+  ready(): Promise<void> {
+    return this.#pool.ready;
   }
 
   #block(op: string, handle: unknown): Block {

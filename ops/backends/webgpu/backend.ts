@@ -16,7 +16,7 @@ import {
   hostArray,
   sizeOf,
 } from "../../dtype.ts";
-import type { Backend, MemoryStats, Operand } from "../../backend.ts";
+import type { Backend, MemoryStats, Operand } from "../contract.ts";
 import type { Params, Primitive } from "../../primitives.ts";
 import {
   type AdapterInfo,
@@ -124,9 +124,14 @@ export class WebGpuBackend implements Backend {
     this.#watch(device);
   }
 
-  /** Creates the backend, or returns null when no adapter exists. */
-  static async create(): Promise<WebGpuBackend | null> {
-    const adapter = await requestAdapter();
+  /**
+   * Creates the backend on `adapter` (default: a newly requested one), or
+   * returns null when no adapter exists.
+   */
+  static async create(
+    adapter?: GPUAdapter | null,
+  ): Promise<WebGpuBackend | null> {
+    adapter ??= await requestAdapter();
     if (!adapter) return null;
     const device = await requestDevice(adapter);
     return new WebGpuBackend(adapter, device);

@@ -1,0 +1,151 @@
+// Importing heed does nothing: no adapter probe, no worker, no environment
+// read, no top-level await. Each check runs in a fresh process, and each
+// has a positive control showing that the same probe does see the work once
+// a tensor or `init()` asks for it.
+
+import { assert, assertEquals } from "@std/assert";
+
+const ROOT = new URL("../../", import.meta.url);
+const CONFIG = new URL("deno.json", ROOT).pathname;
+
+/** Runs `source` as a program in a fresh process; returns its last stdout line. */
+async function runProgram(
+  source: string,
+  env: Record<string, string> = {},
+): Promise<string> {
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(script, source);
+    const base = Deno.env.toObject();
+    delete base.HEED_BACKEND;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--config", CONFIG, "--allow-read", "--allow-env", script],
+      env: { ...base, NO_COLOR: "1", ...env },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    const err = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 0, `${text}\n${err}`);
+    return text.trim().split("\n").at(-1)!;
+  } finally {
+    await Deno.remove(script);
+  }
+}
+
+const COUNTERS = `
+const counts = { adapter: 0, webWorkers: 0, env: 0 };
+const gpu = (navigator as { gpu?: GPU }).gpu;
+if (gpu) {
+  const request = gpu.requestAdapter.bind(gpu);
+  gpu.requestAdapter = (o?: GPURequestAdapterOptions) => {
+    counts.adapter++;
+    return request(o);
+  };
+}
+const WebWorker = globalThis.Worker;
+globalThis.Worker = class extends WebWorker {
+  constructor(...a: ConstructorParameters<typeof Worker>) {
+    counts.webWorkers++;
+    super(...a);
+  }
+};
+const get = Deno.env.get.bind(Deno.env);
+Deno.env.get = (k: string) => {
+  counts.env++;
+  return get(k);
+};
+const { ThreadPool } = await import("${
+  new URL("ops/backends/wasm/_threads.ts", ROOT).href
+}");
+const snapshot = () => ({ ...counts, nodeWorkers: ThreadPool.workersStarted() });
+`;
+
+Deno.test("importing heed requests no adapter, starts no worker and reads no environment", async () => {
+  const line = await runProgram(
+    `${COUNTERS}
+const h = await import("${new URL("mod.ts", ROOT).href}");
+await new Promise((r) => setTimeout(r, 200));
+const imported = snapshot();
+// Positive control: the first tensor starts wasm and its threads.
+const x = h.tensor([1, 2, 3]);
+await h.sum(x).item();
+await h.setBackend("wasm"); // waits until the threads have attached
+const used = snapshot();
+await h.init();
+console.log(JSON.stringify({ imported, used, probed: snapshot() }));
+`,
+    { HEED_THREADS: "2" },
+  );
+  const { imported, used, probed } = JSON.parse(line);
+  assertEquals(imported, { adapter: 0, webWorkers: 0, env: 0, nodeWorkers: 0 });
+  assert(used.env > 0, "the first tensor reads HEED_BACKEND");
+  assertEquals(used.adapter, 0, "no probe without init()");
+  assert(used.nodeWorkers >= 1, "the wasm backend starts its threads");
+  assertEquals(probed.adapter, "gpu" in navigator ? 1 : 0);
+});
+
+Deno.test("no module of heed's entry points has a top-level await", async () => {
+  const config = JSON.parse(await Deno.readTextFile(CONFIG));
+  const entries = Object.values(config.exports as Record<string, string>)
+    .map((p) => new URL(p, ROOT).pathname);
+  // Positive control: require() refuses a graph with top-level await.
+  const tla = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(tla, "export const a = await Promise.resolve(1);\n");
+  try {
+    const line = await runProgram(
+      `import { createRequire } from "node:module";
+const require = createRequire(import.meta.url);
+const result: Record<string, string> = {};
+for (const path of ${JSON.stringify([tla, ...entries])}) {
+  try {
+    require(path);
+    result[path] = "sync";
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    result[path] = code === "ERR_REQUIRE_ASYNC_MODULE" ? "top-level await" : String(e);
+  }
+}
+console.log(JSON.stringify(result));
+`,
+    );
+    const result = JSON.parse(line);
+    assertEquals(result[tla], "top-level await");
+    for (const e of entries) assertEquals([e, result[e]], [e, "sync"]);
+  } finally {
+    await Deno.remove(tla);
+  }
+});
+
+Deno.test("HEED_BACKEND=webgpu without init() says to call init or setBackend", async () => {
+  const line = await runProgram(
+    `const h = await import("${new URL("mod.ts", ROOT).href}");
+try {
+  h.tensor([1]);
+  console.log("no error");
+} catch (e) {
+  console.log((e as Error).message);
+}
+`,
+    { HEED_BACKEND: "webgpu" },
+  );
+  assert(line.includes("await init()"), line);
+  assert(line.includes('await setBackend("webgpu")'), line);
+});
+
+Deno.test("without HEED_BACKEND or init() the default is wasm, started on the first tensor", async () => {
+  const line = await runProgram(
+    `const h = await import("${new URL("mod.ts", ROOT).href}");
+const before = Object.keys(h.memory());
+const x = h.tensor([1, 2]);
+console.log(JSON.stringify({ before, after: Object.keys(h.memory()), on: x.backend.name, info: h.info() }));
+`,
+  );
+  const got = JSON.parse(line);
+  assertEquals(got.before, []);
+  assertEquals(got.after, ["wasm"]);
+  assertEquals(got.on, "wasm");
+  assertEquals(got.info.probed, false);
+  assertEquals(got.info.adapter, null);
+});
