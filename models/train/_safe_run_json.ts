@@ -1,0 +1,90 @@
+// The schema of run.json, checked field by field. The file is untrusted on
+// read (a user or another program may have edited it), so a problem names
+// the field and the expected type, never the value found.
+
+/** What `eval` and `predict` need to know about a run besides its checkpoint. */
+export interface RunInfo {
+  /** The task trained. */
+  readonly task: "classify" | "translate";
+  /** The user's `--data` path as given at train time; null for the bundled data. */
+  readonly data?: string | null;
+  /** The architecture (`classifier`, `transformer`, `gru`). */
+  readonly model?: string;
+  /** The attention weight function's name. */
+  readonly attention?: string;
+  /** The `--seed`, which fixes the train/test split of a user's CSV. */
+  readonly seed?: number;
+  /** The fraction of a user's CSV held out as test. */
+  readonly testFraction?: number;
+  /** Rows of the user's data at train time. */
+  readonly rows?: number;
+  /** `sha256:<hex>` of the user's data at train time. */
+  readonly dataHash?: string;
+}
+
+type Check = (v: unknown) => string | null;
+
+const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+const name: Check = (v) =>
+  typeof v === "string" && NAME.test(v)
+    ? null
+    : "must be a short lower-case name";
+
+const FIELDS: Readonly<Record<keyof RunInfo, Check>> = {
+  task: (v) =>
+    v === "classify" || v === "translate"
+      ? null
+      : 'must be "classify" or "translate"',
+  data: (v) =>
+    v === null ||
+      (typeof v === "string" && v.length > 0 && v.length <= 4096 &&
+        // deno-lint-ignore no-control-regex
+        !/[\u0000-\u001f]/.test(v))
+      ? null
+      : "must be a file path (one line, at most 4096 characters) or null",
+  model: name,
+  attention: name,
+  seed: (v) =>
+    Number.isSafeInteger(v) && (v as number) >= 0
+      ? null
+      : "must be a non-negative integer",
+  testFraction: (v) =>
+    typeof v === "number" && v > 0 && v < 1
+      ? null
+      : "must be a number between 0 and 1",
+  rows: (v) =>
+    Number.isSafeInteger(v) && (v as number) >= 0
+      ? null
+      : "must be a non-negative integer",
+  dataHash: (v) =>
+    typeof v === "string" && /^sha256:[0-9a-f]{64}$/.test(v)
+      ? null
+      : "must be sha256: and 64 hex digits",
+};
+
+const REQUIRED: readonly (keyof RunInfo)[] = ["task"];
+
+/**
+ * Checks a parsed run.json against the schema; returns the first problem
+ * (naming the field, never quoting a value) or null.
+ */
+export function checkRunInfo(v: unknown): string | null {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) {
+    return "is not a JSON object";
+  }
+  for (const [k, x] of Object.entries(v)) {
+    if (!Object.hasOwn(FIELDS, k)) {
+      return `has a field heed does not know (${
+        /^[A-Za-z_][A-Za-z0-9_]{0,40}$/.test(k) ? `"${k}"` : "an odd name"
+      })`;
+    }
+    if (x === undefined) continue;
+    const problem = FIELDS[k as keyof RunInfo](x);
+    if (problem !== null) return `field "${k}" ${problem}`;
+  }
+  for (const k of REQUIRED) {
+    if (!Object.hasOwn(v, k)) return `field "${k}" is missing`;
+  }
+  return null;
+}

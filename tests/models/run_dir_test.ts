@@ -1,0 +1,352 @@
+import {
+  appendLine,
+  appendMetrics,
+  cleanStaleTemps,
+  LOCK_NAME,
+  lockRunDir,
+  readRunJson,
+  RunDirError,
+  RunLockedError,
+  truncateMetricsTo,
+  writeFileAtomic,
+  writeRunJson,
+} from "../../models/train/run_dir.ts";
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+
+/** A temp root with `runs/x` inside and an `elsewhere` folder beside it. */
+async function sandbox(): Promise<
+  { root: string; runs: string; run: string; elsewhere: string }
+> {
+  const root = await Deno.makeTempDir();
+  const runs = `${root}/runs`,
+    run = `${runs}/x`,
+    elsewhere = `${root}/elsewhere`;
+  await Deno.mkdir(run, { recursive: true });
+  await Deno.mkdir(elsewhere);
+  return { root, runs, run, elsewhere };
+}
+
+async function names(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out.sort();
+}
+
+Deno.test("writeFileAtomic() replaces a file and leaves no temporary", async () => {
+  const { run } = await sandbox();
+  await writeFileAtomic(run, "attention.svg", "<svg>1</svg>");
+  await writeFileAtomic(
+    run,
+    "attention.svg",
+    new TextEncoder().encode("<svg>2</svg>"),
+  );
+  assertEquals(await Deno.readTextFile(`${run}/attention.svg`), "<svg>2</svg>");
+  assertEquals(await names(run), ["attention.svg"]);
+});
+
+Deno.test("writeFileAtomic() refuses a symlinked attention.svg and leaves its target untouched", async () => {
+  const { run, elsewhere } = await sandbox();
+  await Deno.writeTextFile(`${elsewhere}/precious`, "keep me");
+  await Deno.symlink(`${elsewhere}/precious`, `${run}/attention.svg`);
+  const e = await assertRejects(
+    () => writeFileAtomic(run, "attention.svg", "<svg/>"),
+    RunDirError,
+  );
+  assertStringIncludes(e.message, "attention.svg is a symbolic link");
+  assertEquals(await Deno.readTextFile(`${elsewhere}/precious`), "keep me");
+  assert((await Deno.lstat(`${run}/attention.svg`)).isSymlink);
+  assertEquals(await names(run), ["attention.svg"]); // no temporary left
+});
+
+Deno.test("appendLine() refuses a symlinked metrics.jsonl and neither truncates nor appends to its target", async () => {
+  const { run, elsewhere } = await sandbox();
+  await Deno.writeTextFile(`${elsewhere}/log`, "line one\n");
+  await Deno.symlink(`${elsewhere}/log`, `${run}/metrics.jsonl`);
+  await assertRejects(
+    () => appendLine(run, "metrics.jsonl", "{}"),
+    RunDirError,
+  );
+  await assertRejects(() => truncateMetricsTo(run, 0), RunDirError);
+  await assertRejects(
+    () => writeFileAtomic(run, "metrics.jsonl", ""),
+    RunDirError,
+  );
+  assertEquals(await Deno.readTextFile(`${elsewhere}/log`), "line one\n");
+});
+
+Deno.test("a run folder that is a link out of its root is refused", async () => {
+  const { runs, elsewhere } = await sandbox();
+  await Deno.symlink(elsewhere, `${runs}/y`);
+  const e = await assertRejects(
+    () => writeFileAtomic(`${runs}/y`, "run.json", "{}"),
+    RunDirError,
+  );
+  assertStringIncludes(e.message, "leads outside");
+  await assertRejects(
+    () => appendLine(`${runs}/y`, "metrics.jsonl", "{}"),
+    RunDirError,
+  );
+  await assertRejects(() => lockRunDir(`${runs}/y`), RunDirError);
+  assertEquals(await names(elsewhere), []);
+  // an explicit root that contains the real folder allows it
+  await writeFileAtomic(`${runs}/y`, "ok.txt", "fine", { root: elsewhere });
+  assertEquals(await names(elsewhere), ["ok.txt"]);
+});
+
+Deno.test("file names that are not plain names are refused", async () => {
+  const { run } = await sandbox();
+  for (const bad of ["../escape", "a/b", "..", ".", "", "a\0b"]) {
+    await assertRejects(() => writeFileAtomic(run, bad, "x"), RunDirError);
+  }
+});
+
+Deno.test("appendLine() creates the file and mends a torn last line", async () => {
+  const { run } = await sandbox();
+  await appendLine(run, "metrics.jsonl", '{"epoch":1}');
+  await Deno.writeTextFile(`${run}/metrics.jsonl`, '{"epo', { append: true });
+  await appendMetrics(run, { epoch: 2 });
+  assertEquals(
+    await Deno.readTextFile(`${run}/metrics.jsonl`),
+    '{"epoch":1}\n{"epo\n{"epoch":2}\n',
+  );
+  await assertRejects(
+    () => appendLine(run, "metrics.jsonl", "two\nlines"),
+    RangeError,
+  );
+});
+
+Deno.test("cleanStaleTemps() removes heed's temporaries only", async () => {
+  const { run, elsewhere } = await sandbox();
+  const ck = `.checkpoint.safetensors.${crypto.randomUUID()}.tmp`;
+  const js = `.run.json.${crypto.randomUUID()}.tmp`;
+  await Deno.writeFile(`${run}/${ck}`, new Uint8Array(1000));
+  await Deno.writeTextFile(`${run}/${js}`, "{}");
+  await Deno.writeTextFile(`${run}/notes.tmp`, "user file");
+  await Deno.writeTextFile(`${elsewhere}/t`, "target");
+  const linked = `.x.${crypto.randomUUID()}.tmp`;
+  await Deno.symlink(`${elsewhere}/t`, `${run}/${linked}`);
+  const r = await cleanStaleTemps(run);
+  assertEquals(r, { removed: [ck, js].sort(), bytes: 1002 });
+  assertEquals(await names(run), [linked, "notes.tmp"].sort());
+  assertEquals(await Deno.readTextFile(`${elsewhere}/t`), "target");
+  assertEquals(await cleanStaleTemps(run), { removed: [], bytes: 0 });
+});
+
+Deno.test("truncateMetricsTo() keeps one line per epoch up to the checkpoint's", async () => {
+  const { run } = await sandbox();
+  const lines = [
+    '{"epoch":1,"loss":3}',
+    '{"epoch":2,"loss":2}',
+    '{"epoch":3,"loss":1.5}', // killed before its checkpoint
+    '{"epoch":3,"loss":1.4}', // the resumed epoch 3
+    '{"test_accuracy":0.5}',
+    '{"epoch":4,"loss":1}',
+    "[1,2]",
+    '{"epoch":"2"}',
+    '{"epoch":4,"lo', // torn
+  ];
+  await Deno.writeTextFile(`${run}/metrics.jsonl`, lines.join("\n"));
+  assertEquals(await truncateMetricsTo(run, 3), { kept: 3, dropped: 6 });
+  const want =
+    '{"epoch":1,"loss":3}\n{"epoch":2,"loss":2}\n{"epoch":3,"loss":1.4}\n';
+  assertEquals(await Deno.readTextFile(`${run}/metrics.jsonl`), want);
+  const ino = (await Deno.stat(`${run}/metrics.jsonl`)).ino;
+  assertEquals(await truncateMetricsTo(run, 5), { kept: 3, dropped: 0 });
+  assertEquals((await Deno.stat(`${run}/metrics.jsonl`)).ino, ino); // not rewritten
+  assertEquals(await truncateMetricsTo(run, 0), { kept: 0, dropped: 3 });
+  assertEquals(await Deno.readTextFile(`${run}/metrics.jsonl`), "");
+  assertEquals(await truncateMetricsTo(`${run}`, 2, { name: "absent.jsonl" }), {
+    kept: 0,
+    dropped: 0,
+  });
+  await assertRejects(() => truncateMetricsTo(run, -1), RangeError);
+});
+
+Deno.test("writeRunJson() and readRunJson() round-trip; a missing run.json is null", async () => {
+  const { run } = await sandbox();
+  assertEquals(await readRunJson(run), null);
+  const info = {
+    task: "classify",
+    data: "my data.csv",
+    model: "classifier",
+    attention: "scaled-dot",
+    seed: 1,
+    testFraction: 0.2,
+    rows: 12,
+    dataHash: `sha256:${"ab".repeat(32)}`,
+  } as const;
+  await writeRunJson(run, info);
+  assertEquals(await readRunJson(run), info);
+  await assertRejects(
+    // a value out of range is caught at run time
+    () => writeRunJson(run, { task: "classify", seed: -1 }),
+    TypeError,
+    'field "seed"',
+  );
+});
+
+Deno.test("readRunJson() treats run.json as untrusted and never quotes it", async () => {
+  const { run, elsewhere } = await sandbox();
+  const secret = "s3cr3t-token";
+  const cases: [string, string][] = [
+    [`not json ${secret}`, "is not valid JSON"],
+    [`["${secret}"]`, "is not a JSON object"],
+    [`{"task":"${secret}"}`, 'field "task"'],
+    [`{"task":"classify","data":{"p":"${secret}"}}`, 'field "data"'],
+    [`{"task":"classify","data":"a\\n${secret}"}`, 'field "data"'],
+    [`{"task":"classify","model":"../../${secret}"}`, 'field "model"'],
+    [`{"task":"classify","seed":1.5}`, 'field "seed"'],
+    [`{"task":"classify","${secret} x":1}`, "an odd name"],
+    [`{"data":null}`, 'field "task" is missing'],
+  ];
+  for (const [text, want] of cases) {
+    await Deno.writeTextFile(`${run}/run.json`, text);
+    const e = await assertRejects(() => readRunJson(run), RunDirError);
+    assertStringIncludes(e.message, want);
+    assertFalse(e.message.includes(secret), e.message);
+  }
+  await Deno.writeTextFile(`${run}/run.json`, " ".repeat(70000) + "{}");
+  await assertRejects(() => readRunJson(run), RunDirError, "more than");
+  await Deno.remove(`${run}/run.json`);
+  await Deno.writeTextFile(
+    `${elsewhere}/secret`,
+    `{"task":"classify","data":"${secret}"}`,
+  );
+  await Deno.symlink(`${elsewhere}/secret`, `${run}/run.json`);
+  const e = await assertRejects(() => readRunJson(run), RunDirError);
+  assertStringIncludes(e.message, "symbolic link");
+  assertFalse(e.message.includes(secret));
+});
+
+// --- the lock, with real processes ---
+
+const CHILD = `
+import { lockRunDir } from ${
+  JSON.stringify(new URL("../../models/train/run_dir.ts", import.meta.url).href)
+};
+const [dir, mode] = Deno.args;
+try {
+  const lock = await lockRunDir(dir, { command: "child " + mode });
+  if (lock.notice) console.log("NOTICE " + lock.notice);
+  console.log("LOCKED");
+  if (mode === "hold") await Deno.stdin.read(new Uint8Array(1));
+  if (mode === "release") await lock.release();
+} catch (e) {
+  console.log("ERROR " + e.name + ": " + e.message);
+  Deno.exit(3);
+}
+`;
+
+async function childScript(): Promise<string> {
+  const path = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(path, CHILD);
+  return path;
+}
+
+function child(script: string, dir: string, mode: string): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-read",
+      "--allow-write",
+      script,
+      dir,
+      mode,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function run(script: string, dir: string, mode: string) {
+  const p = child(script, dir, mode).spawn();
+  await p.stdin.close();
+  const o = await p.output();
+  return {
+    code: o.code,
+    out: new TextDecoder().decode(o.stdout) +
+      new TextDecoder().decode(o.stderr),
+  };
+}
+
+Deno.test("lockRunDir() lets one process in; a second gets an error naming the holder; a killed holder's lock is taken over", async () => {
+  const { run: dir } = await sandbox();
+  const script = await childScript();
+  const holder = child(script, dir, "hold").spawn();
+  const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("LOCKED")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`holder ended early: ${seen}`);
+    seen += value;
+  }
+  const second = await run(script, dir, "exit");
+  assertEquals(second.code, 3, second.out);
+  assertStringIncludes(second.out, "RunLockedError");
+  assertStringIncludes(
+    second.out,
+    `is in use by another run: pid ${holder.pid}`,
+  );
+  assertStringIncludes(second.out, '"child hold"');
+
+  holder.kill("SIGKILL");
+  await holder.status;
+  reader.releaseLock();
+  await holder.stdout.cancel().catch(() => {});
+  await holder.stderr.cancel();
+  await holder.stdin.close().catch(() => {});
+  assert((await names(dir)).includes(LOCK_NAME)); // the dead run's lock stays
+
+  const third = await run(script, dir, "exit");
+  assertEquals(third.code, 0, third.out);
+  assertStringIncludes(
+    third.out,
+    `NOTICE ${dir}: took over the lock of a run that has ended: pid ${holder.pid}`,
+  );
+  assertStringIncludes(third.out, "LOCKED");
+  assertFalse((await names(dir)).includes(LOCK_NAME)); // released at exit
+
+  const fourth = await run(script, dir, "release");
+  assertEquals([fourth.code, fourth.out.includes("NOTICE")], [0, false]);
+  assertFalse((await names(dir)).includes(LOCK_NAME));
+});
+
+Deno.test("lockRunDir() in one process: a second lock fails until the first is released", async () => {
+  const { run: dir } = await sandbox();
+  const a = await lockRunDir(dir, { command: "a" });
+  assertEquals(a.notice, null);
+  const e = await assertRejects(() => lockRunDir(dir), RunLockedError);
+  assertEquals(e.holder?.pid, Deno.pid);
+  await a.release();
+  await a.release(); // idempotent
+  await using b = await lockRunDir(dir, { command: "b" });
+  assertEquals(b.notice, null);
+  assert((await names(dir)).includes(LOCK_NAME));
+});
+
+Deno.test("lockRunDir() refuses a lock left by a run on another host, and a symlinked lock file", async () => {
+  const { run: dir, elsewhere } = await sandbox();
+  const other = {
+    pid: 1,
+    hostname: "far-away-host",
+    started: "2026-01-01T00:00:00Z",
+    command: "train",
+  };
+  await Deno.writeTextFile(`${dir}/${LOCK_NAME}`, JSON.stringify(other));
+  const e = await assertRejects(() => lockRunDir(dir), RunLockedError);
+  assertStringIncludes(e.message, "far-away-host");
+  assertStringIncludes(e.message, "delete the lock file");
+  await Deno.remove(`${dir}/${LOCK_NAME}`);
+  await Deno.writeTextFile(`${elsewhere}/l`, "x");
+  await Deno.symlink(`${elsewhere}/l`, `${dir}/${LOCK_NAME}`);
+  await assertRejects(() => lockRunDir(dir), RunDirError, "symbolic link");
+  assertEquals(await Deno.readTextFile(`${elsewhere}/l`), "x");
+});
