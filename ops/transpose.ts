@@ -268,12 +268,16 @@ export function transposeLinear(
     const argCts = eager
       ? scope(() => rule(ct, eqn.inputs, eqn.params))
       : rule(ct, eqn.inputs, eqn.params);
+    // A built-in rule's result that is not the cotangent itself nor one of
+    // the equation's operands is new. A customVjp `bwd` may return anything
+    // it can reach (a residual of `fwd`, a closed-over tensor), which later
+    // rows of a Jacobian need again: its results are never freed here (the
+    // enclosing scope or the GC frees them).
+    const mayFree = eqn.prim !== "custom_lin";
     eqn.inputs.forEach((x, i) => {
       const c = argCts[i];
       if (!isLin(x) || !c) return;
-      // A result that is not the cotangent itself nor one of the
-      // equation's operands is new.
-      if (c !== ct && !eqn.inputs.includes(c)) made.add(c);
+      if (mayFree && c !== ct && !eqn.inputs.includes(c)) made.add(c);
       accumulate(x, c);
     });
     sweep();

@@ -275,3 +275,95 @@ testEachBackend("jacobians keep the out.shape + in.shape layout", async () => {
   assertEquals(J1.shape, [2, 4, 6]);
   await assertAllClose(J1, J2);
 });
+
+testEachBackend(
+  "customVjp bwd may return a closed-over tensor or a residual",
+  async () => {
+    // Regression: the backward pass freed such tensors as if bwd had made
+    // them, so the next use ("storage was freed by a scope") failed.
+    const w = h.tensor([1, 2, 3]);
+    const dotW = h.customVjp(
+      (x: Tensor) => h.sum(h.mul(x, w)),
+      (x: Tensor) => [h.sum(h.mul(x, w)), null],
+      // Valid for the cotangent 1 that grad uses.
+      (_res: null, _ct: Tensor) => [w],
+    );
+    // bwd's cotangent flows on through `mul(x, 2)`, whose transpose is
+    // where the backward pass used to free it.
+    const x = h.tensor([4, 5, 6]);
+    const twoW = h.tensor([2, 4, 6]);
+    const g = h.grad((x: Tensor) => dotW(h.mul(x, 2)));
+    await assertAllClose(g(x), twoW);
+    await assertAllClose(g(x), twoW);
+    assertEquals(await w.array(), [1, 2, 3]);
+    // Two outputs that both equal x·w: every Jacobian row is w, the residual.
+    const twice = h.customVjp(
+      (x: Tensor) => [h.sum(h.mul(x, w)), h.sum(h.mul(x, w))],
+      (x: Tensor) => {
+        const y = h.sum(h.mul(x, w));
+        return [[y, y], h.mul(w, 1)];
+      },
+      // Valid for one-hot cotangents, as jacrev passes.
+      (res: Tensor, _ct: Tensor[]) => [res],
+    );
+    const [j0, j1] = h.jacrev((x: Tensor) => twice(h.mul(x, 2)))(x);
+    await assertAllClose(j0, twoW);
+    await assertAllClose(j1, twoW);
+  },
+);
+
+testEachBackend(
+  "jacfwd, jacrev and hessian differentiate argnums",
+  async () => {
+    // Regression: jacfwd(f, { argnums: 1 }) differentiated argument 0.
+    const f = (x: Tensor, y: Tensor) => h.mul(h.mul(x, x), y);
+    const x = h.tensor([1, 2]), y = h.tensor([3, 4]);
+    const diagX = h.tensor([[1, 0], [0, 4]]); // diag(x²) = ∂f/∂y
+    await assertAllClose(h.jacfwd(f, { argnums: 1 })(x, y), diagX);
+    await assertAllClose(h.jacrev(f, { argnums: 1 })(x, y), diagX);
+    // The result types follow argnums: a tensor, or a tuple of them.
+    const [jx, jy]: [Tensor, Tensor] = h.jacfwd(f, { argnums: [0, 1] })(x, y);
+    const jyOnly: Tensor = h.jacrev(f, { argnums: 1 })(x, y);
+    assertEquals(jyOnly.shape, [2, 2]);
+    await assertAllClose(jx, h.tensor([[6, 0], [0, 16]])); // diag(2xy)
+    await assertAllClose(jy, diagX);
+    const g = (x: Tensor, y: Tensor) => h.sum(h.mul(h.mul(x, x), h.mul(y, y)));
+    // ∂²/∂y² of Σ x²y² = diag(2x²).
+    await assertAllClose(
+      h.hessian(g, { argnums: 1 })(x, y),
+      h.tensor([[2, 0], [0, 8]]),
+    );
+    const gy = h.grad(g, { argnums: 1 })(x, y); // 2x²y
+    await assertAllClose(gy, h.tensor([6, 32]));
+  },
+);
+
+testEachBackend("misspelt transform options are refused", () => {
+  const f = (x: Tensor, y: Tensor) => h.sum(h.mul(x, y));
+  for (
+    const make of [
+      () => h.grad(f, { argnum: 1 } as never),
+      () => h.valueAndGrad(f, { argnum: 1 } as never),
+      () => h.jacfwd(f, { argnum: 1 } as never),
+      () => h.jacrev(f, { argnum: 1 } as never),
+      () => h.hessian(f, { argnum: 1 } as never),
+    ]
+  ) {
+    assertThrows(make, TypeError, 'unknown option "argnum"');
+  }
+});
+
+testEachBackend("linearize refuses a tangent of the wrong shape", async () => {
+  // Regression: a [] tangent for a [3] primal was broadcast.
+  const [, lin] = h.linearize((x: Tensor) => h.mul(x, 2), h.tensor([1, 2, 3]));
+  assertThrows(() => lin(h.tensor(1)), TypeError, "linearize: tangent []");
+  await assertAllClose(lin(h.tensor([1, 1, 1])), h.tensor([2, 2, 2]));
+});
+
+testEachBackend("grad of a non-scalar function suggests sum or jacrev", () => {
+  assertThrows(
+    () => h.grad((x: Tensor) => h.mul(x, 2))(h.tensor([1, 2])),
+    TypeError,
+    "with sum or mean), or use jacrev",
+  );
+});
