@@ -92,6 +92,11 @@ export function visibility(spec: Spec, x: Data): Tensor {
   return run(probe, x).weights;
 }
 
+/** The spec's scores after its modifiers, unmasked, [B, H, Tq, Tk]. */
+export function scores(spec: Spec, x: Data): Tensor {
+  return run({ ...spec, masks: [], normalise: identity() }, x).weights;
+}
+
 /** Per row of `w` ([rows, tk] flat): the indices that are visible. */
 export function rows(tk: number, n: number): number[][] {
   return Array.from(

@@ -2,8 +2,8 @@
 // that throws on a violation. Private to testing/; the public entry is
 // checkAttentionLaws.
 
-import { attention, identity, temperature } from "../attention/mod.ts";
-import { add, matmul, tensor } from "../ops/mod.ts";
+import { attention, temperature } from "../attention/mod.ts";
+import { add, matmul, sub, type Tensor, tensor } from "../ops/mod.ts";
 import { build, permutations, permuteData } from "./_cases.ts";
 import { fmt, indexOf, rng, uniformValues } from "./_host.ts";
 import {
@@ -12,6 +12,7 @@ import {
   read,
   rows,
   run,
+  scores,
   visibility,
 } from "./_law_kit.ts";
 
@@ -95,20 +96,48 @@ export const permutation: Law = async ({ spec, data }) => {
   assertClose("output" + note, o2!, wantO, after.output.shape);
 };
 
-/** Adding a constant to each row of scores changes nothing. */
+/** Large constants the shift law adds, where the shifted scores stay finite. */
+export const LARGE_SHIFTS: readonly number[] = [1e6, 1e7, -1e7, 1e30, -1e30];
+
+/**
+ * Adding a constant to each row of scores changes nothing: random constants
+ * in [-3, 3), and large ones. A large c rounds the scores (1e7 + 0.3 is
+ * 1e7 in float32), so the weights of fl(s + c) are compared with those of
+ * fl(s + c) − c: the same scores, exactly, shifted back.
+ */
 export const shift: Law = async ({ spec, data }) => {
   const s = spec(data);
   const { batch: b, heads: h, tq } = data.c;
   const c = tensor(uniformValues(b * h * tq, rng(data.c.seed + 5), 3), {
     shape: [b, h, tq, 1],
   });
+  const mods = s.mods ?? [];
   const base = run(s, data);
-  const shifted = run(
-    { ...s, mods: [...(s.mods ?? []), (x) => add(x, c)] },
-    data,
+  const shifted = run({ ...s, mods: [...mods, (x) => add(x, c)] }, data);
+  const [w, w2, raw] = await read(
+    base.weights,
+    shifted.weights,
+    scores(s, data),
   );
-  const [w, w2] = await read(base.weights, shifted.weights);
   assertClose("weights after a shift", w2!, w!, base.weights.shape);
+  const top = Math.max(0, ...raw!.map(Math.abs));
+  for (const big of LARGE_SHIFTS) {
+    // fl(s + c) − c is exact only while |s| ≪ |c|; and s + c must be finite.
+    if (Math.abs(big) < 4 * top) continue;
+    if (!Number.isFinite(Math.fround(top + Math.abs(big)))) continue;
+    const up = (x: Tensor) => add(x, big);
+    const down = (x: Tensor) => sub(x, big);
+    const [wUp, wBack] = await read(
+      run({ ...s, mods: [...mods, up] }, data).weights,
+      run({ ...s, mods: [...mods, up, down] }, data).weights,
+    );
+    assertClose(
+      `weights after a shift by ${big}`,
+      wUp!,
+      wBack!,
+      base.weights.shape,
+    );
+  }
 };
 
 /** Weights are ≥ 0 and rows with a visible key sum to 1. */
@@ -130,11 +159,13 @@ export const simplex: Law = async ({ spec, data }) => {
   }
 };
 
+/** Temperatures the temperature law tries besides one fitted to the gaps. */
+export const TINY_TEMPERATURES: readonly number[] = [1e-8];
+
 /** As the temperature goes to 0 the weights approach argmax. */
 export const cold: Law = async ({ spec, data }) => {
   const s = spec(data);
-  const scores = run({ ...s, masks: [], normalise: identity() }, data).weights;
-  const [raw, vis] = await read(scores, visibility(s, data));
+  const [raw, vis] = await read(scores(s, data), visibility(s, data));
   // Rows with a clear winner among the visible keys, and the smallest gap.
   const winners: number[] = [];
   let gap = Infinity;
@@ -149,16 +180,24 @@ export const cold: Law = async ({ spec, data }) => {
     gap = Math.min(gap, g);
   }
   if (winners.length === 0) return;
-  const t = Number.isFinite(gap) ? gap / 12 : 1;
-  const mods = [...(s.mods ?? []), temperature(t)];
-  const [w] = await read(run({ ...s, mods }, data).weights);
-  for (const best of winners) {
-    if (!(w![best]! >= 0.99)) {
-      throw new Error(
-        `at temperature ${fmt(t)} the top key ${best} has weight ${
-          w![best]
-        }, not ≈ 1`,
-      );
+  const largest = Math.max(0, ...raw!.map(Math.abs));
+  const ts = [
+    Number.isFinite(gap) ? gap / 12 : 1,
+    ...TINY_TEMPERATURES.filter((t) =>
+      Number.isFinite(Math.fround(largest / t))
+    ),
+  ];
+  for (const t of ts) {
+    const mods = [...(s.mods ?? []), temperature(t)];
+    const [w] = await read(run({ ...s, mods }, data).weights);
+    for (const best of winners) {
+      if (!(w![best]! >= 0.99)) {
+        throw new Error(
+          `at temperature ${fmt(t)} the top key ${best} has weight ${
+            w![best]
+          }, not ≈ 1`,
+        );
+      }
     }
   }
 };

@@ -19,6 +19,7 @@ import {
   customJvp,
   defaultBackend,
   div,
+  exp,
   greater,
   log,
   mul,
@@ -148,6 +149,30 @@ Deno.test("the shift law catches a normaliser that falsely claims shift invarian
     Error,
     "shift",
   );
+});
+
+/** Softmax without the max subtracted: right for small scores, NaN for large. */
+const unshiftedSoftmax = normaliser((s, mask) => {
+  const e = mask ? where(mask, exp(s), 0) : exp(s);
+  const total = sum(e, { axis: -1, keepdims: true });
+  return div(e, where(greater(total, 0), total, 1));
+}, SMOOTH_SIMPLEX);
+
+Deno.test("the shift law tries large shifts, not only small ones", async () => {
+  // exp(1e6) overflows: the law must catch it, with the shift in the message.
+  const e = await assertRejects(() =>
+    only("shift", { score: dot(), normalise: unshiftedSoftmax })
+  );
+  assert(e instanceof Error);
+  assert(e.message.includes("after a shift by 1000000"), e.message);
+});
+
+Deno.test("the temperature law tries a tiny temperature", async () => {
+  const e = await assertRejects(() =>
+    only("temperature", { score: dot(), normalise: unshiftedSoftmax })
+  );
+  assert(e instanceof Error);
+  assert(e.message.includes("at temperature 1.00000e-8"), e.message);
 });
 
 Deno.test("the simplex law catches rows that do not sum to 1", async () => {
