@@ -5,7 +5,7 @@
  * @module
  */
 
-import { broadcastShapes, fmtShape } from "./dtype.ts";
+import { broadcastShapes, fmtShape, sizeOf } from "./dtype.ts";
 import { bind } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
 import { asTensors, type TensorLike } from "./_convert.ts";
@@ -51,7 +51,8 @@ export function matmul(a: TensorLike, b: TensorLike): Tensor {
   if (y.ndim === 2) {
     // [..., M, K] @ [K, N]: fold the batch into M, no broadcast of the weight.
     const batch = x.shape.slice(0, -2);
-    const flat = reshape(x, [-1, k]);
+    // Explicit rows: with k = 0 a -1 could not be inferred.
+    const flat = reshape(x, [sizeOf(batch) * m, k]);
     out = bind("dot_general", [flat, y], {
       lhsContract: [1],
       rhsContract: [0],
@@ -181,7 +182,8 @@ export function einsum(subscripts: string, ...operands: TensorLike[]): Tensor {
       if (prev !== undefined && prev !== d && prev !== 1 && d !== 1) {
         throw new TypeError(`einsum: index "${c}" has sizes ${prev} and ${d}`);
       }
-      sizes.set(c, Math.max(prev ?? 1, d));
+      // Size 1 broadcasts against any size, 0 included.
+      sizes.set(c, prev === undefined || prev === 1 ? d : prev);
     });
   });
   let out: string;

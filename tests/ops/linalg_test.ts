@@ -425,3 +425,41 @@ testEachBackend(
     assertEquals(h.einsum("...", h.zeros([2, 3])).shape, [2, 3]);
   },
 );
+
+testEachBackend("a contraction over k = 0 is all zeros", async () => {
+  // Regression: matmul(zeros([3,0]), zeros([0,4])) threw in reshape, and
+  // einsum sized the empty index as 1. Dirty memory first, so that an
+  // output the kernel leaves unwritten would show.
+  await h.scope(() => h.matmul(h.full([3, 4], 7), h.full([4, 4], 3))).data();
+  const z = (...s: number[]) => h.zeros(s);
+  await assertAllClose(h.matmul(z(3, 0), z(0, 4)), z(3, 4));
+  await assertAllClose(h.matmul(z(3, 0), z(0)), z(3));
+  await assertAllClose(h.matmul(z(0), z(0, 4)), z(4));
+  await assertAllClose(h.matmul(z(0), z(0)), z());
+  await assertAllClose(h.matmul(z(2, 3, 0), z(2, 0, 4)), z(2, 3, 4));
+  await assertAllClose(
+    h.matmul(
+      h.zeros([3, 0], { dtype: "int32" }),
+      h.zeros([0, 2], { dtype: "int32" }),
+    ),
+    h.zeros([3, 2], { dtype: "int32" }),
+  );
+  await assertAllClose(h.einsum("ij,jk->ik", z(2, 0), z(0, 3)), z(2, 3));
+  await assertAllClose(h.einsum("i,i->", z(0), z(0)), z());
+  // Gradients: empty inputs get empty gradients; the other side gets zeros.
+  const [ga, gb] = h.grad(
+    (a: Tensor, b: Tensor) => h.sum(h.matmul(a, b)),
+    { argnums: [0, 1] },
+  )(z(3, 0), z(0, 4));
+  assertEquals([ga.shape, gb.shape], [[3, 0], [0, 4]]);
+  const gw = h.grad((w: Tensor) =>
+    h.sum(h.matmul(z(3, 0), h.reshape(w, [0, 4])))
+  )(
+    z(0),
+  );
+  assertEquals(gw.shape, [0]);
+  const gx = h.grad((x: Tensor) =>
+    h.sum(h.mul(x, h.einsum("ij,jk->ik", z(2, 0), z(0, 3))))
+  )(h.ones([2, 3]));
+  await assertAllClose(gx, z(2, 3));
+});
