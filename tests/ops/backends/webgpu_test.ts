@@ -9,6 +9,7 @@ import {
   type WebGpuBackend,
 } from "../../../ops/backends/webgpu/backend.ts";
 
+await h.init(); // probes the adapter, so backends() lists WebGPU where present
 const hasGpu = h.backends().includes("webgpu");
 if (!hasGpu) {
   console.warn("webgpu_test: skipped: no WebGPU adapter on this machine");
