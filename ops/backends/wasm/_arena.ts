@@ -30,6 +30,17 @@ export function sizeClass(bytes: number): number {
   return 2 * p;
 }
 
+/** A byte count in binary units, for messages: `1.50 GiB`. */
+function fmtBytes(n: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let v = n, u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} bytes` : `${v.toFixed(2)} ${units[u]}`;
+}
+
 /** One block of storage: where it is, its class, and how many holders. */
 export class Block {
   /** Byte address in the wasm memory. */
@@ -143,20 +154,40 @@ export class Arena {
       const have = this.memory.buffer.byteLength;
       if (end > have) {
         const pages = Math.ceil((end - have) / PAGE);
-        if (have / PAGE + pages > MAX_PAGES) {
-          throw new RangeError(
-            `wasm: out of memory: ${end} bytes needed, the limit is 4 GiB (live ${this.liveBytes} bytes)`,
-          );
-        }
+        if (have / PAGE + pages > MAX_PAGES) throw this.#outOfMemory(bytes);
         // Grow by at least a quarter, so that growth is rare.
         const extra = Math.max(pages, Math.ceil(have / PAGE / 4));
-        this.memory.grow(Math.min(extra, MAX_PAGES - have / PAGE));
+        try {
+          this.memory.grow(Math.min(extra, MAX_PAGES - have / PAGE));
+        } catch {
+          // The host may refuse before 4 GiB; the minimum may still fit.
+          try {
+            this.memory.grow(pages);
+          } catch {
+            throw this.#outOfMemory(bytes);
+          }
+        }
       }
       this.#top = end;
     }
     this.liveBuffers++;
     this.liveBytes += cls;
     return new Block(ptr, cls);
+  }
+
+  /** The error for a request of `bytes` that the memory cannot hold. */
+  #outOfMemory(bytes: number): RangeError {
+    const live = this.liveBuffers === 1
+      ? "1 block"
+      : `${this.liveBuffers} blocks`;
+    return new RangeError(
+      `wasm: out of memory: cannot allocate ${bytes} bytes ` +
+        `(${fmtBytes(bytes)}) with ${this.liveBytes} bytes live in ${live} ` +
+        `(${fmtBytes(this.liveBytes)}) and ${this.pooledBytes} bytes pooled; ` +
+        `wasm memory is limited to 4 GiB (${MAX_PAGES * PAGE} bytes). ` +
+        "Free tensors you no longer need (dispose, scope, using), use smaller " +
+        "batches, or use the webgpu backend",
+    );
   }
 
   /** Returns a block to the free list, merging it with free neighbours. */
