@@ -133,6 +133,18 @@ export function readCsv(
   input: TextInput,
   opts: CsvOptions = {},
 ): aq.ColumnTable {
+  return readCsvLines(input, opts).table;
+}
+
+/**
+ * {@link readCsv}, with the 1-based line on which each row of the table
+ * starts (for loaders that check rows after reading). Internal: not in
+ * `mod.ts`.
+ */
+export function readCsvLines(
+  input: TextInput,
+  opts: CsvOptions = {},
+): { table: aq.ColumnTable; lines: number[] } {
   const source = opts.source ?? "<csv>";
   const delimiter = charCode("readCsv", "delimiter", opts.delimiter ?? ",");
   const quoteOpt = opts.quote === undefined ? '"' : opts.quote;
@@ -178,6 +190,7 @@ export function readCsv(
   const typed = names.map((name) => schema[name]);
   const columns: SchemaValue[][] = names.map(() => []);
   const row: SchemaValue[] = new Array(names.length);
+  const kept: number[] = [];
   rows: for (let r = first; r < records.length; r++) {
     const fields = records[r]!;
     const line = lines[r]!;
@@ -209,11 +222,13 @@ export function readCsv(
       continue rows;
     }
     for (let k = 0; k < names.length; k++) columns[k]!.push(row[k]!);
+    kept.push(line);
   }
-  return aq.table(
+  const table = aq.table(
     Object.fromEntries(names.map((name, k) => [name, columns[k]!])),
     names,
   );
+  return { table, lines: kept };
 }
 
 /**

@@ -25,19 +25,101 @@
  */
 
 export type { Key } from "../ops/random_key.ts";
+export type { Tensor } from "../ops/tensor.ts";
 export type { TextInput } from "./_text.ts";
 export type { TextNormalization } from "./_pretokenize.ts";
-export * from "./errors.ts";
+export {
+  type BadRow,
+  type BadRowPolicy,
+  DataError,
+  type DataErrorLocation,
+} from "./errors.ts";
 export type { ColumnType, Schema, SchemaValue } from "./schema.ts";
-export * from "./csv.ts";
-export * from "./load.ts";
-export * from "./parallel.ts";
-export * from "./clean.ts";
-export * from "./labels.ts";
-export * from "./split.ts";
-export * from "./vocab.ts";
-export * from "./tokenize.ts";
-export * from "./bpe.ts";
-export * from "./tokenizer_json.ts";
-export * from "./batch.ts";
-export * from "./datasets.ts";
+export { type CsvOptions, loadCsv, loadTsv, readCsv, readTsv } from "./csv.ts";
+export {
+  type JsonOptions,
+  loadArrow,
+  loadJson,
+  loadJsonl,
+  readArrow,
+  readJson,
+  readJsonl,
+} from "./load.ts";
+export {
+  type LabelledFormat,
+  type LabelledText,
+  type LabelledTextOptions,
+  loadLabelledText,
+  readLabelledText,
+} from "./labelled.ts";
+export { loadParallel, readParallel } from "./parallel.ts";
+export {
+  type CleanOptions,
+  cleanString,
+  cleanText,
+  type Columns,
+  dedupe,
+  filterLength,
+  type LengthOptions,
+  type NormalizeOptions,
+  normalizeText,
+  pipe,
+  shuffleRows,
+  type Step,
+} from "./clean.ts";
+export { encodeLabels, LabelEncoder, type LabelEncoderJSON } from "./labels.ts";
+export { type SplitOptions, splitTable } from "./split.ts";
+export {
+  BOS,
+  BOS_ID,
+  buildVocab,
+  countTokens,
+  EOS,
+  EOS_ID,
+  PAD,
+  PAD_ID,
+  SPECIALS,
+  UNK,
+  UNK_ID,
+  Vocab,
+  vocabFromCounts,
+  type VocabJSON,
+  type VocabOptions,
+} from "./vocab.ts";
+export {
+  CharTokenizer,
+  type EncodeOptions,
+  tokenize,
+  type Tokenizer,
+  type TokenizerJSON,
+  type TokenizerOptions,
+  type TokenizeStepOptions,
+  trainCharTokenizer,
+  trainWordTokenizer,
+  WordTokenizer,
+} from "./tokenize.ts";
+export { type BpeOptions, BpeTokenizer, trainBpe } from "./bpe.ts";
+export { tokenizerFromJSON } from "./tokenizer_json.ts";
+export {
+  type Batch,
+  batches,
+  type BatchOptions,
+  type HostBatch,
+  hostBatches,
+  type HostTranslationBatch,
+  hostTranslationBatches,
+  type Padded,
+  type PlanOptions,
+  type TranslationBatch,
+  translationBatches,
+  type TranslationBatchOptions,
+} from "./batch.ts";
+export {
+  type ClassificationData,
+  type DatasetInfo,
+  type DatasetName,
+  type DatasetOptions,
+  DATASETS,
+  loadDataset,
+  type TranslationData,
+} from "./datasets.ts";
