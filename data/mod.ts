@@ -25,7 +25,6 @@
  */
 
 export type { Key } from "../ops/random_key.ts";
-export type { Tensor } from "../ops/tensor.ts";
 export type { TextInput } from "./_text.ts";
 export type { TextNormalization } from "./_pretokenize.ts";
 export {
