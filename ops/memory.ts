@@ -20,23 +20,38 @@ const registry = new FinalizationRegistry<
   ({ backend, handle }) => backend.free(handle),
 );
 
+/** Tensors the finaliser watches: each at most once, so it frees at most once. */
+const registered = new WeakSet<Tensor>();
+
+function register(t: Tensor): void {
+  if (registered.has(t)) return;
+  registered.add(t);
+  registry.register(t, { backend: t.backend, handle: t.handle }, t);
+}
+
 /** Registers a new concrete tensor with the finaliser and the current scope. */
 export function track(t: Tensor): Tensor {
-  registry.register(t, { backend: t.backend, handle: t.handle }, t);
+  register(t);
   scopes[scopes.length - 1]?.push(t);
   return t;
 }
 
 const pinned = new WeakSet<Tensor>();
 
-/** Marks a shared constant: scopes never free it; the GC safety net does. */
+/**
+ * Marks a shared constant: scopes, `carry`, `dispose` and `using` never
+ * free it; the GC safety net does once it is unreachable.
+ */
 export function pin(t: Tensor): Tensor {
   pinned.add(t);
-  registry.register(t, { backend: t.backend, handle: t.handle }, t);
+  register(t);
   return t;
 }
 
-/** Frees a tensor now (used by scopes and `carry`). */
+/**
+ * Frees a tensor now (scopes, `carry`, `dispose`, `using`). Its finaliser
+ * is unregistered first, so the storage is freed exactly once.
+ */
 function release(t: Tensor): void {
   if (pinned.has(t)) return;
   registry.unregister(t);
