@@ -1,9 +1,10 @@
 // `deno task info`: the backends heed finds, the default, and the WebGPU
 // adapter's description, limits and whether it is a software adapter.
 
-import { info } from "../mod.ts";
+import { init } from "../mod.ts";
 
-const i = info();
+const i = await init(); // probes the adapter and picks the default
+
 console.log(`backends: ${i.backends.join(", ")}`);
 console.log(`default:  ${i.default}`);
 if (!i.adapter) {
