@@ -67,7 +67,7 @@ export {
   type Step,
 } from "./clean.ts";
 export { encodeLabels, LabelEncoder, type LabelEncoderJSON } from "./labels.ts";
-export { type SplitOptions, splitTable } from "./split.ts";
+export { type SplitOptions, splitSizes, splitTable } from "./split.ts";
 export {
   BOS,
   BOS_ID,

@@ -33,6 +33,12 @@ export interface SplitOptions<S extends string> {
  * the result does not depend on the order of the input rows, and sizes
  * are close to (not exactly) the fractions.
  *
+ * Too little data is refused before any work: when a part with a positive
+ * fraction would get no rows (2 rows split 0.8/0.2, or fewer groups than
+ * parts), a `RangeError` names the row count, the split and the part, so a
+ * model is never trained or scored on an empty part. {@link splitSizes}
+ * gives the sizes ahead of time.
+ *
  * @example A grouped split: one English sentence, several translations
  * ```ts
  * import * as aq from "arquero";
@@ -52,23 +58,11 @@ export function splitTable<S extends string>(
   opts: SplitOptions<S>,
 ): Record<S, aq.ColumnTable> {
   const names = Object.keys(opts.fractions) as S[];
-  const fracs = names.map((n) => opts.fractions[n]);
-  if (names.length === 0 || fracs.some((f) => !(f >= 0))) {
-    throw new RangeError(
-      "splitTable: fractions must be one or more non-negative numbers",
-    );
-  }
-  const total = fracs.reduce((a, b) => a + b, 0);
-  if (Math.abs(total - 1) > 1e-6) {
-    throw new RangeError(
-      `splitTable: fractions must sum to 1, got ${total} (${
-        names.map((n, i) => `${n}: ${fracs[i]}`).join(", ")
-      })`,
-    );
-  }
+  const fracs = checkFractions("splitTable", opts.fractions);
   const n = table.numRows();
   let groups: number[][];
   if (opts.groupBy === undefined) {
+    tooFew(n, opts.fractions, sizesOf(n, fracs), null);
     groups = Array.from({ length: n }, (_, i) => [i]);
   } else {
     const cols = columnList("splitTable", table, opts.groupBy).map((c) =>
@@ -96,10 +90,119 @@ export function splitTable<S extends string>(
     for (const r of rows) parts[part]!.push(r);
     count += rows.length;
   }
+  if (opts.groupBy !== undefined) {
+    const by = typeof opts.groupBy === "string"
+      ? opts.groupBy
+      : opts.groupBy.join(", ");
+    tooFew(n, opts.fractions, parts.map((p) => p.length), {
+      groups: groups.length,
+      by,
+    });
+  }
   return Object.fromEntries(
     names.map((name, i) => [
       name,
       takeRows(table, parts[i]!.sort((a, b) => a - b)),
     ]),
   ) as Record<S, aq.ColumnTable>;
+}
+
+/**
+ * The number of rows each part of an ungrouped {@link splitTable} of `n`
+ * rows gets, in the order of `fractions`. Use it to check, before any
+ * work, that every part will hold rows.
+ *
+ * @example
+ * ```ts
+ * import { splitSizes } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(splitSizes(10, { train: 0.8, valid: 0.1, test: 0.1 }), [8, 1, 1]);
+ * assertEquals(splitSizes(2, { train: 0.8, test: 0.2 }), [2, 0]); // splitTable refuses this
+ * ```
+ */
+export function splitSizes(
+  n: number,
+  fractions: Readonly<Record<string, number>>,
+): number[] {
+  const fracs = checkFractions("splitSizes", fractions);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RangeError(
+      `splitSizes: the row count must be a non-negative integer, got ${n}`,
+    );
+  }
+  return sizesOf(n, fracs);
+}
+
+/** The fractions in key order, checked to be non-negative and sum to 1. */
+function checkFractions(
+  op: string,
+  fractions: Readonly<Record<string, number>>,
+): number[] {
+  const names = Object.keys(fractions);
+  const fracs = names.map((k) => fractions[k]!);
+  if (names.length === 0 || fracs.some((f) => !(f >= 0))) {
+    throw new RangeError(
+      `${op}: fractions must be one or more non-negative numbers`,
+    );
+  }
+  const total = fracs.reduce((a, b) => a + b, 0);
+  if (Math.abs(total - 1) > 1e-6) {
+    throw new RangeError(
+      `${op}: fractions must sum to 1, got ${total} (${
+        names.map((k, i) => `${k}: ${fracs[i]}`).join(", ")
+      })`,
+    );
+  }
+  return fracs;
+}
+
+/** Part sizes: the cuts are at round(n · cumulative fraction). */
+function sizesOf(n: number, fracs: readonly number[]): number[] {
+  let acc = 0, prev = 0;
+  return fracs.map((f) => {
+    const bound = Math.round(n * (acc += f));
+    const size = bound - prev;
+    prev = bound;
+    return size;
+  });
+}
+
+/** The smallest row count at which every part with a share gets a row. */
+function fewestRows(fracs: readonly number[]): number {
+  for (let m = 1; m <= 1_000_000; m++) {
+    if (sizesOf(m, fracs).every((s, i) => s > 0 || fracs[i] === 0)) return m;
+  }
+  return Infinity;
+}
+
+/**
+ * Throws a `RangeError` naming the row count and the split when a part
+ * with a positive fraction has no rows: training or scoring on an empty
+ * part would fail later, or worse, print a meaningless number.
+ */
+function tooFew(
+  n: number,
+  fractions: Readonly<Record<string, number>>,
+  sizes: readonly number[],
+  grouped: { groups: number; by: string } | null,
+): void {
+  const names = Object.keys(fractions);
+  const empty = names.findIndex((k, i) => fractions[k]! > 0 && sizes[i] === 0);
+  if (empty < 0) return;
+  const split = names.map((k) => `${k} ${fractions[k]}`).join(", ");
+  const rows = `${n} row${n === 1 ? "" : "s"}`;
+  const need = fewestRows(Object.values(fractions));
+  const hint = grouped
+    ? ` (${rows} in ${grouped.groups} group${
+      grouped.groups === 1 ? "" : "s"
+    } of equal ${grouped.by}; each part needs whole groups)`
+    : need === Infinity
+    ? ""
+    : ` (this split needs at least ${need} rows)`;
+  throw new RangeError(
+    `splitTable: too little data: ${rows} cannot be split as ${split}; ${
+      names[empty]
+    } would get no rows${hint}`,
+  );
 }

@@ -16,6 +16,7 @@ import {
   normalizeText,
   pipe,
   shuffleRows,
+  splitSizes,
   splitTable,
   tokenize,
   trainWordTokenizer,
@@ -126,7 +127,37 @@ Deno.test("splits are disjoint, cover every row, and are stable under re-running
           key: key(seed),
           ...(grouped ? { groupBy: "src" } : {}),
         };
-        const parts = splitTable(t, opts);
+        // Too little data is refused (issue 13): without groups exactly when
+        // a part with a share would get no rows; with groups, also when the
+        // groups cannot fill every part. Otherwise every such part has rows.
+        const sizes = splitSizes(rows.length, fractions);
+        const starved = sizes.some((n, i) =>
+          n === 0 && Object.values(fractions)[i]! > 0
+        );
+        const groups = new Set(rows.map((r) => r[0])).size;
+        let parts: Record<string, aq.ColumnTable>;
+        try {
+          parts = splitTable(t, opts);
+        } catch (e) {
+          if (!(e instanceof RangeError)) throw e;
+          assert(
+            e.message.startsWith(
+              `splitTable: too little data: ${rows.length} row`,
+            ),
+            e.message,
+          );
+          if (grouped) {
+            assert(
+              e.message.includes(`in ${groups} group`),
+              e.message,
+            );
+          } else assert(starved, `refused a split that fits: ${e.message}`);
+          return;
+        }
+        assert(!starved, "a part with a share was left empty");
+        for (const [name, p] of Object.entries(parts)) {
+          if (fractions[name]! > 0) assert(p.numRows() > 0, name);
+        }
         const again = splitTable(t, opts);
         const ids = Object.values(parts).flatMap((p) =>
           p.array("id") as number[]
