@@ -14,6 +14,7 @@ import type {
 } from "./primitives.ts";
 import { Tensor } from "./tensor.ts";
 import { asTensor, asTensors, castTo, type TensorLike } from "./_convert.ts";
+import { checkOptions } from "./_options.ts";
 
 export type { TensorLike } from "./_convert.ts";
 
@@ -171,9 +172,10 @@ export interface GeluOptions {
  * The GELU activation `x · Φ(x)`; by default the tanh approximation
  * `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
  */
-export function gelu(x: TensorLike, opts: GeluOptions = {}): Tensor {
+export function gelu(x: TensorLike, opts?: GeluOptions): Tensor {
+  checkOptions("gelu", opts, ["approximate"]);
   const t = asTensor("gelu", x, "float32");
-  if (opts.approximate === false) {
+  if (opts?.approximate === false) {
     return mul(mul(t, 0.5), add(erf(mul(t, Math.SQRT1_2)), 1));
   }
   const inner = mul(

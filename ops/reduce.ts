@@ -9,6 +9,7 @@ import { normAxes, normAxis } from "./dtype.ts";
 import { bind } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
 import { asTensor, castTo, type TensorLike } from "./_convert.ts";
+import { checkOptions } from "./_options.ts";
 import { abs, add, div, exp, log, mul, sub } from "./elementwise.ts";
 import { reshape } from "./shape_ops.ts";
 import { stopGradient } from "./stop_gradient.ts";
@@ -20,6 +21,8 @@ export interface ReduceOptions {
   /** Keep reduced axes with size 1 (default `false`). */
   keepdims?: boolean;
 }
+
+const REDUCE_OPTIONS = ["axis", "keepdims"];
 
 function keep(
   x: Tensor,
@@ -35,11 +38,12 @@ function reduce(
   prim: "reduce_sum" | "reduce_max" | "reduce_min",
   op: string,
   x: TensorLike,
-  opts: ReduceOptions,
+  opts: ReduceOptions | undefined,
 ): Tensor {
+  checkOptions(op, opts, REDUCE_OPTIONS);
   let t = asTensor(op, x);
   if (t.dtype === "bool") t = castTo(t, "int32");
-  const axes = normAxes(op, opts.axis, t.ndim);
+  const axes = normAxes(op, opts?.axis, t.ndim);
   if (prim !== "reduce_sum") {
     for (const a of axes) {
       if (t.shape[a] === 0) {
@@ -48,7 +52,7 @@ function reduce(
     }
   }
   const y = axes.length === 0 ? t : bind(prim, [t], { axes });
-  return keep(t, axes, y, opts.keepdims);
+  return keep(t, axes, y, opts?.keepdims);
 }
 
 /**
@@ -64,32 +68,34 @@ function reduce(
  * assertEquals(await sum(x, { axis: 1, keepdims: true }).array(), [[3], [7]]);
  * ```
  */
-export function sum(x: TensorLike, opts: ReduceOptions = {}): Tensor {
+export function sum(x: TensorLike, opts?: ReduceOptions): Tensor {
   return reduce("reduce_sum", "sum", x, opts);
 }
 
 /** Maximum over `axis`; its gradient is shared equally between ties. */
-export function max(x: TensorLike, opts: ReduceOptions = {}): Tensor {
+export function max(x: TensorLike, opts?: ReduceOptions): Tensor {
   return reduce("reduce_max", "max", x, opts);
 }
 
 /** Minimum over `axis`; its gradient is shared equally between ties. */
-export function min(x: TensorLike, opts: ReduceOptions = {}): Tensor {
+export function min(x: TensorLike, opts?: ReduceOptions): Tensor {
   return reduce("reduce_min", "min", x, opts);
 }
 
 /** Arithmetic mean over `axis` (float32). */
-export function mean(x: TensorLike, opts: ReduceOptions = {}): Tensor {
+export function mean(x: TensorLike, opts?: ReduceOptions): Tensor {
+  checkOptions("mean", opts, REDUCE_OPTIONS);
   const t = asTensor("mean", x);
-  const axes = normAxes("mean", opts.axis, t.ndim);
+  const axes = normAxes("mean", opts?.axis, t.ndim);
   const n = axes.reduce((acc, a) => acc * t.shape[a]!, 1);
   return div(sum(castTo(t, "float32"), opts), n);
 }
 
 /** Population variance over `axis` (float32). */
-export function variance(x: TensorLike, opts: ReduceOptions = {}): Tensor {
+export function variance(x: TensorLike, opts?: ReduceOptions): Tensor {
+  checkOptions("variance", opts, REDUCE_OPTIONS);
   const t = castTo(asTensor("variance", x), "float32");
-  normAxes("variance", opts.axis, t.ndim);
+  normAxes("variance", opts?.axis, t.ndim);
   const centered = sub(t, mean(t, { ...opts, keepdims: true }));
   return mean(mul(centered, centered), opts);
 }
@@ -97,9 +103,10 @@ export function variance(x: TensorLike, opts: ReduceOptions = {}): Tensor {
 function argReduce(
   prim: "argmax" | "argmin",
   x: TensorLike,
-  axis: number | undefined,
-  keepdims: boolean,
+  opts: ArgReduceOptions | undefined,
 ): Tensor {
+  checkOptions(prim, opts, REDUCE_OPTIONS);
+  const axis = opts?.axis, keepdims = opts?.keepdims ?? false;
   let t = asTensor(prim, x);
   if (t.dtype === "bool") t = castTo(t, "int32");
   let ax: number;
@@ -124,13 +131,13 @@ export interface ArgReduceOptions {
 }
 
 /** Index of the largest element along `axis` (first one on ties), as int32. */
-export function argmax(x: TensorLike, opts: ArgReduceOptions = {}): Tensor {
-  return argReduce("argmax", x, opts.axis, opts.keepdims ?? false);
+export function argmax(x: TensorLike, opts?: ArgReduceOptions): Tensor {
+  return argReduce("argmax", x, opts);
 }
 
 /** Index of the smallest element along `axis` (first one on ties), as int32. */
-export function argmin(x: TensorLike, opts: ArgReduceOptions = {}): Tensor {
-  return argReduce("argmin", x, opts.axis, opts.keepdims ?? false);
+export function argmin(x: TensorLike, opts?: ArgReduceOptions): Tensor {
+  return argReduce("argmin", x, opts);
 }
 
 /**
@@ -146,9 +153,10 @@ export function argmin(x: TensorLike, opts: ArgReduceOptions = {}): Tensor {
  * assertAlmostEquals(y as number, 1e4 + Math.log(2), 1e-2);
  * ```
  */
-export function logsumexp(x: TensorLike, opts: ReduceOptions = {}): Tensor {
+export function logsumexp(x: TensorLike, opts?: ReduceOptions): Tensor {
+  checkOptions("logsumexp", opts, REDUCE_OPTIONS);
   const t = castTo(asTensor("logsumexp", x), "float32");
-  const axes = normAxes("logsumexp", opts.axis, t.ndim);
+  const axes = normAxes("logsumexp", opts?.axis, t.ndim);
   const m = max(stopGradient(t), { axis: axes, keepdims: true });
   // Shift by 0 where the maximum is infinite, so that a row of -Infinity
   // gives -Infinity and a row holding +Infinity gives +Infinity, not NaN.
@@ -161,7 +169,7 @@ export function logsumexp(x: TensorLike, opts: ReduceOptions = {}): Tensor {
     log(sum(exp(sub(t, safe)), { axis: axes, keepdims: true })),
     safe,
   );
-  return opts.keepdims
+  return opts?.keepdims
     ? s
     : reshape(s, t.shape.filter((_, i) => !axes.includes(i)));
 }

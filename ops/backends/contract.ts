@@ -51,6 +51,12 @@ export interface Backend {
   memory(): MemoryStats;
   /** Whether a handle is still usable (false after a device loss); default true. */
   isLive?(handle: unknown): boolean;
+  /**
+   * Reads storage back synchronously (a fresh array), where the backend's
+   * storage is host memory (cpu, wasm); absent where reading waits (WebGPU).
+   * Ops use it to check small index tensors, such as class labels, at once.
+   */
+  readSync?(handle: unknown, aval: Aval): HostArray;
 }
 
 /**

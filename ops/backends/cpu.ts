@@ -147,6 +147,11 @@ export class CpuBackend implements Backend {
     return Promise.resolve(hostOf("read", handle, aval).slice());
   }
 
+  /** Returns a fresh copy of the storage, synchronously. */
+  readSync(handle: unknown, aval: Aval): HostArray {
+    return hostOf("read", handle, aval).slice();
+  }
+
   /** Runs primitive `prim` on `inputs`, returning new storage for `out`. */
   run<P extends Primitive>(
     prim: P,

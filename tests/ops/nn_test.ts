@@ -3,7 +3,7 @@
 // reductions), and dropout's expectation and determinism. Each property
 // reads its tensors in one batch (readback dominates on WebGPU).
 
-import { assertEquals, assertNotEquals } from "@std/assert";
+import { assertEquals, assertNotEquals, assertThrows } from "@std/assert";
 import fc from "fast-check";
 import * as h from "../../mod.ts";
 import {
@@ -345,6 +345,95 @@ testEachBackend(
     await assertAllClose(both, [expected], { rtol: 1e-6 });
   },
 );
+
+testEachBackend(
+  "crossEntropy ignores a -Infinity logit of a class that is not the label",
+  async () => {
+    // Regression: 0 · log 0 gave NaN; other libraries give log(1 + e).
+    const z = h.tensor([[-Infinity, 0, 1]]);
+    const expected = Math.log(1 + Math.E) - 0; // lse([0, 1]) - 0
+    await assertAllClose(h.crossEntropy(z, labels([1])), [expected], {
+      rtol: 1e-6,
+    });
+    await assertAllClose(h.crossEntropy(z, h.tensor([[0, 1, 0]])), [expected], {
+      rtol: 1e-6,
+    });
+    const g = h.grad((z: h.Tensor) => h.crossEntropy(z, labels([1])))(z);
+    const e = Math.E / (1 + Math.E); // softmax(z) - onehot(1)
+    await assertAllClose(g, h.tensor([[0, -e, e]]), { rtol: 1e-5 });
+  },
+);
+
+testEachBackend(
+  "crossEntropy refuses labels outside [0, classes)",
+  async () => {
+    // Regression: a label of 7 for 3 classes, or -1 without ignoreIndex,
+    // silently added a loss of 0.
+    const z = h.tensor(LOGITS);
+    if (h.defaultBackend() === "webgpu") {
+      // Labels cannot be read synchronously there: the loss is NaN instead.
+      const got = await readAll([
+        h.crossEntropy(z, labels([2, 7, 1])),
+        h.crossEntropy(z, labels([2, -1, 1]), { reduction: "none" }),
+      ]);
+      assertEquals(Number.isNaN(got[0]![0]), true);
+      assertEquals(got[1]!.map(Number.isNaN), [false, true, false]);
+    } else {
+      assertThrows(
+        () => h.crossEntropy(z, labels([2, 7, 1])),
+        RangeError,
+        "crossEntropy: label 7 (at flat index 1) is out of range for 3 classes",
+      );
+      assertThrows(
+        () => h.crossEntropy(z, labels([2, -1, 1])),
+        RangeError,
+        "pass { ignoreIndex: -1 }",
+      );
+    }
+    // -1 is fine once it is the ignored index.
+    await assertAllClose(
+      h.crossEntropy(z, labels([2, -1, 1]), { ignoreIndex: -1 }),
+      [(nll(LOGITS[0]!, 2) + nll(LOGITS[2]!, 1)) / 2],
+      { rtol: 1e-6 },
+    );
+  },
+);
+
+testEachBackend("crossEntropy with float class ids asks for int32", () => {
+  assertThrows(
+    () => h.crossEntropy(h.tensor(LOGITS), h.tensor([2, 0, 1])),
+    TypeError,
+    "look like class ids; pass class ids as int32",
+  );
+});
+
+testEachBackend("nn ops refuse unknown option keys", () => {
+  const z = h.tensor(LOGITS);
+  assertThrows(
+    () => h.crossEntropy(z, labels([2, 0, 1]), { ignore: 0 } as never),
+    TypeError,
+    'crossEntropy: unknown option "ignore" (known: ignoreIndex, labelSmoothing, reduction)',
+  );
+  assertThrows(() => h.softmax(z, { dim: 0 } as never), TypeError, '"dim"');
+  assertThrows(() => h.logSoftmax(z, { dim: 0 } as never), TypeError, '"dim"');
+  assertThrows(
+    () => h.layerNorm(z, { epsilon: 1 } as never),
+    TypeError,
+    '"epsilon"',
+  );
+  assertThrows(
+    () => h.sum(z, { axes: 0 } as never),
+    TypeError,
+    'sum: unknown option "axes"',
+  );
+  assertThrows(() => h.argmax(z, { axes: 0 } as never), TypeError, '"axes"');
+  assertThrows(() => h.gelu(z, { exact: true } as never), TypeError, '"exact"');
+  assertThrows(
+    () => h.dropout(z, { rate: 0.1, key: h.key(0), seed: 1 } as never),
+    TypeError,
+    '"seed"',
+  );
+});
 
 testEachBackend(
   "crossEntropy with probability targets equals -Σ p log softmax(z)",

@@ -197,13 +197,18 @@ export class WasmBackend implements Backend {
   /** Copies a block out to a fresh host array. */
   read(handle: unknown, aval: Aval): Promise<HostArray> {
     try {
-      const b = this.#block("read", handle);
-      const out = hostArray(aval.dtype, sizeOf(aval.shape));
-      out.set(this.#view(b.ptr, aval));
-      return Promise.resolve(out);
+      return Promise.resolve(this.readSync(handle, aval));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** Copies a block out to a fresh host array, synchronously. */
+  readSync(handle: unknown, aval: Aval): HostArray {
+    const b = this.#block("read", handle);
+    const out = hostArray(aval.dtype, sizeOf(aval.shape));
+    out.set(this.#view(b.ptr, aval));
+    return out;
   }
 
   /** Releases one reference; the block returns to its free list at zero. */
