@@ -7,7 +7,13 @@
 // `--allow-run` or `/proc`, which Deno gates behind `--allow-all`). The pid,
 // host, start time and command in the file are for the error message.
 
-import { lstatOrNull, RunDirError, safeTarget, writeAll } from "./_safe_fs.ts";
+import {
+  lstatOrNull,
+  RunDirError,
+  safeTarget,
+  tempName,
+  writeAll,
+} from "./_safe_fs.ts";
 
 /** The lock file's name inside a run folder. */
 export const LOCK_NAME = "run.lock";
@@ -117,12 +123,23 @@ async function readAll(f: Deno.FsFile): Promise<string> {
   return new TextDecoder().decode(all);
 }
 
+/** Closes `f`, ignoring a file already closed. */
+function closeQuietly(f: Deno.FsFile): void {
+  try {
+    f.close();
+  } catch { /* closed */ }
+}
+
 /**
  * Takes the exclusive lock on run folder `dir` (`dir/run.lock`). A folder
  * held by a live process is a {@link RunLockedError} naming the holder; a
  * lock left by a dead run on this host is taken over, with a `notice`. The
  * lock is released by `release()`, at normal exit (an `unload` handler) and,
  * for the OS lock, when the process dies.
+ *
+ * The lock file is written, synced and OS-locked under a temporary name,
+ * then linked to `run.lock` (a link never replaces a file), so `run.lock`
+ * always holds a complete record and is locked from its first moment.
  */
 export async function lockRunDir(
   dir: string,
@@ -134,66 +151,80 @@ export async function lockRunDir(
     started: new Date().toISOString(),
     command: opts.command ?? Deno.args.join(" "),
   };
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const { path } = await safeTarget(dir, LOCK_NAME, opts);
-    let f: Deno.FsFile, fresh = true;
-    try {
-      f = await Deno.open(path, { read: true, write: true, createNew: true });
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      fresh = false;
+  const { path } = await safeTarget(dir, LOCK_NAME, opts);
+  const tmp = `${dir.replace(/[\\/]+$/, "")}/${tempName(LOCK_NAME)}`;
+  const mine = await Deno.open(tmp, {
+    read: true,
+    write: true,
+    createNew: true,
+  });
+  let keep = false;
+  try {
+    await mine.tryLock(true); // nobody else knows this file yet
+    await writeAll(
+      mine,
+      new TextEncoder().encode(JSON.stringify(holder) + "\n"),
+    );
+    await mine.syncData();
+    const ino = (await mine.stat()).ino;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await safeTarget(dir, LOCK_NAME, opts); // refuses a planted link
       try {
-        f = await Deno.open(path, { read: true, write: true });
-      } catch (e2) {
-        if (e2 instanceof Deno.errors.NotFound) continue; // released meanwhile
-        throw e2;
+        await Deno.link(tmp, path);
+        keep = true;
+        return held(path, mine, ino, holder, null);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) break; // our temp was cleaned
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
       }
-    }
-    let keep = false;
-    try {
-      if (!(await f.tryLock(true))) {
-        const h = parseHolder(await readAll(f));
-        throw new RunLockedError(
-          path,
-          h,
-          `${dir} is in use by another run: ${describe(h)}`,
-        );
+      let old: Deno.FsFile;
+      try {
+        old = await Deno.open(path, { read: true });
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue; // released meanwhile
+        throw e;
       }
-      // the file may have been released (unlinked) between open and lock
-      const now = await lstatOrNull(path);
-      const mine = await f.stat();
-      if (now === null || now.isSymlink || now.ino !== mine.ino) continue;
-      let notice: string | null = null;
-      if (!fresh) {
-        const old = parseHolder(await readAll(f));
-        if (old !== null && old.hostname !== holder.hostname) {
+      try {
+        const h = parseHolder(await readAll(old));
+        if (!(await old.tryLock(true))) {
           throw new RunLockedError(
             path,
-            old,
+            h,
+            `${dir} is in use by another run: ${describe(h)}`,
+          );
+        }
+        // unlocked: its run has ended, unless the file was replaced meanwhile
+        const now = await lstatOrNull(path);
+        if (now === null || now.ino !== (await old.stat()).ino) continue;
+        if (h !== null && h.hostname !== holder.hostname) {
+          throw new RunLockedError(
+            path,
+            h,
             `${dir} is locked by a run on another host: ${
-              describe(old)
+              describe(h)
             }; delete the lock file if that run has ended`,
           );
         }
-        notice = `${dir}: took over the lock of a run that has ended: ${
-          describe(old)
-        }`;
-        await f.truncate(0);
-        await f.seek(0, Deno.SeekMode.Start);
+        // holding the dead run's OS lock, nobody else can replace it now
+        await Deno.rename(tmp, path);
+        keep = true;
+        return held(
+          path,
+          mine,
+          ino,
+          holder,
+          `${dir}: took over the lock of a run that has ended: ${describe(h)}`,
+        );
+      } finally {
+        closeQuietly(old);
       }
-      await writeAll(
-        f,
-        new TextEncoder().encode(JSON.stringify(holder) + "\n"),
-      );
-      await f.syncData();
-      keep = true;
-      return held(path, f, mine.ino, holder, notice);
-    } finally {
-      if (!keep) f.close();
     }
+  } finally {
+    if (!keep) closeQuietly(mine);
+    await Deno.remove(tmp).catch(() => {});
   }
   throw new RunLockedError(
-    `${dir}/${LOCK_NAME}`,
+    path,
     null,
     `${dir}: the lock changed hands repeatedly; try again`,
   );

@@ -319,6 +319,71 @@ Deno.test("lockRunDir() lets one process in; a second gets an error naming the h
   assertFalse((await names(dir)).includes(LOCK_NAME));
 });
 
+/** Starts `n` holders at once; returns what each printed first. */
+async function race(script: string, dir: string, n: number): Promise<string[]> {
+  const procs = Array.from(
+    { length: n },
+    () => child(script, dir, "hold").spawn(),
+  );
+  const firstWords = async (p: Deno.ChildProcess): Promise<string> => {
+    const reader = p.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!/LOCKED|ERROR/.test(seen)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+    }
+    reader.releaseLock();
+    return seen;
+  };
+  const outs = await Promise.all(procs.map(firstWords));
+  for (const p of procs) {
+    await p.stdin.close();
+    await p.status;
+    await p.stdout.cancel().catch(() => {});
+    await p.stderr.cancel().catch(() => {});
+  }
+  return outs;
+}
+
+Deno.test("lockRunDir() lets exactly one of several processes started together in, also over a dead run's lock", async () => {
+  const { run: dir } = await sandbox();
+  const script = await childScript();
+  const fresh = await race(script, dir, 5);
+  assertEquals(
+    fresh.filter((o) => o.includes("LOCKED")).length,
+    1,
+    fresh.join("|"),
+  );
+  for (const o of fresh.filter((o) => o.includes("ERROR"))) {
+    assertStringIncludes(o, "is in use by another run: pid ");
+  }
+  assertEquals(fresh.some((o) => o.includes("NOTICE")), false);
+  assertEquals(await names(dir), []); // released, no temporaries left
+
+  const dead = child(script, dir, "hold").spawn();
+  const r = dead.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  for (let seen = ""; !seen.includes("LOCKED");) {
+    const { value, done } = await r.read();
+    if (done) throw new Error(`holder ended early: ${seen}`);
+    seen += value;
+  }
+  dead.kill("SIGKILL");
+  await dead.status;
+  r.releaseLock();
+  await dead.stdout.cancel().catch(() => {});
+  await dead.stderr.cancel();
+  await dead.stdin.close().catch(() => {});
+  const stale = await race(script, dir, 5);
+  const won = stale.filter((o) => o.includes("LOCKED"));
+  assertEquals(won.length, 1, stale.join("|"));
+  assertStringIncludes(
+    won[0]!,
+    `took over the lock of a run that has ended: pid ${dead.pid}`,
+  );
+  assertEquals(await names(dir), []);
+});
+
 Deno.test("lockRunDir() in one process: a second lock fails until the first is released", async () => {
   const { run: dir } = await sandbox();
   const a = await lockRunDir(dir, { command: "a" });
