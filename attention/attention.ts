@@ -6,7 +6,15 @@
  */
 
 import { dropout, logicalAnd, matmul, type Tensor } from "../ops/mod.ts";
-import { broadcastShapes, makeContext } from "./_context.ts";
+import { checkOptions } from "../ops/_options.ts";
+import {
+  broadcastShapes,
+  CALL_OPTIONS,
+  checkAllRead,
+  makeContext,
+  sharedReads,
+} from "./_context.ts";
+import { checkMask, checkMod, checkScores, checkWeights } from "./_checks.ts";
 import { softmax } from "./normalisers.ts";
 import type {
   AttentionFn,
@@ -81,6 +89,7 @@ export function attention(spec: Spec): AttentionFn {
     v: Tensor,
     opts: AttentionOptions = {},
   ): AttentionResult {
+    checkOptions("attention", opts, CALL_OPTIONS);
     const qs = shapeOf("attention", q, "q"), ks = shapeOf("attention", k, "k");
     const vs = shapeOf("attention", v, "v");
     const tq = qs[qs.length - 2]!, tk = ks[ks.length - 2]!;
@@ -94,21 +103,25 @@ export function attention(spec: Spec): AttentionFn {
       qs.slice(0, -2),
       ks.slice(0, -2),
     );
-    const ctx = makeContext(batch, tq, tk, opts);
-    let s = spec.score(q, k, ctx); // [..., Tq, Tk]
-    const sShape = s.shape;
-    if (
-      s.ndim < 2 || sShape[s.ndim - 2] !== tq || sShape[s.ndim - 1] !== tk
-    ) {
-      throw new TypeError(
-        `attention: the score function returned [${sShape}], expected [..., ${tq}, ${tk}]`,
-      );
-    }
-    for (const mod of mods) s = mod(s, ctx);
+    const read = new Set<string>();
+    const ctx = makeContext(batch, tq, tk, opts, read);
+    const shape = ctx.shape; // [..., Tq, Tk]
+    let s = checkScores(spec.score(q, k, ctx), spec.score, shape);
+    mods.forEach((mod, i) => (s = checkMod(mod(s, ctx), mod, i, shape)));
     const mask = masks.length === 0
       ? null
-      : masks.map((m) => m(ctx)).reduce((a, b) => logicalAnd(a, b));
-    const weights = normalise(s, mask, ctx); // [..., Tq, Tk]
+      : masks.map((m, i) => checkMask(m(ctx), m, i, shape))
+        .reduce((a, b) => logicalAnd(a, b));
+    const weights = checkWeights(normalise(s, mask, ctx), normalise, shape);
+    if (rate > 0) read.add("key");
+    const shared = sharedReads(opts);
+    if (shared) {
+      // Inside modules(): data that any module reads counts as read.
+      read.forEach((name) => shared.keys.add(name));
+      shared.calls++;
+    } else {
+      checkAllRead("attention", opts, read);
+    }
     let used = weights;
     if (rate > 0 && opts.training) {
       if (!opts.key) {

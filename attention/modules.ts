@@ -24,6 +24,14 @@ import {
   type Tensor,
   tensor,
 } from "../ops/mod.ts";
+import { checkOptions } from "../ops/_options.ts";
+import {
+  CALL_OPTIONS,
+  checkAllRead,
+  type Reads,
+  SHARED_READS,
+  sharedReads,
+} from "./_context.ts";
 import type { AttentionFn, AttentionResult } from "./types.ts";
 
 /** Merges the K modules' results; `q` is the queries they all saw. */
@@ -57,7 +65,23 @@ export function modules(
     throw new TypeError("modules: needs at least one attention function");
   }
   return function multiModule(q, k, v, opts = {}) {
-    return combine(parts.map((a) => a(q, k, v, opts)), q);
+    checkOptions("modules", opts, CALL_OPTIONS);
+    // Per-call data must be read by at least one module, not by each.
+    const reads: Reads = { keys: new Set(), calls: 0 };
+    const shared = { ...opts, [SHARED_READS]: reads };
+    const results = parts.map((a) => a(q, k, v, shared));
+    // A part that is not an attention(spec) function does not report: then
+    // what was read is unknown, and nothing is checked.
+    if (reads.calls === parts.length) {
+      const outer = sharedReads(opts);
+      if (outer) {
+        reads.keys.forEach((name) => outer.keys.add(name));
+        outer.calls++;
+      } else {
+        checkAllRead("modules", opts, reads.keys);
+      }
+    }
+    return combine(results, q);
   };
 }
 

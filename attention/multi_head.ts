@@ -23,10 +23,12 @@ import {
   normal,
   reshape,
   split,
-  type Tensor,
+  Tensor,
   transpose,
   zeros,
 } from "../ops/mod.ts";
+import { checkOptions } from "../ops/_options.ts";
+import { CALL_OPTIONS } from "./_context.ts";
 import { attention } from "./attention.ts";
 import { lastDim } from "./_shape.ts";
 import type { AttentionOptions, AttentionResult, Spec } from "./types.ts";
@@ -168,16 +170,29 @@ export function multiHead<P = null>(
       };
     },
     apply(params, x, call = {}) {
+      checkOptions("multiHead", call, [...CALL_OPTIONS, "context"]);
       if (lastDim("multiHead", x, "x") !== dModel) {
         throw new TypeError(
           `multiHead: x [${x.shape}] must have dModel = ${dModel} features`,
         );
       }
-      const src = call.context ?? x;
+      const { context, ...opts } = call;
+      if (
+        context !== undefined &&
+        (!(context instanceof Tensor) ||
+          lastDim("multiHead", context, "context") !== dModel)
+      ) {
+        throw new TypeError(
+          `multiHead: opts.context must be a tensor [..., Tk, ${dModel}], got ${
+            context instanceof Tensor ? `[${context.shape}]` : typeof context
+          }`,
+        );
+      }
+      const src = context ?? x;
       const q = splitHeads(add(matmul(x, params.wq), params.bq));
       const k = splitHeads(add(matmul(src, params.wk), params.bk));
       const v = splitHeads(add(matmul(src, params.wv), params.bv));
-      const { output, weights } = attention(build(params.spec))(q, k, v, call);
+      const { output, weights } = attention(build(params.spec))(q, k, v, opts);
       const out = add(matmul(mergeHeads(output), params.wo), params.bo);
       return { output: out, weights }; // [..., Tq, dModel], [..., H, Tq, Tk]
     },

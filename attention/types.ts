@@ -23,7 +23,9 @@ import type { Key, Tensor } from "../ops/mod.ts";
 /**
  * Per-call data. Per-example tensors are aligned with the *leading* axes of
  * the scores: `lengths [B]` or `keyMask [B, Tk]` broadcast over the heads of
- * scores `[B, H, Tq, Tk]`.
+ * scores `[B, H, Tq, Tk]`. Each datum is checked against the batch, and a
+ * datum that no piece of the spec reads (`lengths` without `padding()`, a
+ * dropout `key` without dropout) is a `TypeError`, as is an unknown key.
  */
 export interface AttentionOptions {
   /** Valid keys per example (`[B]`, int32 or numbers): key j is real iff its position < length. */
@@ -61,10 +63,13 @@ export interface Context {
   readonly opts: AttentionOptions;
 }
 
-/** A score function: `(q [..., Tq, d], k [..., Tk, d]) -> s [..., Tq, Tk]`. */
+/**
+ * A score function: `(q [..., Tq, d], k [..., Tk, d]) -> s [..., Tq, Tk]`,
+ * float32, with batch axes that broadcast to those of q and k.
+ */
 export type ScoreFn = (q: Tensor, k: Tensor, ctx: Context) => Tensor;
 
-/** A score modifier: `s -> s'`, same shape (or broadcasting to it). */
+/** A score modifier: `s -> s'`, float32 of the same shape as `s`. */
 export type ModFn = (s: Tensor, ctx: Context) => Tensor;
 
 /** A mask: bool, broadcastable to the scores; false means "may not attend". */
@@ -85,7 +90,7 @@ export interface NormaliserLaws {
  * fully masked row must give zeros, not NaN.
  */
 export interface Normaliser {
-  /** `(s [..., Tq, Tk], mask bool | null) -> w [..., Tq, Tk]`. */
+  /** `(s [..., Tq, Tk], mask bool | null) -> w [..., Tq, Tk]`, float32, the shape of `s`. */
   (s: Tensor, mask: Tensor | null, ctx: Context): Tensor;
   /** The laws this normaliser satisfies. */
   readonly laws: NormaliserLaws;

@@ -3,12 +3,16 @@
 
 import {
   attention,
+  type AttentionOptions,
   type AttentionResult,
+  type Context,
   identity,
+  normaliser,
+  softmax as softmaxNormaliser,
   type Spec,
 } from "../attention/mod.ts";
 import { ones, type Tensor } from "../ops/mod.ts";
-import { build, type Data } from "./_cases.ts";
+import { build, type Data, type Problem } from "./_cases.ts";
 import { fmt, host, indexOf } from "./_host.ts";
 
 /** The name of a law of attention. */
@@ -75,9 +79,57 @@ export function assertClose(
   }
 }
 
+/** Which option keys the pieces of `spec` read on the problem `p`. */
+function readsOf(spec: Spec, p: Problem): Set<string> {
+  const seen = new Set<string>();
+  const watch = (ctx: Context): Context =>
+    new Proxy(ctx, {
+      get(target, name) {
+        if (name === "qPos") seen.add("qPositions").add("queryOffset");
+        if (name === "kPos") seen.add("kPositions");
+        const value = Reflect.get(target, name);
+        if (name !== "opts") return value;
+        return new Proxy(value as AttentionOptions, {
+          get(opts, key) {
+            if (typeof key === "string") seen.add(key);
+            return Reflect.get(opts, key);
+          },
+        });
+      },
+    });
+  const n = spec.normalise ?? softmaxNormaliser();
+  const watched: Spec = {
+    ...spec,
+    score: (q, k, ctx) => spec.score(q, k, watch(ctx)),
+    mods: (spec.mods ?? []).map((m) => (s, ctx) => m(s, watch(ctx))),
+    masks: (spec.masks ?? []).map((m) => (ctx) => m(watch(ctx))),
+    normalise: normaliser((s, m, ctx) => n(s, m, watch(ctx)), n.laws),
+  };
+  try {
+    attention(watched)(p.q, p.k, p.v, p.opts);
+  } catch {
+    // Data the spec does not read is refused after the pieces ran; any
+    // other error shows again when the law runs the spec.
+  }
+  return seen;
+}
+
+/**
+ * The tensors of problem `x`, with only the per-call data that `spec`
+ * reads: attention refuses data that no piece of the spec reads.
+ */
+export function problem(spec: Spec, x: Data): Problem {
+  const p = build(x);
+  const seen = readsOf(spec, p);
+  const opts = Object.fromEntries(
+    Object.entries(p.opts).filter(([name]) => seen.has(name)),
+  );
+  return { ...p, opts };
+}
+
 /** Runs `spec` on the problem `x`. */
 export function run(spec: Spec, x: Data): AttentionResult {
-  const p = build(x);
+  const p = problem(spec, x);
   return attention(spec)(p.q, p.k, p.v, p.opts);
 }
 

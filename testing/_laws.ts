@@ -4,11 +4,12 @@
 
 import { attention, temperature } from "../attention/mod.ts";
 import { add, matmul, sub, type Tensor, tensor } from "../ops/mod.ts";
-import { build, permutations, permuteData } from "./_cases.ts";
+import { permutations, permuteData } from "./_cases.ts";
 import { fmt, indexOf, rng, uniformValues } from "./_host.ts";
 import {
   assertClose,
   type Law,
+  problem,
   read,
   rows,
   run,
@@ -19,8 +20,9 @@ import {
 /** Weights have the right shape and are finite; output = weights @ v. */
 export const shapes: Law = async ({ spec, data }) => {
   const { batch: b, heads: h, tq, tk, dv } = data.c;
-  const p = build(data);
-  const { output, weights } = attention(spec(data))(p.q, p.k, p.v, p.opts);
+  const sp = spec(data);
+  const p = problem(sp, data);
+  const { output, weights } = attention(sp)(p.q, p.k, p.v, p.opts);
   const want = [b, h, tq, tk];
   if (weights.shape.join(",") !== want.join(",")) {
     throw new Error(`weights are [${weights.shape}], expected [${want}]`);

@@ -19,15 +19,16 @@ import {
   tensor,
   withBackend,
 } from "../ops/mod.ts";
-import { build, drawData } from "./_cases.ts";
+import { drawData } from "./_cases.ts";
 import { checkGrads } from "./check_grads.ts";
 import { rng, uniformValues } from "./_host.ts";
-import { assertClose, type Law, read, run } from "./_law_kit.ts";
+import { assertClose, type Law, problem, read, run } from "./_law_kit.ts";
 
 /** modules([A]) equals A, concatenated or mixed. */
 export const single: Law = async ({ spec, data }) => {
-  const a = attention(spec(data));
-  const p = build(data);
+  const sp = spec(data);
+  const a = attention(sp);
+  const p = problem(sp, data);
   const want = a(p.q, p.k, p.v, p.opts);
   const cat = modules([a], concatenate())(p.q, p.k, p.v, p.opts);
   const mix = modules([a], mixture([1]))(p.q, p.k, p.v, p.opts);
@@ -65,7 +66,7 @@ export const oneHead: Law = async ({ spec, data, scale }) => {
     bo: rand([d]),
   };
   const xs = rand([b, t, d]);
-  const opts = build(x).opts;
+  const opts = problem(s, x).opts;
   const got = mha.apply(params, xs, opts);
   // [B, T, d] -> [B, 1, T, d]: one head.
   const proj = (w: Tensor, bias: Tensor) =>
@@ -114,8 +115,9 @@ export const agree: Law = async ({ spec, data }) => {
 
 /** Derivatives in q, k, v: both modes against finite differences. */
 export const grads: Law = async ({ spec, data }) => {
-  const attend = attention(spec(data));
-  const p = build(data);
+  const sp = spec(data);
+  const attend = attention(sp);
+  const p = problem(sp, data);
   await checkGrads(
     (q: Tensor, k: Tensor, v: Tensor) => attend(q, k, v, p.opts).output,
     [p.q, p.k, p.v],

@@ -185,7 +185,7 @@ Deno.test("attention() rejects a score function of the wrong shape", () => {
         tensor([[1], [2], [3]]),
       ),
     TypeError,
-    "the score function returned [1,2], expected [..., 1, 3]",
+    "the score function bad returned float32[1,2], expected a float32 tensor [..., 1, 3]",
   );
 });
 
