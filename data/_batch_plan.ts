@@ -76,8 +76,8 @@ export function planBatches(
 export interface Padded {
   /** `[B, T]` row-major ids, padded with the pad id. */
   readonly ids: Int32Array;
-  /** `[B, T]` 1 where there is a token, 0 where there is padding. */
-  readonly mask: Int32Array;
+  /** `[B, T]` 1 where there is a token, 0 where there is padding (a bool mask). */
+  readonly mask: Uint8Array;
   /** `[B]` the number of real tokens in each row. */
   readonly lengths: Int32Array;
   /** `[B, T]`. */
@@ -103,7 +103,7 @@ export function pad(
     t = Math.max(t, lengths[i]!);
   }
   const ids = new Int32Array(b * t).fill(padId);
-  const mask = new Int32Array(b * t);
+  const mask = new Uint8Array(b * t);
   for (let i = 0; i < b; i++) {
     const s = seqs[rows[i]!]!;
     for (let j = 0; j < lengths[i]!; j++) {

@@ -15,3 +15,11 @@ export function int32Tensor(
 ): Tensor {
   return tensor(values, { dtype: "int32", shape });
 }
+
+/** A `bool` tensor of `shape` holding `values` (0 is false, 1 is true). */
+export function boolTensor(
+  values: Uint8Array,
+  shape: readonly number[],
+): Tensor {
+  return tensor(values, { dtype: "bool", shape });
+}

@@ -1,6 +1,7 @@
 /**
  * Batching: length-bucketed, padded, shuffled with a heed PRNG key, as
- * `int32` tensors ready for the models.
+ * `int32` id tensors with `bool` masks (as attention takes them) and, for
+ * classification, `int32` labels, ready for the models.
  *
  * @module
  */
@@ -14,7 +15,7 @@ import {
   type PlanOptions,
 } from "./_batch_plan.ts";
 import { columnList, values } from "./_columns.ts";
-import { int32Tensor } from "./_to_tensor.ts";
+import { boolTensor, int32Tensor } from "./_to_tensor.ts";
 import { BOS_ID, EOS_ID, PAD_ID } from "./vocab.ts";
 
 export type { Padded, PlanOptions } from "./_batch_plan.ts";
@@ -23,13 +24,18 @@ export type { Padded, PlanOptions } from "./_batch_plan.ts";
 export interface BatchOptions extends PlanOptions {
   /** The id used for padding (default `<pad>` = 0). */
   padId?: number;
+  /**
+   * A column of integer class ids (such as `encodeLabels` adds): each
+   * batch then carries its rows' labels.
+   */
+  labels?: string;
 }
 
 /** One batch of a single id column. `B` rows, padded to length `T`. */
 export interface Batch {
   /** `[B, T]` int32 token ids, padded with `padId`. */
   readonly ids: Tensor;
-  /** `[B, T]` int32, 1 for a real token and 0 for padding. */
+  /** `[B, T]` bool, true for a real token and false for padding. */
   readonly mask: Tensor;
   /** `[B]` int32, the real length of each row. */
   readonly lengths: Tensor;
@@ -37,10 +43,22 @@ export interface Batch {
   readonly rows: Int32Array;
 }
 
+/** A {@link Batch} with its rows' class ids (`labels` option). */
+export interface LabelledBatch extends Batch {
+  /** `[B]` int32 class ids, in batch order. */
+  readonly labels: Tensor;
+}
+
 /** A {@link Batch} as host arrays, before it becomes tensors. */
 export interface HostBatch extends Padded {
   /** `[B]` the table rows in this batch, in batch order. */
   readonly rows: Int32Array;
+}
+
+/** A {@link LabelledBatch} as host arrays. */
+export interface LabelledHostBatch extends HostBatch {
+  /** `[B]` class ids, in batch order. */
+  readonly labels: Int32Array;
 }
 
 /** The id sequences of a column, each checked. */
@@ -76,6 +94,35 @@ function sequences(
   });
 }
 
+/** A column of class ids, each checked to be a non-negative int32. */
+function classIds(
+  op: string,
+  table: aq.ColumnTable,
+  column: string,
+): Int32Array {
+  columnList(op, table, column);
+  const vals = values(table, column);
+  const out = new Int32Array(vals.length);
+  vals.forEach((v, row) => {
+    if (typeof v !== "number") {
+      throw new TypeError(
+        `${op}: label column ${JSON.stringify(column)} row ${row} is ${
+          v === null ? "null" : typeof v
+        }, expected an integer class id (encode class names with encodeLabels)`,
+      );
+    }
+    if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) {
+      throw new RangeError(
+        `${op}: label column ${
+          JSON.stringify(column)
+        } row ${row} holds ${v}, expected a non-negative int32 class id`,
+      );
+    }
+    out[row] = v;
+  });
+  return out;
+}
+
 /**
  * Batches an id column as host arrays (see {@link batches}).
  *
@@ -96,20 +143,41 @@ function sequences(
 export function hostBatches(
   table: aq.ColumnTable,
   column: string,
+  opts: BatchOptions & { labels: string },
+): LabelledHostBatch[];
+/** Batches an id column as host arrays, without labels. */
+export function hostBatches(
+  table: aq.ColumnTable,
+  column: string,
+  opts?: BatchOptions,
+): HostBatch[];
+export function hostBatches(
+  table: aq.ColumnTable,
+  column: string,
   opts: BatchOptions = {},
 ): HostBatch[] {
-  const seqs = sequences("hostBatches", table, column);
-  const plan = planBatches("hostBatches", seqs.map((s) => s.length), opts);
+  const op = "hostBatches";
+  const seqs = sequences(op, table, column);
+  const ids = opts.labels === undefined
+    ? null
+    : classIds(op, table, opts.labels);
+  const plan = planBatches(op, seqs.map((s) => s.length), opts);
   const padId = opts.padId ?? PAD_ID;
-  return plan.map((rows) => ({ ...pad(seqs, rows, padId), rows }));
+  return plan.map((rows) => ({
+    ...pad(seqs, rows, padId),
+    rows,
+    ...(ids ? { labels: Int32Array.from(rows, (r) => ids[r]!) } : {}),
+  }));
 }
 
 /**
  * Batches an id column (from the {@link tokenize} step) into padded `int32`
- * tensors with masks and lengths. Rows are bucketed by length, so padding
- * stays small; with a `key` the rows and batches are shuffled, and the same
- * key gives the same batches. Every row lands in exactly one batch. Use
- * `foldIn(key, epoch)` for a new order each epoch.
+ * id tensors with `bool` masks (true = token, the form attention's
+ * `keyMask` takes) and lengths; with `labels: column`, each batch also
+ * carries its rows' `int32` class ids. Rows are bucketed by length, so
+ * padding stays small; with a `key` the rows and batches are shuffled, and
+ * the same key gives the same batches. Every row lands in exactly one
+ * batch. Use `foldIn(key, epoch)` for a new order each epoch.
  *
  * @example
  * ```ts
@@ -125,21 +193,48 @@ export function hostBatches(
  * assertEquals([...short.rows].sort(), [1, 3]);
  * assertEquals(await short.ids.array(), short.rows[0] === 1 ? [[8], [11]] : [[11], [8]]);
  * const long = bs.find((b) => b.ids.shape[1] === 3)!;
- * assertEquals(await long.mask.array(), long.rows[0] === 0 ? [[1, 1, 1], [1, 1, 0]] : [[1, 1, 0], [1, 1, 1]]);
- * assertEquals(long.lengths.dtype, "int32");
+ * assertEquals(await long.mask.array(), long.rows[0] === 0 ? [[true, true, true], [true, true, false]] : [[true, true, false], [true, true, true]]);
+ * assertEquals([long.mask.dtype, long.lengths.dtype], ["bool", "int32"]);
+ * ```
+ *
+ * @example Labels travel with their rows
+ * ```ts
+ * import * as aq from "arquero";
+ * import { batches } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const t = aq.table({ ids: [[5, 6, 7], [8]], label: [2, 0] });
+ * const [b] = batches(t, "ids", { labels: "label" });
+ * assertEquals([...b!.rows], [1, 0]); // shortest first
+ * assertEquals(await b!.labels.array(), [0, 2]);
  * ```
  */
 export function batches(
   table: aq.ColumnTable,
   column: string,
+  opts: BatchOptions & { labels: string },
+): LabelledBatch[];
+/** Batches an id column into tensors, without labels. */
+export function batches(
+  table: aq.ColumnTable,
+  column: string,
+  opts?: BatchOptions,
+): Batch[];
+export function batches(
+  table: aq.ColumnTable,
+  column: string,
   opts: BatchOptions = {},
 ): Batch[] {
-  return hostBatches(table, column, opts).map((b) => ({
-    ids: int32Tensor(b.ids, b.shape), // [B, T]
-    mask: int32Tensor(b.mask, b.shape), // [B, T]
-    lengths: int32Tensor(b.lengths, [b.shape[0]]), // [B]
-    rows: b.rows,
-  }));
+  return hostBatches(table, column, opts).map((b) => {
+    const labels = (b as Partial<LabelledHostBatch>).labels;
+    return {
+      ids: int32Tensor(b.ids, b.shape), // [B, T]
+      mask: boolTensor(b.mask, b.shape), // [B, T]
+      lengths: int32Tensor(b.lengths, [b.shape[0]]), // [B]
+      rows: b.rows,
+      ...(labels ? { labels: int32Tensor(labels, [b.shape[0]]) } : {}), // [B]
+    };
+  });
 }
 
 /** Options for {@link translationBatches}. */
@@ -171,11 +266,11 @@ export interface HostTranslationBatch {
   readonly rows: Int32Array;
 }
 
-/** A {@link HostTranslationBatch} as `int32` tensors. */
+/** A {@link HostTranslationBatch} as tensors: `int32` ids, `bool` masks. */
 export interface TranslationBatch {
   /** `[B, S]` source ids. */
   readonly src: Tensor;
-  /** `[B, S]` 1 for a source token, 0 for padding. */
+  /** `[B, S]` bool, true for a source token, false for padding. */
   readonly srcMask: Tensor;
   /** `[B]` source lengths. */
   readonly srcLengths: Tensor;
@@ -183,7 +278,7 @@ export interface TranslationBatch {
   readonly tgtIn: Tensor;
   /** `[B, T]` decoder labels: `y <eos>`, `<pad>` where the mask is 0. */
   readonly tgtOut: Tensor;
-  /** `[B, T]` 1 where a label counts in the loss, 0 for padding. */
+  /** `[B, T]` bool, true where a label counts in the loss, false for padding. */
   readonly tgtMask: Tensor;
   /** `[B]` target lengths (of `tgtIn`, equal to those of `tgtOut`). */
   readonly tgtLengths: Tensor;
@@ -249,8 +344,8 @@ export function hostTranslationBatches(
  * same rows on both sides, bucketed by the longer side and shuffled with
  * `key`. The target `y` is framed as `<bos> y <eos>` and shifted for
  * teacher forcing: the decoder reads `tgtIn` = `<bos> y` and is trained to
- * predict `tgtOut` = `y <eos>`; `tgtMask` is 0 exactly where `tgtOut` is
- * padding, so padding never reaches the loss.
+ * predict `tgtOut` = `y <eos>`; the `bool` `tgtMask` is false exactly
+ * where `tgtOut` is padding, so padding never reaches the loss.
  *
  * @example
  * ```ts
@@ -262,7 +357,7 @@ export function hostTranslationBatches(
  * const [b] = translationBatches(t, { source: "de", target: "en", batchSize: 2 });
  * assertEquals(b!.src.shape, [2, 3]);
  * assertEquals(b!.tgtIn.shape, [2, 4]);
- * assertEquals(await b!.tgtMask.array(), [[1, 1, 0, 0], [1, 1, 1, 1]]);
+ * assertEquals(await b!.tgtMask.array(), [[true, true, false, false], [true, true, true, true]]);
  * ```
  */
 export function translationBatches(
@@ -273,11 +368,11 @@ export function translationBatches(
     const [bs] = b.source.shape;
     return {
       src: int32Tensor(b.source.ids, b.source.shape), // [B, S]
-      srcMask: int32Tensor(b.source.mask, b.source.shape), // [B, S]
+      srcMask: boolTensor(b.source.mask, b.source.shape), // [B, S]
       srcLengths: int32Tensor(b.source.lengths, [bs]), // [B]
       tgtIn: int32Tensor(b.targetIn.ids, b.targetIn.shape), // [B, T]
       tgtOut: int32Tensor(b.targetOut.ids, b.targetOut.shape), // [B, T]
-      tgtMask: int32Tensor(b.targetOut.mask, b.targetOut.shape), // [B, T]
+      tgtMask: boolTensor(b.targetOut.mask, b.targetOut.shape), // [B, T]
       tgtLengths: int32Tensor(b.targetOut.lengths, [bs]), // [B]
       rows: b.rows,
     };

@@ -107,6 +107,8 @@ export {
   hostBatches,
   type HostTranslationBatch,
   hostTranslationBatches,
+  type LabelledBatch,
+  type LabelledHostBatch,
   type Padded,
   type PlanOptions,
   type TranslationBatch,
