@@ -7,7 +7,7 @@
  */
 
 import { type Aval, type DType, fmtShape, hostArray, sizeOf } from "./dtype.ts";
-import { getBackend } from "./backend.ts";
+import { type Backend, getBackend } from "./backend.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { shapeRule } from "./shape_rules.ts";
 import { Tensor, type TraceLevel, Tracer } from "./tensor.ts";
@@ -142,11 +142,15 @@ const SCALAR_CACHE_SIZE = 1024;
 const scalars = new Map<string, Tensor>();
 
 /**
- * A scalar constant of `dtype` on the default backend. Constants are cached
- * and pinned (never freed by scopes), so `add(x, 1)` uploads nothing twice.
+ * A scalar constant of `dtype` on `backend` (default: the default backend).
+ * Constants are cached and pinned (never freed by scopes), so `add(x, 1)`
+ * uploads nothing twice.
  */
-export function scalar(value: number | boolean, dtype: DType): Tensor {
-  const backend = getBackend();
+export function scalar(
+  value: number | boolean,
+  dtype: DType,
+  backend: Backend = getBackend(),
+): Tensor {
   const v = typeof value === "boolean" ? (value ? 1 : 0) : value;
   const cacheKey = `${backend.name}:${dtype}:${Object.is(v, -0) ? "-0" : v}`;
   const hit = scalars.get(cacheKey);

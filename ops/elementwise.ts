@@ -13,7 +13,14 @@ import type {
   UnaryPrimitive,
 } from "./primitives.ts";
 import { Tensor } from "./tensor.ts";
-import { asTensor, asTensors, castTo, type TensorLike } from "./_convert.ts";
+import type { Backend } from "./backend.ts";
+import {
+  asTensor,
+  asTensors,
+  backendOf,
+  castTo,
+  type TensorLike,
+} from "./_convert.ts";
 import { checkOptions } from "./_options.ts";
 
 export type { TensorLike } from "./_convert.ts";
@@ -228,24 +235,30 @@ export function greaterEqual(x: TensorLike, y: TensorLike): Tensor {
   return compare("greaterEqual", "ge", x, y);
 }
 
-function asBool(op: string, x: TensorLike): Tensor {
-  const t = asTensor(op, x);
+function asBool(op: string, x: TensorLike, backend?: Backend): Tensor {
+  const t = asTensor(op, x, undefined, backend);
   if (t.dtype !== "bool") {
     throw new TypeError(`${op}: expected a bool tensor, got ${t.dtype}`);
   }
   return t;
 }
 
+/** Two bool operands; a JS boolean lives on the other operand's backend. */
+function asBools(op: string, x: TensorLike, y: TensorLike): [Tensor, Tensor] {
+  const home = backendOf([x, y]);
+  return [asBool(op, x, home), asBool(op, y, home)];
+}
+
 /** Logical and of bool tensors, broadcasting. */
 export function logicalAnd(x: TensorLike, y: TensorLike): Tensor {
-  const [a, b] = [asBool("logicalAnd", x), asBool("logicalAnd", y)];
+  const [a, b] = asBools("logicalAnd", x, y);
   broadcastShapes("logicalAnd", a.shape, b.shape);
   return bind("and", [a, b], {});
 }
 
 /** Logical or of bool tensors, broadcasting. */
 export function logicalOr(x: TensorLike, y: TensorLike): Tensor {
-  const [a, b] = [asBool("logicalOr", x), asBool("logicalOr", y)];
+  const [a, b] = asBools("logicalOr", x, y);
   broadcastShapes("logicalOr", a.shape, b.shape);
   return bind("or", [a, b], {});
 }
@@ -274,7 +287,12 @@ export function where(
   onFalse: TensorLike,
 ): Tensor {
   const c = asBool("where", cond);
-  const [t, f] = asTensors("where", [onTrue, onFalse]);
+  const [t, f] = asTensors(
+    "where",
+    [onTrue, onFalse],
+    undefined,
+    backendOf([c]),
+  );
   broadcastShapes("where", c.shape, t!.shape, f!.shape);
   return bind("select", [c, t!, f!], {});
 }

@@ -8,7 +8,7 @@
 import { normAxes, normAxis } from "./dtype.ts";
 import { bind } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
-import { asTensor, castTo, type TensorLike } from "./_convert.ts";
+import { asTensor, backendOf, castTo, type TensorLike } from "./_convert.ts";
 import { checkOptions } from "./_options.ts";
 import { abs, add, div, exp, log, mul, sub } from "./elementwise.ts";
 import { reshape } from "./shape_ops.ts";
@@ -158,11 +158,12 @@ export function logsumexp(x: TensorLike, opts?: ReduceOptions): Tensor {
   const t = castTo(asTensor("logsumexp", x), "float32");
   const axes = normAxes("logsumexp", opts?.axis, t.ndim);
   const m = max(stopGradient(t), { axis: axes, keepdims: true });
+  const home = backendOf([t]);
   // Shift by 0 where the maximum is infinite, so that a row of -Infinity
   // gives -Infinity and a row holding +Infinity gives +Infinity, not NaN.
   const safe = bind("select", [
-    bind("eq", [abs(m), asTensor("logsumexp", Infinity)], {}),
-    asTensor("logsumexp", 0),
+    bind("eq", [abs(m), asTensor("logsumexp", Infinity, "float32", home)], {}),
+    asTensor("logsumexp", 0, "float32", home),
     m,
   ], {});
   const s = add(

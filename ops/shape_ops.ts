@@ -15,7 +15,7 @@ import {
 } from "./dtype.ts";
 import { bind } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
-import { asTensor, asTensors, type TensorLike } from "./_convert.ts";
+import { asTensor, asTensors, backendOf, type TensorLike } from "./_convert.ts";
 
 /**
  * Gives `x` a new shape with the same elements; one axis may be `-1`.
@@ -243,6 +243,7 @@ export function take(x: TensorLike, indices: TensorLike, axis = 0): Tensor {
     "take",
     indices,
     typeof indices === "number" ? "int32" : undefined,
+    backendOf([t]),
   );
   if (idx.dtype !== "int32") {
     throw new TypeError(`take: indices must be int32, got ${idx.dtype}`);
