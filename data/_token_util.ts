@@ -4,9 +4,21 @@
  * @module
  */
 
-import type { TextNormalization } from "./_pretokenize.ts";
-import type { EncodeOptions, TokenizerOptions } from "./tokenize.ts";
-import { BOS_ID, EOS_ID, PAD_ID, UNK_ID, type Vocab } from "./vocab.ts";
+import { normalizeForTokens, type TextNormalization } from "./_pretokenize.ts";
+import type {
+  EncodeOptions,
+  NormalizationOptions,
+  TokenizerOptions,
+} from "./tokenize.ts";
+import {
+  BOS_ID,
+  countTokens,
+  EOS_ID,
+  PAD_ID,
+  UNK_ID,
+  type Vocab,
+  vocabFromCounts,
+} from "./vocab.ts";
 
 /** Frames ids with `<bos>`/`<eos>` as asked. */
 export function frame(ids: ArrayLike<number>, opts: EncodeOptions): Int32Array {
@@ -34,9 +46,25 @@ export function pieces(
 }
 
 /** Normalisation settings from trainer options. */
-export function normalization(opts: TokenizerOptions): TextNormalization {
+export function normalization(opts: NormalizationOptions): TextNormalization {
   return Object.freeze({
     lower: opts.lower ?? false,
     form: opts.form ?? "NFC",
   });
+}
+
+/**
+ * A vocabulary of the pieces that `split` cuts from each normalised text,
+ * as the word and character trainers build it.
+ */
+export function trainVocab(
+  texts: Iterable<string>,
+  opts: TokenizerOptions,
+  split: (normalized: string) => string[],
+): { vocab: Vocab; norm: TextNormalization } {
+  const norm = normalization(opts);
+  const seqs = (function* () {
+    for (const t of texts) yield split(normalizeForTokens(t, norm));
+  })();
+  return { vocab: vocabFromCounts(countTokens(seqs), opts), norm };
 }

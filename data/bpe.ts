@@ -13,8 +13,13 @@ import {
   splitWords,
   type TextNormalization,
 } from "./_pretokenize.ts";
-import { frame, normalization, pieces } from "./_token_util.ts";
-import type { EncodeOptions, Tokenizer, TokenizerJSON } from "./tokenize.ts";
+import { frame, normalization } from "./_token_util.ts";
+import {
+  type EncodeOptions,
+  type NormalizationOptions,
+  type TokenizerJSON,
+  VocabTokenizer,
+} from "./tokenize.ts";
 import {
   countTokens,
   SPECIALS,
@@ -24,13 +29,9 @@ import {
 } from "./vocab.ts";
 
 /** Options for {@link trainBpe}. */
-export interface BpeOptions {
+export interface BpeOptions extends NormalizationOptions {
   /** The target vocabulary size, specials and characters included. */
   vocabSize: number;
-  /** Lower-case text before splitting (default `false`). */
-  lower?: boolean;
-  /** The Unicode normal form (default `"NFC"`). */
-  form?: "NFC" | "NFKC";
   /** Keep base characters seen at least this often (default 1). */
   minFreq?: number;
   /** Stop merging when the best pair is rarer than this (default 2). */
@@ -56,13 +57,9 @@ const CACHE_LIMIT = 1 << 17;
  * assertEquals(bpe.tokenize("ab ba"), [" ab", " ", "b", "a"]);
  * ```
  */
-export class BpeTokenizer implements Tokenizer {
+export class BpeTokenizer extends VocabTokenizer {
   /** Always `"bpe"`. */
   readonly kind = "bpe" as const;
-  /** The vocabulary: specials, characters, then merged pieces. */
-  readonly vocab: Vocab;
-  /** Lower-casing and normal form. */
-  readonly normalization: TextNormalization;
   /** The merges, in the order they were learned. */
   readonly merges: readonly (readonly [string, string])[];
   #ranks = new Map<string, Map<string, number>>();
@@ -78,8 +75,7 @@ export class BpeTokenizer implements Tokenizer {
     merges: readonly (readonly [string, string])[],
     norm: TextNormalization,
   ) {
-    this.vocab = vocab;
-    this.normalization = norm;
+    super(vocab, norm);
     this.merges = Object.freeze(
       merges.map((m) => Object.freeze([m[0], m[1]] as const)),
     );
@@ -97,11 +93,6 @@ export class BpeTokenizer implements Tokenizer {
       if (!row) this.#ranks.set(a, row = new Map());
       if (!row.has(b)) row.set(b, rank);
     });
-  }
-
-  /** See {@link Tokenizer.normalize}. */
-  normalize(text: string): string {
-    return normalizeForTokens(text, this.normalization);
   }
 
   /** The pieces of one space-marked word (`null` for unknown chars). */
@@ -144,8 +135,8 @@ export class BpeTokenizer implements Tokenizer {
     );
   }
 
-  /** See {@link Tokenizer.encode}. */
-  encode(text: string, opts: EncodeOptions = {}): Int32Array {
+  /** See {@link Tokenizer.encode}; each word's ids are cached. */
+  override encode(text: string, opts: EncodeOptions = {}): Int32Array {
     const ids: number[] = [];
     for (const w of splitWords(this.normalize(text))) {
       let wordIds = this.#idCache.get(w);
@@ -164,17 +155,13 @@ export class BpeTokenizer implements Tokenizer {
 
   /** See {@link Tokenizer.decode}; `<unk>` reads as U+FFFD. */
   decode(ids: ArrayLike<number>): string {
-    return joinPieces(pieces(this.vocab, ids, "\ufffd"));
+    return joinPieces(this.pieces(ids, "\ufffd"));
   }
 
-  /** See {@link Tokenizer.toJSON}. */
-  toJSON(): TokenizerJSON {
+  /** See {@link Tokenizer.toJSON}; the merges come with the vocabulary. */
+  override toJSON(): TokenizerJSON {
     return {
-      format: "heed-tokenizer",
-      version: 1,
-      kind: "bpe",
-      ...this.normalization,
-      vocab: [...this.vocab.tokens],
+      ...super.toJSON(),
       merges: this.merges.map(([a, b]) => [a, b] as const),
     };
   }

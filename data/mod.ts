@@ -88,6 +88,7 @@ export {
 export {
   CharTokenizer,
   type EncodeOptions,
+  type NormalizationOptions,
   tokenize,
   type Tokenizer,
   type TokenizerJSON,
@@ -95,6 +96,7 @@ export {
   type TokenizeStepOptions,
   trainCharTokenizer,
   trainWordTokenizer,
+  VocabTokenizer,
   WordTokenizer,
 } from "./tokenize.ts";
 export { type BpeOptions, BpeTokenizer, trainBpe } from "./bpe.ts";

@@ -13,15 +13,9 @@ import {
   type TextNormalization,
 } from "./_pretokenize.ts";
 import { mapColumns } from "./_columns.ts";
-import { frame, normalization, pieces } from "./_token_util.ts";
+import { frame, pieces, trainVocab } from "./_token_util.ts";
 import type { Columns, Step } from "./clean.ts";
-import {
-  countTokens,
-  UNK,
-  type Vocab,
-  vocabFromCounts,
-  type VocabOptions,
-} from "./vocab.ts";
+import { UNK, type Vocab, type VocabOptions } from "./vocab.ts";
 
 /** Options for {@link Tokenizer.encode}. */
 export interface EncodeOptions {
@@ -73,12 +67,81 @@ export interface Tokenizer {
   toJSON(): TokenizerJSON;
 }
 
-/** Options shared by the tokeniser trainers. */
-export interface TokenizerOptions extends VocabOptions {
+/** Lower-casing and normal form, as the tokeniser trainers take them. */
+export interface NormalizationOptions {
   /** Lower-case text before splitting (default `false`). */
   lower?: boolean;
   /** The Unicode normal form (default `"NFC"`). */
   form?: "NFC" | "NFKC";
+}
+
+/** Options shared by the word and character tokeniser trainers. */
+export interface TokenizerOptions extends VocabOptions, NormalizationOptions {}
+
+/**
+ * What every heed tokeniser shares: a vocabulary, a normalisation, and
+ * encoding as "normalise, cut into pieces, look the pieces up". A subclass
+ * says how text is cut ({@link VocabTokenizer.tokenize}) and how pieces
+ * join back ({@link VocabTokenizer.decode}); `<unk>`, `<bos>` and `<eos>`
+ * are handled here.
+ *
+ * @example A tokeniser that cuts text at spaces
+ * ```ts
+ * import { buildVocab, VocabTokenizer } from "@heed/heed/data";
+ * import { assertEquals } from "@std/assert";
+ *
+ * class SpaceTokenizer extends VocabTokenizer {
+ *   readonly kind = "word" as const;
+ *   tokenize(text: string): string[] {
+ *     return this.normalize(text).split(" ").filter((w) => w !== "");
+ *   }
+ *   decode(ids: ArrayLike<number>): string {
+ *     return this.pieces(ids, "?").join(" ");
+ *   }
+ * }
+ * const tok = new SpaceTokenizer(buildVocab([["hi", "there"]]), { lower: true, form: "NFC" });
+ * assertEquals(tok.decode(tok.encode("Hi  you there", { eos: true })), "hi ? there");
+ * ```
+ */
+export abstract class VocabTokenizer implements Tokenizer {
+  /** Which kind of tokeniser this is (the JSON form records it). */
+  abstract readonly kind: "word" | "char" | "bpe";
+  /** The vocabulary; ids index into it. */
+  readonly vocab: Vocab;
+  /** Lower-casing and normal form. */
+  readonly normalization: TextNormalization;
+
+  /** Wraps a vocabulary and a normalisation. */
+  constructor(vocab: Vocab, norm: TextNormalization) {
+    this.vocab = vocab;
+    this.normalization = norm;
+  }
+  /** See {@link Tokenizer.normalize}. */
+  normalize(text: string): string {
+    return normalizeForTokens(text, this.normalization);
+  }
+  /** See {@link Tokenizer.tokenize}. */
+  abstract tokenize(text: string): string[];
+  /** See {@link Tokenizer.encode}: the pieces' ids (`<unk>` if unknown). */
+  encode(text: string, opts: EncodeOptions = {}): Int32Array {
+    return frame(this.vocab.encode(this.tokenize(text)), opts);
+  }
+  /** See {@link Tokenizer.decode}. */
+  abstract decode(ids: ArrayLike<number>): string;
+  /** The pieces of `ids`, without `<pad>`/`<bos>`/`<eos>`; `<unk>` as `unk`. */
+  protected pieces(ids: ArrayLike<number>, unk: string): string[] {
+    return pieces(this.vocab, ids, unk);
+  }
+  /** See {@link Tokenizer.toJSON}. */
+  toJSON(): TokenizerJSON {
+    return {
+      format: "heed-tokenizer",
+      version: 1,
+      kind: this.kind,
+      ...this.normalization,
+      vocab: [...this.vocab.tokens],
+    };
+  }
 }
 
 /**
@@ -95,44 +158,16 @@ export interface TokenizerOptions extends VocabOptions {
  * assertEquals(tok.decode(tok.encode("HI!")), "hi!");
  * ```
  */
-export class WordTokenizer implements Tokenizer {
+export class WordTokenizer extends VocabTokenizer {
   /** Always `"word"`. */
   readonly kind = "word" as const;
-  /** The vocabulary. */
-  readonly vocab: Vocab;
-  /** Lower-casing and normal form. */
-  readonly normalization: TextNormalization;
-
-  /** Wraps a vocabulary of space-marked words. */
-  constructor(vocab: Vocab, norm: TextNormalization) {
-    this.vocab = vocab;
-    this.normalization = norm;
-  }
-  /** See {@link Tokenizer.normalize}. */
-  normalize(text: string): string {
-    return normalizeForTokens(text, this.normalization);
-  }
   /** See {@link Tokenizer.tokenize}. */
   tokenize(text: string): string[] {
     return splitWords(this.normalize(text));
   }
-  /** See {@link Tokenizer.encode}. */
-  encode(text: string, opts: EncodeOptions = {}): Int32Array {
-    return frame(this.vocab.encode(this.tokenize(text)), opts);
-  }
   /** See {@link Tokenizer.decode}; `<unk>` reads as `" <unk>"`. */
   decode(ids: ArrayLike<number>): string {
-    return joinPieces(pieces(this.vocab, ids, ` ${UNK}`));
-  }
-  /** See {@link Tokenizer.toJSON}. */
-  toJSON(): TokenizerJSON {
-    return {
-      format: "heed-tokenizer",
-      version: 1,
-      kind: this.kind,
-      ...this.normalization,
-      vocab: [...this.vocab.tokens],
-    };
+    return joinPieces(this.pieces(ids, ` ${UNK}`));
   }
 }
 
@@ -150,44 +185,16 @@ export class WordTokenizer implements Tokenizer {
  * assertEquals(tok.decode(tok.encode("ax")), "a\ufffd");
  * ```
  */
-export class CharTokenizer implements Tokenizer {
+export class CharTokenizer extends VocabTokenizer {
   /** Always `"char"`. */
   readonly kind = "char" as const;
-  /** The vocabulary. */
-  readonly vocab: Vocab;
-  /** Lower-casing and normal form. */
-  readonly normalization: TextNormalization;
-
-  /** Wraps a vocabulary of characters. */
-  constructor(vocab: Vocab, norm: TextNormalization) {
-    this.vocab = vocab;
-    this.normalization = norm;
-  }
-  /** See {@link Tokenizer.normalize}. */
-  normalize(text: string): string {
-    return normalizeForTokens(text, this.normalization);
-  }
   /** See {@link Tokenizer.tokenize}. */
   tokenize(text: string): string[] {
     return [...this.normalize(text)];
   }
-  /** See {@link Tokenizer.encode}. */
-  encode(text: string, opts: EncodeOptions = {}): Int32Array {
-    return frame(this.vocab.encode(this.tokenize(text)), opts);
-  }
   /** See {@link Tokenizer.decode}; `<unk>` reads as U+FFFD. */
   decode(ids: ArrayLike<number>): string {
-    return pieces(this.vocab, ids, "\ufffd").join("");
-  }
-  /** See {@link Tokenizer.toJSON}. */
-  toJSON(): TokenizerJSON {
-    return {
-      format: "heed-tokenizer",
-      version: 1,
-      kind: this.kind,
-      ...this.normalization,
-      vocab: [...this.vocab.tokens],
-    };
+    return this.pieces(ids, "\ufffd").join("");
   }
 }
 
@@ -209,11 +216,8 @@ export function trainWordTokenizer(
   texts: Iterable<string>,
   opts: TokenizerOptions = {},
 ): WordTokenizer {
-  const norm = normalization(opts);
-  const seqs = (function* () {
-    for (const t of texts) yield splitWords(normalizeForTokens(t, norm));
-  })();
-  return new WordTokenizer(vocabFromCounts(countTokens(seqs), opts), norm);
+  const { vocab, norm } = trainVocab(texts, opts, splitWords);
+  return new WordTokenizer(vocab, norm);
 }
 
 /**
@@ -233,11 +237,8 @@ export function trainCharTokenizer(
   texts: Iterable<string>,
   opts: TokenizerOptions = {},
 ): CharTokenizer {
-  const norm = normalization(opts);
-  const seqs = (function* () {
-    for (const t of texts) yield normalizeForTokens(t, norm);
-  })();
-  return new CharTokenizer(vocabFromCounts(countTokens(seqs), opts), norm);
+  const { vocab, norm } = trainVocab(texts, opts, (s) => [...s]);
+  return new CharTokenizer(vocab, norm);
 }
 
 /** Options for the {@link tokenize} step. */
