@@ -15,7 +15,7 @@ import {
   sharedReads,
 } from "./_context.ts";
 import { checkMask, checkMod, checkScores, checkWeights } from "./_checks.ts";
-import { softmax } from "./normalisers.ts";
+import { softmaxNormaliser } from "./normalisers.ts";
 import type {
   AttentionFn,
   AttentionOptions,
@@ -60,7 +60,7 @@ function checkSpec(spec: Spec): void {
  *
  * @example Causal attention with ALiBi
  * ```ts
- * import { alibi, attention, causal, scaledDot, softmax } from "@heed/heed/attention";
+ * import { alibi, attention, causal, scaledDot, softmaxNormaliser } from "@heed/heed/attention";
  * import { key, normal, sum } from "@heed/heed/ops";
  * import { assertAlmostEquals, assertEquals } from "@std/assert";
  *
@@ -68,7 +68,7 @@ function checkSpec(spec: Spec): void {
  *   score: scaledDot(),
  *   mods: [alibi(4)],
  *   masks: [causal()],
- *   normalise: softmax(),
+ *   normalise: softmaxNormaliser(),
  * });
  * const x = normal(key(0), [2, 4, 5, 8]); // [B, H, T, d]
  * const { output, weights } = attend(x, x, x);
@@ -79,7 +79,7 @@ function checkSpec(spec: Spec): void {
  */
 export function attention(spec: Spec): AttentionFn {
   checkSpec(spec);
-  const normalise = spec.normalise ?? softmax();
+  const normalise = spec.normalise ?? softmaxNormaliser();
   const mods = spec.mods ?? [];
   const masks = spec.masks ?? [];
   const rate = spec.dropout ?? 0;

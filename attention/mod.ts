@@ -6,7 +6,8 @@
  * score     (q, k)        -> s [..., Tq, Tk]   dot, scaledDot, additive, bilinear, cosine, seedRatio
  * mods      (s, ctx)      -> s'                temperature, bias, alibi, relativePositionBias, softCap
  * masks     (ctx)         -> bool              causal, padding, slidingWindow, segments, and/or/not
- * normalise (s, mask)     -> w                 softmax, sparsemax, sigmoid, identity
+ * normalise (s, mask)     -> w                 softmaxNormaliser, sparsemaxNormaliser,
+ *                                              sigmoidNormaliser, identityNormaliser
  * combine   (w, v)        -> w @ v
  * ```
  *
@@ -73,13 +74,13 @@ export {
   slidingWindow,
 } from "./masks.ts";
 export {
-  identity,
+  identityNormaliser,
   normaliser,
-  sigmoid,
-  type SigmoidOptions,
-  softmax,
+  sigmoidNormaliser,
+  type SigmoidNormaliserOptions,
+  softmaxNormaliser,
 } from "./normalisers.ts";
-export { sparsemax } from "./sparsemax.ts";
+export { sparsemaxNormaliser } from "./sparsemax.ts";
 export {
   type Combine,
   concatenate,

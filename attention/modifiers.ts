@@ -58,12 +58,12 @@ export function temperature(t: number | Tensor): ModFn {
  *
  * @example
  * ```ts
- * import { attention, bias, dot, identity } from "@heed/heed/attention";
+ * import { attention, bias, dot, identityNormaliser } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
  * const b = tensor([[0, -1]]);
- * const f = attention({ score: dot(), mods: [bias(b)], normalise: identity() });
+ * const f = attention({ score: dot(), mods: [bias(b)], normalise: identityNormaliser() });
  * const q = tensor([[1]]), k = tensor([[2], [3]]);
  * assertEquals(await f(q, k, k).weights.array(), [[2, 2]]);
  * ```
@@ -80,11 +80,11 @@ export function bias(b: Tensor): ModFn {
  *
  * @example
  * ```ts
- * import { attention, dot, identity, softCap } from "@heed/heed/attention";
+ * import { attention, dot, identityNormaliser, softCap } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertAlmostEquals } from "@std/assert";
  *
- * const f = attention({ score: dot(), mods: [softCap(5)], normalise: identity() });
+ * const f = attention({ score: dot(), mods: [softCap(5)], normalise: identityNormaliser() });
  * const q = tensor([[100]]), k = tensor([[1]]);
  * assertAlmostEquals((await f(q, k, k).weights.data())[0]!, 5, 1e-4);
  * ```
@@ -129,11 +129,11 @@ export function alibiSlopes(heads: number): number[] {
  *
  * @example
  * ```ts
- * import { alibi, attention, dot, identity } from "@heed/heed/attention";
+ * import { alibi, attention, dot, identityNormaliser } from "@heed/heed/attention";
  * import { zeros } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
- * const f = attention({ score: dot(), mods: [alibi(1)], normalise: identity() });
+ * const f = attention({ score: dot(), mods: [alibi(1)], normalise: identityNormaliser() });
  * const x = zeros([1, 3, 2]); // [H=1, T=3, d=2]: all scores 0
  * const w = await f(x, x, x).weights.array();
  * assertEquals(w, [[[0, -1 / 256, -2 / 256], [-1 / 256, 0, -1 / 256], [-2 / 256, -1 / 256, 0]]]);

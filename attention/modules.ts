@@ -91,11 +91,11 @@ export function modules(
  *
  * @example
  * ```ts
- * import { attention, concatenate, dot, modules, sigmoid } from "@heed/heed/attention";
+ * import { attention, concatenate, dot, modules, sigmoidNormaliser } from "@heed/heed/attention";
  * import { ones } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
- * const both = modules([attention({ score: dot() }), attention({ score: dot(), normalise: sigmoid() })], concatenate());
+ * const both = modules([attention({ score: dot() }), attention({ score: dot(), normalise: sigmoidNormaliser() })], concatenate());
  * const { output, weights } = both(ones([2, 3]), ones([4, 3]), ones([4, 5]));
  * assertEquals(output.shape, [2, 10]);
  * assertEquals(weights.shape, [2, 2, 4]);
@@ -122,11 +122,11 @@ function mix(xs: readonly Tensor[], g: Tensor): Tensor {
  *
  * @example
  * ```ts
- * import { attention, dot, identity, mixture, modules } from "@heed/heed/attention";
+ * import { attention, dot, identityNormaliser, mixture, modules } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
- * const a = attention({ score: dot(), normalise: identity() });
+ * const a = attention({ score: dot(), normalise: identityNormaliser() });
  * const m = modules([a, a], mixture([0.25, 0.5]));
  * const x = tensor([[2]]);
  * assertEquals(await m(x, x, x).weights.array(), [[3]]);
@@ -168,11 +168,11 @@ export interface GateParams {
  *
  * @example
  * ```ts
- * import { attention, dot, gate, identity, modules } from "@heed/heed/attention";
+ * import { attention, dot, gate, identityNormaliser, modules } from "@heed/heed/attention";
  * import { tensor, zeros } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
- * const a = attention({ score: dot(), normalise: identity() });
+ * const a = attention({ score: dot(), normalise: identityNormaliser() });
  * // Zero logits: an even split between the two modules.
  * const m = modules([a, a], gate({ w: zeros([1, 2]) }));
  * const x = tensor([[2]]);

@@ -65,18 +65,18 @@ export function normaliser(
  *
  * @example
  * ```ts
- * import { attention, dot, softmax } from "@heed/heed/attention";
+ * import { attention, dot, softmaxNormaliser } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertAlmostEquals } from "@std/assert";
  *
- * const f = attention({ score: dot(), normalise: softmax() });
+ * const f = attention({ score: dot(), normalise: softmaxNormaliser() });
  * const q = tensor([[1]]), k = tensor([[0], [Math.log(3)]]);
  * const [a, b] = await f(q, k, k).weights.data();
  * assertAlmostEquals(a!, 1 / 4, 1e-6);
  * assertAlmostEquals(b!, 3 / 4, 1e-6);
  * ```
  */
-export function softmax(): Normaliser {
+export function softmaxNormaliser(): Normaliser {
   return normaliser(function softmaxNormalise(s, mask) {
     const z = mask ? where(mask, s, -Infinity) : s; // [..., Tq, Tk]
     const m = stopGradient(max(z, { axis: -1, keepdims: true })); // [..., Tq, 1]
@@ -87,8 +87,8 @@ export function softmax(): Normaliser {
   }, { simplex: true, shiftInvariant: true, smooth: true });
 }
 
-/** Options of {@link sigmoid}. */
-export interface SigmoidOptions {
+/** Options of {@link sigmoidNormaliser}. */
+export interface SigmoidNormaliserOptions {
   /** Added to every score before the sigmoid, e.g. −log(Tk) (default 0). */
   readonly bias?: number | Tensor;
 }
@@ -99,16 +99,18 @@ export interface SigmoidOptions {
  *
  * @example
  * ```ts
- * import { attention, dot, sigmoid } from "@heed/heed/attention";
+ * import { attention, dot, sigmoidNormaliser } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
- * const f = attention({ score: dot(), normalise: sigmoid() });
+ * const f = attention({ score: dot(), normalise: sigmoidNormaliser() });
  * const q = tensor([[1]]), k = tensor([[0], [0]]);
  * assertEquals(await f(q, k, k).weights.array(), [[0.5, 0.5]]);
  * ```
  */
-export function sigmoid(opts: SigmoidOptions = {}): Normaliser {
+export function sigmoidNormaliser(
+  opts: SigmoidNormaliserOptions = {},
+): Normaliser {
   const b = opts.bias ?? 0;
   return normaliser(function sigmoidNormalise(s, mask) {
     const w = logistic(add(s, b));
@@ -123,16 +125,16 @@ export function sigmoid(opts: SigmoidOptions = {}): Normaliser {
  *
  * @example
  * ```ts
- * import { attention, causal, dot, identity } from "@heed/heed/attention";
+ * import { attention, causal, dot, identityNormaliser } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
- * const f = attention({ score: dot(), masks: [causal()], normalise: identity() });
+ * const f = attention({ score: dot(), masks: [causal()], normalise: identityNormaliser() });
  * const x = tensor([[1], [2]]);
  * assertEquals(await f(x, x, x).weights.array(), [[1, 0], [2, 4]]);
  * ```
  */
-export function identity(): Normaliser {
+export function identityNormaliser(): Normaliser {
   return normaliser(function identityNormalise(s, mask) {
     return mask ? where(mask, s, 0) : s;
   }, { simplex: false, shiftInvariant: false, smooth: true });

@@ -120,13 +120,13 @@ export function relativeBuckets(
  *
  * @example
  * ```ts
- * import { attention, dot, identity, relativePositionBias } from "@heed/heed/attention";
+ * import { attention, dot, identityNormaliser, relativePositionBias } from "@heed/heed/attention";
  * import { tensor, zeros } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
  * // One head, 4 buckets: [same, 1+ before, (unused), 1+ after].
  * const table = tensor([[0, -1, 10, 5]]);
- * const f = attention({ score: dot(), mods: [relativePositionBias(table)], normalise: identity() });
+ * const f = attention({ score: dot(), mods: [relativePositionBias(table)], normalise: identityNormaliser() });
  * const x = zeros([1, 2, 1]); // [H, T, d]
  * assertEquals(await f(x, x, x).weights.array(), [[[0, 5], [-1, 0]]]);
  * ```

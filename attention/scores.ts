@@ -38,12 +38,12 @@ function sameDim(op: string, q: Tensor, k: Tensor): number {
  *
  * @example
  * ```ts
- * import { attention, dot, identity } from "@heed/heed/attention";
+ * import { attention, dot, identityNormaliser } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
  * // With the identity normaliser the weights are the scores themselves.
- * const scores = attention({ score: dot(), normalise: identity() });
+ * const scores = attention({ score: dot(), normalise: identityNormaliser() });
  * const q = tensor([[1, 2]]), k = tensor([[3, 4], [1, 0]]);
  * assertEquals(await scores(q, k, k).weights.array(), [[11, 1]]);
  * ```
@@ -61,11 +61,11 @@ export function dot(): ScoreFn {
  *
  * @example
  * ```ts
- * import { attention, identity, scaledDot } from "@heed/heed/attention";
+ * import { attention, identityNormaliser, scaledDot } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
- * const scores = attention({ score: scaledDot(), normalise: identity() });
+ * const scores = attention({ score: scaledDot(), normalise: identityNormaliser() });
  * const q = tensor([[1, 1, 1, 1]]), k = tensor([[1, 2, 3, 4]]);
  * assertEquals(await scores(q, k, k).weights.array(), [[10 / 2]]);
  * ```
@@ -108,12 +108,12 @@ export interface AdditiveOptions {
  *
  * @example
  * ```ts
- * import { additive, attention, identity } from "@heed/heed/attention";
+ * import { additive, attention, identityNormaliser } from "@heed/heed/attention";
  * import { eye, ones, tensor } from "@heed/heed/ops";
  * import { assertAlmostEquals } from "@std/assert";
  *
  * const score = additive({ w1: eye(2), w2: eye(2), v: ones([2]) });
- * const scores = attention({ score, normalise: identity() });
+ * const scores = attention({ score, normalise: identityNormaliser() });
  * const q = tensor([[0.5, 0]]), k = tensor([[0, 0.5]]);
  * const [s] = await scores(q, k, k).weights.data();
  * assertAlmostEquals(s!, 2 * Math.tanh(0.5), 1e-6);
@@ -158,12 +158,12 @@ export function additive(
  *
  * @example
  * ```ts
- * import { attention, bilinear, identity } from "@heed/heed/attention";
+ * import { attention, bilinear, identityNormaliser } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
  * const W = tensor([[0, 1], [1, 0]]);
- * const scores = attention({ score: bilinear(W), normalise: identity() });
+ * const scores = attention({ score: bilinear(W), normalise: identityNormaliser() });
  * const q = tensor([[1, 2]]), k = tensor([[3, 4]]);
  * assertEquals(await scores(q, k, k).weights.array(), [[1 * 4 + 2 * 3]]);
  * ```
@@ -189,11 +189,11 @@ export interface CosineOptions {
  *
  * @example
  * ```ts
- * import { attention, cosine, identity } from "@heed/heed/attention";
+ * import { attention, cosine, identityNormaliser } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertAlmostEquals } from "@std/assert";
  *
- * const scores = attention({ score: cosine(10), normalise: identity() });
+ * const scores = attention({ score: cosine(10), normalise: identityNormaliser() });
  * const q = tensor([[3, 4]]), k = tensor([[6, 8], [-4, 3]]);
  * const [same, orthogonal] = await scores(q, k, k).weights.data();
  * assertAlmostEquals(same!, 10, 1e-5);

@@ -4,7 +4,7 @@
  *     a_ij = (e_jᵀ Q e_i) / (√d + e_jᵀ e_i),     Q ∈ ℝ^{d×d},
  *
  * where e_i is the query and e_j the key. It is a score function; use it
- * with `normalise: identity()` to take the formula as the weights, as the
+ * with `normalise: identityNormaliser()` to take the formula as the weights, as the
  * source does, or with any other normaliser.
  *
  * ## The guard
@@ -59,12 +59,12 @@ export interface SeedRatioOptions {
  *
  * @example The seed's function, as weights
  * ```ts
- * import { attention, identity, seedRatio } from "@heed/heed/attention";
+ * import { attention, identityNormaliser, seedRatio } from "@heed/heed/attention";
  * import { eye, tensor } from "@heed/heed/ops";
  * import { assertAlmostEquals } from "@std/assert";
  *
  * // With Q = I: a_ij = e_j·e_i / (√d + e_j·e_i).
- * const seed = attention({ score: seedRatio(eye(4)), normalise: identity() });
+ * const seed = attention({ score: seedRatio(eye(4)), normalise: identityNormaliser() });
  * const e = tensor([[1, 0, 0, 0], [1, 1, 0, 0]]);
  * const w = await seed(e, e, e).weights.data();
  * assertAlmostEquals(w[1]!, 1 / (2 + 1), 1e-6); // a_01: e_1·e_0 = 1

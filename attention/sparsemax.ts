@@ -72,17 +72,17 @@ import type { Normaliser } from "./types.ts";
  *
  * @example Peaked scores give a sparse row
  * ```ts
- * import { attention, dot, sparsemax } from "@heed/heed/attention";
+ * import { attention, dot, sparsemaxNormaliser } from "@heed/heed/attention";
  * import { tensor } from "@heed/heed/ops";
  * import { assertEquals } from "@std/assert";
  *
- * const f = attention({ score: dot(), normalise: sparsemax() });
+ * const f = attention({ score: dot(), normalise: sparsemaxNormaliser() });
  * const q = tensor([[1]]), k = tensor([[2], [1.5], [0]]);
  * // τ = (2 + 1.5 − 1) / 2 = 1.25
  * assertEquals(await f(q, k, k).weights.array(), [[0.75, 0.25, 0]]);
  * ```
  */
-export function sparsemax(): Normaliser {
+export function sparsemaxNormaliser(): Normaliser {
   return normaliser(function sparsemaxNormalise(s, mask) {
     const visible = mask ? broadcastMask(mask, s) : null;
     // The support is piecewise constant: it needs no gradient, and masked

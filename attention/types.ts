@@ -104,7 +104,7 @@ export interface Spec {
   readonly mods?: readonly ModFn[];
   /** Masks; a key is visible where all of them are true. */
   readonly masks?: readonly MaskFn[];
-  /** Scores to weights (default `softmax()`). */
+  /** Scores to weights (default `softmaxNormaliser()`). */
   readonly normalise?: Normaliser;
   /** Dropout rate on the weights when `opts.training` (default 0). */
   readonly dropout?: number;

@@ -3,7 +3,7 @@
  *
  *     a_ij = (e_jᵀ Q e_i) / (√d + e_jᵀ e_i),
  *
- * as a heed spec: `seedRatio(Q)` is the score and `identity()` makes the
+ * as a heed spec: `seedRatio(Q)` is the score and `identityNormaliser()` makes the
  * formula the weights. The example checks it against a direct loop,
  * shows the guard where the denominator crosses zero, and fits Q by
  * gradient descent. Run: `deno run examples/attention_seed.ts`.
@@ -11,7 +11,7 @@
  * @module
  */
 
-import { attention, identity, seedRatio } from "@heed/heed/attention";
+import { attention, identityNormaliser, seedRatio } from "@heed/heed/attention";
 import {
   grad,
   key,
@@ -26,7 +26,7 @@ import { assert, assertAlmostEquals } from "@std/assert";
 
 /** The seed's attention function for a given Q. */
 export function seed(q: Tensor): ReturnType<typeof attention> {
-  return attention({ score: seedRatio(q), normalise: identity() });
+  return attention({ score: seedRatio(q), normalise: identityNormaliser() });
 }
 
 /** Runs the example, asserting what it shows; `log` prints. */

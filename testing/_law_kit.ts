@@ -6,9 +6,9 @@ import {
   type AttentionOptions,
   type AttentionResult,
   type Context,
-  identity,
+  identityNormaliser,
   normaliser,
-  softmax as softmaxNormaliser,
+  softmaxNormaliser,
   type Spec,
 } from "../attention/mod.ts";
 import { ones, type Tensor } from "../ops/mod.ts";
@@ -139,14 +139,15 @@ export function visibility(spec: Spec, x: Data): Tensor {
     ...spec,
     score: (_q, _k, ctx) => ones(ctx.shape),
     mods: [],
-    normalise: identity(),
+    normalise: identityNormaliser(),
   };
   return run(probe, x).weights;
 }
 
 /** The spec's scores after its modifiers, unmasked, [B, H, Tq, Tk]. */
 export function scores(spec: Spec, x: Data): Tensor {
-  return run({ ...spec, masks: [], normalise: identity() }, x).weights;
+  return run({ ...spec, masks: [], normalise: identityNormaliser() }, x)
+    .weights;
 }
 
 /** Per row of `w` ([rows, tk] flat): the indices that are visible. */

@@ -12,7 +12,7 @@
  */
 
 import fc from "fast-check";
-import { softmax, type Spec } from "../attention/mod.ts";
+import { softmaxNormaliser, type Spec } from "../attention/mod.ts";
 import { type Key, key } from "../ops/mod.ts";
 import { arbCase, type Case, drawData } from "./_cases.ts";
 import { CheckFailure } from "./_host.ts";
@@ -77,7 +77,7 @@ export interface AttentionLawOptions {
 
 /** Which laws apply to `spec` by default. */
 function defaultLaws(spec: Spec): Record<LawName, boolean> {
-  const laws = (spec.normalise ?? softmax()).laws;
+  const laws = (spec.normalise ?? softmaxNormaliser()).laws;
   return {
     shapes: true,
     masking: true,
@@ -99,12 +99,12 @@ function defaultLaws(spec: Spec): Record<LawName, boolean> {
  *
  * @example
  * ```ts
- * import { alibi, causal, scaledDot, sparsemax } from "@heed/heed/attention";
+ * import { alibi, causal, scaledDot, sparsemaxNormaliser } from "@heed/heed/attention";
  * import { checkAttentionLaws } from "@heed/heed/testing";
  * import { assert } from "@std/assert";
  *
  * const checked = await checkAttentionLaws(
- *   ({ heads }) => ({ score: scaledDot(), mods: [alibi(heads)], masks: [causal()], normalise: sparsemax() }),
+ *   ({ heads }) => ({ score: scaledDot(), mods: [alibi(heads)], masks: [causal()], normalise: sparsemaxNormaliser() }),
  *   { runs: 5 },
  * );
  * assert(checked.includes("simplex") && !checked.includes("grads"));

@@ -11,7 +11,7 @@ import {
   causal,
   cosine,
   dot,
-  identity,
+  identityNormaliser,
   not,
   or,
   padding,
@@ -19,10 +19,10 @@ import {
   scaledDot,
   seedRatio,
   segments,
-  sigmoid,
+  sigmoidNormaliser,
   slidingWindow,
   softCap,
-  sparsemax,
+  sparsemaxNormaliser,
   temperature,
 } from "../../attention/mod.ts";
 import { mul, normal, split } from "../../ops/mod.ts";
@@ -73,7 +73,7 @@ export const BUILT_IN_SPECS: readonly NamedSpec[] = [
     name: "seedRatio + identity (the seed's function)",
     spec: ({ d, key }) => ({
       score: seedRatio(mul(normal(key, [d, d]), 0.5)),
-      normalise: identity(),
+      normalise: identityNormaliser(),
     }),
     opts: { inputScale: 0.5 },
   },
@@ -115,7 +115,7 @@ export const BUILT_IN_SPECS: readonly NamedSpec[] = [
     spec: () => ({
       score: scaledDot(),
       masks: [causal()],
-      normalise: sparsemax(),
+      normalise: sparsemaxNormaliser(),
     }),
   },
   {
@@ -123,7 +123,7 @@ export const BUILT_IN_SPECS: readonly NamedSpec[] = [
     spec: () => ({
       score: scaledDot(),
       masks: [padding()],
-      normalise: sigmoid({ bias: -1 }),
+      normalise: sigmoidNormaliser({ bias: -1 }),
     }),
   },
   {

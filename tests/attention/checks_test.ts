@@ -18,7 +18,7 @@ import {
   padding,
   type ScoreFn,
   segments,
-  softmax,
+  softmaxNormaliser,
 } from "../../attention/mod.ts";
 import {
   cast,
@@ -121,7 +121,7 @@ Deno.test("a normaliser must return float32 weights of the scores' shape", () =>
     TypeError,
     "the normaliser rowSums returned float32[2,3,1], expected float32 weights of the scores' shape [2,3,3]",
   );
-  const asBool = normaliser((s) => greater(s, 0), softmax().laws);
+  const asBool = normaliser((s) => greater(s, 0), softmaxNormaliser().laws);
   assertThrows(
     () => attention({ score: dot(), normalise: asBool })(x, x, x),
     TypeError,

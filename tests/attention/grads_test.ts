@@ -12,14 +12,14 @@ import {
   causal,
   cosine,
   gate,
-  identity,
+  identityNormaliser,
   mixture,
   modules,
   multiHead,
   relativePositionBias,
   scaledDot,
   seedRatio,
-  sigmoid,
+  sigmoidNormaliser,
   softCap,
   type Spec,
   temperature,
@@ -74,7 +74,10 @@ const CASES: readonly Case[] = [
   {
     name: "seedRatio Q",
     params: (s) => ({ q: randomTensor([D, D], s) }),
-    spec: ({ q }) => ({ score: seedRatio(q!), normalise: identity() }),
+    spec: ({ q }) => ({
+      score: seedRatio(q!),
+      normalise: identityNormaliser(),
+    }),
   },
   {
     name: "cosine scale and temperature",
@@ -118,7 +121,10 @@ const CASES: readonly Case[] = [
   {
     name: "sigmoid bias",
     params: (s) => ({ b: randomTensor([], s) }),
-    spec: ({ b }) => ({ score: scaledDot(), normalise: sigmoid({ bias: b! }) }),
+    spec: ({ b }) => ({
+      score: scaledDot(),
+      normalise: sigmoidNormaliser({ bias: b! }),
+    }),
   },
 ];
 
@@ -153,7 +159,7 @@ testEachBackend(
     const { q, k, v } = problem(7);
     const parts = [
       attention({ score: scaledDot(), masks: [causal()] }),
-      attention({ score: scaledDot(), normalise: sigmoid() }),
+      attention({ score: scaledDot(), normalise: sigmoidNormaliser() }),
     ];
     const mixed = (p: { alpha: Tensor }) =>
       modules(parts, mixture(p.alpha))(q, k, v).output;

@@ -6,7 +6,7 @@ import {
   attention,
   causal,
   dot,
-  identity,
+  identityNormaliser,
   type MaskFn,
   not,
   or,
@@ -29,7 +29,7 @@ function visible(
   const f = attention({
     score: (_q, _k, ctx) => ones(ctx.shape),
     masks,
-    normalise: identity(),
+    normalise: identityNormaliser(),
   });
   return values(
     f(

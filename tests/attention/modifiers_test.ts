@@ -8,7 +8,7 @@ import {
   attention,
   bias,
   dot,
-  identity,
+  identityNormaliser,
   type ModFn,
   relativeBuckets,
   relativePositionBias,
@@ -20,7 +20,12 @@ import { assertAllClose, testEachBackend, values } from "../_helpers.ts";
 
 /** Modified scores: identity normaliser, so the weights are the scores. */
 function modified(mods: ModFn[], q: Tensor, k: Tensor, opts = {}): Tensor {
-  return attention({ score: dot(), mods, normalise: identity() })(q, k, k, opts)
+  return attention({ score: dot(), mods, normalise: identityNormaliser() })(
+    q,
+    k,
+    k,
+    opts,
+  )
     .weights;
 }
 

@@ -11,8 +11,8 @@ import {
   mixture,
   modules,
   scaledDot,
-  sigmoid,
-  sparsemax,
+  sigmoidNormaliser,
+  sparsemaxNormaliser,
 } from "../../attention/mod.ts";
 import {
   add,
@@ -27,8 +27,8 @@ import { assertAllClose, randomTensor, testEachBackend } from "../_helpers.ts";
 
 const parts = () => [
   attention({ score: scaledDot(), masks: [causal()] }),
-  attention({ score: dot(), normalise: sparsemax() }),
-  attention({ score: scaledDot(), normalise: sigmoid() }),
+  attention({ score: dot(), normalise: sparsemaxNormaliser() }),
+  attention({ score: scaledDot(), normalise: sigmoidNormaliser() }),
 ];
 
 const inputs = () =>

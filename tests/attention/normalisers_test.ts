@@ -6,10 +6,10 @@ import fc from "fast-check";
 import {
   attention,
   dot,
-  identity,
-  sigmoid,
-  softmax,
-  sparsemax,
+  identityNormaliser,
+  sigmoidNormaliser,
+  softmaxNormaliser,
+  sparsemaxNormaliser,
   temperature,
 } from "../../attention/mod.ts";
 import type { Context, Normaliser } from "../../attention/mod.ts";
@@ -50,19 +50,21 @@ function sparsemaxRef(z: number[]): number[] {
 }
 
 testEachBackend(
-  "softmax() equals the ops softmax when nothing is masked",
+  "softmaxNormaliser() equals the ops softmax when nothing is masked",
   async () => {
     const s = tensor(randomValues(12, 1), { shape: [3, 4] });
-    await assertAllClose(apply(softmax(), s), opsSoftmax(s), { atol: 1e-6 });
+    await assertAllClose(apply(softmaxNormaliser(), s), opsSoftmax(s), {
+      atol: 1e-6,
+    });
   },
 );
 
 testEachBackend(
-  "softmax() gives masked keys exactly 0 and an empty row zeros",
+  "softmaxNormaliser() gives masked keys exactly 0 and an empty row zeros",
   async () => {
     const s = tensor([[1, 2, 3], [4, 5, 6]]);
     const mask = tensor([[true, false, true], [false, false, false]]);
-    const w = await values(apply(softmax(), s, mask));
+    const w = await values(apply(softmaxNormaliser(), s, mask));
     const e = Math.exp(2);
     await assertAllClose(w, [1 / (1 + e), 0, e / (1 + e), 0, 0, 0]);
     assertEquals(w[1], 0);
@@ -71,11 +73,13 @@ testEachBackend(
 );
 
 testEachBackend(
-  "softmax() has finite gradients through a fully masked row",
+  "softmaxNormaliser() has finite gradients through a fully masked row",
   async () => {
     const mask = tensor([[true, true], [false, false]]);
     const r = tensor([[1, 2], [3, 4]]);
-    const g = grad((s: Tensor) => sum(mul(apply(softmax(), s, mask), r)))(
+    const g = grad((s: Tensor) =>
+      sum(mul(apply(softmaxNormaliser(), s, mask), r))
+    )(
       tensor([[0.5, -0.5], [1, 2]]),
     );
     const gv = await values(g);
@@ -85,7 +89,7 @@ testEachBackend(
 );
 
 testEachBackend(
-  "sparsemax() equals the sort-based algorithm on random rows",
+  "sparsemaxNormaliser() equals the sort-based algorithm on random rows",
   async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -94,7 +98,7 @@ testEachBackend(
         fc.constantFrom(0.3, 1, 4),
         async (n, seed, spread) => {
           const z = Array.from(randomValues(n, seed), (v) => v * spread);
-          const w = apply(sparsemax(), tensor(z, { shape: [1, n] }));
+          const w = apply(sparsemaxNormaliser(), tensor(z, { shape: [1, n] }));
           await assertAllClose(w, sparsemaxRef(z), { atol: 1e-5 });
         },
       ),
@@ -104,10 +108,10 @@ testEachBackend(
 );
 
 testEachBackend(
-  "sparsemax() lies on the simplex and is sparse for peaked scores",
+  "sparsemaxNormaliser() lies on the simplex and is sparse for peaked scores",
   async () => {
     const s = tensor([[5, 1, 0.5, -2], [0.1, 0.2, 0.15, 0.12]]);
-    const w = await values(apply(sparsemax(), s));
+    const w = await values(apply(sparsemaxNormaliser(), s));
     assertEquals(w.slice(0, 4), [1, 0, 0, 0]); // peaked: a one-hot row
     assert(w.every((x) => x >= 0));
     const rowSum = (r: number) =>
@@ -118,7 +122,7 @@ testEachBackend(
 );
 
 testEachBackend(
-  "sparsemax() is one-hot whenever the top score leads by more than 1",
+  "sparsemaxNormaliser() is one-hot whenever the top score leads by more than 1",
   async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -131,7 +135,7 @@ testEachBackend(
           const z = Array.from(randomValues(n, seed));
           const top = seed % n;
           z[top] = Math.max(...z) + lead;
-          const w = await values(apply(sparsemax(), tensor([z])));
+          const w = await values(apply(sparsemaxNormaliser(), tensor([z])));
           // Exact zeros off the top; 1 at the top up to float32 rounding.
           assertEquals(w.map((x, i) => (i === top ? 0 : x)), Array(n).fill(0));
           await assertAllClose(w[top]!, 1, { atol: 1e-6 });
@@ -143,18 +147,18 @@ testEachBackend(
 );
 
 testEachBackend(
-  "sparsemax() stays on the simplex for large scores",
+  "sparsemaxNormaliser() stays on the simplex for large scores",
   async () => {
     // float32 absorbs the +1 of the support test and τ unless each row is
     // shifted by its max first (these gave [0, 0], [0, 0] and [2, 0]).
     const w = apply(
-      sparsemax(),
+      sparsemaxNormaliser(),
       tensor([[1e30, 1e30], [1.7e7, 0], [30000002, 30000000], [-1e30, -1e30]]),
     );
     assertEquals(await values(w), [0.5, 0.5, 1, 0, 1, 0, 0.5, 0.5]);
     // The same with a mask: the masked top key does not set the shift.
     const masked = apply(
-      sparsemax(),
+      sparsemaxNormaliser(),
       tensor([[4e7, 2e7, 2e7]]),
       tensor([[false, true, true]]),
     );
@@ -163,7 +167,7 @@ testEachBackend(
 );
 
 testEachBackend(
-  "sparsemax() is shift invariant at every scale",
+  "sparsemaxNormaliser() is shift invariant at every scale",
   async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -178,7 +182,7 @@ testEachBackend(
             (v) => Math.fround(v + c),
           );
           const back = up.map((v) => v - c);
-          const w = apply(sparsemax(), tensor([up]));
+          const w = apply(sparsemaxNormaliser(), tensor([up]));
           await assertAllClose(w, sparsemaxRef(back), { atol: 1e-6 });
         },
       ),
@@ -188,10 +192,10 @@ testEachBackend(
 );
 
 testEachBackend(
-  "sparsemax() at a tiny temperature gives the argmax, as softmax does",
+  "sparsemaxNormaliser() at a tiny temperature gives the argmax, as softmax does",
   async () => {
     const q = tensor([[1]]), k = tensor([[2], [1.5], [0]]);
-    for (const normalise of [sparsemax(), softmax()]) {
+    for (const normalise of [sparsemaxNormaliser(), softmaxNormaliser()]) {
       const f = attention({
         score: dot(),
         mods: [temperature(1e-8)],
@@ -203,12 +207,12 @@ testEachBackend(
 );
 
 testEachBackend(
-  "sparsemax() derivatives stay right for large tied scores",
+  "sparsemaxNormaliser() derivatives stay right for large tied scores",
   async () => {
     // Support {0, 1} of [c, c, c − 8]: ∂w_i/∂z_j = [i∈S]([i=j] − [j∈S]/2).
     const c = 2 ** 25;
     const z = tensor([[c, c, c - 8]]);
-    const f = (x: Tensor) => apply(sparsemax(), x);
+    const f = (x: Tensor) => apply(sparsemaxNormaliser(), x);
     const want = [[0.5, -0.5, 0], [-0.5, 0.5, 0], [0, 0, 0]];
     for (let j = 0; j < 3; j++) {
       const dz = tensor([[0, 1, 2].map((i) => (i === j ? 1 : 0))]);
@@ -222,33 +226,35 @@ testEachBackend(
 );
 
 testEachBackend(
-  "sparsemax() with ties gives tied keys equal weight",
+  "sparsemaxNormaliser() with ties gives tied keys equal weight",
   async () => {
-    const w = await values(apply(sparsemax(), tensor([[1, 1, -3]])));
+    const w = await values(apply(sparsemaxNormaliser(), tensor([[1, 1, -3]])));
     assertEquals(w, [0.5, 0.5, 0]);
   },
 );
 
 testEachBackend(
-  "sparsemax() ignores masked keys and zeroes an empty row",
+  "sparsemaxNormaliser() ignores masked keys and zeroes an empty row",
   async () => {
     const s = tensor([[3, 0.5, 0.4], [1, 2, 3]]);
     const mask = tensor([[false, true, true], [false, false, false]]);
-    const w = await values(apply(sparsemax(), s, mask));
+    const w = await values(apply(sparsemaxNormaliser(), s, mask));
     // Without key 0: τ = (0.5 + 0.4 − 1)/2 = −0.05.
     await assertAllClose(w, [0, 0.55, 0.45, 0, 0, 0], { atol: 1e-6 });
   },
 );
 
 testEachBackend(
-  "sparsemax() has the known Jacobian diag(s) − s sᵀ/|S|",
+  "sparsemaxNormaliser() has the known Jacobian diag(s) − s sᵀ/|S|",
   async () => {
     // Support {0, 1, 2} of 4: ∂w_i/∂z_j = [i∈S]([i=j] − [j∈S]/3).
     const z = tensor([[1, 0.9, 0.8, -2]]);
     const support = [1, 1, 1, 0];
     for (let j = 0; j < 4; j++) {
       const dz = tensor([[0, 1, 2, 3].map((i) => (i === j ? 1 : 0))]);
-      const [, dw] = jvp((x: Tensor) => apply(sparsemax(), x), [z], [dz]);
+      const [, dw] = jvp((x: Tensor) => apply(sparsemaxNormaliser(), x), [z], [
+        dz,
+      ]);
       const want = support.map((si, i) =>
         si * ((i === j ? 1 : 0) - support[j]! / 3)
       );
@@ -258,58 +264,62 @@ testEachBackend(
 );
 
 testEachBackend(
-  "sparsemax() derivatives match finite differences away from ties",
+  "sparsemaxNormaliser() derivatives match finite differences away from ties",
   async () => {
     // Distinct values far (≥ 0.13) from each other and, after projection,
     // from the support boundary.
     const z = tensor([[0.9, 0.35, 0.1, -0.6, 0.62]]);
     const mask = tensor([[true, true, true, false, true]]);
-    await checkGrads((x: Tensor) => apply(sparsemax(), x, mask), [z], {
-      eps: 1e-3,
-    });
+    await checkGrads(
+      (x: Tensor) => apply(sparsemaxNormaliser(), x, mask),
+      [z],
+      {
+        eps: 1e-3,
+      },
+    );
   },
 );
 
 testEachBackend(
-  "sigmoid() weighs each key on its own and honours the mask",
+  "sigmoidNormaliser() weighs each key on its own and honours the mask",
   async () => {
     const s = tensor([[0, 2, -1]]);
     const mask = tensor([[true, false, true]]);
-    const w = await values(apply(sigmoid({ bias: 1 }), s, mask));
+    const w = await values(apply(sigmoidNormaliser({ bias: 1 }), s, mask));
     await assertAllClose(w, [1 / (1 + Math.exp(-1)), 0, 0.5]);
   },
 );
 
 testEachBackend(
-  "identity() passes scores through and zeroes masked ones",
+  "identityNormaliser() passes scores through and zeroes masked ones",
   async () => {
     const w = await values(
-      apply(identity(), tensor([[-2, 7]]), tensor([[true, false]])),
+      apply(identityNormaliser(), tensor([[-2, 7]]), tensor([[true, false]])),
     );
     assertEquals(w, [-2, 0]);
   },
 );
 
 Deno.test("normalisers declare the laws they satisfy", () => {
-  assertEquals(softmax().laws, {
+  assertEquals(softmaxNormaliser().laws, {
     simplex: true,
     shiftInvariant: true,
     smooth: true,
   });
-  assertEquals(sparsemax().laws, {
+  assertEquals(sparsemaxNormaliser().laws, {
     simplex: true,
     shiftInvariant: true,
     smooth: false,
   });
-  assertEquals(sigmoid().laws.simplex, false);
-  assertEquals(identity().laws.shiftInvariant, false);
+  assertEquals(sigmoidNormaliser().laws.simplex, false);
+  assertEquals(identityNormaliser().laws.shiftInvariant, false);
 });
 
-Deno.test("sparsemax() gives the same rows when it works in blocks of rows", async () => {
+Deno.test("sparsemaxNormaliser() gives the same rows when it works in blocks of rows", async () => {
   // 260 rows × 260² pairs exceed one block (2^24 elements): two blocks.
   const n = 260;
   const s = tensor(randomValues(n * n, 9), { shape: [n, n] });
-  const w = await values(apply(sparsemax(), s));
+  const w = await values(apply(sparsemaxNormaliser(), s));
   const z = await values(s);
   for (const row of [0, 247, 248, 259]) {
     const zr = z.slice(row * n, row * n + n);

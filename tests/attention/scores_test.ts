@@ -7,7 +7,7 @@ import {
   bilinear,
   cosine,
   dot,
-  identity,
+  identityNormaliser,
   type ScoreFn,
 } from "../../attention/mod.ts";
 import { scaledDot } from "../../attention/mod.ts";
@@ -28,7 +28,7 @@ import {
 
 /** The scores a score function gives (identity normaliser, no masks). */
 function scoresOf(score: ScoreFn, q: Tensor, k: Tensor): Tensor {
-  return attention({ score, normalise: identity() })(q, k, k).weights;
+  return attention({ score, normalise: identityNormaliser() })(q, k, k).weights;
 }
 
 /** Rows of a [T, d] host matrix. */

@@ -3,7 +3,11 @@
 
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import fc from "fast-check";
-import { attention, identity, seedRatio } from "../../attention/mod.ts";
+import {
+  attention,
+  identityNormaliser,
+  seedRatio,
+} from "../../attention/mod.ts";
 import { grad, sum, type Tensor, tensor } from "../../ops/mod.ts";
 import { checkGrads } from "../../testing/mod.ts";
 import {
@@ -31,7 +35,7 @@ function direct(e: number[][], f: number[][], Q: number[][]): number[][] {
 
 function weights(Q: Tensor, e: Tensor, f: Tensor, eps?: number): Tensor {
   const score = seedRatio(Q, eps === undefined ? {} : { eps });
-  return attention({ score, normalise: identity() })(e, f, f).weights;
+  return attention({ score, normalise: identityNormaliser() })(e, f, f).weights;
 }
 
 const matrix = (v: ArrayLike<number>, r: number, c: number) =>

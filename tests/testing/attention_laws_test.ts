@@ -8,7 +8,7 @@ import {
   normaliser,
   type NormaliserLaws,
   scaledDot,
-  softmax,
+  softmaxNormaliser,
   type Spec,
 } from "../../attention/mod.ts";
 import {
@@ -56,7 +56,7 @@ function only(law: LawName, spec: Spec) {
 }
 
 /** Elementwise sigmoid, honestly labelled. */
-const sigmoidNormaliser = normaliser((s, m) => {
+const elementwiseSigmoid = normaliser((s, m) => {
   const w = sigmoid(s);
   return m ? where(m, w, 0) : w;
 }, { simplex: false, shiftInvariant: false, smooth: true });
@@ -212,7 +212,7 @@ Deno.test("the modules and multiHead laws catch an impure score function", async
   let calls = 0; // state: every other call scores differently
   const impure: Spec = {
     score: (q, k, ctx) => add(dot()(q, k, ctx), calls++ % 2),
-    normalise: sigmoidNormaliser,
+    normalise: elementwiseSigmoid,
   };
   await assertRejects(() => only("modules", impure), Error, "modules");
   await assertRejects(() => only("multiHead", impure), Error, "multiHead");
@@ -225,7 +225,7 @@ Deno.test("the grads law catches a score with a wrong derivative", async () => {
   );
   const spec: Spec = {
     score: (q, k, ctx) => wrong(dot()(q, k, ctx)),
-    normalise: softmax(),
+    normalise: softmaxNormaliser(),
   };
   const e = await assertRejects(() => only("grads", spec));
   assert(e instanceof Error);
@@ -249,7 +249,7 @@ Deno.test({
     const skewed: Spec = {
       score: (q, k, ctx) =>
         add(dot()(q, k, ctx), defaultBackend() === "cpu" ? 0 : 0.5),
-      normalise: sigmoidNormaliser,
+      normalise: elementwiseSigmoid,
     };
     await assertRejects(() => only("backends", skewed), Error, "backends");
   },
