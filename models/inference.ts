@@ -1,6 +1,8 @@
 /**
- * A trained translator loaded from a checkpoint: translate one sentence
- * (with its cross-attention map) or a whole test split.
+ * Inference with trained models: load what `deno task train` saved,
+ * classify a text, translate a text (with where the decoder looked), and
+ * score a test set. Translation is beam search for both architectures
+ * (beam 1 is greedy).
  *
  * @module
  */
@@ -10,6 +12,8 @@ import {
   BOS_ID,
   cleanText,
   EOS_ID,
+  hostBatches,
+  hostTranslationBatches,
   normalizeText,
   pipe,
   tokenize,
@@ -18,88 +22,259 @@ import {
   type TranslationData,
 } from "../data/mod.ts";
 import {
+  argmax,
+  dispose,
   mean,
-  notEqual,
-  ones,
   reshape,
   scope,
-  stack,
+  slice,
+  softmax,
   type Tensor,
   tensor,
 } from "../ops/mod.ts";
-import { releaseNow } from "../ops/memory.ts";
 import { loadCheckpoint } from "./train/checkpoint.ts";
-import { beamSearch } from "./arch/decoding.ts";
+import { accuracy, corpusBleu, corpusChrf, macroF1 } from "./train/metrics.ts";
 import {
-  gruBeamSearch,
-  type GruConfig,
-  gruDecodeStep,
-  gruEncode,
-  type GruParams,
-  gruProjectKeys,
-} from "./arch/gru.ts";
-import { corpusBleu, corpusChrf } from "./train/metrics.ts";
+  applyClassifier,
+  type ClassifierParams,
+  type FullClassifierConfig,
+} from "./arch/classifier.ts";
 import {
-  decode,
-  encode,
+  applyTranslator,
   type FullTranslatorConfig,
+  type SourceBatch,
   type TranslatorParams,
 } from "./arch/translator.ts";
 import {
-  type DecodeFn,
-  translateTable,
-  type TranslationProgress,
-} from "./train/translate.ts";
+  applyGru,
+  type GruConfig,
+  gruDecoder,
+  type GruParams,
+} from "./arch/gru.ts";
+import {
+  beamSearch,
+  type StepDecoder,
+  transformerDecoder,
+} from "./arch/decoding.ts";
+import type { ClassifierMeta } from "./train/classify.ts";
+import type { TranslatorMeta } from "./train/translate.ts";
 
-/** A trained translator: the best parameters of a run and its metadata. */
-export interface LoadedTranslator {
-  /** The parameters of the best validation epoch. */
-  readonly params: TranslatorParams | GruParams;
-  /** What the run saved: configuration, tokenizers, history. */
-  readonly progress: TranslationProgress;
+/** A classifier with what it needs to read text. */
+export interface ClassifierModel {
+  /** The parameters. */
+  readonly params: ClassifierParams;
+  /** The full configuration. */
+  readonly config: FullClassifierConfig;
+  /** The tokenizer the model reads. */
+  readonly tokenizer: Tokenizer;
+  /** Class names in id order. */
+  readonly labels: readonly string[];
+}
+
+/** Predicted class ids for a table's `ids` column. */
+export async function predictClasses(
+  params: ClassifierParams,
+  config: FullClassifierConfig,
+  table: aq.ColumnTable,
+  batchSize = 256,
+): Promise<Int32Array> {
+  const out = new Int32Array(table.numRows());
+  const reads: Promise<void>[] = [];
+  for (const b of hostBatches(table, "ids", { batchSize })) {
+    const pred = scope(() => {
+      const ids = tensor(b.ids, { shape: b.shape, dtype: "int32" });
+      const mask = tensor(b.mask, { shape: b.shape, dtype: "int32" });
+      const { logits } = applyClassifier(params, { ids, mask }, { config });
+      return argmax(logits, { axis: -1 });
+    });
+    reads.push(
+      pred.data().then((d) => {
+        dispose(pred);
+        b.rows.forEach((r, i) => (out[r] = d[i]!));
+      }),
+    );
+  }
+  await Promise.all(reads);
+  return out;
+}
+
+/** Loads the best parameters of a classifier checkpoint written by `train`. */
+export async function loadClassifier(path: string): Promise<ClassifierModel> {
+  const ck = await loadCheckpoint<
+    ClassifierParams,
+    { best: ClassifierParams | null },
+    ClassifierMeta
+  >(path);
+  const meta = ck.metadata;
+  if (meta.task !== undefined && meta.task !== "classify") {
+    throw new TypeError(`${path} holds no classifier (task ${meta.task})`);
+  }
+  return {
+    params: ck.optState?.best ?? ck.params,
+    config: meta.config,
+    tokenizer: tokenizerFromJSON(meta.tokenizer),
+    labels: meta.labels,
+  };
+}
+
+/** What {@link classifyText} returns. */
+export interface Classification {
+  /** The `top` classes, most likely first. */
+  readonly ranked: { label: string; p: number }[];
+  /** The last block's attention `[T, T]`, heads averaged. */
+  readonly attention: number[][];
+  /** The pieces the attention rows and columns stand for. */
+  readonly tokens: string[];
+}
+
+/** The top classes of `text` and the attention map of the last block, averaged over heads. */
+export async function classifyText(
+  m: ClassifierModel,
+  text: string,
+  opts: { readonly top?: number } = {},
+): Promise<Classification> {
+  const ids = m.tokenizer.encode(text);
+  if (ids.length === 0) {
+    throw new RangeError("predict: the sentence has no tokens");
+  }
+  const pieces = m.tokenizer.tokenize(text).map(piece);
+  const t = ids.length;
+  const { probs, attn } = scope(() => {
+    const out = applyClassifier(m.params, {
+      ids: tensor(ids, { shape: [1, t] }),
+      mask: tensor(new Int32Array(t).fill(1), { shape: [1, t] }),
+    }, { config: m.config });
+    const w = out.weights[m.config.layers - 1]!; // [1, H, T', T']
+    const tt = w.shape[2]!;
+    return {
+      probs: softmax(out.logits),
+      attn: reshape(
+        mean(slice(w, [0, 0, 0, 0], [1, w.shape[1]!, tt, tt]), { axis: 1 }),
+        [tt, tt],
+      ),
+    };
+  });
+  const [p, a] = await Promise.all([
+    probs.data(),
+    attn.array() as Promise<number[][]>,
+  ]);
+  dispose([probs, attn]);
+  const ranked = [...p].map((v, i) => ({ label: m.labels[i]!, p: v }))
+    .sort((x, y) => y.p - x.p).slice(0, opts.top ?? 3);
+  const tokens = m.config.pooling === "cls" ? ["[CLS]", ...pieces] : pieces;
+  return { ranked, attention: a, tokens };
+}
+
+/** Test-set scores of a classifier. */
+export interface ClassifierScores {
+  /** Accuracy. */
+  readonly accuracy: number;
+  /** Macro-averaged F1. */
+  readonly macroF1: number;
+  /** Rows scored. */
+  readonly rows: number;
+}
+
+/** Scores a table with a `text` column and int32 `label` ids. */
+export async function evaluateClassifier(
+  m: ClassifierModel,
+  test: aq.ColumnTable,
+): Promise<ClassifierScores> {
+  const table = tokenize("text", m.tokenizer, { as: () => "ids" })(test);
+  const pred = await predictClasses(m.params, m.config, table);
+  const gold = Int32Array.from(table.array("label") as ArrayLike<number>);
+  return {
+    accuracy: accuracy(pred, gold),
+    macroF1: macroF1(pred, gold, m.labels.length),
+    rows: gold.length,
+  };
+}
+
+/** A translation model of either architecture. */
+export type TranslatorModel =
+  | {
+    readonly arch: "transformer";
+    readonly params: TranslatorParams;
+    readonly config: FullTranslatorConfig;
+  }
+  | {
+    readonly arch: "gru";
+    readonly params: GruParams;
+    readonly config: GruConfig;
+  };
+
+/** The model's {@link StepDecoder} for a batch of sources. */
+export function stepDecoder(
+  m: TranslatorModel,
+  batch: SourceBatch,
+): StepDecoder<unknown> {
+  const { config } = m;
+  return (m.arch === "gru"
+    ? gruDecoder(m.params, batch, { config: m.config })
+    : transformerDecoder(m.params, batch, { config })) as StepDecoder<unknown>;
+}
+
+/** Translates a table's `src_ids` column with beam search (beam 1 is greedy), batch by batch. */
+export async function translateTable(
+  m: TranslatorModel,
+  table: aq.ColumnTable,
+  tgtTokenizer: Tokenizer,
+  opts: { readonly beam?: number; readonly maxTokens?: number } = {},
+): Promise<string[]> {
+  const out = new Array<string>(table.numRows()).fill("");
+  const parts = hostTranslationBatches(table, {
+    source: "src_ids",
+    target: "src_ids",
+    maxTokens: opts.maxTokens ?? 4096,
+    batchSize: 64,
+  });
+  for (const b of parts) {
+    const { shape } = b.source;
+    using src = tensor(b.source.ids, { shape, dtype: "int32" });
+    using srcMask = tensor(b.source.mask, { shape, dtype: "int32" });
+    const ids = await beamSearch(stepDecoder(m, { src, srcMask }), {
+      beam: opts.beam ?? 4,
+    });
+    b.rows.forEach((r, i) => (out[r] = tgtTokenizer.decode(ids[i]!)));
+  }
+  return out;
+}
+
+/** A trained translator: the best parameters of a run, its tokenizers and metadata. */
+export type LoadedTranslator = TranslatorModel & {
+  /** What the run saved: columns, tokenizers, configuration. */
+  readonly metadata: TranslatorMeta;
   /** The source tokenizer. */
   readonly srcTokenizer: Tokenizer;
   /** The target tokenizer. */
   readonly tgtTokenizer: Tokenizer;
-}
+};
 
 /** Loads a translation checkpoint written by `deno task train --task translate`. */
 export async function loadTranslator(path: string): Promise<LoadedTranslator> {
   const ck = await loadCheckpoint<
     TranslatorParams | GruParams,
-    { best: TranslatorParams | GruParams | null }
+    { best: TranslatorParams | GruParams | null },
+    TranslatorMeta
   >(path);
-  const progress = ck.metadata as unknown as TranslationProgress;
-  if (progress.task !== "translate") {
+  const meta = ck.metadata;
+  if (meta.task !== "translate") {
     throw new TypeError(`${path} holds no translator`);
   }
+  const params = ck.optState?.best ?? ck.params;
+  const model: TranslatorModel = meta.arch === "gru"
+    ? { arch: "gru", params: params as GruParams, config: meta.config }
+    : {
+      arch: "transformer",
+      params: params as TranslatorParams,
+      config: meta.config as FullTranslatorConfig,
+    };
   return {
-    params: ck.optState?.best ?? ck.params,
-    progress,
-    srcTokenizer: tokenizerFromJSON(progress.srcTokenizer),
-    tgtTokenizer: tokenizerFromJSON(progress.tgtTokenizer),
+    ...model,
+    metadata: meta,
+    srcTokenizer: tokenizerFromJSON(meta.srcTokenizer),
+    tgtTokenizer: tokenizerFromJSON(meta.tgtTokenizer),
   };
-}
-
-/** The decoder of a loaded translator: beam search (beam 1 is greedy). */
-export function translatorDecoder(m: LoadedTranslator, beam = 4): DecodeFn {
-  return (src, maxLen) =>
-    m.progress.arch === "gru"
-      ? gruBeamSearch(
-        m.params as GruParams,
-        m.progress.config as GruConfig,
-        src,
-        {
-          beam,
-          maxLen,
-        },
-      )
-      : beamSearch(
-        m.params as TranslatorParams,
-        m.progress.config as FullTranslatorConfig,
-        src,
-        { beam, maxLen },
-      );
 }
 
 /** What {@link translateText} returns. */
@@ -126,7 +301,7 @@ export async function translateText(
   text: string,
   opts: { readonly beam?: number } = {},
 ): Promise<Translation> {
-  const col = m.progress.columns.source;
+  const col = m.metadata.columns.source;
   const cleaned = pipe(normalizeText([col]), cleanText([col]))(
     aq.table({ [col]: [text] }),
   ).get(col, 0) as string;
@@ -136,56 +311,28 @@ export async function translateText(
   }
   const ids = Int32Array.from([...body, EOS_ID]);
   const s = ids.length;
-  const src = tensor(ids, { shape: [1, s] });
-  const srcMask = tensor(new Int32Array(s).fill(1), { shape: [1, s] });
-  const [out] = await translatorDecoder(m, opts.beam ?? 4)(
-    { src, srcMask },
-    2 * s + 5,
-  );
+  using src = tensor(ids, { shape: [1, s] });
+  using srcMask = tensor(new Int32Array(s).fill(1), { shape: [1, s] });
+  const [out] = await beamSearch(stepDecoder(m, { src, srcMask }), {
+    beam: opts.beam ?? 4,
+  });
   // Teacher-force the chosen output to read the attention of each step.
   const tgt = Int32Array.from([BOS_ID, ...out!]);
-  const attn = scope(() => {
+  using attn = scope(() => {
     const t = tgt.length;
-    const tgtIn = tensor(tgt, { shape: [1, t] });
-    if (m.progress.arch === "gru") {
-      const p = m.params as GruParams, c = m.progress.config as GruConfig;
-      const { states, last } = gruEncode(p, c, src, srcMask);
-      const keyMask = notEqual(srcMask, 0);
-      const keys = gruProjectKeys(p, states);
-      let h = last;
-      const rows: Tensor[] = [];
-      for (let i = 0; i < t; i++) {
-        const r = gruDecodeStep(
-          p,
-          c,
-          states,
-          keyMask,
-          tensor(Int32Array.of(tgt[i]!)),
-          h,
-          keys,
-        );
-        h = r.h;
-        rows.push(reshape(r.weights, [s]));
-      }
-      return stack(rows, 0);
-    }
-    const p = m.params as TranslatorParams;
-    const c = m.progress.config as FullTranslatorConfig;
-    const memory = encode(p, c, src, srcMask);
-    const { cross } = decode(
-      p,
-      c,
-      memory,
-      srcMask,
-      tgtIn,
-      ones([1, t], {
-        dtype: "int32",
-      }),
-    );
-    return reshape(mean(cross, { axis: 1 }), [t, s]);
+    const input = { src, srcMask, tgtIn: tensor(tgt, { shape: [1, t] }) };
+    const w: Tensor = m.arch === "gru"
+      ? applyGru(m.params, input, { config: m.config }).weights // [1, T, S]
+      : mean(
+        applyTranslator(m.params, {
+          ...input,
+          tgtMask: tensor(new Int32Array(t).fill(1), { shape: [1, t] }),
+        }, { config: m.config }).cross,
+        { axis: 1 },
+      ); // [1, T, S]
+    return reshape(w, [t, s]);
   });
   const attention = (await attn.array()) as number[][];
-  releaseNow(attn, src, srcMask);
   const words = m.tgtTokenizer.vocab.tokens;
   return {
     text: m.tgtTokenizer.decode(out!),
@@ -195,7 +342,7 @@ export async function translateText(
   };
 }
 
-/** Test-split scores of a loaded translator. */
+/** Test-split scores of a translator. */
 export interface TranslationScores {
   /** sacreBLEU's default (13a, cased). */
   readonly bleu: number;
@@ -213,17 +360,13 @@ export async function evaluateTranslator(
   data: Pick<TranslationData, "test">,
   opts: { readonly beam?: number } = {},
 ): Promise<TranslationScores> {
-  const { source, target } = m.progress.columns;
+  const { source, target } = m.metadata.columns;
   const test = pipe(
     normalizeText([source]),
     cleanText([source]),
     tokenize(source, m.srcTokenizer, { as: () => "src_ids" }),
   )(data.test);
-  const hyp = await translateTable(
-    translatorDecoder(m, opts.beam ?? 4),
-    test,
-    m.tgtTokenizer,
-  );
+  const hyp = await translateTable(m, test, m.tgtTokenizer, opts);
   const refs = data.test.array(target) as string[];
   return {
     bleu: corpusBleu(hyp, refs).score,

@@ -1,63 +1,230 @@
 /**
- * Models and training: layers, a classifier and an encoder-decoder
- * translator whose attention is any named spec, greedy and beam decoding,
- * pure optimisers and schedules, metrics, and the training loops behind
- * `deno task train`.
+ * Models and training. `arch/`: layers, a classifier, an encoder-decoder
+ * Transformer and a GRU translator, each `init(key, config)` plus
+ * `apply(params, inputs, { config, ... })`, and one beam search for both
+ * translators (beam 1 is greedy). `train/`: {@link fit}, the one training
+ * loop, with pure optimisers and schedules, metrics and checkpoints.
+ * `inference.ts`: classify or translate a text, score a test set.
  *
- * @example Train a classifier step by step
+ * @example Train a classifier with fit
  * ```ts
- * import { carry, key, tensor, valueAndGrad, crossEntropy } from "@heed/heed";
- * import { adamw, applyClassifier, initClassifier } from "@heed/heed/models";
+ * import { crossEntropy, key, tensor, type Tensor } from "@heed/heed";
+ * import {
+ *   adamw,
+ *   applyClassifier,
+ *   type ClassifierParams,
+ *   fit,
+ *   initClassifier,
+ * } from "@heed/heed/models";
  * import { assert } from "@std/assert";
  *
  * const config = { vocabSize: 20, numClasses: 3, dModel: 16, heads: 2, layers: 1, maxLen: 8 };
- * const ids = tensor(new Int32Array([4, 5, 6, 0, 7, 8, 0, 0]), { shape: [2, 4] });
- * const mask = tensor(new Int32Array([1, 1, 1, 0, 1, 1, 0, 0]), { shape: [2, 4] });
- * const y = tensor(new Int32Array([0, 2]));
- * const loss = (p: ReturnType<typeof initClassifier>) =>
- *   crossEntropy(applyClassifier(p, config, { ids, mask }).logits, y);
- * const opt = adamw({ lr: 1e-2 });
- * let state = { params: initClassifier(key(0), config), opt: opt.init(initClassifier(key(0), config)) };
- * const before = await loss(state.params).item() as number;
- * for (let i = 0; i < 20; i++) {
- *   state = carry(state, (s) => {
- *     const [, g] = valueAndGrad(loss)(s.params);
- *     const next = opt.update(s.params, g, s.opt);
- *     return { params: next.params, opt: next.state };
- *   });
- * }
- * assert((await loss(state.params).item() as number) < before);
+ * type Batch = { ids: Tensor; mask: Tensor; y: Tensor };
+ * const batch = (): Batch => ({
+ *   ids: tensor(new Int32Array([4, 5, 6, 0, 7, 8, 0, 0]), { shape: [2, 4] }),
+ *   mask: tensor([[true, true, true, false], [true, true, false, false]]),
+ *   y: tensor(new Int32Array([0, 2])),
+ * });
+ * const loss = (p: ClassifierParams, b: Batch) =>
+ *   crossEntropy(applyClassifier(p, b, { config }).logits, b.y);
+ * const { progress } = await fit({
+ *   init: () => initClassifier(key(0), config),
+ *   loss,
+ *   batches: () => [batch()],
+ *   optimizer: adamw({ lr: 1e-2 }),
+ *   key: key(1),
+ *   epochs: 20,
+ *   evaluate: () => ({}),
+ *   score: () => 0,
+ * });
+ * assert(progress.history[19]!.loss < progress.history[0]!.loss);
  * ```
  *
  * @module
  */
 
-export * from "./arch/layers.ts";
-export * from "./train/optim.ts";
-export * from "./train/schedules.ts";
-export * from "./arch/attention_specs.ts";
-export * from "./arch/classifier.ts";
-export * from "./arch/translator.ts";
-export * from "./arch/decoding.ts";
-export * from "./train/metrics.ts";
+// Architectures
 export {
+  type DropoutLayerOptions,
+  embed,
+  type EmbeddingParams,
+  feedForward,
+  type FeedForwardParams,
+  initEmbedding,
+  initFeedForward,
+  initLayerNorm,
+  initLearnedPositions,
+  initLinear,
+  type LayerNormParams,
+  linear,
+  type LinearParams,
+  positions,
+  sinusoidalPositions,
+  trainDropout,
+  type TrainOptions,
+} from "./arch/layers.ts";
+export {
+  ATTENTION_NAMES,
+  type AttentionName,
+  checkAttentionName,
+  MASKS,
+  type NamedSpec,
+  namedSpec,
+  type SpecParams,
+} from "./arch/attention_specs.ts";
+export {
+  applyClassifier,
+  type BlockParams,
+  type ClassifierConfig,
+  classifierConfig,
+  type ClassifierInput,
+  type ClassifierOptions,
+  type ClassifierOutput,
+  type ClassifierParams,
+  encoderAttention,
+  type FullClassifierConfig,
+  initClassifier,
+  type Pooling,
+} from "./arch/classifier.ts";
+export {
+  applyTranslator,
+  decode,
+  type DecodeOutput,
+  type DecoderBlock,
+  type DecoderInput,
+  encode,
+  type EncoderBlock,
+  type FullTranslatorConfig,
+  initTranslator,
+  type SourceBatch,
+  type TranslationInput,
+  type TranslatorConfig,
+  translatorConfig,
+  translatorLoss,
+  type TranslatorLossOptions,
+  type TranslatorOptions,
+  type TranslatorParams,
+} from "./arch/translator.ts";
+export {
+  applyGru,
+  type GruCell,
+  gruCell,
+  type GruCellInput,
+  type GruConfig,
+  gruDecoder,
+  type GruDecoderState,
+  gruDecodeStep,
+  gruEncode,
+  gruLoss,
+  type GruLossOptions,
+  type GruOptions,
+  type GruParams,
+  gruProjectKeys,
+  type GruStepInput,
+  initGru,
+} from "./arch/gru.ts";
+export {
+  type BeamOptions,
+  beamSearch,
+  type StepDecoder,
+  transformerDecoder,
+} from "./arch/decoding.ts";
+
+// Training
+export {
+  type EpochRecord,
+  fit,
+  type FitCheckpoint,
+  type FitMetadata,
+  type FitOptions,
+  type FitProgress,
+  type FitResult,
+  loadFitCheckpoint,
+  type StepProgress,
+} from "./train/fit.ts";
+export {
+  adam,
+  type AdamOptions,
+  type AdamState,
+  adamw,
+  type AdamWOptions,
+  clipByGlobalNorm,
+  globalNorm,
+  type LearningRate,
+  type Optimizer,
+  sgd,
+  type SgdOptions,
+  type SgdState,
+} from "./train/optim.ts";
+export {
+  constant,
+  inverseSqrt,
+  type InverseSqrtOptions,
+  type LinearOptions,
+  linearSchedule,
+  type Schedule,
+  warmupCosine,
+  type WarmupCosineOptions,
+} from "./train/schedules.ts";
+export {
+  accuracy,
+  type BleuOptions,
+  type BleuScore,
+  type BleuSmoothing,
+  type ChrfOptions,
+  type ChrfScore,
+  confusionMatrix,
+  corpusBleu,
+  corpusChrf,
+  macroF1,
+  tokenize13a,
+} from "./train/metrics.ts";
+export {
+  type Checkpoint,
+  CheckpointError,
+  type CheckpointMetadata,
+  type CheckpointState,
+  type DecodeOptions,
+  deserializeCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  type SaveOptions,
+  serializeCheckpoint,
+} from "./train/checkpoint.ts";
+export {
+  type ClassifierCheckpointMeta,
+  type ClassifierMeta,
   type ClassifierTrainOptions,
   type ClassifierTrainResult,
   type EpochMetrics,
-  predictClasses,
-  type StepProgress,
   trainClassifier,
 } from "./train/classify.ts";
 export {
-  type DecodeFn,
   trainTranslator,
-  translateTable,
   type TranslationEpochMetrics,
-  type TranslationProgress,
+  type TranslatorCheckpointMeta,
+  type TranslatorMeta,
   type TranslatorTrainOptions,
   type TranslatorTrainResult,
 } from "./train/translate.ts";
-export * from "./train/checkpoint.ts";
+
+// Inference
+export {
+  type Classification,
+  type ClassifierModel,
+  type ClassifierScores,
+  classifyText,
+  evaluateClassifier,
+  evaluateTranslator,
+  loadClassifier,
+  type LoadedTranslator,
+  loadTranslator,
+  predictClasses,
+  stepDecoder,
+  translateTable,
+  translateText,
+  type Translation,
+  type TranslationScores,
+  type TranslatorModel,
+} from "./inference.ts";
 export { attentionSvg, type HeatmapOptions } from "./heatmap.ts";
-export * from "./arch/gru.ts";
-export * from "./inference.ts";

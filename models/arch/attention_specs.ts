@@ -13,12 +13,12 @@ import {
   causal,
   cosine,
   type HeadDims,
-  identity,
+  identityNormaliser,
   type MaskFn,
   padding,
   scaledDot,
   seedRatio,
-  sparsemax,
+  sparsemaxNormaliser,
   type Spec,
 } from "../../attention/mod.ts";
 import {
@@ -101,7 +101,7 @@ export function namedSpec(name: AttentionName): NamedSpec {
         build: (_p, masks) => ({
           score: scaledDot(),
           masks: [...masks],
-          normalise: sparsemax(),
+          normalise: sparsemaxNormaliser(),
         }),
       };
     case "additive":
@@ -155,7 +155,7 @@ export function namedSpec(name: AttentionName): NamedSpec {
         build: (params, masks) => ({
           score: seedRatio(p(params, "q")),
           masks: [...masks],
-          normalise: identity(),
+          normalise: identityNormaliser(),
         }),
       };
     default:

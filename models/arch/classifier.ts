@@ -1,8 +1,9 @@
 /**
  * A text classifier: token embeddings plus positions, N pre-norm encoder
  * blocks whose attention is a named spec, pooling (mean, [CLS] or
- * attention pooling), then a linear head. `init(key, config)` makes the
- * params pytree; `apply(params, batch, opts)` is pure.
+ * attention pooling), then a linear head. `initClassifier(key, config)`
+ * makes the params pytree; `applyClassifier(params, batch, { config })` is
+ * pure.
  *
  * @module
  */
@@ -22,6 +23,7 @@ import {
   div,
   expandDims,
   type Key,
+  layerNorm,
   maximum,
   mul,
   normal,
@@ -40,7 +42,7 @@ import {
   type SpecParams,
 } from "./attention_specs.ts";
 import {
-  dropout,
+  type DropoutLayerOptions,
   embed,
   type EmbeddingParams,
   feedForward,
@@ -50,12 +52,12 @@ import {
   initLayerNorm,
   initLearnedPositions,
   initLinear,
-  layerNorm,
   type LayerNormParams,
   linear,
   type LinearParams,
   positions,
   sinusoidalPositions,
+  trainDropout,
   type TrainOptions,
 } from "./layers.ts";
 
@@ -227,14 +229,19 @@ export interface ClassifierOutput {
   readonly weights: readonly Tensor[];
 }
 
+/** Options of {@link applyClassifier}. */
+export interface ClassifierOptions extends TrainOptions {
+  /** The configuration the parameters were made with. */
+  readonly config: ClassifierConfig;
+}
+
 /** Logits for a batch. Pure: dropout needs `opts.key` when training. */
 export function applyClassifier(
   params: ClassifierParams,
-  config: ClassifierConfig,
   input: ClassifierInput,
-  opts: TrainOptions = {},
+  opts: ClassifierOptions,
 ): ClassifierOutput {
-  const c = classifierConfig(config);
+  const c = classifierConfig(opts.config);
   const [b, t0] = input.ids.shape as [number, number];
   if (t0 > c.maxLen) {
     throw new RangeError(
@@ -262,30 +269,23 @@ export function applyClassifier(
   const keys = opts.training && opts.key
     ? split(opts.key, 2 * c.layers + 1)
     : [];
-  const sub = (
-    i: number,
-  ): TrainOptions => (opts.training && keys[i]
-    ? { training: true, key: keys[i]! }
-    : {});
-  x = dropout(x, c.dropout, sub(2 * c.layers));
+  const drop = (i: number): DropoutLayerOptions =>
+    opts.training && keys[i]
+      ? { rate: c.dropout, training: true, key: keys[i]! }
+      : { rate: c.dropout };
+  x = trainDropout(x, drop(2 * c.layers));
   const mha = encoderAttention(c);
   const weights: Tensor[] = [];
   params.blocks.forEach((blk, l) => {
-    const { output, weights: w } = mha.apply(blk.attn, layerNorm(blk.ln1, x), {
+    const { output, weights: w } = mha.apply(blk.attn, layerNorm(x, blk.ln1), {
       keyMask,
     });
     weights.push(w);
-    x = add(x, dropout(output, c.dropout, sub(2 * l)));
-    x = add(
-      x,
-      dropout(
-        feedForward(blk.ffn, layerNorm(blk.ln2, x), c.dropout, sub(2 * l + 1)),
-        c.dropout,
-        sub(2 * l + 1),
-      ),
-    );
+    x = add(x, trainDropout(output, drop(2 * l)));
+    const ff = feedForward(blk.ffn, layerNorm(x, blk.ln2), drop(2 * l + 1));
+    x = add(x, trainDropout(ff, drop(2 * l + 1)));
   });
-  x = layerNorm(params.lnf, x); // [B, T, D]
+  x = layerNorm(x, params.lnf); // [B, T, D]
   let pooled: Tensor; // [B, D]
   if (c.pooling === "cls") {
     pooled = reshape(slice(x, [0, 0, 0], [b, 1, c.dModel]), [b, c.dModel]); // [CLS]

@@ -1,13 +1,14 @@
 /**
- * Decoding for the translator: greedy, and beam search with the GNMT length
- * penalty lp(n) = ((5 + n) / 6)^α. The model runs on the device; choosing
- * tokens happens on the host, one readback per step.
+ * Decoding for the translators: one beam search with the GNMT length
+ * penalty lp(n) = ((5 + n) / 6)^α over any {@link StepDecoder}; greedy
+ * decoding is beam search with one beam. The model runs on the device;
+ * choosing tokens happens on the host, one readback per step.
  *
  * @module
  */
 
 import {
-  argmax,
+  dispose,
   logSoftmax,
   ones,
   reshape,
@@ -17,93 +18,14 @@ import {
   type Tensor,
   tensor,
 } from "../../ops/mod.ts";
-import { releaseNow } from "../../ops/memory.ts";
 import {
   decode,
   encode,
-  type TranslatorConfig,
+  type SourceBatch,
+  translatorConfig,
+  type TranslatorOptions,
   type TranslatorParams,
 } from "./translator.ts";
-
-/** Options of the decoders. */
-export interface DecodingOptions {
-  /** Id of `<bos>` (default 2). */
-  readonly bos?: number;
-  /** Id of `<eos>` (default 3). */
-  readonly eos?: number;
-  /** Most generated tokens (default: the model's maxLen - 1). */
-  readonly maxLen?: number;
-}
-
-/** Options of {@link beamSearch}. */
-export interface BeamOptions extends DecodingOptions {
-  /** Beam width (default 4). */
-  readonly beam?: number;
-  /** Length-penalty exponent α (default 0.6; 0 turns it off). */
-  readonly alpha?: number;
-}
-
-/** A padded batch of source sentences. */
-export interface SourceBatch {
-  /** `[B, S]` int32 ids. */
-  readonly src: Tensor;
-  /** `[B, S]` int32 mask (1 = token). */
-  readonly srcMask: Tensor;
-}
-
-function limits(config: TranslatorConfig, opts: DecodingOptions) {
-  const maxModel = (config.maxLen ?? 64) - 1;
-  return {
-    bos: opts.bos ?? 2,
-    eos: opts.eos ?? 3,
-    maxLen: Math.min(opts.maxLen ?? maxModel, maxModel),
-  };
-}
-
-/** Greedy decoding: the most likely token at every step. Returns ids without `<bos>`/`<eos>`. */
-export async function greedyDecode(
-  params: TranslatorParams,
-  config: TranslatorConfig,
-  batch: SourceBatch,
-  opts: DecodingOptions = {},
-): Promise<Int32Array[]> {
-  const { bos, eos, maxLen } = limits(config, opts);
-  const b = batch.src.shape[0]!;
-  const memory = scope(() => encode(params, config, batch.src, batch.srcMask));
-  const seqs: number[][] = Array.from({ length: b }, () => [bos]);
-  const done = new Array<boolean>(b).fill(false);
-  for (let t = 0; t < maxLen && done.includes(false); t++) {
-    const next = scope(() => {
-      const tgt = tensor(Int32Array.from(seqs.flat()), { shape: [b, t + 1] });
-      const { logits } = decode(
-        params,
-        config,
-        memory,
-        batch.srcMask,
-        tgt,
-        ones([b, t + 1], { dtype: "int32" }),
-      );
-      const last = reshape(slice(logits, [0, t, 0], [b, 1, logits.shape[2]!]), [
-        b,
-        -1,
-      ]);
-      return argmax(last, { axis: -1 });
-    });
-    const ids = await next.data();
-    releaseNow(next);
-    for (let i = 0; i < b; i++) {
-      const tok = done[i] ? eos : ids[i]!;
-      seqs[i]!.push(tok);
-      if (tok === eos) done[i] = true;
-    }
-  }
-  releaseNow(memory);
-  return seqs.map((s) => {
-    const body = s.slice(1);
-    const end = body.indexOf(eos);
-    return Int32Array.from(end < 0 ? body : body.slice(0, end));
-  });
-}
 
 interface Hyp {
   readonly tokens: number[];
@@ -113,13 +35,17 @@ interface Hyp {
 }
 
 /**
- * A decoder as {@link beamSearchWith} drives it: a state with one row per
+ * A decoder as {@link beamSearch} drives it: a state with one row per
  * hypothesis (`b·k` rows, row `s·k + j` serving sentence `s`), advanced one
  * token at a time. The Transformer's state is the encoder memory (it reads
  * the whole prefix each step); a recurrent decoder's state is its hidden
  * vector, which `reorder` gathers when beams are re-ranked.
  */
 export interface StepDecoder<S> {
+  /** Sentences in the batch. */
+  readonly batch: number;
+  /** Most tokens the model can generate for this batch. */
+  readonly maxLen: number;
   /** The starting state for `k` rows per sentence. */
   start(k: number): S;
   /**
@@ -133,8 +59,10 @@ export interface StepDecoder<S> {
   };
   /** The state whose row `r` is row `from[r]` of `state`. */
   reorder(state: S, from: Int32Array): S;
-  /** Frees a state no longer needed. */
+  /** Frees a state that a newer one replaced (they may share tensors). */
   release(state: S): void;
+  /** Frees the last state and everything `start` made. */
+  close(state: S): void;
 }
 
 /**
@@ -148,32 +76,32 @@ export function beamRows(b: number, k: number): Tensor {
   );
 }
 
-/** Options of {@link beamSearchWith}. */
-export interface BeamSearchOptions {
-  /** Sentences in the batch. */
-  readonly batch: number;
-  /** Id of `<bos>`. */
-  readonly bos: number;
-  /** Id of `<eos>`. */
-  readonly eos: number;
-  /** Most generated tokens. */
-  readonly maxLen: number;
-  /** Beam width (default 4). */
+/** Options of {@link beamSearch}. */
+export interface BeamOptions {
+  /** Beam width (default 4; 1 is greedy decoding). */
   readonly beam?: number;
   /** Length-penalty exponent α (default 0.6; 0 turns it off). */
   readonly alpha?: number;
+  /** Id of `<bos>` (default 2). */
+  readonly bos?: number;
+  /** Id of `<eos>` (default 3). */
+  readonly eos?: number;
+  /** Most generated tokens (default and cap: the decoder's `maxLen`). */
+  readonly maxLen?: number;
 }
 
 /**
  * Beam search with the GNMT length penalty over any {@link StepDecoder}:
  * keeps the `beam` best partial translations per sentence; a finished one
- * scores logp / lp(length). Returns ids without `<bos>`/`<eos>`.
+ * scores logp / lp(length). With `beam: 1` it is greedy decoding. Returns
+ * ids without `<bos>`/`<eos>`.
  */
-export async function beamSearchWith<S>(
+export async function beamSearch<S>(
   dec: StepDecoder<S>,
-  opts: BeamSearchOptions,
+  opts: BeamOptions = {},
 ): Promise<Int32Array[]> {
-  const { bos, eos, maxLen, batch: b } = opts;
+  const b = dec.batch, bos = opts.bos ?? 2, eos = opts.eos ?? 3;
+  const maxLen = Math.min(opts.maxLen ?? dec.maxLen, dec.maxLen);
   const k = opts.beam ?? 4, alpha = opts.alpha ?? 0.6;
   if (!Number.isInteger(k) || k < 1) {
     throw new RangeError(
@@ -209,7 +137,7 @@ export async function beamSearchWith<S>(
     if (out.state !== state) dec.release(state);
     state = out.state;
     const lps = await out.logp.data();
-    releaseNow(out.logp);
+    dispose(out.logp);
     const v = out.logp.shape[1]!;
     beams = beams.map((live, s) => {
       if (live.length === 0) return live;
@@ -248,7 +176,7 @@ export async function beamSearchWith<S>(
       return finished[s]!.length >= k || bestDone >= bestLive ? [] : keep;
     });
   }
-  dec.release(state);
+  dec.close(state);
   return beams.map((live, s) => {
     const pool = [
       ...finished[s]!,
@@ -264,32 +192,25 @@ export async function beamSearchWith<S>(
 }
 
 /**
- * Beam search for the Transformer translator, with the GNMT length
- * penalty lp(n) = ((5 + n) / 6)^α.
+ * The Transformer translator as a {@link StepDecoder} for `batch`: its
+ * state is the encoder memory, repeated once per beam.
  */
-export function beamSearch(
+export function transformerDecoder(
   params: TranslatorParams,
-  config: TranslatorConfig,
   batch: SourceBatch,
-  opts: BeamOptions = {},
-): Promise<Int32Array[]> {
-  const { bos, eos, maxLen } = limits(config, opts);
+  opts: TranslatorOptions,
+): StepDecoder<{ readonly memory: Tensor; readonly srcMask: Tensor }> {
+  const config = { config: opts.config };
   const b = batch.src.shape[0]!;
-  interface Memory {
-    readonly memory: Tensor;
-    readonly srcMask: Tensor;
-  }
-  const dec: StepDecoder<Memory> = {
+  return {
+    batch: b,
+    maxLen: translatorConfig(opts.config).maxLen - 1,
     start: (k) =>
       scope(() => {
         // Every sentence's memory repeated once per beam: rows b·k + j.
         const rep = beamRows(b, k);
         return {
-          memory: take(
-            encode(params, config, batch.src, batch.srcMask),
-            rep,
-            0,
-          ),
+          memory: take(encode(params, batch, config), rep, 0),
           srcMask: take(batch.srcMask, rep, 0),
         };
       }),
@@ -299,34 +220,19 @@ export function beamSearch(
     step: (s, prefixes) => {
       const rows = prefixes.length, t = prefixes[0]!.length;
       const logp = scope(() => {
-        const tgt = tensor(Int32Array.from(prefixes.flat()), {
+        const tgtIn = tensor(Int32Array.from(prefixes.flat()), {
           shape: [rows, t],
         });
-        const { logits } = decode(
-          params,
-          config,
-          s.memory,
-          s.srcMask,
-          tgt,
-          ones([rows, t], { dtype: "int32" }),
-        );
+        const tgtMask = ones([rows, t], { dtype: "bool" });
+        const { logits } = decode(params, { ...s, tgtIn, tgtMask }, config);
+        const v = logits.shape[2]!;
         return logSoftmax(
-          reshape(slice(logits, [0, t - 1, 0], [rows, 1, logits.shape[2]!]), [
-            rows,
-            -1,
-          ]),
+          reshape(slice(logits, [0, t - 1, 0], [rows, 1, v]), [rows, v]),
         );
       });
       return { logp, state: s };
     },
-    release: (s) => releaseNow(s.memory, s.srcMask),
+    release: () => {},
+    close: (s) => dispose(s),
   };
-  return beamSearchWith(dec, {
-    batch: b,
-    bos,
-    eos,
-    maxLen,
-    beam: opts.beam ?? 4,
-    alpha: opts.alpha ?? 0.6,
-  });
 }

@@ -13,9 +13,9 @@
 import { additive, attention, padding } from "../../attention/mod.ts";
 import {
   add,
-  argmax,
   concat,
   crossEntropy,
+  dispose,
   expandDims,
   type Key,
   logSoftmax,
@@ -37,7 +37,6 @@ import {
   where,
   zeros,
 } from "../../ops/mod.ts";
-import { releaseNow } from "../../ops/memory.ts";
 import {
   embed,
   type EmbeddingParams,
@@ -46,14 +45,8 @@ import {
   linear,
   type LinearParams,
 } from "./layers.ts";
-import type { TranslationInput } from "./translator.ts";
-import {
-  type BeamOptions,
-  beamRows,
-  beamSearchWith,
-  type SourceBatch,
-  type StepDecoder,
-} from "./decoding.ts";
+import type { SourceBatch, TranslationInput } from "./translator.ts";
+import { beamRows, type StepDecoder } from "./decoding.ts";
 
 /** Configuration of {@link initGru}. */
 export interface GruConfig {
@@ -117,11 +110,20 @@ function initCell(key: Key, dIn: number, h: number): GruCell {
   };
 }
 
-/** One GRU step: `x [B, dIn]`, `h [B, H]` → `[B, H]`. */
-export function gruStep(c: GruCell, x: Tensor, h: Tensor): Tensor {
+/** The inputs of {@link gruCell}. */
+export interface GruCellInput {
+  /** `[B, dIn]` input. */
+  readonly x: Tensor;
+  /** `[B, H]` previous state. */
+  readonly h: Tensor;
+}
+
+/** One GRU step: `x [B, dIn]`, `h [B, H]` → the new state `[B, H]`. */
+export function gruCell(cell: GruCell, input: GruCellInput): Tensor {
+  const { x, h } = input;
   const hid = h.shape[1]!;
-  const gx = add(linearNoBias(x, c.w), c.b); // [B, 3H]
-  const gh = linearNoBias(h, c.u); // [B, 3H]
+  const gx = add(linearNoBias(x, cell.w), cell.b); // [B, 3H]
+  const gh = linearNoBias(h, cell.u); // [B, 3H]
   const part = (t: Tensor, i: number) =>
     slice(t, [0, i * hid], [t.shape[0]!, hid]);
   const r = sigmoid(add(part(gx, 0), part(gh, 0)));
@@ -152,209 +154,175 @@ export function initGru(key: Key, config: GruConfig): GruParams {
   };
 }
 
+/** Options of the GRU translator's functions. */
+export interface GruOptions {
+  /** The configuration the parameters were made with. */
+  readonly config: GruConfig;
+}
+
 /** Encoder states `[B, S, H]` (padding keeps the previous state) and the last state. */
 export function gruEncode(
-  p: GruParams,
-  config: GruConfig,
-  src: Tensor,
-  srcMask: Tensor,
+  params: GruParams,
+  input: SourceBatch,
+  opts: GruOptions,
 ): { states: Tensor; last: Tensor } {
-  const c = full(config);
-  const [b, s] = src.shape as [number, number];
-  const x = embed(p.srcEmbed, src); // [B, S, E]
-  const keep = notEqual(srcMask, 0); // [B, S]
+  const c = full(opts.config);
+  const [b, s] = input.src.shape as [number, number];
+  const x = embed(params.srcEmbed, input.src); // [B, S, E]
+  const keep = boolMask(input.srcMask); // [B, S]
   let h = zeros([b, c.hidden]);
   const states: Tensor[] = [];
   for (let t = 0; t < s; t++) {
     const xt = reshape(slice(x, [0, t, 0], [b, 1, c.dEmbed]), [b, c.dEmbed]);
-    const next = gruStep(p.enc, xt, h);
+    const next = gruCell(params.enc, { x: xt, h });
     h = where(reshape(slice(keep, [0, t], [b, 1]), [b, 1]), next, h);
     states.push(h);
   }
   return { states: stack(states, 1), last: h };
 }
 
+function boolMask(m: Tensor): Tensor {
+  return m.dtype === "bool" ? m : notEqual(m, 0);
+}
+
 /**
  * The encoder states projected by the attention's key matrix, `[B, S, A]`:
  * the same at every decoder step, so computed once per sentence.
  */
-export function gruProjectKeys(p: GruParams, states: Tensor): Tensor {
-  return matmul(states, p.attn.w2);
+export function gruProjectKeys(params: GruParams, states: Tensor): Tensor {
+  return matmul(states, params.attn.w2);
 }
 
-/**
- * One decoder step: returns logits `[B, V]`, the new state and the attention
- * weights `[B, S]`. Pass `projectedKeys` ({@link gruProjectKeys} of
- * `states`) to skip projecting the keys again at every step.
- */
+/** The inputs of one decoder step. */
+export interface GruStepInput {
+  /** `[B, S, H]` encoder states. */
+  readonly states: Tensor;
+  /** `[B, S]` bool, true for a source token. */
+  readonly keyMask: Tensor;
+  /** `[B]` int32 previous target ids. */
+  readonly prev: Tensor;
+  /** `[B, H]` decoder state. */
+  readonly h: Tensor;
+  /** {@link gruProjectKeys} of `states`, to skip projecting them at every step. */
+  readonly projectedKeys?: Tensor;
+}
+
+/** One decoder step: logits `[B, V]`, the new state and the attention weights `[B, S]`. */
 export function gruDecodeStep(
-  p: GruParams,
-  config: GruConfig,
-  states: Tensor,
-  keyMask: Tensor,
-  prev: Tensor,
-  h: Tensor,
-  projectedKeys?: Tensor,
+  params: GruParams,
+  input: GruStepInput,
+  opts: GruOptions,
 ): { logits: Tensor; h: Tensor; weights: Tensor } {
-  const c = full(config);
+  const c = full(opts.config);
+  const { states, keyMask, prev, h, projectedKeys } = input;
   const b = prev.shape[0]!;
-  const e = embed(p.tgtEmbed, prev); // [B, E]
+  const e = embed(params.tgtEmbed, prev); // [B, E]
   const attend = attention({
-    score: additive(p.attn, projectedKeys ? { projectedKeys } : {}),
+    score: additive(params.attn, projectedKeys ? { projectedKeys } : {}),
     masks: [padding()],
   });
   const { output, weights } = attend(expandDims(h, 1), states, states, {
     keyMask,
   }); // [B, 1, H]
   const ctx = reshape(output, [b, c.hidden]);
-  const hNew = gruStep(p.dec, concat([e, ctx], 1), h);
-  const logits = linear(p.out, concat([hNew, ctx, e], 1));
+  const hNew = gruCell(params.dec, { x: concat([e, ctx], 1), h });
+  const logits = linear(params.out, concat([hNew, ctx, e], 1));
   return { logits, h: hNew, weights: reshape(weights, [b, -1]) };
+}
+
+/**
+ * The whole model on a teacher-forced batch: logits `[B, T, V]` and the
+ * attention weights `[B, T, S]` of every step.
+ */
+export function applyGru(
+  params: GruParams,
+  input: Omit<TranslationInput, "tgtOut" | "tgtMask">,
+  opts: GruOptions,
+): { logits: Tensor; weights: Tensor } {
+  const { states, last } = gruEncode(params, input, opts);
+  const keyMask = boolMask(input.srcMask);
+  const projectedKeys = gruProjectKeys(params, states);
+  const [b, t] = input.tgtIn.shape as [number, number];
+  let h = last;
+  const logits: Tensor[] = [], weights: Tensor[] = [];
+  for (let i = 0; i < t; i++) {
+    const prev = reshape(slice(input.tgtIn, [0, i], [b, 1]), [b]);
+    const step = gruDecodeStep(
+      params,
+      { states, keyMask, prev, h, projectedKeys },
+      opts,
+    );
+    h = step.h;
+    logits.push(step.logits);
+    weights.push(step.weights);
+  }
+  return { logits: stack(logits, 1), weights: stack(weights, 1) };
+}
+
+/** Options of {@link gruLoss}. */
+export interface GruLossOptions extends GruOptions {
+  /** Label smoothing (default 0). */
+  readonly labelSmoothing?: number;
 }
 
 /** Mean cross-entropy with teacher forcing (padding id 0 ignored). */
 export function gruLoss(
-  p: GruParams,
-  config: GruConfig,
+  params: GruParams,
   batch: TranslationInput,
-  labelSmoothing = 0,
+  opts: GruLossOptions,
 ): Tensor {
-  const { states, last } = gruEncode(p, config, batch.src, batch.srcMask);
-  const keyMask = notEqual(batch.srcMask, 0);
-  const keys = gruProjectKeys(p, states);
-  const [b, t] = batch.tgtIn.shape as [number, number];
-  let h = last;
-  const logits: Tensor[] = [];
-  for (let i = 0; i < t; i++) {
-    const prev = reshape(slice(batch.tgtIn, [0, i], [b, 1]), [b]);
-    const step = gruDecodeStep(p, config, states, keyMask, prev, h, keys);
-    h = step.h;
-    logits.push(step.logits);
-  }
-  return crossEntropy(stack(logits, 1), batch.tgtOut, {
+  return crossEntropy(applyGru(params, batch, opts).logits, batch.tgtOut, {
     ignoreIndex: 0,
-    labelSmoothing,
+    labelSmoothing: opts.labelSmoothing ?? 0,
   });
-}
-
-/** Greedy decoding, one token per step with the recurrent state carried. */
-export async function gruGreedy(
-  p: GruParams,
-  config: GruConfig,
-  batch: SourceBatch,
-  opts: { bos?: number; eos?: number; maxLen?: number } = {},
-): Promise<Int32Array[]> {
-  const bos = opts.bos ?? 2,
-    eos = opts.eos ?? 3,
-    maxLen = opts.maxLen ?? 2 * batch.src.shape[1]! + 5;
-  const b = batch.src.shape[0]!;
-  let state = scope(() => {
-    const { states, last } = gruEncode(p, config, batch.src, batch.srcMask);
-    return {
-      states,
-      keys: gruProjectKeys(p, states),
-      h: last,
-      keyMask: notEqual(batch.srcMask, 0),
-    };
-  });
-  let prev = new Int32Array(b).fill(bos);
-  const out: number[][] = Array.from({ length: b }, () => []);
-  const done = new Array<boolean>(b).fill(false);
-  for (let t = 0; t < maxLen && done.includes(false); t++) {
-    const step = scope(() => {
-      const s = gruDecodeStep(
-        p,
-        config,
-        state.states,
-        state.keyMask,
-        tensor(prev),
-        state.h,
-        state.keys,
-      );
-      return { h: s.h, next: argmax(s.logits, { axis: -1 }) };
-    });
-    releaseNow(state.h);
-    state = { ...state, h: step.h };
-    const ids = await step.next.data();
-    releaseNow(step.next);
-    prev = Int32Array.from(ids);
-    for (let i = 0; i < b; i++) {
-      if (done[i]) continue;
-      if (ids[i] === eos) done[i] = true;
-      else out[i]!.push(ids[i]!);
-    }
-  }
-  releaseNow(state.states, state.keys, state.h, state.keyMask);
-  return out.map((o) => Int32Array.from(o));
 }
 
 /**
- * Beam search for the GRU baseline, with the same GNMT length penalty as
- * the Transformer's: the hidden states of the beams are gathered whenever
- * the beams are re-ranked.
+ * The GRU translator as a {@link StepDecoder} for `batch`: the hidden
+ * states of the beams are gathered whenever the beams are re-ranked.
  */
-export async function gruBeamSearch(
-  p: GruParams,
-  config: GruConfig,
+export function gruDecoder(
+  params: GruParams,
   batch: SourceBatch,
-  opts: BeamOptions = {},
-): Promise<Int32Array[]> {
+  opts: GruOptions,
+): StepDecoder<GruDecoderState> {
   const b = batch.src.shape[0]!;
-  interface State {
-    readonly states: Tensor;
-    readonly keys: Tensor;
-    readonly keyMask: Tensor;
-    readonly h: Tensor;
-  }
-  let shared: Tensor[] = [];
-  const dec: StepDecoder<State> = {
-    start: (k) => {
-      const s = scope(() => {
+  return {
+    batch: b,
+    // Translations rarely run past twice the source length.
+    maxLen: 2 * batch.src.shape[1]! + 5,
+    start: (k) =>
+      scope(() => {
         const rep = beamRows(b, k);
-        const { states, last } = gruEncode(p, config, batch.src, batch.srcMask);
+        const { states, last } = gruEncode(params, batch, opts);
         const st = take(states, rep, 0);
         return {
           states: st,
-          keys: gruProjectKeys(p, st),
-          keyMask: take(notEqual(batch.srcMask, 0), rep, 0),
+          projectedKeys: gruProjectKeys(params, st),
+          keyMask: take(boolMask(batch.srcMask), rep, 0),
           h: take(last, rep, 0),
         };
-      });
-      shared = [s.states, s.keys, s.keyMask];
-      return s;
-    },
+      }),
     reorder: (s, from) => ({
       ...s,
       h: scope(() => take(s.h, tensor(from), 0)),
     }),
     step: (s, prefixes) => {
-      const prev = tensor(Int32Array.from(prefixes, (x) => x[x.length - 1]!));
+      using prev = tensor(Int32Array.from(prefixes, (x) => x[x.length - 1]!));
       const out = scope(() => {
-        const r = gruDecodeStep(
-          p,
-          config,
-          s.states,
-          s.keyMask,
-          prev,
-          s.h,
-          s.keys,
-        );
+        const r = gruDecodeStep(params, { ...s, prev }, opts);
         return { logp: logSoftmax(r.logits), h: r.h };
       });
-      releaseNow(prev);
       return { logp: out.logp, state: { ...s, h: out.h } };
     },
     // States share their encoder tensors; only the hidden vector is per step.
-    release: (s) => releaseNow(s.h),
+    release: (s) => dispose(s.h),
+    close: (s) => dispose(s),
   };
-  const out = await beamSearchWith(dec, {
-    batch: b,
-    bos: opts.bos ?? 2,
-    eos: opts.eos ?? 3,
-    maxLen: opts.maxLen ?? 2 * batch.src.shape[1]! + 5,
-    beam: opts.beam ?? 4,
-    ...(opts.alpha === undefined ? {} : { alpha: opts.alpha }),
-  });
-  releaseNow(...shared);
-  return out;
+}
+
+/** The GRU decoder's state: encoder tensors (shared by all states) and `h`. */
+export interface GruDecoderState extends Omit<GruStepInput, "prev"> {
+  /** `[rows, H]` the hidden vector of each row. */
+  readonly h: Tensor;
 }

@@ -1,6 +1,7 @@
 /**
  * Layers as pure `init`/`apply` function pairs over plain parameter
- * pytrees: linear, embedding, layer norm, dropout, feed-forward, and
+ * pytrees: linear, embedding, layer-norm parameters (apply them with the
+ * op: `layerNorm(x, params)`), a training-only dropout, feed-forward, and
  * sinusoidal or learned positions. No layer holds hidden state.
  *
  * @module
@@ -8,10 +9,9 @@
 
 import {
   add,
-  dropout as dropoutOp,
+  dropout,
   gelu,
   type Key,
-  layerNorm as layerNormOp,
   matmul,
   mul,
   normal,
@@ -77,7 +77,7 @@ export function embed(p: EmbeddingParams, ids: Tensor): Tensor {
   return take(p.table, ids, 0);
 }
 
-/** Parameters of layer normalisation. */
+/** Parameters of layer normalisation: the op's options, so `layerNorm(x, p)` applies them. */
 export interface LayerNormParams {
   /** γ, `[dim]` */
   readonly scale: Tensor;
@@ -90,11 +90,6 @@ export function initLayerNorm(dim: number): LayerNormParams {
   return { scale: ones([dim]), offset: zeros([dim]) };
 }
 
-/** Layer normalisation over the last axis. */
-export function layerNorm(p: LayerNormParams, x: Tensor): Tensor {
-  return layerNormOp(x, { scale: p.scale, offset: p.offset });
-}
-
 /** Options of stochastic layers. */
 export interface TrainOptions {
   /** Whether dropout is active. */
@@ -103,13 +98,34 @@ export interface TrainOptions {
   readonly key?: Key;
 }
 
-/** Dropout that is the identity unless `training` with a key. */
-export function dropout(x: Tensor, rate: number, opts: TrainOptions): Tensor {
-  if (!opts.training || rate === 0) return x;
+/** Options of {@link trainDropout} and {@link feedForward}. */
+export interface DropoutLayerOptions extends TrainOptions {
+  /** Probability of zeroing each element while training, in [0, 1). */
+  readonly rate: number;
+}
+
+/**
+ * A dropout layer: the op `dropout` while `training` (with a key), the
+ * identity otherwise. (The op `dropout(x, { rate, key })` always drops.)
+ *
+ * @example
+ * ```ts
+ * import { key, ones } from "@heed/heed";
+ * import { trainDropout } from "@heed/heed/models";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const x = ones([4]);
+ * assertEquals(trainDropout(x, { rate: 0.5 }), x); // not training: the identity
+ * const y = trainDropout(x, { rate: 0.5, training: true, key: key(0) });
+ * assertEquals((await y.data()).every((v) => v === 0 || v === 2), true);
+ * ```
+ */
+export function trainDropout(x: Tensor, opts: DropoutLayerOptions): Tensor {
+  if (!opts.training || opts.rate === 0) return x;
   if (!opts.key) {
-    throw new TypeError("dropout: training with dropout needs a key");
+    throw new TypeError("trainDropout: training with dropout needs a key");
   }
-  return dropoutOp(x, { rate, key: opts.key });
+  return dropout(x, { rate: opts.rate, key: opts.key });
 }
 
 /** Parameters of a position-wise feed-forward block. */
@@ -133,14 +149,13 @@ export function initFeedForward(
   };
 }
 
-/** `linear(dropout(gelu(linear(x))))`. */
+/** `linear(trainDropout(gelu(linear(x))))`. */
 export function feedForward(
   p: FeedForwardParams,
   x: Tensor,
-  rate: number,
-  opts: TrainOptions,
+  opts: DropoutLayerOptions = { rate: 0 },
 ): Tensor {
-  return linear(p.out, dropout(gelu(linear(p.in, x)), rate, opts));
+  return linear(p.out, trainDropout(gelu(linear(p.in, x)), opts));
 }
 
 /**

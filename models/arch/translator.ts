@@ -1,8 +1,9 @@
 /**
  * An encoder-decoder Transformer translator: source self-attention,
  * causal target self-attention and cross-attention, each a named spec.
- * `initTranslator(key, config)` makes the params pytree; `encode`,
- * `decode` and `translatorLoss` are pure.
+ * `initTranslator(key, config)` makes the params pytree;
+ * `applyTranslator(params, batch, { config })`, `encode`, `decode` and
+ * `translatorLoss` are pure.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import {
   add,
   crossEntropy,
   type Key,
+  layerNorm,
   matmul,
   mul,
   notEqual,
@@ -26,7 +28,7 @@ import {
   type SpecParams,
 } from "./attention_specs.ts";
 import {
-  dropout,
+  type DropoutLayerOptions,
   embed,
   type EmbeddingParams,
   feedForward,
@@ -35,9 +37,9 @@ import {
   initFeedForward,
   initLayerNorm,
   initLearnedPositions,
-  layerNorm,
   type LayerNormParams,
   positions,
+  trainDropout,
   type TrainOptions,
 } from "./layers.ts";
 
@@ -209,53 +211,58 @@ export function initTranslator(
   };
 }
 
-function keysFor(opts: TrainOptions, n: number): (i: number) => TrainOptions {
+function keysFor(
+  opts: TrainOptions,
+  n: number,
+  rate: number,
+): (i: number) => DropoutLayerOptions {
   const keys = opts.training && opts.key ? split(opts.key, n) : [];
-  return (
-    i,
-  ) => (opts.training && keys[i] ? { training: true, key: keys[i]! } : {});
+  return (i) =>
+    opts.training && keys[i]
+      ? { rate, training: true, key: keys[i]! }
+      : { rate };
 }
 
-/** Encodes source ids `[B, S]` (mask 1 = token) into memory `[B, S, D]`. */
+/** Options of the translator's functions: its configuration and dropout. */
+export interface TranslatorOptions extends TrainOptions {
+  /** The configuration the parameters were made with. */
+  readonly config: TranslatorConfig;
+}
+
+/** Source ids and their padding mask. */
+export interface SourceBatch {
+  /** `[B, S]` int32 ids. */
+  readonly src: Tensor;
+  /** `[B, S]` mask, bool or int32 (true / 1 = token). */
+  readonly srcMask: Tensor;
+}
+
+/** Encodes source ids `[B, S]` into memory `[B, S, D]`. */
 export function encode(
   params: TranslatorParams,
-  config: TranslatorConfig,
-  src: Tensor,
-  srcMask: Tensor,
-  opts: TrainOptions = {},
+  input: SourceBatch,
+  opts: TranslatorOptions,
 ): Tensor {
-  const c = translatorConfig(config);
+  const c = translatorConfig(opts.config);
   const l = layers(c);
-  const s = src.shape[1]!;
-  const keyMask = srcMask.dtype === "bool" ? srcMask : notEqual(srcMask, 0);
-  const sub = keysFor(opts, 2 * c.encLayers + 1);
+  const s = input.src.shape[1]!;
+  const keyMask = boolMask(input.srcMask);
+  const drop = keysFor(opts, 2 * c.encLayers + 1, c.dropout);
   let x = add(
-    mul(embed(params.srcEmbed, src), Math.sqrt(c.dModel)),
+    mul(embed(params.srcEmbed, input.src), Math.sqrt(c.dModel)),
     positions(params.srcPos.table, s),
   );
-  x = dropout(x, c.dropout, sub(0));
+  x = trainDropout(x, drop(0));
   params.enc.forEach((blk, i) => {
-    x = add(
-      x,
-      dropout(
-        l.encSelf.apply(blk.attn, layerNorm(blk.ln1, x), { keyMask }).output,
-        c.dropout,
-        sub(1 + 2 * i),
-      ),
-    );
-    x = add(
-      x,
-      dropout(
-        feedForward(blk.ffn, layerNorm(blk.ln2, x), 0, {}),
-        c.dropout,
-        sub(2 + 2 * i),
-      ),
-    );
+    const a = l.encSelf.apply(blk.attn, layerNorm(x, blk.ln1), { keyMask });
+    x = add(x, trainDropout(a.output, drop(1 + 2 * i)));
+    const ff = feedForward(blk.ffn, layerNorm(x, blk.ln2));
+    x = add(x, trainDropout(ff, drop(2 + 2 * i)));
   });
-  return layerNorm(params.encNorm, x);
+  return layerNorm(x, params.encNorm);
 }
 
-/** What {@link decode} returns. */
+/** What {@link decode} and {@link applyTranslator} return. */
 export interface DecodeOutput {
   /** `[B, T, tgtVocab]` */
   readonly logits: Tensor;
@@ -263,95 +270,103 @@ export interface DecodeOutput {
   readonly cross: Tensor;
 }
 
+/** The decoder's inputs: encoder memory and teacher-forced target ids. */
+export interface DecoderInput {
+  /** `[B, S, D]` from {@link encode}. */
+  readonly memory: Tensor;
+  /** `[B, S]` source mask. */
+  readonly srcMask: Tensor;
+  /** `[B, T]` int32 decoder inputs (`<bos> y`). */
+  readonly tgtIn: Tensor;
+  /** `[B, T]` target mask, bool or int32. */
+  readonly tgtMask: Tensor;
+}
+
+function boolMask(m: Tensor): Tensor {
+  return m.dtype === "bool" ? m : notEqual(m, 0);
+}
+
 /** Decodes teacher-forced target ids `[B, T]` against memory. */
 export function decode(
   params: TranslatorParams,
-  config: TranslatorConfig,
-  memory: Tensor,
-  srcMask: Tensor,
-  tgtIn: Tensor,
-  tgtMask: Tensor,
-  opts: TrainOptions = {},
+  input: DecoderInput,
+  opts: TranslatorOptions,
 ): DecodeOutput {
-  const c = translatorConfig(config);
+  const c = translatorConfig(opts.config);
   const l = layers(c);
-  const t = tgtIn.shape[1]!;
-  const srcKeys = srcMask.dtype === "bool" ? srcMask : notEqual(srcMask, 0);
-  const tgtKeys = tgtMask.dtype === "bool" ? tgtMask : notEqual(tgtMask, 0);
-  const sub = keysFor(opts, 3 * c.decLayers + 1);
+  const t = input.tgtIn.shape[1]!;
+  const srcKeys = boolMask(input.srcMask);
+  const tgtKeys = boolMask(input.tgtMask);
+  const drop = keysFor(opts, 3 * c.decLayers + 1, c.dropout);
   let x = add(
-    mul(embed(params.tgtEmbed, tgtIn), Math.sqrt(c.dModel)),
+    mul(embed(params.tgtEmbed, input.tgtIn), Math.sqrt(c.dModel)),
     positions(params.tgtPos.table, t),
   );
-  x = dropout(x, c.dropout, sub(0));
+  x = trainDropout(x, drop(0));
   let cross: Tensor | null = null;
   params.dec.forEach((blk, i) => {
-    x = add(
-      x,
-      dropout(
-        l.decSelf.apply(blk.self, layerNorm(blk.ln1, x), { keyMask: tgtKeys })
-          .output,
-        c.dropout,
-        sub(1 + 3 * i),
-      ),
-    );
-    const ca = l.cross.apply(blk.cross, layerNorm(blk.ln2, x), {
-      context: memory,
+    const sa = l.decSelf.apply(blk.self, layerNorm(x, blk.ln1), {
+      keyMask: tgtKeys,
+    });
+    x = add(x, trainDropout(sa.output, drop(1 + 3 * i)));
+    const ca = l.cross.apply(blk.cross, layerNorm(x, blk.ln2), {
+      context: input.memory,
       keyMask: srcKeys,
     });
     cross = ca.weights;
-    x = add(x, dropout(ca.output, c.dropout, sub(2 + 3 * i)));
-    x = add(
-      x,
-      dropout(
-        feedForward(blk.ffn, layerNorm(blk.ln3, x), 0, {}),
-        c.dropout,
-        sub(3 + 3 * i),
-      ),
-    );
+    x = add(x, trainDropout(ca.output, drop(2 + 3 * i)));
+    const ff = feedForward(blk.ffn, layerNorm(x, blk.ln3));
+    x = add(x, trainDropout(ff, drop(3 + 3 * i)));
   });
-  x = layerNorm(params.decNorm, x); // [B, T, D]
+  x = layerNorm(x, params.decNorm); // [B, T, D]
   // Tied output layer: logits = x Eᵀ.
   const logits = matmul(x, transpose(params.tgtEmbed.table)); // [B, T, V]
   return { logits, cross: cross! };
 }
 
 /** A teacher-forcing batch. */
-export interface TranslationInput {
-  /** `[B, S]` int32 source ids. */
-  readonly src: Tensor;
-  /** `[B, S]` int32 source mask (1 = token). */
-  readonly srcMask: Tensor;
+export interface TranslationInput extends SourceBatch {
   /** `[B, T]` int32 decoder inputs (`<bos> y`). */
   readonly tgtIn: Tensor;
   /** `[B, T]` int32 targets (`y <eos>`). */
   readonly tgtOut: Tensor;
-  /** `[B, T]` int32 target mask. */
+  /** `[B, T]` target mask, bool or int32. */
   readonly tgtMask: Tensor;
+}
+
+/**
+ * The whole model on a teacher-forced batch: encode, then decode. With
+ * `training`, the encoder and decoder draw dropout from two halves of
+ * `key`.
+ */
+export function applyTranslator(
+  params: TranslatorParams,
+  input: Omit<TranslationInput, "tgtOut">,
+  opts: TranslatorOptions,
+): DecodeOutput {
+  const [kEnc, kDec] = opts.training && opts.key
+    ? split(opts.key)
+    : [undefined, undefined];
+  const { config } = opts;
+  const encOpts = kEnc ? { config, training: true, key: kEnc } : { config };
+  const decOpts = kDec ? { config, training: true, key: kDec } : { config };
+  const memory = encode(params, input, encOpts);
+  return decode(params, { ...input, memory }, decOpts);
+}
+
+/** Options of {@link translatorLoss}. */
+export interface TranslatorLossOptions extends TranslatorOptions {
+  /** Label smoothing (default 0). */
+  readonly labelSmoothing?: number;
 }
 
 /** Mean cross-entropy over real target tokens (padding id 0 is ignored). */
 export function translatorLoss(
   params: TranslatorParams,
-  config: TranslatorConfig,
   batch: TranslationInput,
-  opts: TrainOptions & { labelSmoothing?: number } = {},
+  opts: TranslatorLossOptions,
 ): Tensor {
-  const [kEnc, kDec] = opts.training && opts.key
-    ? split(opts.key)
-    : [undefined, undefined];
-  const encOpts: TrainOptions = kEnc ? { training: true, key: kEnc } : {};
-  const decOpts: TrainOptions = kDec ? { training: true, key: kDec } : {};
-  const memory = encode(params, config, batch.src, batch.srcMask, encOpts);
-  const { logits } = decode(
-    params,
-    config,
-    memory,
-    batch.srcMask,
-    batch.tgtIn,
-    batch.tgtMask,
-    decOpts,
-  );
+  const { logits } = applyTranslator(params, batch, opts);
   return crossEntropy(logits, batch.tgtOut, {
     ignoreIndex: 0,
     labelSmoothing: opts.labelSmoothing ?? 0,

@@ -67,23 +67,34 @@ export interface CheckpointMetadata {
 }
 
 /** What a checkpoint holds. */
-export interface CheckpointState<P = unknown, O = unknown> {
+export interface CheckpointState<
+  P = unknown,
+  O = unknown,
+  M extends object = CheckpointMetadata,
+> {
   /** Model parameters: a pytree of tensors (numbers, strings and keys allowed). */
   readonly params: P;
   /** Optimiser state, a pytree like `params`. */
   readonly optState?: O;
-  /** JSON metadata. */
-  readonly metadata?: CheckpointMetadata;
+  /** JSON metadata (see {@link CheckpointMetadata} for the keys heed reads). */
+  readonly metadata?: M;
 }
 
 /** A loaded checkpoint: pytrees of heed tensors and the metadata. */
-export interface Checkpoint<P = unknown, O = unknown> {
+export interface Checkpoint<
+  P = unknown,
+  O = unknown,
+  M extends object = CheckpointMetadata,
+> {
   /** Model parameters. */
   readonly params: P;
   /** Optimiser state, when one was saved. */
   readonly optState?: O;
-  /** The metadata, JSON-decoded. */
-  readonly metadata: CheckpointMetadata;
+  /**
+   * The metadata, JSON-decoded. Typed as the `M` the caller names: heed
+   * checks that it is JSON, not that it has M's shape.
+   */
+  readonly metadata: M;
 }
 
 /** Options of {@link saveCheckpoint}. */
@@ -134,7 +145,8 @@ function checkJson(v: unknown, where: string, depth = 0): void {
   );
 }
 
-function checkMetadata(m: CheckpointMetadata): Record<string, string> {
+function checkMetadata(meta: object): Record<string, string> {
+  const m = meta as CheckpointMetadata;
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(m)) {
     if (k.startsWith("heed.")) {
@@ -181,7 +193,7 @@ function checkMetadata(m: CheckpointMetadata): Record<string, string> {
  * ```
  */
 export async function serializeCheckpoint(
-  state: CheckpointState,
+  state: CheckpointState<unknown, unknown, object>,
 ): Promise<Uint8Array> {
   const meta = checkMetadata(state.metadata ?? {});
   const tensors = new Map<string, HostTensor>();
@@ -203,10 +215,14 @@ export async function serializeCheckpoint(
  * tensors on the default backend. Throws {@link CheckpointError} for any
  * damage, naming `opts.source`.
  */
-export function deserializeCheckpoint<P = unknown, O = unknown>(
+export function deserializeCheckpoint<
+  P = unknown,
+  O = unknown,
+  M extends object = CheckpointMetadata,
+>(
   bytes: Uint8Array,
   opts: DecodeOptions = {},
-): Checkpoint<P, O> {
+): Checkpoint<P, O, M> {
   const source = opts.source ?? "checkpoint";
   const fail = (p: string) => new CheckpointError(source, p);
   const { tensors, metadata } = decodeSafetensors(bytes, { ...opts, source });
@@ -302,8 +318,8 @@ export function deserializeCheckpoint<P = unknown, O = unknown>(
   const params = build(paramsPlan) as P;
   const optState = optPlan === undefined ? undefined : build(optPlan) as O;
   return optState === undefined
-    ? { params, metadata: meta }
-    : { params, optState, metadata: meta };
+    ? { params, metadata: meta as M }
+    : { params, optState, metadata: meta as M };
 }
 
 async function writeSynced(path: string, data: Uint8Array): Promise<void> {
@@ -344,7 +360,7 @@ async function writeSynced(path: string, data: Uint8Array): Promise<void> {
  */
 export async function saveCheckpoint(
   path: string,
-  state: CheckpointState,
+  state: CheckpointState<unknown, unknown, object>,
   opts: SaveOptions = {},
 ): Promise<void> {
   const bytes = await serializeCheckpoint(state);
@@ -366,12 +382,16 @@ export async function saveCheckpoint(
  * {@link CheckpointError} naming `path`; a missing one is Deno's `NotFound`.
  * Needs `--allow-read` for `path`.
  */
-export async function loadCheckpoint<P = unknown, O = unknown>(
+export async function loadCheckpoint<
+  P = unknown,
+  O = unknown,
+  M extends object = CheckpointMetadata,
+>(
   path: string,
   opts: Omit<DecodeOptions, "source"> = {},
-): Promise<Checkpoint<P, O>> {
+): Promise<Checkpoint<P, O, M>> {
   // reads exactly the file's bytes; the header's claims are checked before
   // anything else is allocated
   const bytes = await Deno.readFile(path);
-  return deserializeCheckpoint<P, O>(bytes, { ...opts, source: path });
+  return deserializeCheckpoint<P, O, M>(bytes, { ...opts, source: path });
 }

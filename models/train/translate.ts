@@ -1,6 +1,7 @@
 /**
- * Training a translator end to end: BPE per language, length-bucketed
- * batches, AdamW with inverse-square-root warm-up, label smoothing,
+ * Training a translator end to end on {@link fit}: BPE per language,
+ * length-bucketed batches, AdamW with inverse-square-root warm-up, label
+ * smoothing,
  * corpus BLEU and chrF on the validation set every epoch (greedy), and
  * test scores with beam search at the end.
  *
@@ -8,21 +9,10 @@
  */
 
 import type * as aq from "arquero";
-import {
-  add,
-  carry,
-  foldIn,
-  type Key,
-  key as makeKey,
-  split,
-  type Tensor,
-  valueAndGrad,
-  zeros,
-} from "../../ops/mod.ts";
+import { foldIn, type Key, key as makeKey, split } from "../../ops/mod.ts";
 import {
   cleanText,
   filterLength,
-  hostTranslationBatches,
   normalizeText,
   pipe,
   tokenize,
@@ -33,8 +23,6 @@ import {
   translationBatches,
   type TranslationData,
 } from "../../data/mod.ts";
-import { tensor } from "../../ops/mod.ts";
-import { releaseNow } from "../../ops/memory.ts";
 import {
   type FullTranslatorConfig,
   initTranslator,
@@ -45,27 +33,22 @@ import {
   type TranslatorParams,
 } from "../arch/translator.ts";
 import {
-  beamSearch,
-  greedyDecode,
-  type SourceBatch,
-} from "../arch/decoding.ts";
-import {
-  gruBeamSearch,
   type GruConfig,
-  gruGreedy,
   gruLoss,
   type GruParams,
   initGru,
 } from "../arch/gru.ts";
-import { type AdamState, adamw, clipByGlobalNorm } from "./optim.ts";
+import { type AdamState, adamw } from "./optim.ts";
 import { inverseSqrt } from "./schedules.ts";
 import { corpusBleu, corpusChrf } from "./metrics.ts";
-import { LossMonitor, type StepProgress } from "./classify.ts";
 import {
-  type CheckpointMetadata,
-  loadCheckpoint,
-  saveCheckpoint,
-} from "./checkpoint.ts";
+  type EpochRecord,
+  fit,
+  type FitMetadata,
+  loadFitCheckpoint,
+  type StepProgress,
+} from "./fit.ts";
+import { translateTable, type TranslatorModel } from "../inference.ts";
 
 /** Options of {@link trainTranslator}. */
 export interface TranslatorTrainOptions {
@@ -116,24 +99,20 @@ export interface TranslatorTrainOptions {
   readonly onStep?: ((p: StepProgress) => void) | undefined;
 }
 
-/** Metrics of one epoch. */
-export interface TranslationEpochMetrics {
-  /** Epoch (1-based). */
-  readonly epoch: number;
-  /** Mean training loss. */
-  readonly loss: number;
+type Valid = {
   /** Validation corpus BLEU (greedy decoding). */
   readonly validBleu: number;
   /** Validation chrF. */
   readonly validChrf: number;
-  /** Wall seconds of the epoch (training only). */
-  readonly seconds: number;
-  /** Training tokens (source + target) per second. */
-  readonly tokensPerSecond: number;
-}
+};
 
-/** What a translator checkpoint's metadata holds. */
-export interface TranslationProgress {
+/** Metrics of one translator epoch: fit's statistics, validation BLEU and chrF. */
+export type TranslationEpochMetrics = EpochRecord<Valid>;
+
+type Params = TranslatorParams | GruParams;
+
+/** What a translator checkpoint's metadata holds besides fit's progress. */
+export interface TranslatorMeta {
   /** Always "translate". */
   readonly task: "translate";
   /** The architecture. */
@@ -146,19 +125,13 @@ export interface TranslationProgress {
   readonly srcTokenizer: TokenizerJSON;
   /** The target BPE tokenizer, as JSON. */
   readonly tgtTokenizer: TokenizerJSON;
-  /** The last completed epoch. */
-  readonly epoch: number;
-  /** Optimiser steps taken. */
-  readonly globalStep: number;
-  /** Best validation BLEU so far. */
-  readonly bestBleu: number;
-  /** Epoch of the best validation BLEU. */
-  readonly bestEpoch: number;
-  /** Training seconds spent so far (validation excluded). */
-  readonly trainSeconds: number;
-  /** Metrics of the completed epochs. */
-  readonly history: readonly TranslationEpochMetrics[];
 }
+
+/** A translator checkpoint's whole metadata. */
+export type TranslatorCheckpointMeta = FitMetadata<
+  TranslatorMeta,
+  TranslationEpochMetrics
+>;
 
 /** The outcome of a translation run. */
 export interface TranslatorTrainResult {
@@ -184,93 +157,6 @@ export interface TranslatorTrainResult {
   readonly trainSeconds: number;
 }
 
-/** Decodes a batch of sources into target ids (greedy or beam). */
-export type DecodeFn = (
-  src: SourceBatch,
-  maxLen: number,
-) => Promise<Int32Array[]>;
-
-/** Translates a table's `src_ids` column with `decode`, batch by batch. */
-export async function translateTable(
-  decode: DecodeFn,
-  table: aq.ColumnTable,
-  tgtTokenizer: Tokenizer,
-  maxTokens = 4096,
-): Promise<string[]> {
-  const out = new Array<string>(table.numRows()).fill("");
-  for (
-    const b of hostTranslationBatches(table, {
-      source: "src_ids",
-      target: "src_ids",
-      maxTokens,
-      batchSize: 64,
-    })
-  ) {
-    const src = tensor(b.source.ids, { shape: b.source.shape, dtype: "int32" });
-    const srcMask = tensor(b.source.mask, {
-      shape: b.source.shape,
-      dtype: "int32",
-    });
-    // Translations rarely run past twice the source length.
-    const ids = await decode({ src, srcMask }, 2 * b.source.shape[1]! + 5);
-    releaseNow(src, srcMask);
-    b.rows.forEach((r, i) => (out[r] = tgtTokenizer.decode(ids[i]!)));
-  }
-  return out;
-}
-
-/** What the training loop needs of a translation model. */
-interface Arch<P> {
-  readonly config: FullTranslatorConfig | GruConfig;
-  init(key: Key): P;
-  loss(p: P, b: TranslationInput, key: Key): Tensor;
-  decoder(p: P, beam: number): DecodeFn;
-}
-
-function transformerArch(
-  config: FullTranslatorConfig,
-  smoothing: number,
-): Arch<TranslatorParams> {
-  return {
-    config,
-    init: (k) => initTranslator(k, config),
-    loss: (p, b, key) =>
-      translatorLoss(p, config, b, {
-        training: true,
-        key,
-        labelSmoothing: smoothing,
-      }),
-    decoder: (p, beam) => (src, maxLen) =>
-      beam > 1
-        ? beamSearch(p, config, src, { beam, maxLen })
-        : greedyDecode(p, config, src, { maxLen }),
-  };
-}
-
-/** The GRU baseline, decoded greedily or with beam search. */
-function gruArch(config: GruConfig, smoothing: number): Arch<GruParams> {
-  return {
-    config,
-    init: (k) => initGru(k, config),
-    loss: (p, b) => gruLoss(p, config, b, smoothing),
-    decoder: (p, beam) => (src, maxLen) =>
-      beam > 1
-        ? gruBeamSearch(p, config, src, { beam, maxLen })
-        : gruGreedy(p, config, src, { maxLen }),
-  };
-}
-
-interface State<P> {
-  /** The current parameters. */
-  readonly params: P;
-  /** See the type. */
-  readonly opt: AdamState;
-  /** See the type. */
-  readonly lossSum: Tensor;
-  /** The best parameters so far (kept in the loop's state so \`carry\` keeps them alive). */
-  readonly best: P | null;
-}
-
 /** Trains a translator and scores it on the test split. */
 export async function trainTranslator(
   opts: TranslatorTrainOptions,
@@ -285,23 +171,26 @@ export async function trainTranslator(
   const train = clean(opts.data.train);
   const vocabSize = opts.vocabSize ?? 4000;
   const ckpt = opts.checkpoint;
-  const saved = ckpt?.resume
-    ? await loadCheckpoint<unknown, { opt: AdamState; best: unknown }>(
+  const archName = opts.arch ?? "transformer";
+  const resume = ckpt?.resume
+    ? await loadFitCheckpoint<Params, AdamState, TranslatorMeta, Valid>(
       ckpt.path,
+      (meta) => {
+        if (meta.task !== "translate") {
+          throw new RangeError(
+            `resume: ${ckpt.path} is not a translation checkpoint; use a new --out`,
+          );
+        }
+      },
     )
     : null;
-  const progress = saved?.metadata as TranslationProgress | undefined;
-  if (saved && progress?.task !== "translate") {
-    throw new RangeError(
-      `resume: ${ckpt!.path} is not a translation checkpoint; use a new --out`,
-    );
-  }
+  const saved = resume?.metadata;
   // The tokenizers of a resumed run come from its checkpoint.
-  const srcTok = progress
-    ? tokenizerFromJSON(progress.srcTokenizer)
+  const srcTok = saved
+    ? tokenizerFromJSON(saved.srcTokenizer)
     : trainBpe(train.array(srcCol) as string[], { vocabSize });
-  const tgtTok = progress
-    ? tokenizerFromJSON(progress.tgtTokenizer)
+  const tgtTok = saved
+    ? tokenizerFromJSON(saved.tgtTokenizer)
     : trainBpe(train.array(tgtCol) as string[], { vocabSize });
   const ids = pipe(
     tokenize(srcCol, srcTok, { as: () => "src_ids" }),
@@ -316,175 +205,104 @@ export async function trainTranslator(
   const cleanSource = pipe(normalizeText([srcCol]), cleanText([srcCol]));
   const validIds = ids(cleanSource(validRaw));
   const testIds = ids(cleanSource(opts.data.test));
-  const smoothing = opts.labelSmoothing ?? 0.1;
+  const labelSmoothing = opts.labelSmoothing ?? 0.1;
   const sizes = { srcVocab: srcTok.vocab.size, tgtVocab: tgtTok.vocab.size };
-  const archName = opts.arch ?? "transformer";
-  const arch: Arch<unknown> = archName === "gru"
-    ? gruArch(sizes, smoothing) as Arch<unknown>
-    : transformerArch(
-      translatorConfig({ ...opts.model, ...sizes, maxLen: maxModelLen }),
-      smoothing,
-    ) as Arch<unknown>;
-  const optimizer = adamw({
-    lr: inverseSqrt({ peak: opts.lr ?? 1e-3, warmup: opts.warmup ?? 400 }),
-  });
-  const vg = valueAndGrad((p: unknown, b: TranslationInput, k: Key) =>
-    arch.loss(p, b, k)
-  );
-  const params = arch.init(kInit!);
-  let state: State<unknown> = {
-    params,
-    opt: optimizer.init(params),
-    lossSum: zeros([]),
-    best: null,
-  };
-  let history: TranslationEpochMetrics[] = [];
-  let step = 0;
-  let best = { bleu: -1, epoch: 0 };
-  let trainSeconds = 0;
-  let firstEpoch = 1;
-  if (saved && progress) {
-    if (
-      progress.arch !== archName ||
-      JSON.stringify(progress.config) !== JSON.stringify(arch.config)
-    ) {
-      throw new RangeError(
-        `resume: ${
-          ckpt!.path
-        } was trained with another configuration; use a new --out`,
-      );
-    }
-    state = {
-      params: saved.params,
-      opt: saved.optState!.opt,
-      lossSum: zeros([]),
-      best: saved.optState!.best ?? null,
-    };
-    history = [...progress.history];
-    step = progress.globalStep;
-    best = { bleu: progress.bestBleu, epoch: progress.bestEpoch };
-    trainSeconds = progress.trainSeconds;
-    firstEpoch = progress.epoch + 1;
+  const config = archName === "gru"
+    ? sizes
+    : translatorConfig({ ...opts.model, ...sizes, maxLen: maxModelLen });
+  if (
+    saved &&
+    (saved.arch !== archName ||
+      JSON.stringify(saved.config) !== JSON.stringify(config))
+  ) {
+    throw new RangeError(
+      `resume: ${
+        ckpt!.path
+      } was trained with another configuration; use a new --out`,
+    );
   }
-  const patience = opts.patience ?? 3;
-  const budget = opts.maxSeconds ?? Infinity;
-  const stopped = () => {
-    const last = history[history.length - 1];
-    if (!last) return false;
-    if (last.epoch - best.epoch >= patience) return true;
-    return trainSeconds + last.seconds > budget;
-  };
-  const monitor = new LossMonitor();
-  for (let epoch = firstEpoch; epoch <= (opts.epochs ?? 10); epoch++) {
-    if (stopped()) break;
-    const t0 = performance.now();
-    const bs = translationBatches(trainIds, {
-      source: "src_ids",
-      target: "tgt_ids",
-      maxTokens: opts.maxTokens ?? 4096,
-      key: foldIn(kData!, epoch),
-    });
-    state = carry(state, (s) => ({ ...s, lossSum: zeros([]) }));
-    monitor.reset();
-    let tokens = 0;
-    for (let i = 0; i < bs.length; i++) {
-      const b = bs[i]!;
-      const k = foldIn(kDrop!, step++);
-      state = carry(state, (s) => {
-        const [loss, g] = vg(s.params, b, k);
-        const { grads } = clipByGlobalNorm(g, 1);
-        const n = optimizer.update(s.params, grads, s.opt);
-        return {
-          params: n.params,
-          opt: n.state,
-          lossSum: add(s.lossSum, loss),
-          best: s.best,
-        };
-      });
-      tokens += b.src.size + b.tgtIn.size;
-      await monitor.report(opts.onStep, state.lossSum, {
-        epoch,
-        step: i + 1,
-        steps: bs.length,
-        tokens,
-      });
-    }
-    releaseNow(
-      ...bs.flatMap((
-        b,
-      ) => [
-        b.src,
-        b.srcMask,
-        b.srcLengths,
-        b.tgtIn,
-        b.tgtOut,
-        b.tgtMask,
-        b.tgtLengths,
-      ]),
-    );
-    const loss = ((await state.lossSum.item()) as number) /
-      Math.max(bs.length, 1);
-    const seconds = (performance.now() - t0) / 1000;
-    trainSeconds += seconds;
-    const hyp = await translateTable(
-      arch.decoder(state.params, 1),
-      validIds,
-      tgtTok,
-    );
-    const refs = validRaw.array(tgtCol) as string[];
-    const m: TranslationEpochMetrics = {
-      epoch,
-      loss,
-      validBleu: corpusBleu(hyp, refs).score,
-      validChrf: corpusChrf(hyp, refs).score,
-      seconds,
-      tokensPerSecond: tokens / seconds,
-    };
-    history.push(m);
-    await opts.onEpoch?.(m);
-    if (m.validBleu > best.bleu) {
-      best = { bleu: m.validBleu, epoch };
-      state = carry(state, (s) => ({ ...s, best: s.params }));
-    }
-    if (ckpt) {
-      const meta: TranslationProgress = {
-        task: "translate",
-        arch: archName,
-        config: arch.config,
-        columns: { source: srcCol, target: tgtCol },
-        srcTokenizer: srcTok.toJSON(),
-        tgtTokenizer: tgtTok.toJSON(),
-        epoch,
-        globalStep: step,
-        bestBleu: best.bleu,
-        bestEpoch: best.epoch,
-        trainSeconds,
-        history,
+  const model = (params: Params): TranslatorModel =>
+    archName === "gru"
+      ? { arch: "gru", params: params as GruParams, config }
+      : {
+        arch: "transformer",
+        params: params as TranslatorParams,
+        config: config as FullTranslatorConfig,
       };
-      await saveCheckpoint(ckpt.path, {
-        params: state.params,
-        optState: { opt: state.opt, best: state.best },
-        metadata: meta as unknown as CheckpointMetadata,
-      });
-    }
-  }
-  const bestParams = state.best ?? state.params;
-  const hyp = await translateTable(
-    arch.decoder(bestParams, opts.beam ?? 4),
-    testIds,
-    tgtTok,
-  );
-  const refs = opts.data.test.array(tgtCol) as string[];
+  const refs = validRaw.array(tgtCol) as string[];
+  const { params, progress } = await fit({
+    init: (): Params =>
+      archName === "gru"
+        ? initGru(kInit!, config)
+        : initTranslator(kInit!, config as FullTranslatorConfig),
+    loss: (p: Params, b: TranslationInput, key: Key) => {
+      const m = model(p);
+      return m.arch === "gru"
+        ? gruLoss(m.params, b, { config: m.config, labelSmoothing })
+        : translatorLoss(m.params, b, {
+          config: m.config,
+          training: true,
+          key,
+          labelSmoothing,
+        });
+    },
+    batches: (epoch) =>
+      translationBatches(trainIds, {
+        source: "src_ids",
+        target: "tgt_ids",
+        maxTokens: opts.maxTokens ?? 4096,
+        key: foldIn(kData!, epoch),
+      }),
+    tokens: (b) => b.src.size + b.tgtIn.size,
+    optimizer: adamw({
+      lr: inverseSqrt({ peak: opts.lr ?? 1e-3, warmup: opts.warmup ?? 400 }),
+    }),
+    clip: 1,
+    key: kDrop!,
+    epochs: opts.epochs ?? 10,
+    patience: opts.patience ?? 3,
+    ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
+    evaluate: async (p) => {
+      const hyp = await translateTable(model(p), validIds, tgtTok, { beam: 1 });
+      return {
+        validBleu: corpusBleu(hyp, refs).score,
+        validChrf: corpusChrf(hyp, refs).score,
+      };
+    },
+    score: (m) => m.validBleu,
+    ...(ckpt
+      ? {
+        checkpoint: {
+          path: ckpt.path,
+          metadata: {
+            task: "translate",
+            arch: archName,
+            config,
+            columns: { source: srcCol, target: tgtCol },
+            srcTokenizer: srcTok.toJSON(),
+            tgtTokenizer: tgtTok.toJSON(),
+          } satisfies TranslatorMeta,
+        },
+      }
+      : {}),
+    resume,
+    ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
+    onStep: opts.onStep,
+  });
+  const hyp = await translateTable(model(params), testIds, tgtTok, {
+    beam: opts.beam ?? 4,
+  });
+  const testRefs = opts.data.test.array(tgtCol) as string[];
   return {
-    params: bestParams as TranslatorParams | GruParams,
-    config: arch.config,
+    params,
+    config,
     srcTokenizer: srcTok,
     tgtTokenizer: tgtTok,
-    testBleu: corpusBleu(hyp, refs).score,
-    testBleuLower: corpusBleu(hyp, refs, { lowercase: true }).score,
-    testChrf: corpusChrf(hyp, refs).score,
-    history,
-    bestEpoch: best.epoch,
-    trainSeconds,
+    testBleu: corpusBleu(hyp, testRefs).score,
+    testBleuLower: corpusBleu(hyp, testRefs, { lowercase: true }).score,
+    testChrf: corpusChrf(hyp, testRefs).score,
+    history: progress.history,
+    bestEpoch: progress.bestEpoch,
+    trainSeconds: progress.trainSeconds,
   };
 }

@@ -1,0 +1,353 @@
+/**
+ * Command-line flags of `train`, `predict` and `eval`: parsing, the rules
+ * every value must meet (one rule, one wording), and the `--help` texts.
+ *
+ * @module
+ */
+
+import {
+  ATTENTION_NAMES,
+  checkAttentionName,
+} from "../arch/attention_specs.ts";
+
+/** Parsed command-line options of `train`. */
+export interface TrainArgs {
+  /** What to train. */
+  task: "classify" | "translate";
+  /** Training data: a labelled text file (classify) or a Multi30k folder (translate). */
+  data: string | null;
+  /** classify: a labelled test file (default: 20% of --data held out). */
+  test: string | null;
+  /** classify: a labelled validation file (default: 10% of train held out). */
+  valid: string | null;
+  /** classify: the text column of --data, --test and --valid. */
+  textColumn: string;
+  /** classify: the label column of --data, --test and --valid. */
+  labelColumn: string;
+  /** The attention weight function. */
+  attention: string;
+  /** Most epochs. */
+  epochs: number;
+  /** classify: rows per batch. */
+  batchSize: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Backend, or null for heed's choice. */
+  backend: string | null;
+  /** Seed of every random choice. */
+  seed: number;
+  /** Output folder. */
+  out: string;
+  /** Continue the run in --out. */
+  resume: boolean;
+  /** translate: training-time budget in minutes. */
+  maxMinutes: number | null;
+  /** translate: tokens per batch. */
+  maxTokens: number | null;
+  /** translate: the architecture. */
+  model: "transformer" | "gru";
+  /** Print the help text. */
+  help: boolean;
+}
+
+const OUT_HELP =
+  `  --out DIR                  output folder (default runs/latest). \`deno task\` may write
+                             only under runs/ (--allow-write=runs): pick DIR there, or run
+                             the script with your own --allow-write`;
+
+/** `deno task train --help`. */
+export const TRAIN_HELP: string =
+  `heed train: train a model on the bundled data or your own.
+
+Usage: deno task train [options]
+
+  --task classify|translate  what to train (default classify)
+  --data PATH                classify: your training file, CSV, TSV or JSONL (by extension)
+                             with a text and a label column (default: the bundled banking77
+                             intents); translate: a Multi30k folder (train.de, train.en,
+                             val.*, test_2016_flickr.*) (default: the bundled Tatoeba pairs)
+  --test PATH                classify: your test file, same format (default: 20% of --data,
+                             held out with --seed)
+  --valid PATH               classify: your validation file for early stopping (default: 10%
+                             of the training rows, held out with --seed)
+  --text-column NAME         classify: the column (JSON key) of the text (default text)
+  --label-column NAME        classify: the column (JSON key) of the class (default category)
+  --attention NAME           the attention weight function: ${
+    ATTENTION_NAMES.join(", ")
+  }
+                             (default scaled-dot)
+  --epochs N                 most epochs, at least 1; training stops early when validation
+                             stops improving (default 14 to classify, 10 to translate)
+  --model transformer|gru    translate: the Transformer (default) or the GRU
+                             encoder-decoder with additive (Bahdanau) attention
+  --batch-size N             classify: rows per batch, at least 1 (default 64)
+  --max-tokens N             translate: tokens per batch, padding included, at least 1
+                             (default 4096; lower it if a long-sentence data set runs out
+                             of memory; the GRU needs about 1024 on wasm)
+  --lr X                     peak learning rate, above 0 (default 2e-3 to classify, 1e-3
+                             to translate)
+  --backend cpu|webgpu|wasm  where tensors live (default: heed's choice, see \`deno task info\`)
+  --seed N                   seed of every random choice, at least 0 (default 0)
+  --max-minutes X            translate: a training-time budget above 0; no epoch starts
+                             that would end past it (validation time not counted)
+${OUT_HELP}
+  --resume                   continue the run saved in --out; it reaches the same
+                             parameters as an uninterrupted run
+  --help                     this text
+
+Writes to DIR: checkpoint.safetensors after each epoch (read by \`deno task
+predict\` and \`deno task eval\`), metrics.jsonl (a JSON line per epoch) and
+run.json (what eval needs to find the data again).
+
+Output: per-epoch loss, validation accuracy (classify) or BLEU and chrF
+(translate, greedy) and tokens/s; at the end, test accuracy and macro-F1, or
+test BLEU (sacreBLEU's default and lower-cased) and chrF with beam search,
+on the test split.`;
+
+/** The help texts of `predict` and `eval`. */
+export const PREDICT_HELP: { readonly eval: string; readonly predict: string } =
+  {
+    eval:
+      `Usage: deno task eval [--out DIR] [--data PATH] [--test PATH] [--beam N]
+
+Scores the model trained into DIR (default runs/latest) on its test split:
+a classifier's accuracy and macro-F1, a translator's BLEU (sacreBLEU's
+default and lower-cased) and chrF with beam search (default beam 4).
+By default the data are those that train recorded in DIR/run.json; --test
+scores a labelled file of yours (CSV, TSV or JSONL, the columns train used),
+--data a Multi30k folder. eval writes nothing.`,
+    predict: `Usage: deno task predict [--out DIR] [--beam N] "a sentence"
+
+Classifies the sentence (top classes) or translates it (beam search, default
+beam 4), with the model trained into DIR (default runs/latest), and writes
+DIR/attention.svg: the classifier's self-attention or the translator's
+cross-attention. \`deno task predict\` may write only under runs/.`,
+  };
+
+/** Reads flag values by the rules every flag shares, with one wording per rule. */
+export const rules = {
+  /** An integer ≥ `min`. */
+  integer(flag: string, v: string | undefined, min: 0 | 1): number {
+    const n = Number(v);
+    if (v === undefined || v === "" || !Number.isInteger(n) || n < min) {
+      throw new RangeError(
+        `${flag}: expected an integer of at least ${min}, got ${
+          v ?? "nothing"
+        }`,
+      );
+    }
+    return n;
+  },
+  /** A finite number above 0. */
+  positive(flag: string, v: string | undefined): number {
+    const n = Number(v);
+    if (v === undefined || v === "" || !Number.isFinite(n) || n <= 0) {
+      throw new RangeError(
+        `${flag}: expected a number above 0, got ${v ?? "nothing"}`,
+      );
+    }
+    return n;
+  },
+  /** One of `choices`. */
+  oneOf<C extends string>(
+    flag: string,
+    v: string | undefined,
+    choices: readonly C[],
+  ): C {
+    if (!choices.includes(v as C)) {
+      const list = choices.slice(0, -1).join(", ") + " or " + choices.at(-1);
+      throw new RangeError(`${flag}: expected ${list}, got ${v ?? "nothing"}`);
+    }
+    return v as C;
+  },
+  /** A non-empty string. */
+  text(flag: string, v: string | undefined): string {
+    if (v === undefined || v === "") {
+      throw new RangeError(`${flag}: expected a value, got nothing`);
+    }
+    return v;
+  },
+};
+
+/** Splits `--flag=value` and reads a flag's value from the next argument otherwise. */
+function* flags(
+  argv: readonly string[],
+): Generator<[string, () => string | undefined]> {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.startsWith("--")
+      ? arg.split(/=(.*)/s, 2) as [string, string | undefined]
+      : [arg, undefined];
+    yield [flag, () => inline ?? argv[++i]];
+  }
+}
+
+const ONLY_CLASSIFY = ["--test", "--valid", "--text-column", "--label-column"];
+
+/** Parses `train` arguments; throws a RangeError naming the bad flag. */
+export function parseTrainArgs(argv: readonly string[]): TrainArgs {
+  const a: TrainArgs = {
+    task: "classify",
+    data: null,
+    test: null,
+    valid: null,
+    textColumn: "text",
+    labelColumn: "category",
+    attention: "scaled-dot",
+    epochs: 0,
+    batchSize: 64,
+    lr: 0,
+    backend: null,
+    seed: 0,
+    out: "runs/latest",
+    resume: false,
+    maxMinutes: null,
+    maxTokens: null,
+    model: "transformer",
+    help: false,
+  };
+  const given = new Set<string>();
+  for (const [flag, value] of flags(argv)) {
+    given.add(flag);
+    switch (flag) {
+      case "--help":
+      case "-h":
+        a.help = true;
+        break;
+      case "--task":
+        a.task = rules.oneOf(flag, value(), ["classify", "translate"]);
+        break;
+      case "--data":
+        a.data = rules.text(flag, value());
+        break;
+      case "--test":
+        a.test = rules.text(flag, value());
+        break;
+      case "--valid":
+        a.valid = rules.text(flag, value());
+        break;
+      case "--text-column":
+        a.textColumn = rules.text(flag, value());
+        break;
+      case "--label-column":
+        a.labelColumn = rules.text(flag, value());
+        break;
+      case "--attention":
+        a.attention = checkAttentionName(value() ?? "");
+        break;
+      case "--epochs":
+        a.epochs = rules.integer(flag, value(), 1);
+        break;
+      case "--batch-size":
+        a.batchSize = rules.integer(flag, value(), 1);
+        break;
+      case "--lr":
+        a.lr = rules.positive(flag, value());
+        break;
+      case "--backend":
+        a.backend = rules.oneOf(flag, value(), ["cpu", "webgpu", "wasm"]);
+        break;
+      case "--seed":
+        a.seed = rules.integer(flag, value(), 0);
+        break;
+      case "--out":
+        a.out = rules.text(flag, value());
+        break;
+      case "--resume":
+        a.resume = true;
+        break;
+      case "--max-tokens":
+        a.maxTokens = rules.integer(flag, value(), 1);
+        break;
+      case "--max-minutes":
+        a.maxMinutes = rules.positive(flag, value());
+        break;
+      case "--model":
+        a.model = rules.oneOf(flag, value(), ["transformer", "gru"]);
+        break;
+      default:
+        throw new RangeError(`unknown option ${flag} (see --help)`);
+    }
+  }
+  if (given.has("--attention") && a.model === "gru") {
+    throw new RangeError(
+      "--attention: the GRU model's attention is always additive (Bahdanau); drop --attention or use --model transformer",
+    );
+  }
+  const translate = a.task === "translate";
+  if (a.epochs === 0) a.epochs = translate ? 10 : 14;
+  if (a.lr === 0) a.lr = translate ? 1e-3 : 2e-3;
+  for (const flag of ["--max-minutes", "--max-tokens", "--model"]) {
+    if (given.has(flag) && !translate) {
+      throw new RangeError(
+        `${flag}: only for --task translate${
+          flag === "--max-tokens" ? " (classify batches by --batch-size)" : ""
+        }`,
+      );
+    }
+  }
+  for (const flag of ONLY_CLASSIFY) {
+    if (given.has(flag) && translate) {
+      throw new RangeError(`${flag}: only for --task classify`);
+    }
+  }
+  if ((a.test !== null || a.valid !== null) && a.data === null) {
+    throw new RangeError(
+      `${
+        a.test !== null ? "--test" : "--valid"
+      }: give --data too (your training file)`,
+    );
+  }
+  if (a.textColumn === a.labelColumn) {
+    throw new RangeError(
+      `--label-column: the text and label columns are both ${a.textColumn}`,
+    );
+  }
+  return a;
+}
+
+/** Parsed options of `predict` and `eval`. */
+export interface PredictArgs {
+  /** Which program. */
+  readonly mode: "predict" | "eval";
+  /** The run folder. */
+  readonly out: string;
+  /** eval: a Multi30k folder or labelled file, instead of the recorded data. */
+  readonly data: string | null;
+  /** eval: a labelled test file, instead of the recorded one. */
+  readonly test: string | null;
+  /** Beam width of translation. */
+  readonly beam: number;
+  /** predict: the sentence. */
+  readonly text: string;
+  /** Print the help text. */
+  readonly help: boolean;
+}
+
+/** Parses `predict`/`eval` arguments; throws a RangeError naming the bad flag. */
+export function parsePredictArgs(
+  mode: "predict" | "eval",
+  argv: readonly string[],
+): PredictArgs {
+  let out = "runs/latest", data: string | null = null;
+  let test: string | null = null, beam = 4, help = false;
+  const words: string[] = [];
+  for (const [flag, value] of flags(argv)) {
+    if (flag === "--out") out = rules.text(flag, value());
+    else if (flag === "--data" && mode === "eval") {
+      data = rules.text(flag, value());
+    } else if (flag === "--test" && mode === "eval") {
+      test = rules.text(flag, value());
+    } else if (flag === "--beam") beam = rules.integer(flag, value(), 1);
+    else if (flag === "--help" || flag === "-h") help = true;
+    else if (flag.startsWith("--")) {
+      throw new RangeError(`unknown option ${flag} (see --help)`);
+    } else words.push(flag);
+  }
+  if (mode === "eval" && words.length > 0) {
+    throw new RangeError(
+      `eval takes no sentence (got "${words.join(" ")}"); use predict`,
+    );
+  }
+  return { mode, out, data, test, beam, text: words.join(" ").trim(), help };
+}

@@ -1,0 +1,364 @@
+/**
+ * One training skeleton for every model, heed's and users' own: batches
+ * in, a pure step (loss, gradients, global-norm clipping, optimiser update)
+ * carried from step to step, evaluation after every epoch, early stopping
+ * on a score, a training-time budget, and checkpoints that `resume`
+ * continues exactly. The step keeps the loss on the device; it is read once
+ * per epoch (and at most once a second for a progress bar).
+ *
+ * @module
+ */
+
+import {
+  add,
+  carry,
+  dispose,
+  div,
+  foldIn,
+  type Key,
+  scope,
+  type Tensor,
+  valueAndGrad,
+  zeros,
+} from "../../ops/mod.ts";
+import { clipByGlobalNorm, type Optimizer } from "./optim.ts";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+
+/** Progress within an epoch, for progress bars. */
+export interface StepProgress {
+  /** Epoch (1-based). */
+  readonly epoch: number;
+  /** Step within the epoch (1-based). */
+  readonly step: number;
+  /** Steps in the epoch. */
+  readonly steps: number;
+  /** Tokens processed so far in this epoch (see {@link FitOptions.tokens}). */
+  readonly tokens: number;
+  /**
+   * The epoch's mean training loss as last read back, or null before the
+   * first read. Reads happen at most once a second, between steps, and only
+   * when there is an `onStep`.
+   */
+  readonly loss: number | null;
+}
+
+/** What {@link fit} records for every epoch: its statistics and the metrics of `evaluate`. */
+export type EpochRecord<M> =
+  & {
+    /** Epoch (1-based). */
+    readonly epoch: number;
+    /** Mean training loss over the epoch. */
+    readonly loss: number;
+    /** Wall seconds of the epoch's training steps (evaluation excluded). */
+    readonly seconds: number;
+    /** Tokens per second of training (0 without {@link FitOptions.tokens}). */
+    readonly tokensPerSecond: number;
+  }
+  & M;
+
+/** Where a run stands: saved in every checkpoint as its `fit` metadata. */
+export interface FitProgress<M> {
+  /** The last completed epoch. */
+  readonly epoch: number;
+  /** Optimiser steps taken. */
+  readonly step: number;
+  /** The best score so far, or null before the first evaluation. */
+  readonly bestScore: number | null;
+  /** Epoch of the best score (0 before the first evaluation). */
+  readonly bestEpoch: number;
+  /** Training seconds over every epoch so far, resumed runs included. */
+  readonly trainSeconds: number;
+  /** Every completed epoch's record. */
+  readonly history: readonly EpochRecord<M>[];
+}
+
+/** A checkpoint's metadata as {@link fit} writes it: the caller's, plus `fit`. */
+export type FitMetadata<Meta, M> = Meta & { readonly fit: FitProgress<M> };
+
+/** A training checkpoint, loaded by {@link loadFitCheckpoint}. */
+export interface FitCheckpoint<P, S, Meta, M> {
+  /** The parameters after the last completed epoch. */
+  readonly params: P;
+  /** The optimiser state after the last completed epoch. */
+  readonly opt: S;
+  /** The parameters of the best epoch so far (null before any evaluation). */
+  readonly best: P | null;
+  /** The caller's metadata and the run's progress. */
+  readonly metadata: FitMetadata<Meta, M>;
+}
+
+/** Options of {@link fit}. */
+export interface FitOptions<P, B, M extends object, S, Meta extends object> {
+  /** Fresh parameters (not called when resuming). */
+  readonly init: () => P;
+  /**
+   * The scalar loss of one batch, differentiated with respect to `params`.
+   * `key` differs at every step (`foldIn(opts.key, step)`): use it for
+   * dropout.
+   */
+  readonly loss: (params: P, batch: B, key: Key) => Tensor;
+  /**
+   * The batches of an epoch (1-based), in training order. fit frees every
+   * tensor in them after the epoch, so make them here, not once for all
+   * epochs.
+   */
+  readonly batches: (epoch: number) => readonly B[];
+  /** The optimiser, a pure `{ init, update }` pair. */
+  readonly optimizer: Optimizer<S>;
+  /** The key that per-step keys are folded from. */
+  readonly key: Key;
+  /** Most epochs. */
+  readonly epochs: number;
+  /** Validation metrics of the parameters after an epoch. */
+  readonly evaluate: (params: P, epoch: number) => M | Promise<M>;
+  /** The number to maximise, from the metrics: picks the best epoch and stops early. */
+  readonly score: (metrics: M) => number;
+  /** Stop after this many epochs without a better score (default: never). */
+  readonly patience?: number;
+  /** Clip gradients to this global norm (default: no clipping). */
+  readonly clip?: number;
+  /**
+   * A training-time budget in seconds over every epoch, resumed ones
+   * included: no epoch starts that the last epoch's duration says would end
+   * past it (default: none).
+   */
+  readonly maxSeconds?: number;
+  /** Tokens in a batch, for tokens per second (default 0). */
+  readonly tokens?: (batch: B) => number;
+  /** Save a checkpoint to `path` after every epoch, with `metadata` (JSON) beside fit's own. */
+  readonly checkpoint?: { readonly path: string; readonly metadata: Meta };
+  /** Continue from this checkpoint (see {@link loadFitCheckpoint}). */
+  readonly resume?: FitCheckpoint<P, S, Meta, M> | null;
+  /** Called after every epoch with its record. */
+  readonly onEpoch?: (record: EpochRecord<M>) => void | Promise<void>;
+  /** Called after every step (no readback happens for it). */
+  readonly onStep?: ((p: StepProgress) => void) | undefined;
+}
+
+/** What {@link fit} returns. */
+export interface FitResult<P, M> {
+  /** The parameters of the best epoch (the last ones if none was evaluated). */
+  readonly params: P;
+  /** Where the run stopped. */
+  readonly progress: FitProgress<M>;
+}
+
+/**
+ * Reads the running loss sum back at most once a second, between steps
+ * (one small readback a second, for progress bars).
+ */
+class LossMonitor {
+  #last = -Infinity;
+  #mean: number | null = null;
+  reset(): void {
+    this.#mean = null;
+    this.#last = -Infinity;
+  }
+  async report(
+    onStep: ((p: StepProgress) => void) | undefined,
+    lossSum: Tensor,
+    p: Omit<StepProgress, "loss">,
+  ): Promise<void> {
+    if (!onStep) return;
+    const now = performance.now();
+    if (now - this.#last >= 1000) {
+      this.#last = now;
+      using snap = scope(() => div(lossSum, p.step));
+      this.#mean = (await snap.item()) as number;
+    }
+    onStep({ ...p, loss: this.#mean });
+  }
+}
+
+interface State<P, S> {
+  readonly params: P;
+  readonly opt: S;
+  readonly lossSum: Tensor;
+  /** The best parameters so far (in the loop's state so `carry` keeps them alive). */
+  readonly best: P | null;
+}
+
+/**
+ * Loads a checkpoint that {@link fit} saved, typed by the caller's metadata
+ * `Meta` and metrics `M`. `check` sees the metadata first (throw there to
+ * refuse another kind of run); a file without fit's progress is a
+ * RangeError.
+ */
+export async function loadFitCheckpoint<P, S, Meta extends object, M>(
+  path: string,
+  check?: (metadata: Partial<FitMetadata<Meta, M>>) => void,
+): Promise<FitCheckpoint<P, S, Meta, M>> {
+  const ck = await loadCheckpoint<
+    P,
+    { opt: S; best: P | null },
+    Partial<FitMetadata<Meta, M>>
+  >(path);
+  check?.(ck.metadata);
+  const { fit: progress } = ck.metadata;
+  if (
+    ck.optState === undefined || typeof progress !== "object" ||
+    progress === null || !Number.isInteger(progress.epoch)
+  ) {
+    throw new RangeError(
+      `resume: ${path} is not a training checkpoint (no optimiser state or fit progress)`,
+    );
+  }
+  return {
+    params: ck.params,
+    opt: ck.optState.opt,
+    best: ck.optState.best ?? null,
+    metadata: ck.metadata as FitMetadata<Meta, M>,
+  };
+}
+
+/**
+ * Trains `init()` by minimising `loss` over `batches`, evaluating after
+ * every epoch and keeping the best parameters by `score`.
+ *
+ * @example Fit a line
+ * ```ts
+ * import { add, key, mean, mul, square, sub, tensor, type Tensor } from "@heed/heed";
+ * import { fit, sgd } from "@heed/heed/models";
+ * import { assertAlmostEquals } from "@std/assert";
+ *
+ * type Line = { w: Tensor; b: Tensor };
+ * const predict = (p: Line, x: Tensor) => add(mul(x, p.w), p.b);
+ * const mse = (p: Line, batch: { x: Tensor; y: Tensor }) =>
+ *   mean(square(sub(predict(p, batch.x), batch.y)));
+ * const { params, progress } = await fit({
+ *   init: () => ({ w: tensor(0), b: tensor(0) }),
+ *   loss: mse,
+ *   // y = 2x + 1; one batch per epoch, made afresh (fit frees it after the epoch)
+ *   batches: () => [{ x: tensor([0, 1, 2, 3]), y: tensor([1, 3, 5, 7]) }],
+ *   optimizer: sgd({ lr: 0.05, momentum: 0.5 }),
+ *   key: key(0),
+ *   epochs: 200,
+ *   evaluate: async (p) => ({ w: await p.w.item() as number }),
+ *   score: (m) => -Math.abs(m.w - 2),
+ *   patience: 20,
+ * });
+ * assertAlmostEquals(await params.w.item() as number, 2, 1e-2);
+ * assertAlmostEquals(await params.b.item() as number, 1, 2e-2);
+ * assertAlmostEquals(progress.history.at(-1)!.w, 2, 1e-2);
+ * ```
+ */
+export async function fit<P, B, M extends object, S, Meta extends object>(
+  opts: FitOptions<P, B, M, S, Meta>,
+): Promise<FitResult<P, M>> {
+  const { optimizer, clip } = opts;
+  const positive = [["patience", opts.patience], ["clip", opts.clip]] as const;
+  for (const [name, v] of positive) {
+    if (v !== undefined && !(v > 0)) {
+      throw new RangeError(`fit: ${name} must be above 0, got ${v}`);
+    }
+  }
+  // The gradients are a pytree shaped like the parameters.
+  const vg = valueAndGrad(
+    opts.loss as (p: unknown, b: unknown, k: Key) => Tensor,
+  ) as (params: P, batch: B, key: Key) => [Tensor, P];
+  const saved = opts.resume ?? null;
+  let state: State<P, S>;
+  if (saved) {
+    state = {
+      params: saved.params,
+      opt: saved.opt,
+      lossSum: zeros([]),
+      best: saved.best,
+    };
+  } else {
+    const params = opts.init();
+    state = {
+      params,
+      opt: optimizer.init(params),
+      lossSum: zeros([]),
+      best: null,
+    };
+  }
+  const p0 = saved?.metadata.fit;
+  let step = p0?.step ?? 0;
+  let best = { score: p0?.bestScore ?? null, epoch: p0?.bestEpoch ?? 0 };
+  let trainSeconds = p0?.trainSeconds ?? 0;
+  const history: EpochRecord<M>[] = [...(p0?.history ?? [])];
+  const patience = opts.patience ?? Infinity;
+  const budget = opts.maxSeconds ?? Infinity;
+  const stopped = () => {
+    const last = history[history.length - 1];
+    if (!last) return false;
+    if (last.epoch - best.epoch >= patience) return true;
+    return trainSeconds + last.seconds > budget;
+  };
+  const progress = (epoch: number): FitProgress<M> => ({
+    epoch,
+    step,
+    bestScore: best.score,
+    bestEpoch: best.epoch,
+    trainSeconds,
+    history,
+  });
+  const monitor = new LossMonitor();
+  let epoch = p0?.epoch ?? 0;
+  while (epoch < opts.epochs && !stopped()) {
+    epoch++;
+    const t0 = performance.now();
+    const bs = opts.batches(epoch);
+    monitor.reset();
+    state = carry(state, (s) => ({ ...s, lossSum: zeros([]) }));
+    let tokens = 0;
+    for (let i = 0; i < bs.length; i++) {
+      const b = bs[i]!;
+      const k = foldIn(opts.key, step++);
+      state = carry(state, (s) => {
+        const [loss, g] = vg(s.params, b, k);
+        const grads = clip === undefined ? g : clipByGlobalNorm(g, clip).grads;
+        const next = optimizer.update(s.params, grads, s.opt);
+        return {
+          params: next.params,
+          opt: next.state,
+          lossSum: add(s.lossSum, loss),
+          best: s.best,
+        };
+      });
+      tokens += opts.tokens?.(b) ?? 0;
+      await monitor.report(opts.onStep, state.lossSum, {
+        epoch,
+        step: i + 1,
+        steps: bs.length,
+        tokens,
+      });
+    }
+    dispose(bs);
+    const loss = ((await state.lossSum.item()) as number) /
+      Math.max(bs.length, 1);
+    if (!Number.isFinite(loss)) {
+      throw new RangeError(
+        `fit: the training loss of epoch ${epoch} is ${loss}; lower the learning rate (nothing was saved for this epoch)`,
+      );
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    trainSeconds += seconds;
+    const metrics = await opts.evaluate(state.params, epoch);
+    const score = opts.score(metrics);
+    const record = {
+      epoch,
+      loss,
+      ...metrics,
+      seconds,
+      tokensPerSecond: tokens / seconds,
+    } as EpochRecord<M>;
+    history.push(record);
+    await opts.onEpoch?.(record);
+    if (best.score === null || score > best.score) {
+      best = { score, epoch };
+      state = carry(state, (s) => ({ ...s, best: s.params }));
+    }
+    if (opts.checkpoint) {
+      await saveCheckpoint(opts.checkpoint.path, {
+        params: state.params,
+        optState: { opt: state.opt, best: state.best },
+        metadata: { ...opts.checkpoint.metadata, fit: progress(epoch) },
+      });
+    }
+  }
+  dispose(state.lossSum);
+  return { params: state.best ?? state.params, progress: progress(epoch) };
+}
