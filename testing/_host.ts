@@ -3,10 +3,7 @@
 
 import { Tensor, tensor } from "../ops/mod.ts";
 
-/** A failed check. Its message shows the smallest counterexample found. */
-export class CheckFailure extends Error {
-  override name = "CheckFailure";
-}
+export { CheckFailure } from "./check_failure.ts";
 
 /** A small seeded PRNG (mulberry32) returning floats in [0, 1). */
 export function rng(seed: number): () => number {

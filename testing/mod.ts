@@ -1,9 +1,10 @@
 /**
- * Law checkers for differentiable functions and attention specs, for your
- * own Deno tests: `checkGrads` compares forward and reverse derivatives with
- * finite differences and with each other; `checkAttentionLaws` runs the laws
- * every attention spec must obey as fast-check properties on random shapes.
- * Both throw with the smallest counterexample they found.
+ * Checkers for your own Deno tests: `checkGrads` compares forward and
+ * reverse derivatives with finite differences and with each other;
+ * `checkAttentionLaws` runs the laws every attention spec must obey as
+ * fast-check properties on random shapes; `assertAllClose` compares values
+ * within tolerances. Each throws a `CheckFailure` that names the smallest
+ * counterexample it found.
  *
  * @example Checking a spec with a custom modifier
  * ```ts
@@ -22,6 +23,8 @@
  * @module
  */
 
+export { type AllCloseOptions, assertAllClose } from "./assert_all_close.ts";
+export { CheckFailure } from "./check_failure.ts";
 export {
   checkGrads,
   type CheckGradsOptions,
