@@ -1,9 +1,10 @@
 /**
  * Data pipelines on Arquero: load CSV/TSV/JSON/JSON Lines/Arrow/parallel
- * text with a schema check, clean, tokenise (word, character, BPE), build
- * vocabularies, split deterministically and batch into padded `int32`
- * tensors. Every step is a function from table to table, so a pipeline is
- * a composition ({@link pipe}) that reads top to bottom.
+ * text with a schema check (or a labelled text file of your own with
+ * {@link loadLabelledText}), clean, tokenise (word, character, BPE), build
+ * vocabularies, split deterministically and batch into padded `int32` ids
+ * with `bool` masks. Every step is a function from table to table, so a
+ * pipeline is a composition ({@link pipe}) that reads top to bottom.
  *
  * @example From a TSV file to translation batches
  * ```ts

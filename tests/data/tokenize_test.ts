@@ -12,6 +12,7 @@ import {
   trainWordTokenizer,
   UNK_ID,
   Vocab,
+  VocabTokenizer,
 } from "../../data/mod.ts";
 
 const CHARS = [
@@ -184,4 +185,29 @@ Deno.test("tokenizerFromJSON() rejects malformed JSON with a clear message", () 
     TypeError,
     "<pad>",
   );
+});
+
+Deno.test("word, char and BPE tokenisers share one base and one JSON form", () => {
+  const texts = ["Hallo Welt!", "hallo du"];
+  const toks = [
+    trainWordTokenizer(texts, { lower: true }),
+    trainCharTokenizer(texts, { lower: true }),
+    trainBpe(texts, { vocabSize: 30, lower: true }),
+  ];
+  for (const tok of toks) {
+    assert(tok instanceof VocabTokenizer, tok.kind);
+    const json = JSON.parse(JSON.stringify(tok));
+    assertEquals(
+      Object.keys(json),
+      ["format", "version", "kind", "lower", "form", "vocab"].concat(
+        tok.kind === "bpe" ? ["merges"] : [],
+      ),
+    );
+    const back = tokenizerFromJSON(json);
+    assertEquals(back.encode("Hallo!"), tok.encode("Hallo!"));
+    // <unk>, <bos> and <eos> are handled once, in the base.
+    const ids = tok.encode("hallo \u{1F600}", { bos: true, eos: true });
+    assertEquals([ids[0], ids[ids.length - 1]], [BOS_ID, EOS_ID]);
+    assert(ids.includes(UNK_ID), tok.kind);
+  }
 });
