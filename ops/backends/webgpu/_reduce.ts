@@ -1,7 +1,15 @@
 // Reductions over a block of axes: the input is viewed as [outer, R, inner].
 // Many outputs: one invocation per output. Few outputs over long rows: one
-// workgroup per output with a tree in workgroup memory (so a full sum over
-// millions of elements is right and parallel).
+// workgroup per output with a tree in workgroup memory.
+//
+// Loops are unrolled by UNROLL and the tree is straight-line code because
+// Mesa's llvmpipe/lavapipe stops every loop of a shader invocation after
+// 65535 back-edges in total (its "loop limiter", shared by all the loops of
+// the shader): a lane that read 2^24 / 256 elements one per iteration left
+// nothing for the tree, which then lost the odd lanes' partial sums. With
+// UNROLL elements per iteration a lane runs ceil(R / (WG · UNROLL)) (wide)
+// or ceil(R / UNROLL) (thread) iterations: 16,384 for R = 2^25, the largest
+// row llvmpipe can bind (maxStorageBufferBindingSize = 128 MiB).
 
 import { type Aval, type DType, sizeOf } from "../../dtype.ts";
 import type { Dispatch, GpuBuffer } from "./_kernel.ts";
@@ -42,6 +50,36 @@ export function reduceView(
     r: sizeOf(shape.slice(lo, hi + 1)),
     inner: sizeOf(shape.slice(hi + 1)),
   };
+}
+
+/** Elements each loop iteration reads (see the note at the top). */
+export const UNROLL = 8;
+
+/**
+ * `body(k)` for k = first, first + step, ... below `r`: whole blocks of
+ * UNROLL reads without bounds checks, then a tail of fewer than UNROLL.
+ */
+function unrolledLoop(
+  first: string,
+  step: number,
+  body: (k: string) => string,
+): string {
+  const block = step * UNROLL;
+  const reads: string[] = [];
+  for (let u = 0; u < UNROLL; u++) {
+    reads.push(`    { let k = base + ${u * step}u;${body("k")}
+    }`);
+  }
+  return `
+  let blocks = r / ${block}u;
+  for (var blk = 0u; blk < blocks; blk++) {
+    let base = blk * ${block}u + ${first};
+${reads.join("\n")}
+  }
+  for (var k = blocks * ${block}u + ${first}; k < r; k += ${step}u) {${
+    body("k")
+  }
+  }`;
 }
 
 function ident(kind: ReduceKind, t: DType): string {
@@ -100,25 +138,27 @@ export function reduceDispatch(
   const isArg = kind === "argmax" || kind === "argmin";
   const wide = nOut <= 4096 && view.r >= 512;
   const meta = [nOut, view.r, view.inner];
-  const load = "in0[(o / inner) * r * inner + k * inner + (o % inner)]";
+  const load = (k: string) =>
+    `in0[(o / inner) * r * inner + ${k} * inner + (o % inner)]`;
   if (!wide) {
     const body = isArg
       ? `
   let o = i; let r = m(1u); let inner = m(2u);
   var best = ${ident(kind, dt)};
-  var at = 0;
-  for (var k = 0u; k < r; k++) {
-    let v = ${load};
-    if (k == 0u || ${beats(kind, dt, "v", "best")}) { best = v; at = i32(k); }
-  }
-  out[o] = at;`
+  var at = -1;${
+        unrolledLoop("0u", 1, (k) => `
+        let v = ${load(k)};
+        if (at < 0 || ${
+          beats(kind, dt, "v", "best")
+        }) { best = v; at = i32(${k}); }`)
+      }
+  out[o] = max(at, 0);`
       : `
   let o = i; let r = m(1u); let inner = m(2u);
-  var acc = ${ident(kind, dt)};
-  for (var k = 0u; k < r; k++) {
-    let v = ${load};
-    acc = ${combine(kind, dt, "acc", "v")};
-  }
+  var acc = ${ident(kind, dt)};${
+        unrolledLoop("0u", 1, (k) => `
+        acc = ${combine(kind, dt, "acc", load(k))};`)
+      }
   out[o] = acc;`;
     return {
       key: `reduce:${kind}:${dt}:thread`,
@@ -136,31 +176,41 @@ export function reduceDispatch(
   const partial = isArg
     ? `
   var best = ${ident(kind, dt)};
-  var at = -1;
-  for (var k = lid; k < r; k += ${WG}u) {
-    let v = ${load};
-    if (at < 0 || ${beats(kind, dt, "v", "best")}) { best = v; at = i32(k); }
-  }
+  var at = -1;${
+      unrolledLoop("lid", WG, (k) => `
+        let v = ${load(k)};
+        if (at < 0 || ${
+        beats(kind, dt, "v", "best")
+      }) { best = v; at = i32(${k}); }`)
+    }
   sv[lid] = best; si[lid] = at;`
     : `
-  var acc = ${ident(kind, dt)};
-  for (var k = lid; k < r; k += ${WG}u) {
-    let v = ${load};
-    acc = ${combine(kind, dt, "acc", "v")};
-  }
+  var acc = ${ident(kind, dt)};${
+      unrolledLoop("lid", WG, (k) => `
+        acc = ${combine(kind, dt, "acc", load(k))};`)
+    }
   sv[lid] = acc;`;
-  const merge = isArg
-    ? `
-      let v = sv[lid + s]; let j = si[lid + s];
+  // Straight-line tree: no loop, so no back-edges (see the note at the top).
+  const merge = (s: number) =>
+    isArg
+      ? `
+      let v = sv[lid + ${s}u]; let j = si[lid + ${s}u];
       let b = sv[lid]; let a = si[lid];
       let take = j >= 0 && (a < 0 || ${beats(kind, dt, "v", "b")} || (!(${
-      beats(kind, dt, "b", "v")
-    }) && j < a));
+        beats(kind, dt, "b", "v")
+      }) && j < a));
       if (take) { sv[lid] = v; si[lid] = j; }`
-    : `
+      : `
       sv[lid] = ${
-      combine(kind as "reduce_sum", dt, "sv[lid]", "sv[lid + s]")
-    };`;
+        combine(kind as "reduce_sum", dt, "sv[lid]", `sv[lid + ${s}u]`)
+      };`;
+  let tree = "";
+  for (let s = WG / 2; s > 0; s >>= 1) {
+    tree += `
+  if (lid < ${s}u) {${merge(s)}
+  }
+  workgroupBarrier();`;
+  }
   const source = () =>
     [
       header([t], ot),
@@ -175,12 +225,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let r = select(0u, m(1u), valid);
   let inner = m(2u);
   ${partial}
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) {${merge}
-    }
-    workgroupBarrier();
-  }
+  workgroupBarrier();${tree}
   if (lid == 0u && valid) { out[o] = ${isArg ? "max(si[0], 0)" : "sv[0]"}; }
 }`,
     ].join("\n");
