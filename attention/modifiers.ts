@@ -34,6 +34,12 @@ function positive(op: string, x: number | Tensor): void {
  * tensor (scalar, or per head `[H, 1, 1]`) is learnable. As t → 0 softmax
  * approaches argmax.
  *
+ * The temperature must stay positive: t ≤ 0 flips or destroys the order of
+ * the scores. A number is checked here; a tensor is not (that would read it
+ * back from the device at every call), so to learn a temperature, learn its
+ * logarithm and pass `temperature(exp(logT))`, which is positive whatever
+ * step the optimiser takes.
+ *
  * @example Sharpening with a low temperature
  * ```ts
  * import { attention, dot, temperature } from "@heed/heed/attention";
@@ -43,6 +49,26 @@ function positive(op: string, x: number | Tensor): void {
  * const q = tensor([[1, 0]]), k = tensor([[1, 0], [0, 1]]);
  * const cold = attention({ score: dot(), mods: [temperature(0.01)] });
  * assert((await cold(q, k, k).weights.data())[0]! > 0.999);
+ * ```
+ *
+ * @example Learning the temperature through its logarithm
+ * ```ts
+ * import { attention, dot, temperature } from "@heed/heed/attention";
+ * import { exp, grad, mul, neg, sub, sum, tensor, type Tensor } from "@heed/heed/ops";
+ * import { assert } from "@std/assert";
+ *
+ * const q = tensor([[1, 0]]), k = tensor([[1, 0], [0, 1]]), v = tensor([[1], [0]]);
+ * // Reward the weight on key 0; t = exp(logT) > 0 at every step.
+ * const loss = (logT: Tensor) => {
+ *   const attend = attention({ score: dot(), mods: [temperature(exp(logT))] });
+ *   return neg(sum(attend(q, k, v).output)); // −w[0]
+ * };
+ * let logT = tensor(0); // t = 1
+ * for (let step = 0; step < 50; step++) {
+ *   logT = sub(logT, mul(grad(loss)(logT), 10));
+ * }
+ * const t = await exp(logT).item() as number;
+ * assert(t > 0 && t < 0.5); // sharper, and still positive
  * ```
  */
 export function temperature(t: number | Tensor): ModFn {
