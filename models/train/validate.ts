@@ -35,7 +35,8 @@ export interface TensorSpec {
   readonly dtype: string;
 }
 
-type LeafSpec = TensorSpec | "number";
+/** A template leaf: a tensor's shape and dtype, or a number. */
+export type LeafSpec = TensorSpec | "number";
 
 const CODE: Readonly<Record<string, string>> = {
   float32: "F32",
@@ -250,6 +251,13 @@ export function firstDifference(
   } now`;
 }
 
+/** Whether two data identities carry the same content hash. */
+function sameContent(a: unknown, b: unknown): boolean {
+  const hash = (x: unknown) =>
+    isPlain(x) && typeof x.hash === "string" ? x.hash : undefined;
+  return hash(a) !== undefined && hash(a) === hash(b);
+}
+
 const FIELD_NAMES: readonly [keyof RunIdentity, string][] = [
   ["task", "task"],
   ["model", "model configuration"],
@@ -262,12 +270,14 @@ const FIELD_NAMES: readonly [keyof RunIdentity, string][] = [
  * Refuses a `--resume` whose task, model, labels, tokenizer or data differ
  * from those saved in the checkpoint, with a {@link ResumeMismatchError}
  * naming the field and the first difference. A field missing on either side
- * (an older checkpoint) is not compared.
+ * (an older checkpoint) is not compared; data with the same content hash
+ * passes even from another path.
  */
 export function validateResume(saved: RunIdentity, current: RunIdentity): void {
   for (const [field, label] of FIELD_NAMES) {
     const a = saved[field], b = current[field];
     if (a === undefined || b === undefined) continue;
+    if (field === "data" && sameContent(a, b)) continue; // moved, not changed
     const d = firstDifference(a, b, field);
     if (d !== null) {
       throw new ResumeMismatchError(

@@ -213,6 +213,19 @@ Deno.test("validateResume() names what differs from the checkpoint", () => {
 
 Deno.test("validateResume() skips fields an older checkpoint did not save, and compares fingerprints", async () => {
   validateResume({ model: SAVED.model }, SAVED);
+  // the same data moved elsewhere is the same data
+  validateResume(SAVED, {
+    ...SAVED,
+    data: { ...SAVED.data, path: "moved/my.csv" },
+  });
+  assertThrows(
+    () =>
+      validateResume({ data: { path: "a.csv", rows: 10 } }, {
+        data: { path: "a.csv", rows: 12 },
+      }),
+    ResumeMismatchError,
+    "data.rows is 10 in the checkpoint, 12 now",
+  );
   const tok = await fingerprint(SAVED.tokenizer);
   validateResume({ tokenizer: tok }, {
     tokenizer: await fingerprint(structuredClone(SAVED.tokenizer)),
