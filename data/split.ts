@@ -199,7 +199,7 @@ function tooFew(
     } of equal ${grouped.by}; each part needs whole groups)`
     : need === Infinity
     ? ""
-    : ` (this split needs at least ${need} rows)`;
+    : ` (this split needs at least ${need} row${need === 1 ? "" : "s"})`;
   throw new RangeError(
     `splitTable: too little data: ${rows} cannot be split as ${split}; ${
       names[empty]
