@@ -1,5 +1,6 @@
-// An exclusive lock on a run folder: `run.lock`, created exclusively and
-// held with an advisory OS lock (flock) for the life of the process.
+// An exclusive lock on a run folder: `run.lock`, written under a temporary
+// name, linked into place (a link never replaces a file) and held with an
+// advisory OS lock (flock) for the life of the process.
 //
 // Liveness comes from the OS lock, not from the pid: the OS drops it when
 // the holder exits, even on `kill -9`, and no permission beyond
@@ -64,18 +65,24 @@ export class RunLockedError extends RunDirError {
 
 let cachedHost: string | null = null;
 
-/** The host name, without `--allow-sys` if /etc/hostname is readable. */
+function granted(desc: Deno.PermissionDescriptor): boolean {
+  return Deno.permissions.querySync(desc).state === "granted";
+}
+
+/**
+ * The host name: from `Deno.hostname()` with `--allow-sys`, else from
+ * /etc/hostname; never prompts for a permission.
+ */
 export function hostName(): string {
   if (cachedHost !== null) return cachedHost;
+  cachedHost = "unknown";
   try {
-    cachedHost = Deno.hostname();
-  } catch {
-    try {
+    if (granted({ name: "sys", kind: "hostname" })) {
+      cachedHost = Deno.hostname();
+    } else if (granted({ name: "read", path: "/etc/hostname" })) {
       cachedHost = Deno.readTextFileSync("/etc/hostname").trim() || "unknown";
-    } catch {
-      cachedHost = "unknown";
     }
-  }
+  } catch { /* no host name to be had */ }
   return cachedHost;
 }
 
