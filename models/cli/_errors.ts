@@ -131,7 +131,8 @@ function report(name: string, e: unknown, debug: boolean): number {
  * Runs a command's `main` with `args` (less `--debug`) and exits with its
  * code. Any error, thrown or from a promise nobody awaited, becomes one
  * line on stderr and exit code 1 (2 for a {@link UsageError}); `--debug`
- * adds the stack trace.
+ * adds the stack trace. Ctrl-C and SIGTERM exit (130, 143) through the
+ * `unload` handlers, which release a run folder's lock.
  */
 export async function runMain(
   name: string,
@@ -149,6 +150,16 @@ export async function runMain(
     ev.preventDefault();
     fail(ev.error ?? ev.message);
   });
+  // exiting (rather than dying) on Ctrl-C or SIGTERM runs the `unload`
+  // handlers, so the run folder's lock is released
+  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    try {
+      Deno.addSignalListener(sig, () => {
+        console.error(`${name}: interrupted`);
+        Deno.exit(code);
+      });
+    } catch { /* the signal does not exist here (Windows) */ }
+  }
   let code: number;
   try {
     code = await main(rest);

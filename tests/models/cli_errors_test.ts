@@ -109,6 +109,11 @@ const CHILD = `
 import { runMain, UsageError } from ${
   JSON.stringify(new URL("../../models/cli/_errors.ts", import.meta.url).href)
 };
+import { lockRunDir } from ${
+  JSON.stringify(
+    new URL("../../models/train/run_dir.ts", import.meta.url).href,
+  )
+};
 import { DataError } from ${
   JSON.stringify(new URL("../../data/errors.ts", import.meta.url).href)
 };
@@ -119,6 +124,12 @@ await runMain("train", async (args) => {
   if (mode === "data") throw new DataError({ source: "bad.csv", line: 3 }, "expected 2 fields, got 1");
   if (mode === "usage") throw new UsageError("--epochs: must be at least 1");
   if (mode === "write") { await Deno.writeTextFile("../outside.txt", "x"); return 0; }
+  if (mode === "hold") {
+    await lockRunDir("runs/x", { command: "train hold" });
+    console.log("LOCKED");
+    await new Promise((r) => setTimeout(r, 30000));
+    return 0;
+  }
   if (mode === "reject") { Promise.reject(new Error("late failure")); await new Promise((r) => setTimeout(r, 50)); return 0; }
   return 9;
 }, Deno.args);
@@ -194,4 +205,39 @@ Deno.test("runMain() reports a promise nobody awaited as one line", async () => 
   const r = await run(s, "reject");
   assertEquals([r.code, r.err], [1, "train: late failure\n"]);
   assertFalse(r.err.includes(" at "));
+});
+
+Deno.test("runMain() exits 130 on Ctrl-C and the run folder's lock is released", async () => {
+  const s = await sandbox();
+  await Deno.mkdir(`${s.cwd}/runs/x`);
+  const p = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-read",
+      "--allow-write=runs",
+      s.script,
+      "hold",
+    ],
+    cwd: s.cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = p.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  for (let seen = ""; !seen.includes("LOCKED");) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`ended early: ${seen}`);
+    seen += value;
+  }
+  assert((await Deno.lstat(`${s.cwd}/runs/x/run.lock`)).isFile);
+  p.kill("SIGINT");
+  const status = await p.status;
+  reader.releaseLock();
+  await p.stdout.cancel().catch(() => {});
+  const err = await new Response(p.stderr).text();
+  assertEquals([status.code, err], [130, "train: interrupted\n"]);
+  await Deno.lstat(`${s.cwd}/runs/x/run.lock`).then(
+    () => assert(false, "the lock file is still there"),
+    (e) => assert(e instanceof Deno.errors.NotFound),
+  );
 });
