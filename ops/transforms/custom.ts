@@ -9,7 +9,12 @@
 import type { MainTrace } from "../core.ts";
 import { Tensor, Tracer } from "../tensor.ts";
 import { JvpTrace } from "../jvp.ts";
-import { type Leaf, treeFlatten, treeUnflatten } from "../pytree.ts";
+import {
+  type Leaf,
+  type TreeDef,
+  treeFlatten,
+  treeUnflatten,
+} from "../pytree.ts";
 import { zeros } from "../creation.ts";
 import { checkFn, type Cotangent, loose, toTensor } from "./_common.ts";
 
@@ -40,20 +45,12 @@ export function customJvp<F extends (...args: never[]) => unknown>(
   checkFn("customJvp", f);
   checkFn("customJvp", rule);
   const g = (...args: Parameters<F>): ReturnType<F> => {
-    const [leaves, def] = treeFlatten(args);
-    const main = topJvp(leaves);
-    if (!main) {
-      return loose(f)(...args) as ReturnType<F>;
-    }
-    const trace = main.trace as JvpTrace;
-    const ps = leaves.map((
-      l,
-    ) => (l instanceof Tensor ? trace.unpack(l)[0] : l));
-    const ts = leaves.map((l) => {
-      const x = toTensor("customJvp", l);
-      return (l instanceof Tensor ? trace.unpack(l)[1] : null) ??
-        zeros(x.shape);
-    });
+    const call = underJvp(args);
+    if (!call) return loose(f)(...args) as ReturnType<F>;
+    const { trace, def, ps } = call;
+    const ts = call.ts.map((t, i) =>
+      t ?? zeros(toTensor("customJvp", call.leaves[i]!).shape)
+    );
     const [y, yDot] = rule(treeUnflatten(def, ps), treeUnflatten(def, ts));
     const [yLeaves, yDef] = treeFlatten(y);
     const [dLeaves] = treeFlatten(yDot);
@@ -65,6 +62,35 @@ export function customJvp<F extends (...args: never[]) => unknown>(
     );
   };
   return g as F;
+}
+
+/** A custom rule's call under a JVP level: its flat primals and tangents. */
+interface JvpCall {
+  readonly trace: JvpTrace;
+  readonly def: TreeDef;
+  readonly leaves: readonly Leaf[];
+  /** The primal of each leaf. */
+  readonly ps: Leaf[];
+  /** The tangent of each leaf (`null` = zero). */
+  readonly ts: (Tensor | null)[];
+}
+
+/** Splits `args` at the innermost JVP level, or `null` when no JVP is running. */
+function underJvp(args: readonly unknown[]): JvpCall | null {
+  const [leaves, def] = treeFlatten(args);
+  const main = topJvp(leaves);
+  if (!main) return null;
+  const trace = main.trace as JvpTrace;
+  const split = leaves.map((l): [Leaf, Tensor | null] =>
+    l instanceof Tensor ? trace.unpack(l) : [l, null]
+  );
+  return {
+    trace,
+    def,
+    leaves,
+    ps: split.map((s) => s[0]),
+    ts: split.map((s) => s[1]),
+  };
 }
 
 /** The innermost JVP level among `leaves`, if it is the innermost level of all. */
@@ -108,24 +134,15 @@ export function customVjp<F extends (...args: never[]) => unknown, R>(
   checkFn("customVjp", fwd);
   checkFn("customVjp", bwd);
   const g = (...args: Parameters<F>): ReturnType<F> => {
-    const [leaves, def] = treeFlatten(args);
-    const main = topJvp(leaves);
-    if (!main) {
-      return loose(f)(...args) as ReturnType<F>;
-    }
-    const trace = main.trace as JvpTrace;
+    const call = underJvp(args);
+    if (!call) return loose(f)(...args) as ReturnType<F>;
+    const { trace, def, leaves, ps, ts } = call;
     const lin = trace.linear;
     if (!lin) {
       throw new TypeError(
-        "customVjp: forward-mode differentiation (jvp, jacfwd) of a customVjp function is not supported; use customJvp",
+        "customVjp: forward-mode differentiation (jvp) of a customVjp function is not supported; use customJvp",
       );
     }
-    const ps = leaves.map((
-      l,
-    ) => (l instanceof Tensor ? trace.unpack(l)[0] : l));
-    const ts = leaves.map((
-      l,
-    ) => (l instanceof Tensor ? trace.unpack(l)[1] : null));
     const linIdx = ts.flatMap((t, i) => (t ? [i] : []));
     const [y, res] = fwd(...treeUnflatten<Parameters<F>>(def, ps));
     const [yLeaves, yDef] = treeFlatten(y);

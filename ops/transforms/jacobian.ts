@@ -105,14 +105,14 @@ function blocks(
   return (o, l) => block(rows[o]!.map((r) => r[l]!), outs[o]!, ins[l]!, 0);
 }
 
-function jacobian(
+function jacobian<F extends AnyFn, O extends JacobianOptions>(
   dir: Direction,
-  f: AnyFn,
-  opts: JacobianOptions | undefined,
-): (...args: unknown[]) => unknown {
+  f: F,
+  opts: O | undefined,
+): JacobianFn<F, O> {
   checkFn(dir, f);
   checkOptions(dir, opts, JACOBIAN_OPTIONS);
-  return (...args) => {
+  const jac = (...args: unknown[]) => {
     const sel = selectArgs(dir, f, opts?.argnums, args);
     const [leaves, inDef] = flatArgs(dir, sel.pick);
     const lin = linearizeFlat(
@@ -133,7 +133,19 @@ function jacobian(
       }),
     );
   };
+  return jac as JacobianFn<F, O>;
 }
+
+/** The function a Jacobian transform returns for `f` and options `O`. */
+export type JacobianFn<F extends AnyFn, O> = (
+  ...args: Args<Parameters<F>>
+) => JacobianOf<F, O>;
+
+/** The signature that {@link jacfwd} and {@link jacrev} share. */
+export type JacobianTransform = <
+  F extends AnyFn,
+  const O extends JacobianOptions = Record<never, never>,
+>(f: F, opts?: O) => JacobianFn<F, O>;
 
 /**
  * The Jacobian by forward mode (one tangent evaluation per input element),
@@ -150,14 +162,8 @@ function jacobian(
  * assertEquals(await J.array(), [[2, 0], [0, 4]]);
  * ```
  */
-export function jacfwd<
-  F extends AnyFn,
-  const O extends JacobianOptions = Record<never, never>,
->(f: F, opts?: O): (...args: Args<Parameters<F>>) => JacobianOf<F, O> {
-  return jacobian("jacfwd", f, opts) as (
-    ...args: Args<Parameters<F>>
-  ) => JacobianOf<F, O>;
-}
+export const jacfwd: JacobianTransform = (f, opts) =>
+  jacobian("jacfwd", f, opts);
 
 /**
  * The Jacobian by reverse mode (one backward pass per output element), as
@@ -175,17 +181,12 @@ export function jacfwd<
  * assertEquals(await Jy.array(), [[1, 0], [0, 2]]);
  * ```
  */
-export function jacrev<
-  F extends AnyFn,
-  const O extends JacobianOptions = Record<never, never>,
->(f: F, opts?: O): (...args: Args<Parameters<F>>) => JacobianOf<F, O> {
-  return jacobian("jacrev", f, opts) as (
-    ...args: Args<Parameters<F>>
-  ) => JacobianOf<F, O>;
-}
+export const jacrev: JacobianTransform = (f, opts) =>
+  jacobian("jacrev", f, opts);
 
 /**
- * The Hessian of a scalar function, `jacfwd(jacrev(f))`, as `jax.hessian`.
+ * The Hessian of a scalar function, `jacfwd(jacrev(f))`, as `jax.hessian`:
+ * for a tensor input it has shape `in.shape + in.shape`.
  *
  * @example
  * ```ts
@@ -199,15 +200,11 @@ export function jacrev<
 export function hessian<
   F extends AnyFn,
   const O extends JacobianOptions = Record<never, never>,
->(
-  f: F,
-  opts?: O,
-): (
+>(f: F, opts?: O): (
   ...args: Args<Parameters<F>>
 ) => Jacobian<JacobianOf<F, O>, GradsOf<Parameters<F>, O>> {
   checkFn("hessian", f);
   checkOptions("hessian", opts, JACOBIAN_OPTIONS);
-  return jacobian("jacfwd", jacobian("jacrev", f, opts), opts) as (
-    ...args: Args<Parameters<F>>
-  ) => Jacobian<JacobianOf<F, O>, GradsOf<Parameters<F>, O>>;
+  const inner: AnyFn = jacobian("jacrev", f, opts);
+  return jacobian("jacfwd", inner, opts) as ReturnType<typeof hessian<F, O>>;
 }
