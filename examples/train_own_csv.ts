@@ -1,28 +1,31 @@
 /**
- * Train an attention classifier on your own CSV (columns `text` and
- * `category`) through heed's public API, then classify a new sentence.
+ * Train an attention classifier on your own labelled file (CSV, TSV or
+ * JSONL with columns `text` and `category`) through heed's public API,
+ * then classify a new sentence.
  *
  *   deno run --allow-read --allow-env examples/train_own_csv.ts my_intents.csv "some text"
+ *
+ * The same from the command line, with your own test file:
+ *
+ *   deno task train --data my_train.tsv --test my_test.tsv --label-column category --out runs/mine
  *
  * @module
  */
 
-import {
-  encodeLabels,
-  LabelEncoder,
-  loadCsv,
-  splitTable,
-} from "../data/mod.ts";
+import { loadLabelledText, splitTable } from "../data/mod.ts";
 import { key } from "../mod.ts";
-import { trainClassifier } from "../models/mod.ts";
+import { classifyText, trainClassifier } from "../models/mod.ts";
 
 /** Trains on `path` and returns the test accuracy and a prediction. */
-export async function main(path: string, sentence: string, epochs = 5) {
-  const table = await loadCsv(path, {
-    schema: { text: "string", category: "string" },
+export async function main(
+  path: string,
+  sentence: string,
+  epochs = 5,
+): Promise<{ testAccuracy: number; label: string }> {
+  const { table, labels } = await loadLabelledText(path, {
+    labelColumn: "category",
   });
-  const labels = LabelEncoder.fit(table, "category");
-  const { train, test } = splitTable(encodeLabels("category", labels)(table), {
+  const { train, test } = splitTable(table, {
     fractions: { train: 0.8, test: 0.2 },
     key: key(0),
   });
@@ -38,8 +41,12 @@ export async function main(path: string, sentence: string, epochs = 5) {
       ),
   });
   console.log(`test accuracy ${(100 * result.testAccuracy).toFixed(1)}%`);
-  const { predictText } = await import("../models/cli/predict.ts");
-  const label = await predictText(result, sentence);
+  const { ranked } = await classifyText(
+    { ...result, labels: labels.labels },
+    sentence,
+    { top: 1 },
+  );
+  const label = ranked[0]!.label;
   console.log(`"${sentence}" → ${label}`);
   return { testAccuracy: result.testAccuracy, label };
 }

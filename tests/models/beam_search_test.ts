@@ -6,10 +6,7 @@
 import { assertEquals } from "@std/assert";
 import fc from "fast-check";
 import { logSoftmax, type Tensor, tensor } from "../../mod.ts";
-import {
-  beamSearchWith,
-  type StepDecoder,
-} from "../../models/arch/decoding.ts";
+import { beamSearch, type StepDecoder } from "../../models/arch/decoding.ts";
 
 const BOS = 0, EOS = 1, V = 4;
 
@@ -31,9 +28,11 @@ function logProbs(seed: number, prefix: readonly number[]): number[] {
 }
 
 /** A toy decoder for `b` sentences; sentence s uses seed seeds[s]. */
-function toy(seeds: readonly number[]): StepDecoder<number> {
+function toy(seeds: readonly number[], maxLen = 64): StepDecoder<number> {
   let k = 1;
   return {
+    batch: seeds.length,
+    maxLen,
     start: (kk) => (k = kk, 0),
     reorder: (s) => s,
     step: (s, prefixes) => {
@@ -46,6 +45,7 @@ function toy(seeds: readonly number[]): StepDecoder<number> {
       return { logp: logSoftmax(logits), state: s };
     },
     release: () => {},
+    close: () => {},
   };
 }
 
@@ -99,8 +99,7 @@ Deno.test("beam search as wide as every hypothesis finds the brute-force best", 
       fc.integer({ min: 1, max: 4 }),
       fc.constantFrom(0, 0.6, 1),
       async (seeds, maxLen, alpha) => {
-        const out = await beamSearchWith(toy(seeds), {
-          batch: seeds.length,
+        const out = await beamSearch(toy(seeds), {
           bos: BOS,
           eos: EOS,
           maxLen,
@@ -127,8 +126,7 @@ Deno.test("beam 1 is greedy decoding", async () => {
       fc.nat(),
       fc.integer({ min: 1, max: 6 }),
       async (seed, maxLen) => {
-        const [out] = await beamSearchWith(toy([seed]), {
-          batch: 1,
+        const [out] = await beamSearch(toy([seed]), {
           bos: BOS,
           eos: EOS,
           maxLen,

@@ -69,6 +69,8 @@ Deno.test("train: bad values name their flag", () => {
     [["--epochs", "2.5"], "--epochs"],
     [["--batch-size", "0"], "--batch-size"],
     [["--lr", "-1"], "--lr"],
+    [["--lr", "0"], "--lr"],
+    [["--epochs", "-1"], "--epochs"],
     [["--seed", "x"], "--seed"],
     [["--attention", "nope"], "nope"],
     [["--model", "lstm"], "--model"],
@@ -116,8 +118,96 @@ Deno.test("train: --help and bad flags exit without training", async () => {
       "--out",
       "--resume",
       "--help",
+      "--test",
+      "--valid",
+      "--text-column",
+      "--label-column",
     ]
   ) {
     assertEquals(text.includes(flag), true, `--help does not explain ${flag}`);
+  }
+  assertEquals(
+    text.includes("--allow-write=runs"),
+    true,
+    "--help does not say where --out may write",
+  );
+});
+
+Deno.test("train: the same rule gets the same wording", () => {
+  const message = (argv: string[]) => {
+    try {
+      parseTrainArgs(argv);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error(`${argv.join(" ")} was accepted`);
+  };
+  assertEquals(
+    message(["--epochs", "0"]),
+    "--epochs: expected an integer of at least 1, got 0",
+  );
+  assertEquals(
+    message(["--epochs", "-1"]),
+    "--epochs: expected an integer of at least 1, got -1",
+  );
+  assertEquals(
+    message(["--batch-size", "0"]),
+    "--batch-size: expected an integer of at least 1, got 0",
+  );
+  assertEquals(
+    message(["--lr", "0"]),
+    "--lr: expected a number above 0, got 0",
+  );
+  assertEquals(
+    message(["--lr", "-1e-3"]),
+    "--lr: expected a number above 0, got -1e-3",
+  );
+  assertEquals(
+    message(["--lr"]),
+    "--lr: expected a number above 0, got nothing",
+  );
+  assertEquals(
+    message(["--task", "translate", "--max-minutes", "0"]),
+    "--max-minutes: expected a number above 0, got 0",
+  );
+  assertEquals(
+    message(["--seed", "-1"]),
+    "--seed: expected an integer of at least 0, got -1",
+  );
+});
+
+Deno.test("train: a classifier's own train, test and validation files", () => {
+  const a = parseTrainArgs([
+    "--data",
+    "train.tsv",
+    "--test",
+    "test.jsonl",
+    "--valid=valid.csv",
+    "--text-column",
+    "sentence",
+    "--label-column",
+    "intent",
+  ]);
+  assertEquals(
+    [a.data, a.test, a.valid, a.textColumn, a.labelColumn],
+    ["train.tsv", "test.jsonl", "valid.csv", "sentence", "intent"],
+  );
+  const d = parseTrainArgs([]);
+  assertEquals([d.test, d.valid, d.textColumn, d.labelColumn, d.lr], [
+    null,
+    null,
+    "text",
+    "category",
+    2e-3,
+  ]);
+  assertEquals(parseTrainArgs(["--task", "translate"]).lr, 1e-3);
+  const bad: [string[], string][] = [
+    [["--task", "translate", "--test", "t.csv"], "only for --task classify"],
+    [["--test", "t.csv"], "give --data too"],
+    [["--data", "a.csv", "--text-column", "x", "--label-column", "x"], "both"],
+    [["--data", "a.csv", "--label-column"], "--label-column"],
+  ];
+  for (const [argv, msg] of bad) {
+    assertThrows(() => parseTrainArgs(argv), RangeError, msg, argv.join(" "));
   }
 });

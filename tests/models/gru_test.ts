@@ -6,14 +6,16 @@ import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import * as h from "../../mod.ts";
 import { adam } from "../../models/train/optim.ts";
 import {
-  gruBeamSearch,
+  gruCell,
+  gruDecoder,
   gruDecodeStep,
   gruEncode,
-  gruGreedy,
   gruLoss,
-  gruStep,
+  type GruParams,
   initGru,
 } from "../../models/arch/gru.ts";
+import { type BeamOptions, beamSearch } from "../../models/arch/decoding.ts";
+import type { SourceBatch } from "../../models/arch/translator.ts";
 import type { TranslationInput } from "../../models/arch/translator.ts";
 import { checkGradients, randomTensor } from "../_helpers.ts";
 
@@ -75,7 +77,7 @@ Deno.test("the GRU cell matches its equations and its gradients match finite dif
     }
     return v;
   };
-  const got = await gruStep(cell, x, s).data();
+  const got = await gruCell(cell, { x, h: s }).data();
   for (let j = 0; j < 2; j++) {
     const r = sig(gate(0, j)), z = sig(gate(1, j));
     let un = 0;
@@ -83,21 +85,19 @@ Deno.test("the GRU cell matches its equations and its gradients match finite dif
     const n = Math.tanh(gate(2, j, false) + r * un);
     assertAlmostEquals(got[j]!, (1 - z) * n + z * hs[j]!, 1e-5);
   }
-  await checkGradients((a, bb) => gruStep(cell, a, bb), [x, s]);
+  await checkGradients((a, bb) => gruCell(cell, { x: a, h: bb }), [x, s]);
 });
 
 Deno.test("GRU attention weights are a distribution over real source tokens", async () => {
   const p = initGru(h.key(0), config);
   const batch = toyBatch([[4, 5], [6, 7, 8, 9]]);
-  const { states, last } = gruEncode(p, config, batch.src, batch.srcMask);
-  const { weights } = gruDecodeStep(
-    p,
-    config,
+  const { states, last } = gruEncode(p, batch, { config });
+  const { weights } = gruDecodeStep(p, {
     states,
-    h.notEqual(batch.srcMask, 0),
-    h.tensor(new Int32Array([BOS, BOS])),
-    last,
-  );
+    keyMask: h.notEqual(batch.srcMask, 0),
+    prev: h.tensor(new Int32Array([BOS, BOS])),
+    h: last,
+  }, { config });
   const w = await weights.array() as number[][];
   assertEquals(w[0]!.slice(2), [0, 0]);
   for (const row of w) {
@@ -110,7 +110,7 @@ Deno.test("the GRU baseline learns to reverse short sequences", async () => {
   const p0 = initGru(h.key(0), config);
   const opt = adam({ lr: 1e-2 });
   let state = { params: p0, opt: opt.init(p0) };
-  const vg = h.valueAndGrad((p: typeof p0) => gruLoss(p, config, batch));
+  const vg = h.valueAndGrad((p: typeof p0) => gruLoss(p, batch, { config }));
   for (let step = 0; step < 150; step++) {
     state = h.carry(state, (s) => {
       const [, g] = vg(s.params);
@@ -118,16 +118,19 @@ Deno.test("the GRU baseline learns to reverse short sequences", async () => {
       return { params: n.params, opt: n.state };
     });
   }
-  const loss = (await h.scope(() => gruLoss(state.params, config, batch))
+  const loss = (await h.scope(() => gruLoss(state.params, batch, { config }))
     .item()) as number;
   assert(loss < 0.3, `loss ${loss}`);
-  const out = await gruGreedy(state.params, config, {
-    src: batch.src,
-    srcMask: batch.srcMask,
-  }, { bos: BOS, eos: EOS });
-  assertEquals(out.map((x) => [...x]), DATA.map((r) => [...r].reverse()));
   const src = { src: batch.src, srcMask: batch.srcMask };
-  const beam = await gruBeamSearch(state.params, config, src, {
+  const decodeWith = (p: GruParams, b: SourceBatch, o: BeamOptions) =>
+    beamSearch(gruDecoder(p, b, { config }), o);
+  const out = await decodeWith(state.params, src, {
+    bos: BOS,
+    eos: EOS,
+    beam: 1,
+  });
+  assertEquals(out.map((x) => [...x]), DATA.map((r) => [...r].reverse()));
+  const beam = await decodeWith(state.params, src, {
     bos: BOS,
     eos: EOS,
     beam: 3,
@@ -136,7 +139,7 @@ Deno.test("the GRU baseline learns to reverse short sequences", async () => {
   // Decoding reads results back in a loop; it must not leave them alive.
   const live = () => h.memory()[h.defaultBackend()]!.liveBytes;
   const before = live();
-  await gruGreedy(state.params, config, src, { bos: BOS, eos: EOS });
-  await gruBeamSearch(state.params, config, src, { bos: BOS, eos: EOS });
+  await decodeWith(state.params, src, { bos: BOS, eos: EOS, beam: 1 });
+  await decodeWith(state.params, src, { bos: BOS, eos: EOS });
   assertEquals(live(), before, "GRU decoding leaked device memory");
 });

@@ -180,6 +180,10 @@ Deno.test("writeRunJson() and readRunJson() round-trip; a missing run.json is nu
     testFraction: 0.2,
     rows: 12,
     dataHash: `sha256:${"ab".repeat(32)}`,
+    test: "my test.csv",
+    valid: null,
+    textColumn: "Text Body",
+    labelColumn: "intent",
   } as const;
   await writeRunJson(run, info);
   assertEquals(await readRunJson(run), info);
@@ -202,6 +206,9 @@ Deno.test("readRunJson() treats run.json as untrusted and never quotes it", asyn
     [`{"task":"classify","data":"a\\n${secret}"}`, 'field "data"'],
     [`{"task":"classify","model":"../../${secret}"}`, 'field "model"'],
     [`{"task":"classify","seed":1.5}`, 'field "seed"'],
+    [`{"task":"classify","test":"a\\u0007${secret}"}`, 'field "test"'],
+    [`{"task":"classify","textColumn":""}`, 'field "textColumn"'],
+    [`{"task":"classify","labelColumn":["${secret}"]}`, 'field "labelColumn"'],
     [`{"task":"classify","${secret} x":1}`, "an odd name"],
     [`{"data":null}`, 'field "task" is missing'],
   ];

@@ -40,7 +40,7 @@ for (const arch of ["transformer", "gru"] as const) {
         checkpoint: { path: `${dir}/checkpoint.safetensors`, resume: false },
       });
       const m = await loadTranslator(`${dir}/checkpoint.safetensors`);
-      assertEquals(m.progress.arch, arch);
+      assertEquals([m.arch, m.metadata.arch], [arch, arch]);
       const s = await evaluateTranslator(m, data, { beam: 3 });
       assertEquals(s.bleu, r.testBleu);
       assertEquals(s.bleuLower, r.testBleuLower);
@@ -60,7 +60,6 @@ for (const arch of ["transformer", "gru"] as const) {
       try {
         assertEquals(
           await main([
-            "predict",
             "--out",
             dir,
             "--beam",
@@ -75,7 +74,7 @@ for (const arch of ["transformer", "gru"] as const) {
       const svg = await Deno.readTextFile(`${dir}/attention.svg`);
       assert(svg.startsWith("<svg") && svg.includes("cross-attention"), svg);
       assert(logs.some((l) => l.includes("attention.svg")), logs.join("\n"));
-      assertEquals(await main(["predict", "--out", dir]), 2);
+      assertEquals(await main(["--out", dir]), 2);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -10,7 +10,18 @@ import {
   type TranslationInput,
   translatorLoss,
 } from "../../models/arch/translator.ts";
-import { beamSearch, greedyDecode } from "../../models/arch/decoding.ts";
+import {
+  type BeamOptions,
+  beamSearch,
+  transformerDecoder,
+} from "../../models/arch/decoding.ts";
+import type {
+  SourceBatch,
+  TranslatorParams,
+} from "../../models/arch/translator.ts";
+
+const decodeWith = (p: TranslatorParams, b: SourceBatch, o: BeamOptions) =>
+  beamSearch(transformerDecoder(p, b, { config }), o);
 
 const BOS = 2, EOS = 3;
 const config = {
@@ -58,7 +69,7 @@ Deno.test("the translator learns to reverse short sequences; greedy and beam dec
   const opt = adam({ lr: 3e-3 });
   let state = { params, opt: opt.init(params) };
   const vg = h.valueAndGrad((p: typeof params) =>
-    translatorLoss(p, config, batch)
+    translatorLoss(p, batch, { config })
   );
   let first = 0;
   for (let step = 0; step < 300; step++) {
@@ -69,20 +80,21 @@ Deno.test("the translator learns to reverse short sequences; greedy and beam dec
     });
     if (step === 0) {
       first = (await h.scope(() =>
-        translatorLoss(state.params, config, batch)
+        translatorLoss(state.params, batch, { config })
       ).item()) as number;
     }
   }
   params = state.params;
-  const last = (await h.scope(() => translatorLoss(params, config, batch))
+  const last = (await h.scope(() => translatorLoss(params, batch, { config }))
     .item()) as number;
   assertEquals(last < first / 10, true, `loss ${first} -> ${last}`);
   const src = { src: batch.src, srcMask: batch.srcMask };
-  const greedy = await greedyDecode(params, config, src, {
+  const greedy = await decodeWith(params, src, {
     bos: BOS,
     eos: EOS,
+    beam: 1,
   });
-  const beam = await beamSearch(params, config, src, {
+  const beam = await decodeWith(params, src, {
     bos: BOS,
     eos: EOS,
     beam: 3,
@@ -93,8 +105,8 @@ Deno.test("the translator learns to reverse short sequences; greedy and beam dec
   // Decoding reads results back in a loop; it must not leave them alive.
   const live = () => h.memory()[h.defaultBackend()]!.liveBytes;
   const before = live();
-  await greedyDecode(params, config, src, { bos: BOS, eos: EOS });
-  await beamSearch(params, config, src, { bos: BOS, eos: EOS, beam: 3 });
+  await decodeWith(params, src, { bos: BOS, eos: EOS, beam: 1 });
+  await decodeWith(params, src, { bos: BOS, eos: EOS, beam: 3 });
   assertEquals(live(), before, "decoding leaked device memory");
 });
 
@@ -113,7 +125,8 @@ Deno.test("the translator's loss ignores padded target positions", async () => {
       tgtMask: cut(x.tgtMask, x.tgtIn.shape[1]!),
     };
   };
-  const la = (await translatorLoss(params, config, a).item()) as number;
-  const lb = (await translatorLoss(params, config, one(b, 1)).item()) as number;
+  const la = (await translatorLoss(params, a, { config }).item()) as number;
+  const lb =
+    (await translatorLoss(params, one(b, 1), { config }).item()) as number;
   assertEquals(Math.abs(la - lb) < 1e-5, true, `${la} vs ${lb}`);
 });

@@ -1,0 +1,96 @@
+// `train` on a user's own files: a TSV with literal quotes to train on, a
+// JSONL test file and a CSV validation file, with their own column names;
+// then `eval` scores exactly the recorded test file and `predict` reads
+// the model back.
+
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { main as train } from "../../models/cli/train.ts";
+import { main as evaluate } from "../../models/cli/eval.ts";
+import { main as predict } from "../../models/cli/predict.ts";
+
+const GREET = ["hello there", "hi", 'say "hi" to me', "good morning", "hey"];
+const LEAVE = ["bye", "see you", 'say "bye" then', "good night", "farewell"];
+
+/** Runs `fn` with console output captured. */
+async function quiet(fn: () => Promise<number>): Promise<[number, string]> {
+  const log = console.log, err = console.error;
+  const out: string[] = [];
+  console.log = console.error = (...a: unknown[]) => out.push(a.join(" "));
+  try {
+    return [await fn(), out.join("\n")];
+  } finally {
+    console.log = log;
+    console.error = err;
+  }
+}
+
+Deno.test("train reads a user's TSV, JSONL and CSV files by their column names; eval scores the recorded test file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_own_" });
+  try {
+    const rows = [
+      ...GREET.map((t) => [t, "greet"]),
+      ...LEAVE.map((t) => [t, "leave"]),
+    ];
+    await Deno.writeTextFile(
+      `${dir}/train.tsv`,
+      "sentence\tintent\n" +
+        [...rows, ...rows].map(([t, l]) => `${t}\t${l}`).join("\n") + "\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/test.jsonl`,
+      rows.slice(0, 3).map(([t, l]) =>
+        JSON.stringify({ sentence: t, intent: l, id: 1 })
+      ).join("\n") + "\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/valid.csv`,
+      "intent,sentence\n" + rows.map(([t, l]) =>
+        `${l},"${t!.replaceAll('"', '""')}"`
+      ).join("\n") +
+        "\n",
+    );
+    const out = `${dir}/run`;
+    const [code, log] = await quiet(() =>
+      train([
+        "--data",
+        `${dir}/train.tsv`,
+        "--test",
+        `${dir}/test.jsonl`,
+        "--valid",
+        `${dir}/valid.csv`,
+        "--text-column",
+        "sentence",
+        "--label-column",
+        "intent",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--backend",
+        "cpu",
+        "--out",
+        out,
+      ])
+    );
+    assertEquals(code, 0, log);
+    assertStringIncludes(log, "(20 train, 3 test rows)");
+    assertStringIncludes(log, "(3 test rows");
+    const run = JSON.parse(await Deno.readTextFile(`${out}/run.json`));
+    assertEquals(
+      [run.test, run.textColumn, run.labelColumn],
+      [`${dir}/test.jsonl`, "sentence", "intent"],
+    );
+    const trained = log.match(/test accuracy ([\d.]+)%/)![1];
+    const [evalCode, evalLog] = await quiet(() => evaluate(["--out", out]));
+    assertEquals(evalCode, 0, evalLog);
+    assertStringIncludes(evalLog, `test accuracy ${trained}%`);
+    assertStringIncludes(evalLog, "(3 rows)");
+    const [pCode, pLog] = await quiet(() =>
+      predict(["--out", out, "good", "morning"])
+    );
+    assertEquals(pCode, 0, pLog);
+    assert(/greet|leave/.test(pLog), pLog);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
