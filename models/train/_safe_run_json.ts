@@ -8,6 +8,14 @@ export interface RunInfo {
   readonly task: "classify" | "translate";
   /** The user's `--data` path as given at train time; null for the bundled data. */
   readonly data?: string | null;
+  /** classify: the user's `--test` file, or null (held out of `data`). */
+  readonly test?: string | null;
+  /** classify: the user's `--valid` file, or null (held out of train). */
+  readonly valid?: string | null;
+  /** classify: the text column's name. */
+  readonly textColumn?: string;
+  /** classify: the label column's name. */
+  readonly labelColumn?: string;
   /** The architecture (`classifier`, `transformer`, `gru`). */
   readonly model?: string;
   /** The attention weight function's name. */
@@ -31,18 +39,33 @@ const name: Check = (v) =>
     ? null
     : "must be a short lower-case name";
 
+/** One line of at most `max` characters, not empty. */
+function line(v: unknown, max: number): boolean {
+  return typeof v === "string" && v.length > 0 && v.length <= max &&
+    // deno-lint-ignore no-control-regex
+    !/[\u0000-\u001f\u007f]/.test(v);
+}
+
+const path: Check = (v) =>
+  v === null || line(v, 4096)
+    ? null
+    : "must be a file path (one line, at most 4096 characters) or null";
+
+const column: Check = (v) =>
+  line(v, 256)
+    ? null
+    : "must be a column name (one line, at most 256 characters)";
+
 const FIELDS: Readonly<Record<keyof RunInfo, Check>> = {
   task: (v) =>
     v === "classify" || v === "translate"
       ? null
       : 'must be "classify" or "translate"',
-  data: (v) =>
-    v === null ||
-      (typeof v === "string" && v.length > 0 && v.length <= 4096 &&
-        // deno-lint-ignore no-control-regex
-        !/[\u0000-\u001f]/.test(v))
-      ? null
-      : "must be a file path (one line, at most 4096 characters) or null",
+  data: path,
+  test: path,
+  valid: path,
+  textColumn: column,
+  labelColumn: column,
   model: name,
   attention: name,
   seed: (v) =>
