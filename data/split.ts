@@ -14,6 +14,8 @@ export interface SplitOptions<S extends string> {
   fractions: Readonly<Record<S, number>>;
   /** The PRNG key that decides the split; the same key gives the same split. */
   key: Key;
+  /** What the rows are (a file name), for the too-little-data error. */
+  source?: string;
   /**
    * Columns whose equal values must land in the same split (for example
    * the source sentence, when one source has several translations), so
@@ -62,7 +64,7 @@ export function splitTable<S extends string>(
   const n = table.numRows();
   let groups: number[][];
   if (opts.groupBy === undefined) {
-    tooFew(n, opts.fractions, sizesOf(n, fracs), null);
+    tooFew(n, opts.fractions, sizesOf(n, fracs), null, opts.source);
     groups = Array.from({ length: n }, (_, i) => [i]);
   } else {
     const cols = columnList("splitTable", table, opts.groupBy).map((c) =>
@@ -94,10 +96,8 @@ export function splitTable<S extends string>(
     const by = typeof opts.groupBy === "string"
       ? opts.groupBy
       : opts.groupBy.join(", ");
-    tooFew(n, opts.fractions, parts.map((p) => p.length), {
-      groups: groups.length,
-      by,
-    });
+    const grouped = { groups: groups.length, by };
+    tooFew(n, opts.fractions, parts.map((p) => p.length), grouped, opts.source);
   }
   return Object.fromEntries(
     names.map((name, i) => [
@@ -186,6 +186,7 @@ function tooFew(
   fractions: Readonly<Record<string, number>>,
   sizes: readonly number[],
   grouped: { groups: number; by: string } | null,
+  source: string | undefined,
 ): void {
   const names = Object.keys(fractions);
   const empty = names.findIndex((k, i) => fractions[k]! > 0 && sizes[i] === 0);
@@ -201,7 +202,9 @@ function tooFew(
     ? ""
     : ` (this split needs at least ${need} row${need === 1 ? "" : "s"})`;
   throw new RangeError(
-    `splitTable: too little data: ${rows} cannot be split as ${split}; ${
+    `splitTable: too little data${
+      source === undefined ? "" : ` in ${source}`
+    }: ${rows} cannot be split as ${split}; ${
       names[empty]
     } would get no rows${hint}`,
   );

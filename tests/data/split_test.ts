@@ -33,6 +33,19 @@ Deno.test("splitTable() refuses 2 rows with a validation fraction, naming the ro
   );
 });
 
+Deno.test("splitTable() names the data's source in the refusal", () => {
+  assertThrows(
+    () =>
+      splitTable(rows(2), {
+        fractions: { train: 0.8, test: 0.2 },
+        key: key(0),
+        source: "mine.csv",
+      }),
+    RangeError,
+    "splitTable: too little data in mine.csv: 2 rows cannot be split as train 0.8, test 0.2; test would get no rows (this split needs at least 3 rows)",
+  );
+});
+
 Deno.test("splitTable() refuses a grouped split with fewer groups than parts", () => {
   const t = aq.table({
     en: ["Hi.", "Hi.", "Hi.", "Go."],
