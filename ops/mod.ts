@@ -144,6 +144,7 @@ export {
 } from "./nn.ts";
 export {
   type AnyFn,
+  type ArgnumsOptions,
   type Args,
   type AuxOf,
   type Cotangent,
@@ -154,7 +155,11 @@ export {
   type GradsOf,
   hessian,
   jacfwd,
+  type Jacobian,
+  type JacobianFn,
+  type JacobianOf,
   type JacobianOptions,
+  type JacobianTransform,
   jacrev,
   jvp,
   linearize,

@@ -28,8 +28,10 @@ export {
   hessian,
   jacfwd,
   type Jacobian,
+  type JacobianFn,
   type JacobianOf,
   type JacobianOptions,
+  type JacobianTransform,
   jacrev,
 } from "./transforms/jacobian.ts";
 export { customJvp, customVjp } from "./transforms/custom.ts";
