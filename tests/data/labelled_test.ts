@@ -1,5 +1,6 @@
 // Issue 12 section 6: a classifier trains on the user's own train and test
 // files, CSV, TSV or JSONL, with chosen text and label columns.
+import fc from "fast-check";
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
   type BadRow,
@@ -204,5 +205,65 @@ Deno.test("readLabelledText() says so when no row is left, and checks its option
     () => readLabelledText("x", { format: "csv", textColumn: "label" }),
     TypeError,
     "both",
+  );
+});
+
+Deno.test("readLabelledText() gives the rows, or an error naming the bad row's line, for generated files", () => {
+  const word = fc.string({
+    unit: fc.constantFrom("a", "b", " ", '"', ",", "ä", "x"),
+    minLength: 1,
+    maxLength: 6,
+  }).filter((s) => s.trim() !== "");
+  const row = fc.record({ text: word, label: fc.constantFrom("p", "q", "r") });
+  fc.assert(
+    fc.property(
+      fc.array(row, { minLength: 1, maxLength: 8 }),
+      fc.constantFrom<"csv" | "tsv" | "jsonl">("csv", "tsv", "jsonl"),
+      fc.constantFrom("none", "emptyText", "emptyLabel", "ragged"),
+      fc.nat(),
+      (rows, format, mutation, pick) => {
+        const i = pick % rows.length;
+        const cells = rows.map((r) => [r.text, r.label]);
+        if (mutation === "emptyText") cells[i]![0] = "";
+        if (mutation === "emptyLabel") cells[i]![1] = "";
+        // CSV quotes every field; TSV only those that start with a quote
+        // (the rest are literal, quotes included).
+        const quoted = (f: string) => `"${f.replaceAll('"', '""')}"`;
+        const enc = (f: string) =>
+          format === "csv" || f.startsWith('"') ? quoted(f) : f;
+        const lines = format === "jsonl"
+          ? cells.map(([text, label], k) =>
+            JSON.stringify(
+              mutation === "ragged" && k === i ? { text } : { text, label },
+            )
+          )
+          : [
+            ["text", "label"].join(format === "csv" ? "," : "\t"),
+            ...cells.map((c, k) =>
+              [...c, ...(mutation === "ragged" && k === i ? ["z"] : [])]
+                .map(enc).join(format === "csv" ? "," : "\t")
+            ),
+          ];
+        const line = format === "jsonl" ? i + 1 : i + 2;
+        let got;
+        try {
+          got = readLabelledText(lines.join("\n"), { format, source: "g" });
+        } catch (e) {
+          if (!(e instanceof DataError)) throw e;
+          if (mutation === "none") {
+            throw new Error(`valid file rejected: ${e.message}`);
+          }
+          assertEquals([e.source, e.line], ["g", line], e.message);
+          return;
+        }
+        assertEquals(mutation, "none", "a bad row was accepted");
+        assertEquals(got.table.array("text"), rows.map((r) => r.text));
+        assertEquals(
+          got.table.array("category"),
+          rows.map((r) => r.label),
+        );
+      },
+    ),
+    { numRuns: 300 },
   );
 });
