@@ -35,9 +35,29 @@ function shapeOf(op: string, x: Tensor, what: string): readonly number[] {
   return x.shape;
 }
 
+const SPEC_KEYS = ["score", "mods", "masks", "normalise", "dropout"];
+
 function checkSpec(spec: Spec): void {
   if (!spec || typeof spec.score !== "function") {
     throw new TypeError("attention: the spec needs a score function");
+  }
+  checkOptions("attention: spec", spec, SPEC_KEYS);
+  for (const list of ["mods", "masks"] as const) {
+    const pieces: unknown = spec[list];
+    if (
+      pieces !== undefined &&
+      !(Array.isArray(pieces) && pieces.every((p) => typeof p === "function"))
+    ) {
+      throw new TypeError(
+        `attention: spec.${list} must be a list of functions`,
+      );
+    }
+  }
+  const n = spec.normalise;
+  if (n !== undefined && (typeof n !== "function" || !n.laws)) {
+    throw new TypeError(
+      "attention: spec.normalise must be a normaliser (softmaxNormaliser(), or normaliser(fn, laws) for your own)",
+    );
   }
   const rate = spec.dropout ?? 0;
   if (!(rate >= 0 && rate < 1)) {

@@ -180,6 +180,7 @@ export interface GateParams {
  * ```
  */
 export function gate(params: GateParams): Combine {
+  checkOptions("gate: params", params, ["w", "b"]);
   const { w, b } = params;
   if (w.ndim !== 2) {
     throw new TypeError(`gate: w must be [d, K], got [${w.shape}]`);

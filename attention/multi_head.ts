@@ -117,6 +117,7 @@ export function multiHead<P = null>(
   spec: Spec | ((params: P) => Spec),
   opts: MultiHeadOptions<P>,
 ): MultiHead<P> {
+  checkOptions("multiHead", opts, ["heads", "dModel", "dHead", "initSpec"]);
   const { heads, dModel } = opts;
   const dHead = opts.dHead ?? dModel / heads;
   for (const [name, n] of [["heads", heads], ["dModel", dModel]] as const) {

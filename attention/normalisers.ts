@@ -20,6 +20,7 @@ import {
   type Tensor,
   where,
 } from "../ops/mod.ts";
+import { checkOptions } from "../ops/_options.ts";
 import type { Context, Normaliser, NormaliserLaws } from "./types.ts";
 
 /**
@@ -111,6 +112,7 @@ export interface SigmoidNormaliserOptions {
 export function sigmoidNormaliser(
   opts: SigmoidNormaliserOptions = {},
 ): Normaliser {
+  checkOptions("sigmoidNormaliser", opts, ["bias"]);
   const b = opts.bias ?? 0;
   return normaliser(function sigmoidNormalise(s, mask) {
     const w = logistic(add(s, b));

@@ -27,6 +27,7 @@ import {
   type Tensor,
   where,
 } from "../ops/mod.ts";
+import { checkOptions } from "../ops/_options.ts";
 import { moveAxis } from "./_shape.ts";
 import type { ModFn } from "./types.ts";
 
@@ -52,6 +53,7 @@ function geometry(
   buckets: number,
   opts: RelativePositionOptions,
 ): Geometry {
+  checkOptions(op, opts, ["bidirectional", "maxDistance"]);
   const bidirectional = opts.bidirectional ?? true;
   const maxDistance = opts.maxDistance ?? 128;
   const half = bidirectional ? Math.floor(buckets / 2) : buckets;

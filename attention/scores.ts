@@ -19,6 +19,7 @@ import {
   tanh,
   type Tensor,
 } from "../ops/mod.ts";
+import { checkOptions } from "../ops/_options.ts";
 import { broadcastShapes } from "./_context.ts";
 import { byRows, lastDim, swapLast } from "./_shape.ts";
 import type { ScoreFn } from "./types.ts";
@@ -123,6 +124,8 @@ export function additive(
   params: AdditiveParams,
   opts: AdditiveOptions = {},
 ): ScoreFn {
+  checkOptions("additive: params", params, ["w1", "w2", "v", "b"]);
+  checkOptions("additive", opts, ["projectedKeys"]);
   const { w1, w2, v, b } = params;
   return function additiveScore(q, k) {
     lastDim("additive", q, "q");
@@ -204,6 +207,7 @@ export function cosine(
   scale: number | Tensor = 1,
   opts: CosineOptions = {},
 ): ScoreFn {
+  checkOptions("cosine", opts, ["eps"]);
   const eps = opts.eps ?? 1e-6;
   // x / ‖x‖ along the last axis, smooth at 0 thanks to eps.
   const unit = (x: Tensor) =>

@@ -43,6 +43,7 @@ import {
   type Tensor,
   where,
 } from "../ops/mod.ts";
+import { checkOptions } from "../ops/_options.ts";
 import { lastDim, swapLast } from "./_shape.ts";
 import type { ScoreFn } from "./types.ts";
 
@@ -72,6 +73,7 @@ export interface SeedRatioOptions {
  * ```
  */
 export function seedRatio(q: Tensor, opts: SeedRatioOptions = {}): ScoreFn {
+  checkOptions("seedRatio", opts, ["eps"]);
   const eps = opts.eps ?? 1e-2;
   if (!(eps > 0)) {
     throw new RangeError(`seedRatio: eps must be positive, got ${eps}`);

@@ -14,6 +14,7 @@
 import fc from "fast-check";
 import { softmaxNormaliser, type Spec } from "../attention/mod.ts";
 import { type Key, key } from "../ops/mod.ts";
+import { checkOptions } from "../ops/_options.ts";
 import { arbCase, type Case, drawData } from "./_cases.ts";
 import { CheckFailure } from "./_host.ts";
 import { type Law, type LawName, LAWS } from "./_law_kit.ts";
@@ -114,6 +115,17 @@ export async function checkAttentionLaws(
   spec: Spec | SpecFactory,
   opts: AttentionLawOptions = {},
 ): Promise<LawName[]> {
+  checkOptions("checkAttentionLaws", opts, [
+    "runs",
+    "seed",
+    "laws",
+    "heads",
+    "d",
+    "dv",
+    "maxT",
+    "inputScale",
+  ]);
+  checkOptions("checkAttentionLaws: laws", opts.laws, Object.keys(LAWS));
   const factory: SpecFactory = typeof spec === "function" ? spec : () => spec;
   const scale = opts.inputScale ?? 1;
   const dimsOf = (c: Case): LawDims => ({

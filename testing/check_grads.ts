@@ -24,6 +24,7 @@ import {
   treeUnflatten,
   vjp,
 } from "../ops/mod.ts";
+import { checkOptions } from "../ops/_options.ts";
 import {
   CheckFailure,
   fmt,
@@ -116,6 +117,14 @@ export async function checkGrads(
   args: readonly unknown[],
   opts: CheckGradsOptions = {},
 ): Promise<void> {
+  checkOptions("checkGrads", opts, [
+    "modes",
+    "eps",
+    "rtol",
+    "atol",
+    "directions",
+    "seed",
+  ]);
   const modes = opts.modes ?? ["fwd", "rev"];
   const eps = opts.eps ?? 3e-3;
   const tol = { rtol: opts.rtol ?? 1e-2, atol: opts.atol ?? 1e-2 };

@@ -2,13 +2,16 @@
 // per-call data that does not fit the batch or that no piece of the spec
 // reads. Each error names the piece or the option.
 
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
+  additive,
   alibi,
   attention,
   causal,
   concatenate,
+  cosine,
   dot,
+  gate,
   type MaskFn,
   mixture,
   type ModFn,
@@ -16,8 +19,11 @@ import {
   multiHead,
   normaliser,
   padding,
+  relativePositionBias,
   type ScoreFn,
+  seedRatio,
   segments,
+  sigmoidNormaliser,
   softmaxNormaliser,
 } from "../../attention/mod.ts";
 import {
@@ -27,9 +33,12 @@ import {
   mul,
   ones,
   reshape,
+  softmax as opsSoftmax,
   sum,
+  type Tensor,
   tensor,
 } from "../../ops/mod.ts";
+import { checkAttentionLaws, checkGrads } from "../../testing/mod.ts";
 import { testEachBackend, values } from "../_helpers.ts";
 
 const x = ones([2, 3, 4]); // [B, T, d]
@@ -289,5 +298,86 @@ Deno.test("modules() accepts data that at least one module reads", () => {
       modules([plain, plain], concatenate())(x, x, x, { lenghts: 1 } as never),
     TypeError,
     'modules: unknown option "lenghts"',
+  );
+});
+
+Deno.test("specs and the option bags of every factory refuse unknown keys", async () => {
+  const w = ones([2, 2]);
+  const typos: [() => unknown, string][] = [
+    [
+      () => attention({ score: dot(), mask: [causal()] } as never),
+      'attention: spec: unknown option "mask" (known: score, mods, masks, normalise, dropout)',
+    ],
+    [
+      () => additive({ w1: w, w2: w, v: ones([2]), bias: ones([2]) } as never),
+      'additive: params: unknown option "bias"',
+    ],
+    [
+      () => additive({ w1: w, w2: w, v: ones([2]) }, { keys: w } as never),
+      'additive: unknown option "keys"',
+    ],
+    [
+      () => cosine(1, { epsilon: 1 } as never),
+      'cosine: unknown option "epsilon"',
+    ],
+    [
+      () => seedRatio(w, { eps2: 1 } as never),
+      'seedRatio: unknown option "eps2"',
+    ],
+    [
+      () => sigmoidNormaliser({ offset: 1 } as never),
+      'sigmoidNormaliser: unknown option "offset"',
+    ],
+    [
+      () => relativePositionBias(ones([1, 8]), { maxDist: 4 } as never),
+      'relativePositionBias: unknown option "maxDist"',
+    ],
+    [
+      () =>
+        multiHead({ score: dot() }, { heads: 1, dModel: 2, dhead: 2 } as never),
+      'multiHead: unknown option "dhead"',
+    ],
+    [
+      () => gate({ w, bias: ones([2]) } as never),
+      'gate: params: unknown option "bias"',
+    ],
+  ];
+  for (const [f, message] of typos) assertThrows(f, TypeError, message);
+  await assertRejects(
+    () => checkAttentionLaws({ score: dot() }, { run: 3 } as never),
+    TypeError,
+    'checkAttentionLaws: unknown option "run"',
+  );
+  await assertRejects(
+    () =>
+      checkAttentionLaws({ score: dot() }, {
+        laws: { shift: true, grad: false } as never,
+      }),
+    TypeError,
+    'checkAttentionLaws: laws: unknown option "grad"',
+  );
+  await assertRejects(
+    () => checkGrads((a: Tensor) => a, [w], { step: 1 } as never),
+    TypeError,
+    'checkGrads: unknown option "step"',
+  );
+});
+
+Deno.test("a spec's pieces must be functions, and normalise a normaliser", () => {
+  // The softmax op is not a normaliser: it has no laws and ignores the mask.
+  assertThrows(
+    () => attention({ score: dot(), normalise: opsSoftmax as never }),
+    TypeError,
+    "spec.normalise must be a normaliser (softmaxNormaliser()",
+  );
+  assertThrows(
+    () => attention({ score: dot(), masks: causal() as never }),
+    TypeError,
+    "spec.masks must be a list of functions",
+  );
+  assertThrows(
+    () => attention({ score: dot(), mods: [1] as never }),
+    TypeError,
+    "spec.mods must be a list of functions",
   );
 });
