@@ -104,8 +104,10 @@ function headerNames(
  * in a one-column file and is passed over in wider files (there it holds
  * no data). Everything else that is wrong throws a {@link DataError}
  * naming `source:line` and the column: invalid UTF-8, an empty file, a
- * stray or unterminated quote, a row with the wrong number of fields, a
- * missing schema column, a value of the wrong type. Pass `onBadRow` a
+ * stray or unterminated quote (under the default `strictQuotes`; see
+ * {@link readTsv} for the tolerant rule), a row with the wrong number of
+ * fields, a missing schema column, a value of the wrong type. Pass
+ * `onBadRow` a
  * function to skip bad rows instead; it is told about each one.
  *
  * @example Quoted commas, doubled quotes and CRLF line ends
