@@ -107,8 +107,8 @@ function headerNames(
  * stray or unterminated quote (under the default `strictQuotes`; see
  * {@link readTsv} for the tolerant rule), a row with the wrong number of
  * fields, a missing schema column, a value of the wrong type. Pass
- * `onBadRow` a
- * function to skip bad rows instead; it is told about each one.
+ * `onBadRow` a function to skip bad rows instead; it is told about each
+ * one.
  *
  * @example Quoted commas, doubled quotes and CRLF line ends
  * ```ts
