@@ -237,6 +237,20 @@ export interface SourceBatch {
   readonly srcMask: Tensor;
 }
 
+/** Scaled token embeddings plus learned positions: ids `[B, T]` → `[B, T, D]`. */
+function tokens(
+  table: EmbeddingParams,
+  pos: EmbeddingParams,
+  ids: Tensor,
+  dModel: number,
+): Tensor {
+  const t = ids.shape[1]!;
+  return add(
+    mul(embed(table, ids), Math.sqrt(dModel)),
+    positions(pos.table, t),
+  );
+}
+
 /** Encodes source ids `[B, S]` into memory `[B, S, D]`. */
 export function encode(
   params: TranslatorParams,
@@ -245,13 +259,9 @@ export function encode(
 ): Tensor {
   const c = translatorConfig(opts.config);
   const l = layers(c);
-  const s = input.src.shape[1]!;
   const keyMask = boolMask(input.srcMask);
   const drop = keysFor(opts, 2 * c.encLayers + 1, c.dropout);
-  let x = add(
-    mul(embed(params.srcEmbed, input.src), Math.sqrt(c.dModel)),
-    positions(params.srcPos.table, s),
-  );
+  let x = tokens(params.srcEmbed, params.srcPos, input.src, c.dModel);
   x = trainDropout(x, drop(0));
   params.enc.forEach((blk, i) => {
     const a = l.encSelf.apply(blk.attn, layerNorm(x, blk.ln1), { keyMask });
@@ -294,14 +304,10 @@ export function decode(
 ): DecodeOutput {
   const c = translatorConfig(opts.config);
   const l = layers(c);
-  const t = input.tgtIn.shape[1]!;
   const srcKeys = boolMask(input.srcMask);
   const tgtKeys = boolMask(input.tgtMask);
   const drop = keysFor(opts, 3 * c.decLayers + 1, c.dropout);
-  let x = add(
-    mul(embed(params.tgtEmbed, input.tgtIn), Math.sqrt(c.dModel)),
-    positions(params.tgtPos.table, t),
-  );
+  let x = tokens(params.tgtEmbed, params.tgtPos, input.tgtIn, c.dModel);
   x = trainDropout(x, drop(0));
   let cross: Tensor | null = null;
   params.dec.forEach((blk, i) => {
