@@ -154,11 +154,11 @@ export function slice(
 }
 
 /** Joins tensors along an existing axis. */
-export function concat(xs: readonly TensorLike[], axis = 0): Tensor {
+export function concat(xs: readonly TensorLike[], axis?: number): Tensor {
   if (xs.length === 0) throw new TypeError("concat: needs at least one tensor");
   const ts = asTensors("concat", xs);
   const first = ts[0]!;
-  const a = normAxes("concat", axis, first.ndim)[0]!;
+  const a = normAxes("concat", axis ?? 0, first.ndim)[0]!;
   for (const t of ts) {
     if (
       t.ndim !== first.ndim ||
@@ -176,7 +176,7 @@ export function concat(xs: readonly TensorLike[], axis = 0): Tensor {
 }
 
 /** Joins tensors of one shape along a new axis. */
-export function stack(xs: readonly TensorLike[], axis = 0): Tensor {
+export function stack(xs: readonly TensorLike[], axis?: number): Tensor {
   if (xs.length === 0) throw new TypeError("stack: needs at least one tensor");
   const ts = asTensors("stack", xs);
   const shape = ts[0]!.shape;
@@ -187,7 +187,7 @@ export function stack(xs: readonly TensorLike[], axis = 0): Tensor {
       );
     }
   }
-  const a = normAxis("stack", axis, shape.length + 1);
+  const a = normAxis("stack", axis ?? 0, shape.length + 1);
   return concat(ts.map((t) => expandDims(t, a)), a);
 }
 
@@ -205,7 +205,7 @@ export function stack(xs: readonly TensorLike[], axis = 0): Tensor {
 export function pad(
   x: TensorLike,
   widths: readonly (readonly [number, number])[],
-  value = 0,
+  value?: number,
 ): Tensor {
   const t = asTensor("pad", x);
   if (widths.length !== t.ndim) {
@@ -218,7 +218,7 @@ export function pad(
   return bind("pad", [t], {
     lo: widths.map((w) => w[0]),
     hi: widths.map((w) => w[1]),
-    value,
+    value: value ?? 0,
   });
 }
 
@@ -237,7 +237,11 @@ export function pad(
  * assertEquals(await take(emb, ids).array(), [[2, 2], [0, 0]]);
  * ```
  */
-export function take(x: TensorLike, indices: TensorLike, axis = 0): Tensor {
+export function take(
+  x: TensorLike,
+  indices: TensorLike,
+  axis?: number,
+): Tensor {
   const t = asTensor("take", x);
   const idx = asTensor(
     "take",
@@ -248,11 +252,16 @@ export function take(x: TensorLike, indices: TensorLike, axis = 0): Tensor {
   if (idx.dtype !== "int32") {
     throw new TypeError(`take: indices must be int32, got ${idx.dtype}`);
   }
-  return bind("gather", [t, idx], { axis: normAxes("take", axis, t.ndim)[0]! });
+  const a = normAxes("take", axis ?? 0, t.ndim)[0]!;
+  return bind("gather", [t, idx], { axis: a });
 }
 
 /** Alias of {@link take}, by the name PyTorch and TF.js use. */
-export function gather(x: TensorLike, indices: TensorLike, axis = 0): Tensor {
+export function gather(
+  x: TensorLike,
+  indices: TensorLike,
+  axis?: number,
+): Tensor {
   return take(x, indices, axis);
 }
 

@@ -147,6 +147,11 @@ export type JacobianTransform = <
   const O extends JacobianOptions = Record<never, never>,
 >(f: F, opts?: O) => JacobianFn<F, O>;
 
+/** The Jacobian transform of direction `dir`. */
+function transform(dir: Direction): JacobianTransform {
+  return (f, opts) => jacobian(dir, f, opts);
+}
+
 /**
  * The Jacobian by forward mode (one tangent evaluation per input element),
  * as `jax.jacfwd`. For a tensor input and output it has shape
@@ -162,8 +167,7 @@ export type JacobianTransform = <
  * assertEquals(await J.array(), [[2, 0], [0, 4]]);
  * ```
  */
-export const jacfwd: JacobianTransform = (f, opts) =>
-  jacobian("jacfwd", f, opts);
+export const jacfwd: JacobianTransform = transform("jacfwd");
 
 /**
  * The Jacobian by reverse mode (one backward pass per output element), as
@@ -181,8 +185,7 @@ export const jacfwd: JacobianTransform = (f, opts) =>
  * assertEquals(await Jy.array(), [[1, 0], [0, 2]]);
  * ```
  */
-export const jacrev: JacobianTransform = (f, opts) =>
-  jacobian("jacrev", f, opts);
+export const jacrev: JacobianTransform = transform("jacrev");
 
 /**
  * The Hessian of a scalar function, `jacfwd(jacrev(f))`, as `jax.hessian`:
