@@ -22,18 +22,21 @@ import {
 import type { AttentionOptions, Context } from "./types.ts";
 export { broadcastShapes };
 
-/** The option keys of an attention call, in the order the docs list them. */
-export const CALL_OPTIONS: readonly string[] = [
-  "lengths",
-  "keyMask",
-  "segments",
-  "kvSegments",
-  "qPositions",
-  "kPositions",
-  "queryOffset",
-  "training",
-  "key",
-];
+/** Every option of a call: a key added to `AttentionOptions` must be listed. */
+const OPTIONS: Record<keyof AttentionOptions, true> = {
+  lengths: true,
+  keyMask: true,
+  segments: true,
+  kvSegments: true,
+  qPositions: true,
+  kPositions: true,
+  queryOffset: true,
+  training: true,
+  key: true,
+};
+
+/** The option keys of an attention call. */
+export const CALL_OPTIONS: readonly string[] = Object.keys(OPTIONS);
 
 const POSITIONS =
   "only pieces that look at positions read them: causal(), slidingWindow(), alibi(), relativePositionBias(), ctx.qPos, ctx.kPos";

@@ -35,9 +35,11 @@ export const LAWS: Record<LawName, string> = {
     "masked positions get exactly 0 weight, and a fully masked row gives zeros, not NaN",
   permutation:
     "permuting keys and values (with their positions and data) leaves outputs unchanged, and permuting queries permutes outputs",
-  shift: "adding a constant to a row of scores changes nothing",
+  shift:
+    "adding a constant to a row of scores changes nothing, for constants from ±3 up to ±1e30",
   simplex: "weights are non-negative and each row with a visible key sums to 1",
-  temperature: "as the temperature goes to 0 the weights approach argmax",
+  temperature:
+    "as the temperature goes to 0 (down to 1e-8) the weights approach argmax",
   modules: "modules([A]) equals A",
   multiHead: "multiHead with one head equals attention plus the projections",
   backends: "every backend agrees with the first one",
