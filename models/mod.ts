@@ -196,6 +196,7 @@ export {
   type ClassifierMeta,
   type ClassifierTrainOptions,
   type ClassifierTrainResult,
+  type ClassifierValidation,
   type EpochMetrics,
   trainClassifier,
 } from "./train/classify.ts";
@@ -206,6 +207,7 @@ export {
   type TranslatorMeta,
   type TranslatorTrainOptions,
   type TranslatorTrainResult,
+  type TranslatorValidation,
 } from "./train/translate.ts";
 
 // Inference

@@ -86,7 +86,8 @@ export interface ClassifierTrainOptions {
   readonly onStep?: ((p: StepProgress) => void) | undefined;
 }
 
-type Valid = { readonly validAccuracy: number };
+/** Validation metrics of one epoch. */
+export type ClassifierValidation = { readonly validAccuracy: number };
 
 /** A training batch with its class ids. */
 interface LabelledBatch extends Batch {
@@ -95,7 +96,7 @@ interface LabelledBatch extends Batch {
 }
 
 /** Metrics of one classifier epoch: fit's statistics and the validation accuracy. */
-export type EpochMetrics = EpochRecord<Valid>;
+export type EpochMetrics = EpochRecord<ClassifierValidation>;
 
 /** The outcome of a training run. */
 export interface ClassifierTrainResult {
@@ -188,7 +189,7 @@ export async function trainClassifier(
       ClassifierParams,
       AdamState,
       ClassifierMeta,
-      Valid
+      ClassifierValidation
     >(
       ckpt.path,
       (meta) => {

@@ -99,7 +99,8 @@ export interface TranslatorTrainOptions {
   readonly onStep?: ((p: StepProgress) => void) | undefined;
 }
 
-type Valid = {
+/** Validation metrics of one epoch. */
+export type TranslatorValidation = {
   /** Validation corpus BLEU (greedy decoding). */
   readonly validBleu: number;
   /** Validation chrF. */
@@ -107,7 +108,7 @@ type Valid = {
 };
 
 /** Metrics of one translator epoch: fit's statistics, validation BLEU and chrF. */
-export type TranslationEpochMetrics = EpochRecord<Valid>;
+export type TranslationEpochMetrics = EpochRecord<TranslatorValidation>;
 
 type Params = TranslatorParams | GruParams;
 
@@ -173,7 +174,12 @@ export async function trainTranslator(
   const ckpt = opts.checkpoint;
   const archName = opts.arch ?? "transformer";
   const resume = ckpt?.resume
-    ? await loadFitCheckpoint<Params, AdamState, TranslatorMeta, Valid>(
+    ? await loadFitCheckpoint<
+      Params,
+      AdamState,
+      TranslatorMeta,
+      TranslatorValidation
+    >(
       ckpt.path,
       (meta) => {
         if (meta.task !== "translate") {
