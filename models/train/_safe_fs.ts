@@ -4,7 +4,8 @@
 // it reaches: `runs/x/attention.svg -> /etc/passwd` or a folder link
 // `runs/x -> /elsewhere` would let a run write outside `runs`. Every write
 // here first checks that the folder's real path lies inside its root (by
-// default the folder's parent, so `runs/x -> /elsewhere` is refused) and that
+// default the first folder of a relative path, `runs` for `runs/a/x`, so
+// `runs/x -> /elsewhere` is refused) and that
 // the file itself is not a link (lstat). New files are opened exclusively
 // (`createNew`, O_EXCL, which never follows a link) and renamed into place.
 
@@ -24,7 +25,8 @@ export class RunDirError extends Error {
 export interface SafeOptions {
   /**
    * The folder the run folder must stay inside once links are resolved
-   * (default: the run folder's parent, e.g. `runs` for `runs/x`).
+   * (default: a relative path's first folder, `runs` for `runs/a/x`, or
+   * `.` for a bare name; an absolute path's parent).
    */
   readonly root?: string;
 }
@@ -33,6 +35,15 @@ function parentOf(path: string): string {
   const p = path.replace(/[\\/]+$/, "");
   const cut = Math.max(p.lastIndexOf("/"), p.lastIndexOf("\\"));
   return cut < 0 ? "." : cut === 0 ? "/" : p.slice(0, cut);
+}
+
+/** The default root of run folder `dir` (see {@link SafeOptions.root}). */
+export function defaultRoot(dir: string): string {
+  const p = dir.replace(/[\\/]+$/, "");
+  if (/^([a-zA-Z]:)?[\\/]/.test(p)) return parentOf(p); // absolute
+  const rel = p.replace(/^(\.[\\/])+/, "");
+  const first = rel.split(/[\\/]/)[0]!;
+  return first === rel || first === "." || first === "" ? "." : first;
 }
 
 function isInside(child: string, root: string): boolean {
@@ -61,13 +72,13 @@ async function linkNote(path: string): Promise<string> {
 
 /**
  * Checks that run folder `dir` exists and that its real path lies inside
- * `opts.root` (default: its parent); returns the real path.
+ * `opts.root` (see {@link SafeOptions.root}); returns the real path.
  */
 export async function checkRunDir(
   dir: string,
   opts: SafeOptions = {},
 ): Promise<string> {
-  const root = opts.root ?? parentOf(dir);
+  const root = opts.root ?? defaultRoot(dir);
   let realDir: string, realRoot: string;
   try {
     [realDir, realRoot] = await Promise.all([
@@ -85,6 +96,27 @@ export async function checkRunDir(
     );
   }
   return realDir;
+}
+
+/**
+ * Creates run folder `dir` (and its parents) after checking that the
+ * deepest folder that already exists does not lead out of the root through
+ * a link, so no folder is ever created outside it; then checks `dir`.
+ */
+export async function ensureRunDir(
+  dir: string,
+  opts: SafeOptions = {},
+): Promise<string> {
+  const root = opts.root ?? defaultRoot(dir);
+  let existing = dir.replace(/[\\/]+$/, "");
+  while (existing !== root && (await lstatOrNull(existing)) === null) {
+    const up = parentOf(existing);
+    if (up === existing) break;
+    existing = up;
+  }
+  if (existing !== root) await checkRunDir(existing, { root });
+  await Deno.mkdir(dir, { recursive: true });
+  return await checkRunDir(dir, opts);
 }
 
 /**

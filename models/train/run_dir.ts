@@ -25,6 +25,7 @@
 import {
   appendLine,
   checkRunDir,
+  ensureRunDir,
   readTextSafe,
   RunDirError,
   type SafeOptions,
@@ -32,9 +33,13 @@ import {
   writeFileAtomic,
 } from "./_safe_fs.ts";
 import { checkRunInfo, type RunInfo } from "./_safe_run_json.ts";
+import { type LockOptions, lockRunDir, type RunLock } from "./_safe_lock.ts";
 
 export {
   appendLine,
+  checkRunDir,
+  defaultRoot,
+  ensureRunDir,
   readTextSafe,
   RunDirError,
   type SafeOptions,
@@ -100,6 +105,56 @@ export async function cleanStaleTemps(
     }
   }
   return { removed: removed.sort(), bytes };
+}
+
+/** A run folder opened by {@link openRun}: its lock and what opening did. */
+export interface OpenRun extends AsyncDisposable {
+  /** The held lock (released with the run). */
+  readonly lock: RunLock;
+  /** One-line notices for the user: a stale lock taken over, temporaries removed. */
+  readonly notices: readonly string[];
+}
+
+/**
+ * Starts a run in `dir`: creates the folder without creating anything
+ * outside its root through a link ({@link SafeOptions.root}), takes its lock ({@link lockRunDir}) and removes
+ * the temporaries a killed run left ({@link cleanStaleTemps}). Call it once
+ * the inputs have been read and checked, and hold it for the whole run
+ * (`await using run = await openRun(out)`).
+ *
+ * @example
+ * ```ts
+ * import { openRun } from "./run_dir.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const dir = `${await Deno.makeTempDir()}/x`;
+ * await Deno.mkdir(dir);
+ * await Deno.writeTextFile(`${dir}/.run.json.${crypto.randomUUID()}.tmp`, "{");
+ * await using run = await openRun(dir, { command: "train --out x" });
+ * assertEquals(run.notices, [`${dir}: removed 1 temporary file (1 bytes) left by a run that was stopped`]);
+ * ```
+ */
+export async function openRun(
+  dir: string,
+  opts: LockOptions = {},
+): Promise<OpenRun> {
+  await ensureRunDir(dir, opts);
+  const lock = await lockRunDir(dir, opts);
+  try {
+    const notices = lock.notice === null ? [] : [lock.notice];
+    const { removed, bytes } = await cleanStaleTemps(dir, opts);
+    if (removed.length > 0) {
+      notices.push(
+        `${dir}: removed ${removed.length} temporary file${
+          removed.length > 1 ? "s" : ""
+        } (${bytes} bytes) left by a run that was stopped`,
+      );
+    }
+    return { lock, notices, [Symbol.asyncDispose]: () => lock.release() };
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
 }
 
 /** What {@link truncateMetricsTo} kept and dropped. */

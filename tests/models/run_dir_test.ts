@@ -2,8 +2,10 @@ import {
   appendLine,
   appendMetrics,
   cleanStaleTemps,
+  defaultRoot,
   LOCK_NAME,
   lockRunDir,
+  openRun,
   readRunJson,
   RunDirError,
   RunLockedError,
@@ -421,4 +423,65 @@ Deno.test("lockRunDir() refuses a lock left by a run on another host, and a syml
   await Deno.symlink(`${elsewhere}/l`, `${dir}/${LOCK_NAME}`);
   await assertRejects(() => lockRunDir(dir), RunDirError, "symbolic link");
   assertEquals(await Deno.readTextFile(`${elsewhere}/l`), "x");
+});
+
+Deno.test("openRun() creates the folder, locks it, cleans temporaries and reports it", async () => {
+  const { runs, elsewhere } = await sandbox();
+  const dir = `${runs}/new/deeper`;
+  await using run = await openRun(dir, { command: "train" });
+  assertEquals(run.notices, []);
+  assertEquals(await names(dir), [LOCK_NAME]);
+  await assertRejects(() => openRun(dir), RunLockedError);
+  await run.lock.release();
+  const tmp = `.checkpoint.safetensors.${crypto.randomUUID()}.tmp`;
+  await Deno.writeFile(`${dir}/${tmp}`, new Uint8Array(4600));
+  await using again = await openRun(dir);
+  assertEquals(again.notices, [
+    `${dir}: removed 1 temporary file (4600 bytes) left by a run that was stopped`,
+  ]);
+  assertEquals(await names(dir), [LOCK_NAME]);
+  // a folder that leads out of runs/ is refused before anything is written
+  await Deno.symlink(elsewhere, `${runs}/out`);
+  await assertRejects(
+    () => openRun(`${runs}/out`),
+    RunDirError,
+    "leads outside",
+  );
+  // also when the link is an ancestor of the folder to create
+  await assertRejects(
+    () => openRun(`${runs}/out/new/run`, { root: runs }),
+    RunDirError,
+    "leads outside",
+  );
+  assertEquals(await names(elsewhere), []);
+});
+
+Deno.test("defaultRoot() is a relative path's first folder, an absolute path's parent", () => {
+  assertEquals(defaultRoot("runs/x"), "runs");
+  assertEquals(defaultRoot("runs/a/b/"), "runs");
+  assertEquals(defaultRoot("x"), ".");
+  assertEquals(defaultRoot("./x"), ".");
+  assertEquals(defaultRoot("./runs/x"), "runs");
+  assertEquals(defaultRoot("/data/runs/x"), "/data/runs");
+  assertEquals(defaultRoot("/x"), "/");
+});
+
+Deno.test("openRun() with a relative --out never creates a folder through a link inside runs/", async () => {
+  const { root, runs, elsewhere } = await sandbox();
+  await Deno.symlink(elsewhere, `${runs}/out`);
+  const cwd = Deno.cwd();
+  Deno.chdir(root);
+  try {
+    await assertRejects(
+      () => openRun("runs/out/new"),
+      RunDirError,
+      "leads outside runs",
+    );
+    await using ok = await openRun("runs/fine/deeper");
+    assertEquals(ok.notices, []);
+  } finally {
+    Deno.chdir(cwd);
+  }
+  assertEquals(await names(elsewhere), []);
+  assertEquals(await names(`${runs}/fine/deeper`), []); // released at the block's end
 });
