@@ -12,6 +12,7 @@ import {
   stridedOffset,
 } from "./_kernel.ts";
 import { entry1d, header, MATH, WG, wgslType } from "./_wgsl.ts";
+import { ZERO_WORD } from "./_wgsl_math.ts";
 
 /** The elementwise primitives this file implements. */
 export const ELEMENTWISE: ReadonlySet<Primitive> = new Set<Primitive>([
@@ -75,7 +76,7 @@ function expr(
     case "cos":
       return `cos(${x})`;
     case "tanh":
-      return `safe_tanh(${x})`;
+      return `tanh_(${x})`;
     case "logistic":
       return `logistic(${x})`;
     case "erf":
@@ -196,6 +197,8 @@ export function elementwiseDispatch<P extends Primitive>(
       `\n  out[i] = ${expr(prim, argType, toType, loads.map((l) => l.arg))};`;
     return [header(types, outType), MATH, entry1d(body)].join("\n");
   };
+  // `opaque()` in the maths reads this word and needs it to be zero.
+  for (let w = meta.length; w <= ZERO_WORD; w++) meta.push(0);
   return {
     key,
     source,

@@ -3,6 +3,7 @@
 // CPU reference defines (NaN, division by zero, pow, erf), and Threefry.
 
 import type { DType } from "../../dtype.ts";
+import { TRANSCENDENTAL } from "./_wgsl_math.ts";
 
 /** Workgroup size of the one-dimensional kernels. */
 export const WG = 256;
@@ -59,50 +60,40 @@ ${body}
 }
 
 /** Numeric helpers with the CPU reference's semantics. */
-export const MATH = `
+export const MATH: string = `
 fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 fn f32_nan() -> f32 { return bitcast<f32>(0x7fc00000u); }
 fn f32_inf() -> f32 { return bitcast<f32>(0x7f800000u); }
-fn safe_tanh(x: f32) -> f32 {
-  let c = clamp(x, -15.0, 15.0);
-  let e = exp(2.0 * c);
-  return select((e - 1.0) / (e + 1.0), x, is_nan(x));
-}
 fn logistic(x: f32) -> f32 {
   if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
   let e = exp(x);
   return e / (1.0 + e);
 }
-fn log1p_(x: f32) -> f32 {
-  let u = 1.0 + x;
-  if (u == 1.0) { return x; }
-  if (abs(x) > 0.5) { return log(u); }
-  return log(u) * x / (u - 1.0);
+${TRANSCENDENTAL}
+fn sign_bit(x: f32) -> bool { return (bitcast<u32>(x) >> 31u) == 1u; }
+fn is_odd_int(y: f32) -> bool {
+  let a = abs(y);
+  return a < 16777216.0 && floor(a) == a && (u32(a) & 1u) == 1u;
 }
-fn erf_(x: f32) -> f32 {
-  // Abramowitz & Stegun 7.1.26 refined: |error| < 1.5e-7.
-  let a = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
-  return select(sign(x) * y, x, is_nan(x));
-}
+// x^y as the CPU reference (C's pow): x^0 = 1^y = 1 even for NaN, (-1)^±∞ = 1,
+// (±0)^y and (±∞)^y keep the sign of x for odd integers y.
 fn pow_f32(x: f32, y: f32) -> f32 {
-  if (y == 0.0) { return 1.0; }
-  if (x == 1.0) { return 1.0; }
+  if (y == 0.0 || x == 1.0) { return 1.0; }
   if (is_nan(x) || is_nan(y)) { return f32_nan(); }
+  let ax = abs(x);
   let ay = abs(y);
-  let yInt = floor(y) == y;
-  if (x == 0.0) {
-    if (y > 0.0) { return 0.0; }
-    return f32_inf();
+  if (ay == f32_inf()) {
+    if (ax == 1.0) { return 1.0; }
+    return select(0.0, f32_inf(), (ax > 1.0) == (y > 0.0));
   }
-  if (x < 0.0) {
-    if (!yInt) { return f32_nan(); }
-    let r = exp2(y * log2(-x));
-    let odd = ay < 16777216.0 && (u32(ay) & 1u) == 1u;
-    return select(r, -r, odd);
+  let odd = is_odd_int(y);
+  if (ax == 0.0 || ax == f32_inf()) {
+    let mag = select(0.0, f32_inf(), (ax == 0.0) == (y < 0.0));
+    return select(mag, -mag, sign_bit(x) && odd);
   }
-  return exp2(y * log2(x));
+  if (x < 0.0 && floor(y) != y) { return f32_nan(); }
+  let r = exp2(y * log2(ax));
+  return select(r, -r, x < 0.0 && odd);
 }
 fn pow_i32(x: i32, y: i32) -> i32 {
   if (y < 0) {

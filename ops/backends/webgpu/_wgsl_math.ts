@@ -1,0 +1,191 @@
+// Transcendental functions in WGSL with the CPU reference's ulp bounds and
+// special values. WGSL's builtins are too loose for them (`exp` is allowed
+// 3 + 2|x| ulp, `log` an absolute 2^-21), so exp, log, log1p, tanh and erf
+// are written out: range reduction, then a polynomial, as the wasm kernels
+// (`../wasm/_math.ts`, Cephes' single-precision polynomials) do.
+//
+// The shader compiler may rewrite float expressions as if they were exact:
+// Mesa's NIR turns `(1 + x) - 1` into `x` and `1 + x == 1` into `x == 0`,
+// which silently undoes every error-free transformation (Fast2Sum,
+// Cody-Waite). `opaque(v)` hides a value from the optimiser: it ORs in
+// metadata word {@link ZERO_WORD}, which is zero at run time but unknown
+// when the shader is compiled. It needs `m()` from the binding header.
+
+/** Metadata word that is always 0 (the backend zero-fills each slot). */
+export const ZERO_WORD = 63;
+
+/** A WGSL float literal that parses back to exactly the float32 `c`. */
+function lit(c: number): string {
+  const s = Math.fround(c).toPrecision(9);
+  return s.includes("e") || s.includes(".") ? s : `${s}.0`;
+}
+
+/** `c[0] + c[1]·t + c[2]·t² + ...` by Horner's rule, as WGSL. */
+function poly(t: string, c: readonly number[]): string {
+  let s = lit(c[c.length - 1]!);
+  for (let k = c.length - 2; k >= 0; k--) s = `(${s}) * ${t} + ${lit(c[k]!)}`;
+  return s;
+}
+
+// Cephes expf: e^r ≈ 1 + r + r²·EXP_P(r) on |r| ≤ ln2/2.
+const EXP_P = [
+  5.0000001201e-1,
+  1.6666665459e-1,
+  4.1665795894e-2,
+  8.3334519073e-3,
+  1.3981999507e-3,
+  1.9875691500e-4,
+];
+
+// Cephes logf: ln(1 + t) ≈ t - t²/2 + t³·LOG_P(t) on [√½ - 1, √2 - 1].
+const LOG_P = [
+  3.3333331174e-1,
+  -2.4999993993e-1,
+  2.0000714765e-1,
+  -1.6668057665e-1,
+  1.4249322787e-1,
+  -1.2420140846e-1,
+  1.1676998740e-1,
+  -1.1514610310e-1,
+  7.0376836292e-2,
+];
+
+// Cephes tanhf: tanh x ≈ x + x·z·TANH_P(z), z = x², on |x| < 0.625.
+const TANH_P = [
+  -3.33332819422e-1,
+  1.33314422036e-1,
+  -5.37397155531e-2,
+  2.06390887954e-2,
+  -5.70498872745e-3,
+];
+
+// erf x = x + x·ERF_Q(x²) on |x| < 1: least squares on Chebyshev nodes of
+// erf(√z)/√z - 1 over z in [0, 1]; error 3.4e-11 before rounding.
+const ERF_Q = [
+  0.12837916612625122,
+  -0.37612637877464294,
+  0.11283782124519348,
+  -0.026865428313612938,
+  0.00522102415561676,
+  -0.0008483977289870381,
+  0.0001126525312429294,
+  -0.000009665133802627679,
+];
+
+// erfc x ≈ P(x - c) on [c - 1/2, c + 1/2) for c = 1.5, 2.5, 3.5: least
+// squares on Chebyshev nodes, absolute error below 2e-13 before rounding.
+const ERFC_PIECES: readonly (readonly [number, readonly number[]])[] = [
+  [1.5, [
+    0.0338948518037796,
+    -0.11893028765916824,
+    0.17839543521404266,
+    -0.13875220715999603,
+    0.04459896683692932,
+    0.014870842918753624,
+    -0.01932804100215435,
+    0.004701162222772837,
+    0.002377297729253769,
+    -0.0015404094010591507,
+    0.000039412840123986825,
+  ]],
+  [2.5, [
+    0.00040695202187635005,
+    -0.002178284339606762,
+    0.005445710849016905,
+    -0.00835008267313242,
+    0.008622352965176105,
+    -0.006117499899119139,
+    0.0027988699730485678,
+    -0.0005410771700553596,
+    -0.0002636054705362767,
+    0.0002453950291965157,
+    -0.00006833027146058157,
+  ]],
+  [3.5, [
+    7.430984396705753e-7,
+    -0.000005399429028329905,
+    0.000018897975678555667,
+    -0.000042295316234230995,
+    0.00006771863263566047,
+    -0.00008212085231207311,
+    0.00007773039396852255,
+    -0.00005814713586005382,
+    0.00003436460247030482,
+    -0.000015544095731456764,
+    0.0000042765282159962226,
+  ]],
+];
+
+const erfcPieces = ERFC_PIECES.map(([c, p], i) =>
+  `  ${i ? "} else " : ""}if (a < ${lit(c + 0.5)}) {
+    e = ${poly(`(a - ${lit(c)})`, p)};`
+).join("\n");
+
+/** WGSL: `opaque`, `exp_`, `log_`, `log1p_`, `tanh_`, `erf_`. Needs `is_nan`, `f32_nan`, `f32_inf`. */
+export const TRANSCENDENTAL: string = `
+fn opaque(v: f32) -> f32 { return bitcast<f32>(bitcast<u32>(v) | m(${ZERO_WORD}u)); }
+fn exp_(x: f32) -> f32 {
+  if (is_nan(x)) { return x; }
+  if (x > 88.7228394) { return f32_inf(); }
+  if (x < -103.972084) { return 0.0; }
+  // x = n·ln2 + r, ln2 in two parts (n·0.693359375 is exact).
+  let n = floor(x * 1.44269504 + 0.5);
+  let r = opaque(x - n * 0.693359375) + n * 2.12194440e-4;
+  let p = (${poly("r", EXP_P)}) * (r * r) + r + 1.0;
+  // 2^n as two factors, so that subnormal results round once.
+  let ni = i32(n);
+  let n1 = ni >> 1u;
+  return p * bitcast<f32>(u32(n1 + 127) << 23u) * bitcast<f32>(u32(ni - n1 + 127) << 23u);
+}
+fn log_(x: f32) -> f32 {
+  // x > 0 and finite. x = f·2^e with f in [√½, √2).
+  var xs = x;
+  var e = 0.0;
+  if (x < 1.17549435e-38) { xs = x * 8388608.0; e = -23.0; }
+  let bits = bitcast<u32>(xs);
+  e = e + f32(i32(bits >> 23u) - 126);
+  var t = bitcast<f32>((bits & 0x007fffffu) | 0x3f000000u);
+  if (t < 0.707106781) { e = e - 1.0; t = opaque(t + t) - 1.0; } else { t = t - 1.0; }
+  let z = t * t;
+  let y = t * z * (${poly("t", LOG_P)}) + e * -2.12194440e-4 - 0.5 * z;
+  return (t + y) + e * 0.693359375;
+}
+fn log1p_(x: f32) -> f32 {
+  if (is_nan(x) || x < -1.0) { return f32_nan(); }
+  if (x == -1.0) { return -f32_inf(); }
+  if (x == f32_inf()) { return x; }
+  if (x > -0.292893219 && x < 0.414213562) {
+    // The log polynomial at t = x itself: no rounding of 1 + x at all.
+    let z = x * x;
+    return x + (x * z * (${poly("x", LOG_P)}) - 0.5 * z);
+  }
+  // 1 + x = u + c exactly (Fast2Sum), and ln(u + c) = ln u + c/u.
+  let u = opaque(1.0 + x);
+  let c = select(x - opaque(u - 1.0), 1.0 - opaque(u - x), x > 1.0);
+  return log_(u) + c / u;
+}
+fn tanh_(x: f32) -> f32 {
+  let a = abs(x);
+  // Below 1e-4, x²/3 < 2^-26 and tanh x rounds to x (±0 and NaN included).
+  if (a < 1e-4 || is_nan(x)) { return x; }
+  if (a < 0.625) {
+    let z = x * x;
+    return x + x * (z * (${poly("z", TANH_P)}));
+  }
+  // 1 - 2/(e^2a + 1): ±1 once e^2a overflows.
+  let r = 1.0 - opaque(2.0) / (exp_(a + a) + 1.0);
+  return select(r, -r, x < 0.0);
+}
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 1.0 || is_nan(x)) {
+    let z = x * x;
+    return x + opaque(x * (${poly("z", ERF_Q)}));
+  }
+  var e = 0.0;
+${erfcPieces}
+  }
+  let r = 1.0 - e;
+  return select(r, -r, x < 0.0);
+}
+`;
