@@ -99,3 +99,15 @@ export function readEnv(name: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * A kernel table for a list of primitives, one entry per name from
+ * `entry`: backends build their elementwise entries from the lists in
+ * `ops/primitives.ts` this way, never from a copy of the names.
+ */
+export function tableOf<K extends string, V>(
+  keys: readonly K[],
+  entry: (key: K) => V,
+): Record<K, V> {
+  return Object.fromEntries(keys.map((k) => [k, entry(k)])) as Record<K, V>;
+}

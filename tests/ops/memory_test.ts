@@ -276,13 +276,12 @@ for (const b of backendsWithMemory) {
       await assertAllClose(await state.w.array(), [1, -2, 3, -4], {
         atol: 1e-4,
       });
-      assertEquals(
-        new Set(live.map((l) => l.join("/"))).size,
-        1,
-        `live buffers/bytes changed: ${
-          live.map((l) => l.join("/")).join(", ")
-        }`,
-      );
+      // Never above the first sample: the garbage collector may free other
+      // tests' tensors meanwhile (live memory drops), but a leak grows it.
+      const text = live.map((l) => l.join("/")).join(", ");
+      for (const [buffers, bytes] of live) {
+        assert(buffers <= live[0]![0] && bytes <= live[0]![1], `grew: ${text}`);
+      }
     });
   });
 

@@ -1,19 +1,30 @@
 /**
- * Which wasm grid kernel serves a primitive, and how its operands are laid
- * over the grid: elementwise ops broadcast by zero strides, layout ops
- * (transpose, broadcast, slice, pad, concatenate) are strided copies, and
- * reductions over trailing or leading axes are row or column kernels
- * (other axes are first moved last by a copy). {@link runKernel} returns
- * false when no kernel fits; the backend then runs the CPU reference
- * kernel on views of the wasm memory.
+ * How the wasm backend runs each primitive: an exhaustive table
+ * ({@link KERNELS}; a primitive without an entry fails `deno check`).
+ * Elementwise ops broadcast by zero strides, layout ops (transpose,
+ * broadcast, slice, pad, concatenate) are strided copies, and reductions
+ * over trailing or leading axes are row or column kernels (other axes are
+ * first moved last by a copy). An entry returns null where no wasm kernel
+ * fits the operands' dtypes or layout, and {@link onCpu} entries always
+ * do: the backend then runs the CPU reference kernel on views of the wasm
+ * memory, so every primitive works and agrees with the specification.
  *
  * @module
  */
 
 import { broadcastView, contiguous, prod } from "../_cpu_common.ts";
+import { tableOf } from "../contract.ts";
 import { type Aval, type DType, sizeOf } from "../../dtype.ts";
-import type { Params, Primitive } from "../../primitives.ts";
-import type { Arena } from "./_arena.ts";
+import {
+  BINARY_PRIMITIVES,
+  COMPARE_PRIMITIVES,
+  ELEMENTWISE_PRIMITIVES,
+  type ElementwisePrimitive,
+  type Params,
+  type Primitive,
+  UNARY_PRIMITIVES,
+} from "../../primitives.ts";
+import type { Arena, Block } from "./_arena.ts";
 import {
   type GridContext,
   type GridOp,
@@ -21,7 +32,6 @@ import {
   runGrid,
   toRows,
 } from "./_grid.ts";
-import { UNARY_F32 } from "./_kernels.ts";
 
 /** An operand: its byte address and abstract value. */
 export interface Ref {
@@ -33,9 +43,31 @@ export interface Ref {
 
 /** What the kernels need from the backend besides the grid. */
 export interface DispatchContext extends GridContext {
-  /** The allocator (temporaries, the pad value). */
+  /** The allocator (outputs, temporaries, the pad value). */
   readonly arena: Arena;
+  /** The float32 matmul of `_matmul_run.ts`, into a new block. */
+  matmul(
+    ins: readonly Ref[],
+    blocks: readonly Block[],
+    params: Params<"dot_general">,
+    out: Aval,
+  ): Block;
 }
+
+/**
+ * Runs primitive `P` with a wasm kernel into a new block, or returns null
+ * when no wasm kernel fits (the backend then runs the CPU reference).
+ */
+export type WasmKernel<P extends Primitive> = (
+  ctx: DispatchContext,
+  ins: readonly Ref[],
+  blocks: readonly Block[],
+  params: Params<P>,
+  out: Aval,
+) => Block | null;
+
+/** No wasm kernel: the CPU reference runs on views of the wasm memory. */
+export const onCpu = (): null => null;
 
 const BYTES: Record<DType, 1 | 4> = { float32: 4, int32: 4, bool: 1 };
 const DT: Record<DType, string> = {
@@ -43,9 +75,9 @@ const DT: Record<DType, string> = {
   int32: "i32",
   bool: "bool",
 };
-const ARITH = new Set<Primitive>(["add", "sub", "mul", "div", "max", "min"]);
-const INT_ARITH = new Set<Primitive>(["add", "sub", "mul"]);
-const COMPARES = new Set<Primitive>(["eq", "ne", "lt", "le", "gt", "ge"]);
+const UNARY = new Set<Primitive>(UNARY_PRIMITIVES);
+const BINARY = new Set<Primitive>(BINARY_PRIMITIVES);
+const COMPARES = new Set<Primitive>(COMPARE_PRIMITIVES);
 
 /** `ops` broadcast over `out` by NumPy's rules, through kernel `name`. */
 function elementwise(
@@ -69,17 +101,21 @@ function elementwise(
   return true;
 }
 
-/** The elementwise kernel of `prim` on these dtypes, or null. */
-function elementwiseKernel(
-  prim: Primitive,
+/**
+ * The name of the grid kernel of `prim` on these dtypes (it may not exist:
+ * the caller checks), or null where the dtypes rule wasm out.
+ */
+function elementwiseName(
+  prim: ElementwisePrimitive,
   ins: readonly Ref[],
   out: Aval,
 ): string | null {
   const dt = ins[0]!.aval.dtype;
-  if (ins.length === 1) {
-    if (prim === "not") return dt === "bool" ? "not" : null;
-    if (prim === "neg" && dt === "int32") return "neg_i32";
-    return dt === "float32" && prim in UNARY_F32 ? `un_${prim}` : null;
+  if (prim === "convert_element_type") return `${DT[dt]}_${DT[out.dtype]}`;
+  if (prim === "not") return dt === "bool" ? "not" : null;
+  if (UNARY.has(prim)) {
+    if (dt === "float32") return `un_${prim}`;
+    return prim === "neg" && dt === "int32" ? "neg_i32" : null;
   }
   if (prim === "select") {
     const [c, t, e] = ins as [Ref, Ref, Ref];
@@ -87,14 +123,40 @@ function elementwiseKernel(
       t.aval.dtype === out.dtype && e.aval.dtype === out.dtype;
     return ok ? "select4" : null;
   }
-  if (ins.length !== 2 || ins[1]!.aval.dtype !== dt) return null;
-  if (ARITH.has(prim)) {
-    const ok = dt === "float32" || (dt === "int32" && INT_ARITH.has(prim));
-    return ok ? `bin_${prim}_${DT[dt]}` : null;
-  }
-  if (COMPARES.has(prim)) return dt === "bool" ? null : `cmp_${prim}_${DT[dt]}`;
-  if (prim === "and" || prim === "or") return dt === "bool" ? prim : null;
-  return null;
+  if (ins[1]!.aval.dtype !== dt) return null;
+  if (BINARY.has(prim)) return `bin_${prim}_${DT[dt]}`;
+  if (COMPARES.has(prim)) return `cmp_${prim}_${DT[dt]}`;
+  return dt === "bool" ? prim : null; // and, or
+}
+
+/** An elementwise primitive through its grid kernel, if the engine has one. */
+function elementwiseKernel<P extends ElementwisePrimitive>(
+  prim: P,
+): WasmKernel<P> {
+  return into((ctx, ins, _params, out, o) => {
+    const name = elementwiseName(prim, ins, out);
+    if (name === null || !ctx.kernels.has(name)) return false;
+    return elementwise(ctx, name, out, o, ins);
+  });
+}
+
+/** A kernel that writes into a new block at `o`, returning false if it cannot. */
+type IntoKernel<P extends Primitive> = (
+  ctx: DispatchContext,
+  ins: readonly Ref[],
+  params: Params<P>,
+  out: Aval,
+  o: number,
+) => boolean;
+
+/** Allocates the output block for `fn`; releases it and returns null on false. */
+function into<P extends Primitive>(fn: IntoKernel<P>): WasmKernel<P> {
+  return (ctx, ins, _blocks, params, out) => {
+    const o = ctx.arena.alloc(sizeOf(out.shape) * BYTES[out.dtype]);
+    if (sizeOf(out.shape) === 0 || fn(ctx, ins, params, out, o.ptr)) return o;
+    ctx.arena.release(o);
+    return null;
+  };
 }
 
 /**
@@ -142,84 +204,79 @@ function dense(ptr: number, aval: Aval, offset = 0): GridOp {
   };
 }
 
-function layout(
-  ctx: DispatchContext,
-  prim: Primitive,
-  ins: readonly Ref[],
-  params: unknown,
-  out: Aval,
-  o: number,
-): boolean {
+const transposeKernel: IntoKernel<"transpose"> = (ctx, ins, p, out, o) => {
+  const x = ins[0]!, own = contiguous(x.aval.shape).strides;
+  const strides = p.perm.map((a) => own[a]!);
+  const src = { ptr: x.ptr, bytes: BYTES[out.dtype], strides };
+  return copy(ctx, out.shape, dense(o, out), src);
+};
+
+const broadcastKernel: IntoKernel<"broadcast_in_dim"> = (
+  ctx,
+  ins,
+  p,
+  out,
+  o,
+) => {
+  const x = ins[0]!, own = contiguous(x.aval.shape).strides;
+  const strides = out.shape.map(() => 0);
+  p.dims.forEach((d, i) => x.aval.shape[i] !== 1 && (strides[d] = own[i]!));
+  const src = { ptr: x.ptr, bytes: BYTES[out.dtype], strides };
+  return copy(ctx, out.shape, dense(o, out), src);
+};
+
+const sliceKernel: IntoKernel<"slice"> = (ctx, ins, p, out, o) => {
   const x = ins[0]!, bytes = BYTES[out.dtype];
   const own = contiguous(x.aval.shape).strides;
-  const to = dense(o, out);
-  switch (prim) {
-    case "transpose": {
-      const { perm } = params as Params<"transpose">;
-      const strides = perm.map((a) => own[a]!);
-      return copy(ctx, out.shape, to, { ptr: x.ptr, bytes, strides });
-    }
-    case "broadcast_in_dim": {
-      const { dims } = params as Params<"broadcast_in_dim">;
-      const strides = out.shape.map(() => 0);
-      dims.forEach((d, i) => x.aval.shape[i] !== 1 && (strides[d] = own[i]!));
-      return copy(ctx, out.shape, to, { ptr: x.ptr, bytes, strides });
-    }
-    case "slice": {
-      const { start } = params as Params<"slice">;
-      const off = start.reduce((s, v, i) => s + v * own[i]!, 0);
-      const src = { ptr: x.ptr + off * bytes, bytes, strides: own };
-      return copy(ctx, out.shape, to, src);
-    }
-    case "pad": {
-      const { lo, hi, value } = params as Params<"pad">;
-      if (lo.some((v) => v < 0) || hi.some((v) => v < 0)) return false;
-      const a = ctx.arena, slot = a.scratch;
-      if (out.dtype === "float32") a.f32[slot / 4] = value;
-      else if (out.dtype === "int32") a.i32[slot / 4] = value;
-      else a.u8[slot] = value;
-      const fill = { ptr: slot, bytes, strides: out.shape.map(() => 0) };
-      if (!copy(ctx, out.shape, to, fill)) return false;
-      const off = lo.reduce((s, v, i) => s + v * to.strides[i]!, 0);
-      const inner = { ptr: o + off * bytes, bytes, strides: to.strides };
-      return copy(ctx, x.aval.shape, inner, dense(x.ptr, x.aval));
-    }
-    case "concatenate": {
-      const { axis } = params as Params<"concatenate">;
-      let at = 0;
-      for (const y of ins) {
-        const ptr = o + at * to.strides[axis]! * bytes;
-        const dst = { ptr, bytes, strides: to.strides };
-        // On false the CPU reference rewrites the whole output.
-        if (!copy(ctx, y.aval.shape, dst, dense(y.ptr, y.aval))) return false;
-        at += y.aval.shape[axis]!;
-      }
-      return true;
-    }
-    case "gather": {
-      const { axis } = params as Params<"gather">;
-      const xs = x.aval.shape, n = xs[axis]!, idx = ins[1]!;
-      if (bytes !== 4 || n === 0 || idx.aval.dtype !== "int32") return false;
-      const m = sizeOf(idx.aval.shape);
-      ctx.ex.gather4!(
-        o,
-        x.ptr,
-        idx.ptr,
-        prod(xs, 0, axis),
-        n,
-        m,
-        prod(xs, axis + 1),
-      );
-      return true;
-    }
-  }
-  return false;
-}
+  const off = p.start.reduce((s, v, i) => s + v * own[i]!, 0);
+  const src = { ptr: x.ptr + off * bytes, bytes, strides: own };
+  return copy(ctx, out.shape, dense(o, out), src);
+};
 
-const REDUCE: Partial<Record<Primitive, string>> = {
-  reduce_sum: "sum",
-  reduce_max: "max",
-  reduce_min: "min",
+const padKernel: IntoKernel<"pad"> = (ctx, ins, p, out, o) => {
+  const x = ins[0]!, bytes = BYTES[out.dtype], to = dense(o, out);
+  if (p.lo.some((v) => v < 0) || p.hi.some((v) => v < 0)) return false;
+  const a = ctx.arena, slot = a.scratch;
+  if (out.dtype === "float32") a.f32[slot / 4] = p.value;
+  else if (out.dtype === "int32") a.i32[slot / 4] = p.value;
+  else a.u8[slot] = p.value;
+  const fill = { ptr: slot, bytes, strides: out.shape.map(() => 0) };
+  if (!copy(ctx, out.shape, to, fill)) return false;
+  const off = p.lo.reduce((s, v, i) => s + v * to.strides[i]!, 0);
+  const inner = { ptr: o + off * bytes, bytes, strides: to.strides };
+  return copy(ctx, x.aval.shape, inner, dense(x.ptr, x.aval));
+};
+
+const concatenateKernel: IntoKernel<"concatenate"> = (ctx, ins, p, out, o) => {
+  const bytes = BYTES[out.dtype], to = dense(o, out);
+  let at = 0;
+  for (const y of ins) {
+    const ptr = o + at * to.strides[p.axis]! * bytes;
+    const dst = { ptr, bytes, strides: to.strides };
+    // On false the CPU reference rewrites the whole output.
+    if (!copy(ctx, y.aval.shape, dst, dense(y.ptr, y.aval))) return false;
+    at += y.aval.shape[p.axis]!;
+  }
+  return true;
+};
+
+const gatherKernel: IntoKernel<"gather"> = (ctx, ins, p, out, o) => {
+  const x = ins[0]!, idx = ins[1]!;
+  const xs = x.aval.shape, n = xs[p.axis]!;
+  if (BYTES[out.dtype] !== 4 || n === 0 || idx.aval.dtype !== "int32") {
+    return false;
+  }
+  const m = sizeOf(idx.aval.shape);
+  ctx.ex.gather4!(
+    o,
+    x.ptr,
+    idx.ptr,
+    prod(xs, 0, p.axis),
+    n,
+    m,
+    prod(xs, p.axis + 1),
+  );
+  return true;
 };
 
 /**
@@ -271,25 +328,49 @@ function reduce(
   return true;
 }
 
-/** Runs `prim` with a wasm kernel into `o`; false if none fits. */
-export function runKernel(
-  ctx: DispatchContext,
-  prim: Primitive,
-  ins: readonly Ref[],
-  params: unknown,
-  out: Aval,
-  o: number,
-): boolean {
-  if (ins.length === 0) return false;
-  const kind = REDUCE[prim];
-  if (kind) {
-    return reduce(ctx, kind, ins[0]!, (params as Params<"reduce_sum">).axes, o);
-  }
-  if (prim === "convert_element_type") {
-    const from = DT[ins[0]!.aval.dtype], to = DT[out.dtype];
-    return elementwise(ctx, `${from}_${to}`, out, o, ins);
-  }
-  const ew = elementwiseKernel(prim, ins, out);
-  if (ew) return elementwise(ctx, ew, out, o, ins);
-  return layout(ctx, prim, ins, params, out, o);
+/** `reduce_sum`, `reduce_max` or `reduce_min` of float32 (see {@link reduce}). */
+function reduceKernel<P extends "reduce_sum" | "reduce_max" | "reduce_min">(
+  kind: "sum" | "max" | "min",
+): WasmKernel<P> {
+  return into((ctx, ins, p, _out, o) => reduce(ctx, kind, ins[0]!, p.axes, o));
 }
+
+/** `dot_general` of float32 operands: packed, blocked and threaded (`_matmul_run.ts`). */
+const dotGeneralKernel: WasmKernel<"dot_general"> = (
+  ctx,
+  ins,
+  blocks,
+  p,
+  out,
+) => out.dtype === "float32" ? ctx.matmul(ins, blocks, p, out) : null;
+
+const ELEMENTWISE: { [P in ElementwisePrimitive]: WasmKernel<P> } = tableOf(
+  ELEMENTWISE_PRIMITIVES,
+  elementwiseKernel,
+);
+
+/** The wasm kernel of every primitive; {@link onCpu} where there is none. */
+export const KERNELS: { [P in Primitive]: WasmKernel<P> } = {
+  ...ELEMENTWISE,
+  reduce_sum: reduceKernel("sum"),
+  reduce_max: reduceKernel("max"),
+  reduce_min: reduceKernel("min"),
+  argmax: onCpu,
+  argmin: onCpu,
+  dot_general: dotGeneralKernel,
+  // The backend shares the input's block instead; a copy is the same bytes.
+  reshape: into((ctx, ins, _p, out, o) => {
+    const flat = { shape: [sizeOf(out.shape)], dtype: out.dtype };
+    return copy(ctx, flat.shape, dense(o, flat), dense(ins[0]!.ptr, flat));
+  }),
+  transpose: into(transposeKernel),
+  broadcast_in_dim: into(broadcastKernel),
+  slice: into(sliceKernel),
+  pad: into(padKernel),
+  concatenate: into(concatenateKernel),
+  gather: into(gatherKernel),
+  scatter_add: onCpu,
+  iota: onCpu,
+  random_uniform: onCpu,
+  custom_lin: onCpu, // the CPU reference explains that it has no kernel
+};

@@ -6,10 +6,11 @@
  * elementwise maths, comparisons, select and casts (`_kernels.ts`,
  * `_math.ts`), copies, gather and reductions (`_layout_kernels.ts`). Large
  * kernels are split over worker threads that share the memory (`_grid.ts`,
- * `_threads.ts`). The few primitives without a wasm kernel (pow, sin, cos,
- * erf, argmax, scatter_add, iota, random_uniform, int32 division and
- * reductions) run the CPU reference kernel on views of the wasm memory, so
- * every primitive works and agrees with the specification.
+ * `_threads.ts`). Each primitive has an entry in the kernel table of
+ * `_dispatch.ts`; where no wasm kernel fits (entries marked `onCpu`, and
+ * dtypes such as int32 division or reductions) the CPU reference kernel
+ * runs on views of the wasm memory, so every primitive works and agrees
+ * with the specification.
  *
  * Threads: one per core by default (`navigator.hardwareConcurrency`, at
  * most {@link MAX_THREADS}), the calling thread included; `HEED_THREADS`
@@ -18,7 +19,13 @@
  * @module
  */
 
-import type { Backend, MemoryStats, Operand } from "../contract.ts";
+import {
+  type Backend,
+  type MemoryStats,
+  type Operand,
+  readEnv,
+  sharesStorage,
+} from "../contract.ts";
 import {
   type Aval,
   fmtShape,
@@ -30,7 +37,12 @@ import type { Params, Primitive } from "../../primitives.ts";
 import { CpuBackend } from "../cpu.ts";
 import { Arena, Block } from "./_arena.ts";
 import { Fn, ModuleBuilder } from "./_asm.ts";
-import { type DispatchContext, type Ref, runKernel } from "./_dispatch.ts";
+import {
+  type DispatchContext,
+  KERNELS,
+  type Ref,
+  type WasmKernel,
+} from "./_dispatch.ts";
 import { DRIVERS } from "./_drivers.ts";
 import { addGemm, type GemmShape } from "./_gemm_kernels.ts";
 import { addGridKernels } from "./_grid.ts";
@@ -56,13 +68,8 @@ export function hasRelaxedSimd(): boolean {
 }
 
 function envThreads(): number | undefined {
-  let v: string | undefined;
-  try {
-    v = Deno.env.get("HEED_THREADS");
-  } catch {
-    return undefined;
-  }
-  if (v === undefined || v === "") return undefined;
+  const v = readEnv("HEED_THREADS");
+  if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
     throw new RangeError(
@@ -108,7 +115,21 @@ export class WasmBackend implements Backend {
     this.#pool = pool;
     this.threads = pool.threads;
     this.gemm = gemm;
-    this.#dispatch = { ex, pool, kernels, arena };
+    const matmulContext: MatmulContext = {
+      arena,
+      pool,
+      gemm,
+      run: (prim, inputs, params, out) => this.run(prim, inputs, params, out),
+      free: (b) => this.free(b),
+    };
+    this.#dispatch = {
+      ex,
+      pool,
+      kernels,
+      arena,
+      matmul: (ins, blocks, params, out) =>
+        matmul(matmulContext, ins, blocks, params, out),
+    };
   }
 
   /**
@@ -232,42 +253,33 @@ export class WasmBackend implements Backend {
     };
   }
 
-  /** Runs `prim`: a wasm kernel when one fits, else the CPU reference on views. */
+  /**
+   * Runs `prim` by its entry in the kernel table (`_dispatch.ts`): a wasm
+   * kernel when one fits, else the CPU reference on views of the memory.
+   */
   run<P extends Primitive>(
     prim: P,
     inputs: readonly Operand[],
     params: Params<P>,
     out: Aval,
   ): Block {
+    if (!Object.hasOwn(KERNELS, prim)) {
+      throw new TypeError(`wasm: unknown primitive "${String(prim)}"`);
+    }
     const blocks = inputs.map((x) => this.#block(prim, x.handle));
+    if (sharesStorage(prim, inputs, params, out)) {
+      blocks[0]!.refs++;
+      return blocks[0]!;
+    }
     const ins: Ref[] = inputs.map((x, i) => ({
       ptr: blocks[i]!.ptr,
       aval: x.aval,
     }));
-    // Views that share storage: same bytes, new shape.
-    if (
-      prim === "reshape" ||
-      (prim === "convert_element_type" && ins[0]!.aval.dtype === out.dtype) ||
-      ((prim === "reduce_sum" || prim === "reduce_max" ||
-        prim === "reduce_min") &&
-        (params as Params<"reduce_sum">).axes.length === 0)
-    ) {
-      blocks[0]!.refs++;
-      return blocks[0]!;
-    }
-    const n = sizeOf(out.shape);
-    if (prim === "dot_general" && out.dtype === "float32") {
-      return matmul(
-        this.#ctx(),
-        ins,
-        blocks,
-        params as Params<"dot_general">,
-        out,
-      );
-    }
+    const kernel = KERNELS[prim] as WasmKernel<P>;
+    const done = kernel(this.#dispatch, ins, blocks, params, out);
+    if (done) return done;
     const o = this.#alloc(out);
-    if (n === 0) return o;
-    if (runKernel(this.#dispatch, prim, ins, params, out, o.ptr)) return o;
+    if (sizeOf(out.shape) === 0) return o;
     const res = this.#cpu.run(
       prim,
       ins.map((x) => ({ handle: this.#view(x.ptr, x.aval), aval: x.aval })),
@@ -276,16 +288,6 @@ export class WasmBackend implements Backend {
     );
     this.#view(o.ptr, out).set(res);
     return o;
-  }
-
-  #ctx(): MatmulContext {
-    return {
-      arena: this.#arena,
-      pool: this.#pool,
-      gemm: this.gemm,
-      run: (prim, inputs, params, out) => this.run(prim, inputs, params, out),
-      free: (b) => this.free(b),
-    };
   }
 
   /** Detaches this backend from the worker threads; later kernels run on the caller. */

@@ -1,8 +1,16 @@
 /**
  * The WebGPU backend: WGSL kernels generated per primitive (shapes and
- * strides travel as uniforms), pipelines cached per device by metadata keys,
- * a size-class buffer pool, batched dispatches, staging-buffer readback, and
- * recovery from device loss.
+ * strides travel as uniforms), one file per idea around it:
+ *
+ * - `_plan.ts`: the exhaustive table of what each primitive dispatches;
+ * - `_pool.ts`: the size-class buffer pool;
+ * - `_pipelines.ts`: pipelines cached per device by metadata keys, and the
+ *   kernel errors WebGPU reports later (with WGSL line:column);
+ * - `_encoder.ts`: dispatches batched into one command encoder;
+ * - `_device_loss.ts`: the device, its generation, and recovery from loss.
+ *
+ * This class ties them together behind the {@link Backend} contract, with
+ * staging-buffer readback.
  *
  * @module
  */
@@ -16,7 +24,13 @@ import {
   hostArray,
   sizeOf,
 } from "../../dtype.ts";
-import type { Backend, MemoryStats, Operand } from "../contract.ts";
+import {
+  type Backend,
+  type MemoryStats,
+  type Operand,
+  readEnv,
+  sharesStorage,
+} from "../contract.ts";
 import type { Params, Primitive } from "../../primitives.ts";
 import {
   type AdapterInfo,
@@ -25,53 +39,18 @@ import {
   requestDevice,
 } from "./device.ts";
 import type { Dispatch, GpuBuffer } from "./_kernel.ts";
-import { ELEMENTWISE, elementwiseDispatch } from "./_elementwise.ts";
-import {
-  broadcastDispatch,
-  concatDispatches,
-  gatherDispatch,
-  iotaDispatch,
-  padDispatch,
-  randomDispatch,
-  scatterAddDispatch,
-  sliceDispatch,
-  transposeDispatch,
-} from "./_layout.ts";
-import { reduceDispatch, type ReduceKind, reduceView } from "./_reduce.ts";
-import {
-  matmulDispatch,
-  matmulPlan,
-  type MatmulVariant,
-  packPerm,
-  tiledMatmulDispatch,
-} from "./_matmul.ts";
-import { META_WORDS } from "./_wgsl.ts";
+import type { MatmulVariant } from "./_matmul.ts";
+import { DeviceKeeper } from "./_device_loss.ts";
+import { EncoderBatch } from "./_encoder.ts";
+import { compileErrors, KernelErrors, PipelineCache } from "./_pipelines.ts";
+import { type GpuKernel, type In, KERNELS, type PlanContext } from "./_plan.ts";
+import { BufferPool } from "./_pool.ts";
 
-const SLOT_BYTES = 256;
-const SLOTS_PER_BATCH = 64;
-const POOL_CAP_BYTES = 512 * 1024 * 1024;
-
-type In = { buf: GpuBuffer; aval: Aval };
-
-/** Rounds a byte count up to a size class (4 classes per power of two). */
-export function sizeClass(bytes: number): number {
-  const b = Math.max(bytes, 16);
-  const p = 2 ** Math.floor(Math.log2(b));
-  for (const f of [1, 1.25, 1.5, 1.75, 2]) {
-    const c = Math.ceil((p * f) / 16) * 16;
-    if (c >= b) return c;
-  }
-  return 2 * p;
-}
+export { sizeClass } from "./_pool.ts";
 
 function envVariant(): MatmulVariant | undefined {
-  let v: string | undefined;
-  try {
-    v = Deno.env.get("HEED_WEBGPU_MATMUL");
-  } catch {
-    return undefined;
-  }
-  if (v === undefined || v === "") return undefined;
+  const v = readEnv("HEED_WEBGPU_MATMUL");
+  if (v === undefined) return undefined;
   if (v !== "blocked" && v !== "tiled") {
     throw new RangeError(
       `HEED_WEBGPU_MATMUL="${v}" must be "blocked" or "tiled"`,
@@ -81,9 +60,7 @@ function envVariant(): MatmulVariant | undefined {
 }
 
 /** Bytes per element as stored on the GPU (bool is a u32). */
-function elemBytes(_aval: Aval): number {
-  return 4;
-}
+const ELEM_BYTES = 4;
 
 /** The WebGPU implementation of {@link Backend}. */
 export class WebGpuBackend implements Backend {
@@ -91,37 +68,38 @@ export class WebGpuBackend implements Backend {
   readonly name = "webgpu" as const;
   /** The adapter this backend runs on. */
   readonly info: AdapterInfo;
-  #adapter: GPUAdapter;
-  #device: GPUDevice;
-  #generation = 0;
-  #lostReason: string | null = null;
-  #pipelines = new Map<string, GPUComputePipeline>();
-  #layouts = new Map<string, GPUBindGroupLayout>();
-  #pool = new Map<number, GPUBuffer[]>();
-  #pooledBytes = 0;
-  #liveBuffers = 0;
-  #liveBytes = 0;
-  #encoder: GPUCommandEncoder | null = null;
-  #meta: GPUBuffer | null = null;
-  #metaData = new Uint32Array((SLOTS_PER_BATCH * SLOT_BYTES) / 4);
-  #slot = 0;
-  #metaPool: GPUBuffer[] = [];
-  #maxPerDim: number;
-  #reacquire: Promise<void> | null = null;
-  #recycled = false;
   /** The matmul kernel family in use (by adapter kind, or `HEED_WEBGPU_MATMUL`). */
   matmulVariant: MatmulVariant;
-  #validations: Promise<string | null>[] = [];
+  #errors = new KernelErrors();
+  #pool = new BufferPool();
+  #keeper: DeviceKeeper;
+  #pipelines: PipelineCache;
+  #batch: EncoderBatch;
+  #plan: PlanContext;
 
   private constructor(adapter: GPUAdapter, device: GPUDevice) {
-    this.#adapter = adapter;
-    this.#device = device;
     this.info = describeAdapter(adapter);
-    this.#maxPerDim = this.info.limits.maxComputeWorkgroupsPerDimension ??
-      65535;
     this.matmulVariant = envVariant() ??
       (this.info.isSoftware ? "blocked" : "tiled");
-    this.#watch(device);
+    this.#pipelines = new PipelineCache(device, this.#errors);
+    this.#batch = new EncoderBatch(device, this.#pipelines);
+    this.#keeper = new DeviceKeeper(adapter, device, this.#errors, {
+      lost: () => this.#pool.clear(),
+      acquired: (d) => {
+        this.#pipelines = new PipelineCache(d, this.#errors);
+        this.#batch = new EncoderBatch(d, this.#pipelines);
+      },
+    });
+    const maxPerDim = this.info.limits.maxComputeWorkgroupsPerDimension ??
+      65535;
+    this.#plan = {
+      maxPerDim,
+      matmulVariant: () => this.matmulVariant,
+      alloc: (bytes) => this.#alloc(bytes),
+      free: (b) => this.free(b),
+      encode: (d) => this.#batch.encode(d),
+      encoder: () => this.#batch.encoder(),
+    };
   }
 
   /**
@@ -139,120 +117,33 @@ export class WebGpuBackend implements Backend {
 
   /** The device (tests use it to simulate loss). */
   get device(): GPUDevice {
-    return this.#device;
-  }
-
-  #watch(device: GPUDevice): void {
-    device.lost.then((info) => {
-      if (device !== this.#device) return;
-      this.#onLost(info.message || info.reason || "unknown reason");
-    });
-    device.addEventListener?.("uncapturederror", (e) => {
-      // Reported at the next readback or sync, where the caller can catch it.
-      const err = (e as GPUUncapturedErrorEvent).error;
-      this.#validations.push(Promise.resolve(`webgpu: ${err.message}`));
-    });
-  }
-
-  #onLost(reason: string): void {
-    this.#lostReason = reason;
-    this.#generation++;
-    this.#pipelines.clear();
-    this.#layouts.clear();
-    this.#pool.clear();
-    this.#pooledBytes = 0;
-    this.#liveBuffers = 0;
-    this.#liveBytes = 0;
-    this.#encoder = null;
-    this.#meta = null;
-    this.#slot = 0;
-    this.#metaPool = [];
-    this.#reacquire = (async () => {
-      const adapter = (await requestAdapter()) ?? this.#adapter;
-      const device = await requestDevice(adapter);
-      this.#adapter = adapter;
-      this.#device = device;
-      this.#lostReason = null;
-      this.#watch(device);
-    })();
+    return this.#keeper.device;
   }
 
   /** Resolves once the device is usable (after a loss, once it is re-acquired). */
-  async ready(): Promise<void> {
-    while (this.#reacquire) {
-      const p = this.#reacquire;
-      await p;
-      if (this.#reacquire === p) this.#reacquire = null;
-    }
-  }
-
-  #checkDevice(op: string): void {
-    if (this.#lostReason !== null) {
-      throw new Error(
-        `webgpu: ${op}: the device was lost (${this.#lostReason}); await ready() before new work`,
-      );
-    }
-  }
-
-  #check(op: string, b: GpuBuffer): void {
-    if (b.generation !== this.#generation) {
-      throw new Error(
-        `webgpu: ${op}: this tensor's storage was lost with the GPU device; recompute it from host data`,
-      );
-    }
-    if (b.refs <= 0) {
-      throw new Error(`webgpu: ${op}: this tensor's storage was freed`);
-    }
+  ready(): Promise<void> {
+    return this.#keeper.ready();
   }
 
   #alloc(bytes: number): GpuBuffer {
-    const cls = sizeClass(bytes);
-    const list = this.#pool.get(cls);
-    let buffer = list?.pop();
-    this.#recycled = buffer !== undefined;
-    if (buffer) this.#pooledBytes -= cls;
-    else {
-      buffer = this.#device.createBuffer({
-        size: cls,
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
-          GPUBufferUsage.COPY_DST,
-      });
-    }
-    this.#liveBuffers++;
-    this.#liveBytes += cls;
-    return { buffer, bytes, refs: 1, generation: this.#generation };
+    return this.#pool.alloc(this.device, bytes, this.#keeper.generation);
   }
 
-  #release(b: GpuBuffer): void {
-    if (b.generation !== this.#generation) return;
-    const cls = b.buffer.size;
-    this.#liveBuffers--;
-    this.#liveBytes -= cls;
-    if (this.#pooledBytes + cls > POOL_CAP_BYTES) {
-      this.#flush();
-      b.buffer.destroy();
-      return;
-    }
-    let list = this.#pool.get(cls);
-    if (!list) this.#pool.set(cls, list = []);
-    list.push(b.buffer);
-    this.#pooledBytes += cls;
-  }
-
+  /** Copies host data into a new buffer. */
   upload(data: HostArray, aval: Aval): GpuBuffer {
-    this.#checkDevice("upload");
+    this.#keeper.check("upload");
     const n = sizeOf(aval.shape);
     if (data.length !== n) {
       throw new TypeError(
         `webgpu: upload of ${data.length} values into ${fmtShape(aval.shape)}`,
       );
     }
-    const b = this.#alloc(n * elemBytes(aval));
+    const b = this.#alloc(n * ELEM_BYTES);
     if (n > 0) {
       // A recycled buffer may still be used by encoded work: submit that first.
-      if (this.#recycled) this.#flush();
+      if (this.#pool.recycled) this.#batch.flush();
       const words = aval.dtype === "bool" ? Uint32Array.from(data) : data;
-      this.#device.queue.writeBuffer(
+      this.device.queue.writeBuffer(
         b.buffer,
         0,
         words.buffer as ArrayBuffer,
@@ -263,23 +154,24 @@ export class WebGpuBackend implements Backend {
     return b;
   }
 
+  /** Reads a buffer back through a staging buffer. */
   async read(handle: unknown, aval: Aval): Promise<HostArray> {
     const b = handle as GpuBuffer;
-    this.#check("read", b);
+    this.#keeper.checkBuffer("read", b);
     const n = sizeOf(aval.shape);
     const out = hostArray(aval.dtype, n);
     if (n === 0) return out;
     const bytes = n * 4;
-    const staging = this.#device.createBuffer({
+    const staging = this.device.createBuffer({
       size: Math.ceil(bytes / 4) * 4,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    this.#encoderNow().copyBufferToBuffer(b.buffer, 0, staging, 0, bytes);
-    this.#flush();
+    this.#batch.encoder().copyBufferToBuffer(b.buffer, 0, staging, 0, bytes);
+    this.#batch.flush();
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } finally {
-      await this.#throwKernelErrors().finally(() => {
+      await this.#errors.raise().finally(() => {
         if (staging.mapState !== "mapped") staging.destroy();
       });
     }
@@ -297,409 +189,76 @@ export class WebGpuBackend implements Backend {
   /** Whether `handle` still refers to live storage on the current device. */
   isLive(handle: unknown): boolean {
     const b = handle as GpuBuffer;
-    return b.refs > 0 && b.generation === this.#generation;
+    return b.refs > 0 && b.generation === this.#keeper.generation;
   }
 
+  /** Releases one reference; the buffer returns to the pool at zero. */
   free(handle: unknown): void {
     const b = handle as GpuBuffer;
     if (b.refs <= 0) return;
     b.refs--;
-    if (b.refs === 0) this.#release(b);
+    if (b.refs > 0 || b.generation !== this.#keeper.generation) return;
+    this.#pool.release(b, () => this.#batch.flush());
   }
 
   /** Live buffers and bytes, plus what the pool keeps for reuse. */
   memory(): MemoryStats {
-    return {
-      liveBuffers: this.#liveBuffers,
-      liveBytes: this.#liveBytes,
-      pooledBytes: this.#pooledBytes,
-    };
+    return this.#pool.stats();
   }
 
   /** Submits all encoded work. */
   flush(): void {
-    this.#flush();
+    this.#batch.flush();
   }
 
   /** Resolves when all submitted work has finished on the device. */
   async sync(): Promise<void> {
-    this.#flush();
-    await this.#device.queue.onSubmittedWorkDone();
-    await this.#throwKernelErrors();
-  }
-
-  /** Rejects with WGSL line:column messages if a kernel failed validation. */
-  async #throwKernelErrors(): Promise<void> {
-    if (this.#validations.length === 0) return;
-    const pending = this.#validations;
-    this.#validations = [];
-    const errors = (await Promise.all(pending)).filter((e): e is string =>
-      e !== null
-    );
-    if (errors.length) throw new Error(errors.join("\n"));
+    this.#batch.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.#errors.raise();
   }
 
   /** Runs a raw dispatch (for kernel authors and tests). */
   runDispatch(d: Dispatch): void {
-    this.#checkDevice("runDispatch");
-    this.#encode(d);
+    this.#keeper.check("runDispatch");
+    this.#batch.encode(d);
   }
 
   /** Allocates a storage buffer of `bytes` (for kernel authors and tests). */
   allocate(bytes: number): GpuBuffer {
-    this.#checkDevice("allocate");
+    this.#keeper.check("allocate");
     return this.#alloc(bytes);
   }
 
-  #encoderNow(): GPUCommandEncoder {
-    if (!this.#encoder) this.#encoder = this.#device.createCommandEncoder();
-    return this.#encoder;
+  /** Compiles WGSL `code` and reports its errors with line:column (for tests and tools). */
+  compileCheck(key: string, code: string): Promise<string[]> {
+    return compileErrors(this.device, key, code);
   }
 
-  #flush(): void {
-    if (!this.#encoder) return;
-    if (this.#meta && this.#slot > 0) {
-      this.#device.queue.writeBuffer(
-        this.#meta,
-        0,
-        this.#metaData,
-        0,
-        (this.#slot * SLOT_BYTES) / 4,
-      );
-    }
-    this.#device.queue.submit([this.#encoder.finish()]);
-    this.#encoder = null;
-    const meta = this.#meta;
-    this.#meta = null;
-    this.#slot = 0;
-    if (meta) {
-      const gen = this.#generation;
-      this.#device.queue.onSubmittedWorkDone().then(() => {
-        if (gen === this.#generation) this.#metaPool.push(meta);
-      });
-    }
-  }
-
-  #layout(nInputs: number): GPUBindGroupLayout {
-    const key = String(nInputs);
-    let l = this.#layouts.get(key);
-    if (!l) {
-      const entries: GPUBindGroupLayoutEntry[] = [
-        {
-          binding: 0,
-          visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: "uniform" },
-        },
-      ];
-      for (let i = 0; i < nInputs; i++) {
-        entries.push({
-          binding: i + 1,
-          visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: "read-only-storage" },
-        });
-      }
-      entries.push({
-        binding: nInputs + 1,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: "storage" },
-      });
-      l = this.#device.createBindGroupLayout({ entries });
-      this.#layouts.set(key, l);
-    }
-    return l;
-  }
-
-  #pipeline(d: Dispatch): GPUComputePipeline {
-    let p = this.#pipelines.get(d.key);
-    if (p) return p;
-    const code = d.source();
-    const device = this.#device;
-    device.pushErrorScope("validation");
-    const module = device.createShaderModule({ code, label: d.key });
-    p = device.createComputePipeline({
-      layout: device.createPipelineLayout({
-        bindGroupLayouts: [this.#layout(d.inputs.length)],
-      }),
-      compute: { module, entryPoint: "main" },
-      label: d.key,
-    });
-    this.#validations.push(
-      device.popErrorScope().then(async (err) => {
-        if (!err) return null;
-        const info = await module.getCompilationInfo();
-        const where = info.messages
-          .filter((msg) => msg.type === "error")
-          .map((msg) =>
-            `  ${d.key}:${msg.lineNum}:${msg.linePos}: ${msg.message.trim()}`
-          )
-          .join("\n");
-        this.#pipelines.delete(d.key);
-        return `webgpu: kernel "${d.key}" is invalid:\n${
-          where || "  " + err.message
-        }`;
-      }),
-    );
-    this.#pipelines.set(d.key, p);
-    return p;
-  }
-
-  /** Compiles `d`'s kernel and reports WGSL errors with line:column (for tests and tools). */
-  async compileCheck(key: string, code: string): Promise<string[]> {
-    const module = this.#device.createShaderModule({ code, label: key });
-    const info = await module.getCompilationInfo();
-    return info.messages
-      .filter((m) => m.type === "error")
-      .map((m) => `${key}:${m.lineNum}:${m.linePos}: ${m.message}`);
-  }
-
-  #encode(d: Dispatch): void {
-    if (d.meta.length > META_WORDS) {
-      throw new RangeError(`webgpu: ${d.key}: metadata too long`);
-    }
-    if (!this.#meta || this.#slot >= SLOTS_PER_BATCH) {
-      this.#flush();
-      this.#meta = this.#metaPool.pop() ??
-        this.#device.createBuffer({
-          size: SLOTS_PER_BATCH * SLOT_BYTES,
-          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-        });
-      this.#metaData.fill(0);
-    }
-    const slot = this.#slot++;
-    this.#metaData.set(d.meta.map((v) => v >>> 0), (slot * SLOT_BYTES) / 4);
-    const pipeline = this.#pipeline(d);
-    const entries: GPUBindGroupEntry[] = [
-      {
-        binding: 0,
-        resource: {
-          buffer: this.#meta,
-          offset: slot * SLOT_BYTES,
-          size: SLOT_BYTES,
-        },
-      },
-    ];
-    d.inputs.forEach((b, i) =>
-      entries.push({ binding: i + 1, resource: { buffer: b.buffer } })
-    );
-    entries.push({
-      binding: d.inputs.length + 1,
-      resource: { buffer: d.output.buffer },
-    });
-    const group = this.#device.createBindGroup({
-      layout: this.#layout(d.inputs.length),
-      entries,
-    });
-    const pass = this.#encoderNow().beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(d.groups[0], d.groups[1], d.groups[2]);
-    pass.end();
-  }
-
+  /** Runs `prim` by its entry in the kernel table (`_plan.ts`). */
   run<P extends Primitive>(
     prim: P,
     inputs: readonly Operand[],
     params: Params<P>,
     out: Aval,
   ): GpuBuffer {
-    this.#checkDevice(prim);
+    this.#keeper.check(prim);
+    if (!Object.hasOwn(KERNELS, prim)) {
+      throw new TypeError(`webgpu: unknown primitive "${String(prim)}"`);
+    }
     const ins: In[] = inputs.map((x) => {
       const b = x.handle as GpuBuffer;
-      this.#check(prim, b);
+      this.#keeper.checkBuffer(prim, b);
       return { buf: b, aval: x.aval };
     });
-    const size = sizeOf(out.shape);
-    // Views that share storage: same bytes, new shape.
-    if (
-      prim === "reshape" ||
-      (prim === "convert_element_type" && ins[0]!.aval.dtype === out.dtype) ||
-      ((prim === "reduce_sum" || prim === "reduce_max" ||
-        prim === "reduce_min") &&
-        (params as Params<"reduce_sum">).axes.length === 0)
-    ) {
+    if (sharesStorage(prim, inputs, params, out)) {
       ins[0]!.buf.refs++;
       return ins[0]!.buf;
     }
-    const outBuf = this.#alloc(size * elemBytes(out));
+    const size = sizeOf(out.shape);
+    const outBuf = this.#alloc(size * ELEM_BYTES);
     if (size === 0) return outBuf;
-    for (const d of this.#plan(prim, ins, params, out, outBuf)) this.#encode(d);
+    (KERNELS[prim] as GpuKernel<P>)(this.#plan, ins, params, out, outBuf);
     return outBuf;
-  }
-
-  /** A temporary buffer holding `x` transposed by `perm`. */
-  #transposed(x: In, perm: readonly number[]): In {
-    const shape = perm.map((a) => x.aval.shape[a]!);
-    const aval = { shape, dtype: x.aval.dtype };
-    const buf = this.#alloc(sizeOf(shape) * 4);
-    this.#encode(transposeDispatch(x, { perm }, aval, buf, this.#maxPerDim));
-    return { buf, aval };
-  }
-
-  #plan<P extends Primitive>(
-    prim: P,
-    ins: In[],
-    params: Params<P>,
-    out: Aval,
-    outBuf: GpuBuffer,
-  ): Dispatch[] {
-    const mp = this.#maxPerDim;
-    if (ELEMENTWISE.has(prim)) {
-      return [elementwiseDispatch(prim, ins, params, out, outBuf, mp)];
-    }
-    const p = params as Params<Primitive>;
-    switch (prim) {
-      case "transpose":
-        return [
-          transposeDispatch(ins[0]!, p as Params<"transpose">, out, outBuf, mp),
-        ];
-      case "broadcast_in_dim":
-        return [
-          broadcastDispatch(
-            ins[0]!,
-            p as Params<"broadcast_in_dim">,
-            out,
-            outBuf,
-            mp,
-          ),
-        ];
-      case "slice":
-        return [sliceDispatch(ins[0]!, p as Params<"slice">, out, outBuf, mp)];
-      case "pad":
-        return [padDispatch(ins[0]!, p as Params<"pad">, out, outBuf, mp)];
-      case "concatenate":
-        return concatDispatches(
-          ins,
-          p as Params<"concatenate">,
-          out,
-          outBuf,
-          mp,
-        );
-      case "gather":
-        return [
-          gatherDispatch(
-            ins[0]!,
-            ins[1]!,
-            p as Params<"gather">,
-            out,
-            outBuf,
-            mp,
-          ),
-        ];
-      case "scatter_add": {
-        this.#encoderNow().clearBuffer(
-          outBuf.buffer,
-          0,
-          Math.ceil((sizeOf(out.shape) * 4) / 4) * 4,
-        );
-        if (sizeOf(ins[0]!.aval.shape) === 0) return [];
-        return [
-          scatterAddDispatch(
-            ins[0]!,
-            ins[1]!,
-            p as Params<"scatter_add">,
-            out,
-            outBuf,
-            mp,
-          ),
-        ];
-      }
-      case "iota":
-        return [iotaDispatch(p as Params<"iota">, out, outBuf, mp)];
-      case "random_uniform":
-        return [randomDispatch(p as Params<"random_uniform">, out, outBuf, mp)];
-      case "reduce_sum":
-      case "reduce_max":
-      case "reduce_min":
-      case "argmax":
-      case "argmin":
-        return this.#planReduce(prim as ReduceKind, ins[0]!, p, out, outBuf);
-      case "dot_general":
-        return this.#planMatmul(
-          ins[0]!,
-          ins[1]!,
-          p as Params<"dot_general">,
-          out,
-          outBuf,
-        );
-      default:
-        throw new TypeError(`webgpu: no kernel for ${prim}`);
-    }
-  }
-
-  #planReduce(
-    kind: ReduceKind,
-    x: In,
-    p: Params<Primitive>,
-    out: Aval,
-    outBuf: GpuBuffer,
-  ): Dispatch[] {
-    const axes = kind === "argmax" || kind === "argmin"
-      ? [(p as Params<"argmax">).axis]
-      : [...(p as Params<"reduce_sum">).axes];
-    let src = x;
-    let view = reduceView(x.aval.shape, axes);
-    let temp: In | null = null;
-    if (!view) {
-      const kept = x.aval.shape.map((_, i) => i).filter((i) =>
-        !axes.includes(i)
-      );
-      temp = this.#transposed(x, [...kept, ...axes]);
-      src = temp;
-      view = {
-        outer: sizeOf(kept.map((a) => x.aval.shape[a]!)),
-        r: sizeOf(axes.map((a) => x.aval.shape[a]!)),
-        inner: 1,
-      };
-    }
-    this.#encode(reduceDispatch(kind, src, view, out, outBuf, this.#maxPerDim));
-    if (temp) this.free(temp.buf);
-    return [];
-  }
-
-  #planMatmul(
-    lhs: In,
-    rhs: In,
-    p: Params<"dot_general">,
-    out: Aval,
-    outBuf: GpuBuffer,
-  ): Dispatch[] {
-    let a = lhs, b = rhs, params = p;
-    let plan = matmulPlan(a.aval, b.aval, params);
-    const temps: In[] = [];
-    if (!plan) {
-      // Pack both operands to [batch, rows, cols] and retry with a canonical layout.
-      const nb = p.lhsBatch.length;
-      a = this.#transposed(
-        lhs,
-        packPerm(lhs.aval.shape, p.lhsBatch, p.lhsContract, true),
-      );
-      b = this.#transposed(
-        rhs,
-        packPerm(rhs.aval.shape, p.rhsBatch, p.rhsContract, false),
-      );
-      temps.push(a, b);
-      const nc = p.lhsContract.length;
-      const aFree = a.aval.shape.length - nb - nc;
-      params = {
-        lhsBatch: [...Array(nb).keys()],
-        rhsBatch: [...Array(nb).keys()],
-        lhsContract: [...Array(nc).keys()].map((i) => nb + aFree + i),
-        rhsContract: [...Array(nc).keys()].map((i) => nb + i),
-      };
-      plan = matmulPlan(a.aval, b.aval, params);
-      if (!plan) throw new Error("webgpu: dot_general packing failed");
-    }
-    if (plan.k === 0) {
-      this.#encoderNow().clearBuffer(outBuf.buffer, 0, sizeOf(out.shape) * 4);
-    } else {
-      const make = this.matmulVariant === "tiled"
-        ? tiledMatmulDispatch
-        : matmulDispatch;
-      this.#encode(
-        make(a.buf, b.buf, plan, out.dtype, outBuf, this.#maxPerDim),
-      );
-    }
-    for (const t of temps) this.free(t.buf);
-    return [];
   }
 }
