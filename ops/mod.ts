@@ -183,6 +183,7 @@ export {
   foldIn,
   Key,
   key,
+  type Keys,
   normal,
   permutation,
   permutationIndices,

@@ -9,12 +9,20 @@
 import { checkShape, fmtShape, normAxes } from "./dtype.ts";
 import { bind, fromHost } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
+import { checkOptions } from "./_options.ts";
 import { type Key, permutationIndices, split } from "./random_key.ts";
 import { add, cos, less, log, mul, neg, sqrt, sub } from "./elementwise.ts";
 import { argmax } from "./reduce.ts";
 import { asTensor, type TensorLike } from "./_convert.ts";
 
-export { foldIn, Key, key, permutationIndices, split } from "./random_key.ts";
+export {
+  foldIn,
+  Key,
+  key,
+  type Keys,
+  permutationIndices,
+  split,
+} from "./random_key.ts";
 
 function checkKey(op: string, k: Key): void {
   if (!k || !Array.isArray(k.words) || k.words.length !== 2) {
@@ -45,11 +53,12 @@ export interface UniformOptions {
 export function uniform(
   k: Key,
   shape: readonly number[],
-  opts: UniformOptions = {},
+  opts?: UniformOptions,
 ): Tensor {
   checkKey("uniform", k);
   checkShape("uniform", shape);
-  const lo = opts.min ?? 0, hi = opts.max ?? 1;
+  checkOptions("uniform", opts, ["min", "max"]);
+  const lo = opts?.min ?? 0, hi = opts?.max ?? 1;
   if (!(hi > lo)) {
     throw new RangeError(`uniform: max (${hi}) must exceed min (${lo})`);
   }
@@ -88,7 +97,11 @@ export function bernoulli(
  * Samples class indices (int32) from unnormalised log-probabilities along
  * `axis` (default last), by the Gumbel-max trick.
  */
-export function categorical(k: Key, logits: TensorLike, axis = -1): Tensor {
+export function categorical(
+  k: Key,
+  logits: TensorLike,
+  axis?: number,
+): Tensor {
   checkKey("categorical", k);
   const l = asTensor("categorical", logits, "float32");
   if (l.ndim === 0) {
@@ -101,7 +114,7 @@ export function categorical(k: Key, logits: TensorLike, axis = -1): Tensor {
   const u = uniform(k, l.shape, { min: 1.1754943508222875e-38, max: 1 });
   const gumbel = neg(log(neg(log(u))));
   return argmax(add(l, gumbel), {
-    axis: normAxes("categorical", axis, l.ndim)[0]!,
+    axis: normAxes("categorical", axis ?? -1, l.ndim)[0]!,
   });
 }
 

@@ -58,8 +58,17 @@ export function key(seed: number): Key {
   return new Key(hi >>> 0, seed >>> 0);
 }
 
+/** `N` keys: a tuple for a literal `N` up to 16, else an array. */
+export type Keys<N extends number> = number extends N ? Key[]
+  : KeyTuple<N, []>;
+
+type KeyTuple<N extends number, R extends Key[]> = R["length"] extends N ? R
+  : R["length"] extends 16 ? Key[]
+  : KeyTuple<N, [...R, Key]>;
+
 /**
- * Splits a key into `num` new independent keys (default 2).
+ * Splits a key into `num` new independent keys (default 2), typed as a
+ * tuple when `num` is a literal.
  *
  * @example
  * ```ts
@@ -67,20 +76,21 @@ export function key(seed: number): Key {
  * import { assertNotEquals } from "@std/assert";
  *
  * const [a, b] = split(key(0));
- * assertNotEquals(a!.words, b!.words);
+ * assertNotEquals(a.words, b.words);
  * ```
  */
-export function split(k: Key, num = 2): Key[] {
+export function split<const N extends number = 2>(k: Key, num?: N): Keys<N> {
   checkKey("split", k);
-  if (!Number.isInteger(num) || num < 1) {
-    throw new RangeError(`split: num must be a positive integer, got ${num}`);
+  const n: number = num ?? 2;
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`split: num must be a positive integer, got ${n}`);
   }
   const out: Key[] = [];
-  for (let i = 0; i < num; i++) {
+  for (let i = 0; i < n; i++) {
     const [a, b] = threefry2x32(k.words[0], k.words[1], i, SPLIT_TAG);
     out.push(new Key(a, b));
   }
-  return out;
+  return out as Keys<N>;
 }
 
 /** Derives a new key from `k` and an integer `data` (a step, an epoch...). */

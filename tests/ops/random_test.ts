@@ -395,3 +395,15 @@ testEachBackend("every sampler gives the documented shape and dtype", () => {
   }
   assertEquals(h.permutationIndices(k, 4) instanceof Int32Array, true);
 });
+
+Deno.test("split returns a tuple for a literal count", () => {
+  const k = h.key(3);
+  // These annotations are the test: they compile only with tuple types.
+  const [a, b]: [h.Key, h.Key] = h.split(k);
+  const three: [h.Key, h.Key, h.Key] = h.split(k, 3);
+  const n = 2 + three.length;
+  const many: h.Key[] = h.split(k, n);
+  assertEquals(many.length, 5);
+  assertEquals(three[0].words, a.words);
+  assertEquals(three[1].words, b.words);
+});
