@@ -185,7 +185,9 @@ async function initWebGpu(): Promise<WebGpuBackend | null> {
  * Probes the WebGPU adapter (once) and makes the policy's choice the
  * default: `HEED_BACKEND` if set, else WebGPU on a hardware GPU, else
  * wasm, else the CPU reference. It starts that backend and resolves with
- * {@link info}. A default chosen by {@link setBackend} stays.
+ * {@link info}. A default chosen by {@link setBackend} stays. Call it once
+ * at the start of a program, before creating tensors: tensors made
+ * earlier stay on the backend they were made on.
  *
  * @example
  * ```ts
@@ -204,6 +206,11 @@ export async function init(): Promise<BackendInfo> {
     const choice = env !== undefined
       ? checkName("HEED_BACKEND", env)
       : policy();
+    if (choice === "webgpu" && !adapter) {
+      throw new Error(
+        "HEED_BACKEND=webgpu, but no WebGPU adapter is available on this machine",
+      );
+    }
     try {
       await initBackend(choice);
       current = choice;

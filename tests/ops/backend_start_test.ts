@@ -149,3 +149,103 @@ console.log(JSON.stringify({ before, after: Object.keys(h.memory()), on: x.backe
   assertEquals(got.info.probed, false);
   assertEquals(got.info.adapter, null);
 });
+
+/** Runs a program that imports heed as `h`; returns its last line, parsed. */
+async function runWithHeed(
+  body: string,
+  env: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
+  const line = await runProgram(
+    `const h = await import("${new URL("mod.ts", ROOT).href}");
+const out: Record<string, unknown> = {};
+try {
+${body}
+} catch (e) {
+  out.error = \`\${(e as Error).name}: \${(e as Error).message}\`;
+}
+console.log(JSON.stringify(out));
+`,
+    env,
+  );
+  return JSON.parse(line);
+}
+
+Deno.test("HEED_BACKEND=cpu starts only the CPU reference, on the first tensor", async () => {
+  const got = await runWithHeed(
+    `out.on = h.tensor([1]).backend.name;
+out.started = Object.keys(h.memory());`,
+    { HEED_BACKEND: "cpu" },
+  );
+  assertEquals(got, { on: "cpu", started: ["cpu"] });
+});
+
+Deno.test("an unknown HEED_BACKEND is a RangeError naming the known backends", async () => {
+  const got = await runWithHeed(`h.tensor([1]);`, { HEED_BACKEND: "tpu" });
+  assertEquals(
+    got.error,
+    'RangeError: HEED_BACKEND: unknown backend "tpu" (known: cpu, webgpu, wasm)',
+  );
+});
+
+Deno.test("init() keeps a default chosen by setBackend", async () => {
+  const got = await runWithHeed(
+    `await h.setBackend("cpu");
+const found = await h.init();
+out.default = found.default;
+out.on = h.tensor([1]).backend.name;`,
+  );
+  assertEquals(got, { default: "cpu", on: "cpu" });
+});
+
+const hasAdapter = "gpu" in navigator &&
+  (await navigator.gpu.requestAdapter()) !== null;
+
+Deno.test({
+  name: "init() picks wasm on a software adapter and WebGPU on a hardware one",
+  ignore: !hasAdapter,
+  fn: async () => {
+    const software = await runWithHeed(
+      `out.info = await h.init();
+out.on = h.tensor([1]).backend.name;`,
+    );
+    const info = software.info as { adapter: { isSoftware: boolean } };
+    // This check needs the software adapter that CI has (llvmpipe).
+    if (info.adapter.isSoftware) assertEquals(software.on, "wasm");
+    // The same adapter, described as hardware.
+    const hardware = await runWithHeed(
+      `const gpu = navigator.gpu;
+const request = gpu.requestAdapter.bind(gpu);
+gpu.requestAdapter = async (o) => {
+  const a = await request(o);
+  return a && new Proxy(a, {
+    get(t, k) {
+      if (k === "info") {
+        return { description: "Test GPU", vendor: "test", architecture: "", isFallbackAdapter: false };
+      }
+      const v = Reflect.get(t, k, t);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
+};
+const found = await h.init();
+out.default = found.default;
+out.on = h.tensor([1]).backend.name;`,
+    );
+    assertEquals(hardware, { default: "webgpu", on: "webgpu" });
+  },
+});
+
+Deno.test({
+  name: "HEED_BACKEND=webgpu works after init()",
+  ignore: !hasAdapter,
+  fn: async () => {
+    const got = await runWithHeed(
+      `await h.init();
+const x = h.tensor([1, 2]);
+out.on = x.backend.name;
+out.sum = await h.sum(h.mul(x, 3)).item();`,
+      { HEED_BACKEND: "webgpu" },
+    );
+    assertEquals(got, { on: "webgpu", sum: 9 });
+  },
+});
