@@ -25,6 +25,7 @@ import {
   argmax,
   dispose,
   mean,
+  ones,
   reshape,
   scope,
   slice,
@@ -83,7 +84,7 @@ export async function predictClasses(
   for (const b of hostBatches(table, "ids", { batchSize })) {
     const pred = scope(() => {
       const ids = tensor(b.ids, { shape: b.shape, dtype: "int32" });
-      const mask = tensor(b.mask, { shape: b.shape, dtype: "int32" });
+      const mask = tensor(b.mask, { shape: b.shape, dtype: "bool" });
       const { logits } = applyClassifier(params, { ids, mask }, { config });
       return argmax(logits, { axis: -1 });
     });
@@ -142,7 +143,7 @@ export async function classifyText(
   const { probs, attn } = scope(() => {
     const out = applyClassifier(m.params, {
       ids: tensor(ids, { shape: [1, t] }),
-      mask: tensor(new Int32Array(t).fill(1), { shape: [1, t] }),
+      mask: ones([1, t], { dtype: "bool" }),
     }, { config: m.config });
     const w = out.weights[m.config.layers - 1]!; // [1, H, T', T']
     const tt = w.shape[2]!;
@@ -231,7 +232,7 @@ export async function translateTable(
   for (const b of parts) {
     const { shape } = b.source;
     using src = tensor(b.source.ids, { shape, dtype: "int32" });
-    using srcMask = tensor(b.source.mask, { shape, dtype: "int32" });
+    using srcMask = tensor(b.source.mask, { shape, dtype: "bool" });
     const ids = await beamSearch(stepDecoder(m, { src, srcMask }), {
       beam: opts.beam ?? 4,
     });
@@ -312,7 +313,7 @@ export async function translateText(
   const ids = Int32Array.from([...body, EOS_ID]);
   const s = ids.length;
   using src = tensor(ids, { shape: [1, s] });
-  using srcMask = tensor(new Int32Array(s).fill(1), { shape: [1, s] });
+  using srcMask = ones([1, s], { dtype: "bool" });
   const [out] = await beamSearch(stepDecoder(m, { src, srcMask }), {
     beam: opts.beam ?? 4,
   });
@@ -326,7 +327,7 @@ export async function translateText(
       : mean(
         applyTranslator(m.params, {
           ...input,
-          tgtMask: tensor(new Int32Array(t).fill(1), { shape: [1, t] }),
+          tgtMask: ones([1, t], { dtype: "bool" }),
         }, { config: m.config }).cross,
         { axis: 1 },
       ); // [1, T, S]

@@ -213,11 +213,11 @@ export function initClassifier(
   };
 }
 
-/** A batch of token ids with their padding mask (1 = real token). */
+/** A batch of token ids with their padding mask (true = real token). */
 export interface ClassifierInput {
   /** `[B, T]` int32 */
   readonly ids: Tensor;
-  /** `[B, T]` int32 or bool */
+  /** `[B, T]` bool (int32 1/0 also taken) */
   readonly mask: Tensor;
 }
 

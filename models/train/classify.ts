@@ -14,14 +14,12 @@ import {
   type Key,
   key as makeKey,
   split,
-  type Tensor,
-  tensor,
 } from "../../ops/mod.ts";
 import {
-  type Batch,
   batches,
   type ClassificationData,
   type LabelEncoder,
+  type LabelledBatch,
   pipe,
   splitTable,
   tokenize,
@@ -88,12 +86,6 @@ export interface ClassifierTrainOptions {
 
 /** Validation metrics of one epoch. */
 export type ClassifierValidation = { readonly validAccuracy: number };
-
-/** A training batch with its class ids. */
-interface LabelledBatch extends Batch {
-  /** `[B]` int32 class ids. */
-  readonly y: Tensor;
-}
 
 /** Metrics of one classifier epoch: fit's statistics and the validation accuracy. */
 export type EpochMetrics = EpochRecord<ClassifierValidation>;
@@ -178,7 +170,6 @@ export async function trainClassifier(
     maxLen: Math.max(opts.model?.maxLen ?? 0, maxLen),
   });
 
-  const trainLabels = labelsOf(trainIds!);
   const stepsPerEpoch = Math.ceil(trainIds!.numRows() / batchSize);
   const total = epochs * stepsPerEpoch;
   const smoothing = opts.labelSmoothing ?? 0.1;
@@ -206,15 +197,15 @@ export async function trainClassifier(
     loss: (p: ClassifierParams, b: LabelledBatch, k: Key) =>
       crossEntropy(
         applyClassifier(p, b, { config, training: true, key: k }).logits,
-        b.y,
+        b.labels,
         { labelSmoothing: smoothing },
       ),
     batches: (epoch) =>
-      batches(trainIds!, "ids", { batchSize, key: foldIn(kData!, epoch) })
-        .map((b) => ({
-          ...b,
-          y: tensor(Int32Array.from(b.rows, (r) => trainLabels[r]!)),
-        })),
+      batches(trainIds!, "ids", {
+        batchSize,
+        key: foldIn(kData!, epoch),
+        labels: "label",
+      }),
     tokens: (b) => b.ids.size,
     optimizer: adamw({
       lr: warmupCosine({
