@@ -196,6 +196,14 @@ function checkCallData(
         } at index ${bad}`,
       );
     }
+    const long = lengths.findIndex((n) => n > tk);
+    if (long >= 0) {
+      throw new RangeError(
+        `attention: opts.lengths[${long}] is ${
+          lengths[long]
+        }, more than the ${tk} keys`,
+      );
+    }
     fitBatch("lengths", [lengths.length], batch, shape);
   } else if (lengths !== undefined) {
     checkDatum("lengths", lengths, "int32", null, batch, shape);

@@ -188,6 +188,11 @@ Deno.test("per-call data must fit the batch, and errors name the option", () => 
     "opts.lengths must be non-negative integers, got -1 at index 1",
   );
   assertThrows(
+    () => padded(x, x, x, { lengths: [3, 4] }),
+    RangeError,
+    "opts.lengths[1] is 4, more than the 3 keys",
+  );
+  assertThrows(
     () => padded(x, x, x, { keyMask: ones([2, 4], { dtype: "bool" }) }),
     TypeError,
     "opts.keyMask must be bool [B, 3], got bool[2,4]",
