@@ -286,7 +286,7 @@ testEachBackend("hessian of a scalar function is symmetric", async () => {
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(1, 2, 4), arbSeed, async (n, seed) => {
       const f = (x: Tensor) => h.logsumexp(h.mul(h.sin(x), h.sum(h.mul(x, x))));
-      const H = h.hessian(f)(randomTensor([n], seed)) as Tensor;
+      const H: Tensor = h.hessian(f)(randomTensor([n], seed));
       await assertAllClose(H, h.transpose(H), { rtol: 1e-4, atol: 1e-5 });
     }),
     { numRuns: RUNS },

@@ -22,7 +22,7 @@ testEachBackend("grad(grad(x => x·x·x))(2) is 12", async () => {
 
 testEachBackend("hessian of sum(x³) is diagonal 6x", async () => {
   const x = h.tensor([1, -2, 0.5, 3]);
-  const H = h.hessian((x: Tensor) => h.sum(h.pow(x, 3)))(x) as Tensor;
+  const H: Tensor = h.hessian((x: Tensor) => h.sum(h.pow(x, 3)))(x);
   const expected = [[6, 0, 0, 0], [0, -12, 0, 0], [0, 0, 3, 0], [0, 0, 0, 18]];
   await assertAllClose(H, h.tensor(expected), { rtol: 1e-5, atol: 1e-5 });
 });
@@ -34,7 +34,7 @@ testEachBackend("jvp(grad(f)) is a Hessian-vector product", async () => {
       const f = (x: Tensor) => h.sum(h.tanh(h.matmul(w, h.mul(x, x))));
       const x = randomTensor([n], seed), v = randomTensor([n], seed + 1);
       const [, hvp] = h.jvp(h.grad(f), [x], [v]);
-      const H = h.hessian(f)(x) as Tensor;
+      const H: Tensor = h.hessian(f)(x);
       await assertAllClose(hvp, h.matmul(H, v), { rtol: 1e-4, atol: 1e-5 });
     }),
     { numRuns: RUNS },
@@ -60,10 +60,10 @@ testEachBackend(
   async () => {
     const f = (x: Tensor) => h.sum(h.mul(h.sin(x), h.exp(h.mul(x, 0.5))));
     const x = h.tensor([0.3, -1.2, 2]);
-    const a = h.jacfwd(h.jacrev(f))(x) as Tensor;
-    const b = h.jacrev(h.jacfwd(f))(x) as Tensor;
+    const a: Tensor = h.jacfwd(h.jacrev(f))(x);
+    const b: Tensor = h.jacrev(h.jacfwd(f))(x);
     await assertAllClose(a, b, { rtol: 1e-5, atol: 1e-6 });
-    await assertAllClose(a, h.hessian(f)(x) as Tensor, {
+    await assertAllClose(a, h.hessian(f)(x), {
       rtol: 1e-5,
       atol: 1e-6,
     });
@@ -192,9 +192,9 @@ testEachBackend(
       h.tensor([0.2, 1]),
     );
     // Forward mode over the custom backward rule (a Hessian through it).
-    const H = h.jacfwd(h.grad((x: Tensor) => h.sum(clipGrad(x))))(
+    const H: Tensor = h.jacfwd(h.grad((x: Tensor) => h.sum(clipGrad(x))))(
       h.tensor([0.1, 3]),
-    ) as Tensor;
+    );
     await assertAllClose(H, h.tensor([[2, 0], [0, 0]]));
     // Forward mode of the function itself is refused, as in JAX.
     assertThrows(
@@ -271,7 +271,7 @@ testEachBackend(
 testEachBackend("jacobians keep the out.shape + in.shape layout", async () => {
   const f = (x: Tensor) => h.matmul(h.reshape(x, [2, 3]), h.ones([3, 4]));
   const x = h.arange(6, undefined, 1, { dtype: "float32" });
-  const J1 = h.jacfwd(f)(x) as Tensor, J2 = h.jacrev(f)(x) as Tensor;
+  const J1: Tensor = h.jacfwd(f)(x), J2: Tensor = h.jacrev(f)(x);
   assertEquals(J1.shape, [2, 4, 6]);
   await assertAllClose(J1, J2);
 });
