@@ -78,6 +78,11 @@ function checkSpec(spec: Spec): void {
  * it inside the function you differentiate when its pieces capture
  * parameters.
  *
+ * Nothing is taken on trust: a piece that returns the wrong kind of value
+ * (int scores, a float mask, weights of another shape) is a `TypeError`
+ * naming the piece, and so is per-call data that is unknown, does not fit
+ * the batch, or that no piece reads (`lengths` without `padding()`).
+ *
  * @example Causal attention with ALiBi
  * ```ts
  * import { alibi, attention, causal, scaledDot, softmaxNormaliser } from "@heed/heed/attention";
