@@ -72,15 +72,16 @@ export interface ClassifierModel {
   readonly labels: readonly string[];
 }
 
-/** Predicted class ids for a table's `ids` column. */
+/** Predicted class ids for a table's `ids` column, `batchSize` rows at a time (default 256). */
 export async function predictClasses(
-  params: ClassifierParams,
-  config: FullClassifierConfig,
+  m: Pick<ClassifierModel, "params" | "config">,
   table: aq.ColumnTable,
-  batchSize = 256,
+  opts: { readonly batchSize?: number } = {},
 ): Promise<Int32Array> {
+  const { params, config } = m;
   const out = new Int32Array(table.numRows());
   const reads: Promise<void>[] = [];
+  const batchSize = opts.batchSize ?? 256;
   for (const b of hostBatches(table, "ids", { batchSize })) {
     const pred = scope(() => {
       const ids = tensor(b.ids, { shape: b.shape, dtype: "int32" });
@@ -182,7 +183,7 @@ export async function evaluateClassifier(
   test: aq.ColumnTable,
 ): Promise<ClassifierScores> {
   const table = tokenize("text", m.tokenizer, { as: () => "ids" })(test);
-  const pred = await predictClasses(m.params, m.config, table);
+  const pred = await predictClasses(m, table);
   const gold = Int32Array.from(table.array("label") as ArrayLike<number>);
   return {
     accuracy: accuracy(pred, gold),
@@ -215,13 +216,16 @@ export function stepDecoder(
     : transformerDecoder(m.params, batch, { config })) as StepDecoder<unknown>;
 }
 
-/** Translates a table's `src_ids` column with beam search (beam 1 is greedy), batch by batch. */
+/**
+ * Translates a table's `src_ids` column with beam search (beam 1 is
+ * greedy), batch by batch, and detokenizes with `m.tgtTokenizer`.
+ */
 export async function translateTable(
-  m: TranslatorModel,
+  m: TranslatorModel & { readonly tgtTokenizer: Tokenizer },
   table: aq.ColumnTable,
-  tgtTokenizer: Tokenizer,
   opts: { readonly beam?: number; readonly maxTokens?: number } = {},
 ): Promise<string[]> {
+  const { tgtTokenizer } = m;
   const out = new Array<string>(table.numRows()).fill("");
   const parts = hostTranslationBatches(table, {
     source: "src_ids",
@@ -367,7 +371,7 @@ export async function evaluateTranslator(
     cleanText([source]),
     tokenize(source, m.srcTokenizer, { as: () => "src_ids" }),
   )(data.test);
-  const hyp = await translateTable(m, test, m.tgtTokenizer, opts);
+  const hyp = await translateTable(m, test, opts);
   const refs = data.test.array(target) as string[];
   return {
     bleu: corpusBleu(hyp, refs).score,

@@ -221,7 +221,7 @@ export async function trainClassifier(
     patience: opts.patience ?? 4,
     evaluate: async (p) => ({
       validAccuracy: accuracy(
-        await predictClasses(p, config, validIds!),
+        await predictClasses({ params: p, config }, validIds!),
         labelsOf(validIds!),
       ),
     }),
@@ -243,7 +243,7 @@ export async function trainClassifier(
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
     onStep: opts.onStep,
   });
-  const testPred = await predictClasses(params, config, testIds!);
+  const testPred = await predictClasses({ params, config }, testIds!);
   const gold = labelsOf(testIds!);
   return {
     params,

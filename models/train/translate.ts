@@ -227,13 +227,21 @@ export async function trainTranslator(
       } was trained with another configuration; use a new --out`,
     );
   }
-  const model = (params: Params): TranslatorModel =>
+  const model = (
+    params: Params,
+  ): TranslatorModel & { tgtTokenizer: Tokenizer } =>
     archName === "gru"
-      ? { arch: "gru", params: params as GruParams, config }
+      ? {
+        arch: "gru",
+        params: params as GruParams,
+        config,
+        tgtTokenizer: tgtTok,
+      }
       : {
         arch: "transformer",
         params: params as TranslatorParams,
         config: config as FullTranslatorConfig,
+        tgtTokenizer: tgtTok,
       };
   const refs = validRaw.array(tgtCol) as string[];
   const { params, progress } = await fit({
@@ -269,7 +277,7 @@ export async function trainTranslator(
     patience: opts.patience ?? 3,
     ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
     evaluate: async (p) => {
-      const hyp = await translateTable(model(p), validIds, tgtTok, { beam: 1 });
+      const hyp = await translateTable(model(p), validIds, { beam: 1 });
       return {
         validBleu: corpusBleu(hyp, refs).score,
         validChrf: corpusChrf(hyp, refs).score,
@@ -295,7 +303,7 @@ export async function trainTranslator(
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
     onStep: opts.onStep,
   });
-  const hyp = await translateTable(model(params), testIds, tgtTok, {
+  const hyp = await translateTable(model(params), testIds, {
     beam: opts.beam ?? 4,
   });
   const testRefs = opts.data.test.array(tgtCol) as string[];
