@@ -35,7 +35,7 @@ import {
   type MemoryStats,
   readEnv,
 } from "./backends/contract.ts";
-import { WasmBackend } from "./backends/wasm/backend.ts";
+import { hasSimd, WasmBackend } from "./backends/wasm/backend.ts";
 import { WebGpuBackend } from "./backends/webgpu/backend.ts";
 import {
   type AdapterInfo,
@@ -71,61 +71,6 @@ function checkName(op: string, name: string): BackendName {
     );
   }
   return name as BackendName;
-}
-
-/** Whether this engine validates a WebAssembly SIMD instruction. */
-function hasSimd(): boolean {
-  // (module (func (result v128) (v128.const i64x2 0 0)))
-  const bytes = new Uint8Array([
-    0,
-    97,
-    115,
-    109,
-    1,
-    0,
-    0,
-    0,
-    1,
-    5,
-    1,
-    96,
-    0,
-    1,
-    123,
-    3,
-    2,
-    1,
-    0,
-    10,
-    22,
-    1,
-    20,
-    0,
-    253,
-    12,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    11,
-  ]);
-  try {
-    return typeof WebAssembly === "object" && WebAssembly.validate(bytes);
-  } catch {
-    return false;
-  }
 }
 
 /** The policy of {@link init}: WebGPU on a hardware GPU, else wasm, else cpu. */

@@ -58,6 +58,19 @@ export function defaultThreads(): number {
   return Math.max(1, Math.min(MAX_THREADS, Math.floor(cores) || 1));
 }
 
+/** Whether this engine has WebAssembly 128-bit SIMD, which the wasm backend needs. */
+export function hasSimd(): boolean {
+  try {
+    const m = new ModuleBuilder();
+    const f = new Fn(["v128"], ["v128"]);
+    f.get(0);
+    m.add("f", f);
+    return WebAssembly.validate(m.bytes(1, 1));
+  } catch {
+    return false; // no WebAssembly at all
+  }
+}
+
 /** Whether this engine validates `f32x4.relaxed_madd` (relaxed SIMD). */
 export function hasRelaxedSimd(): boolean {
   const m = new ModuleBuilder();
