@@ -67,7 +67,9 @@ export type WasmKernel<P extends Primitive> = (
 ) => Block | null;
 
 /** No wasm kernel: the CPU reference runs on views of the wasm memory. */
-export const onCpu = (): null => null;
+export function onCpu(): null {
+  return null;
+}
 
 const BYTES: Record<DType, 1 | 4> = { float32: 4, int32: 4, bool: 1 };
 const DT: Record<DType, string> = {

@@ -14,7 +14,7 @@ import type { MemoryStats } from "../contract.ts";
 import type { GpuBuffer } from "./_kernel.ts";
 
 /** Bytes the pool may keep for reuse before it destroys released buffers. */
-export const POOL_CAP_BYTES = 512 * 1024 * 1024;
+export const POOL_CAP_BYTES: number = 512 * 1024 * 1024;
 
 /** Rounds a byte count up to a size class (4 classes per power of two). */
 export function sizeClass(bytes: number): number {
