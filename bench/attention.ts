@@ -25,14 +25,14 @@ import {
   bilinear,
   causal,
   cosine,
-  identity,
+  identityNormaliser,
   padding,
   relativePositionBias,
   scaledDot,
   seedRatio,
-  sigmoid,
+  sigmoidNormaliser,
   slidingWindow,
-  sparsemax,
+  sparsemaxNormaliser,
   type Spec,
 } from "../attention/mod.ts";
 import {
@@ -100,18 +100,18 @@ const BENCHES: readonly Bench[] = [
     name: "seedRatio + identity",
     spec: () => ({
       score: seedRatio(param(2, [D, D], 0.02)),
-      normalise: identity(),
+      normalise: identityNormaliser(),
     }),
     maxT: 512,
   },
   {
     name: "scaledDot + sigmoid",
-    spec: () => ({ score: scaledDot(), normalise: sigmoid() }),
+    spec: () => ({ score: scaledDot(), normalise: sigmoidNormaliser() }),
     maxT: 512,
   },
   {
     name: "scaledDot + sparsemax",
-    spec: () => ({ score: scaledDot(), normalise: sparsemax() }),
+    spec: () => ({ score: scaledDot(), normalise: sparsemaxNormaliser() }),
     maxT: 128,
   },
   {
