@@ -94,6 +94,7 @@ ${OUT_HELP}
   --resume                   continue the run saved in --out; it reaches the same
                              parameters as an uninterrupted run
   --help                     this text
+  --debug                    on an error, print its stack trace too
 
 Writes to DIR: checkpoint.safetensors after each epoch (read by \`deno task
 predict\` and \`deno task eval\`), metrics.jsonl (a JSON line per epoch) and
@@ -115,13 +116,15 @@ a classifier's accuracy and macro-F1, a translator's BLEU (sacreBLEU's
 default and lower-cased) and chrF with beam search (default beam 4).
 By default the data are those that train recorded in DIR/run.json; --test
 scores a labelled file of yours (CSV, TSV or JSONL, the columns train used),
---data a Multi30k folder. eval writes nothing.`,
+--data a Multi30k folder. eval writes nothing. --debug prints an error's
+stack trace.`,
     predict: `Usage: deno task predict [--out DIR] [--beam N] "a sentence"
 
 Classifies the sentence (top classes) or translates it (beam search, default
 beam 4), with the model trained into DIR (default runs/latest), and writes
 DIR/attention.svg: the classifier's self-attention or the translator's
-cross-attention. \`deno task predict\` may write only under runs/.`,
+cross-attention. \`deno task predict\` may write only under runs/.
+--debug prints an error's stack trace.`,
   };
 
 /** Reads flag values by the rules every flag shares, with one wording per rule. */

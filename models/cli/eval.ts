@@ -5,6 +5,7 @@
  * @module
  */
 
+import { runMain } from "./_errors.ts";
 import { loadDataset } from "../../data/mod.ts";
 import { evaluateClassifier, evaluateTranslator } from "../inference.ts";
 import { classifyData } from "./_data.ts";
@@ -66,4 +67,4 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain("eval", main, Deno.args);

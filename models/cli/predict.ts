@@ -5,6 +5,7 @@
  * @module
  */
 
+import { runMain } from "./_errors.ts";
 import {
   type ClassifierModel,
   classifyText,
@@ -51,10 +52,9 @@ export async function start(
   try {
     return { args, trained: await loadTrained(args.out) };
   } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
     console.error(
-      `${mode}: cannot load a trained model from ${args.out}: ${
-        (e as Error).message
-      }\nTrain one first: deno task train --out ${args.out}`,
+      `${mode}: no trained model in ${args.out} (no checkpoint.safetensors); train one first: deno task train --out ${args.out}`,
     );
     return 1;
   }
@@ -98,4 +98,4 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain("predict", main, Deno.args);

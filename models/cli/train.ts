@@ -6,6 +6,7 @@
  * @module
  */
 
+import { runMain } from "./_errors.ts";
 import { type BackendName, info, setBackend } from "../../ops/mod.ts";
 import { loadDataset } from "../../data/mod.ts";
 import { checkAttentionName } from "../arch/attention_specs.ts";
@@ -206,14 +207,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 1;
     }
   }
-  try {
-    await Deno.mkdir(args.out, { recursive: true });
-  } catch (e) {
-    console.error(
-      `train: cannot create --out ${args.out}: ${(e as Error).message}`,
-    );
-    return 1;
-  }
+  await Deno.mkdir(args.out, { recursive: true });
   // What eval and predict need to know about this run besides the checkpoint.
   const classifying = args.task === "classify";
   await Deno.writeTextFile(
@@ -247,4 +241,4 @@ export async function main(argv: readonly string[]): Promise<number> {
     : await translate(args, log, enc);
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain("train", main, Deno.args);

@@ -94,3 +94,48 @@ Deno.test("train reads a user's TSV, JSONL and CSV files by their column names; 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Runs a deno.json task's command line (its permissions) with `args`. */
+async function task(
+  name: "train" | "predict" | "eval",
+  args: string[],
+): Promise<{ code: number; stderr: string }> {
+  const root = new URL("../../", import.meta.url).pathname;
+  const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+  const [deno, ...words] = (config.tasks[name] as string).split(" ");
+  assertEquals(deno, "deno");
+  assert(words.includes("--no-prompt"), `${name} task lacks --no-prompt`);
+  const env = words.find((w) => w.startsWith("--allow-env"));
+  assert(env?.startsWith("--allow-env="), `${name} task allows every variable`);
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [...words, ...args],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code, stderr: new TextDecoder().decode(stderr) };
+}
+
+Deno.test("the tasks name their permissions and refuse in one line", async () => {
+  const outside = await Deno.makeTempDir({ prefix: "heed_outside_" });
+  try {
+    const t = await task("train", ["--epochs", "1", "--out", outside]);
+    assertEquals(t.code, 1, t.stderr);
+    assertEquals(
+      t.stderr.trim(),
+      `train: no permission to write ${outside}: the task may write only inside runs/ (--allow-write=runs); choose an --out inside runs/`,
+    );
+    const e = await task("eval", ["--out", `runs/heed-no-such-run`]);
+    assertEquals(e.code, 1, e.stderr);
+    assertEquals(e.stderr.trim().split("\n").length, 1, e.stderr);
+    assertStringIncludes(
+      e.stderr,
+      "eval: no trained model in runs/heed-no-such-run",
+    );
+    const p = await task("predict", ["--lr", "1"]);
+    assertEquals(p.code, 2, p.stderr);
+    assertEquals(p.stderr.trim(), "predict: unknown option --lr (see --help)");
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
+});
