@@ -4,6 +4,11 @@
 // a tensor or `init()` asks for it.
 
 import { assert, assertEquals } from "@std/assert";
+import type { Aval } from "../../ops/dtype.ts";
+import type { Backend } from "../../ops/backends/contract.ts";
+import { CpuBackend } from "../../ops/backends/cpu.ts";
+import { WasmBackend } from "../../ops/backends/wasm/backend.ts";
+import { ThreadPool } from "../../ops/backends/wasm/_threads.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const CONFIG = new URL("deno.json", ROOT).pathname;
@@ -248,4 +253,36 @@ out.sum = await h.sum(h.mul(x, 3)).item();`,
     );
     assertEquals(got, { on: "webgpu", sum: 9 });
   },
+});
+
+/** `x · xᵀ` of a `[256, 256]` matrix on `b` (34 MFLOP: a threaded size). */
+async function gram(b: Backend): Promise<Float32Array> {
+  const n = 256, aval: Aval = { shape: [n, n], dtype: "float32" };
+  const data = Float32Array.from({ length: n * n }, (_, i) => (i % 7) - 3);
+  const x = { handle: b.upload(data, aval), aval };
+  const p = { lhsContract: [1], rhsContract: [1], lhsBatch: [], rhsBatch: [] };
+  const c = b.run("dot_general", [x, x], p, aval);
+  const out = await b.read(c, aval) as Float32Array;
+  b.free(x.handle);
+  b.free(c);
+  return out;
+}
+
+Deno.test("a wasm backend started synchronously computes at once, on the caller until its threads attach", async () => {
+  const want = await gram(new CpuBackend());
+  const w = WasmBackend.createSync({ threads: 2 });
+  try {
+    const before = ThreadPool.workerClaims();
+    assertEquals(await gram(w), want);
+    assertEquals(ThreadPool.workerClaims(), before, "no worker before ready");
+    await w.ready();
+    let joined = false;
+    for (let i = 0; i < 200 && !joined; i++) {
+      assertEquals(await gram(w), want);
+      joined = ThreadPool.workerClaims() > before;
+    }
+    assert(joined, "a worker took part once the threads attached");
+  } finally {
+    w.close();
+  }
 });
