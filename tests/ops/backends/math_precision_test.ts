@@ -65,7 +65,7 @@ const SPECIAL = [
   -0.9999999403953552,
   -1.5,
 ];
-/** Subnormal inputs: a GPU may flush them to zero (WGSL allows it). */
+/** Subnormal inputs: a GPU may flush them to zero, of either sign. */
 const SUBNORMAL = signed([1e-40, 1.401298464324817e-45, 1.1e-38]);
 
 const FUNCS: [string, (x: Tensor) => Tensor][] = [
@@ -106,8 +106,9 @@ for (const backend of OTHERS) {
         const x = xs[i]!, a = got[i]!, e = ref[i]!;
         const isSpecial = i >= xs.length - nSpecial;
         const isSubnormal = i >= xs.length - SUBNORMAL.length;
-        const flushed = isSubnormal && a === 0 &&
-          Math.sign(1 / a) === Math.sign(x);
+        // WGSL lets a GPU flush subnormals to zero (the H200 does, and
+        // may drop the sign); llvmpipe keeps them.
+        const flushed = isSubnormal && a === 0;
         const err = ulps(a, e);
         worst = Math.max(worst, isSubnormal && flushed ? 0 : err);
         const ok = isSpecial && !isSubnormal ? err === 0 : err <= 2 || flushed;
