@@ -15,68 +15,110 @@ import type { DType } from "./dtype.ts";
 /** A parameterless primitive. */
 export type NoParams = Record<string, never>;
 
-/** Unary elementwise primitives (float in, same dtype out), in a fixed order. */
-export const UNARY_PRIMITIVES = [
-  "neg",
-  "exp",
-  "log",
-  "log1p",
-  "sqrt",
-  "rsqrt",
-  "sin",
-  "cos",
-  "tanh",
-  "logistic",
-  "erf",
-  "abs",
-  "sign",
-] as const;
-
 /** Unary elementwise primitives (float in, same dtype out). */
-export type UnaryPrimitive = typeof UNARY_PRIMITIVES[number];
+export type UnaryPrimitive =
+  | "neg"
+  | "exp"
+  | "log"
+  | "log1p"
+  | "sqrt"
+  | "rsqrt"
+  | "sin"
+  | "cos"
+  | "tanh"
+  | "logistic"
+  | "erf"
+  | "abs"
+  | "sign";
 
 /** Binary elementwise primitives with NumPy broadcasting. */
-export const BINARY_PRIMITIVES = [
-  "add",
-  "sub",
-  "mul",
-  "div",
-  "pow",
-  "max",
-  "min",
-] as const;
-
-/** Binary elementwise primitives with NumPy broadcasting. */
-export type BinaryPrimitive = typeof BINARY_PRIMITIVES[number];
+export type BinaryPrimitive =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "max"
+  | "min";
 
 /** Comparisons: broadcasting, output `bool`. */
-export const COMPARE_PRIMITIVES = ["eq", "ne", "lt", "le", "gt", "ge"] as const;
-
-/** Comparisons: broadcasting, output `bool`. */
-export type ComparePrimitive = typeof COMPARE_PRIMITIVES[number];
+export type ComparePrimitive = "eq" | "ne" | "lt" | "le" | "gt" | "ge";
 
 /** Logical ops on `bool` operands (`not` is unary). */
-export const LOGICAL_PRIMITIVES = ["and", "or", "not"] as const;
-
-/** Logical ops on `bool` operands. */
 export type LogicalPrimitive = "and" | "or";
+
+/** The names of a union, in the order written; a missing or extra one fails `deno check`. */
+function names<K extends string>(all: { [P in K]: true }): K[] {
+  return Object.keys(all) as K[];
+}
+
+/** Every unary elementwise primitive. */
+export const UNARY_PRIMITIVES: readonly UnaryPrimitive[] = names<
+  UnaryPrimitive
+>({
+  neg: true,
+  exp: true,
+  log: true,
+  log1p: true,
+  sqrt: true,
+  rsqrt: true,
+  sin: true,
+  cos: true,
+  tanh: true,
+  logistic: true,
+  erf: true,
+  abs: true,
+  sign: true,
+});
+
+/** Every binary elementwise primitive. */
+export const BINARY_PRIMITIVES: readonly BinaryPrimitive[] = names<
+  BinaryPrimitive
+>({
+  add: true,
+  sub: true,
+  mul: true,
+  div: true,
+  pow: true,
+  max: true,
+  min: true,
+});
+
+/** Every comparison. */
+export const COMPARE_PRIMITIVES: readonly ComparePrimitive[] = names<
+  ComparePrimitive
+>({
+  eq: true,
+  ne: true,
+  lt: true,
+  le: true,
+  gt: true,
+  ge: true,
+});
+
+/** An elementwise primitive. */
+export type ElementwisePrimitive =
+  | UnaryPrimitive
+  | BinaryPrimitive
+  | ComparePrimitive
+  | LogicalPrimitive
+  | "not"
+  | "select"
+  | "convert_element_type";
 
 /**
  * Every elementwise primitive: one output element from the elements at the
  * same (broadcast) position of the inputs. Backends build their
  * elementwise kernel tables from this list, never from a copy.
  */
-export const ELEMENTWISE_PRIMITIVES = [
+export const ELEMENTWISE_PRIMITIVES: readonly ElementwisePrimitive[] = [
   ...UNARY_PRIMITIVES,
   ...BINARY_PRIMITIVES,
   ...COMPARE_PRIMITIVES,
-  ...LOGICAL_PRIMITIVES,
+  ...names<LogicalPrimitive | "not">({ and: true, or: true, not: true }),
   "select",
   "convert_element_type",
-] as const satisfies readonly Primitive[];
-
-/** An elementwise primitive. */
-export type ElementwisePrimitive = typeof ELEMENTWISE_PRIMITIVES[number];
+];
 
 /** Params of `dot_general`: which axes contract and which are batch axes. */
 export interface DotGeneralParams {
