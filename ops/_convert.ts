@@ -34,6 +34,23 @@ export function backendOf(xs: readonly unknown[]): Backend | undefined {
   return undefined;
 }
 
+/** Zeros of `shape` and `dtype` on `backend` (default: the default backend). */
+export function zerosOn(
+  shape: readonly number[],
+  backend?: Backend,
+  dtype: DType = "float32",
+): Tensor {
+  const z = scalar(0, dtype, backend);
+  return shape.length === 0
+    ? z
+    : bind("broadcast_in_dim", [z], { shape: [...shape], dims: [] });
+}
+
+/** float32 zeros of `x`'s shape on `x`'s backend (a tangent or cotangent of `x`). */
+export function zerosFor(x: Tensor): Tensor {
+  return zerosOn(x.shape, backendOf([x]));
+}
+
 /** Casts `x` to `dtype` (no-op when it already has it). */
 export function castTo(x: Tensor, dtype: DType): Tensor {
   return x.dtype === dtype ? x : bind("convert_element_type", [x], { dtype });

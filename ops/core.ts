@@ -122,11 +122,12 @@ function evalPrimitive<P extends Primitive>(
   return track(new Tensor(out, backend, handle));
 }
 
-/** A concrete tensor from a host array on the default backend. */
+/** A concrete tensor from a host array on `backend` (default: the default backend). */
 export function fromHost(
   data: Float32Array | Int32Array | Uint8Array,
   shape: readonly number[],
   dtype: DType,
+  backend: Backend = getBackend(),
 ): Tensor {
   const aval = { shape, dtype };
   if (data.length !== sizeOf(shape)) {
@@ -134,7 +135,6 @@ export function fromHost(
       `tensor: ${data.length} values do not fill shape ${fmtShape(shape)}`,
     );
   }
-  const backend = getBackend();
   return track(new Tensor(aval, backend, backend.upload(data, aval)));
 }
 

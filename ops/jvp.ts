@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Aval, sameShape } from "./dtype.ts";
+import { sameShape } from "./dtype.ts";
 import { bind, type MainTrace, type Trace } from "./core.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { type Tensor, Tracer } from "./tensor.ts";
@@ -27,7 +27,7 @@ import {
   where,
 } from "./elementwise.ts";
 import { broadcastTo, reshape } from "./shape_ops.ts";
-import { zeros } from "./creation.ts";
+import { zerosFor } from "./_convert.ts";
 import type { LinearTrace } from "./linearize.ts";
 
 /** A value with its tangent, owned by one JVP level. */
@@ -109,8 +109,8 @@ export class JvpTrace implements Trace {
 }
 
 /** A zero tangent for `x`, instantiated. */
-function inst(t: Tensor | null, x: Aval): Tensor {
-  return t ?? zeros(x.shape);
+function inst(t: Tensor | null, x: Tensor): Tensor {
+  return t ?? zerosFor(x);
 }
 
 /** `a + b` where either may be a symbolic zero. */

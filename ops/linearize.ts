@@ -10,7 +10,7 @@ import type { Aval } from "./dtype.ts";
 import { bind, type MainTrace, type Trace } from "./core.ts";
 import type { CustomLinParams, Params, Primitive } from "./primitives.ts";
 import { type Tensor, Tracer } from "./tensor.ts";
-import { zeros } from "./creation.ts";
+import { backendOf, zerosOn } from "./_convert.ts";
 
 /** A variable of a linear program: a tangent whose value is not known yet. */
 export class LinearVar {
@@ -126,6 +126,6 @@ export function evalLinear(
     env.set(eqn.out, bind(eqn.prim, args, eqn.params));
   }
   return program.outputs.map((v, i) =>
-    v ? env.get(v)! : zeros(program.outAvals[i]!.shape)
+    v ? env.get(v)! : zerosOn(program.outAvals[i]!.shape, backendOf(inputs))
   );
 }

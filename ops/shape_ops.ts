@@ -13,7 +13,7 @@ import {
   sameShape,
   sizeOf,
 } from "./dtype.ts";
-import { bind } from "./core.ts";
+import { bind, fromHost } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
 import { asTensor, asTensors, backendOf, type TensorLike } from "./_convert.ts";
 
@@ -281,7 +281,14 @@ export function oneHot(indices: TensorLike, depth: number): Tensor {
     );
   }
   const shape = [...idx.shape, depth];
-  const classes = bind("iota", [], { shape, dim: idx.ndim, dtype: "int32" });
+  // The class ids live on the indices' backend, which need not be the default.
+  const ids = fromHost(
+    Int32Array.from({ length: depth }, (_, i) => i),
+    [depth],
+    "int32",
+    backendOf([idx]),
+  );
+  const classes = bind("broadcast_in_dim", [ids], { shape, dims: [idx.ndim] });
   const eq = bind("eq", [expandDims(idx, -1), classes], {});
   return bind("convert_element_type", [eq], { dtype: "float32" });
 }

@@ -25,7 +25,7 @@ import {
   treeMap,
   treeUnflatten,
 } from "../pytree.ts";
-import { zeros } from "../creation.ts";
+import { zerosFor } from "../_convert.ts";
 import {
   type AnyFn,
   checkFn,
@@ -66,6 +66,8 @@ export interface Linearized {
   readonly program: LinearProgram;
   /** Shape and dtype of each input leaf. */
   readonly inAvals: Aval[];
+  /** The input leaves (their zero cotangents live on their backends). */
+  readonly inputs: readonly Tensor[];
 }
 
 /**
@@ -106,6 +108,7 @@ export function linearizeFlat(
         primalsOut,
         aux,
         inAvals: leaves.map((x) => ({ shape: x.shape, dtype: x.dtype })),
+        inputs: leaves,
         program: {
           inputs: inputs.map((t) => (t as LinearTracer).variable),
           eqns: lin.eqns,
@@ -143,7 +146,7 @@ export function pullback(
   cts: readonly (Tensor | null)[],
 ): Tensor[] {
   return transposeLinear(lin.program, cts).map((c, i) =>
-    c ?? zeros(lin.inAvals[i]!.shape)
+    c ?? zerosFor(lin.inputs[i]!)
   );
 }
 

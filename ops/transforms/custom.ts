@@ -15,7 +15,7 @@ import {
   treeFlatten,
   treeUnflatten,
 } from "../pytree.ts";
-import { zeros } from "../creation.ts";
+import { zerosFor } from "../_convert.ts";
 import { checkFn, type Cotangent, loose, toTensor } from "./_common.ts";
 
 /**
@@ -49,7 +49,7 @@ export function customJvp<F extends (...args: never[]) => unknown>(
     if (!call) return loose(f)(...args) as ReturnType<F>;
     const { trace, def, ps } = call;
     const ts = call.ts.map((t, i) =>
-      t ?? zeros(toTensor("customJvp", call.leaves[i]!).shape)
+      t ?? zerosFor(toTensor("customJvp", call.leaves[i]!))
     );
     const [y, yDot] = rule(treeUnflatten(def, ps), treeUnflatten(def, ts));
     const [yLeaves, yDef] = treeFlatten(y);
@@ -152,7 +152,7 @@ export function customVjp<F extends (...args: never[]) => unknown, R>(
       yTs.map((yk, k) => {
         if (yk.dtype !== "float32") return yk;
         const bwdK = (ct: unknown): (Tensor | null)[] => {
-          const full = yTs.map((q, j) => (j === k ? ct : zeros(q.shape)));
+          const full = yTs.map((q, j) => (j === k ? ct : zerosFor(q)));
           const cts = bwd(res, treeUnflatten(yDef, full));
           const [cLeaves] = treeFlatten(cts);
           if (cLeaves.length !== leaves.length) {

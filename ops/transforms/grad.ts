@@ -10,6 +10,7 @@ import { scalar } from "../core.ts";
 import type { Tensor } from "../tensor.ts";
 import { treeUnflatten } from "../pytree.ts";
 import { checkOptions } from "../_options.ts";
+import { backendOf } from "../_convert.ts";
 import {
   type AnyFn,
   type ArgnumsOptions,
@@ -64,7 +65,7 @@ function valueAndGradImpl(
   checkFloat(op, value, "the output");
   const per = treeUnflatten<unknown[]>(
     inDef,
-    pullback(lin, [scalar(1, "float32")]),
+    pullback(lin, [scalar(1, "float32", backendOf([value]))]),
   );
   return { value, aux: lin.aux, grads: sel.many ? per : per[0] };
 }

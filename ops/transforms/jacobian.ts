@@ -7,12 +7,11 @@
  * @module
  */
 
-import { sizeOf } from "../dtype.ts";
 import { fromHost } from "../core.ts";
 import type { Tensor } from "../tensor.ts";
 import { evalLinear } from "../linearize.ts";
 import { treeUnflatten } from "../pytree.ts";
-import { zeros } from "../creation.ts";
+import { backendOf, zerosFor, zerosOn } from "../_convert.ts";
 import { reshape, stack } from "../shape_ops.ts";
 import { checkOptions } from "../_options.ts";
 import {
@@ -51,11 +50,11 @@ const JACOBIAN_OPTIONS = ["argnums"] as const;
 
 type Direction = "jacfwd" | "jacrev";
 
-/** A one-hot float32 tensor of `shape` with a 1 at flat index `i`. */
-function basis(shape: readonly number[], i: number): Tensor {
-  const data = new Float32Array(sizeOf(shape));
+/** A one-hot float32 tensor of `x`'s shape, on its backend, with a 1 at flat index `i`. */
+function basis(x: Tensor, i: number): Tensor {
+  const data = new Float32Array(x.size);
   data[i] = 1;
-  return fromHost(data, shape, "float32");
+  return fromHost(data, x.shape, "float32", backendOf([x]));
 }
 
 /** `[0, 1, ..., n-1]`. */
@@ -64,12 +63,14 @@ const range = (n: number): number[] => [...Array(n).keys()];
 /** Stacks per-element slices along `axis` into an `out.shape + in.shape` block. */
 function block(
   parts: readonly Tensor[],
-  outShape: readonly number[],
-  inShape: readonly number[],
+  out: Tensor,
+  x: Tensor,
   axis: 0 | -1,
 ): Tensor {
-  const shape = [...outShape, ...inShape];
-  return parts.length === 0 ? zeros(shape) : reshape(stack(parts, axis), shape);
+  const shape = [...out.shape, ...x.shape];
+  return parts.length === 0
+    ? zerosOn(shape, backendOf([x]))
+    : reshape(stack(parts, axis), shape);
 }
 
 /**
@@ -81,15 +82,14 @@ function blocks(
   dir: Direction,
   lin: Linearized,
 ): (o: number, l: number) => Tensor {
-  const ins = lin.inAvals.map((a) => a.shape);
-  const outs = lin.primalsOut.map((p) => p.shape);
+  const ins = lin.inputs, outs = lin.primalsOut;
   if (dir === "jacfwd") {
     // cols[l][e][o]: tangent of output o along element e of input l.
-    const cols = ins.map((s, l) =>
-      range(sizeOf(s)).map((e) =>
+    const cols = ins.map((x, l) =>
+      range(x.size).map((e) =>
         evalLinear(
           lin.program,
-          ins.map((t, j) => (j === l ? basis(t, e) : zeros(t))),
+          ins.map((t, j) => (j === l ? basis(t, e) : zerosFor(t))),
           dir,
         )
       )
@@ -97,8 +97,8 @@ function blocks(
     return (o, l) => block(cols[l]!.map((c) => c[o]!), outs[o]!, ins[l]!, -1);
   }
   // rows[o][e][l]: cotangent of input l for element e of output o.
-  const rows = outs.map((s, o) =>
-    range(sizeOf(s)).map((e) =>
+  const rows = outs.map((y, o) =>
+    range(y.size).map((e) =>
       pullback(lin, outs.map((q, j) => (j === o ? basis(q, e) : null)))
     )
   );

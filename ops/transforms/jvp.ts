@@ -11,7 +11,7 @@ import type { Tensor } from "../tensor.ts";
 import { JvpTrace, JvpTracer } from "../jvp.ts";
 import { evalLinear } from "../linearize.ts";
 import { treeDefEqual, treeFlatten, treeUnflatten } from "../pytree.ts";
-import { zeros } from "../creation.ts";
+import { zerosFor } from "../_convert.ts";
 import {
   type AnyFn,
   checkFn,
@@ -57,7 +57,7 @@ export function jvp<A extends unknown[], R>(
     const [ps, ts] = unpackOutputs(main, oLeaves);
     return [
       treeUnflatten(oDef, ps),
-      treeUnflatten(oDef, ts.map((t, i) => t ?? zeros(ps[i]!.shape))),
+      treeUnflatten(oDef, ts.map((t, i) => t ?? zerosFor(ps[i]!))),
     ] as [R, Cotangent<R>];
   });
 }
