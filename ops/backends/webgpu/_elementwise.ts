@@ -14,41 +14,6 @@ import {
 import { entry1d, header, MATH, WG, wgslType } from "./_wgsl.ts";
 import { ZERO_WORD } from "./_wgsl_math.ts";
 
-/** The elementwise primitives this file implements. */
-export const ELEMENTWISE: ReadonlySet<Primitive> = new Set<Primitive>([
-  "neg",
-  "exp",
-  "log",
-  "log1p",
-  "sqrt",
-  "rsqrt",
-  "sin",
-  "cos",
-  "tanh",
-  "logistic",
-  "erf",
-  "abs",
-  "sign",
-  "add",
-  "sub",
-  "mul",
-  "div",
-  "pow",
-  "max",
-  "min",
-  "eq",
-  "ne",
-  "lt",
-  "le",
-  "gt",
-  "ge",
-  "and",
-  "or",
-  "not",
-  "select",
-  "convert_element_type",
-]);
-
 /** The WGSL expression computing one element of `prim` from argument expressions. */
 function expr(
   prim: Primitive,
