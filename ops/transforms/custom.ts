@@ -108,8 +108,10 @@ function topJvp(leaves: readonly Leaf[]): MainTrace | null {
 /**
  * Gives `f` a custom reverse-mode rule, as `jax.custom_vjp`: `fwd(...args)`
  * returns `[output, residuals]` and `bwd(residuals, ct)` returns one
- * cotangent per argument. Forward mode (`jvp`, `jacfwd`) is not available
- * for such a function, as in JAX.
+ * cotangent per argument; it may return any tensor it can reach (a
+ * residual, a closed-over constant), which heed never frees for it.
+ * Forward mode (`jvp`, `jacfwd`) is not available for such a function, as
+ * in JAX.
  *
  * @example
  * ```ts
