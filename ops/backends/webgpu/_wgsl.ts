@@ -92,7 +92,7 @@ fn pow_f32(x: f32, y: f32) -> f32 {
     return select(mag, -mag, sign_bit(x) && odd);
   }
   if (x < 0.0 && floor(y) != y) { return f32_nan(); }
-  let r = exp2(y * log2(ax));
+  let r = pow_abs(ax, y);
   return select(r, -r, x < 0.0 && odd);
 }
 fn pow_i32(x: i32, y: i32) -> i32 {

@@ -121,7 +121,10 @@ const erfcPieces = ERFC_PIECES.map(([c, p], i) =>
     e = ${poly(`(a - ${lit(c)})`, p)};`
 ).join("\n");
 
-/** WGSL: `opaque`, `exp_`, `log_`, `log1p_`, `tanh_`, `erf_`. Needs `is_nan`, `f32_nan`, `f32_inf`. */
+/**
+ * WGSL: `opaque`, `exp_`, `log_`, `log1p_`, `tanh_`, `erf_`, `pow_abs`.
+ * Needs `is_nan`, `f32_nan`, `f32_inf` and `m`.
+ */
 export const TRANSCENDENTAL: string = `
 fn opaque(v: f32) -> f32 { return bitcast<f32>(bitcast<u32>(v) | m(${ZERO_WORD}u)); }
 fn exp_(x: f32) -> f32 {
@@ -175,6 +178,65 @@ fn tanh_(x: f32) -> f32 {
   // 1 - 2/(e^2a + 1): ±1 once e^2a overflows.
   let r = 1.0 - opaque(2.0) / (exp_(a + a) + 1.0);
   return select(r, -r, x < 0.0);
+}
+// Error-free product a·b = p + err (Dekker; Veltkamp's split at 12 bits).
+fn split_(a: f32) -> vec2<f32> {
+  let c = opaque(4097.0 * a);
+  let hi = c - opaque(c - a);
+  return vec2<f32>(hi, a - hi);
+}
+fn two_prod(a: f32, b: f32) -> vec2<f32> {
+  let p = opaque(a * b);
+  let sa = split_(a);
+  let sb = split_(b);
+  return vec2<f32>(p, ((sa.x * sb.x - p) + sa.x * sb.y + sa.y * sb.x) + sa.y * sb.y);
+}
+// a + b = s + err exactly when |a| ≥ |b| (Fast2Sum).
+fn fast2sum(a: f32, b: f32) -> vec2<f32> {
+  let s = opaque(a + b);
+  return vec2<f32>(s, b - opaque(s - a));
+}
+// ln x as hi + lo with about 40 correct bits, for x > 0 normal and finite.
+fn log_hi_lo(x: f32) -> vec2<f32> {
+  let bits = bitcast<u32>(x);
+  var e = f32(i32(bits >> 23u) - 126);
+  var t = bitcast<f32>((bits & 0x007fffffu) | 0x3f000000u);
+  if (t < 0.707106781) { e = e - 1.0; t = opaque(t + t) - 1.0; } else { t = t - 1.0; }
+  // ln(1 + t) = t - t²/2 + t³·LOG_P(t), with t - t²/2 kept exactly.
+  let s = two_prod(t, t);
+  let h = -0.5 * s.x;
+  let a = opaque(t + h);
+  let tail = t * s.x * (${poly("t", LOG_P)}) - 0.5 * s.y + (h - opaque(a - t));
+  // + e·ln2, with ln2 = 0.693359375 - 2.12194440e-4 (e·0.693359375 is exact).
+  let k = e * 0.693359375;
+  let b = opaque(k + a);
+  return fast2sum(b, (a - opaque(b - k)) + tail + e * -2.12194440e-4);
+}
+// e^(hi + lo) for |hi + lo| below about 104, as exp_.
+fn exp_hi_lo(hi: f32, lo: f32) -> f32 {
+  if (hi > 88.7228394) { return f32_inf(); }
+  if (hi < -103.972084) { return 0.0; }
+  let n = floor(hi * 1.44269504 + 0.5);
+  let r = opaque(hi - n * 0.693359375) + (n * 2.12194440e-4 + lo);
+  let p = (${poly("r", EXP_P)}) * (r * r) + r + 1.0;
+  let ni = i32(n);
+  let n1 = ni >> 1u;
+  return p * bitcast<f32>(u32(n1 + 127) << 23u) * bitcast<f32>(u32(ni - n1 + 127) << 23u);
+}
+// |x|^y for finite x ≠ 0 and finite y: e^(y·ln|x|) with ln|x| and the
+// product carried in two floats, so that y·ln|x| up to ±104 loses nothing.
+fn pow_abs(ax: f32, y: f32) -> f32 {
+  let est = y * log2(ax);
+  if (est > 140.0) { return f32_inf(); }
+  if (est < -170.0) { return 0.0; }
+  var x = ax;
+  var scale = 0.0;
+  if (ax < 1.17549435e-38) { x = ax * 8388608.0; scale = -23.0 * 0.693147181; }
+  var l = log_hi_lo(x);
+  if (scale != 0.0) { l = vec2<f32>(l.x + scale, l.y); }
+  let p = two_prod(y, l.x);
+  let q = fast2sum(p.x, p.y + y * l.y);
+  return exp_hi_lo(q.x, q.y);
 }
 fn erf_(x: f32) -> f32 {
   let a = abs(x);
