@@ -142,17 +142,23 @@ export {
   logSoftmax,
   softmax,
 } from "./nn.ts";
+export type {
+  AnyFn,
+  ArgnumsOptions,
+  Args,
+  Cotangent,
+  GradsOf,
+} from "./transforms/types.ts";
+export { jvp, linearize } from "./transforms/jvp.ts";
+export { vjp } from "./transforms/vjp.ts";
 export {
-  type AnyFn,
-  type ArgnumsOptions,
-  type Args,
   type AuxOf,
-  type Cotangent,
-  customJvp,
-  customVjp,
   grad,
   type GradOptions,
-  type GradsOf,
+  valueAndGrad,
+  type ValueOf,
+} from "./transforms/grad.ts";
+export {
   hessian,
   jacfwd,
   type Jacobian,
@@ -161,12 +167,8 @@ export {
   type JacobianOptions,
   type JacobianTransform,
   jacrev,
-  jvp,
-  linearize,
-  valueAndGrad,
-  type ValueOf,
-  vjp,
-} from "./transforms.ts";
+} from "./transforms/jacobian.ts";
+export { customJvp, customVjp } from "./transforms/custom.ts";
 export { stopGradient } from "./stop_gradient.ts";
 export {
   type Leaf,

@@ -26,14 +26,8 @@ import {
   treeUnflatten,
 } from "../pytree.ts";
 import { zerosFor } from "../_convert.ts";
-import {
-  type AnyFn,
-  checkFn,
-  checkTangent,
-  flatArgs,
-  loose,
-  toTensor,
-} from "./_common.ts";
+import { checkFn, checkTangent, flatArgs, loose, toTensor } from "./_common.ts";
+import type { AnyFn } from "./types.ts";
 
 /** Splits traced outputs of level `main` into primals and tangents (`null` = zero). */
 export function unpackOutputs(

@@ -16,7 +16,8 @@ import {
   treeUnflatten,
 } from "../pytree.ts";
 import { zerosFor } from "../_convert.ts";
-import { checkFn, type Cotangent, loose, toTensor } from "./_common.ts";
+import { checkFn, loose, toTensor } from "./_common.ts";
+import type { Cotangent } from "./types.ts";
 
 /**
  * Gives `f` a custom JVP rule, as `jax.custom_jvp`. `rule(primals,

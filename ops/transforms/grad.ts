@@ -11,16 +11,8 @@ import type { Tensor } from "../tensor.ts";
 import { treeUnflatten } from "../pytree.ts";
 import { checkOptions } from "../_options.ts";
 import { backendOf } from "../_convert.ts";
-import {
-  type AnyFn,
-  type ArgnumsOptions,
-  type Args,
-  checkFloat,
-  checkFn,
-  flatArgs,
-  type GradsOf,
-  selectArgs,
-} from "./_common.ts";
+import { checkFloat, checkFn, flatArgs, selectArgs } from "./_common.ts";
+import type { AnyFn, ArgnumsOptions, Args, GradsOf } from "./types.ts";
 import { linearizeFlat, pullback } from "./_linearized.ts";
 
 /** Options of {@link grad} and {@link valueAndGrad}. */

@@ -14,15 +14,8 @@ import { treeUnflatten } from "../pytree.ts";
 import { backendOf, zerosFor, zerosOn } from "../_convert.ts";
 import { reshape, stack } from "../shape_ops.ts";
 import { checkOptions } from "../_options.ts";
-import {
-  type AnyFn,
-  type ArgnumsOptions,
-  type Args,
-  checkFn,
-  flatArgs,
-  type GradsOf,
-  selectArgs,
-} from "./_common.ts";
+import { checkFn, flatArgs, selectArgs } from "./_common.ts";
+import type { AnyFn, ArgnumsOptions, Args, GradsOf } from "./types.ts";
 import { type Linearized, linearizeFlat, pullback } from "./_linearized.ts";
 
 /** Options of {@link jacfwd}, {@link jacrev} and {@link hessian}. */

@@ -12,14 +12,8 @@ import { JvpTrace, JvpTracer } from "../jvp.ts";
 import { evalLinear } from "../linearize.ts";
 import { treeDefEqual, treeFlatten, treeUnflatten } from "../pytree.ts";
 import { zerosFor } from "../_convert.ts";
-import {
-  type AnyFn,
-  checkFn,
-  checkTangent,
-  type Cotangent,
-  loose,
-  toTensor,
-} from "./_common.ts";
+import { checkFn, checkTangent, loose, toTensor } from "./_common.ts";
+import type { AnyFn, Cotangent } from "./types.ts";
 import { linearizeArgs, unpackOutputs } from "./_linearized.ts";
 
 /**

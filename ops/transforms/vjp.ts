@@ -6,7 +6,7 @@
  */
 
 import { treeUnflatten } from "../pytree.ts";
-import type { AnyFn, Cotangent } from "./_common.ts";
+import type { AnyFn, Cotangent } from "./types.ts";
 import { backward, linearizeArgs } from "./_linearized.ts";
 
 /**

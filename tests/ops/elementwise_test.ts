@@ -7,6 +7,7 @@
 import { assertEquals } from "@std/assert";
 import fc from "fast-check";
 import * as h from "../../mod.ts";
+import { acrossBackends } from "./_backend_pairs.ts";
 import type { DType, Tensor } from "../../mod.ts";
 import {
   arbBroadcastPair,
@@ -721,39 +722,30 @@ testEachBackend("elementwise ops never change their inputs", async () => {
 Deno.test("a JS number takes the backend of the op's tensor operand", async () => {
   // Regression: add(x, 1) with x on the CPU failed after setBackend("wasm")
   // with "operands live on different backends".
-  const prev = h.defaultBackend();
-  try {
-    for (const home of h.backends()) {
-      for (const other of h.backends()) {
-        if (home === other) continue;
-        await h.setBackend(home);
-        const x = h.tensor([1, -2, 3]);
-        const mask = h.tensor([true, false, true]);
-        await h.setBackend(other);
-        const results = [
-          h.add(x, 1),
-          h.mul(2, x),
-          h.sub(x, 0.5),
-          h.pow(x, 2),
-          h.maximum(x, 0),
-          h.where(mask, x, 0),
-          h.where(mask, 1, 0),
-          h.logicalOr(mask, false),
-          h.greater(x, 0),
-          h.clip(x, -1, 1),
-          h.logsumexp(x),
-          h.take(x, 2),
-        ];
-        for (const r of results) assertEquals(r.backend.name, home);
-        await assertAllClose(results[0], [2, -1, 4]);
-        await assertAllClose(results[6], [1, 0, 1]);
-        await assertAllClose(results[9], [1, -1, 1]);
-        await assertAllClose(results[11], 3);
-        // A number with no tensor operand uses the default backend.
-        assertEquals(h.add(1, 2).backend.name, other);
-      }
-    }
-  } finally {
-    await h.setBackend(prev);
-  }
+  await acrossBackends(
+    () => ({ x: h.tensor([1, -2, 3]), mask: h.tensor([true, false, true]) }),
+    async ({ x, mask }, home, other) => {
+      const results = [
+        h.add(x, 1),
+        h.mul(2, x),
+        h.sub(x, 0.5),
+        h.pow(x, 2),
+        h.maximum(x, 0),
+        h.where(mask, x, 0),
+        h.where(mask, 1, 0),
+        h.logicalOr(mask, false),
+        h.greater(x, 0),
+        h.clip(x, -1, 1),
+        h.logsumexp(x),
+        h.take(x, 2),
+      ];
+      for (const r of results) assertEquals(r.backend.name, home);
+      await assertAllClose(results[0], [2, -1, 4]);
+      await assertAllClose(results[6], [1, 0, 1]);
+      await assertAllClose(results[9], [1, -1, 1]);
+      await assertAllClose(results[11], 3);
+      // A number with no tensor operand uses the default backend.
+      assertEquals(h.add(1, 2).backend.name, other);
+    },
+  );
 });

@@ -5,6 +5,7 @@ import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import fc from "fast-check";
 import * as h from "../../mod.ts";
 import type { Tensor } from "../../mod.ts";
+import { acrossBackends } from "./_backend_pairs.ts";
 import {
   arbSeed,
   assertAllClose,
@@ -370,41 +371,35 @@ testEachBackend("grad of a non-scalar function suggests sum or jacrev", () => {
 
 Deno.test("transforms work on tensors of a backend that is not the default", async () => {
   // Seeds, one-hot bases and zero (co)tangents live on the inputs' backend.
-  const prev = h.defaultBackend();
-  try {
-    for (const home of h.backends()) {
-      for (const other of h.backends()) {
-        if (home === other) continue;
-        await h.setBackend(home);
-        const x = h.tensor([1, 2]);
-        const z = h.tensor([[1, 2, 3]]);
-        const y = h.tensor([1], { dtype: "int32" });
-        await h.setBackend(other);
-        const f = (x: Tensor) => h.mul(x, x);
-        const g = (x: Tensor, _unused: Tensor) => h.sum(f(x));
-        const [gx, gu] = h.grad(g, { argnums: [0, 1] })(x, x);
-        const results: Tensor[] = [
-          gx,
-          gu,
-          h.jacfwd(f)(x),
-          h.jacrev(f)(x),
-          h.hessian((x: Tensor) => h.sum(f(x)))(x),
-          h.jvp(f, [x], [x])[1],
-          h.vjp(f, x)[1](x)[0],
-          h.linearize(f, x)[1](x),
-          h.grad((z: Tensor) => h.crossEntropy(z, y))(z),
-          h.oneHot(y, 3),
-        ];
-        for (const r of results) assertEquals(r.backend.name, home);
-        await assertAllClose(results[0], [2, 4]);
-        await assertAllClose(results[1], [0, 0]);
-        await assertAllClose(results[2], [[2, 0], [0, 4]]);
-        await assertAllClose(results[3], [[2, 0], [0, 4]]);
-        await assertAllClose(results[4], [[2, 0], [0, 2]]);
-        await assertAllClose(results[9], [[0, 1, 0]]);
-      }
-    }
-  } finally {
-    await h.setBackend(prev);
-  }
+  await acrossBackends(
+    () => ({
+      x: h.tensor([1, 2]),
+      z: h.tensor([[1, 2, 3]]),
+      y: h.tensor([1], { dtype: "int32" }),
+    }),
+    async ({ x, z, y }, home) => {
+      const f = (x: Tensor) => h.mul(x, x);
+      const g = (x: Tensor, _unused: Tensor) => h.sum(f(x));
+      const [gx, gu] = h.grad(g, { argnums: [0, 1] })(x, x);
+      const results: Tensor[] = [
+        gx,
+        gu,
+        h.jacfwd(f)(x),
+        h.jacrev(f)(x),
+        h.hessian((x: Tensor) => h.sum(f(x)))(x),
+        h.jvp(f, [x], [x])[1],
+        h.vjp(f, x)[1](x)[0],
+        h.linearize(f, x)[1](x),
+        h.grad((z: Tensor) => h.crossEntropy(z, y))(z),
+        h.oneHot(y, 3),
+      ];
+      for (const r of results) assertEquals(r.backend.name, home);
+      await assertAllClose(results[0], [2, 4]);
+      await assertAllClose(results[1], [0, 0]);
+      await assertAllClose(results[2], [[2, 0], [0, 4]]);
+      await assertAllClose(results[3], [[2, 0], [0, 4]]);
+      await assertAllClose(results[4], [[2, 0], [0, 2]]);
+      await assertAllClose(results[9], [[0, 1, 0]]);
+    },
+  );
 });
