@@ -27,9 +27,9 @@ function expr(
     case "neg":
       return `-${x}`;
     case "exp":
-      return `exp(${x})`;
+      return `exp_(${x})`;
     case "log":
-      return `log(${x})`;
+      return `log_all(${x})`;
     case "log1p":
       return `log1p_(${x})`;
     case "sqrt":

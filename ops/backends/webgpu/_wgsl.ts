@@ -64,10 +64,18 @@ export const MATH: string = `
 fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 fn f32_nan() -> f32 { return bitcast<f32>(0x7fc00000u); }
 fn f32_inf() -> f32 { return bitcast<f32>(0x7f800000u); }
+// 1/(1 + e^-x) without overflow. (A literal 1.0 numerator would be
+// compiled to an approximate reciprocal.)
 fn logistic(x: f32) -> f32 {
-  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-  let e = exp(x);
+  if (x >= 0.0) { return opaque(1.0) / (1.0 + exp_(-x)); }
+  let e = exp_(x);
   return e / (1.0 + e);
+}
+fn log_all(x: f32) -> f32 {
+  if (is_nan(x) || x < 0.0) { return f32_nan(); }
+  if (x == 0.0) { return -f32_inf(); }
+  if (x == f32_inf()) { return x; }
+  return log_(x);
 }
 ${TRANSCENDENTAL}
 fn sign_bit(x: f32) -> bool { return (bitcast<u32>(x) >> 31u) == 1u; }
