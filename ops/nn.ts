@@ -14,9 +14,9 @@ import {
   div,
   equal,
   exp,
-  greater,
   greaterEqual,
   less,
+  logicalAnd,
   logicalOr,
   maximum,
   mul,
@@ -185,8 +185,10 @@ export function crossEntropy(
     );
   }
   if (eps > 0) target = add(mul(target, 1 - eps), eps / classes);
-  // 0 · log p counts as 0, also where p = 0 (logit -∞), with a zero gradient.
-  const terms = where(greater(target, 0), mul(target, logp), 0);
+  // 0 · log 0 counts as 0 (a class with target 0 and logit -∞), so it adds
+  // no NaN to the loss or its gradient; elsewhere the terms are untouched.
+  const impossible = logicalAnd(equal(target, 0), equal(logp, -Infinity));
+  const terms = where(impossible, 0, mul(target, logp));
   let loss = neg(sum(terms, { axis: -1 }));
   if (outOfRange) loss = where(outOfRange, NaN, loss);
   if (valid) loss = where(valid, loss, 0);

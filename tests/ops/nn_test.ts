@@ -361,6 +361,12 @@ testEachBackend(
     const g = h.grad((z: h.Tensor) => h.crossEntropy(z, labels([1])))(z);
     const e = Math.E / (1 + Math.E); // softmax(z) - onehot(1)
     await assertAllClose(g, h.tensor([[0, -e, e]]), { rtol: 1e-5 });
+    // Soft targets keep their gradient -log softmax(z), also where p = 0.
+    const zf = h.tensor([[0, 1, 2]]);
+    const gp = h.grad((p: h.Tensor) =>
+      h.crossEntropy(zf, p, { reduction: "sum" })
+    )(h.tensor([[0, 0.5, 0.5]]));
+    await assertAllClose(gp, h.neg(h.logSoftmax(zf)), { rtol: 1e-5 });
   },
 );
 
