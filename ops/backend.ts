@@ -130,9 +130,10 @@ async function initWebGpu(): Promise<WebGpuBackend | null> {
  * Probes the WebGPU adapter (once) and makes the policy's choice the
  * default: `HEED_BACKEND` if set, else WebGPU on a hardware GPU, else
  * wasm, else the CPU reference. It starts that backend and resolves with
- * {@link info}. A default chosen by {@link setBackend} stays. Call it once
- * at the start of a program, before creating tensors: tensors made
- * earlier stay on the backend they were made on.
+ * {@link info}. A default chosen by {@link setBackend}, or already used by
+ * tensors created before the call, stays (then it only probes, so that
+ * {@link backends} lists WebGPU). Call it once at the start of a program,
+ * before creating tensors, to get WebGPU on a hardware GPU.
  *
  * @example
  * ```ts
@@ -146,7 +147,8 @@ async function initWebGpu(): Promise<WebGpuBackend | null> {
  */
 export async function init(): Promise<BackendInfo> {
   await probeAdapter();
-  if (!explicit) {
+  // Keep a default that setBackend chose or that tensors already use.
+  if (!explicit && current === null) {
     const env = readEnv("HEED_BACKEND");
     const choice = env !== undefined
       ? checkName("HEED_BACKEND", env)

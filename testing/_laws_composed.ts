@@ -12,6 +12,7 @@ import {
   add,
   backends,
   expandDims,
+  init,
   key,
   matmul,
   reshape,
@@ -94,6 +95,7 @@ export const oneHead: Law = async ({ spec, data, scale }) => {
 /** Every backend agrees with the first one. */
 export const agree: Law = async ({ spec, data }) => {
   const results: { name: string; w: number[]; o: number[] }[] = [];
+  await init(); // probes the adapter, so that WebGPU is compared where present
   for (const name of backends()) {
     results.push(
       await withBackend(name, async () => {

@@ -54,6 +54,7 @@ function mlpLoss(p: Params, x: h.Tensor, labels: h.Tensor): h.Tensor {
 
 const heed: Library = {
   async init(backend) {
+    await h.init(); // probes the adapter, so that backends() lists WebGPU
     const known: readonly string[] = h.backends();
     if (!known.includes(backend)) {
       throw new RangeError(
@@ -136,6 +137,7 @@ const heed: Library = {
 
 if (import.meta.main) {
   if (Deno.args.includes("--list-backends")) {
+    await h.init();
     let defaultBackend: string | null = null;
     try {
       const api: { defaultBackend?: () => string } = h;

@@ -202,6 +202,17 @@ out.on = h.tensor([1]).backend.name;`,
   assertEquals(got, { default: "cpu", on: "cpu" });
 });
 
+Deno.test("init() after tensors exist keeps their backend as the default and only probes", async () => {
+  const got = await runWithHeed(
+    `const x = h.tensor([1, 2]);
+const found = await h.init();
+out.default = found.default;
+out.probed = found.probed;
+out.sum = await h.add(x, h.tensor([3, 4])).array();`,
+  );
+  assertEquals(got, { default: "wasm", probed: true, sum: [4, 6] });
+});
+
 const hasAdapter = "gpu" in navigator &&
   (await navigator.gpu.requestAdapter()) !== null;
 
