@@ -334,6 +334,13 @@ testEachBackend(
       h.hessian(g, { argnums: 1 })(x, y),
       h.tensor([[2, 0], [0, 8]]),
     );
+    // With a list, the Hessian is a nested tuple of blocks, as in JAX.
+    const f2 = (x: Tensor, y: Tensor) => h.sum(h.mul(h.mul(x, x), y));
+    const [[hxx, hxy], [hyx, hyy]] = h.hessian(f2, { argnums: [0, 1] })(x, y);
+    await assertAllClose(hxx, h.tensor([[6, 0], [0, 8]])); // diag(2y)
+    await assertAllClose(hxy, h.tensor([[2, 0], [0, 4]])); // diag(2x)
+    await assertAllClose(hyx, hxy);
+    await assertAllClose(hyy, h.zeros([2, 2]));
     const gy = h.grad(g, { argnums: 1 })(x, y); // 2x²y
     await assertAllClose(gy, h.tensor([6, 32]));
   },
