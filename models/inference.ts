@@ -18,7 +18,6 @@ import {
   pipe,
   tokenize,
   type Tokenizer,
-  tokenizerFromJSON,
   type TranslationData,
 } from "../data/mod.ts";
 import {
@@ -33,44 +32,30 @@ import {
   type Tensor,
   tensor,
 } from "../ops/mod.ts";
-import { loadCheckpoint } from "./train/checkpoint.ts";
 import { accuracy, corpusBleu, corpusChrf, macroF1 } from "./train/metrics.ts";
-import {
-  applyClassifier,
-  type ClassifierParams,
-  type FullClassifierConfig,
-} from "./arch/classifier.ts";
-import {
-  applyTranslator,
-  type FullTranslatorConfig,
-  type SourceBatch,
-  type TranslatorParams,
-} from "./arch/translator.ts";
-import {
-  applyGru,
-  type GruConfig,
-  gruDecoder,
-  type GruParams,
-} from "./arch/gru.ts";
+import { applyClassifier } from "./arch/classifier.ts";
+import { applyTranslator, type SourceBatch } from "./arch/translator.ts";
+import { applyGru, gruDecoder } from "./arch/gru.ts";
 import {
   beamSearch,
   type StepDecoder,
   transformerDecoder,
 } from "./arch/decoding.ts";
-import type { ClassifierMeta } from "./train/classify.ts";
-import type { TranslatorMeta } from "./train/translate.ts";
+import type {
+  ClassifierModel,
+  LoadedTranslator,
+  TranslatorModel,
+} from "./_load.ts";
 
-/** A classifier with what it needs to read text. */
-export interface ClassifierModel {
-  /** The parameters. */
-  readonly params: ClassifierParams;
-  /** The full configuration. */
-  readonly config: FullClassifierConfig;
-  /** The tokenizer the model reads. */
-  readonly tokenizer: Tokenizer;
-  /** Class names in id order. */
-  readonly labels: readonly string[];
-}
+export {
+  type ClassifierModel,
+  loadClassifier,
+  type LoadedTranslator,
+  loadTrained,
+  loadTranslator,
+  type TrainedModel,
+  type TranslatorModel,
+} from "./_load.ts";
 
 /** Predicted class ids for a table's `ids` column, `batchSize` rows at a time (default 256). */
 export async function predictClasses(
@@ -98,25 +83,6 @@ export async function predictClasses(
   }
   await Promise.all(reads);
   return out;
-}
-
-/** Loads the best parameters of a classifier checkpoint written by `train`. */
-export async function loadClassifier(path: string): Promise<ClassifierModel> {
-  const ck = await loadCheckpoint<
-    ClassifierParams,
-    { best: ClassifierParams | null },
-    ClassifierMeta
-  >(path);
-  const meta = ck.metadata;
-  if (meta.task !== undefined && meta.task !== "classify") {
-    throw new TypeError(`${path} holds no classifier (task ${meta.task})`);
-  }
-  return {
-    params: ck.optState?.best ?? ck.params,
-    config: meta.config,
-    tokenizer: tokenizerFromJSON(meta.tokenizer),
-    labels: meta.labels,
-  };
 }
 
 /** What {@link classifyText} returns. */
@@ -192,19 +158,6 @@ export async function evaluateClassifier(
   };
 }
 
-/** A translation model of either architecture. */
-export type TranslatorModel =
-  | {
-    readonly arch: "transformer";
-    readonly params: TranslatorParams;
-    readonly config: FullTranslatorConfig;
-  }
-  | {
-    readonly arch: "gru";
-    readonly params: GruParams;
-    readonly config: GruConfig;
-  };
-
 /** The model's {@link StepDecoder} for a batch of sources. */
 export function stepDecoder(
   m: TranslatorModel,
@@ -243,43 +196,6 @@ export async function translateTable(
     b.rows.forEach((r, i) => (out[r] = tgtTokenizer.decode(ids[i]!)));
   }
   return out;
-}
-
-/** A trained translator: the best parameters of a run, its tokenizers and metadata. */
-export type LoadedTranslator = TranslatorModel & {
-  /** What the run saved: columns, tokenizers, configuration. */
-  readonly metadata: TranslatorMeta;
-  /** The source tokenizer. */
-  readonly srcTokenizer: Tokenizer;
-  /** The target tokenizer. */
-  readonly tgtTokenizer: Tokenizer;
-};
-
-/** Loads a translation checkpoint written by `deno task train --task translate`. */
-export async function loadTranslator(path: string): Promise<LoadedTranslator> {
-  const ck = await loadCheckpoint<
-    TranslatorParams | GruParams,
-    { best: TranslatorParams | GruParams | null },
-    TranslatorMeta
-  >(path);
-  const meta = ck.metadata;
-  if (meta.task !== "translate") {
-    throw new TypeError(`${path} holds no translator`);
-  }
-  const params = ck.optState?.best ?? ck.params;
-  const model: TranslatorModel = meta.arch === "gru"
-    ? { arch: "gru", params: params as GruParams, config: meta.config }
-    : {
-      arch: "transformer",
-      params: params as TranslatorParams,
-      config: meta.config as FullTranslatorConfig,
-    };
-  return {
-    ...model,
-    metadata: meta,
-    srcTokenizer: tokenizerFromJSON(meta.srcTokenizer),
-    tgtTokenizer: tokenizerFromJSON(meta.tgtTokenizer),
-  };
 }
 
 /** What {@link translateText} returns. */

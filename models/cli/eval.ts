@@ -9,29 +9,19 @@ import { runMain } from "./_errors.ts";
 import { loadDataset } from "../../data/mod.ts";
 import { evaluateClassifier, evaluateTranslator } from "../inference.ts";
 import { classifyData } from "./_data.ts";
+import { readRunJson } from "../train/run_dir.ts";
 import { start } from "./predict.ts";
-
-/** What `train` recorded in `${out}/run.json` (every field checked), or {}. */
-async function recorded(out: string): Promise<Record<string, unknown>> {
-  try {
-    const run = JSON.parse(await Deno.readTextFile(`${out}/run.json`));
-    return typeof run === "object" && run !== null ? run : {};
-  } catch {
-    return {};
-  }
-}
-
-const str = (v: unknown): string | null => typeof v === "string" ? v : null;
 
 /** Runs `eval`; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const s = await start("eval", argv);
   if (typeof s === "number") return s;
   const { args, trained } = s;
-  const run = await recorded(args.out);
+  // run.json is untrusted input: every field is checked as it is read.
+  const run = await readRunJson(args.out) ?? { task: trained.task };
   const t0 = performance.now();
   if (trained.task === "translate") {
-    const data = args.data ?? str(run.data);
+    const data = args.data ?? run.data ?? null;
     const d = data
       ? await loadDataset("multi30k", { path: data })
       : await loadDataset("tatoeba");
@@ -48,14 +38,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     );
     return 0;
   }
-  const seed = run.seed;
   const d = await classifyData({
-    data: args.data ?? str(run.data),
-    test: args.test ?? str(run.test),
+    data: args.data ?? run.data ?? null,
+    test: args.test ?? run.test ?? null,
     valid: null,
-    textColumn: str(run.textColumn) ?? "text",
-    labelColumn: str(run.labelColumn) ?? "category",
-    seed: Number.isSafeInteger(seed) ? seed as number : 0,
+    textColumn: run.textColumn ?? "text",
+    labelColumn: run.labelColumn ?? "category",
+    seed: run.seed ?? 0,
     labels: trained.model.labels,
   });
   const r = await evaluateClassifier(trained.model, d.test);

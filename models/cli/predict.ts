@@ -7,31 +7,14 @@
 
 import { runMain } from "./_errors.ts";
 import {
-  type ClassifierModel,
   classifyText,
-  loadClassifier,
-  type LoadedTranslator,
-  loadTranslator,
+  loadTrained,
+  type TrainedModel,
   translateText,
 } from "../inference.ts";
 import { attentionSvg } from "../heatmap.ts";
+import { writeFileAtomic } from "../train/run_dir.ts";
 import { parsePredictArgs, PREDICT_HELP, type PredictArgs } from "./args.ts";
-
-/** A trained model of either task, as `train` saved it into a folder. */
-export type TrainedModel =
-  | { readonly task: "classify"; readonly model: ClassifierModel }
-  | { readonly task: "translate"; readonly model: LoadedTranslator };
-
-/** Loads `${out}/checkpoint.safetensors`, whichever task it was trained for. */
-export async function loadTrained(out: string): Promise<TrainedModel> {
-  const path = `${out}/checkpoint.safetensors`;
-  try {
-    return { task: "translate", model: await loadTranslator(path) };
-  } catch (e) {
-    if (!(e instanceof TypeError)) throw e;
-  }
-  return { task: "classify", model: await loadClassifier(path) };
-}
 
 /** Parses `argv` and loads the model, or prints why not; returns an exit code or both. */
 export async function start(
@@ -50,7 +33,10 @@ export async function start(
     return 0;
   }
   try {
-    return { args, trained: await loadTrained(args.out) };
+    return {
+      args,
+      trained: await loadTrained(`${args.out}/checkpoint.safetensors`),
+    };
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
     console.error(
@@ -93,7 +79,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       title: `"${text}" → ${r.ranked[0]!.label} (last block, heads averaged)`,
     });
   }
-  await Deno.writeTextFile(`${out}/attention.svg`, svg);
+  // never through a link planted in the run folder
+  await writeFileAtomic(out, "attention.svg", svg);
   console.log(`attention heatmap: ${out}/attention.svg`);
   return 0;
 }

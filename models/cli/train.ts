@@ -8,7 +8,20 @@
 
 import { runMain } from "./_errors.ts";
 import { type BackendName, info, setBackend } from "../../ops/mod.ts";
-import { loadDataset } from "../../data/mod.ts";
+import { loadDataset, type TranslationData } from "../../data/mod.ts";
+import {
+  appendMetrics,
+  openRun,
+  readRunJson,
+  type RunInfo,
+  truncateMetricsTo,
+  writeRunJson,
+} from "../train/run_dir.ts";
+import {
+  type DataIdentity,
+  dataIdentity,
+  validateResume,
+} from "../train/validate.ts";
 import { checkAttentionName } from "../arch/attention_specs.ts";
 import { type EpochMetrics, trainClassifier } from "../train/classify.ts";
 import {
@@ -50,29 +63,46 @@ function progressBar(
   };
 }
 
-/** Prints an epoch's line and appends its JSON line to the log. */
-function epochLogger(log: Deno.FsFile, enc: TextEncoder) {
-  return async (line: string, record: object): Promise<void> => {
-    if (Deno.stdout.isTerminal()) {
-      Deno.stdout.writeSync(enc.encode("\r\x1b[K"));
-    }
-    console.log(line);
-    await log.write(
-      enc.encode(
-        JSON.stringify({ ...record, time: new Date().toISOString() }) + "\n",
-      ),
-    );
+/** What the two tasks share: the parsed flags, where the run writes, its data. */
+interface Run {
+  readonly args: TrainArgs;
+  readonly checkpoint: { readonly path: string; readonly resume: boolean };
+  /** Prints an epoch's line and appends its record to metrics.jsonl. */
+  epoch(line: string, record: object): Promise<void>;
+  /** Appends the run's final record to metrics.jsonl. */
+  done(record: object): Promise<void>;
+  /** Keeps metrics.jsonl to the epochs the checkpoint holds. */
+  start(p: { readonly epoch: number }): Promise<void>;
+  readonly onStep: ((p: StepProgress) => void) | undefined;
+}
+
+function makeRun(args: TrainArgs, resume: boolean): Run {
+  const enc = new TextEncoder();
+  const append = (record: object) =>
+    appendMetrics(args.out, {
+      ...record,
+      time: new Date().toISOString(),
+    });
+  return {
+    args,
+    checkpoint: { path: `${args.out}/checkpoint.safetensors`, resume },
+    async epoch(line, record) {
+      if (Deno.stdout.isTerminal()) {
+        Deno.stdout.writeSync(enc.encode("\r\x1b[K"));
+      }
+      console.log(line);
+      await append(record);
+    },
+    done: append,
+    async start(p) {
+      await truncateMetricsTo(args.out, p.epoch);
+    },
+    onStep: progressBar(enc),
   };
 }
 
-async function translate(
-  args: TrainArgs,
-  log: Deno.FsFile,
-  enc: TextEncoder,
-): Promise<number> {
-  const data = args.data
-    ? await loadDataset("multi30k", { path: args.data })
-    : await loadDataset("tatoeba");
+async function translate(run: Run, data: TranslationData): Promise<number> {
+  const { args } = run;
   const name = args.data ? `Multi30k (${args.data})` : "Tatoeba";
   console.log(
     `heed train: translate German to English on ${name} (${data.train.numRows()} train, ${data.test.numRows()} test pairs), ` +
@@ -82,7 +112,6 @@ async function translate(
       `, backend ${info().default}`,
   );
   const t0 = performance.now();
-  const logEpoch = epochLogger(log, enc);
   const result = await trainTranslator({
     data,
     epochs: args.epochs,
@@ -90,15 +119,13 @@ async function translate(
     seed: args.seed,
     model: { attention: checkAttentionName(args.attention) },
     arch: args.model,
-    checkpoint: {
-      path: `${args.out}/checkpoint.safetensors`,
-      resume: args.resume,
-    },
+    checkpoint: run.checkpoint,
     ...(args.maxMinutes === null ? {} : { maxSeconds: 60 * args.maxMinutes }),
     ...(args.maxTokens === null ? {} : { maxTokens: args.maxTokens }),
-    onStep: progressBar(enc),
+    onStep: run.onStep,
+    onStart: (p) => run.start(p),
     onEpoch: (m: TranslationEpochMetrics) =>
-      logEpoch(
+      run.epoch(
         `epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, valid BLEU ${
           m.validBleu.toFixed(2)
         }, chrF ${m.validChrf.toFixed(2)}, ` +
@@ -109,18 +136,14 @@ async function translate(
       ),
   });
   const seconds = (performance.now() - t0) / 1000;
-  await log.write(
-    enc.encode(
-      JSON.stringify({
-        best_epoch: result.bestEpoch,
-        train_seconds: result.trainSeconds,
-        test_bleu: result.testBleu,
-        test_bleu_lower: result.testBleuLower,
-        test_chrf: result.testChrf,
-        seconds,
-      }) + "\n",
-    ),
-  );
+  await run.done({
+    best_epoch: result.bestEpoch,
+    train_seconds: result.trainSeconds,
+    test_bleu: result.testBleu,
+    test_bleu_lower: result.testBleuLower,
+    test_chrf: result.testChrf,
+    seconds,
+  });
   console.log(
     `test BLEU ${result.testBleu.toFixed(2)} (sacreBLEU default), ${
       result.testBleuLower.toFixed(2)
@@ -133,23 +156,19 @@ async function translate(
 }
 
 async function classify(
-  args: TrainArgs,
-  log: Deno.FsFile,
-  enc: TextEncoder,
+  run: Run,
+  data: Awaited<ReturnType<typeof classifyData>>,
 ): Promise<number> {
-  const data = await classifyData(args);
-  const name = args.data ?? "banking77";
+  const { args } = run;
   console.log(
-    `heed train: classify ${name} (${data.train.numRows()} train, ${data.test.numRows()} test rows), ` +
+    `heed train: classify ${
+      args.data ?? "banking77"
+    } (${data.train.numRows()} train, ${data.test.numRows()} test rows), ` +
       `attention ${args.attention}, backend ${info().default}`,
   );
   const t0 = performance.now();
-  const logEpoch = epochLogger(log, enc);
   const result = await trainClassifier({
-    checkpoint: {
-      path: `${args.out}/checkpoint.safetensors`,
-      resume: args.resume,
-    },
+    checkpoint: run.checkpoint,
     data,
     ...(data.valid ? { valid: data.valid } : {}),
     epochs: args.epochs,
@@ -157,9 +176,10 @@ async function classify(
     lr: args.lr,
     seed: args.seed,
     model: { attention: checkAttentionName(args.attention) },
-    onStep: progressBar(enc),
+    onStep: run.onStep,
+    onStart: (p) => run.start(p),
     onEpoch: (m: EpochMetrics) =>
-      logEpoch(
+      run.epoch(
         `epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, valid accuracy ${
           (100 * m.validAccuracy).toFixed(2)
         }%, ${Math.round(m.tokensPerSecond)} tokens/s, ${
@@ -169,12 +189,11 @@ async function classify(
       ),
   });
   const seconds = (performance.now() - t0) / 1000;
-  const final = {
+  await run.done({
     test_accuracy: result.testAccuracy,
     test_macro_f1: result.testMacroF1,
     seconds,
-  };
-  await log.write(enc.encode(JSON.stringify(final) + "\n"));
+  });
   console.log(
     `test accuracy ${(100 * result.testAccuracy).toFixed(2)}%, macro-F1 ${
       (100 * result.testMacroF1).toFixed(2)
@@ -182,6 +201,28 @@ async function classify(
       `(${data.test.numRows()} test rows, ${seconds.toFixed(0)} s)`,
   );
   return 0;
+}
+
+/** What run.json records: what eval and predict need besides the checkpoint. */
+function runInfo(args: TrainArgs, data: DataIdentity | null): RunInfo {
+  const classifying = args.task === "classify";
+  return {
+    task: args.task,
+    data: args.data,
+    model: classifying ? "classifier" : args.model,
+    attention: args.attention,
+    seed: args.seed,
+    ...(data ? { dataHash: data.hash } : {}),
+    ...(classifying && args.data !== null
+      ? {
+        test: args.test,
+        valid: args.valid,
+        textColumn: args.textColumn,
+        labelColumn: args.labelColumn,
+        ...(args.test === null ? { testFraction: TEST_FRACTION } : {}),
+      }
+      : {}),
+  };
 }
 
 /** Runs `train` with `argv`; returns the process exit code. */
@@ -197,48 +238,50 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(TRAIN_HELP);
     return 0;
   }
-  if (args.backend) {
-    try {
-      await setBackend(args.backend as BackendName);
-    } catch (e) {
-      console.error(
-        `train: --backend ${args.backend}: ${(e as Error).message}`,
-      );
-      return 1;
-    }
-  }
-  await Deno.mkdir(args.out, { recursive: true });
-  // What eval and predict need to know about this run besides the checkpoint.
+  if (args.backend) await setBackend(args.backend as BackendName);
+  // Every input is read and checked before --out is touched, so a bad
+  // file leaves the previous run's records as they were.
   const classifying = args.task === "classify";
-  await Deno.writeTextFile(
-    `${args.out}/run.json`,
-    JSON.stringify({
-      task: args.task,
-      data: args.data,
-      model: classifying ? "classifier" : args.model,
-      attention: args.attention,
-      seed: args.seed,
-      ...(classifying && args.data !== null
-        ? {
-          test: args.test,
-          valid: args.valid,
-          textColumn: args.textColumn,
-          labelColumn: args.labelColumn,
-          ...(args.test === null ? { testFraction: TEST_FRACTION } : {}),
-        }
-        : {}),
-    }) + "\n",
-  );
-  using log = await Deno.open(`${args.out}/metrics.jsonl`, {
-    write: true,
-    create: true,
-    append: args.resume,
-    truncate: !args.resume,
+  const data = classifying
+    ? await classifyData(args)
+    : args.data
+    ? await loadDataset("multi30k", { path: args.data })
+    : await loadDataset("tatoeba");
+  const identity = args.data === null ? null : await dataIdentity(args.data);
+  // One run per folder at a time; temporaries of a killed run are removed.
+  await using folder = await openRun(args.out, {
+    command: ["train", ...argv].join(" "),
   });
-  const enc = new TextEncoder();
+  for (const notice of folder.notices) console.error(`train: ${notice}`);
+  let resume = args.resume;
+  const saved = resume ? await readRunJson(args.out) : null;
+  if (resume && !(await exists(`${args.out}/checkpoint.safetensors`))) {
+    console.error(
+      `train: --resume: ${args.out} holds no checkpoint yet; starting a new run`,
+    );
+    resume = false;
+  }
+  if (resume && saved?.dataHash !== undefined && identity !== null) {
+    validateResume(
+      { data: { path: saved.data ?? null, hash: saved.dataHash } },
+      { data: identity },
+    );
+  }
+  await writeRunJson(args.out, runInfo(args, identity));
+  const run = makeRun(args, resume);
   return classifying
-    ? await classify(args, log, enc)
-    : await translate(args, log, enc);
+    ? await classify(run, data as Awaited<ReturnType<typeof classifyData>>)
+    : await translate(run, data as TranslationData);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }
 
 if (import.meta.main) await runMain("train", main, Deno.args);

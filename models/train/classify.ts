@@ -42,10 +42,12 @@ import {
   type EpochRecord,
   fit,
   type FitMetadata,
+  type FitProgress,
   loadFitCheckpoint,
   type StepProgress,
 } from "./fit.ts";
 import { predictClasses } from "../inference.ts";
+import { validateResume } from "./validate.ts";
 
 /** Options of {@link trainClassifier}. */
 export interface ClassifierTrainOptions {
@@ -78,6 +80,10 @@ export interface ClassifierTrainOptions {
   readonly patience?: number;
   /** Called after every epoch with its metrics. */
   readonly onEpoch?: (m: EpochMetrics) => void | Promise<void>;
+  /** Called once before training with where the run stands (epoch 0 for a new run). */
+  readonly onStart?: (
+    progress: FitProgress<ClassifierValidation>,
+  ) => void | Promise<void>;
   /** Save a checkpoint after every epoch to `path`; with `resume`, continue from it. */
   readonly checkpoint?: { readonly path: string; readonly resume: boolean };
   /** Called every `progressEvery` steps (no readback happens for it). */
@@ -183,13 +189,21 @@ export async function trainClassifier(
       ClassifierValidation
     >(
       ckpt.path,
-      (meta) => {
-        if (JSON.stringify(meta.config) !== JSON.stringify(config)) {
-          throw new RangeError(
-            `resume: ${ckpt.path} was trained with another configuration; use a new --out`,
-          );
-        }
-      },
+      // The same task, model, classes and vocabulary, or a clear refusal.
+      (meta) =>
+        validateResume({
+          ...(meta.task === undefined ? {} : { task: meta.task }),
+          ...(meta.config === undefined ? {} : { model: meta.config }),
+          ...(meta.labels === undefined ? {} : { labels: meta.labels }),
+          ...(meta.tokenizer === undefined
+            ? {}
+            : { tokenizer: meta.tokenizer }),
+        }, {
+          task: "classify",
+          model: config,
+          labels,
+          tokenizer: tokenizer.toJSON(),
+        }),
     )
     : null;
   const { params, progress } = await fit({
@@ -241,6 +255,7 @@ export async function trainClassifier(
       : {}),
     resume,
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
+    ...(opts.onStart ? { onStart: opts.onStart } : {}),
     onStep: opts.onStep,
   });
   const testPred = await predictClasses({ params, config }, testIds!);

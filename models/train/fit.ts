@@ -129,6 +129,11 @@ export interface FitOptions<P, B, M extends object, S, Meta extends object> {
   readonly checkpoint?: { readonly path: string; readonly metadata: Meta };
   /** Continue from this checkpoint (see {@link loadFitCheckpoint}). */
   readonly resume?: FitCheckpoint<P, S, Meta, M> | null;
+  /**
+   * Called once before training with where the run stands (epoch 0 for a
+   * new run): keep a log consistent with the checkpoint here.
+   */
+  readonly onStart?: (progress: FitProgress<M>) => void | Promise<void>;
   /** Called after every epoch with its record. */
   readonly onEpoch?: (record: EpochRecord<M>) => void | Promise<void>;
   /** Called after every step (no readback happens for it). */
@@ -298,6 +303,7 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
   });
   const monitor = new LossMonitor();
   let epoch = p0?.epoch ?? 0;
+  await opts.onStart?.(progress(epoch));
   while (epoch < opts.epochs && !stopped()) {
     epoch++;
     const t0 = performance.now();

@@ -45,6 +45,7 @@ import {
   type EpochRecord,
   fit,
   type FitMetadata,
+  type FitProgress,
   loadFitCheckpoint,
   type StepProgress,
 } from "./fit.ts";
@@ -95,6 +96,10 @@ export interface TranslatorTrainOptions {
   readonly checkpoint?: { readonly path: string; readonly resume: boolean };
   /** Called after each epoch. */
   readonly onEpoch?: (m: TranslationEpochMetrics) => void | Promise<void>;
+  /** Called once before training with where the run stands (epoch 0 for a new run). */
+  readonly onStart?: (
+    progress: FitProgress<TranslatorValidation>,
+  ) => void | Promise<void>;
   /** Called after each step (no readback happens for it). */
   readonly onStep?: ((p: StepProgress) => void) | undefined;
 }
@@ -219,7 +224,8 @@ export async function trainTranslator(
   if (
     saved &&
     (saved.arch !== archName ||
-      JSON.stringify(saved.config) !== JSON.stringify(config))
+      JSON.stringify(saved.config) !== JSON.stringify(config) ||
+      saved.columns.source !== srcCol || saved.columns.target !== tgtCol)
   ) {
     throw new RangeError(
       `resume: ${
@@ -301,6 +307,7 @@ export async function trainTranslator(
       : {}),
     resume,
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
+    ...(opts.onStart ? { onStart: opts.onStart } : {}),
     onStep: opts.onStep,
   });
   const hyp = await translateTable(model(params), testIds, {

@@ -3,7 +3,12 @@
 // then `eval` scores exactly the recorded test file and `predict` reads
 // the model back.
 
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
 import { main as train } from "../../models/cli/train.ts";
 import { main as evaluate } from "../../models/cli/eval.ts";
 import { main as predict } from "../../models/cli/predict.ts";
@@ -137,5 +142,89 @@ Deno.test("the tasks name their permissions and refuse in one line", async () =>
     assertEquals(p.stderr.trim(), "predict: unknown option --lr (see --help)");
   } finally {
     await Deno.remove(outside, { recursive: true });
+  }
+});
+
+/** A tiny labelled CSV in `dir`; `bad` leaves one label empty. */
+async function tinyCsv(dir: string, bad = false): Promise<string> {
+  const path = `${dir}/${bad ? "bad" : "good"}.csv`;
+  const rows = [
+    ...GREET.map((t) => [t, "greet"]),
+    ...LEAVE.map((t) => [t, "leave"]),
+  ];
+  await Deno.writeTextFile(
+    path,
+    "text,category\n" +
+      rows.map(([t, l], i) =>
+        `"${t!.replaceAll('"', '""')}",${bad && i === 3 ? "" : l}`
+      ).join("\n") + "\n",
+  );
+  return path;
+}
+
+const TINY = ["--epochs", "1", "--batch-size", "4", "--backend", "cpu"];
+
+Deno.test("a run that fails on its data leaves the previous run's records as they were", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_own_" });
+  try {
+    const out = `${dir}/run`;
+    const good = await tinyCsv(dir);
+    assertEquals(
+      (await quiet(() => train(["--data", good, ...TINY, "--out", out])))[0],
+      0,
+    );
+    const before = await Promise.all(
+      ["run.json", "metrics.jsonl"].map((f) =>
+        Deno.readTextFile(`${out}/${f}`)
+      ),
+    );
+    const bad = await tinyCsv(dir, true);
+    const failed = quiet(() => train(["--data", bad, ...TINY, "--out", out]));
+    await assertRejects(() => failed, Error, "bad.csv:5");
+    const after = await Promise.all(
+      ["run.json", "metrics.jsonl"].map((f) =>
+        Deno.readTextFile(`${out}/${f}`)
+      ),
+    );
+    assertEquals(after, before);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--resume on a folder without a checkpoint starts a new run and says so", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_own_" });
+  try {
+    const out = `${dir}/run`;
+    const csv = await tinyCsv(dir);
+    const [code, log] = await quiet(() =>
+      train(["--data", csv, ...TINY, "--out", out, "--resume"])
+    );
+    assertEquals(code, 0, log);
+    assertStringIncludes(log, "holds no checkpoint yet; starting a new run");
+    const lines = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
+      .split("\n").map((l) => JSON.parse(l));
+    assertEquals(lines.map((l) => l.epoch ?? "final"), [1, "final"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("predict does not write through a link planted in the run folder", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_own_" });
+  try {
+    const out = `${dir}/run`;
+    const csv = await tinyCsv(dir);
+    assertEquals(
+      (await quiet(() => train(["--data", csv, ...TINY, "--out", out])))[0],
+      0,
+    );
+    const target = `${dir}/precious.txt`;
+    await Deno.writeTextFile(target, "keep me");
+    await Deno.symlink(target, `${out}/attention.svg`);
+    await assertRejects(() => quiet(() => predict(["--out", out, "hello"])));
+    assertEquals(await Deno.readTextFile(target), "keep me");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

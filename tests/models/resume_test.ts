@@ -106,6 +106,11 @@ Deno.test("a training run killed after its first checkpoint resumes to the same 
     assert(epochsBefore < 4, `killed after ${epochsBefore} epochs`);
     const log = await finish(train(csv, `${dir}/b`, ["--resume"]));
     assert(log.includes("test accuracy"), log);
+    // The log holds each epoch once, as an uninterrupted run's does.
+    const epochs = async (run: string) =>
+      (await Deno.readTextFile(`${run}/metrics.jsonl`)).trim().split("\n")
+        .map((l) => JSON.parse(l).epoch ?? "final");
+    assertEquals(await epochs(`${dir}/b`), await epochs(`${dir}/a`));
     const [a, b] = await Promise.all([
       leaves(`${dir}/a/checkpoint.safetensors`),
       leaves(ckpt),

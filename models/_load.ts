@@ -1,0 +1,167 @@
+/**
+ * Loading what `train` saved: a checkpoint's best parameters, checked leaf
+ * by leaf (name, dtype, shape) against the model its configuration makes,
+ * with the tokenizers and class names. Public through `inference.ts`.
+ *
+ * @module
+ */
+
+import { type Tokenizer, tokenizerFromJSON } from "../data/mod.ts";
+import { dispose, key, scope } from "../ops/mod.ts";
+import { type Checkpoint, loadCheckpoint } from "./train/checkpoint.ts";
+import { validateParams } from "./train/validate.ts";
+import {
+  type ClassifierParams,
+  type FullClassifierConfig,
+  initClassifier,
+} from "./arch/classifier.ts";
+import {
+  type FullTranslatorConfig,
+  initTranslator,
+  type TranslatorParams,
+} from "./arch/translator.ts";
+import { type GruConfig, type GruParams, initGru } from "./arch/gru.ts";
+import type { ClassifierMeta } from "./train/classify.ts";
+import type { TranslatorMeta } from "./train/translate.ts";
+
+/** A classifier with what it needs to read text. */
+export interface ClassifierModel {
+  /** The parameters. */
+  readonly params: ClassifierParams;
+  /** The full configuration. */
+  readonly config: FullClassifierConfig;
+  /** The tokenizer the model reads. */
+  readonly tokenizer: Tokenizer;
+  /** Class names in id order. */
+  readonly labels: readonly string[];
+}
+
+/** A translation model of either architecture. */
+export type TranslatorModel =
+  | {
+    readonly arch: "transformer";
+    readonly params: TranslatorParams;
+    readonly config: FullTranslatorConfig;
+  }
+  | {
+    readonly arch: "gru";
+    readonly params: GruParams;
+    readonly config: GruConfig;
+  };
+
+/** A trained translator: the best parameters of a run, its tokenizers and metadata. */
+export type LoadedTranslator = TranslatorModel & {
+  /** What the run saved: columns, tokenizers, configuration. */
+  readonly metadata: TranslatorMeta;
+  /** The source tokenizer. */
+  readonly srcTokenizer: Tokenizer;
+  /** The target tokenizer. */
+  readonly tgtTokenizer: Tokenizer;
+};
+
+type Params = TranslatorParams | GruParams;
+
+function translatorFrom(
+  path: string,
+  ck: Saved<Params, TranslatorMeta>,
+): LoadedTranslator {
+  const meta = ck.metadata;
+  if (meta.task !== "translate") {
+    throw new TypeError(`${path} holds no translator`);
+  }
+  const gru = meta.arch === "gru";
+  const params = bestParams(
+    path,
+    ck,
+    () =>
+      gru
+        ? initGru(key(0), meta.config)
+        : initTranslator(key(0), meta.config as FullTranslatorConfig),
+  );
+  const model: TranslatorModel = gru
+    ? { arch: "gru", params: params as GruParams, config: meta.config }
+    : {
+      arch: "transformer",
+      params: params as TranslatorParams,
+      config: meta.config as FullTranslatorConfig,
+    };
+  return {
+    ...model,
+    metadata: meta,
+    srcTokenizer: tokenizerFromJSON(meta.srcTokenizer),
+    tgtTokenizer: tokenizerFromJSON(meta.tgtTokenizer),
+  };
+}
+
+/** Loads a translation checkpoint written by `deno task train --task translate` (parameters checked). */
+export async function loadTranslator(path: string): Promise<LoadedTranslator> {
+  return translatorFrom(path, await loadCheckpoint(path));
+}
+
+/** A checkpoint as `train` writes it: parameters, best parameters, metadata. */
+type Saved<P, M extends object> = Checkpoint<P, { best: P | null }, M>;
+
+/** The best parameters of a checkpoint, checked leaf by leaf against the model `init` makes. */
+function bestParams<P>(path: string, ck: Saved<P, object>, init: () => P): P {
+  const params = ck.optState?.best ?? ck.params;
+  const expected = scope(init);
+  try {
+    validateParams(expected, params, { what: path });
+  } finally {
+    dispose(expected);
+  }
+  return params;
+}
+
+function classifierFrom(
+  path: string,
+  ck: Saved<ClassifierParams, ClassifierMeta>,
+): ClassifierModel {
+  const meta = ck.metadata;
+  if (meta.task !== undefined && meta.task !== "classify") {
+    throw new TypeError(`${path} holds no classifier (task ${meta.task})`);
+  }
+  return {
+    params: bestParams(path, ck, () => initClassifier(key(0), meta.config)),
+    config: meta.config,
+    tokenizer: tokenizerFromJSON(meta.tokenizer),
+    labels: meta.labels,
+  };
+}
+
+/**
+ * Loads the best parameters of a classifier checkpoint written by `train`;
+ * a parameter whose name, dtype or shape the model does not expect is a
+ * TypeError naming it.
+ */
+export async function loadClassifier(path: string): Promise<ClassifierModel> {
+  return classifierFrom(path, await loadCheckpoint(path));
+}
+
+/** A trained model of either task, as `train` saved it. */
+export type TrainedModel =
+  | { readonly task: "classify"; readonly model: ClassifierModel }
+  | { readonly task: "translate"; readonly model: LoadedTranslator };
+
+/** Loads a checkpoint that `train` wrote, whichever task it was trained for. */
+export async function loadTrained(path: string): Promise<TrainedModel> {
+  const ck = await loadCheckpoint<
+    unknown,
+    { best: unknown },
+    { task?: unknown }
+  >(
+    path,
+  );
+  return ck.metadata.task === "translate"
+    ? {
+      task: "translate",
+      model: translatorFrom(path, ck as Saved<Params, TranslatorMeta>),
+    }
+    : {
+      task: "classify",
+      model: classifierFrom(
+        path,
+        ck as Saved<ClassifierParams, ClassifierMeta>,
+      ),
+    };
+}
