@@ -95,7 +95,25 @@ export interface Classification {
   readonly tokens: string[];
 }
 
-/** The top classes of `text` and the attention map of the last block, averaged over heads. */
+/**
+ * The top classes of `text` and the attention map of the last block,
+ * averaged over heads.
+ *
+ * @example An untrained two-class model
+ * ```ts
+ * import { key } from "@heed/heed";
+ * import { trainWordTokenizer } from "@heed/heed/data";
+ * import { classifierConfig, classifyText, initClassifier } from "@heed/heed/models";
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
+ *
+ * const tokenizer = trainWordTokenizer(["my card is lost", "hello there"]);
+ * const config = classifierConfig({ vocabSize: tokenizer.vocab.size, numClasses: 2, dModel: 8, heads: 2, layers: 1 });
+ * const model = { params: initClassifier(key(0), config), config, tokenizer, labels: ["card", "greeting"] };
+ * const r = await classifyText(model, "my card", { top: 2 });
+ * assertAlmostEquals(r.ranked[0]!.p + r.ranked[1]!.p, 1, 1e-5);
+ * assertEquals([r.tokens.length, r.attention.length], [2, 2]);
+ * ```
+ */
 export async function classifyText(
   m: ClassifierModel,
   text: string,
