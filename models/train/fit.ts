@@ -23,6 +23,7 @@ import {
 } from "../../ops/mod.ts";
 import { clipByGlobalNorm, type Optimizer } from "./optim.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { checkFinite } from "./validate.ts";
 
 /** Progress within an epoch, for progress bars. */
 export interface StepProgress {
@@ -336,15 +337,21 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
     dispose(bs);
     const loss = ((await state.lossSum.item()) as number) /
       Math.max(bs.length, 1);
-    if (!Number.isFinite(loss)) {
+    // One readback: a NaN or infinity in the loss or any parameter stops
+    // the run before it can be saved or promoted to best.
+    const bad = await checkFinite({ loss, params: state.params });
+    if (bad !== null) {
       throw new RangeError(
-        `fit: the training loss of epoch ${epoch} is ${loss}; lower the learning rate (nothing was saved for this epoch)`,
+        `fit: training diverged in epoch ${epoch} (${bad} is not finite); lower the learning rate. Nothing of this epoch was saved`,
       );
     }
     const seconds = (performance.now() - t0) / 1000;
     trainSeconds += seconds;
     const metrics = await opts.evaluate(state.params, epoch);
     const score = opts.score(metrics);
+    if (!Number.isFinite(score)) {
+      throw new RangeError(`fit: the score of epoch ${epoch} is ${score}`);
+    }
     const record = {
       epoch,
       loss,

@@ -91,12 +91,25 @@ Deno.test("fit refuses a non-finite loss before saving the epoch", async () => {
           checkpoint: { path, metadata: { name: "nan" } },
         })),
       RangeError,
-      "the training loss of epoch 1 is NaN",
+      "fit: training diverged in epoch 1 (loss is not finite)",
     );
     await assertRejects(() => Deno.stat(path), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("fit refuses to continue once a parameter is not finite", async () => {
+  await assertRejects(
+    () =>
+      fit(options({
+        // one step: its loss is finite, the step it takes is not
+        batches: () => [{ x: tensor([1e20]), y: tensor([1]) }],
+        optimizer: sgd({ lr: 1e30 }),
+      })),
+    RangeError,
+    "fit: training diverged in epoch 1 (params.",
+  );
 });
 
 Deno.test("loadFitCheckpoint refuses a checkpoint that fit did not write", async () => {
