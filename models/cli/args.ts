@@ -84,8 +84,7 @@ Usage: deno task train [options]
   --max-tokens N             translate: tokens per batch, padding included, at least 1
                              (default 4096; lower it if a long-sentence data set runs out
                              of memory; the GRU needs about 1024 on wasm)
-  --lr X                     peak learning rate, above 0 (default 2e-3 to classify, 1e-3
-                             to translate)
+  --lr X                     peak learning rate, above 0 (default 2e-3)
   --backend cpu|webgpu|wasm  where tensors live (default: heed's choice, see \`deno task info\`)
   --seed N                   seed of every random choice, at least 0 (default 0)
   --max-minutes X            translate: a training-time budget above 0; no epoch starts
@@ -199,7 +198,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     attention: "scaled-dot",
     epochs: 0,
     batchSize: 64,
-    lr: 0,
+    lr: 2e-3,
     backend: null,
     seed: 0,
     out: "runs/latest",
@@ -279,7 +278,6 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   }
   const translate = a.task === "translate";
   if (a.epochs === 0) a.epochs = translate ? 10 : 14;
-  if (a.lr === 0) a.lr = translate ? 1e-3 : 2e-3;
   for (const flag of ["--max-minutes", "--max-tokens", "--model"]) {
     if (given.has(flag) && !translate) {
       throw new RangeError(

@@ -200,7 +200,7 @@ Deno.test("train: a classifier's own train, test and validation files", () => {
     "category",
     2e-3,
   ]);
-  assertEquals(parseTrainArgs(["--task", "translate"]).lr, 1e-3);
+  assertEquals(parseTrainArgs(["--task", "translate"]).lr, 2e-3);
   const bad: [string[], string][] = [
     [["--task", "translate", "--test", "t.csv"], "only for --task classify"],
     [["--test", "t.csv"], "give --data too"],
