@@ -28,7 +28,7 @@ import {
   trainTranslator,
   type TranslationEpochMetrics,
 } from "../train/translate.ts";
-import type { StepProgress } from "../train/fit.ts";
+import type { EpochRecord, StepProgress } from "../train/fit.ts";
 import { parseTrainArgs, TRAIN_HELP, type TrainArgs } from "./args.ts";
 import { classifyData, TEST_FRACTION } from "./_data.ts";
 
@@ -67,8 +67,8 @@ function progressBar(
 interface Run {
   readonly args: TrainArgs;
   readonly checkpoint: { readonly path: string; readonly resume: boolean };
-  /** Prints an epoch's line and appends its record to metrics.jsonl. */
-  epoch(line: string, record: object): Promise<void>;
+  /** Prints an epoch's line (its validation in `valid`) and appends its record to metrics.jsonl. */
+  epoch(record: EpochRecord<object>, valid: string): Promise<void>;
   /** Appends the run's final record to metrics.jsonl. */
   done(record: object): Promise<void>;
   /** Keeps metrics.jsonl to the epochs the checkpoint holds. */
@@ -86,11 +86,15 @@ function makeRun(args: TrainArgs, resume: boolean): Run {
   return {
     args,
     checkpoint: { path: `${args.out}/checkpoint.safetensors`, resume },
-    async epoch(line, record) {
+    async epoch(record, valid) {
       if (Deno.stdout.isTerminal()) {
         Deno.stdout.writeSync(enc.encode("\r\x1b[K"));
       }
-      console.log(line);
+      const { epoch, loss, tokensPerSecond, seconds } = record;
+      console.log(
+        `epoch ${epoch}: loss ${loss.toFixed(4)}, ${valid}, ` +
+          `${Math.round(tokensPerSecond)} tokens/s, ${seconds.toFixed(1)} s`,
+      );
       await append(record);
     },
     done: append,
@@ -126,13 +130,8 @@ async function translate(run: Run, data: TranslationData): Promise<number> {
     onStart: (p) => run.start(p),
     onEpoch: (m: TranslationEpochMetrics) =>
       run.epoch(
-        `epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, valid BLEU ${
-          m.validBleu.toFixed(2)
-        }, chrF ${m.validChrf.toFixed(2)}, ` +
-          `${Math.round(m.tokensPerSecond)} tokens/s, ${
-            m.seconds.toFixed(1)
-          } s`,
         m,
+        `valid BLEU ${m.validBleu.toFixed(2)}, chrF ${m.validChrf.toFixed(2)}`,
       ),
   });
   const seconds = (performance.now() - t0) / 1000;
@@ -179,14 +178,7 @@ async function classify(
     onStep: run.onStep,
     onStart: (p) => run.start(p),
     onEpoch: (m: EpochMetrics) =>
-      run.epoch(
-        `epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, valid accuracy ${
-          (100 * m.validAccuracy).toFixed(2)
-        }%, ${Math.round(m.tokensPerSecond)} tokens/s, ${
-          m.seconds.toFixed(1)
-        } s`,
-        m,
-      ),
+      run.epoch(m, `valid accuracy ${(100 * m.validAccuracy).toFixed(2)}%`),
   });
   const seconds = (performance.now() - t0) / 1000;
   await run.done({
