@@ -15,6 +15,7 @@ import { type Aval, type DType, sizeOf } from "../../dtype.ts";
 import type { Dispatch, GpuBuffer } from "./_kernel.ts";
 import { groups1d } from "./_kernel.ts";
 import { entry1d, header, MATH, WG, wgslType } from "./_wgsl.ts";
+import { ZERO_WORD } from "./_wgsl_math.ts";
 
 /** The reductions this file implements. */
 export type ReduceKind =
@@ -137,7 +138,12 @@ export function reduceDispatch(
   const dt = x.aval.dtype;
   const isArg = kind === "argmax" || kind === "argmin";
   const wide = nOut <= 4096 && view.r >= 512;
+  // float32 sums carry a compensation term (Neumaier), so that they agree
+  // with the CPU reference's float64 accumulation.
+  const comp = kind === "reduce_sum" && dt === "float32";
   const meta = [nOut, view.r, view.inner];
+  // `opaque()` in the maths reads this word and needs it to be zero.
+  for (let w = meta.length; w <= ZERO_WORD; w++) meta.push(0);
   const load = (k: string) =>
     `in0[(o / inner) * r * inner + ${k} * inner + (o % inner)]`;
   if (!wide) {
@@ -153,6 +159,14 @@ export function reduceDispatch(
         }) { best = v; at = i32(${k}); }`)
       }
   out[o] = max(at, 0);`
+      : comp
+      ? `
+  let o = i; let r = m(1u); let inner = m(2u);
+  var acc = vec2<f32>(0.0, 0.0);${
+        unrolledLoop("0u", 1, (k) => `
+        acc = add2(acc, ${load(k)});`)
+      }
+  out[o] = fin2(acc);`
       : `
   let o = i; let r = m(1u); let inner = m(2u);
   var acc = ${ident(kind, dt)};${
@@ -170,9 +184,12 @@ export function reduceDispatch(
     };
   }
   // One workgroup per output: strided partials, then a tree.
-  const shared = isArg
-    ? `var<workgroup> sv: array<${t}, ${WG}>;\nvar<workgroup> si: array<i32, ${WG}>;`
-    : `var<workgroup> sv: array<${t}, ${WG}>;`;
+  const shared = `var<workgroup> sv: array<${t}, ${WG}>;` +
+    (isArg
+      ? `\nvar<workgroup> si: array<i32, ${WG}>;`
+      : comp
+      ? `\nvar<workgroup> sc: array<f32, ${WG}>;`
+      : "");
   const partial = isArg
     ? `
   var best = ${ident(kind, dt)};
@@ -184,6 +201,13 @@ export function reduceDispatch(
       }) { best = v; at = i32(${k}); }`)
     }
   sv[lid] = best; si[lid] = at;`
+    : comp
+    ? `
+  var acc = vec2<f32>(0.0, 0.0);${
+      unrolledLoop("lid", WG, (k) => `
+        acc = add2(acc, ${load(k)});`)
+    }
+  sv[lid] = acc.x; sc[lid] = acc.y;`
     : `
   var acc = ${ident(kind, dt)};${
       unrolledLoop("lid", WG, (k) => `
@@ -200,6 +224,10 @@ export function reduceDispatch(
         beats(kind, dt, "b", "v")
       }) && j < a));
       if (take) { sv[lid] = v; si[lid] = j; }`
+      : comp
+      ? `
+      let p = merge2(vec2<f32>(sv[lid], sc[lid]), vec2<f32>(sv[lid + ${s}u], sc[lid + ${s}u]));
+      sv[lid] = p.x; sc[lid] = p.y;`
       : `
       sv[lid] = ${
         combine(kind as "reduce_sum", dt, "sv[lid]", `sv[lid + ${s}u]`)
@@ -226,7 +254,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let inner = m(2u);
   ${partial}
   workgroupBarrier();${tree}
-  if (lid == 0u && valid) { out[o] = ${isArg ? "max(si[0], 0)" : "sv[0]"}; }
+  if (lid == 0u && valid) { out[o] = ${
+        isArg
+          ? "max(si[0], 0)"
+          : comp
+          ? "fin2(vec2<f32>(sv[0], sc[0]))"
+          : "sv[0]"
+      }; }
 }`,
     ].join("\n");
   return {

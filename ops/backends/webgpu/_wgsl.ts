@@ -78,6 +78,22 @@ fn log_all(x: f32) -> f32 {
   return log_(x);
 }
 ${TRANSCENDENTAL}
+// Compensated sums (Neumaier): a pair (sum, lost low-order part).
+fn two_sum_err(a: f32, b: f32, t: f32) -> f32 {
+  let big = select(b, a, abs(a) >= abs(b));
+  let small = select(a, b, abs(a) >= abs(b));
+  return opaque(big - t) + small;
+}
+fn add2(p: vec2<f32>, v: f32) -> vec2<f32> {
+  let t = opaque(p.x + v);
+  return vec2<f32>(t, p.y + two_sum_err(p.x, v, t));
+}
+fn merge2(p: vec2<f32>, q: vec2<f32>) -> vec2<f32> {
+  let t = opaque(p.x + q.x);
+  return vec2<f32>(t, (p.y + q.y) + two_sum_err(p.x, q.x, t));
+}
+// The rounded sum; an infinite or NaN sum as it is (its error term is NaN).
+fn fin2(p: vec2<f32>) -> f32 { return select(p.x, p.x + p.y, abs(p.x) < f32_inf()); }
 fn sign_bit(x: f32) -> bool { return (bitcast<u32>(x) >> 31u) == 1u; }
 fn is_odd_int(y: f32) -> bool {
   let a = abs(y);

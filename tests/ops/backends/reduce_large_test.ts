@@ -12,7 +12,7 @@ import * as h from "../../../mod.ts";
 import type { WebGpuBackend } from "../../../ops/backends/webgpu/backend.ts";
 import { bind } from "../../../ops/core.ts";
 import type { Tensor } from "../../../ops/tensor.ts";
-import { readAll } from "../../_helpers.ts";
+import { randomValues, readAll } from "../../_helpers.ts";
 
 const SIZES = [2 ** 16 + 1, 2 ** 24 - 1, 2 ** 24 + 1000, 2 ** 25 + 3];
 
@@ -54,11 +54,9 @@ function sums(n: number): Record<string, Tensor> {
       sumLane1: h.sum(lane1),
       meanLane1: h.mean(lane1),
     };
-    // Past 2^24 a float32 count of ones rounds, differently in each order.
-    if (n <= 2 ** 24) {
-      out.sumOnes = h.sum(ones);
-      out.meanOnes = h.mean(ones);
-    }
+    // Past 2^24 the count of ones rounds: once, as the CPU's float64 sum.
+    out.sumOnes = h.sum(ones);
+    out.meanOnes = h.mean(ones);
     return out;
   });
 }
@@ -70,10 +68,8 @@ function sumsExpected(n: number): Record<string, number> {
     sumLane1: count,
     meanLane1: Math.fround(count / Math.fround(n)),
   };
-  if (n <= 2 ** 24) {
-    out.sumOnes = n;
-    out.meanOnes = 1;
-  }
+  out.sumOnes = Math.fround(n);
+  out.meanOnes = 1;
   return out;
 }
 
@@ -182,5 +178,36 @@ for (const backend of h.backends()) {
       columnArgmax: [k - 1, k - 1, k - 1, k - 1],
       columnMax: [k - 1, k - 1, k - 1, k - 1],
     });
+  });
+}
+
+/** Distance from `a` to the float32 `e` in units in the last place of `e`. */
+function ulps(a: number, e: number): number {
+  if (a === e) return 0;
+  const exp = Math.max(Math.floor(Math.log2(Math.abs(e))), -126);
+  return Math.abs(a - e) / 2 ** (exp - 23);
+}
+
+for (const backend of h.backends().filter((b) => b !== "cpu")) {
+  Deno.test(`float32 sums on ${backend} round once, as the CPU reference's float64 sum`, async () => {
+    // 2^22 values in [-1, 1): the sum cancels to about 2^11, so a float32
+    // running sum would be off by many ulp.
+    const xs = randomValues(2 ** 22, 11).map((v) => v / 2);
+    const sums = (b: h.BackendName) =>
+      h.withBackend(b, async () => {
+        using x = h.tensor(xs);
+        using m = h.reshape(x, [2048, 2048]);
+        const outs = [h.sum(x), h.sum(m, { axis: 1 }), h.sum(m, { axis: 0 })];
+        const vals = await readAll(outs);
+        h.dispose(outs);
+        return vals.flat();
+      });
+    const got = await sums(backend), ref = await sums("cpu");
+    const worst = Math.max(...got.map((a, i) => ulps(a, ref[i]!)));
+    assertEquals(
+      worst <= 1,
+      true,
+      `${worst} ulp; full sum ${got[0]} vs ${ref[0]}`,
+    );
   });
 }
