@@ -176,6 +176,9 @@ export async function evaluateClassifier(
   };
 }
 
+/** Most output tokens for sources of `length`: translations rarely run past twice it. */
+const maxOutput = (length: number) => 2 * length + 5;
+
 /** The model's {@link StepDecoder} for a batch of sources. */
 export function stepDecoder(
   m: TranslatorModel,
@@ -210,6 +213,7 @@ export async function translateTable(
     using srcMask = tensor(b.source.mask, { shape, dtype: "bool" });
     const ids = await beamSearch(stepDecoder(m, { src, srcMask }), {
       beam: opts.beam ?? 4,
+      maxLen: maxOutput(shape[1]!),
     });
     b.rows.forEach((r, i) => (out[r] = tgtTokenizer.decode(ids[i]!)));
   }
@@ -254,6 +258,7 @@ export async function translateText(
   using srcMask = ones([1, s], { dtype: "bool" });
   const [out] = await beamSearch(stepDecoder(m, { src, srcMask }), {
     beam: opts.beam ?? 4,
+    maxLen: maxOutput(s),
   });
   // Teacher-force the chosen output to read the attention of each step.
   const tgt = Int32Array.from([BOS_ID, ...out!]);

@@ -289,7 +289,8 @@ export function gruDecoder(
   const b = batch.src.shape[0]!;
   return {
     batch: b,
-    // Translations rarely run past twice the source length.
+    // A recurrent decoder has no length limit; translations rarely run
+    // past twice the source length.
     maxLen: 2 * batch.src.shape[1]! + 5,
     start: (k) =>
       scope(() => {
