@@ -15,7 +15,8 @@ import {
 import { bind, fromHost, scalar } from "./core.ts";
 import { type BackendName, withBackend } from "./backend.ts";
 import { Tensor } from "./tensor.ts";
-import { castTo } from "./_convert.ts";
+import { backendOf, castTo } from "./_convert.ts";
+import type { Backend } from "./backends/contract.ts";
 
 /** Nested JS arrays of numbers or booleans. */
 export type NestedValues = number | boolean | readonly NestedValues[];
@@ -77,7 +78,8 @@ function inferShape(v: NestedValues, path: string): number[] {
  * assertEquals(ids.dtype, "int32");
  * ```
  */
-export function tensor(values: TensorInput, opts: TensorOptions = {}): Tensor {
+export function tensor(values: TensorInput, opts?: TensorOptions): Tensor {
+  opts ??= {};
   checkDtype("tensor", opts.dtype);
   if (values instanceof Tensor) {
     return opts.dtype ? castTo(values, opts.dtype) : values;
@@ -160,9 +162,9 @@ export interface DtypeOptions {
 export function full(
   shape: readonly number[],
   value: number | boolean,
-  opts: DtypeOptions = {},
+  opts?: DtypeOptions,
 ): Tensor {
-  return filled("full", shape, value, opts);
+  return filled("full", shape, value, opts ?? {});
 }
 
 // `full` under the name of the op the user called, for error messages.
@@ -171,13 +173,14 @@ function filled(
   shape: readonly number[],
   value: number | boolean,
   opts: DtypeOptions,
+  backend?: Backend,
 ): Tensor {
   checkShape(op, shape);
   checkDtype(op, opts.dtype);
   const dtype = opts.dtype ?? (typeof value === "boolean" ? "bool" : "float32");
   // A number stored as bool is `value != 0`, as `cast` and `tensor` do.
   const v = dtype === "bool" && typeof value === "number" ? value !== 0 : value;
-  const s = scalar(v, dtype);
+  const s = scalar(v, dtype, backend);
   if (shape.length === 0) return s;
   return bind("broadcast_in_dim", [s], { shape: [...shape], dims: [] });
 }
@@ -185,27 +188,27 @@ function filled(
 /** A tensor of zeros. */
 export function zeros(
   shape: readonly number[],
-  opts: DtypeOptions = {},
+  opts?: DtypeOptions,
 ): Tensor {
-  return filled("zeros", shape, 0, opts);
+  return filled("zeros", shape, 0, opts ?? {});
 }
 
 /** A tensor of ones. */
 export function ones(
   shape: readonly number[],
-  opts: DtypeOptions = {},
+  opts?: DtypeOptions,
 ): Tensor {
-  return filled("ones", shape, 1, opts);
+  return filled("ones", shape, 1, opts ?? {});
 }
 
-/** Zeros with the shape and dtype of `x`. */
+/** Zeros with the shape and dtype of `x`, on the backend of `x`. */
 export function zerosLike(x: Tensor): Tensor {
-  return full(x.shape, 0, { dtype: x.dtype });
+  return filled("zerosLike", x.shape, 0, { dtype: x.dtype }, backendOf([x]));
 }
 
-/** Ones with the shape and dtype of `x`. */
+/** Ones with the shape and dtype of `x`, on the backend of `x`. */
 export function onesLike(x: Tensor): Tensor {
-  return full(x.shape, 1, { dtype: x.dtype });
+  return filled("onesLike", x.shape, 1, { dtype: x.dtype }, backendOf([x]));
 }
 
 /**
@@ -223,9 +226,11 @@ export function onesLike(x: Tensor): Tensor {
 export function arange(
   start: number,
   stop?: number,
-  step = 1,
-  opts: DtypeOptions = {},
+  step?: number,
+  opts?: DtypeOptions,
 ): Tensor {
+  step ??= 1;
+  opts ??= {};
   checkDtype("arange", opts.dtype);
   const [a, b] = stop === undefined ? [0, start] : [start, stop];
   if (![a, b, step].every(Number.isFinite) || step === 0) {
@@ -257,7 +262,9 @@ export function linspace(start: number, stop: number, num: number): Tensor {
 }
 
 /** The `n × m` identity matrix (`m` defaults to `n`). */
-export function eye(n: number, m: number = n, opts: DtypeOptions = {}): Tensor {
+export function eye(n: number, m?: number, opts?: DtypeOptions): Tensor {
+  m ??= n;
+  opts ??= {};
   checkShape("eye", [n, m]);
   checkDtype("eye", opts.dtype);
   const dtype = opts.dtype ?? "float32";

@@ -17,6 +17,7 @@ import {
   treeFlatten,
   vjp,
 } from "../mod.ts";
+import { assertAllClose as publicAssertAllClose } from "../testing/mod.ts";
 
 // Probe the WebGPU adapter once, so that `backends()` lists WebGPU where an
 // adapter exists and every op test also runs there.
@@ -49,42 +50,17 @@ export function readAll(xs: readonly unknown[]): Promise<number[][]> {
 
 /**
  * Asserts |a - e| <= atol + rtol·|e| elementwise (NaN equals NaN, infinities
- * must match), with shapes compared when both are tensors.
+ * must match), with shapes compared when both are tensors: the public
+ * `assertAllClose` of `@heed/heed/testing`, with the message as a fourth
+ * argument as the tests have always written it.
  */
-export async function assertAllClose(
+export function assertAllClose(
   actual: unknown,
   expected: unknown,
   tol: Tolerance = {},
   msg = "",
 ): Promise<void> {
-  const rtol = tol.rtol ?? 1e-5, atol = tol.atol ?? 1e-6;
-  const isT = (x: unknown): x is Tensor =>
-    !!x && typeof x === "object" && "shape" in x && "dtype" in x;
-  if (isT(actual) && isT(expected)) {
-    if (actual.shape.join(",") !== expected.shape.join(",")) {
-      throw new AssertionError(
-        `${msg} shapes differ: [${actual.shape}] vs [${expected.shape}]`,
-      );
-    }
-  }
-  const [a, e] = await Promise.all([values(actual), values(expected)]);
-  if (a.length !== e.length) {
-    throw new AssertionError(`${msg} sizes differ: ${a.length} vs ${e.length}`);
-  }
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!, y = e[i]!;
-    if (Number.isNaN(x) && Number.isNaN(y)) continue;
-    if (x === y) continue;
-    if (!(Math.abs(x - y) <= atol + rtol * Math.abs(y))) {
-      throw new AssertionError(
-        `${msg} element ${i}: ${x} vs ${y} (|diff| ${Math.abs(x - y)} > ${
-          atol + rtol * Math.abs(y)
-        })\nactual:   ${a.slice(0, 12).join(", ")}\nexpected: ${
-          e.slice(0, 12).join(", ")
-        }`,
-      );
-    }
-  }
+  return publicAssertAllClose(actual, expected, { ...tol, msg });
 }
 
 /** A small deterministic PRNG for test data (mulberry32). */

@@ -361,3 +361,18 @@ testEachBackend("created tensors live on the current backend", () => {
     assertEquals(t.backend.name, name);
   }
 });
+
+Deno.test("zerosLike and onesLike stay on the backend of their argument", async () => {
+  const before = h.defaultBackend();
+  await h.setBackend("cpu");
+  const x = h.tensor([1, 2, 3]);
+  await h.setBackend("wasm");
+  try {
+    const z = h.zerosLike(x), o = h.onesLike(x);
+    assertEquals([z.backend.name, o.backend.name], ["cpu", "cpu"]);
+    assertEquals(await h.add(x, o).array(), [2, 3, 4]);
+    assertEquals(await z.array(), [0, 0, 0]);
+  } finally {
+    await h.setBackend(before);
+  }
+});
