@@ -67,7 +67,8 @@ export async function predictClasses(
   const out = new Int32Array(table.numRows());
   const reads: Promise<void>[] = [];
   const batchSize = opts.batchSize ?? 256;
-  for (const b of hostBatches(table, "ids", { batchSize })) {
+  const rows = cut(table, "ids", config.maxLen);
+  for (const b of hostBatches(rows, "ids", { batchSize })) {
     const pred = scope(() => {
       const ids = tensor(b.ids, { shape: b.shape, dtype: "int32" });
       const mask = tensor(b.mask, { shape: b.shape, dtype: "bool" });
@@ -93,6 +94,8 @@ export interface Classification {
   readonly attention: number[][];
   /** The pieces the attention rows and columns stand for. */
   readonly tokens: string[];
+  /** Tokens cut from the end because the model reads at most `maxLen` (usually 0). */
+  readonly truncated: number;
 }
 
 /**
@@ -119,11 +122,13 @@ export async function classifyText(
   text: string,
   opts: { readonly top?: number } = {},
 ): Promise<Classification> {
-  const ids = m.tokenizer.encode(text);
-  if (ids.length === 0) {
+  const all = m.tokenizer.encode(text);
+  if (all.length === 0) {
     throw new RangeError("predict: the sentence has no tokens");
   }
-  const pieces = m.tokenizer.tokenize(text).map(piece);
+  // The model reads at most maxLen tokens: the rest is cut (and counted).
+  const ids = all.subarray(0, m.config.maxLen);
+  const pieces = m.tokenizer.tokenize(text).map(piece).slice(0, ids.length);
   const t = ids.length;
   const { probs, attn } = scope(() => {
     const out = applyClassifier(m.params, {
@@ -148,7 +153,7 @@ export async function classifyText(
   const ranked = [...p].map((v, i) => ({ label: m.labels[i]!, p: v }))
     .sort((x, y) => y.p - x.p).slice(0, opts.top ?? 3);
   const tokens = m.config.pooling === "cls" ? ["[CLS]", ...pieces] : pieces;
-  return { ranked, attention: a, tokens };
+  return { ranked, attention: a, tokens, truncated: all.length - t };
 }
 
 /** Test-set scores of a classifier. */
@@ -176,6 +181,20 @@ export async function evaluateClassifier(
   };
 }
 
+/** Source tokens the model reads (`<eos>` not counted): the Transformer's positions end at maxLen. */
+function sourceLimit(m: TranslatorModel): number {
+  return m.arch === "gru" ? Infinity : m.config.maxLen - 1;
+}
+
+/** The table with each id sequence of `column` cut to `n` tokens. */
+function cut(table: aq.ColumnTable, column: string, n: number): aq.ColumnTable {
+  const seqs = table.array(column) as Int32Array[];
+  if (seqs.every((x) => x.length <= n)) return table;
+  return table.reify().assign({
+    [column]: seqs.map((x) => x.length > n ? x.subarray(0, n) : x),
+  });
+}
+
 /** Most output tokens for sources of `length`: translations rarely run past twice it. */
 const maxOutput = (length: number) => 2 * length + 5;
 
@@ -201,7 +220,7 @@ export async function translateTable(
 ): Promise<string[]> {
   const { tgtTokenizer } = m;
   const out = new Array<string>(table.numRows()).fill("");
-  const parts = hostTranslationBatches(table, {
+  const parts = hostTranslationBatches(cut(table, "src_ids", sourceLimit(m)), {
     source: "src_ids",
     target: "src_ids",
     maxTokens: opts.maxTokens ?? 4096,
@@ -234,6 +253,8 @@ export interface Translation {
    * Transformer; the additive attention's for the GRU.
    */
   readonly attention: number[][];
+  /** Source tokens cut from the end because the model reads at most `maxLen` (usually 0). */
+  readonly truncated: number;
 }
 
 const piece = (t: string) => t.trim() || "␣";
@@ -248,10 +269,11 @@ export async function translateText(
   const cleaned = pipe(normalizeText([col]), cleanText([col]))(
     aq.table({ [col]: [text] }),
   ).get(col, 0) as string;
-  const body = m.srcTokenizer.encode(cleaned);
-  if (body.length === 0) {
+  const all = m.srcTokenizer.encode(cleaned);
+  if (all.length === 0) {
     throw new RangeError("predict: the sentence has no tokens");
   }
+  const body = all.subarray(0, sourceLimit(m));
   const ids = Int32Array.from([...body, EOS_ID]);
   const s = ids.length;
   using src = tensor(ids, { shape: [1, s] });
@@ -280,9 +302,13 @@ export async function translateText(
   const words = m.tgtTokenizer.vocab.tokens;
   return {
     text: m.tgtTokenizer.decode(out!),
-    sourceTokens: [...m.srcTokenizer.tokenize(cleaned).map(piece), "</s>"],
+    sourceTokens: [
+      ...m.srcTokenizer.tokenize(cleaned).map(piece).slice(0, body.length),
+      "</s>",
+    ],
     targetTokens: [...[...out!].map((i) => piece(words[i]!)), "</s>"],
     attention,
+    truncated: all.length - body.length,
   };
 }
 

@@ -24,6 +24,8 @@ export interface TrainArgs {
   textColumn: string;
   /** classify: the label column of --data, --test and --valid. */
   labelColumn: string;
+  /** classify: rows longer than this many tokens are cut to it. */
+  maxLength: number;
   /** The attention weight function. */
   attention: string;
   /** Most epochs. */
@@ -72,6 +74,8 @@ Usage: deno task train [options]
                              of the training rows, held out with --seed)
   --text-column NAME         classify: the column (JSON key) of the text (default text)
   --label-column NAME        classify: the column (JSON key) of the class (default category)
+  --max-length N             classify: rows longer than N tokens are cut to N, at least 1
+                             (default 128; memory grows with the longest row)
   --attention NAME           the attention weight function: ${
     ATTENTION_NAMES.join(", ")
   }
@@ -184,7 +188,13 @@ function* flags(
   }
 }
 
-const ONLY_CLASSIFY = ["--test", "--valid", "--text-column", "--label-column"];
+const ONLY_CLASSIFY = [
+  "--test",
+  "--valid",
+  "--text-column",
+  "--label-column",
+  "--max-length",
+];
 
 /** Parses `train` arguments; throws a RangeError naming the bad flag. */
 export function parseTrainArgs(argv: readonly string[]): TrainArgs {
@@ -195,6 +205,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     valid: null,
     textColumn: "text",
     labelColumn: "category",
+    maxLength: 128,
     attention: "scaled-dot",
     epochs: 0,
     batchSize: 64,
@@ -233,6 +244,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         break;
       case "--label-column":
         a.labelColumn = rules.text(flag, value());
+        break;
+      case "--max-length":
+        a.maxLength = rules.integer(flag, value(), 1);
         break;
       case "--attention":
         a.attention = checkAttentionName(value() ?? "");

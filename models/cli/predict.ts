@@ -64,6 +64,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (trained.task === "translate") {
     const m = trained.model;
     const r = await translateText(m, text, { beam });
+    if (r.truncated > 0) {
+      console.error(
+        `predict: the sentence is ${r.truncated} tokens longer than the model reads; the end was cut`,
+      );
+    }
     console.log(r.text);
     svg = attentionSvg(r.attention, r.targetTokens, r.sourceTokens, {
       title: `"${text}" → "${r.text}" (cross-attention${
@@ -72,6 +77,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
   } else {
     const r = await classifyText(trained.model, text);
+    if (r.truncated > 0) {
+      console.error(
+        `predict: the sentence is ${r.truncated} tokens longer than the model reads (${trained.model.config.maxLen}); the end was cut`,
+      );
+    }
     for (const { label, p } of r.ranked) {
       console.log(`${(100 * p).toFixed(1).padStart(5)}%  ${label}`);
     }

@@ -172,6 +172,7 @@ async function classify(
     ...(data.valid ? { valid: data.valid } : {}),
     epochs: args.epochs,
     batchSize: args.batchSize,
+    maxLength: args.maxLength,
     lr: args.lr,
     seed: args.seed,
     model: { attention: checkAttentionName(args.attention) },

@@ -78,6 +78,8 @@ export interface ClassifierTrainOptions {
   readonly valid?: aq.ColumnTable;
   /** Stop after this many epochs without a better validation accuracy (default 4). */
   readonly patience?: number;
+  /** Rows longer than this many tokens are cut to it (default 128). */
+  readonly maxLength?: number;
   /** Called after every epoch with its metrics. */
   readonly onEpoch?: (m: EpochMetrics) => void | Promise<void>;
   /** Called once before training with where the run stands (epoch 0 for a new run). */
@@ -160,15 +162,27 @@ export async function trainClassifier(
     lower: true,
     minFreq: 1,
   });
-  const encode = pipe(tokenize("text", tokenizer, { as: () => "ids" }));
+  // Longer rows are cut to maxLength tokens: one 3,000-word row would
+  // otherwise size every batch's attention (and the position table).
+  const cap = opts.maxLength ?? 128;
+  const encode = pipe(
+    tokenize("text", tokenizer, { as: () => "ids" }),
+    (t: aq.ColumnTable) =>
+      t.reify().assign({
+        ids: (t.array("ids") as Int32Array[]).map((x) =>
+          x.length > cap ? x.subarray(0, cap) : x
+        ),
+      }),
+  );
   const [trainIds, validIds, testIds] = [trainT, validT, opts.data.test].map((
     t,
   ) => encode(t));
-  const maxLen = Math.max(
-    ...[trainIds!, validIds!, testIds!].flatMap((t) =>
-      (t.array("ids") as Int32Array[]).map((x) => x.length)
-    ),
-  );
+  let maxLen = 1;
+  for (const t of [trainIds!, validIds!, testIds!]) {
+    for (const x of t.array("ids") as Int32Array[]) {
+      maxLen = Math.max(maxLen, x.length);
+    }
+  }
   const config = classifierConfig({
     ...opts.model,
     vocabSize: tokenizer.vocab.size,

@@ -228,3 +228,27 @@ Deno.test("predict does not write through a link planted in the run folder", asy
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a 3,000-word row is cut to --max-length, and predict cuts a long sentence and says so", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_own_" });
+  try {
+    const csv = await tinyCsv(dir);
+    const long = Array.from({ length: 3000 }, (_, i) => `w${i % 50}`).join(" ");
+    await Deno.writeTextFile(csv, `"${long}",greet\n`, { append: true });
+    const out = `${dir}/run`;
+    const [code, log] = await quiet(() =>
+      train(["--data", csv, ...TINY, "--max-length", "16", "--out", out])
+    );
+    assertEquals(code, 0, log);
+    const { loadClassifier } = await import("../../models/inference.ts");
+    const m = await loadClassifier(`${out}/checkpoint.safetensors`);
+    assertEquals(m.config.maxLen, 16);
+    const [pCode, pLog] = await quiet(() =>
+      predict(["--out", out, ...GREET, ...LEAVE, ...GREET])
+    );
+    assertEquals(pCode, 0, pLog);
+    assertStringIncludes(pLog, "tokens longer than the model reads (16)");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
