@@ -150,6 +150,35 @@ export function scope<T>(fn: () => T): T {
 }
 
 /**
+ * `scope(fn)` that also says which tensors of the result `fn` created (they
+ * were not reachable before the call). Internal: the backward pass uses it
+ * to free only what a user's rule made, never what it merely returned.
+ */
+export function scopeCreated<T>(fn: () => T): [T, Set<Tensor>] {
+  const frame: Tensor[] = [];
+  scopes.push(frame);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of frame) release(t);
+    throw e;
+  }
+  scopes.pop();
+  const keep = concreteLeaves(result);
+  const parent = scopes[scopes.length - 1];
+  const created = new Set<Tensor>();
+  for (const t of frame) {
+    if (keep.has(t)) {
+      parent?.push(t);
+      created.add(t);
+    } else release(t);
+  }
+  return [result, created];
+}
+
+/**
  * One step of a loop that owns its state: runs `fn(state)` in a scope, then
  * frees the tensors of the old `state` that the new state does not contain.
  * Use it for training loops so that memory stays flat without `dispose()`.

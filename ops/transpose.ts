@@ -10,7 +10,7 @@ import { type Aval, sameShape } from "./dtype.ts";
 import { bind, transformsActive } from "./core.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { type Tensor, Tracer } from "./tensor.ts";
-import { releaseNow, scope } from "./memory.ts";
+import { releaseNow, scopeCreated } from "./memory.ts";
 import { add, div, mul, neg, where } from "./elementwise.ts";
 import { zeros } from "./creation.ts";
 import { type LinearProgram, LinearVar } from "./linearize.ts";
@@ -264,20 +264,19 @@ export function transposeLinear(
       );
     }
     // A rule's own temporaries (say, a product before its reshape) go
-    // with the rule.
-    const argCts = eager
-      ? scope(() => rule(ct, eqn.inputs, eqn.params))
-      : rule(ct, eqn.inputs, eqn.params);
-    // A built-in rule's result that is not the cotangent itself nor one of
-    // the equation's operands is new. A customVjp `bwd` may return anything
-    // it can reach (a residual of `fwd`, a closed-over tensor), which later
-    // rows of a Jacobian need again: its results are never freed here (the
-    // enclosing scope or the GC frees them).
-    const mayFree = eqn.prim !== "custom_lin";
+    // with the rule; of its results, only those it created may be freed
+    // later. A customVjp `bwd` may return anything it can reach (a residual
+    // of `fwd`, a closed-over tensor), which later rows of a Jacobian need
+    // again: such results are not new, so they are never freed here.
+    let created: Set<Tensor> | null = null;
+    let argCts: (Tensor | null)[];
+    if (eager) {
+      [argCts, created] = scopeCreated(() => rule(ct, eqn.inputs, eqn.params));
+    } else argCts = rule(ct, eqn.inputs, eqn.params);
     eqn.inputs.forEach((x, i) => {
       const c = argCts[i];
       if (!isLin(x) || !c) return;
-      if (mayFree && c !== ct && !eqn.inputs.includes(c)) made.add(c);
+      if (created?.has(c) && c !== ct && !eqn.inputs.includes(c)) made.add(c);
       accumulate(x, c);
     });
     sweep();

@@ -314,6 +314,31 @@ testEachBackend(
 );
 
 testEachBackend(
+  "the backward pass frees the cotangents a customVjp bwd created once they are used",
+  async () => {
+    // bwd's own results are new tensors: an intermediate one (the
+    // cotangent the outer call hands to the inner one) is freed as the
+    // backward pass goes, like a built-in rule's; the final gradient is kept.
+    const made: Tensor[] = [];
+    const double = h.customVjp(
+      (x: Tensor) => h.mul(x, 2),
+      (x: Tensor) => [h.mul(x, 2), null],
+      (_res: null, ct: Tensor) => {
+        const c = h.mul(ct, 2);
+        made.push(c);
+        return [c];
+      },
+    );
+    const g = h.grad((x: Tensor) => h.sum(double(double(x))));
+    const out = g(h.tensor([1, 2, 3]));
+    assertEquals(made.length, 2);
+    assertEquals(made[0]!.released, true); // the outer bwd's, used by the inner one
+    assertEquals(made[1]!.released, false); // the gradient itself
+    await assertAllClose(out, h.tensor([4, 4, 4]));
+  },
+);
+
+testEachBackend(
   "jacfwd, jacrev and hessian differentiate argnums",
   async () => {
     // Regression: jacfwd(f, { argnums: 1 }) differentiated argument 0.
