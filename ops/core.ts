@@ -32,8 +32,15 @@ export class MainTrace implements TraceLevel {
   trace!: Trace;
   /** Whether the level is still on the stack (tracers of a popped level escaped). */
   active = true;
-  constructor(level: number) {
+  /**
+   * Whether the level stages every op bound while it is the innermost
+   * staging level, even on concrete operands (jit's tracing, JAX's
+   * "omnistaging"), so a traced program holds all of a function's work.
+   */
+  readonly staging: boolean;
+  constructor(level: number, staging = false) {
     this.level = level;
+    this.staging = staging;
   }
 }
 
@@ -50,13 +57,15 @@ export function transformsActive(): boolean {
 
 /**
  * Runs `fn` with a new interpreter level on top of the stack; `make` builds
- * the interpreter for the level.
+ * the interpreter for the level. A `staging` level receives every op bound
+ * inside it, also ops on concrete tensors (see {@link MainTrace.staging}).
  */
 export function withMain<T>(
   make: (main: MainTrace) => Trace,
   fn: (main: MainTrace) => T,
+  staging = false,
 ): T {
-  const main = new MainTrace(stack.length);
+  const main = new MainTrace(stack.length, staging);
   main.trace = make(main);
   stack.push(main);
   try {
@@ -80,6 +89,14 @@ function levelOf(x: Tracer): MainTrace {
   return m;
 }
 
+/** The innermost staging level on the stack, if any. */
+function innermostStaging(): MainTrace | null {
+  for (let i = stack.length - 1; i >= 0; i--) {
+    if (stack[i]!.staging) return stack[i]!;
+  }
+  return null;
+}
+
 /** Applies a primitive: the single entry point of every op. */
 export function bind<P extends Primitive>(
   prim: P,
@@ -87,7 +104,7 @@ export function bind<P extends Primitive>(
   params: Params<P>,
 ): Tensor {
   const out = shapeRule(prim, inputs, params);
-  let top: MainTrace | null = null;
+  let top: MainTrace | null = innermostStaging();
   for (const x of inputs) {
     if (x instanceof Tracer) {
       const m = levelOf(x);
@@ -119,7 +136,30 @@ function evalPrimitive<P extends Primitive>(
     params,
     out,
   );
-  return track(new Tensor(out, backend, handle));
+  return made(new Tensor(out, backend, handle));
+}
+
+const creationLogs: Set<Tensor>[] = [];
+
+/** Tracks a new concrete tensor and notes it in the open creation logs. */
+function made(t: Tensor): Tensor {
+  for (const log of creationLogs) log.add(t);
+  return track(t);
+}
+
+/**
+ * Runs `fn` and returns its result with the concrete tensors created
+ * during it (by ops or from host data; not cached scalars). jit uses it to
+ * keep the constants a trace made alive past the caller's scopes.
+ */
+export function collectCreated<T>(fn: () => T): [T, Set<Tensor>] {
+  const log = new Set<Tensor>();
+  creationLogs.push(log);
+  try {
+    return [fn(), log];
+  } finally {
+    creationLogs.splice(creationLogs.lastIndexOf(log), 1);
+  }
 }
 
 /** A concrete tensor from a host array on `backend` (default: the default backend). */
@@ -135,11 +175,21 @@ export function fromHost(
       `tensor: ${data.length} values do not fill shape ${fmtShape(shape)}`,
     );
   }
-  return track(new Tensor(aval, backend, backend.upload(data, aval)));
+  return made(new Tensor(aval, backend, backend.upload(data, aval)));
 }
 
 const SCALAR_CACHE_SIZE = 1024;
 const scalars = new Map<string, Tensor>();
+const scalarValues = new WeakMap<Tensor, number>();
+
+/**
+ * The value of a constant made by {@link scalar} (booleans as 1 and 0), or
+ * `undefined` for any other tensor: traced programs record such constants
+ * as literals.
+ */
+export function scalarValue(t: Tensor): number | undefined {
+  return scalarValues.get(t);
+}
 
 /**
  * A scalar constant of `dtype` on `backend` (default: the default backend).
@@ -169,6 +219,7 @@ export function scalar(
     ),
   );
   scalars.set(cacheKey, t);
+  scalarValues.set(t, v);
   if (scalars.size > SCALAR_CACHE_SIZE) {
     const oldest = scalars.keys().next().value!;
     scalars.delete(oldest); // its storage is reclaimed by the GC safety net

@@ -1,0 +1,133 @@
+/**
+ * `jit`: trace a function once per input signature into a program, keep
+ * the optimised program, and run it on later calls without tracing.
+ *
+ * @module
+ */
+
+import { transformsActive } from "../core.ts";
+import { checkOptions } from "../_options.ts";
+import { treeUnflatten } from "../pytree.ts";
+import type { Tensor } from "../tensor.ts";
+import type { AnyFn } from "../transforms/types.ts";
+import { evalProgram } from "./eval.ts";
+import type { StaticOptions } from "./make_program.ts";
+import { optimizeProgram } from "./passes/optimize.ts";
+import type { Program } from "./program.ts";
+import { type Signature, signatureOf, staticSet } from "./signature.ts";
+import { traceFlat, type Traced } from "./trace.ts";
+
+/** Options of {@link jit}. */
+export type JitOptions = StaticOptions;
+
+/** What a jitted function offers besides being called. */
+export interface JitInfo<F extends AnyFn> {
+  /** How many programs are cached (one per signature seen). */
+  readonly cacheSize: number;
+  /** The optimised program that a call with `args` runs (traced if needed). */
+  program(...args: Parameters<F>): Program;
+}
+
+/** A jitted function: `f` with its cache. */
+export type Jitted<F extends AnyFn> = F & JitInfo<F>;
+
+interface Entry {
+  readonly traced: Traced;
+  program: Program;
+  /** Whether constant folding has run (it waits while a transform runs). */
+  folded: boolean;
+}
+
+/**
+ * Compiles `f`: the first call with a new input signature (pytree
+ * structure, shapes, dtypes, backends, and the values of static arguments
+ * and number leaves) traces `f` into a program, optimises it (dead code,
+ * common subexpressions, constant folding) and caches it; calls with that
+ * signature run the program without calling `f`. Programs run through
+ * `bind`, so jit composes with every transform both ways: `grad(jit(f))`,
+ * `jit(grad(f))`, `jvp(jit(f))`, nested `jit`. With no transform running,
+ * intermediates are freed when a call returns.
+ *
+ * Inside `f`, tensor arguments are traced: reading them (`await x.data()`,
+ * `x.item()`) is an error, so is a JS branch on a value read back; pass
+ * such arguments in `staticArgnums`. `f` must be pure: side effects happen
+ * only when it is traced. Unlike JAX, number leaves are static (each new
+ * value traces again) so that they keep their weak dtype.
+ *
+ * A `customJvp`/`customVjp` rule inside `f` is used under `jit(grad(f))`;
+ * under `grad(jit(f))` the program records the function's own primitives
+ * (its plain derivative), as the rules are not yet sub-programs.
+ *
+ * @example Tracing once per signature
+ * ```ts
+ * import { add, jit, mul, tensor, type Tensor } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ *
+ * let traces = 0;
+ * const f = jit((x: Tensor, y: Tensor) => {
+ *   traces++;
+ *   return add(mul(x, y), 1);
+ * });
+ * assertEquals(await f(tensor([1, 2]), tensor([3, 4])).array(), [4, 9]);
+ * assertEquals(await f(tensor([5, 6]), tensor([7, 8])).array(), [36, 49]);
+ * assertEquals(traces, 1);
+ * ```
+ *
+ * @example A static argument
+ * ```ts
+ * import { jit, mul, tensor, type Tensor } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const f = jit((x: Tensor, double: boolean) => (double ? mul(x, 2) : x), {
+ *   staticArgnums: [1],
+ * });
+ * assertEquals(await f(tensor([1]), true).array(), [2]);
+ * assertEquals(await f(tensor([1]), false).array(), [1]);
+ * assertEquals(f.cacheSize, 2);
+ * ```
+ */
+export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
+  checkOptions("jit", opts, ["staticArgnums"]);
+  if (typeof f !== "function") {
+    throw new TypeError(`jit: expected a function, got ${typeof f}`);
+  }
+  const statics = staticSet("jit", opts?.staticArgnums);
+  const g = f as unknown as (...a: unknown[]) => unknown;
+  const cache = new Map<string, Entry>();
+
+  const entryFor = (sig: Signature): Entry => {
+    const optimize = (p: Program): Program =>
+      optimizeProgram(p, sig.backend ? { backend: sig.backend } : {});
+    let entry = cache.get(sig.key);
+    if (!entry) {
+      const traced = traceFlat("jit", (ins) => g(...sig.rebuild(ins)), sig.avals);
+      // Folding computes, so under a transform it waits for a later call.
+      const folded = !transformsActive();
+      entry = { traced, program: optimize(traced.program), folded };
+      if (traced.cacheable) cache.set(sig.key, entry);
+    } else if (!entry.folded && !transformsActive()) {
+      entry.program = optimize(entry.traced.program);
+      entry.folded = true;
+    }
+    return entry;
+  };
+
+  const jitted = (...args: unknown[]): unknown => {
+    const sig = signatureOf("jit", args, statics);
+    const { traced, program } = entryFor(sig);
+    const outs: Tensor[] = evalProgram(program, sig.tensors, sig.backend);
+    let k = 0;
+    return treeUnflatten(
+      traced.outTree,
+      traced.outNumbers.map((n) => n ?? outs[k++]!),
+    );
+  };
+  Object.defineProperties(jitted, {
+    cacheSize: { get: () => cache.size },
+    program: {
+      value: (...args: unknown[]): Program =>
+        entryFor(signatureOf("jit", args, statics)).program,
+    },
+  });
+  return jitted as unknown as Jitted<F>;
+}

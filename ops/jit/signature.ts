@@ -1,0 +1,154 @@
+/**
+ * Input signatures: what a traced program depends on besides its tensor
+ * inputs' values. Two calls with the same signature share one program.
+ * Private to `ops/jit/`.
+ *
+ * @module
+ */
+
+import type { Aval } from "../dtype.ts";
+import type { Backend } from "../backend.ts";
+import { backendOf } from "../_convert.ts";
+import { Tensor } from "../tensor.ts";
+import { type Leaf, treeFlatten, treeUnflatten } from "../pytree.ts";
+
+/** The flat view of a call's arguments. */
+export interface Signature {
+  /** The cache key: structure, shapes, dtypes, backends and static values. */
+  readonly key: string;
+  /** The tensor leaves of the non-static arguments, in order. */
+  readonly tensors: readonly Tensor[];
+  /** Their shapes and dtypes. */
+  readonly avals: readonly Aval[];
+  /** The backend of the first tensor that has storage, if any. */
+  readonly backend: Backend | undefined;
+  /** The arguments with the tensor leaves replaced by `tensors`. */
+  readonly rebuild: (tensors: readonly Tensor[]) => unknown[];
+}
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+
+/**
+ * A string that identifies a static value: primitives by value, arrays and
+ * plain objects by content, anything else (functions, class instances) by
+ * identity.
+ */
+export function staticKey(v: unknown): string {
+  switch (typeof v) {
+    case "number":
+      return Object.is(v, -0) ? "n:-0" : `n:${v}`;
+    case "string":
+      return `s:${JSON.stringify(v)}`;
+    case "boolean":
+    case "undefined":
+    case "bigint":
+      return `${typeof v}:${String(v)}`;
+    case "symbol":
+      return `sym:${String(v.description)}`;
+  }
+  if (v === null) return "null";
+  if (Array.isArray(v)) return `[${v.map(staticKey).join(",")}]`;
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype || proto === null) {
+    const o = v as Record<string, unknown>;
+    return `{${
+      Object.keys(o).map((k) => `${JSON.stringify(k)}:${staticKey(o[k])}`)
+        .join(",")
+    }}`;
+  }
+  let id = objectIds.get(v as object);
+  if (id === undefined) objectIds.set(v as object, id = nextObjectId++);
+  return `#${id}`;
+}
+
+/** Checks `staticArgnums` and returns it as a set. */
+export function staticSet(
+  op: string,
+  nums: number | readonly number[] | undefined,
+): ReadonlySet<number> {
+  const list = nums === undefined ? [] : typeof nums === "number" ? [nums] : nums;
+  if (!Array.isArray(list)) {
+    throw new TypeError(
+      `${op}: staticArgnums must be a number or an array of numbers, got ${typeof nums}`,
+    );
+  }
+  for (const n of list) {
+    if (!Number.isInteger(n) || n < 0) {
+      throw new RangeError(
+        `${op}: staticArgnums must hold non-negative integers, got ${n}`,
+      );
+    }
+  }
+  return new Set(list);
+}
+
+/**
+ * The signature of a call. Arguments in `statics` are keyed by value and
+ * passed through; in the others, tensor leaves become program inputs, and
+ * number leaves are static too (keyed by value), so a traced function sees
+ * exactly the JS numbers an eager call would.
+ */
+export function signatureOf(
+  op: string,
+  args: readonly unknown[],
+  statics: ReadonlySet<number>,
+): Signature {
+  for (const n of statics) {
+    if (n >= args.length) {
+      throw new RangeError(
+        `${op}: staticArgnums ${n} is out of range for ${args.length} argument(s)`,
+      );
+    }
+  }
+  const parts: string[] = [];
+  const tensors: Tensor[] = [];
+  const slots: { leaves: Leaf[]; def: ReturnType<typeof treeFlatten>[1] }[] =
+    [];
+  args.forEach((a, i) => {
+    if (statics.has(i)) return void parts.push(`static ${staticKey(a)}`);
+    const [leaves, def] = treeFlatten(a);
+    slots[i] = { leaves, def };
+    const ls = leaves.map((l) => {
+      if (!(l instanceof Tensor)) return staticKey(l);
+      tensors.push(l);
+      return `${l.dtype}[${l.shape}]@${backendOf([l])?.name ?? "traced"}`;
+    });
+    parts.push(`${treeKey(def)} ${ls.join(" ")}`);
+  });
+  const backend = backendOf(tensors);
+  return {
+    key: `${parts.join(" | ")} || ${backend?.name ?? ""}`,
+    tensors,
+    avals: tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
+    backend,
+    rebuild: (ins) => {
+      let k = 0;
+      return args.map((a, i) => {
+        const slot = slots[i];
+        if (!slot) return a;
+        return treeUnflatten(
+          slot.def,
+          slot.leaves.map((l) => (l instanceof Tensor ? ins[k++]! : l)),
+        );
+      });
+    },
+  };
+}
+
+/** A key for a pytree structure, static parts by value. */
+function treeKey(def: ReturnType<typeof treeFlatten>[1]): string {
+  switch (def.kind) {
+    case "leaf":
+      return "*";
+    case "static":
+      return staticKey(def.value);
+    case "array":
+      return `[${def.children.map(treeKey).join(",")}]`;
+    case "object":
+      return `{${
+        def.keys.map((k, i) => `${JSON.stringify(k)}:${treeKey(def.children[i]!)}`)
+          .join(",")
+      }}`;
+  }
+}
