@@ -59,9 +59,7 @@ export function evalProgram(
     p.inputs.forEach((v, i) => env.set(v, inputs[i]!));
     p.consts.forEach((v, i) => env.set(v, p.constValues[i]!));
     const read = (a: Atom): Tensor =>
-      a.kind === "literal"
-        ? scalar(a.value, a.aval.dtype, home)
-        : env.get(a)!;
+      a.kind === "literal" ? scalar(a.value, a.aval.dtype, home) : env.get(a)!;
     for (const e of p.eqns) {
       if (e.outs.length !== 1) {
         throw new TypeError(

@@ -15,7 +15,7 @@ import type { StaticOptions } from "./make_program.ts";
 import { optimizeProgram } from "./passes/optimize.ts";
 import type { Program } from "./program.ts";
 import { type Signature, signatureOf, staticSet } from "./signature.ts";
-import { traceFlat, type Traced } from "./trace.ts";
+import { type Traced, traceFlat } from "./trace.ts";
 
 /** Options of {@link jit}. */
 export type JitOptions = StaticOptions;
@@ -100,7 +100,11 @@ export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
       optimizeProgram(p, sig.backend ? { backend: sig.backend } : {});
     let entry = cache.get(sig.key);
     if (!entry) {
-      const traced = traceFlat("jit", (ins) => g(...sig.rebuild(ins)), sig.avals);
+      const traced = traceFlat(
+        "jit",
+        (ins) => g(...sig.rebuild(ins)),
+        sig.avals,
+      );
       // Folding computes, so under a transform it waits for a later call.
       const folded = !transformsActive();
       entry = { traced, program: optimize(traced.program), folded };

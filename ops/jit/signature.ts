@@ -67,7 +67,11 @@ export function staticSet(
   op: string,
   nums: number | readonly number[] | undefined,
 ): ReadonlySet<number> {
-  const list = nums === undefined ? [] : typeof nums === "number" ? [nums] : nums;
+  const list = nums === undefined
+    ? []
+    : typeof nums === "number"
+    ? [nums]
+    : nums;
   if (!Array.isArray(list)) {
     throw new TypeError(
       `${op}: staticArgnums must be a number or an array of numbers, got ${typeof nums}`,
@@ -147,7 +151,9 @@ function treeKey(def: ReturnType<typeof treeFlatten>[1]): string {
       return `[${def.children.map(treeKey).join(",")}]`;
     case "object":
       return `{${
-        def.keys.map((k, i) => `${JSON.stringify(k)}:${treeKey(def.children[i]!)}`)
+        def.keys.map((k, i) =>
+          `${JSON.stringify(k)}:${treeKey(def.children[i]!)}`
+        )
           .join(",")
       }}`;
   }

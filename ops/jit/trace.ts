@@ -19,15 +19,15 @@ import {
 import { pin } from "../memory.ts";
 import type { Params, Primitive } from "../primitives.ts";
 import { type Tensor, Tracer } from "../tensor.ts";
-import { treeFlatten, type TreeDef } from "../pytree.ts";
+import { type TreeDef, treeFlatten } from "../pytree.ts";
 import {
   type Atom,
-  eqn,
   type Eqn,
+  eqn,
   literal,
   newVar,
-  program,
   type Program,
+  program,
   type Var,
 } from "./program.ts";
 

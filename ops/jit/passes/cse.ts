@@ -10,10 +10,10 @@
 
 import {
   type Atom,
-  eqn,
   type Eqn,
-  program,
+  eqn,
   type Program,
+  program,
   substitute,
   type Var,
 } from "../program.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Eqn, program, type Program, type Var } from "../program.ts";
+import { type Eqn, type Program, program, type Var } from "../program.ts";
 
 /**
  * Removes the equations whose results no output uses, and the constants

@@ -15,12 +15,12 @@ import type { Primitive } from "../../primitives.ts";
 import { type Tensor, Tracer } from "../../tensor.ts";
 import {
   type Atom,
-  eqn,
   type Eqn,
+  eqn,
   literal,
   newVar,
-  program,
   type Program,
+  program,
   substitute,
   type Var,
 } from "../program.ts";
@@ -93,9 +93,7 @@ export function foldConstants(p: Program, opts?: FoldOptions): Program {
       a.kind === "var" ? known.get(a)!.backend : undefined
     ).find((b) => b) ?? opts?.backend;
     const args = inputs.map((a) =>
-      a.kind === "literal"
-        ? scalar(a.value, a.aval.dtype, home)
-        : known.get(a)!
+      a.kind === "literal" ? scalar(a.value, a.aval.dtype, home) : known.get(a)!
     );
     const y = bind(e.prim, args, e.params);
     const out = e.outs[0]!;
