@@ -7,7 +7,7 @@
  */
 
 import type { Aval } from "../dtype.ts";
-import type { Backend } from "../backend.ts";
+import { type Backend, defaultBackend } from "../backend.ts";
 import { backendOf } from "../_convert.ts";
 import { Tensor } from "../tensor.ts";
 import { type Leaf, treeFlatten, treeUnflatten } from "../pytree.ts";
@@ -122,7 +122,8 @@ export function signatureOf(
   });
   const backend = backendOf(tensors);
   return {
-    key: `${parts.join(" | ")} || ${backend?.name ?? ""}`,
+    // The default backend holds the constants a trace creates, as eager ops.
+    key: `${parts.join(" | ")} || ${defaultBackend()}`,
     tensors,
     avals: tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
     backend,

@@ -56,7 +56,7 @@ export const FOLD_MAX_SIZE = 4096;
  *
  * @example
  * ```ts
- * import { add, foldConstants, makeProgram, mul, scalar, tensor, type Tensor } from "@heed/heed";
+ * import { add, foldConstants, makeProgram, mul, tensor, type Tensor } from "@heed/heed";
  * import { assertEquals } from "@std/assert";
  *
  * // 2·3 is known before the program runs; only the add remains.
