@@ -14,7 +14,7 @@ import { evalProgram } from "./eval.ts";
 import type { StaticOptions } from "./make_program.ts";
 import { optimizeProgram } from "./passes/optimize.ts";
 import type { Program } from "./program.ts";
-import { type Signature, signatureOf, staticSet } from "./signature.ts";
+import { type Signature, signatureOf, staticSet } from "./_signature.ts";
 import { type Traced, traceFlat } from "./trace.ts";
 
 /** Options of {@link jit}. */

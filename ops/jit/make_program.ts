@@ -7,7 +7,7 @@
 
 import { checkOptions } from "../_options.ts";
 import type { AnyFn } from "../transforms/types.ts";
-import { signatureOf, staticSet } from "./signature.ts";
+import { signatureOf, staticSet } from "./_signature.ts";
 import { type Traced, traceFlat } from "./trace.ts";
 
 /** Options of {@link makeProgram} and `jit`. */
