@@ -95,6 +95,31 @@ export interface BeamOptions {
  * keeps the `beam` best partial translations per sentence; a finished one
  * scores logp / lp(length). With `beam: 1` it is greedy decoding. Returns
  * ids without `<bos>`/`<eos>`.
+ *
+ * @example A toy decoder: 4, then 5, then `<eos>`
+ * ```ts
+ * import { logSoftmax, tensor } from "@heed/heed";
+ * import { beamSearch, type StepDecoder } from "@heed/heed/models";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const next = (prefix: readonly number[]) => [0, 4, 5, 3][prefix.length]!; // <bos> counts
+ * const decoder: StepDecoder<null> = {
+ *   batch: 1,
+ *   maxLen: 10,
+ *   start: () => null,
+ *   step: (state, prefixes) => ({
+ *     logp: logSoftmax(tensor(prefixes.map((p) =>
+ *       Array.from({ length: 8 }, (_, w) => (w === next(p) ? 5 : 0))
+ *     ))),
+ *     state,
+ *   }),
+ *   reorder: (state) => state,
+ *   release: () => {},
+ *   close: () => {},
+ * };
+ * assertEquals((await beamSearch(decoder, { beam: 1 })).map((x) => [...x]), [[4, 5]]);
+ * assertEquals((await beamSearch(decoder, { beam: 3 })).map((x) => [...x]), [[4, 5]]);
+ * ```
  */
 export async function beamSearch<S>(
   dec: StepDecoder<S>,
