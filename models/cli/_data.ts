@@ -25,6 +25,8 @@ export interface ClassifySource {
   readonly labelColumn: string;
   /** The seed of the held-out test split. */
   readonly seed: number;
+  /** The fraction of `data` held out as test without a test file (default {@link TEST_FRACTION}). */
+  readonly testFraction?: number;
   /** The classes (a trained model's), instead of the training file's. */
   readonly labels?: readonly string[];
 }

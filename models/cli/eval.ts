@@ -8,7 +8,8 @@
 import { runMain } from "./_errors.ts";
 import { loadDataset } from "../../data/mod.ts";
 import { evaluateClassifier, evaluateTranslator } from "../inference.ts";
-import { classifyData } from "./_data.ts";
+import { classifyData, TEST_FRACTION } from "./_data.ts";
+import { dataIdentity } from "../train/validate.ts";
 import { readRunJson } from "../train/run_dir.ts";
 import { start } from "./predict.ts";
 
@@ -38,13 +39,26 @@ export async function main(argv: readonly string[]): Promise<number> {
     );
     return 0;
   }
+  const data = args.data ?? run.data ?? null;
+  const test = args.test ?? run.test ?? null;
+  // Without a test file, the test rows are those train held out of the data
+  // with its seed: the same only if the data are the same.
+  if (test === null && data !== null && run.dataHash !== undefined) {
+    const now = await dataIdentity(data);
+    if (now.hash !== run.dataHash) {
+      throw new Error(
+        `${data} changed since the run was trained (its test rows were held out of the old content); pass the test rows with --test`,
+      );
+    }
+  }
   const d = await classifyData({
-    data: args.data ?? run.data ?? null,
-    test: args.test ?? run.test ?? null,
+    data,
+    test,
     valid: null,
     textColumn: run.textColumn ?? "text",
     labelColumn: run.labelColumn ?? "category",
     seed: run.seed ?? 0,
+    testFraction: run.testFraction ?? TEST_FRACTION,
     labels: trained.model.labels,
   });
   const r = await evaluateClassifier(trained.model, d.test);

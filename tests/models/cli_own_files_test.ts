@@ -252,3 +252,55 @@ Deno.test("a 3,000-word row is cut to --max-length, and predict cuts a long sent
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("eval scores the rows train held out with its --seed, and refuses data that changed since", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_own_" });
+  try {
+    const csv = await tinyCsv(dir);
+    const q = (t: string) => `"${t.replaceAll('"', '""')}"`;
+    const extra = GREET.flatMap((g, i) => [
+      `${q(`${g} ${i}`)},greet`,
+      `${q(`${LEAVE[i]} ${i}`)},leave`,
+    ]);
+    await Deno.writeTextFile(csv, extra.join("\n") + "\n", { append: true });
+    const out = `${dir}/run`;
+    const [code, log] = await quiet(() =>
+      train(["--data", csv, ...TINY, "--seed", "1", "--out", out])
+    );
+    assertEquals(code, 0, log);
+    const trained = log.match(/test accuracy ([\d.]+)%.*\((\d+) test rows/)!;
+    const [evalCode, evalLog] = await quiet(() => evaluate(["--out", out]));
+    assertEquals(evalCode, 0, evalLog);
+    assertStringIncludes(
+      evalLog,
+      `test accuracy ${trained[1]}%, macro-F1`,
+    );
+    assertStringIncludes(evalLog, `(${trained[2]} rows)`);
+    await Deno.writeTextFile(csv, "hi again,greet\n", { append: true });
+    await assertRejects(
+      () => quiet(() => evaluate(["--out", out])),
+      Error,
+      "changed since the run was trained",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a second train on a folder that a run holds is refused, naming the holder", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_own_" });
+  try {
+    const csv = await tinyCsv(dir);
+    const out = `${dir}/run`;
+    await Deno.mkdir(out);
+    const { lockRunDir } = await import("../../models/train/run_dir.ts");
+    await using _held = await lockRunDir(out, { command: "train (the first)" });
+    await assertRejects(
+      () => quiet(() => train(["--data", csv, ...TINY, "--out", out])),
+      Error,
+      "train (the first)",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
