@@ -131,7 +131,7 @@ cross-attention. \`deno task predict\` may write only under runs/.
   };
 
 /** Reads flag values by the rules every flag shares, with one wording per rule. */
-export const rules = {
+const rules = {
   /** An integer ≥ `min`. */
   integer(flag: string, v: string | undefined, min: 0 | 1): number {
     const n = Number(v);
