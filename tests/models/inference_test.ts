@@ -1,7 +1,8 @@
 // A checkpoint is checked against the model before it is used, and a
 // --resume that changes the classes is refused; both say what differs.
 
-import { assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import * as h from "../../mod.ts";
 import { type Tensor, tensor, treeFlatten, treeUnflatten } from "../../mod.ts";
 import { LabelEncoder, loadDataset } from "../../data/mod.ts";
 import { loadClassifier, loadTrained } from "../../models/inference.ts";
@@ -85,5 +86,51 @@ Deno.test("--resume with other class names is refused, naming the labels", async
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("translateText stops at twice the source length plus 5 tokens", async () => {
+  const { trainBpe } = await import("../../data/mod.ts");
+  const { initTranslator, translatorConfig } = await import(
+    "../../models/arch/translator.ts"
+  );
+  const { translateText } = await import("../../models/inference.ts");
+  const text = ["ein hund", "eine katze", "der mann"];
+  const srcTokenizer = trainBpe(text, { vocabSize: 40 });
+  const tgtTokenizer = trainBpe(["a dog", "a cat", "the man"], {
+    vocabSize: 40,
+  });
+  const config = translatorConfig({
+    srcVocab: srcTokenizer.vocab.size,
+    tgtVocab: tgtTokenizer.vocab.size,
+    dModel: 8,
+    heads: 2,
+    encLayers: 1,
+    decLayers: 1,
+    maxLen: 64,
+  });
+  // Untrained: it never picks <eos>, so only the cap ends the output.
+  for (let seed = 0; seed < 8; seed++) {
+    const m = {
+      arch: "transformer" as const,
+      params: initTranslator(h.key(seed), config),
+      config,
+      srcTokenizer,
+      tgtTokenizer,
+      metadata: {
+        task: "translate" as const,
+        arch: "transformer" as const,
+        config,
+        columns: { source: "de", target: "en" },
+        srcTokenizer: srcTokenizer.toJSON(),
+        tgtTokenizer: tgtTokenizer.toJSON(),
+      },
+    };
+    const t = await translateText(m, "ein hund", { beam: 1 });
+    const source = t.sourceTokens.length; // with </s>
+    assert(
+      t.targetTokens.length - 1 <= 2 * source + 5,
+      `${t.targetTokens.length - 1} tokens from ${source}`,
+    );
   }
 });
