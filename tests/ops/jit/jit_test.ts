@@ -244,3 +244,19 @@ Deno.test("jit() runs on every backend with numbers on the inputs' backend", asy
     assertEquals(await y.array(), [4, 6]);
   }
 });
+
+Deno.test("a jitted step under carry keeps memory flat", async () => {
+  const name = h.defaultBackend();
+  const step = jit((s: { w: Tensor; x: Tensor }) => {
+    const g = h.grad((w: Tensor) => h.sum(h.square(h.matmul(s.x, w))))(s.w);
+    return { w: h.sub(s.w, h.mul(g, 0.01)), x: s.x };
+  });
+  let state = { w: randomTensor([3, 2], 7), x: randomTensor([4, 3], 8) };
+  state = h.carry(state, step); // traces and compiles
+  const live = () => h.memory()[name]!.liveBuffers;
+  const before = live();
+  for (let i = 0; i < 5; i++) state = h.carry(state, step);
+  assertEquals(live(), before);
+  assertEquals(step.cacheSize, 1);
+  await state.w.data();
+});
