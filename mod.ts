@@ -109,6 +109,7 @@ export {
   Key,
   key,
   type Keys,
+  type KeyTuple,
   layerNorm,
   type LayerNormOptions,
   type Leaf,

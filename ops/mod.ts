@@ -186,6 +186,7 @@ export {
   Key,
   key,
   type Keys,
+  type KeyTuple,
   normal,
   permutation,
   permutationIndices,

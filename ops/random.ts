@@ -20,6 +20,7 @@ export {
   Key,
   key,
   type Keys,
+  type KeyTuple,
   permutationIndices,
   split,
 } from "./random_key.ts";

@@ -62,7 +62,9 @@ export function key(seed: number): Key {
 export type Keys<N extends number> = number extends N ? Key[]
   : KeyTuple<N, []>;
 
-type KeyTuple<N extends number, R extends Key[]> = R["length"] extends N ? R
+/** `N` keys as a tuple, built up in `R` (the helper behind {@link Keys}). */
+export type KeyTuple<N extends number, R extends Key[]> = R["length"] extends N
+  ? R
   : R["length"] extends 16 ? Key[]
   : KeyTuple<N, [...R, Key]>;
 
