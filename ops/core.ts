@@ -55,6 +55,11 @@ export function transformsActive(): boolean {
   return stack.length > 0;
 }
 
+/** Whether a transform other than jit's staging (jvp, linearize) is running. */
+export function nonStagingActive(): boolean {
+  return stack.some((m) => !m.staging);
+}
+
 /**
  * Runs `fn` with a new interpreter level on top of the stack; `make` builds
  * the interpreter for the level. A `staging` level receives every op bound

@@ -194,3 +194,18 @@ export {
   uniform,
   type UniformOptions,
 } from "./random.ts";
+export { jit, type JitInfo, type JitOptions, type Jitted } from "./jit/jit.ts";
+export { makeProgram, type StaticOptions } from "./jit/make_program.ts";
+export type { Traced } from "./jit/trace.ts";
+export type { Atom, Eqn, Literal, Program, Var } from "./jit/program.ts";
+export { printProgram } from "./jit/print.ts";
+export { programsEqual } from "./jit/equal.ts";
+export { evalProgram } from "./jit/eval.ts";
+export { eliminateDeadCode } from "./jit/passes/dce.ts";
+export { eliminateCommonSubexpressions } from "./jit/passes/cse.ts";
+export {
+  FOLD_MAX_SIZE,
+  foldConstants,
+  type FoldOptions,
+} from "./jit/passes/fold.ts";
+export { optimizeProgram } from "./jit/passes/optimize.ts";

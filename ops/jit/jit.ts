@@ -5,7 +5,7 @@
  * @module
  */
 
-import { transformsActive } from "../core.ts";
+import { nonStagingActive, transformsActive } from "../core.ts";
 import { checkOptions } from "../_options.ts";
 import { treeUnflatten } from "../pytree.ts";
 import type { Tensor } from "../tensor.ts";
@@ -54,9 +54,11 @@ interface Entry {
  * only when it is traced. Unlike JAX, number leaves are static (each new
  * value traces again) so that they keep their weak dtype.
  *
- * A `customJvp`/`customVjp` rule inside `f` is used under `jit(grad(f))`;
- * under `grad(jit(f))` the program records the function's own primitives
- * (its plain derivative), as the rules are not yet sub-programs.
+ * Under differentiation (`grad(jit(f))`, `jvp(jit(f))`), `f` runs directly
+ * inside that transform, so custom rules (`customJvp`, `customVjp`) inside
+ * `f` are honoured everywhere; compiled programs run at the top level and
+ * inside other jitted functions, which is where `jit(grad(f))` puts a
+ * training step.
  *
  * @example Tracing once per signature
  * ```ts
@@ -117,6 +119,11 @@ export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
   };
 
   const jitted = (...args: unknown[]): unknown => {
+    // Under differentiation (grad(jit(f)), jvp(jit(f))), f runs directly,
+    // so the transform sees f's own operations, custom rules included; a
+    // cached program holds only their plain primitives. Inside another
+    // jit's trace, the cached program is recorded into the outer one.
+    if (nonStagingActive()) return g(...args);
     const sig = signatureOf("jit", args, statics);
     const { traced, program } = entryFor(sig);
     const outs: Tensor[] = evalProgram(program, sig.tensors, sig.backend);

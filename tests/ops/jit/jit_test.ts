@@ -236,6 +236,28 @@ Deno.test("jit(grad(f)) uses a customVjp rule inside f", async () => {
   assertEquals(await g(h.tensor([1, 2])).array(), [0, 0]);
 });
 
+Deno.test("grad(jit(f)) and jvp(jit(f)) use a custom rule inside f, also after a cached call", async () => {
+  // Regression: the cached program held f's plain primitives, so grad
+  // through it silently ignored the rule (gradient 3 instead of 0).
+  const clip = h.customVjp(
+    (x: Tensor) => x,
+    (x: Tensor) => [x, null],
+    (_r, ct: Tensor) => [h.mul(ct, 0)],
+  );
+  const f = jit((x: Tensor) => h.sum(h.mul(clip(x), 3)));
+  const x = h.tensor([1, 2]);
+  assertEquals(await f(x).item(), 9); // compiled and cached at the top level
+  assertEquals(await h.grad(f)(x).array(), [0, 0]);
+  const lin = h.customJvp(
+    (x: Tensor) => h.sin(x),
+    ([x]: [Tensor], [t]: [Tensor]) => [h.sin(x), h.mul(t, 5)],
+  );
+  const fj = jit((x: Tensor) => lin(x));
+  fj(x);
+  const [, tangent] = h.jvp(fj, [x], [h.tensor([1, 1])]);
+  assertEquals(await tangent.array(), [5, 5]);
+});
+
 Deno.test("jit() runs on every backend with numbers on the inputs' backend", async () => {
   for (const name of h.backends()) {
     const x = await h.toBackend(h.tensor([1, 2]), name);
