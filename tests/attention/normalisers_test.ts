@@ -38,7 +38,11 @@ function apply(n: Normaliser, s: Tensor, mask: Tensor | null = null): Tensor {
 }
 
 /** Sparsemax by the textbook sort-based algorithm, on the host. */
-function sparsemaxRef(z: number[]): number[] {
+function sparsemaxRef(scores: number[]): number[] {
+  // Shifted by the max first (sparsemax is shift invariant), so that even
+  // float64 does not absorb the +1 of the support test at large scores.
+  const top = Math.max(...scores);
+  const z = scores.map((v) => v - top);
   const sorted = [...z].sort((a, b) => b - a);
   let cum = 0, k = 0, cumK = 0;
   sorted.forEach((v, i) => {
