@@ -123,30 +123,7 @@ function concreteLeaves(tree: unknown): Set<Tensor> {
  * ```
  */
 export function scope<T>(fn: () => T): T {
-  const frame: Tensor[] = [];
-  scopes.push(frame);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    scopes.pop();
-    for (const t of frame) release(t);
-    throw e;
-  }
-  scopes.pop();
-  if (result instanceof Promise) {
-    for (const t of frame) release(t);
-    throw new TypeError(
-      "scope: fn returned a Promise; scopes are synchronous: await outside the scope",
-    );
-  }
-  const keep = concreteLeaves(result);
-  const parent = scopes[scopes.length - 1];
-  for (const t of frame) {
-    if (keep.has(t)) parent?.push(t);
-    else release(t);
-  }
-  return result;
+  return scopeCreated(fn)[0];
 }
 
 /**
@@ -166,6 +143,12 @@ export function scopeCreated<T>(fn: () => T): [T, Set<Tensor>] {
     throw e;
   }
   scopes.pop();
+  if (result instanceof Promise) {
+    for (const t of frame) release(t);
+    throw new TypeError(
+      "scope: fn returned a Promise; scopes are synchronous: await outside the scope",
+    );
+  }
   const keep = concreteLeaves(result);
   const parent = scopes[scopes.length - 1];
   const created = new Set<Tensor>();
