@@ -9,7 +9,7 @@
 import { type Tokenizer, tokenizerFromJSON } from "../data/mod.ts";
 import { dispose, key, scope } from "../ops/mod.ts";
 import { type Checkpoint, loadCheckpoint } from "./train/checkpoint.ts";
-import { validateParams } from "./train/validate.ts";
+import { checkFinite, validateParams } from "./train/validate.ts";
 import {
   type ClassifierParams,
   type FullClassifierConfig,
@@ -95,7 +95,23 @@ function translatorFrom(
 
 /** Loads a translation checkpoint written by `deno task train --task translate` (parameters checked). */
 export async function loadTranslator(path: string): Promise<LoadedTranslator> {
-  return translatorFrom(path, await loadCheckpoint(path));
+  return await finite(path, translatorFrom(path, await loadCheckpoint(path)));
+}
+
+/** `model`, once its parameters are known to be finite (one readback). */
+async function finite<M extends { readonly params: unknown }>(
+  path: string,
+  model: M,
+): Promise<M> {
+  const bad = await checkFinite(model.params);
+  if (bad !== null) {
+    throw new RangeError(
+      `${path}: parameter ${
+        JSON.stringify(bad)
+      } is not finite (NaN or infinity): the run diverged or the file was altered`,
+    );
+  }
+  return model;
 }
 
 /** A checkpoint as `train` writes it: parameters, best parameters, metadata. */
@@ -135,7 +151,7 @@ function classifierFrom(
  * TypeError naming it.
  */
 export async function loadClassifier(path: string): Promise<ClassifierModel> {
-  return classifierFrom(path, await loadCheckpoint(path));
+  return await finite(path, classifierFrom(path, await loadCheckpoint(path)));
 }
 
 /** A trained model of either task, as `train` saved it. */
@@ -155,13 +171,16 @@ export async function loadTrained(path: string): Promise<TrainedModel> {
   return ck.metadata.task === "translate"
     ? {
       task: "translate",
-      model: translatorFrom(path, ck as Saved<Params, TranslatorMeta>),
+      model: await finite(
+        path,
+        translatorFrom(path, ck as Saved<Params, TranslatorMeta>),
+      ),
     }
     : {
       task: "classify",
-      model: classifierFrom(
+      model: await finite(
         path,
-        ck as Saved<ClassifierParams, ClassifierMeta>,
+        classifierFrom(path, ck as Saved<ClassifierParams, ClassifierMeta>),
       ),
     };
 }

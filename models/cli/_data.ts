@@ -4,6 +4,7 @@
 import type * as aq from "arquero";
 import {
   type ClassificationData,
+  DataError,
   LabelEncoder,
   loadDataset,
   loadLabelledText,
@@ -27,6 +28,8 @@ export interface ClassifySource {
   readonly seed: number;
   /** The fraction of `data` held out as test without a test file (default {@link TEST_FRACTION}). */
   readonly testFraction?: number;
+  /** train: 10% of the training rows will be held out for validation. */
+  readonly holdValid?: boolean;
   /** The classes (a trained model's), instead of the training file's. */
   readonly labels?: readonly string[];
 }
@@ -52,14 +55,47 @@ export async function classifyData(
       ? undefined
       : (await loadLabelledText(path, { ...columns, labels })).table;
   const [test, valid] = [await other(src.test), await other(src.valid)];
-  const parts = test ? { train: table, test } : splitTable(table, {
-    fractions: { train: 1 - TEST_FRACTION, test: TEST_FRACTION },
-    key: key(src.seed),
-  });
+  const fraction = src.testFraction ?? TEST_FRACTION;
+  const parts = test ? { train: table, test } : split(
+    table,
+    { train: 1 - fraction, test: fraction },
+    src,
+  );
+  // train holds out 10% of its rows for early stopping without --valid:
+  // too few rows for that is said now, before the run folder is touched
+  if (src.holdValid && !valid) {
+    split(
+      parts.train!,
+      { train: 0.9, valid: 0.1 },
+      src,
+      "after the test rows are held out",
+    );
+  }
   return {
     train: parts.train!,
     test: parts.test!,
     labels,
     ...(valid ? { valid } : {}),
   };
+}
+
+/** splitTable, with "too little data" as a DataError naming the file. */
+function split(
+  table: aq.ColumnTable,
+  fractions: Readonly<Record<string, number>>,
+  src: ClassifySource,
+  what?: string,
+): Record<string, aq.ColumnTable> {
+  try {
+    return splitTable(table, { fractions, key: key(src.seed) });
+  } catch (e) {
+    const m = /^splitTable: (too little data): (.*)$/s.exec(
+      (e as Error).message,
+    );
+    if (!(e instanceof RangeError) || m === null) throw e;
+    throw new DataError(
+      { source: src.data ?? "data" },
+      `${m[1]}: ${what === undefined ? "" : `${what}, `}${m[2]}`,
+    );
+  }
 }

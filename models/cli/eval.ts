@@ -6,23 +6,55 @@
  */
 
 import { runMain } from "./_errors.ts";
-import { loadDataset } from "../../data/mod.ts";
+import { LabelEncoder, loadDataset, loadLabelledText } from "../../data/mod.ts";
 import { evaluateClassifier, evaluateTranslator } from "../inference.ts";
 import { classifyData, TEST_FRACTION } from "./_data.ts";
 import { dataIdentity } from "../train/validate.ts";
-import { readRunJson } from "../train/run_dir.ts";
 import { start } from "./predict.ts";
+
+/**
+ * A path that run.json records, followed only when the file is the one
+ * train read (its recorded hash): run.json is untrusted, and a path it names
+ * must not make eval read, and quote in an error, any file it likes.
+ */
+async function recorded(
+  out: string,
+  path: string,
+  hash: string | undefined,
+  flag: "--data" | "--test",
+): Promise<string> {
+  const where = `${out}/run.json records ${flag} ${path}`;
+  if (hash === undefined) {
+    throw new Error(
+      `${where} without its content hash, so heed cannot tell it is what train read; pass ${flag} yourself`,
+    );
+  }
+  const info = await Deno.stat(path).catch(() => null);
+  if (info === null || !(info.isFile || info.isDirectory)) {
+    throw new Error(`${where}, which is not a file or folder (any more)`);
+  }
+  if ((await dataIdentity(path)).hash !== hash) {
+    throw new Error(
+      `${where}, which changed since the run was trained (or run.json was edited); pass ${flag} yourself`,
+    );
+  }
+  return path;
+}
 
 /** Runs `eval`; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const s = await start("eval", argv);
   if (typeof s === "number") return s;
-  const { args, trained } = s;
-  // run.json is untrusted input: every field is checked as it is read.
-  const run = await readRunJson(args.out) ?? { task: trained.task };
+  const { args, trained, run } = s;
+  const info = run ?? { task: trained.task };
+  const dataPath = async () =>
+    args.data ??
+      (info.data == null
+        ? null
+        : await recorded(args.out, info.data, info.dataHash, "--data"));
   const t0 = performance.now();
   if (trained.task === "translate") {
-    const data = args.data ?? run.data ?? null;
+    const data = await dataPath();
     const d = data
       ? await loadDataset("multi30k", { path: data })
       : await loadDataset("tatoeba");
@@ -39,29 +71,44 @@ export async function main(argv: readonly string[]): Promise<number> {
     );
     return 0;
   }
-  const data = args.data ?? run.data ?? null;
-  const test = args.test ?? run.test ?? null;
-  // Without a test file, the test rows are those train held out of the data
-  // with its seed: the same only if the data are the same.
-  if (test === null && data !== null && run.dataHash !== undefined) {
-    const now = await dataIdentity(data);
-    if (now.hash !== run.dataHash) {
+  const test = args.test ??
+    (info.test == null
+      ? null
+      : await recorded(args.out, info.test, info.testHash, "--test"));
+  const { labels } = trained.model;
+  const columns = {
+    textColumn: info.textColumn ?? "text",
+    labelColumn: info.labelColumn ?? "category",
+  };
+  const data = test === null ? await dataPath() : null;
+  let rows;
+  if (test !== null) {
+    // only the model's classes are read, so no training data is needed
+    rows = (await loadLabelledText(test, {
+      ...columns,
+      labels: new LabelEncoder(labels),
+    })).table;
+  } else if (data !== null) {
+    // the test rows are those train held out of the data with its seed
+    rows = (await classifyData({
+      data,
+      test: null,
+      valid: null,
+      ...columns,
+      seed: info.seed ?? 0,
+      testFraction: info.testFraction ?? TEST_FRACTION,
+      labels,
+    })).test;
+  } else {
+    const bundled = await loadDataset("banking77");
+    if (bundled.labels.labels.join("\n") !== labels.join("\n")) {
       throw new Error(
-        `${data} changed since the run was trained (its test rows were held out of the old content); pass the test rows with --test`,
+        `the model in ${args.out} has ${labels.length} classes of its own, not banking77's ${bundled.labels.size}; pass its test rows with --test`,
       );
     }
+    rows = bundled.test;
   }
-  const d = await classifyData({
-    data,
-    test,
-    valid: null,
-    textColumn: run.textColumn ?? "text",
-    labelColumn: run.labelColumn ?? "category",
-    seed: run.seed ?? 0,
-    testFraction: run.testFraction ?? TEST_FRACTION,
-    labels: trained.model.labels,
-  });
-  const r = await evaluateClassifier(trained.model, d.test);
+  const r = await evaluateClassifier(trained.model, rows);
   console.log(
     `test accuracy ${(100 * r.accuracy).toFixed(2)}%, macro-F1 ${
       (100 * r.macroF1).toFixed(2)

@@ -13,14 +13,20 @@ import {
   translateText,
 } from "../inference.ts";
 import { attentionSvg } from "../heatmap.ts";
-import { writeFileAtomic } from "../train/run_dir.ts";
+import {
+  readRunJson,
+  type RunInfo,
+  writeFileAtomic,
+} from "../train/run_dir.ts";
 import { parsePredictArgs, PREDICT_HELP, type PredictArgs } from "./args.ts";
 
 /** Parses `argv` and loads the model, or prints why not; returns an exit code or both. */
 export async function start(
   mode: "predict" | "eval",
   argv: readonly string[],
-): Promise<number | { args: PredictArgs; trained: TrainedModel }> {
+): Promise<
+  number | { args: PredictArgs; trained: TrainedModel; run: RunInfo | null }
+> {
   let args: PredictArgs;
   try {
     args = parsePredictArgs(mode, argv);
@@ -32,11 +38,10 @@ export async function start(
     console.log(PREDICT_HELP[mode]);
     return 0;
   }
+  const path = `${args.out}/checkpoint.safetensors`;
+  let trained: TrainedModel;
   try {
-    return {
-      args,
-      trained: await loadTrained(`${args.out}/checkpoint.safetensors`),
-    };
+    trained = await loadTrained(path);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
     console.error(
@@ -44,7 +49,21 @@ export async function start(
     );
     return 1;
   }
+  // run.json is untrusted: every field is checked as it is read
+  const run = await readRunJson(args.out);
+  if (run !== null && run.task !== trained.task) {
+    throw new TypeError(
+      `${path} holds a ${
+        NOUN[trained.task]
+      }, but ${args.out}/run.json records a ${
+        NOUN[run.task]
+      } run: the folder mixes two runs; train again into a new --out`,
+    );
+  }
+  return { args, trained, run };
 }
+
+const NOUN = { classify: "classifier", translate: "translator" } as const;
 
 /** Runs `predict`; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {

@@ -14,6 +14,7 @@ import {
   openRun,
   readRunJson,
   type RunInfo,
+  safeTarget,
   truncateMetricsTo,
   writeRunJson,
 } from "../train/run_dir.ts";
@@ -76,7 +77,7 @@ interface Run {
   readonly onStep: ((p: StepProgress) => void) | undefined;
 }
 
-function makeRun(args: TrainArgs, resume: boolean): Run {
+function makeRun(args: TrainArgs, resume: boolean, info: RunInfo): Run {
   const enc = new TextEncoder();
   const append = (record: object) =>
     appendMetrics(args.out, {
@@ -98,8 +99,11 @@ function makeRun(args: TrainArgs, resume: boolean): Run {
       await append(record);
     },
     done: append,
+    // called once the checkpoint (if any) has been checked: a refused
+    // --resume leaves run.json and metrics.jsonl as they were
     async start(p) {
       await truncateMetricsTo(args.out, p.epoch);
+      await writeRunJson(args.out, info);
     },
     onStep: progressBar(enc),
   };
@@ -197,7 +201,11 @@ async function classify(
 }
 
 /** What run.json records: what eval and predict need besides the checkpoint. */
-function runInfo(args: TrainArgs, data: DataIdentity | null): RunInfo {
+function runInfo(
+  args: TrainArgs,
+  data: DataIdentity | null,
+  test: DataIdentity | null,
+): RunInfo {
   const classifying = args.task === "classify";
   return {
     task: args.task,
@@ -206,6 +214,7 @@ function runInfo(args: TrainArgs, data: DataIdentity | null): RunInfo {
     attention: args.attention,
     seed: args.seed,
     ...(data ? { dataHash: data.hash } : {}),
+    ...(test ? { testHash: test.hash } : {}),
     ...(classifying && args.data !== null
       ? {
         test: args.test,
@@ -236,16 +245,23 @@ export async function main(argv: readonly string[]): Promise<number> {
   // file leaves the previous run's records as they were.
   const classifying = args.task === "classify";
   const data = classifying
-    ? await classifyData(args)
+    ? await classifyData({ ...args, holdValid: args.valid === null })
     : args.data
     ? await loadDataset("multi30k", { path: args.data })
     : await loadDataset("tatoeba");
   const identity = args.data === null ? null : await dataIdentity(args.data);
+  const testIdentity = classifying && args.test !== null
+    ? await dataIdentity(args.test)
+    : null;
   // One run per folder at a time; temporaries of a killed run are removed.
   await using folder = await openRun(args.out, {
     command: ["train", ...argv].join(" "),
   });
   for (const notice of folder.notices) console.error(`train: ${notice}`);
+  // a link planted in the folder is refused before anything is written
+  for (const name of ["checkpoint.safetensors", "run.json", "metrics.jsonl"]) {
+    await safeTarget(args.out, name);
+  }
   let resume = args.resume;
   const saved = resume ? await readRunJson(args.out) : null;
   if (resume && !(await exists(`${args.out}/checkpoint.safetensors`))) {
@@ -260,8 +276,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       { data: identity },
     );
   }
-  await writeRunJson(args.out, runInfo(args, identity));
-  const run = makeRun(args, resume);
+  const run = makeRun(
+    args,
+    resume,
+    runInfo(args, identity, testIdentity),
+  );
   return classifying
     ? await classify(run, data as Awaited<ReturnType<typeof classifyData>>)
     : await translate(run, data as TranslationData);

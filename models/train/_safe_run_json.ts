@@ -28,6 +28,8 @@ export interface RunInfo {
   readonly rows?: number;
   /** `sha256:<hex>` of the user's data at train time. */
   readonly dataHash?: string;
+  /** classify: `sha256:<hex>` of the user's `--test` file at train time. */
+  readonly testHash?: string;
 }
 
 type Check = (v: unknown) => string | null;
@@ -56,6 +58,11 @@ const column: Check = (v) =>
     ? null
     : "must be a column name (one line, at most 256 characters)";
 
+const hash: Check = (v) =>
+  typeof v === "string" && /^sha256:[0-9a-f]{64}$/.test(v)
+    ? null
+    : "must be sha256: and 64 hex digits";
+
 const FIELDS: Readonly<Record<keyof RunInfo, Check>> = {
   task: (v) =>
     v === "classify" || v === "translate"
@@ -80,10 +87,8 @@ const FIELDS: Readonly<Record<keyof RunInfo, Check>> = {
     Number.isSafeInteger(v) && (v as number) >= 0
       ? null
       : "must be a non-negative integer",
-  dataHash: (v) =>
-    typeof v === "string" && /^sha256:[0-9a-f]{64}$/.test(v)
-      ? null
-      : "must be sha256: and 64 hex digits",
+  dataHash: hash,
+  testHash: hash,
 };
 
 const REQUIRED: readonly (keyof RunInfo)[] = ["task"];

@@ -11,6 +11,8 @@
  *
  * - `heed.version`: `"1"`;
  * - `heed.tree`: JSON of the pytree structures, naming each leaf's tensor;
+ * - `heed.crc32`: a CRC-32 of the tensors and metadata, so flipped bits in
+ *   the data are an error rather than different numbers;
  * - every key of `state.metadata`, its value JSON-encoded (`step` →
  *   `"1200"`, `config` → `"{...}"`). Keys starting with `heed.` are
  *   reserved.
@@ -29,6 +31,7 @@ import {
   decodeSafetensors,
 } from "./_safetensors_decode.ts";
 import { type Json, parseStrictJson } from "./_safetensors_json.ts";
+import { contentCrc, CRC_KEY } from "./_safetensors_crc.ts";
 import {
   type LeafRef,
   packTree,
@@ -203,10 +206,15 @@ export async function serializeCheckpoint(
   if (state.optState !== undefined) {
     tree.optState = await packTree("optState", state.optState, tensors);
   }
-  return encodeSafetensors(Object.fromEntries(tensors), {
+  const all = Object.fromEntries(tensors);
+  const header = {
     ...meta,
     "heed.version": VERSION,
     "heed.tree": JSON.stringify(tree),
+  };
+  return encodeSafetensors(all, {
+    ...header,
+    [CRC_KEY]: contentCrc(all, header),
   });
 }
 
@@ -232,6 +240,13 @@ export function deserializeCheckpoint<
       version === undefined
         ? "not a heed checkpoint (no heed.version in __metadata__)"
         : `unsupported heed.version ${JSON.stringify(version)}`,
+    );
+  }
+  // files without a CRC (older heed, other tools) are checked structurally only
+  const crc = metadata[CRC_KEY];
+  if (crc !== undefined && crc !== contentCrc(tensors, metadata)) {
+    throw fail(
+      `the content does not match its CRC-32 (${crc}): the file is damaged`,
     );
   }
   let tree: Json;

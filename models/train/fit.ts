@@ -23,7 +23,7 @@ import {
 } from "../../ops/mod.ts";
 import { clipByGlobalNorm, type Optimizer } from "./optim.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
-import { checkFinite } from "./validate.ts";
+import { checkFinite, validateParams } from "./validate.ts";
 
 /** Progress within an epoch, for progress bars. */
 export interface StepProgress {
@@ -218,6 +218,47 @@ export async function loadFitCheckpoint<P, S, Meta extends object, M>(
 }
 
 /**
+ * A resumed checkpoint must hold what a fresh run would (every leaf's name,
+ * dtype and shape, for the parameters, the best ones and the optimiser
+ * state) and finite parameters; else a TypeError or RangeError naming the
+ * first leaf at fault, before any step.
+ */
+async function checkResumed<P, S>(
+  saved: { readonly params: P; readonly opt: S; readonly best: P | null },
+  opts: { readonly init: () => P; readonly optimizer: Optimizer<S> },
+  what: string,
+): Promise<void> {
+  const fresh = scope(() => {
+    const params = opts.init();
+    return { params, opt: opts.optimizer.init(params) };
+  });
+  try {
+    validateParams(fresh.params, saved.params, { what });
+    if (saved.best !== null) {
+      validateParams(fresh.params, saved.best, { what: `${what} (best)` });
+    }
+    validateParams(fresh.opt, saved.opt, { what: `${what} (optimiser)` });
+  } finally {
+    dispose(fresh);
+  }
+  for (
+    const [tree, which] of [[saved.params, what], [
+      saved.best,
+      `${what} (best)`,
+    ]] as const
+  ) {
+    const bad = await checkFinite(tree);
+    if (bad !== null) {
+      throw new RangeError(
+        `${which}: parameter ${
+          JSON.stringify(bad)
+        } is not finite (NaN or infinity); it cannot be trained on`,
+      );
+    }
+  }
+}
+
+/**
  * Trains `init()` by minimising `loss` over `batches`, evaluating after
  * every epoch and keeping the best parameters by `score`.
  *
@@ -266,6 +307,7 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
   const saved = opts.resume ?? null;
   let state: State<P, S>;
   if (saved) {
+    await checkResumed(saved, opts, opts.checkpoint?.path ?? "checkpoint");
     state = {
       params: saved.params,
       opt: saved.opt,
