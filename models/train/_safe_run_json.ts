@@ -103,8 +103,9 @@ export function checkRunInfo(v: unknown): string | null {
   }
   for (const [k, x] of Object.entries(v)) {
     if (!Object.hasOwn(FIELDS, k)) {
-      return `has a field heed does not know (${
-        /^[A-Za-z_][A-Za-z0-9_]{0,40}$/.test(k) ? `"${k}"` : "an odd name"
+      // the key itself is not quoted: no part of the file is echoed
+      return `has a field heed does not know (it knows ${
+        Object.keys(FIELDS).join(", ")
       })`;
     }
     if (x === undefined) continue;

@@ -303,3 +303,27 @@ export async function metricsOf(
   assert(text.endsWith("\n"), "metrics.jsonl ends in a torn line");
   return text.trimEnd().split("\n").map((l) => JSON.parse(l));
 }
+
+/**
+ * Asserts metrics.jsonl holds epochs 1..n once each in order, with the
+ * losses the checkpoint's history records (n its last epoch), then one
+ * summary line; and that no temporary or lock is left.
+ */
+export async function assertConsistent(
+  sb: Sandbox,
+  out: string,
+): Promise<void> {
+  const lines = await metricsOf(sb, out);
+  const epochs = lines.slice(0, -1).map((l) => l.epoch);
+  const fit = fitProgress(
+    await Deno.readFile(`${sb.dir}/${out}/checkpoint.safetensors`),
+  );
+  assertEquals(epochs, Array.from({ length: fit.epoch }, (_, i) => i + 1));
+  assertEquals(epochs, fit.history.map((h) => h.epoch));
+  assertEquals(
+    lines.slice(0, -1).map((l) => l.loss),
+    fit.history.map((h) => h.loss),
+  );
+  assertEquals(lines.at(-1)!.epoch, undefined, "no summary line at the end");
+  assertEquals(await leftovers(`${sb.dir}/${out}`), []);
+}

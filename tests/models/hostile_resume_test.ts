@@ -6,11 +6,10 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import {
+  assertConsistent,
   assertOneLineError,
   copyRun,
-  fitProgress,
   leftovers,
-  metricsOf,
   outsideOf,
   records,
   rewriteCheckpoint,
@@ -35,23 +34,6 @@ function resume(sb: Sandbox, csv: string, out: string, extra: string[] = []) {
     out,
     "--resume",
   ]);
-}
-
-/** Asserts metrics.jsonl holds epochs 1..n once each, then one summary, and n is the checkpoint's. */
-async function assertConsistent(sb: Sandbox, out: string): Promise<void> {
-  const lines = await metricsOf(sb, out);
-  const epochs = lines.slice(0, -1).map((l) => l.epoch);
-  const fit = fitProgress(
-    await Deno.readFile(`${sb.dir}/${out}/checkpoint.safetensors`),
-  );
-  assertEquals(epochs, fit.history.map((h) => h.epoch));
-  assertEquals(epochs, Array.from({ length: fit.epoch }, (_, i) => i + 1));
-  assertEquals(
-    lines.slice(0, -1).map((l) => l.loss),
-    fit.history.map((h) => h.loss),
-  );
-  assertEquals(lines.at(-1)!.epoch, undefined, "no summary line at the end");
-  assertEquals(await leftovers(`${sb.dir}/${out}`), []);
 }
 
 Deno.test("--resume of another run is refused in one line naming what differs, and the run is left as it was", async (t) => {

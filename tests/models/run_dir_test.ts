@@ -211,7 +211,7 @@ Deno.test("readRunJson() treats run.json as untrusted and never quotes it", asyn
     [`{"task":"classify","test":"a\\u0007${secret}"}`, 'field "test"'],
     [`{"task":"classify","textColumn":""}`, 'field "textColumn"'],
     [`{"task":"classify","labelColumn":["${secret}"]}`, 'field "labelColumn"'],
-    [`{"task":"classify","${secret} x":1}`, "an odd name"],
+    [`{"task":"classify","${secret}":1}`, "has a field heed does not know"],
     [`{"data":null}`, 'field "task" is missing'],
   ];
   for (const [text, want] of cases) {
