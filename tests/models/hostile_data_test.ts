@@ -146,6 +146,21 @@ Deno.test("long inputs: a 3,000-word training row is cut to --max-length; predic
     );
     assertMatch(r.stdout, /%\s+(greet|leave)/);
   });
+  await t.step(
+    "inputs without a known token classify; an empty one is one line",
+    async () => {
+      for (const text of ["🙂🙂", "!!!", "zzz qqq"]) {
+        const r = await task(sb, "predict", ["--out", "runs/cut", text]);
+        assertEquals([r.code, r.stderr], [0, ""], text);
+        assertMatch(r.stdout, /%\s+(greet|leave)/);
+      }
+      assertOneLineError(
+        await task(sb, "predict", ["--out", "runs/cut", "  "]),
+        "predict",
+        "give a sentence",
+      );
+    },
+  );
 });
 
 Deno.test("long inputs: a translator reads a source longer than its positions table, cut with a notice", async () => {

@@ -20,6 +20,7 @@ import {
   tinyCsv,
   trainTiny,
 } from "./_hostile.ts";
+import { decodeSafetensors } from "../../models/train/checkpoint.ts";
 
 /** `train --data <csv> --out <out> --resume` with the tiny flags and `extra`. */
 function resume(sb: Sandbox, csv: string, out: string, extra: string[] = []) {
@@ -264,6 +265,29 @@ Deno.test("a diverging run stops in one line and never saves or promotes non-fin
     assert(/\d+\.\d%\s+(greet|leave)/.test(p.stdout), p.stdout);
   });
   await t.step(
+    "a resumed run that does no better keeps the best parameters byte for byte",
+    async () => {
+      const out = await copyRun(sb, base, "worse");
+      const path = `${sb.dir}/${out}/checkpoint.safetensors`;
+      const before = bestOf(await Deno.readFile(path));
+      const p0 = await task(sb, "predict", ["--out", out, "see you later"]);
+      const r = await resume(sb, "base.csv", out, [
+        "--epochs",
+        "3",
+        "--lr",
+        "3",
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      const after = bestOf(await Deno.readFile(path));
+      assertEquals(after.epoch, 3, "the resumed epochs ran");
+      // a learning rate this high makes epochs 2 and 3 no better
+      assertEquals(after.scores.slice(1).filter((v) => v > before.score), []);
+      assertEquals([after.bestEpoch, after.best], [1, before.best]);
+      const p1 = await task(sb, "predict", ["--out", out, "see you later"]);
+      assertEquals(p1.stdout, p0.stdout);
+    },
+  );
+  await t.step(
     "a checkpoint holding a NaN is refused, not trained on or used",
     async () => {
       const out = await copyRun(sb, base, "planted");
@@ -296,3 +320,32 @@ Deno.test("a diverging run stops in one line and never saves or promotes non-fin
     },
   );
 });
+
+/** A checkpoint's best parameters (their bytes, hashed) and where the run stands. */
+function bestOf(bytes: Uint8Array) {
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  const fit = JSON.parse(metadata.fit!);
+  const best = Object.keys(tensors).filter((k) =>
+    k.startsWith("optState.best.")
+  )
+    .sort().map((k) => {
+      const d = tensors[k]!.data;
+      return `${k}:${
+        contentHash(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))
+      }`;
+    });
+  return {
+    best,
+    score: fit.bestScore as number,
+    scores: fit.history.map((h: { validAccuracy: number }) => h.validAccuracy),
+    bestEpoch: fit.bestEpoch,
+    epoch: fit.epoch,
+  };
+}
+
+/** FNV-1a of bytes: enough to tell two tensors apart in a test. */
+function contentHash(b: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (const x of b) h = Math.imul(h ^ x, 0x01000193);
+  return (h >>> 0).toString(16);
+}
