@@ -90,9 +90,12 @@ export async function checkRunDir(
     throw new RunDirError(dir, `run folder ${dir} does not exist`);
   }
   if (!isInside(realDir, realRoot)) {
+    const how = /(^|[\\/])\.\.([\\/]|$)/.test(dir)
+      ? `through ..; choose an --out inside ${root}`
+      : "through a symbolic link; heed does not write through links: remove the link or choose another --out";
     throw new RunDirError(
       dir,
-      `run folder ${dir} leads outside ${root} (to ${realDir}) through a symbolic link; heed does not write through links: remove the link or choose another --out`,
+      `run folder ${dir} leads outside ${root} (to ${realDir}) ${how}`,
     );
   }
   return realDir;

@@ -83,7 +83,15 @@ Deno.test("a link planted in a run folder is never written through; what needs t
         "--out",
         "runs/away",
       ]);
-      assertOneLineError(r, "train", "runs/away leads outside runs");
+      assertOneLineError(r, "train", "runs/away leads outside runs", "link");
+      const up = await task(sb, "train", [
+        "--data",
+        "base.csv",
+        ...TINY,
+        "--out",
+        "runs/../outside/x",
+      ]);
+      assertOneLineError(up, "train", "leads outside runs", "through ..");
       const p = await task(sb, "predict", ["--out", "runs/away", "hello"]);
       assert(p.code !== 0);
       assertEquals(await snapshot(`${sb.dir}/outside`), before);
