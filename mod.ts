@@ -197,6 +197,7 @@ export {
   type TensorInput,
   type TensorLike,
   type TensorOptions,
+  type ThreadStatus,
   toBackend,
   type Traced,
   transpose,

@@ -1,6 +1,6 @@
 /**
  * Turning file bytes into text: strict UTF-8 with errors that point at the
- * bad byte, BOM handling, and reading files by path or URL.
+ * bad byte, BOM handling, and reading files by path, URL, Blob or bytes.
  *
  * @module
  */
@@ -71,37 +71,118 @@ export function decodeText(input: TextInput, source: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
-/** A short name for a path or URL, for error messages. */
-export function sourceName(path: string | URL): string {
+/**
+ * Where a loader reads a file from: a path or `file:` URL (under Deno), an
+ * `http:`/`https:` URL (or a string starting with one; read with `fetch`),
+ * a `Blob` (a `File` from a page's file input), or the bytes themselves.
+ * In a browser a relative path is resolved against the page and fetched.
+ */
+export type FileSource = string | URL | Blob | Uint8Array;
+
+/** A short name for a file source, for error messages. */
+export function sourceName(path: FileSource): string {
+  if (path instanceof Uint8Array) return "bytes";
+  if (typeof Blob === "function" && path instanceof Blob) {
+    const name = (path as { name?: unknown }).name;
+    return typeof name === "string" && name !== "" ? name : "blob";
+  }
   return path instanceof URL
     ? (path.protocol === "file:"
       ? decodeURIComponent(path.pathname)
       : path.href)
-    : path;
+    : String(path);
+}
+
+/** The Deno namespace when running under Deno (undefined in a browser). */
+function deno(): typeof Deno | undefined {
+  return (globalThis as { Deno?: typeof Deno }).Deno;
+}
+
+/** The page's address in a browser, or undefined. */
+function pageUrl(): string | undefined {
+  const loc = (globalThis as { location?: { href?: unknown } }).location;
+  return typeof loc?.href === "string" ? loc.href : undefined;
 }
 
 /**
- * Reads a file's bytes, turning "not found" into a `DataError` that names
- * the path (the message says what to do about it).
+ * Where to fetch `path` from, or null when it is a local file: URLs other
+ * than `file:`, strings that start with `http://` or `https://`, and, in a
+ * browser (no `Deno`), any other string, relative to the page.
  */
-export async function readBytes(
-  path: string | URL,
-  hint = "",
+function fetchUrl(path: string | URL): URL | null {
+  if (path instanceof URL) return path.protocol === "file:" ? null : path;
+  if (/^https?:\/\//i.test(path)) return new URL(path);
+  if (deno() !== undefined) return null;
+  const base = pageUrl();
+  return base === undefined ? null : new URL(path, base);
+}
+
+async function fetchBytes(
+  url: URL,
+  source: string,
+  hint: string,
 ): Promise<Uint8Array> {
-  const source = sourceName(path);
-  if (path instanceof URL && path.protocol !== "file:") {
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
     throw new DataError(
       { source },
-      `cannot read a ${path.protocol} URL; pass a local file path${hint}`,
+      `cannot fetch it: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new DataError(
+      { source },
+      res.status === 404
+        ? `file not found (HTTP 404)${hint}`
+        : `cannot fetch it: HTTP ${res.status} ${res.statusText}`.trimEnd(),
+    );
+  }
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/**
+ * Reads a file's bytes from any {@link FileSource}, turning "not found"
+ * into a `DataError` that names the source (the message says what to do
+ * about it). Local files need Deno; URLs need `fetch` (and, under Deno,
+ * `--allow-net`).
+ */
+export async function readBytes(
+  path: FileSource,
+  hint = "",
+): Promise<Uint8Array> {
+  if (path instanceof Uint8Array) return path;
+  const source = sourceName(path);
+  if (typeof Blob === "function" && path instanceof Blob) {
+    return new Uint8Array(await path.arrayBuffer());
+  }
+  const p = path as string | URL;
+  const url = fetchUrl(p);
+  if (url !== null) {
+    if (!["http:", "https:", "blob:", "data:"].includes(url.protocol)) {
+      throw new DataError(
+        { source },
+        `cannot read a ${url.protocol} URL; pass a local file path, an http(s) URL, a Blob or the bytes${hint}`,
+      );
+    }
+    return await fetchBytes(url, source, hint);
+  }
+  const d = deno();
+  if (d === undefined) {
+    throw new DataError(
+      { source },
+      `cannot read a local file outside Deno; pass an http(s) URL, a Blob or the bytes${hint}`,
     );
   }
   try {
-    return await Deno.readFile(path);
+    return await d.readFile(p);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
+    if (e instanceof d.errors.NotFound) {
       throw new DataError({ source }, `file not found${hint}`);
     }
-    if (e instanceof Deno.errors.IsADirectory) {
+    if (e instanceof d.errors.IsADirectory) {
       throw new DataError({ source }, "is a directory, not a file");
     }
     throw e;

@@ -11,7 +11,13 @@
 import "@uwdata/flechette";
 import * as aq from "arquero";
 import { parseRecords } from "./_delimited.ts";
-import { decodeText, readBytes, sourceName, type TextInput } from "./_text.ts";
+import {
+  decodeText,
+  type FileSource,
+  readBytes,
+  sourceName,
+  type TextInput,
+} from "./_text.ts";
 import { type BadRowPolicy, DataError } from "./errors.ts";
 import {
   checkSchema,
@@ -267,7 +273,8 @@ export function readTsv(
 }
 
 /**
- * Loads a CSV file by path: {@link readCsv} with the path in every error.
+ * Loads a CSV file from a path, URL, Blob or bytes: {@link readCsv} with
+ * the source in every error.
  *
  * @example
  * ```ts
@@ -280,7 +287,7 @@ export function readTsv(
  * ```
  */
 export async function loadCsv(
-  path: string | URL,
+  path: FileSource,
   opts: CsvOptions = {},
 ): Promise<aq.ColumnTable> {
   const source = opts.source ?? sourceName(path);
@@ -288,7 +295,8 @@ export async function loadCsv(
 }
 
 /**
- * Loads a TSV file by path: {@link readTsv} with the path in every error.
+ * Loads a TSV file from a path, URL, Blob or bytes: {@link readTsv} with
+ * the source in every error.
  *
  * @example
  * ```ts
@@ -301,7 +309,7 @@ export async function loadCsv(
  * ```
  */
 export async function loadTsv(
-  path: string | URL,
+  path: FileSource,
   opts: CsvOptions = {},
 ): Promise<aq.ColumnTable> {
   const source = opts.source ?? sourceName(path);

@@ -91,6 +91,8 @@ export interface DatasetOptions {
    * The folder that holds the data set's files: for Multi30k (required)
    * the folder with `train.de`, `val.de`, `test_2016_flickr.de` and the
    * `.en` files; for the bundled sets, a replacement for the bundled copy.
+   * A local folder under Deno, or an `http(s)` URL anywhere (in a browser a
+   * relative path is relative to the page).
    */
   path?: string | URL;
   /** Tatoeba: the key of the grouped split (default `key(0)`). */
@@ -108,9 +110,16 @@ function folder(opts: DatasetOptions, bundled: string): URL {
   if (p instanceof URL) {
     return new URL(p.href.endsWith("/") ? p.href : p.href + "/");
   }
+  const dir = p.endsWith("/") ? p : p + "/";
+  if (/^https?:\/\//i.test(p)) return new URL(dir);
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (deno === undefined) {
+    // A browser: a relative folder is relative to the page.
+    const page = (globalThis as { location?: { href?: string } }).location;
+    return new URL(dir, page?.href ?? "file:///");
+  }
   const url = new URL("file:///");
-  const abs = p.startsWith("/") ? p : `${Deno.cwd()}/${p}`;
-  url.pathname = abs.endsWith("/") ? abs : abs + "/";
+  url.pathname = dir.startsWith("/") ? dir : `${deno.cwd()}/${dir}`;
   return url;
 }
 

@@ -8,7 +8,13 @@
 
 import * as aq from "arquero";
 import { checkOptions } from "../ops/_options.ts";
-import { decodeText, readBytes, sourceName, type TextInput } from "./_text.ts";
+import {
+  decodeText,
+  type FileSource,
+  readBytes,
+  sourceName,
+  type TextInput,
+} from "./_text.ts";
 import { readCsvLines } from "./csv.ts";
 import { type BadRow, type BadRowPolicy, DataError } from "./errors.ts";
 import { LabelEncoder } from "./labels.ts";
@@ -330,7 +336,7 @@ export function readLabelledText(
  * ```
  */
 export async function loadLabelledText(
-  path: string | URL,
+  path: FileSource,
   opts: LabelledTextOptions = {},
 ): Promise<LabelledText> {
   checkOptions("loadLabelledText", opts, KNOWN);

@@ -10,7 +10,13 @@
 // needs a package the npm registry lacks).
 import "@uwdata/flechette";
 import * as aq from "arquero";
-import { decodeText, readBytes, sourceName, type TextInput } from "./_text.ts";
+import {
+  decodeText,
+  type FileSource,
+  readBytes,
+  sourceName,
+  type TextInput,
+} from "./_text.ts";
 import { type BadRowPolicy, DataError } from "./errors.ts";
 import {
   checkJsonValue,
@@ -268,7 +274,8 @@ export function readArrow(
 }
 
 /**
- * Loads a JSON file of row objects by path (see {@link readJson}).
+ * Loads a JSON file of row objects from a path, URL, Blob or bytes (see
+ * {@link readJson}).
  *
  * @example
  * ```ts
@@ -279,14 +286,15 @@ export function readArrow(
  * ```
  */
 export async function loadJson(
-  path: string | URL,
+  path: FileSource,
   opts: JsonOptions = {},
 ): Promise<aq.ColumnTable> {
   return readJson(await readBytes(path), { source: sourceName(path), ...opts });
 }
 
 /**
- * Loads a JSON Lines file by path (see {@link readJsonl}).
+ * Loads a JSON Lines file from a path, URL, Blob or bytes (see
+ * {@link readJsonl}).
  *
  * @example
  * ```ts
@@ -298,7 +306,7 @@ export async function loadJson(
  * ```
  */
 export async function loadJsonl(
-  path: string | URL,
+  path: FileSource,
   opts: JsonOptions = {},
 ): Promise<aq.ColumnTable> {
   return readJsonl(await readBytes(path), {
@@ -308,7 +316,8 @@ export async function loadJsonl(
 }
 
 /**
- * Loads an Arrow IPC file by path (see {@link readArrow}).
+ * Loads an Arrow IPC file from a path, URL, Blob or bytes (see
+ * {@link readArrow}).
  *
  * @example
  * ```ts
@@ -320,7 +329,7 @@ export async function loadJsonl(
  * ```
  */
 export async function loadArrow(
-  path: string | URL,
+  path: FileSource,
   opts: JsonOptions = {},
 ): Promise<aq.ColumnTable> {
   return readArrow(await readBytes(path), {

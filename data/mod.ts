@@ -26,7 +26,7 @@
  */
 
 export type { Key } from "../ops/random_key.ts";
-export type { TextInput } from "./_text.ts";
+export type { FileSource, TextInput } from "./_text.ts";
 export type { TextNormalization } from "./_pretokenize.ts";
 export {
   type BadRow,

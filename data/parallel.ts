@@ -10,7 +10,13 @@
 // needs a package the npm registry lacks).
 import "@uwdata/flechette";
 import * as aq from "arquero";
-import { decodeText, readBytes, sourceName, type TextInput } from "./_text.ts";
+import {
+  decodeText,
+  type FileSource,
+  readBytes,
+  sourceName,
+  type TextInput,
+} from "./_text.ts";
 import { DataError } from "./errors.ts";
 
 /** Splits text into lines; one final line break ends the last line. */
@@ -63,7 +69,7 @@ export function readParallel(
 }
 
 /**
- * Loads aligned parallel text files by path, e.g.
+ * Loads aligned parallel text files (paths, URLs, Blobs or bytes), e.g.
  * `loadParallel({ de: "train.de", en: "train.en" })`.
  *
  * @example
@@ -75,7 +81,7 @@ export function readParallel(
  * ```
  */
 export async function loadParallel(
-  paths: Readonly<Record<string, string | URL>>,
+  paths: Readonly<Record<string, FileSource>>,
 ): Promise<aq.ColumnTable> {
   const sides: Record<string, Uint8Array> = {};
   const sources: Record<string, string> = {};

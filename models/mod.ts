@@ -183,6 +183,7 @@ export {
   type Checkpoint,
   CheckpointError,
   type CheckpointMetadata,
+  type CheckpointSource,
   type CheckpointState,
   type DecodeOptions,
   decodeSafetensors,

@@ -35,7 +35,11 @@ import {
   type MemoryStats,
   readEnv,
 } from "./backends/contract.ts";
-import { hasSimd, WasmBackend } from "./backends/wasm/backend.ts";
+import {
+  hasSimd,
+  type ThreadStatus,
+  WasmBackend,
+} from "./backends/wasm/backend.ts";
 import { WebGpuBackend } from "./backends/webgpu/backend.ts";
 import {
   type AdapterInfo,
@@ -50,6 +54,7 @@ export type {
   Operand,
 } from "./backends/contract.ts";
 export type { AdapterInfo } from "./backends/webgpu/device.ts";
+export type { ThreadStatus } from "./backends/wasm/backend.ts";
 
 const KNOWN: readonly BackendName[] = ["cpu", "webgpu", "wasm"];
 const instances = new Map<BackendName, Backend>();
@@ -283,6 +288,12 @@ export interface BackendInfo {
   readonly adapter: AdapterInfo | null;
   /** Whether {@link init} has probed for a WebGPU adapter yet. */
   readonly probed: boolean;
+  /**
+   * The wasm backend's threads once it has started (null before): how
+   * many share large kernels now, and why fewer than requested, as in a
+   * browser page without cross-origin isolation (COOP/COEP headers).
+   */
+  readonly wasmThreads: ThreadStatus | null;
 }
 
 /**
@@ -291,10 +302,12 @@ export interface BackendInfo {
  * false and `adapter` null; `await init()` first for the full picture.
  */
 export function info(): BackendInfo {
+  const wasm = instances.get("wasm");
   return {
     backends: backends(),
     default: resolveDefault(),
     adapter: adapterInfo,
     probed: adapter !== undefined,
+    wasmThreads: wasm instanceof WasmBackend ? wasm.threadStatus() : null,
   };
 }

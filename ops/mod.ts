@@ -45,6 +45,7 @@ export {
   type MemoryStats,
   type Operand,
   setBackend,
+  type ThreadStatus,
   withBackend,
 } from "./backend.ts";
 export { carry, dispose, scope } from "./memory.ts";

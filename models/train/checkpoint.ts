@@ -393,20 +393,63 @@ export async function saveCheckpoint(
 }
 
 /**
- * Loads a checkpoint written by {@link saveCheckpoint}. A damaged file is a
- * {@link CheckpointError} naming `path`; a missing one is Deno's `NotFound`.
- * Needs `--allow-read` for `path`.
+ * Where {@link loadCheckpoint} reads from: a path or `file:` URL (under
+ * Deno), an `http(s)` URL (with `fetch`), a `Blob`, or the file's bytes.
+ */
+export type CheckpointSource = string | URL | Blob | Uint8Array;
+
+/** The bytes of a checkpoint source and its name for errors. */
+async function checkpointBytes(
+  src: CheckpointSource,
+): Promise<{ bytes: Uint8Array; source: string }> {
+  if (src instanceof Uint8Array) return { bytes: src, source: "bytes" };
+  if (typeof Blob === "function" && src instanceof Blob) {
+    const name = (src as { name?: unknown }).name;
+    return {
+      bytes: new Uint8Array(await src.arrayBuffer()),
+      source: typeof name === "string" && name !== "" ? name : "blob",
+    };
+  }
+  const remote = src instanceof URL
+    ? src.protocol !== "file:"
+    : /^https?:\/\//i.test(src as string);
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (remote || deno === undefined) {
+    const url = src instanceof URL ? src : new URL(
+      src as string,
+      (globalThis as { location?: { href?: string } }).location?.href,
+    );
+    const res = await fetch(url);
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new CheckpointError(
+        url.href,
+        `cannot fetch it: HTTP ${res.status}`,
+      );
+    }
+    return { bytes: new Uint8Array(await res.arrayBuffer()), source: url.href };
+  }
+  const path = src as string | URL;
+  const source = path instanceof URL ? decodeURIComponent(path.pathname) : path;
+  return { bytes: await deno.readFile(path), source };
+}
+
+/**
+ * Loads a checkpoint written by {@link saveCheckpoint} from a path, URL,
+ * `Blob` or bytes. A damaged file is a {@link CheckpointError} naming the
+ * source; a missing local one is Deno's `NotFound`. A path needs
+ * `--allow-read`; in a browser a relative path is fetched from the page.
  */
 export async function loadCheckpoint<
   P = unknown,
   O = unknown,
   M extends object = CheckpointMetadata,
 >(
-  path: string,
+  path: CheckpointSource,
   opts: Omit<DecodeOptions, "source"> = {},
 ): Promise<Checkpoint<P, O, M>> {
   // reads exactly the file's bytes; the header's claims are checked before
   // anything else is allocated
-  const bytes = await Deno.readFile(path);
-  return deserializeCheckpoint<P, O, M>(bytes, { ...opts, source: path });
+  const { bytes, source } = await checkpointBytes(path);
+  return deserializeCheckpoint<P, O, M>(bytes, { ...opts, source });
 }

@@ -57,10 +57,10 @@ export class Block {
 
 /** The allocator over one shared memory. */
 export class Arena {
-  /** The memory every instance and worker shares. */
+  /** The memory every instance and worker shares (unshared on one thread). */
   readonly memory: WebAssembly.Memory;
   #top = RESERVED;
-  #buffer: SharedArrayBuffer;
+  #buffer: ArrayBufferLike;
   #f32: Float32Array;
   #i32: Int32Array;
   #u8: Uint8Array;
@@ -73,21 +73,27 @@ export class Arena {
   /** Byte address of a 64-byte scratch slot (a kernel's constant operand). */
   readonly scratch = 0;
 
-  constructor(initialPages = 256) {
+  /**
+   * An arena over a new memory of `initialPages`; `shared` false makes an
+   * unshared one, for a page without cross-origin isolation (growing it
+   * replaces the buffer, which the views below follow).
+   */
+  constructor(initialPages = 256, shared = true) {
     this.memory = new WebAssembly.Memory({
       initial: initialPages,
       maximum: MAX_PAGES,
-      shared: true,
+      shared,
     });
-    this.#buffer = this.memory.buffer as SharedArrayBuffer;
+    this.#buffer = this.memory.buffer;
     this.#f32 = new Float32Array(this.#buffer);
     this.#i32 = new Int32Array(this.#buffer);
     this.#u8 = new Uint8Array(this.#buffer);
   }
 
   #refresh(): void {
+    // An unshared memory's old buffer is detached (length 0) by growth.
     if (this.memory.buffer.byteLength === this.#buffer.byteLength) return;
-    this.#buffer = this.memory.buffer as SharedArrayBuffer;
+    this.#buffer = this.memory.buffer;
     this.#f32 = new Float32Array(this.#buffer);
     this.#i32 = new Int32Array(this.#buffer);
     this.#u8 = new Uint8Array(this.#buffer);

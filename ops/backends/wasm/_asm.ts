@@ -308,7 +308,7 @@ export class Fn {
   }
 }
 
-/** Builds a module that imports `env.memory` (shared) and exports functions. */
+/** Builds a module that imports `env.memory` (shared by default) and exports functions. */
 export class ModuleBuilder {
   #fns: { name: string | null; fn: Fn }[] = [];
 
@@ -318,8 +318,16 @@ export class ModuleBuilder {
     return this.#fns.length - 1;
   }
 
-  /** Assembles the module; the memory import has limits `min..max` pages. */
-  bytes(minPages: number, maxPages: number): Uint8Array<ArrayBuffer> {
+  /**
+   * Assembles the module; the memory import has limits `min..max` pages and
+   * is shared unless `shared` is false (a page that is not cross-origin
+   * isolated cannot share memory with workers).
+   */
+  bytes(
+    minPages: number,
+    maxPages: number,
+    shared = true,
+  ): Uint8Array<ArrayBuffer> {
     const types: number[] = [];
     const typeIdx: number[] = [];
     const seen = new Map<string, number>();
@@ -345,7 +353,7 @@ export class ModuleBuilder {
       ...str("env"),
       ...str("memory"),
       0x02,
-      0x03, // shared, with maximum
+      shared ? 0x03 : 0x01, // (shared,) with maximum
       ...uleb(minPages),
       ...uleb(maxPages),
     ];

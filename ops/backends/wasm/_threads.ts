@@ -1,16 +1,18 @@
 /**
- * Threads for the wasm backend: one process-wide set of workers
- * (`node:worker_threads`) that instantiate each backend's module on that
- * backend's shared memory and wait on a control block with `Atomics.wait`.
+ * Threads for the wasm backend: one set of workers per process or page
+ * (`node:worker_threads` under Deno, Web Workers in a browser) that
+ * instantiate each backend's module on that backend's shared memory and
+ * wait on a control block with `Atomics.wait`.
  *
  * A job is a driver (a self-contained function, sent to the workers as
  * source text) over `units` numbered pieces of work, with integer arguments
  * in the control block. Every thread, the caller included, claims units by
  * compare-and-swap on one word until none are left; the caller then waits
- * (synchronously: `Backend.run` is synchronous, and `Atomics.wait` is
- * allowed on Deno's main thread) for the units that others claimed. A slow
- * or descheduled thread therefore takes fewer units, and a worker that
- * never starts takes none: it cannot hang or slow a job down.
+ * (synchronously: `Backend.run` is synchronous; `Atomics.wait` is allowed
+ * on Deno's main thread, a browser's main thread spins instead) for the
+ * units that others claimed. A slow or descheduled thread therefore takes
+ * fewer units, and a worker that never starts takes none: it cannot hang or
+ * slow a job down.
  *
  * Workers are started once per process and kept: Deno 2.9 was seen to
  * sometimes never deliver the first message to workers started after
@@ -18,9 +20,13 @@
  * tries, but designed around), so later backends reuse the same workers
  * (an `attach` message gives them the new module and memory), idle workers
  * are never retired, and `start` waits for a new worker's answer only once
- * and at most {@link ATTACH_TIMEOUT_MS}. They are `unref`'d, so they do not keep
- * a program alive (Web Workers cannot be, which is why this uses
- * `node:worker_threads`), and they need no permission (`eval` source).
+ * and at most {@link ATTACH_TIMEOUT_MS}. Under Deno they are
+ * `node:worker_threads`, `unref`'d, so they do not keep a program alive
+ * (Deno's Web Workers cannot be), and they need no permission (`eval`
+ * source). In a browser they are Web Workers from a `blob:` URL, which can
+ * share memory only on a cross-origin-isolated page (COOP/COEP headers):
+ * elsewhere there is no `SharedArrayBuffer`, and the backend runs on one
+ * thread with an unshared memory and says why ({@link ThreadPool.status}).
  *
  * Nothing starts at import: `node:worker_threads` is imported, and the
  * workers started, by the first {@link ThreadPool.start}, in the
@@ -38,9 +44,9 @@
  * @module
  */
 
-import type { Worker } from "node:worker_threads";
+import type { Worker as NodeWorker } from "node:worker_threads";
 
-type WorkerClass = typeof Worker;
+type WorkerClass = typeof NodeWorker;
 
 /** The exports a driver calls; all arguments are int32. */
 export type Exports = Record<string, (...args: number[]) => void>;
@@ -66,11 +72,32 @@ export const ATTACH_TIMEOUT_MS = 3000;
 const MAX_CLAIMS = 0xfffe;
 const CTL_WORDS = MAIL + MAX_THREADS;
 
+/** What a worker needs first: the control block and its thread id. */
+interface WorkerInit {
+  readonly ctl: SharedArrayBuffer;
+  readonly tid: number;
+}
+
+/** A started worker, whichever API made it. */
+interface ThreadHandle {
+  post(msg: unknown): void;
+}
+
+/** Starts a worker running `source` with `init`; its messages go to `onMessage`. */
+type Spawn = (
+  source: string,
+  init: WorkerInit,
+  onMessage: (m: { attached?: number }) => void,
+) => ThreadHandle;
+
+/**
+ * The worker's code, the same under both APIs: `post` and the first
+ * message differ (see {@link NODE_START} and {@link WEB_START}).
+ */
 function workerSource(drivers: readonly Driver[]): string {
   return `
-const { parentPort, workerData } = require("node:worker_threads");
 const DRIVERS = [${drivers.map((d) => d.toString()).join(",\n")}];
-const ctl = new Int32Array(workerData.ctl), tid = workerData.tid;
+let ctl, tid, post;
 const slots = new Map();
 let received = 0;
 function claim() {
@@ -101,13 +128,13 @@ function serve() {
     Atomics.wait(ctl, ${SEQ}, seq);
   }
 }
-parentPort.on("message", (m) => {
+function onMessage(m) {
   received++;
   try {
     if (m.attach !== undefined) {
       const inst = new WebAssembly.Instance(m.module, { env: { memory: m.memory } });
       slots.set(m.attach, inst.exports);
-      parentPort.postMessage({ attached: m.attach });
+      post({ attached: m.attach });
     } else if (m.detach !== undefined) {
       slots.delete(m.detach);
     }
@@ -115,7 +142,72 @@ parentPort.on("message", (m) => {
     console.error(e);
   }
   serve();
-});`;
+}`;
+}
+
+/** The end of a `node:worker_threads` worker: its init is `workerData`. */
+const NODE_START = `
+const { parentPort, workerData } = require("node:worker_threads");
+ctl = new Int32Array(workerData.ctl);
+tid = workerData.tid;
+post = (m) => parentPort.postMessage(m);
+parentPort.on("message", onMessage);`;
+
+/** The end of a Web Worker: its init is the first message. */
+const WEB_START = `
+post = (m) => self.postMessage(m);
+self.onmessage = (e) => {
+  ctl = new Int32Array(e.data.ctl);
+  tid = e.data.tid;
+  self.onmessage = (e) => onMessage(e.data);
+};`;
+
+function nodeSpawn(Thread: WorkerClass): Spawn {
+  return (source, init, onMessage) => {
+    const w = new Thread(source + NODE_START, { eval: true, workerData: init });
+    w.on("message", onMessage);
+    w.on("error", (e: unknown) => console.error("wasm worker:", e));
+    w.unref();
+    return { post: (m) => w.postMessage(m) };
+  };
+}
+
+function webSpawn(): Spawn {
+  const urls = new Map<string, string>();
+  return (source, init, onMessage) => {
+    let url = urls.get(source);
+    if (url === undefined) {
+      const blob = new Blob([source + WEB_START], { type: "text/javascript" });
+      url = URL.createObjectURL(blob);
+      urls.set(source, url);
+    }
+    const w = new Worker(url);
+    w.onmessage = (e: MessageEvent) => onMessage(e.data);
+    w.onerror = (e: ErrorEvent) => console.error("wasm worker:", e.message);
+    w.postMessage(init);
+    return { post: (m) => w.postMessage(m) };
+  };
+}
+
+/** Why this page cannot share memory with workers, or null when it can. */
+export function sharedMemoryUnavailable(): string | null {
+  const g = globalThis as { crossOriginIsolated?: boolean };
+  if (
+    typeof SharedArrayBuffer !== "function" || g.crossOriginIsolated === false
+  ) {
+    return "the page is not cross-origin isolated (no SharedArrayBuffer): serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp";
+  }
+  return null;
+}
+
+/** Whether this thread may block in `Atomics.wait` (a browser's main thread may not). */
+function mayBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The process-wide workers and their control block. */
@@ -125,17 +217,19 @@ class Workers {
   );
   readonly drivers: readonly Driver[];
   #source: string;
-  #workers: Worker[] = [];
+  #workers: ThreadHandle[] = [];
   #acks = new Map<number, () => void>();
   /** Workers that have answered an attach: new ones are waited for too. */
   #ready = new Set<number>();
   #gen = 0;
-  #Worker: WorkerClass | null;
+  #spawn: Spawn | string;
+  #block = mayBlock();
 
-  constructor(drivers: readonly Driver[], worker: WorkerClass | null) {
+  /** Workers that `spawn` starts, or none, for the reason `spawn` names. */
+  constructor(drivers: readonly Driver[], spawn: Spawn | string) {
     this.drivers = drivers;
     this.#source = workerSource(drivers);
-    this.#Worker = worker;
+    this.#spawn = spawn;
   }
 
   /** Workers started (each may or may not be running yet). */
@@ -146,21 +240,19 @@ class Workers {
   /** Starts workers until there are `n`; returns how many it started. */
   grow(n: number): number {
     const before = this.#workers.length;
-    const Worker = this.#Worker;
-    if (!Worker) throw new Error("wasm: no worker threads in this runtime");
+    const spawn = this.#spawn;
+    if (typeof spawn === "string") throw new Error(spawn);
     while (this.#workers.length < Math.min(n, MAX_THREADS - 1)) {
       const tid = this.#workers.length + 1;
-      const w = new Worker(this.#source, {
-        eval: true,
-        workerData: { ctl: this.ctl.buffer, tid },
-      });
-      w.on("message", (m: { attached?: number }) => {
+      const init: WorkerInit = {
+        ctl: this.ctl.buffer as SharedArrayBuffer,
+        tid,
+      };
+      const w = spawn(this.#source, init, (m) => {
         if (m.attached === undefined) return;
         this.#ready.add(tid);
         this.#acks.get(m.attached)?.();
       });
-      w.on("error", (e: unknown) => console.error("wasm worker:", e));
-      w.unref();
       this.#workers.push(w);
     }
     return this.#workers.length - before;
@@ -169,7 +261,7 @@ class Workers {
   /** Posts `msg` to every worker and wakes them to read it. */
   post(msg: unknown): void {
     this.#workers.forEach((w, i) => {
-      w.postMessage(msg);
+      w.post(msg);
       Atomics.add(this.ctl, MAIL + i + 1, 1);
     });
     Atomics.add(this.ctl, SEQ, 1);
@@ -248,7 +340,7 @@ class Workers {
       d < claims;
       d = Atomics.load(ctl, DONE)
     ) {
-      Atomics.wait(ctl, DONE, d);
+      if (this.#block) Atomics.wait(ctl, DONE, d); // else spin: a browser's main thread
     }
     Atomics.store(ctl, NEXT, (gen << 16) | 0xffff);
     if (err) throw err;
@@ -263,13 +355,43 @@ const detach = new FinalizationRegistry<number>((slot) => {
   shared?.post({ detach: slot });
 });
 
-/** The process's workers, importing `node:worker_threads` on first use. */
+/**
+ * How this runtime starts workers: `node:worker_threads` (imported now)
+ * under Deno or Node, Web Workers in a browser; else why there are none.
+ */
+async function spawner(): Promise<Spawn | string> {
+  const g = globalThis as {
+    Deno?: unknown;
+    process?: { versions?: { node?: string } };
+    Worker?: unknown;
+  };
+  if (g.Deno !== undefined || g.process?.versions?.node !== undefined) {
+    try {
+      return nodeSpawn((await import("node:worker_threads")).Worker);
+    } catch {
+      return "no worker threads in this runtime (node:worker_threads failed to load)";
+    }
+  }
+  const why = sharedMemoryUnavailable();
+  if (why !== null) return why;
+  if (typeof g.Worker !== "function") return "no Web Workers in this runtime";
+  return webSpawn();
+}
+
+/** The process's workers, made on first use. */
 function workers(drivers: readonly Driver[]): Promise<Workers> {
-  loading ??= import("node:worker_threads").then(
-    (m) => shared ??= new Workers(drivers, m.Worker),
-    () => shared ??= new Workers(drivers, null),
-  );
+  loading ??= spawner().then((spawn) => shared ??= new Workers(drivers, spawn));
   return loading;
+}
+
+/** How many threads run a pool's jobs now, and why not more. */
+export interface ThreadStatus {
+  /** Threads that share large jobs now, the caller included. */
+  readonly threads: number;
+  /** Threads asked for (the `threads` option, `HEED_THREADS`, or one per core). */
+  readonly requested: number;
+  /** Why `threads` is below `requested`, or null when it is not. */
+  readonly reason: string | null;
 }
 
 /** Threads for one backend: its module instance on the shared workers. */
@@ -283,16 +405,21 @@ export class ThreadPool {
   #slot = 0;
   #closed = false;
   #ctl = new Int32Array(CTL_WORDS);
+  #requested: number;
+  /** Why this pool has no workers (null: it has or is getting them). */
+  #why: string | null = null;
 
   private constructor(
     ex: Exports,
     drivers: readonly Driver[],
     threads: number,
     attach: ((pool: ThreadPool) => Promise<void>) | null,
+    requested = threads,
   ) {
     this.#ex = ex;
     this.#drivers = drivers;
     this.threads = threads;
+    this.#requested = requested;
     // A pool whose workers cannot attach keeps running jobs on the caller.
     this.ready = attach ? attach(this).catch(() => {}) : Promise.resolve();
   }
@@ -302,8 +429,9 @@ export class ThreadPool {
    * the caller until the process's workers (started now, in the
    * background, if there are fewer) have instantiated `module` on
    * `memory`; {@link ThreadPool.ready} resolves then, or after at most
-   * {@link ATTACH_TIMEOUT_MS}. Without worker threads in the runtime the
-   * pool stays on the caller.
+   * {@link ATTACH_TIMEOUT_MS}. Without worker threads in the runtime, or
+   * without shared memory (a page that is not cross-origin isolated), the
+   * pool stays on the caller and {@link ThreadPool.status} says why.
    */
   static start(
     module: WebAssembly.Module,
@@ -313,6 +441,12 @@ export class ThreadPool {
     threads: number,
   ): ThreadPool {
     if (threads <= 1) return new ThreadPool(ex, drivers, 1, null);
+    const why = sharedMemoryUnavailable();
+    if (why !== null || !(memory.buffer instanceof SharedArrayBuffer)) {
+      const pool = new ThreadPool(ex, drivers, 1, null, threads);
+      pool.#why = why ?? "the memory is not shared";
+      return pool;
+    }
     if (shared && shared.drivers !== drivers) {
       throw new Error("wasm: every backend must use the same thread drivers");
     }
@@ -324,8 +458,10 @@ export class ThreadPool {
       let fresh: number;
       try {
         fresh = w.grow(threads - 1);
-      } catch {
-        return; // no workers here (a runtime without node:worker_threads)
+      } catch (e) {
+        // No workers here (a runtime without node:worker_threads or Web Workers).
+        pool.#why = e instanceof Error ? e.message : String(e);
+        return;
       }
       const slot = nextSlot++;
       await w.attach(slot, module, memory, fresh);
@@ -362,6 +498,20 @@ export class ThreadPool {
     }
     const driver = this.#drivers[kind]!;
     for (let u = 0; u < units; u++) driver(this.#ex, ctl, u, 0);
+  }
+
+  /** How many threads run jobs now, and why not the number requested. */
+  get status(): ThreadStatus {
+    const requested = this.#requested;
+    const one = (reason: string): ThreadStatus => ({
+      threads: 1,
+      requested,
+      reason: requested > 1 ? reason : null,
+    });
+    if (this.#why !== null) return one(this.#why);
+    if (this.#closed) return one("the backend was closed");
+    if (this.#slot === 0) return one("the worker threads are still starting");
+    return { threads: this.threads, requested, reason: null };
   }
 
   /** Claims of work that worker threads (not callers) have taken in this process. */

@@ -15,6 +15,9 @@
  * Threads: one per core by default (`navigator.hardwareConcurrency`, at
  * most {@link MAX_THREADS}), the calling thread included; `HEED_THREADS`
  * or the `threads` option override it. Small kernels stay on the caller.
+ * In a browser, threads need a cross-origin-isolated page (COOP/COEP
+ * headers); elsewhere the backend runs on one thread with an unshared
+ * memory, and {@link WasmBackend.threadStatus} says why.
  *
  * @module
  */
@@ -47,10 +50,16 @@ import { DRIVERS } from "./_drivers.ts";
 import { addGemm, type GemmShape } from "./_gemm_kernels.ts";
 import { addGridKernels } from "./_grid.ts";
 import { matmul, type MatmulContext } from "./_matmul_run.ts";
-import { type Exports, MAX_THREADS, ThreadPool } from "./_threads.ts";
+import {
+  type Exports,
+  MAX_THREADS,
+  sharedMemoryUnavailable,
+  ThreadPool,
+  type ThreadStatus,
+} from "./_threads.ts";
 
 export { sizeClass } from "./_arena.ts";
-export { MAX_THREADS } from "./_threads.ts";
+export { MAX_THREADS, type ThreadStatus } from "./_threads.ts";
 
 /** The default thread count: one per core, at most {@link MAX_THREADS}. */
 export function defaultThreads(): number {
@@ -162,11 +171,14 @@ export class WasmBackend implements Backend {
         `wasm: threads must be an integer in 1..${MAX_THREADS}, got ${threads}`,
       );
     }
-    const arena = new Arena();
+    // Without shared memory (a page that is not cross-origin isolated) the
+    // memory is unshared and the pool stays on this thread.
+    const share = sharedMemoryUnavailable() === null;
+    const arena = new Arena(256, share);
     const m = new ModuleBuilder();
     const kernels = addGridKernels(m);
     addGemm(m, gemm);
-    const module = new WebAssembly.Module(m.bytes(1, 65536));
+    const module = new WebAssembly.Module(m.bytes(1, 65536, share));
     const inst = new WebAssembly.Instance(module, {
       env: { memory: arena.memory },
     });
@@ -180,6 +192,15 @@ export class WasmBackend implements Backend {
     const b = WasmBackend.createSync(opts);
     await b.ready();
     return b;
+  }
+
+  /**
+   * How many threads share large kernels now, how many were asked for,
+   * and why fewer run (no cross-origin isolation in a browser, workers
+   * still starting), or null when all do.
+   */
+  threadStatus(): ThreadStatus {
+    return this.#pool.status;
   }
 
   /** Resolves when the worker threads have attached (at most a few seconds). */
