@@ -85,7 +85,7 @@ export async function spawnTask(
     args: [...await taskCommand(name), ...args],
     cwd: sb.dir,
     env: { HEED_BACKEND: "cpu", NO_COLOR: "1" },
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
   }).spawn();
 }

@@ -337,7 +337,9 @@ function bestOf(bytes: Uint8Array) {
   return {
     best,
     score: fit.bestScore as number,
-    scores: fit.history.map((h: { validAccuracy: number }) => h.validAccuracy),
+    scores: fit.history.map((h: { validAccuracy: number }) =>
+      h.validAccuracy
+    ) as number[],
     bestEpoch: fit.bestEpoch,
     epoch: fit.epoch,
   };
