@@ -15,7 +15,7 @@ import { moveAxis } from "../_batch_axes.ts";
 import { checkOptions } from "../_options.ts";
 import { treeFlatten, treeUnflatten } from "../pytree.ts";
 import { checkFn, loose, toTensor } from "./_common.ts";
-import type { AnyFn } from "./types.ts";
+import type { AnyFn, Cotangent } from "./types.ts";
 
 /**
  * Which axis of a value is mapped: a number (negative counts from the
@@ -198,7 +198,7 @@ function batchSize(leaves: readonly PathLeaf[]): [number, number[]] {
  * stacking `f(x)` over the slices `x` of `xs` along axis 0, computed by
  * whole-batch primitives. `inAxes` picks the mapped axis of each argument
  * (`null`: shared by all examples), `outAxes` where the batch axis goes in
- * the result. It composes with every transform both ways:
+ * the result (number leaves of the result become tensors). It composes with every transform both ways:
  * `vmap(grad(f))` gives per-example gradients, and `grad`, `jvp`, `jit`
  * and `vmap` itself apply to a vmapped function.
  *
@@ -234,14 +234,14 @@ function batchSize(leaves: readonly PathLeaf[]): [number, number[]] {
 export function vmap<F extends AnyFn>(
   f: F,
   opts?: VmapOptions,
-): (...args: Parameters<F>) => ReturnType<F> {
+): (...args: Parameters<F>) => Cotangent<ReturnType<F>> {
   checkFn("vmap", f);
   checkOptions("vmap", opts, VMAP_OPTIONS);
   const inAxes = opts?.inAxes === undefined ? 0 : opts.inAxes;
   const outAxes = opts?.outAxes === undefined ? 0 : opts.outAxes;
   checkSpec("inAxes", inAxes, "");
   checkSpec("outAxes", outAxes, "");
-  return (...args: Parameters<F>): ReturnType<F> => {
+  return (...args: Parameters<F>): Cotangent<ReturnType<F>> => {
     const spec = typeof inAxes === "number" || inAxes === null
       ? inAxes
       : Array.isArray(inAxes)
@@ -295,7 +295,7 @@ export function vmap<F extends AnyFn>(
           dims: v.shape.map((_, i) => (i < a ? i : i + 1)),
         });
       });
-      return treeUnflatten<ReturnType<F>>(outDef, outs);
+      return treeUnflatten<Cotangent<ReturnType<F>>>(outDef, outs);
     });
   };
 }
