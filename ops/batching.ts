@@ -22,7 +22,26 @@ import {
 
 export type { BatchRule, Bdim } from "./_batch_axes.ts";
 
-/** A value traced by `vmap`: `val` holds every example along axis `bdim`. */
+/**
+ * A value traced by `vmap`: `val` holds every example along axis `bdim`,
+ * while the tracer itself has one example's shape.
+ *
+ * @example Inside vmap, a function sees one example
+ * ```ts
+ * import { tensor, type Tensor } from "@heed/heed";
+ * import { assert, assertEquals } from "@std/assert";
+ * import { BatchTracer } from "./batching.ts";
+ * import { vmap } from "./transforms/vmap.ts";
+ *
+ * let seen: readonly number[] = [];
+ * vmap((x: Tensor) => {
+ *   assert(x instanceof BatchTracer && x.bdim === 0);
+ *   seen = x.shape;
+ *   return x;
+ * })(tensor([[1, 2, 3], [4, 5, 6]]));
+ * assertEquals(seen, [3]);
+ * ```
+ */
 export class BatchTracer extends Tracer {
   /** All examples, stacked along `bdim`. */
   readonly val: Tensor;
@@ -56,7 +75,27 @@ export class BatchTracer extends Tracer {
   }
 }
 
-/** The batching interpreter of one `vmap` level, mapping `size` examples. */
+/**
+ * The batching interpreter of one `vmap` level, mapping `size` examples:
+ * it unpacks its tracers, applies the primitive's rule from
+ * {@link BATCH_RULES} and checks the result against the primitive's
+ * per-example shape rule.
+ *
+ * @example A level of the interpreter stack
+ * ```ts
+ * import { mul, tensor } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ * import { withMain } from "./core.ts";
+ * import { BatchTrace, BatchTracer } from "./batching.ts";
+ *
+ * const ys = withMain((m) => new BatchTrace(m, 2), (main) => {
+ *   const x = new BatchTracer(main, tensor([[1, 2], [3, 4]]), 1);
+ *   const y = mul(x, 10) as BatchTracer; // one example: [2]
+ *   return [y.val, y.bdim] as const;
+ * });
+ * assertEquals([await ys[0].array(), ys[1]], [[[10, 20], [30, 40]], 1]);
+ * ```
+ */
 export class BatchTrace implements Trace {
   /** This level. */
   readonly main: MainTrace;
@@ -210,7 +249,21 @@ const customLin: BatchRule<"custom_lin"> = () => {
   );
 };
 
-/** The batching rule of every primitive. */
+/**
+ * The batching rule of every primitive (a missing one fails `deno check`).
+ *
+ * @example Summing each example, batched along axis 1
+ * ```ts
+ * import { tensor } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ * import { BATCH_RULES } from "./batching.ts";
+ *
+ * // Examples [1, 3] and [2, 4] are the columns.
+ * const xs = tensor([[1, 2], [3, 4]]);
+ * const [y, bdim] = BATCH_RULES.reduce_sum([xs], [1], { axes: [0] }, 2);
+ * assertEquals([await y.array(), bdim], [[4, 6], 0]);
+ * ```
+ */
 export const BATCH_RULES: { [P in Primitive]: BatchRule<P> } = {
   neg: elementwise("neg"),
   exp: elementwise("exp"),

@@ -110,7 +110,23 @@ const scatterAdd: BatchRule<"scatter_add"> = (
   return [moveAxis(unflat, 1, axis + 1), 0];
 };
 
-/** The batching rules of the shape primitives. */
+/**
+ * The batching rules of the shape primitives.
+ *
+ * @example Slicing each example of a batch
+ * ```ts
+ * import { tensor } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ * import { SHAPE_BATCH_RULES } from "./batching_shape.ts";
+ *
+ * const xs = tensor([[1, 2, 3], [4, 5, 6]]); // 2 examples of [3]
+ * const [y, bdim] = SHAPE_BATCH_RULES.slice([xs], [0], {
+ *   start: [1],
+ *   limit: [3],
+ * }, 2);
+ * assertEquals([await y.array(), bdim], [[[2, 3], [5, 6]], 0]);
+ * ```
+ */
 export const SHAPE_BATCH_RULES: {
   [
     P in Extract<
