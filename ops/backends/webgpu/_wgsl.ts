@@ -62,8 +62,10 @@ ${body}
 /** Numeric helpers with the CPU reference's semantics. */
 export const MATH: string = `
 fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
-fn f32_nan() -> f32 { return bitcast<f32>(0x7fc00000u); }
-fn f32_inf() -> f32 { return bitcast<f32>(0x7f800000u); }
+// Through a var: a constant NaN or infinity is a shader-creation error in
+// WGSL (Chrome's Tint enforces it; wgpu under Deno does not).
+fn f32_nan() -> f32 { var b = 0x7fc00000u; return bitcast<f32>(b); }
+fn f32_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
 // 1/(1 + e^-x) without overflow. (A literal 1.0 numerator would be
 // compiled to an approximate reciprocal.)
 fn logistic(x: f32) -> f32 {

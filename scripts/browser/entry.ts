@@ -1,0 +1,117 @@
+// The browser test page's program, bundled by run.ts: heed's parity tests
+// (each backend against the CPU reference, in the page), a few specs'
+// attention laws, jvp and vjp properties, and the browser checks. The
+// bundle's `Deno.test` registers (see _registry.ts); this file then runs
+// the tests the page's query selects and reports each one to the runner.
+//
+// Query: `page` (its name in reports), `backends` (comma-separated: which
+// backends' tests run), `threads` (`many`: the wasm backend must run on
+// worker threads; `one`: on one thread, with the isolation reason),
+// `filter` (only tests whose names contain it).
+
+import "../../tests/ops/backends/parity_test.ts";
+import "../../tests/attention/laws_test.ts";
+import "../../tests/ops/grad_properties_test.ts";
+import "./browser_checks.ts";
+import { info } from "../../mod.ts";
+import type { PageSummary, RegisteredTest, TestResult } from "./_registry.ts";
+
+/** The page's report hooks, installed by the runner (playwright's exposeFunction). */
+interface Hooks {
+  __heedTests: RegisteredTest[];
+  __heedReport?: (r: TestResult) => Promise<void>;
+  __heedDone?: (s: PageSummary) => Promise<void>;
+}
+
+const hooks = globalThis as unknown as Hooks;
+const query = new URLSearchParams(location.search);
+const page = query.get("page") ?? "page";
+const backends = (query.get("backends") ?? "webgpu,wasm").split(",");
+const filter = query.get("filter");
+
+/** Attention specs whose laws run here (all 13 take too long on SwiftShader). */
+const LAW_SPECS = [
+  "scaledDot + causal + padding + segments",
+  "causal + ALiBi",
+  "sparsemax + causal",
+];
+/** grad_properties tests that run here (jvp against finite differences, ⟨u, Jv⟩ = ⟨Jᵀu, v⟩). */
+const GRAD_TESTS = [
+  "exp: jvp",
+  "tanh: jvp",
+  "softmax: jvp",
+  "mul: gradients are right",
+  "matmul: gradients are right",
+];
+/** Per-test limit: a hung device op fails its test instead of the run. */
+const TEST_TIMEOUT_MS = 120_000;
+
+/** Whether `name` is selected for this page. */
+function selected(name: string): boolean {
+  if (filter !== null && !name.includes(filter)) return false;
+  if (name.startsWith("browser: ")) return true;
+  const on = backends.some((b) =>
+    name.includes(` on ${b} `) || name.endsWith(` on ${b}`) ||
+    name.endsWith(`[${b}]`)
+  );
+  if (!on) return false;
+  if (name.startsWith("the laws of attention hold for ")) {
+    return LAW_SPECS.some((s) => name.includes(`for ${s} [`));
+  }
+  if (name.includes(": jvp") || name.includes(": gradients are right")) {
+    return GRAD_TESTS.some((t) => name.startsWith(t));
+  }
+  return name.includes("matches the cpu reference") ||
+    name.includes("workgroups' worth");
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? `${e.message}\n${e.stack ?? ""}` : String(e);
+}
+
+async function runOne(t: RegisteredTest): Promise<TestResult> {
+  const t0 = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      Promise.resolve().then(() => t.fn()),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`timed out after ${TEST_TIMEOUT_MS} ms`)),
+          TEST_TIMEOUT_MS,
+        );
+      }),
+    ]);
+    return { page, name: t.name, ok: true, ms: performance.now() - t0 };
+  } catch (e) {
+    const ms = performance.now() - t0;
+    return { page, name: t.name, ok: false, ms, error: message(e) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const chosen = hooks.__heedTests.filter((t) => !t.ignore && selected(t.name));
+let passed = 0, failed = 0;
+if (chosen.length === 0) {
+  failed++;
+  await hooks.__heedReport?.({
+    page,
+    name: "the page selected some tests",
+    ok: false,
+    ms: 0,
+    error: `no test matched backends=${backends.join(",")}`,
+  });
+}
+for (const t of chosen) {
+  const r = await runOne(t);
+  if (r.ok) passed++;
+  else failed++;
+  await hooks.__heedReport?.(r);
+}
+await hooks.__heedDone?.({
+  page,
+  passed,
+  failed,
+  info: JSON.stringify(info()),
+});

@@ -1,0 +1,290 @@
+// `deno task test:browser`: heed's parity tests in headless Chromium.
+//
+// Bundles scripts/browser/entry.ts (heed's parity tests, a few specs'
+// attention laws, jvp/vjp properties and the browser checks) with
+// `deno bundle`, serves it from 127.0.0.1 twice, once cross-origin
+// isolated (COOP/COEP headers: wasm runs on Web Workers) and once not
+// (wasm on one thread), and drives Chromium (the Debian `chromium`
+// package) with playwright-core: WebGPU on SwiftShader and wasm, each
+// compared against the CPU reference in the page. Prints one line per test
+// and `browser tests: N passed, M failed`; exits non-zero on any failure,
+// and when Chromium is missing (never a silent skip).
+//
+// Usage: deno task test:browser [--filter <substring>] [--page isolated|plain]
+
+import { chromium } from "npm:playwright-core@1.65.2";
+import type { PageSummary, TestResult } from "./_registry.ts";
+import { wrapTestBundle } from "./_registry.ts";
+
+/** Chromium's flags: WebGPU on SwiftShader, no sandbox (containers), quiet start. */
+const CHROMIUM_ARGS: readonly string[] = [
+  "--no-sandbox",
+  "--enable-unsafe-webgpu",
+  "--enable-features=Vulkan",
+  "--use-angle=swiftshader",
+  "--use-webgpu-adapter=swiftshader",
+  "--headless",
+  "--disable-gpu-sandbox",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** One page of the run: where it is served and what it checks. */
+interface PagePlan {
+  readonly name: string;
+  /** Whether the page is served with COOP/COEP (cross-origin isolated). */
+  readonly isolated: boolean;
+  readonly backends: readonly string[];
+  readonly threads: "many" | "one";
+}
+
+const PAGES: readonly PagePlan[] = [
+  {
+    name: "isolated",
+    isolated: true,
+    // cpu: the attention laws' "backends" law compares every backend there.
+    backends: ["cpu", "webgpu", "wasm"],
+    threads: "many",
+  },
+  { name: "plain", isolated: false, backends: ["wasm"], threads: "one" },
+];
+
+/** Longest a page may run before the run fails. */
+const PAGE_TIMEOUT_MS = 8 * 60_000;
+
+const ISOLATION: Readonly<Record<string, string>> = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+};
+
+const ROOT = new URL("../../", import.meta.url);
+const FIXTURE_CSV = "text,category\nhello there,greeting\nbye now,farewell\n";
+
+function arg(name: string): string | undefined {
+  const i = Deno.args.indexOf(name);
+  return i >= 0 ? Deno.args[i + 1] : undefined;
+}
+
+/** The Chromium executable on PATH (`which chromium`), or a thrown error. */
+async function findChromium(): Promise<string> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", "command -v chromium || command -v chromium-browser"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const path = new TextDecoder().decode(out.stdout).trim().split("\n")[0];
+  if (!out.success || !path) {
+    throw new Error(
+      "Chromium is not installed: install it with `apt-get install -y chromium` (the browser tests never skip)",
+    );
+  }
+  return path;
+}
+
+/** Bundles the page's program with `deno bundle` and wraps it (see _registry.ts). */
+async function bundle(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "heed_browser_" });
+  try {
+    const out = `${dir}/bundle.js`;
+    const entry = new URL("./entry.ts", import.meta.url).pathname;
+    const res = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "bundle",
+        "--quiet",
+        "--platform",
+        "browser",
+        "--format",
+        "esm",
+        "--external",
+        "node:*",
+        "-o",
+        out,
+        entry,
+      ],
+      cwd: ROOT.pathname,
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (!res.success) throw new Error("deno bundle failed");
+    return wrapTestBundle(await Deno.readTextFile(out));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const INDEX_HTML = `<!doctype html>
+<meta charset="utf-8">
+<title>heed browser tests</title>
+<script type="module" src="bundle.js"></script>
+`;
+
+/** The test server: the two pages, a CSV fixture and the bundled data sets. */
+function handler(js: string): (req: Request) => Promise<Response> {
+  const datasets = new URL("data/datasets/", ROOT);
+  return async (req) => {
+    const path = new URL(req.url).pathname;
+    const page = /^\/(iso|plain)\/(index\.html|bundle\.js)?$/.exec(path);
+    if (page) {
+      const headers = new Headers(page[1] === "iso" ? ISOLATION : {});
+      const isJs = page[2] === "bundle.js";
+      headers.set(
+        "content-type",
+        isJs ? "text/javascript; charset=utf-8" : "text/html; charset=utf-8",
+      );
+      return new Response(isJs ? js : INDEX_HTML, { headers });
+    }
+    if (path === "/favicon.ico") return new Response(null, { status: 204 });
+    if (path === "/fixture.csv") {
+      return new Response(FIXTURE_CSV, {
+        headers: { "content-type": "text/csv" },
+      });
+    }
+    if (path.startsWith("/datasets/") && !path.includes("..")) {
+      try {
+        const file = new URL(path.slice("/datasets/".length), datasets);
+        return new Response(await Deno.readFile(file));
+      } catch {
+        // fall through to 404
+      }
+    }
+    return new Response("not found", { status: 404 });
+  };
+}
+
+function fmtMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms)}ms`;
+}
+
+/** Runs one page; returns its passed and failed counts. */
+async function runPage(
+  browser: Awaited<ReturnType<typeof chromium.launch>>,
+  origin: string,
+  plan: PagePlan,
+  filter: string | undefined,
+): Promise<{ passed: number; failed: number }> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  let passed = 0, failed = 0;
+  const done = Promise.withResolvers<PageSummary>();
+  page.on("pageerror", (e: Error) => {
+    failed++;
+    console.log(
+      `FAILED | ${plan.name} | uncaught error in the page: ${
+        e.stack ?? e.message
+      }`,
+    );
+    done.resolve({ page: plan.name, passed: 0, failed: 1, info: "" });
+  });
+  page.on("worker", (w: { url(): string }) => {
+    if (Deno.args.includes("--verbose")) {
+      console.log(`  [${plan.name}] worker ${w.url()}`);
+    }
+  });
+  page.on("console", (m: { type(): string; text(): string }) => {
+    // The loaders' test fetches a missing file on purpose.
+    if (/status of 404/.test(m.text())) return;
+    if (m.type() === "error" || m.type() === "warning") {
+      console.log(`  [${plan.name} console.${m.type()}] ${m.text()}`);
+    }
+  });
+  page.on("crash", () => {
+    failed++;
+    console.log(`FAILED | ${plan.name} | the page crashed`);
+    done.resolve({ page: plan.name, passed: 0, failed: 1, info: "" });
+  });
+  await page.exposeFunction("__heedReport", (r: TestResult) => {
+    if (r.ok) passed++;
+    else failed++;
+    console.log(
+      `${r.ok ? "ok" : "FAILED"} | ${r.page} | ${r.name} (${fmtMs(r.ms)})`,
+    );
+    if (!r.ok) console.log(r.error?.replace(/^/gm, "    "));
+  });
+  await page.exposeFunction("__heedDone", (s: PageSummary) => done.resolve(s));
+  const q = new URLSearchParams({
+    page: plan.name,
+    backends: plan.backends.join(","),
+    threads: plan.threads,
+  });
+  if (filter !== undefined) q.set("filter", filter);
+  const t0 = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), PAGE_TIMEOUT_MS);
+  });
+  await page.goto(
+    `${origin}/${plan.isolated ? "iso" : "plain"}/index.html?${q}`,
+  );
+  const summary = await Promise.race([done.promise, timeout]);
+  clearTimeout(timer);
+  if (summary === null) {
+    failed++;
+    console.log(
+      `FAILED | ${plan.name} | the page did not finish in ${
+        fmtMs(PAGE_TIMEOUT_MS)
+      }`,
+    );
+  } else if (summary.info) {
+    console.log(
+      `   ${plan.name}: ${
+        fmtMs(performance.now() - t0)
+      }, info() ${summary.info}`,
+    );
+  }
+  await context.close();
+  return { passed, failed };
+}
+
+async function main(): Promise<number> {
+  const t0 = performance.now();
+  const executablePath = await findChromium();
+  const js = await bundle();
+  console.log(
+    `bundled the tests (${(js.length / 1024).toFixed(0)} KiB) in ${
+      fmtMs(performance.now() - t0)
+    }`,
+  );
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+    handler(js),
+  );
+  const origin = `http://127.0.0.1:${server.addr.port}`;
+  const browser = await chromium.launch({
+    executablePath,
+    args: [...CHROMIUM_ARGS],
+    headless: true,
+  });
+  console.log(`${browser.version()} at ${executablePath}`);
+  let passed = 0, failed = 0;
+  try {
+    const only = arg("--page");
+    for (const plan of PAGES) {
+      if (only !== undefined && plan.name !== only) continue;
+      const r = await runPage(browser, origin, plan, arg("--filter"));
+      passed += r.passed;
+      failed += r.failed;
+    }
+  } finally {
+    await browser.close();
+    ac.abort();
+    await server.finished;
+  }
+  if (passed + failed === 0) failed = 1; // nothing ran: never a silent pass
+  console.log(
+    `browser tests: ${passed} passed, ${failed} failed (${
+      fmtMs(performance.now() - t0)
+    })`,
+  );
+  return failed === 0 ? 0 : 1;
+}
+
+try {
+  Deno.exit(await main());
+} catch (e) {
+  console.error(`test:browser: ${e instanceof Error ? e.message : e}`);
+  console.log("browser tests: 0 passed, 1 failed");
+  Deno.exit(1);
+}
