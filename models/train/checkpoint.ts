@@ -32,6 +32,7 @@ import {
 } from "./_safetensors_decode.ts";
 import { type Json, parseStrictJson } from "./_safetensors_json.ts";
 import { contentCrc, CRC_KEY } from "./_safetensors_crc.ts";
+import { checkMetadata } from "./_checkpoint_metadata.ts";
 import {
   type LeafRef,
   packTree,
@@ -113,72 +114,6 @@ const VERSION = "1";
 
 /** Host tensors of the dtypes heed tensors hold. */
 type HeedHostTensor = Exclude<HostTensor, { dtype: "float64" }>;
-
-function checkJson(v: unknown, where: string, depth = 0): void {
-  const bad = (what: string) =>
-    new TypeError(
-      `saveCheckpoint: metadata ${where} ${what}, which JSON cannot store`,
-    );
-  if (depth > 256) throw bad("is nested too deeply");
-  if (v === null || typeof v === "string" || typeof v === "boolean") return;
-  if (typeof v === "number") {
-    if (!Number.isFinite(v)) throw bad(`is ${v}`);
-    return;
-  }
-  if (Array.isArray(v)) {
-    return v.forEach((x, i) => checkJson(x, `${where}[${i}]`, depth + 1));
-  }
-  if (
-    typeof v === "object" &&
-    [Object.prototype, null].includes(Object.getPrototypeOf(v))
-  ) {
-    for (const [k, x] of Object.entries(v)) {
-      checkJson(x, `${where}.${k}`, depth + 1);
-    }
-    return;
-  }
-  throw bad(
-    `is ${
-      v === undefined
-        ? "undefined"
-        : typeof v === "object"
-        ? `a ${v.constructor?.name} object`
-        : `a ${typeof v}`
-    }`,
-  );
-}
-
-function checkMetadata(meta: object): Record<string, string> {
-  const m = meta as CheckpointMetadata;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(m)) {
-    if (k.startsWith("heed.")) {
-      throw new TypeError(`saveCheckpoint: metadata key "${k}" is reserved`);
-    }
-    if (v === undefined) continue;
-    checkJson(v, k);
-    Object.defineProperty(out, k, {
-      value: JSON.stringify(v),
-      enumerable: true,
-    });
-  }
-  if (m.step !== undefined && (!Number.isSafeInteger(m.step) || m.step < 0)) {
-    throw new TypeError(
-      `saveCheckpoint: metadata step must be a non-negative integer, got ${m.step}`,
-    );
-  }
-  const pk = m.prngKey;
-  if (
-    pk !== undefined &&
-    !(pk.length === 2 &&
-      pk.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff))
-  ) {
-    throw new TypeError(
-      "saveCheckpoint: metadata prngKey must be two uint32 words (key.words)",
-    );
-  }
-  return out;
-}
 
 /**
  * Encodes a checkpoint as safetensors bytes, reading every tensor back to
