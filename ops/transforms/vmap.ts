@@ -10,6 +10,7 @@
 import { fmtShape } from "../dtype.ts";
 import { bind, withMain } from "../core.ts";
 import { Tensor } from "../tensor.ts";
+import { Key } from "../random_key.ts";
 import { BatchTrace, BatchTracer } from "../batching.ts";
 import { moveAxis } from "../_batch_axes.ts";
 import { checkOptions } from "../_options.ts";
@@ -150,6 +151,11 @@ function specLeaves(
       specLeaves(what, expand ? spec : s[k]!, tree[k], `${path}.${k}`, out);
     }
   }
+  if (tree instanceof Key && spec !== null) {
+    throw new TypeError(
+      `vmap: inAxes maps ${path}, a PRNG key: keys are host values and cannot be batched; give it inAxes null and draw the batch's samples with it outside vmap (or split it there and pass the samples in)`,
+    );
+  }
   return out; // anything else is a static part: no leaves
 }
 
@@ -203,8 +209,9 @@ function batchSize(leaves: readonly PathLeaf[]): [number, number[]] {
  * and `vmap` itself apply to a vmapped function.
  *
  * Randomness inside `f` is not batched: keys are host values, so every
- * example draws the same numbers from the same key; draw a batch outside
- * and pass it in.
+ * example draws the same numbers from a key passed with `inAxes` null,
+ * and mapping a key (or an array of keys) is an error; draw the samples
+ * outside and map over them.
  *
  * @example Per-example gradients
  * ```ts

@@ -157,6 +157,27 @@ Deno.test("vmap() rejects bad options and specs", () => {
   );
 });
 
+Deno.test("vmap() refuses to map PRNG keys, and shares an unmapped one", async () => {
+  const f = (k: h.Key, x: Tensor) => h.add(x, h.uniform(k, [2]));
+  assertThrows(
+    () => vmap(f)(h.key(0), h.zeros([3, 2])),
+    TypeError,
+    "vmap: inAxes maps args[0], a PRNG key: keys are host values and cannot be batched",
+  );
+  assertThrows(
+    () =>
+      vmap((ks: h.Key[], x: Tensor) => f(ks[0]!, x))(
+        h.split(h.key(0), 3),
+        h.zeros([3, 2]),
+      ),
+    TypeError,
+    "vmap: inAxes maps args[0][0], a PRNG key",
+  );
+  const y = vmap(f, { inAxes: [null, 0] })(h.key(1), h.zeros([3, 2]));
+  const u = h.uniform(h.key(1), [2]);
+  await assertAllClose(y, h.stack([u, u, u], 0));
+});
+
 Deno.test("vmap() refuses a traced value that escaped it", () => {
   let leaked: Tensor | null = null;
   vmap((x: Tensor) => (leaked = h.mul(x, 2)))(h.zeros([2]));

@@ -254,3 +254,18 @@ testEachBackend(
     await assertAllClose(pe, h.mul(h.onesLike(xs), 0.5), TOL, "customVjp");
   },
 );
+
+testEachBackend(
+  "jit(vmap(f)) of a per-example gather reruns its program on new data",
+  async () => {
+    const f = (x: Tensor, i: Tensor) => h.take(x, i, 1); // x [3,4], i [2]
+    const jv = jit(vmap(f));
+    for (const seed of [1, 2]) {
+      const xs = randomTensor([2, 3, 4], seed);
+      const is = h.tensor([[3, 0], [1, -1]], { dtype: "int32" });
+      const loop = [0, 1].map((k) => f(h.take(xs, k), h.take(is, k)));
+      await assertAllClose(jv(xs, is), h.stack(loop, 0), TOL, `seed ${seed}`);
+    }
+    assertEquals(jv.cacheSize, 1);
+  },
+);
