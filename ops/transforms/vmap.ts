@@ -59,6 +59,7 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/** A value's kind, for errors about specs that do not match it. */
 function describe(x: unknown): string {
   if (x instanceof Tensor) return `a tensor ${x.dtype}${fmtShape(x.shape)}`;
   if (Array.isArray(x)) return `an array of ${x.length}`;
@@ -151,7 +152,7 @@ function specLeaves(
       specLeaves(what, expand ? spec : s[k]!, tree[k], `${path}.${k}`, out);
     }
   }
-  if (tree instanceof Key && spec !== null) {
+  if (what === "inAxes" && tree instanceof Key && spec !== null) {
     throw new TypeError(
       `vmap: inAxes maps ${path}, a PRNG key: keys are host values and cannot be batched; give it inAxes null and draw the batch's samples with it outside vmap (or split it there and pass the samples in)`,
     );
@@ -160,7 +161,12 @@ function specLeaves(
 }
 
 /** A mapped axis made non-negative for a value of rank `rank`. */
-function normalize(what: string, axis: number, rank: number, desc: string) {
+function normalize(
+  what: string,
+  axis: number,
+  rank: number,
+  desc: string,
+): number {
   if (axis < -rank || axis >= rank) {
     throw new RangeError(
       `vmap: ${what} ${axis} is out of range for ${desc} (rank ${rank})`,
@@ -248,25 +254,20 @@ export function vmap<F extends AnyFn>(
   const outAxes = opts?.outAxes === undefined ? 0 : opts.outAxes;
   checkSpec("inAxes", inAxes, "");
   checkSpec("outAxes", outAxes, "");
+  if (isPlainObject(inAxes)) {
+    throw new TypeError(
+      `vmap: inAxes must be a number, null or an array with one entry per argument, got ${
+        describe(inAxes)
+      }`,
+    );
+  }
   return (...args: Parameters<F>): Cotangent<ReturnType<F>> => {
-    const spec = typeof inAxes === "number" || inAxes === null
-      ? inAxes
-      : Array.isArray(inAxes)
-      ? inAxes
-      : null;
-    if (spec === null && inAxes !== null) {
+    if (Array.isArray(inAxes) && inAxes.length !== args.length) {
       throw new TypeError(
-        `vmap: inAxes must be a number, null or an array with one entry per argument, got ${
-          describe(inAxes)
-        }`,
+        `vmap: inAxes has ${inAxes.length} entries for ${args.length} argument(s)`,
       );
     }
-    if (Array.isArray(spec) && spec.length !== args.length) {
-      throw new TypeError(
-        `vmap: inAxes has ${spec.length} entries for ${args.length} argument(s)`,
-      );
-    }
-    const leaves = specLeaves("inAxes", spec, args, "args");
+    const leaves = specLeaves("inAxes", inAxes, args, "args");
     const [size, axes] = batchSize(leaves);
     const [, def] = treeFlatten(args);
     return withMain((m) => new BatchTrace(m, size), (main) => {
