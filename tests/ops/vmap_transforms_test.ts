@@ -269,3 +269,17 @@ testEachBackend(
     assertEquals(jv.cacheSize, 1);
   },
 );
+
+testEachBackend(
+  "vmap(hessian(f)) and vmap(jacrev(f)) equal loops",
+  async () => {
+    const f = (x: Tensor) => h.sum(h.mul(h.sin(x), h.mul(x, x)));
+    const g = (x: Tensor) =>
+      h.tanh(h.matmul(h.reshape(x, [2, 2]), h.slice(x, [0], [2])));
+    const xs = randomTensor([3, 2], 6), ys = randomTensor([3, 4], 7);
+    const loopH = [0, 1, 2].map((k) => h.hessian(f)(h.take(xs, k)));
+    const loopJ = [0, 1, 2].map((k) => h.jacrev(g)(h.take(ys, k)));
+    await assertAllClose(vmap(h.hessian(f))(xs), h.stack(loopH, 0), TOL, "H");
+    await assertAllClose(vmap(h.jacrev(g))(ys), h.stack(loopJ, 0), TOL, "J");
+  },
+);
