@@ -1,17 +1,27 @@
-// The browser test page's program, bundled by run.ts: heed's parity tests
-// (each backend against the CPU reference, in the page), a few specs'
-// attention laws, jvp and vjp properties, and the browser checks. The
-// bundle's `Deno.test` registers (see _registry.ts); this file then runs
-// the tests the page's query selects and reports each one to the runner.
+// The browser test page's program, bundled by run.ts: heed's backend
+// tests that make sense in a page: each backend against the CPU reference
+// (parity_test: elementwise, reductions, matmul, gradients), the op tests
+// that run on every backend (elementwise, reductions, matmul and einsum,
+// grad, jvp, vjp, jacobians and their properties), the laws of attention
+// for every built-in spec (the "backends" law compares them with the CPU
+// in the page), and the browser checks. The bundle's `Deno.test`
+// registers (see _registry.ts); this file then runs the tests the page's
+// query selects and reports each one to the runner.
 //
-// Query: `page` (its name in reports), `backends` (comma-separated: which
-// backends' tests run), `threads` (`many`: the wasm backend must run on
-// worker threads; `one`: on one thread, with the isolation reason),
-// `filter` (only tests whose names contain it).
+// Query: `page` (its name in reports), `backends` (comma-separated: the
+// backends whose tests run: a test's name ends in `[<backend>]` or says
+// `on <backend>`), `threads` (`many`: the wasm backend must run on worker
+// threads; `one`: on one thread, with the isolation reason), `filter`
+// (only tests whose names contain it).
 
 import "../../tests/ops/backends/parity_test.ts";
-import "../../tests/attention/laws_test.ts";
+import "../../tests/ops/elementwise_test.ts";
+import "../../tests/ops/reduce_test.ts";
+import "../../tests/ops/linalg_test.ts";
+import "../../tests/ops/transforms_test.ts";
 import "../../tests/ops/grad_properties_test.ts";
+import "../../tests/ops/backends/sin_cos_precision_test.ts";
+import "../../tests/attention/laws_test.ts";
 import "./browser_checks.ts";
 import { info } from "../../mod.ts";
 import type { PageSummary, RegisteredTest, TestResult } from "./_registry.ts";
@@ -29,20 +39,6 @@ const page = query.get("page") ?? "page";
 const backends = (query.get("backends") ?? "webgpu,wasm").split(",");
 const filter = query.get("filter");
 
-/** Attention specs whose laws run here (all 13 take too long on SwiftShader). */
-const LAW_SPECS = [
-  "scaledDot + causal + padding + segments",
-  "causal + ALiBi",
-  "sparsemax + causal",
-];
-/** grad_properties tests that run here (jvp against finite differences, ⟨u, Jv⟩ = ⟨Jᵀu, v⟩). */
-const GRAD_TESTS = [
-  "exp: jvp",
-  "tanh: jvp",
-  "softmax: jvp",
-  "mul: gradients are right",
-  "matmul: gradients are right",
-];
 /** Per-test limit: a hung device op fails its test instead of the run. */
 const TEST_TIMEOUT_MS = 120_000;
 
@@ -50,23 +46,17 @@ const TEST_TIMEOUT_MS = 120_000;
 function selected(name: string): boolean {
   if (filter !== null && !name.includes(filter)) return false;
   if (name.startsWith("browser: ")) return true;
-  const on = backends.some((b) =>
+  return backends.some((b) =>
     name.includes(` on ${b} `) || name.endsWith(` on ${b}`) ||
     name.endsWith(`[${b}]`)
   );
-  if (!on) return false;
-  if (name.startsWith("the laws of attention hold for ")) {
-    return LAW_SPECS.some((s) => name.includes(`for ${s} [`));
-  }
-  if (name.includes(": jvp") || name.includes(": gradients are right")) {
-    return GRAD_TESTS.some((t) => name.startsWith(t));
-  }
-  return name.includes("matches the cpu reference") ||
-    name.includes("workgroups' worth");
 }
 
+/** An error's message and stack, with its causes (fast-check puts the failure there). */
 function message(e: unknown): string {
-  return e instanceof Error ? `${e.message}\n${e.stack ?? ""}` : String(e);
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause === undefined ? "" : `\ncaused by: ${message(e.cause)}`;
+  return `${e.message}\n${e.stack ?? ""}${cause}`;
 }
 
 async function runOne(t: RegisteredTest): Promise<TestResult> {

@@ -37,9 +37,9 @@ function expr(
     case "rsqrt":
       return `inverseSqrt(${x})`;
     case "sin":
-      return `sin(${x})`;
+      return `sin_(${x})`;
     case "cos":
-      return `cos(${x})`;
+      return `cos_(${x})`;
     case "tanh":
       return `tanh_(${x})`;
     case "logistic":
@@ -65,17 +65,17 @@ function expr(
     case "min":
       return f ? `min_f32(${x}, ${y})` : `min(${x}, ${y})`;
     case "eq":
-      return `select(0u, 1u, ${x} == ${y})`;
+      return compare(f, x, "==", y);
     case "ne":
-      return `select(0u, 1u, ${x} != ${y})`;
+      return compare(f, x, "!=", y);
     case "lt":
-      return `select(0u, 1u, ${x} < ${y})`;
+      return compare(f, x, "<", y);
     case "le":
-      return `select(0u, 1u, ${x} <= ${y})`;
+      return compare(f, x, "<=", y);
     case "gt":
-      return `select(0u, 1u, ${x} > ${y})`;
+      return compare(f, x, ">", y);
     case "ge":
-      return `select(0u, 1u, ${x} >= ${y})`;
+      return compare(f, x, ">=", y);
     case "and":
       return `${x} & ${y}`;
     case "or":
@@ -91,11 +91,25 @@ function expr(
   }
 }
 
+/**
+ * A comparison as 0u/1u. WGSL lets an implementation assume that floats
+ * are never NaN (Chrome's Tint on SwiftShader made `NaN != x` false), so
+ * float comparisons test NaN explicitly, by bits: any comparison with NaN
+ * is false, except `!=`, which is true (IEEE 754, the CPU reference).
+ */
+function compare(float: boolean, x: string, op: string, y: string): string {
+  if (!float) return `select(0u, 1u, ${x} ${op} ${y})`;
+  return op === "!="
+    ? `select(0u, 1u, ${x} != ${y} || is_nan(${x}) || is_nan(${y}))`
+    : `select(0u, 1u, ${x} ${op} ${y} && !is_nan(${x}) && !is_nan(${y}))`;
+}
+
 function convert(from: DType, to: DType, x: string): string {
   if (from === to) return x;
   if (to === "bool") {
+    // NaN is nonzero, so true (see compare for why NaN is tested by bits).
     return from === "float32"
-      ? `select(0u, 1u, ${x} != 0.0)`
+      ? `select(0u, 1u, ${x} != 0.0 || is_nan(${x}))`
       : `select(0u, 1u, ${x} != 0)`;
   }
   if (to === "float32") return `f32(${x})`;

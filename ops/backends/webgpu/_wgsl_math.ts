@@ -122,7 +122,8 @@ const erfcPieces = ERFC_PIECES.map(([c, p], i) =>
 ).join("\n");
 
 /**
- * WGSL: `opaque`, `exp_`, `log_`, `log1p_`, `tanh_`, `erf_`, `pow_abs`.
+ * WGSL: `opaque`, `exp_`, `log_`, `log1p_`, `tanh_`, `erf_`, `pow_abs`,
+ * `sin_`, `cos_`.
  * Needs `is_nan`, `f32_nan`, `f32_inf` and `m`.
  */
 export const TRANSCENDENTAL: string = `
@@ -140,6 +141,35 @@ fn exp_(x: f32) -> f32 {
   let n1 = ni >> 1u;
   return p * bitcast<f32>(u32(n1 + 127) << 23u) * bitcast<f32>(u32(ni - n1 + 127) << 23u);
 }
+// sin or cos as Cephes' sinf/cosf: the octant j of |x| (rounded to even),
+// r = |x| - j·π/4 with π/4 in three parts (each product exact below 8192),
+// then the sine or cosine polynomial on [-π/4, π/4]: about 1 ulp, where
+// WGSL's builtins may be off by 2^-11 (SwiftShader in Chrome was by 4e-5).
+// Past 8192 the reduction loses bits, and the builtins are used.
+fn sincos_(x: f32, cosine: bool) -> f32 {
+  if ((bitcast<u32>(x) & 0x7fffffffu) >= 0x7f800000u) { return f32_nan(); }
+  let a = abs(x);
+  if (a > 8192.0) { return select(sin(x), cos(x), cosine); }
+  var j = u32(a * 1.27323954);
+  j = j + (j & 1u);
+  let y = f32(j);
+  let r = opaque(opaque(a - y * 0.78515625) - y * 2.4187564849853515625e-4) - y * 3.77489497744594108e-8;
+  let z = r * r;
+  // Quadrant of |x|; cos x = sin(x + π/2) is one quadrant on.
+  let q = (j >> 1u) + select(0u, 1u, cosine);
+  var v: f32;
+  if ((q & 1u) == 1u) {
+    v = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0;
+  } else {
+    v = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * r + r;
+  }
+  if ((q & 2u) == 2u) { v = -v; }
+  // sin is odd (the sign bit, so sin(-0) = -0); cos is even.
+  if (!cosine && (bitcast<u32>(x) >> 31u) == 1u) { v = -v; }
+  return v;
+}
+fn sin_(x: f32) -> f32 { return sincos_(x, false); }
+fn cos_(x: f32) -> f32 { return sincos_(x, true); }
 fn log_(x: f32) -> f32 {
   // x > 0 and finite. x = f·2^e with f in [√½, √2).
   var xs = x;
