@@ -26,7 +26,11 @@ export function backendOf(xs: readonly unknown[]): Backend | undefined {
     let t = x;
     while (t instanceof Tracer) {
       const p = t.dropPerturbation();
-      if (p === t) break;
+      if (p === t) {
+        const b = t.storageBackend;
+        if (b) return b;
+        break;
+      }
       t = p;
     }
     if (t instanceof Tensor && !(t instanceof Tracer)) return t.backend;

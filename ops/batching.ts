@@ -12,6 +12,8 @@ import { type Aval, fmtShape, sameShape } from "./dtype.ts";
 import { bind, type MainTrace, type Trace } from "./core.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { type Tensor, Tracer } from "./tensor.ts";
+import type { Backend } from "./backend.ts";
+import { backendOf } from "./_convert.ts";
 import { SHAPE_BATCH_RULES } from "./batching_shape.ts";
 import {
   type BatchRule,
@@ -56,6 +58,11 @@ export class BatchTracer extends Tracer {
     );
     this.val = val;
     this.bdim = bdim;
+  }
+
+  /** The backend of the batched value. */
+  override get storageBackend(): Backend | undefined {
+    return backendOf([this.val]);
   }
 
   /**

@@ -210,3 +210,4 @@ export {
   type FoldOptions,
 } from "./jit/passes/fold.ts";
 export { optimizeProgram } from "./jit/passes/optimize.ts";
+export { type AxisSpec, vmap, type VmapOptions } from "./transforms/vmap.ts";

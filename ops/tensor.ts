@@ -191,6 +191,15 @@ export abstract class Tracer extends Tensor {
   }
 
   /**
+   * The backend this value's storage lives on, where a transform that is
+   * not a perturbation knows it (vmap: its batched value's), for the
+   * constants an op makes beside it; `undefined` otherwise.
+   */
+  get storageBackend(): Backend | undefined {
+    return undefined;
+  }
+
+  /**
    * This value with its transform's perturbation dropped (its primal), or
    * the tracer itself where that has no meaning.
    */

@@ -18,6 +18,7 @@ import {
 import { zerosFor } from "../_convert.ts";
 import { checkFn, loose, toTensor } from "./_common.ts";
 import type { Cotangent } from "./types.ts";
+import { batchedCustomJvp, batchedCustomVjp } from "./_vmap_custom.ts";
 
 /**
  * Gives `f` a custom JVP rule, as `jax.custom_jvp`. `rule(primals,
@@ -46,6 +47,8 @@ export function customJvp<F extends (...args: never[]) => unknown>(
   checkFn("customJvp", f);
   checkFn("customJvp", rule);
   const g = (...args: Parameters<F>): ReturnType<F> => {
+    const batched = batchedCustomJvp(args, f, rule);
+    if (batched) return batched.out as ReturnType<F>;
     const call = underJvp(args);
     if (!call) return loose(f)(...args) as ReturnType<F>;
     const { trace, def, ps } = call;
@@ -137,6 +140,8 @@ export function customVjp<F extends (...args: never[]) => unknown, R>(
   checkFn("customVjp", fwd);
   checkFn("customVjp", bwd);
   const g = (...args: Parameters<F>): ReturnType<F> => {
+    const batched = batchedCustomVjp(args, f, fwd, bwd as never);
+    if (batched) return batched.out as ReturnType<F>;
     const call = underJvp(args);
     if (!call) return loose(f)(...args) as ReturnType<F>;
     const { trace, def, leaves, ps, ts } = call;
