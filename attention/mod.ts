@@ -58,6 +58,13 @@ export {
   scaledDot,
 } from "./scores.ts";
 export { seedRatio, type SeedRatioOptions } from "./seed_ratio.ts";
+export { signedSumNormaliser, type SignedSumOptions } from "./seed_variants.ts";
+export {
+  type AttentionModule,
+  attentionModule,
+  isAttentionModule,
+  type ModuleContext,
+} from "./attention_module.ts";
 export { alibi, alibiSlopes, bias, softCap, temperature } from "./modifiers.ts";
 export {
   relativeBuckets,
@@ -85,6 +92,7 @@ export {
   type Combine,
   concatenate,
   gate,
+  type GatedResult,
   type GateParams,
   mixture,
   modules,
@@ -96,4 +104,5 @@ export {
   type MultiHeadCallOptions,
   type MultiHeadOptions,
   type MultiHeadParams,
+  type MultiHeadResult,
 } from "./multi_head.ts";

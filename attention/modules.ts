@@ -154,9 +154,15 @@ export function mixture(alpha: readonly number[] | Tensor): Combine {
   };
 }
 
+/** What {@link gate} returns: the merged result and the gate itself. */
+export interface GatedResult extends AttentionResult {
+  /** `[..., Tq, K]`: each query's weights on the K modules (rows sum to 1). */
+  readonly gate: Tensor;
+}
+
 /** Parameters of {@link gate}. */
 export interface GateParams {
-  /** `[d, K]`: maps each query to one logit per module. */
+  /** `[..., d, K]` (e.g. `[H, d, K]`, one gate per head): each query's logits, one per module. */
   readonly w: Tensor;
   /** `[K]`: the logits' bias (default 0). */
   readonly b?: Tensor;
@@ -164,7 +170,8 @@ export interface GateParams {
 
 /**
  * A learned, per-query gate: g_i = softmax(q_i W + b) over the K modules,
- * output_i = Σ_k g_ik out_ki. Both `w` and `b` are learnable.
+ * output_i = Σ_k g_ik out_ki. Both `w` and `b` are learnable. The result
+ * carries the gate, `[..., Tq, K]`, for inspection ({@link GatedResult}).
  *
  * @example
  * ```ts
@@ -182,24 +189,25 @@ export interface GateParams {
 export function gate(params: GateParams): Combine {
   checkOptions("gate: params", params, ["w", "b"]);
   const { w, b } = params;
-  if (w.ndim !== 2) {
-    throw new TypeError(`gate: w must be [d, K], got [${w.shape}]`);
+  if (w.ndim < 2) {
+    throw new TypeError(`gate: w must be [..., d, K], got [${w.shape}]`);
   }
+  const k = w.shape[w.ndim - 1]!;
   return function gateCombine(parts, q) {
-    if (parts.length !== w.shape[1]) {
+    if (parts.length !== k) {
       throw new TypeError(
-        `gate: w [${w.shape}] has ${
-          w.shape[1]
-        } logits for ${parts.length} modules`,
+        `gate: w [${w.shape}] has ${k} logits for ${parts.length} modules`,
       );
     }
     let logits = matmul(q, w); // [..., Tq, K]
     if (b) logits = add(logits, b);
     const g = softmax(logits, { axis: -1 }); // [..., Tq, K]
-    return {
+    const result: GatedResult = {
       output: mix(parts.map((p) => p.output), g), // [..., Tq, dv]
       // Weights: Σ_k g_ik w_kij, the gate broadcast over the keys.
       weights: mix(parts.map((p) => p.weights), g), // [..., Tq, Tk]
+      gate: g,
     };
+    return result;
   };
 }

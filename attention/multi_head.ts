@@ -9,8 +9,8 @@
  *
  * Parameters are a plain pytree, `{ wq, bq, wk, bk, wv, bv, wo, bo, spec }`,
  * so `grad` reaches every one of them. `spec` holds the parameters of the
- * spec's own learnable pieces; pass a function `(params.spec) -> Spec` to
- * use them.
+ * spec's own learnable pieces; pass a function `(params.spec) -> Spec`, or
+ * an {@link AttentionModule} (its `init` makes them), to use them.
  *
  * @module
  */
@@ -30,8 +30,15 @@ import {
 import { checkOptions } from "../ops/_options.ts";
 import { CALL_OPTIONS } from "./_context.ts";
 import { attention } from "./attention.ts";
+import type { AttentionModule, ModuleContext } from "./attention_module.ts";
+import { isAttentionModule } from "./attention_module.ts";
 import { lastDim } from "./_shape.ts";
-import type { AttentionOptions, AttentionResult, Spec } from "./types.ts";
+import type {
+  AttentionFn,
+  AttentionOptions,
+  AttentionResult,
+  Spec,
+} from "./types.ts";
 
 /** Sizes of the heads, as the spec's `init` sees them. */
 export interface HeadDims {
@@ -49,8 +56,10 @@ export interface MultiHeadOptions<P> {
   readonly dModel: number;
   /** Features per head (default dModel / heads). */
   readonly dHead?: number;
-  /** Initial parameters of the spec's own pieces (default: none). */
+  /** Initial parameters of the spec's own pieces (default: none; a module's `init`). */
   readonly initSpec?: (key: Key, dims: HeadDims) => P;
+  /** The use a module is built for (default: encoder, no masks). */
+  readonly context?: ModuleContext;
 }
 
 /** The parameters of a multi-head layer; `P` are the spec's own. */
@@ -81,6 +90,12 @@ export interface MultiHeadCallOptions extends AttentionOptions {
   readonly context?: Tensor;
 }
 
+/** What a multi-head layer returns: a gated module also gives its gate. */
+export interface MultiHeadResult extends AttentionResult {
+  /** A gated multi-module attention's gate, `[..., H, Tq, K]` (rows sum to 1). */
+  readonly gate?: Tensor;
+}
+
 /** A multi-head layer: pure `init` and `apply`. */
 export interface MultiHead<P> {
   /** Fresh parameters from a PRNG key. */
@@ -90,12 +105,12 @@ export interface MultiHead<P> {
     params: MultiHeadParams<P>,
     x: Tensor,
     opts?: MultiHeadCallOptions,
-  ): AttentionResult;
+  ): MultiHeadResult;
 }
 
 /**
- * Builds multi-head attention around `spec` (a Spec, or a function of the
- * spec's parameters).
+ * Builds multi-head attention around `spec`: a Spec, a function of the
+ * spec's parameters, or an attention module.
  *
  * @example Self-attention, then a gradient for every parameter
  * ```ts
@@ -114,10 +129,16 @@ export interface MultiHead<P> {
  * ```
  */
 export function multiHead<P = null>(
-  spec: Spec | ((params: P) => Spec),
+  spec: Spec | ((params: P) => Spec | AttentionFn) | AttentionModule<P>,
   opts: MultiHeadOptions<P>,
 ): MultiHead<P> {
-  checkOptions("multiHead", opts, ["heads", "dModel", "dHead", "initSpec"]);
+  checkOptions("multiHead", opts, [
+    "heads",
+    "dModel",
+    "dHead",
+    "initSpec",
+    "context",
+  ]);
   const { heads, dModel } = opts;
   const dHead = opts.dHead ?? dModel / heads;
   for (const [name, n] of [["heads", heads], ["dModel", dModel]] as const) {
@@ -133,7 +154,14 @@ export function multiHead<P = null>(
     );
   }
   const width = heads * dHead;
-  const build = typeof spec === "function" ? spec : () => spec;
+  const module = isAttentionModule(spec) ? spec as AttentionModule<P> : null;
+  const use: ModuleContext = opts.context ?? { masks: [], role: "encoder" };
+  const build: (p: P) => Spec | AttentionFn = module
+    ? (p) => module.build(p, use)
+    : typeof spec === "function"
+    ? spec as (p: P) => Spec | AttentionFn
+    : () => spec as Spec;
+  const initSpec = opts.initSpec ?? module?.init.bind(module);
 
   // [..., T, H·dHead] -> [..., H, T, dHead]
   const splitHeads = (x: Tensor): Tensor => {
@@ -155,9 +183,7 @@ export function multiHead<P = null>(
       const [kq, kk, kv, ko, ks] = split(k, 5) as [Key, Key, Key, Key, Key];
       const w = (kx: Key, fanIn: number, fanOut: number) =>
         mul(normal(kx, [fanIn, fanOut]), 1 / Math.sqrt(fanIn));
-      const specParams = opts.initSpec
-        ? opts.initSpec(ks, { heads, dHead })
-        : null as P;
+      const specParams = initSpec ? initSpec(ks, { heads, dHead }) : null as P;
       return {
         wq: w(kq, dModel, width),
         bq: zeros([width]),
@@ -193,9 +219,14 @@ export function multiHead<P = null>(
       const q = splitHeads(add(matmul(x, params.wq), params.bq));
       const k = splitHeads(add(matmul(src, params.wk), params.bk));
       const v = splitHeads(add(matmul(src, params.wv), params.bv));
-      const { output, weights } = attention(build(params.spec))(q, k, v, opts);
-      const out = add(matmul(mergeHeads(output), params.wo), params.bo);
-      return { output: out, weights }; // [..., Tq, dModel], [..., H, Tq, Tk]
+      const built = build(params.spec);
+      const fn = typeof built === "function" ? built : attention(built);
+      const r: MultiHeadResult = fn(q, k, v, opts);
+      const out = add(matmul(mergeHeads(r.output), params.wo), params.bo);
+      // [..., Tq, dModel], [..., H, Tq, Tk] (and the gate [..., H, Tq, K])
+      return r.gate
+        ? { output: out, weights: r.weights, gate: r.gate }
+        : { output: out, weights: r.weights };
     },
   };
 }

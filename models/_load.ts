@@ -22,6 +22,12 @@ import {
 } from "./arch/translator.ts";
 import { type GruConfig, type GruParams, initGru } from "./arch/gru.ts";
 import type { ClassifierMeta } from "./train/classify.ts";
+import type { AttentionModule } from "../attention/mod.ts";
+import {
+  type AttentionChoice,
+  loadAttention,
+  MissingModuleError,
+} from "./arch/attention_resolve.ts";
 import type { TranslatorMeta } from "./train/translate.ts";
 
 /** A classifier with what it needs to read text. */
@@ -93,9 +99,55 @@ function translatorFrom(
   };
 }
 
+/** Options of the loaders. */
+export interface LoadOptions {
+  /**
+   * Attention modules of your own that the checkpoint may need, matched by
+   * id (default: none; a module trained from a file is imported from it).
+   */
+  readonly modules?: readonly AttentionModule<unknown>[];
+}
+
+/**
+ * The checkpoint's metadata with its config's attention record replaced by
+ * the module (given, or imported from its source); a module that is not
+ * available is a {@link MissingModuleError} naming it and the checkpoint.
+ */
+async function withModule<P, M extends { readonly config?: unknown }>(
+  path: string,
+  ck: Saved<P, M>,
+  opts: LoadOptions,
+): Promise<Saved<P, M>> {
+  const config = ck.metadata.config as
+    | { attention?: AttentionChoice }
+    | undefined;
+  const a = config?.attention;
+  if (a === undefined || typeof a === "string") return ck;
+  try {
+    const attention = await loadAttention(a, opts);
+    return {
+      ...ck,
+      metadata: { ...ck.metadata, config: { ...config, attention } },
+    };
+  } catch (e) {
+    if (e instanceof MissingModuleError) {
+      throw new MissingModuleError(e.id, `${path}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
 /** Loads a translation checkpoint written by `deno task train --task translate` (parameters checked). */
-export async function loadTranslator(path: string): Promise<LoadedTranslator> {
-  return await finite(path, translatorFrom(path, await loadCheckpoint(path)));
+export async function loadTranslator(
+  path: string,
+  opts: LoadOptions = {},
+): Promise<LoadedTranslator> {
+  const ck = await withModule(
+    path,
+    await loadCheckpoint<Params, { best: Params | null }, TranslatorMeta>(path),
+    opts,
+  );
+  return await finite(path, translatorFrom(path, ck));
 }
 
 /** `model`, once its parameters are known to be finite (one readback). */
@@ -150,8 +202,20 @@ function classifierFrom(
  * a parameter whose name, dtype or shape the model does not expect is a
  * TypeError naming it.
  */
-export async function loadClassifier(path: string): Promise<ClassifierModel> {
-  return await finite(path, classifierFrom(path, await loadCheckpoint(path)));
+export async function loadClassifier(
+  path: string,
+  opts: LoadOptions = {},
+): Promise<ClassifierModel> {
+  const ck = await withModule(
+    path,
+    await loadCheckpoint<
+      ClassifierParams,
+      { best: ClassifierParams | null },
+      ClassifierMeta
+    >(path),
+    opts,
+  );
+  return await finite(path, classifierFrom(path, ck));
 }
 
 /** A trained model of either task, as `train` saved it. */
@@ -160,13 +224,20 @@ export type TrainedModel =
   | { readonly task: "translate"; readonly model: LoadedTranslator };
 
 /** Loads a checkpoint that `train` wrote, whichever task it was trained for. */
-export async function loadTrained(path: string): Promise<TrainedModel> {
-  const ck = await loadCheckpoint<
-    unknown,
-    { best: unknown },
-    { task?: unknown }
-  >(
+export async function loadTrained(
+  path: string,
+  opts: LoadOptions = {},
+): Promise<TrainedModel> {
+  const ck = await withModule(
     path,
+    await loadCheckpoint<
+      unknown,
+      { best: unknown },
+      { task?: unknown; config?: unknown }
+    >(
+      path,
+    ),
+    opts,
   );
   return ck.metadata.task === "translate"
     ? {

@@ -51,6 +51,7 @@ export {
   type ClassifierModel,
   loadClassifier,
   type LoadedTranslator,
+  type LoadOptions,
   loadTrained,
   loadTranslator,
   type TrainedModel,

@@ -67,11 +67,29 @@ export {
   ATTENTION_NAMES,
   type AttentionName,
   checkAttentionName,
+  isAttentionName,
   MASKS,
   type NamedSpec,
   namedSpec,
   type SpecParams,
 } from "./arch/attention_specs.ts";
+export { ATTENTION_PIECES, parseAttention } from "./arch/attention_syntax.ts";
+export {
+  type Combination,
+  type CombinedParams,
+  combineModules,
+} from "./arch/attention_combine.ts";
+export {
+  type AttentionChoice,
+  type AttentionRecord,
+  attentionRecord,
+  importAttention,
+  loadAttention,
+  MissingModuleError,
+  resolveAttention,
+  type ResolveOptions,
+  storedConfig,
+} from "./arch/attention_resolve.ts";
 export {
   applyClassifier,
   type BlockParams,
@@ -226,6 +244,7 @@ export {
   evaluateTranslator,
   loadClassifier,
   type LoadedTranslator,
+  type LoadOptions,
   loadTrained,
   loadTranslator,
   predictClasses,

@@ -1,27 +1,30 @@
 /**
- * Attention specs chosen by name (`--attention scaled-dot|additive|...`),
- * each with the initialiser of its own per-head parameters. Every model
- * builds its attention from these, so one flag swaps the weight function
- * everywhere.
+ * The built-in attention modules, chosen by name (`--attention
+ * scaled-dot|additive|...`), each with the initialiser of its own per-head
+ * parameters. A model takes any {@link AttentionModule}; these names are a
+ * convenience, and `attention_syntax.ts` composes the same pieces freely.
  *
  * @module
  */
 
 import {
   additive,
+  type AttentionModule,
   bilinear,
   causal,
   cosine,
-  type HeadDims,
   identityNormaliser,
   type MaskFn,
   padding,
   scaledDot,
   seedRatio,
+  signedSumNormaliser,
+  softmaxNormaliser,
   sparsemaxNormaliser,
-  type Spec,
+  temperature,
 } from "../../attention/mod.ts";
 import {
+  exp,
   eye,
   full,
   type Key,
@@ -29,15 +32,18 @@ import {
   normal,
   split,
   type Tensor,
+  zeros,
 } from "../../ops/mod.ts";
 
-/** The attention weight functions a model can be configured with. */
+/** The built-in attention modules' names. */
 export type AttentionName =
   | "scaled-dot"
   | "additive"
   | "bilinear"
   | "cosine"
   | "seed-ratio"
+  | "seed-softmax"
+  | "seed-signed"
   | "sparsemax";
 
 /** All names, for `--help` and validation. */
@@ -47,32 +53,35 @@ export const ATTENTION_NAMES: readonly AttentionName[] = [
   "bilinear",
   "cosine",
   "seed-ratio",
+  "seed-softmax",
+  "seed-signed",
   "sparsemax",
 ];
 
-/** Per-head parameters of the named specs (null for parameter-free ones). */
+/** Per-head parameters of the built-in modules (null for parameter-free ones). */
 export type SpecParams = Record<string, Tensor> | null;
 
-/** A named spec: how to initialise its parameters and build it from them. */
-export interface NamedSpec {
-  /** The name. */
+/** A built-in module: an attention module whose id is its name. */
+export interface NamedSpec extends AttentionModule<SpecParams> {
+  /** The name, also the id. */
   readonly name: AttentionName;
-  /** Fresh per-head parameters. */
-  init(key: Key, dims: HeadDims): SpecParams;
-  /** The spec, given its parameters and the masks of this use. */
-  build(params: SpecParams, masks: readonly MaskFn[]): Spec;
+}
+
+/** Whether `name` is a built-in module's name. */
+export function isAttentionName(name: string): name is AttentionName {
+  return (ATTENTION_NAMES as readonly string[]).includes(name);
 }
 
 /** Checks a name from the command line or a config. */
 export function checkAttentionName(name: string): AttentionName {
-  if (!(ATTENTION_NAMES as readonly string[]).includes(name)) {
+  if (!isAttentionName(name)) {
     throw new RangeError(
       `unknown attention "${name}" (choose one of: ${
         ATTENTION_NAMES.join(", ")
       })`,
     );
   }
-  return name as AttentionName;
+  return name;
 }
 
 const p = (params: SpecParams, k: string): Tensor => {
@@ -81,33 +90,55 @@ const p = (params: SpecParams, k: string): Tensor => {
   return t;
 };
 
+/** Q = I in every head: the seed's ratio starts as e_jᵀe_i / (√d + e_jᵀe_i). */
+const seedQ = (heads: number, dHead: number): Tensor =>
+  mul(full([heads, 1, 1], 1), eye(dHead)); // [H, d, d]
+
+const named = (
+  name: AttentionName,
+  description: string,
+  init: (key: Key, dims: { heads: number; dHead: number }) => SpecParams,
+  build: NamedSpec["build"],
+): NamedSpec => ({ name, id: name, description, init, build });
+
 /**
- * The spec called `name`. `seed-ratio` is the source document's weight
- * function a_ij = (e_jᵀ Q e_i) / (√d + e_jᵀ e_i), used as the weights
- * themselves (identity normaliser), with Q initialised near the identity.
+ * The built-in module called `name`. The seed family keeps the source
+ * document's ratio a_ij = (e_jᵀ Q e_i) / (√d + e_jᵀ e_i) as the score, Q
+ * initialised to the identity: `seed-ratio` takes it as the weights
+ * (identity normaliser, the source's exact form), `seed-softmax` as
+ * softmax(a / τ) with a learned per-head log τ, `seed-signed` as
+ * a_ij / Σ_j |a_ij| (sign-preserving sum normalisation).
+ *
+ * @example
+ * ```ts
+ * import { multiHead } from "@heed/heed/attention";
+ * import { namedSpec } from "@heed/heed/models";
+ * import { key } from "@heed/heed/ops";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const seed = namedSpec("seed-softmax");
+ * const params = multiHead(seed, { heads: 2, dModel: 8 }).init(key(0));
+ * assertEquals([seed.id, params.spec!.logT!.shape], ["seed-softmax", [2, 1, 1]]);
+ * ```
  */
 export function namedSpec(name: AttentionName): NamedSpec {
   switch (name) {
     case "scaled-dot":
-      return {
-        name,
-        init: () => null,
-        build: (_p, masks) => ({ score: scaledDot(), masks: [...masks] }),
-      };
+      return named(name, "softmax(q·k/√d)", () => null, (_p, { masks }) => ({
+        score: scaledDot(),
+        masks: [...masks],
+      }));
     case "sparsemax":
-      return {
-        name,
-        init: () => null,
-        build: (_p, masks) => ({
-          score: scaledDot(),
-          masks: [...masks],
-          normalise: sparsemaxNormaliser(),
-        }),
-      };
+      return named(name, "sparsemax(q·k/√d)", () => null, (_p, { masks }) => ({
+        score: scaledDot(),
+        masks: [...masks],
+        normalise: sparsemaxNormaliser(),
+      }));
     case "additive":
-      return {
+      return named(
         name,
-        init: (key, { heads, dHead }) => {
+        "Bahdanau: vᵀ tanh(W1 q + W2 k)",
+        (key, { heads, dHead }) => {
           const [k1, k2, k3] = split(key, 3);
           const s = 1 / Math.sqrt(dHead);
           return {
@@ -116,7 +147,7 @@ export function namedSpec(name: AttentionName): NamedSpec {
             v: mul(normal(k3!, [heads, 1, dHead]), s), // [H, 1, h]
           };
         },
-        build: (params, masks) => ({
+        (params, { masks }) => ({
           score: additive({
             w1: p(params, "w1"),
             w2: p(params, "w2"),
@@ -124,40 +155,67 @@ export function namedSpec(name: AttentionName): NamedSpec {
           }),
           masks: [...masks],
         }),
-      };
+      );
     case "bilinear":
-      return {
+      return named(
         name,
-        init: (_key, { heads, dHead }) => ({
-          // Start at the scaled dot product: W = I/√d for every head.
+        "Luong general: qᵀ W k",
+        // Start at the scaled dot product: W = I/√d for every head.
+        (_key, { heads, dHead }) => ({
           w: mul(full([heads, 1, 1], 1 / Math.sqrt(dHead)), eye(dHead)),
         }),
-        build: (params, masks) => ({
+        (params, { masks }) => ({
           score: bilinear(p(params, "w")),
           masks: [...masks],
         }),
-      };
+      );
     case "cosine":
-      return {
+      return named(
         name,
-        init: (_key, { heads }) => ({ scale: full([heads, 1, 1], 5) }),
-        build: (params, masks) => ({
+        "learned scale × cos(q, k)",
+        (_key, { heads }) => ({ scale: full([heads, 1, 1], 5) }),
+        (params, { masks }) => ({
           score: cosine(p(params, "scale")),
           masks: [...masks],
         }),
-      };
+      );
     case "seed-ratio":
-      return {
+      return named(
         name,
-        init: (_key, { heads, dHead }) => ({
-          q: mul(full([heads, 1, 1], 1), eye(dHead)),
-        }),
-        build: (params, masks) => ({
+        "the source's ratio as the weights (identity normaliser)",
+        (_key, { heads, dHead }) => ({ q: seedQ(heads, dHead) }),
+        (params, { masks }) => ({
           score: seedRatio(p(params, "q")),
           masks: [...masks],
           normalise: identityNormaliser(),
         }),
-      };
+      );
+    case "seed-softmax":
+      return named(
+        name,
+        "softmax of the source's ratio over a learned temperature exp(logT)",
+        (_key, { heads, dHead }) => ({
+          q: seedQ(heads, dHead),
+          logT: zeros([heads, 1, 1]), // τ = 1 per head
+        }),
+        (params, { masks }) => ({
+          score: seedRatio(p(params, "q")),
+          mods: [temperature(exp(p(params, "logT")))],
+          masks: [...masks],
+          normalise: softmaxNormaliser(),
+        }),
+      );
+    case "seed-signed":
+      return named(
+        name,
+        "the source's ratio over the sum of its absolute values per query",
+        (_key, { heads, dHead }) => ({ q: seedQ(heads, dHead) }),
+        (params, { masks }) => ({
+          score: seedRatio(p(params, "q")),
+          masks: [...masks],
+          normalise: signedSumNormaliser(),
+        }),
+      );
     default:
       return name satisfies never;
   }

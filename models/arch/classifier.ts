@@ -1,6 +1,7 @@
 /**
  * A text classifier: token embeddings plus positions, N pre-norm encoder
- * blocks whose attention is a named spec, pooling (mean, [CLS] or
+ * blocks whose attention is an attention module (a built-in name, the
+ * `--attention` syntax, or any module, several combined), pooling (mean, [CLS] or
  * attention pooling), then a linear head. `initClassifier(key, config)`
  * makes the params pytree; `applyClassifier(params, batch, { config })` is
  * pure.
@@ -35,12 +36,8 @@ import {
   sum,
   type Tensor,
 } from "../../ops/mod.ts";
-import {
-  type AttentionName,
-  MASKS,
-  namedSpec,
-  type SpecParams,
-} from "./attention_specs.ts";
+import { MASKS } from "./attention_specs.ts";
+import { type AttentionChoice, resolveAttention } from "./attention_resolve.ts";
 import {
   type DropoutLayerOptions,
   embed,
@@ -84,8 +81,11 @@ export interface ClassifierConfig {
   readonly dropout?: number;
   /** Pooling (default "mean"). */
   readonly pooling?: Pooling;
-  /** The attention weight function (default "scaled-dot"). */
-  readonly attention?: AttentionName;
+  /**
+   * The attention module: a built-in name, the `--attention` syntax, a
+   * module, or a checkpoint's record of one (default "scaled-dot").
+   */
+  readonly attention?: AttentionChoice;
   /** Position encoding (default "learned"). */
   readonly positions?: "sinusoidal" | "learned";
 }
@@ -131,6 +131,8 @@ export function classifierConfig(c: ClassifierConfig): FullClassifierConfig {
       `classifier: dModel ${full.dModel} does not split into ${full.heads} heads`,
     );
   }
+  // A name or syntax is checked now: an error names the part and choices.
+  if (typeof full.attention === "string") resolveAttention(full.attention);
   if (!(full.dropout >= 0 && full.dropout < 1)) {
     throw new RangeError(
       `classifier: dropout must be in [0, 1), got ${full.dropout}`,
@@ -142,7 +144,7 @@ export function classifierConfig(c: ClassifierConfig): FullClassifierConfig {
 /** One encoder block's parameters. */
 export interface BlockParams {
   /** Self-attention. */
-  readonly attn: MultiHeadParams<SpecParams>;
+  readonly attn: MultiHeadParams<unknown>;
   /** Norm before attention. */
   readonly ln1: LayerNormParams;
   /** Feed-forward. */
@@ -172,14 +174,13 @@ export function encoderAttention(
   c: FullClassifierConfig | {
     dModel: number;
     heads: number;
-    attention: AttentionName;
+    attention: AttentionChoice;
   },
-): MultiHead<SpecParams> {
-  const named = namedSpec(c.attention);
-  return multiHead<SpecParams>((p) => named.build(p, MASKS.encoder), {
+): MultiHead<unknown> {
+  return multiHead(resolveAttention(c.attention), {
     heads: c.heads,
     dModel: c.dModel,
-    initSpec: (key, dims) => named.init(key, dims),
+    context: { masks: MASKS.encoder, role: "encoder" },
   });
 }
 
@@ -227,6 +228,11 @@ export interface ClassifierOutput {
   readonly logits: Tensor;
   /** Attention weights of every block, `[B, H, T, T]` each. */
   readonly weights: readonly Tensor[];
+  /**
+   * A gated multi-module attention's gate in every block, `[B, H, T, K]`
+   * (each query's weights on the K modules); empty for other attention.
+   */
+  readonly gates: readonly Tensor[];
 }
 
 /** Options of {@link applyClassifier}. */
@@ -275,12 +281,15 @@ export function applyClassifier(
       : { rate: c.dropout };
   x = trainDropout(x, drop(2 * c.layers));
   const mha = encoderAttention(c);
-  const weights: Tensor[] = [];
+  const weights: Tensor[] = [], gates: Tensor[] = [];
   params.blocks.forEach((blk, l) => {
-    const { output, weights: w } = mha.apply(blk.attn, layerNorm(x, blk.ln1), {
-      keyMask,
-    });
+    const { output, weights: w, gate } = mha.apply(
+      blk.attn,
+      layerNorm(x, blk.ln1),
+      { keyMask },
+    );
     weights.push(w);
+    if (gate) gates.push(gate);
     x = add(x, trainDropout(output, drop(2 * l)));
     const ff = feedForward(blk.ffn, layerNorm(x, blk.ln2), drop(2 * l + 1));
     x = add(x, trainDropout(ff, drop(2 * l + 1)));
@@ -300,5 +309,5 @@ export function applyClassifier(
     const m = expandDims(cast(keyMask, "float32"), -1); // [B, T, 1]
     pooled = div(sum(mul(x, m), { axis: 1 }), maximum(sum(m, { axis: 1 }), 1));
   }
-  return { logits: linear(params.head, pooled), weights };
+  return { logits: linear(params.head, pooled), weights, gates };
 }

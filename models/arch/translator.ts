@@ -1,6 +1,7 @@
 /**
  * An encoder-decoder Transformer translator: source self-attention,
- * causal target self-attention and cross-attention, each a named spec.
+ * causal target self-attention and cross-attention, each built from the
+ * config's attention module.
  * `initTranslator(key, config)` makes the params pytree;
  * `applyTranslator(params, batch, { config })`, `encode`, `decode` and
  * `translatorLoss` are pure.
@@ -8,7 +9,11 @@
  * @module
  */
 
-import { multiHead, type MultiHeadParams } from "../../attention/mod.ts";
+import {
+  type ModuleContext,
+  multiHead,
+  type MultiHeadParams,
+} from "../../attention/mod.ts";
 import {
   add,
   crossEntropy,
@@ -21,12 +26,8 @@ import {
   type Tensor,
   transpose,
 } from "../../ops/mod.ts";
-import {
-  type AttentionName,
-  MASKS,
-  namedSpec,
-  type SpecParams,
-} from "./attention_specs.ts";
+import { MASKS } from "./attention_specs.ts";
+import { type AttentionChoice, resolveAttention } from "./attention_resolve.ts";
 import {
   type DropoutLayerOptions,
   embed,
@@ -63,8 +64,12 @@ export interface TranslatorConfig {
   readonly maxLen?: number;
   /** Dropout (default 0.1). */
   readonly dropout?: number;
-  /** The attention weight function of every attention (default "scaled-dot"). */
-  readonly attention?: AttentionName;
+  /**
+   * The attention module of every attention: a built-in name, the
+   * `--attention` syntax, a module, or a checkpoint's record of one
+   * (default "scaled-dot").
+   */
+  readonly attention?: AttentionChoice;
 }
 
 /** A configuration with defaults filled in. */
@@ -103,6 +108,8 @@ export function translatorConfig(c: TranslatorConfig): FullTranslatorConfig {
       );
     }
   }
+  // A name or syntax is checked now: an error names the part and choices.
+  if (typeof f.attention === "string") resolveAttention(f.attention);
   if (f.dModel % f.heads !== 0) {
     throw new RangeError(
       `translator: dModel ${f.dModel} does not split into ${f.heads} heads`,
@@ -114,7 +121,7 @@ export function translatorConfig(c: TranslatorConfig): FullTranslatorConfig {
 /** An encoder block. */
 export interface EncoderBlock {
   /** Self-attention. */
-  readonly attn: MultiHeadParams<SpecParams>;
+  readonly attn: MultiHeadParams<unknown>;
   /** Norm before the first sublayer. */
   readonly ln1: LayerNormParams;
   /** Feed-forward. */
@@ -126,11 +133,11 @@ export interface EncoderBlock {
 /** A decoder block. */
 export interface DecoderBlock {
   /** Causal self-attention. */
-  readonly self: MultiHeadParams<SpecParams>;
+  readonly self: MultiHeadParams<unknown>;
   /** Norm before the first sublayer. */
   readonly ln1: LayerNormParams;
   /** Cross-attention over the encoder memory. */
-  readonly cross: MultiHeadParams<SpecParams>;
+  readonly cross: MultiHeadParams<unknown>;
   /** Norm before the second sublayer. */
   readonly ln2: LayerNormParams;
   /** Feed-forward. */
@@ -160,16 +167,16 @@ export interface TranslatorParams {
 }
 
 function layers(c: FullTranslatorConfig) {
-  const named = namedSpec(c.attention);
-  const opts = {
+  const m = resolveAttention(c.attention);
+  const opts = (masks: typeof MASKS.encoder, role: ModuleContext["role"]) => ({
     heads: c.heads,
     dModel: c.dModel,
-    initSpec: (k: Key, d: { heads: number; dHead: number }) => named.init(k, d),
-  };
+    context: { masks, role },
+  });
   return {
-    encSelf: multiHead<SpecParams>((p) => named.build(p, MASKS.encoder), opts),
-    decSelf: multiHead<SpecParams>((p) => named.build(p, MASKS.decoder), opts),
-    cross: multiHead<SpecParams>((p) => named.build(p, MASKS.encoder), opts),
+    encSelf: multiHead(m, opts(MASKS.encoder, "encoder")),
+    decSelf: multiHead(m, opts(MASKS.decoder, "decoder")),
+    cross: multiHead(m, opts(MASKS.encoder, "cross")),
   };
 }
 

@@ -5,10 +5,13 @@
  * @module
  */
 
-import {
-  ATTENTION_NAMES,
-  checkAttentionName,
-} from "../arch/attention_specs.ts";
+import { ATTENTION_NAMES } from "../arch/attention_specs.ts";
+import { ATTENTION_PIECES, parseAttention } from "../arch/attention_syntax.ts";
+
+/** Whether an `--attention` value names a file of the user's (a path to .ts/.js). */
+export function isAttentionPath(v: string): boolean {
+  return /\.(ts|mts|js|mjs)$/.test(v) || /^(\.{0,2}\/|file:)/.test(v);
+}
 
 /** Parsed command-line options of `train`. */
 export interface TrainArgs {
@@ -26,7 +29,7 @@ export interface TrainArgs {
   labelColumn: string;
   /** classify: rows longer than this many tokens are cut to it. */
   maxLength: number;
-  /** The attention weight function. */
+  /** The attention: a built-in name, a composition, or a path to the user's module. */
   attention: string;
   /** Most epochs. */
   epochs: number;
@@ -76,10 +79,35 @@ Usage: deno task train [options]
   --label-column NAME        classify: the column (JSON key) of the class (default category)
   --max-length N             classify: rows longer than N tokens are cut to N, at least 1
                              (default 128; memory grows with the longest row)
-  --attention NAME           the attention weight function: ${
-    ATTENTION_NAMES.join(", ")
-  }
-                             (default scaled-dot)
+  --attention A              the attention module of every attention layer (default
+                             scaled-dot). A is one of:
+                             a built-in name: ${
+    ATTENTION_NAMES.slice(0, 5).join(", ")
+  },
+                               ${ATTENTION_NAMES.slice(5).join(", ")}
+                             a composition of pieces, score=S[,mods=M+M][,masks=K+K][,norm=N]:
+                               score  ${ATTENTION_PIECES.score.join(", ")}
+                               mods   ${ATTENTION_PIECES.mods.join(", ")}
+                                      (temp = learned temperature, temp:0.5 starts it at 0.5;
+                                      softcap:30)
+                               masks  ${
+    ATTENTION_PIECES.masks.join(", ")
+  } (window:16; added to padding)
+                               norm   ${
+    ATTENTION_PIECES.norm.join(", ")
+  } (default softmax;
+                                      signed = s / Σ|s| per query)
+                               e.g. score=seed-ratio,mods=temp,norm=softmax
+                             several modules side by side, COMBINE:A/B[/...], each a name or a
+                             composition: concat (value features split between them),
+                             gate (a learned per-query gate), mix (an even mixture) or
+                             mix=0.7+0.3 (fixed weights)
+                               e.g. gate:scaled-dot/cosine
+                             a path to your own TypeScript module (ends in .ts or starts with
+                             ./ or /) whose default export (or export "attention") is
+                             { id, init(key, dims), build(params, context) }: read
+                             permission is enough (the tasks have --allow-read). predict
+                             and eval import it again from the same path
   --epochs N                 most epochs, at least 1; training stops early when validation
                              stops improving (default 14 to classify, 10 to translate)
   --model transformer|gru    translate: the Transformer (default) or the GRU
@@ -112,16 +140,19 @@ on the test split.`;
 export const PREDICT_HELP: { readonly eval: string; readonly predict: string } =
   {
     eval:
-      `Usage: deno task eval [--out DIR] [--data PATH] [--test PATH] [--beam N]
+      `Usage: deno task eval [--out DIR] [--data PATH] [--test PATH] [--beam N] [--attention PATH.ts]
 
 Scores the model trained into DIR (default runs/latest) on its test split:
 a classifier's accuracy and macro-F1, a translator's BLEU (sacreBLEU's
 default and lower-cased) and chrF with beam search (default beam 4).
 By default the data are those that train recorded in DIR/run.json; --test
 scores a labelled file of yours (CSV, TSV or JSONL, the columns train used),
---data a Multi30k folder. eval writes nothing. --debug prints an error's
-stack trace.`,
-    predict: `Usage: deno task predict [--out DIR] [--beam N] "a sentence"
+--data a Multi30k folder. eval writes nothing. A model trained with your own
+attention module imports it again from the path train recorded; if the file
+moved, give it with --attention PATH.ts. --debug prints an error's stack
+trace.`,
+    predict:
+      `Usage: deno task predict [--out DIR] [--beam N] [--attention PATH.ts] "a sentence"
 
 Classifies the sentence (top classes) or translates it (beam search, default
 beam 4), with the model trained into DIR (default runs/latest), and writes
@@ -249,7 +280,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         a.maxLength = rules.integer(flag, value(), 1);
         break;
       case "--attention":
-        a.attention = checkAttentionName(value() ?? "");
+        a.attention = rules.text(flag, value());
+        // a composition is checked now; a file is imported when training starts
+        if (!isAttentionPath(a.attention)) parseAttention(a.attention);
         break;
       case "--epochs":
         a.epochs = rules.integer(flag, value(), 1);
@@ -333,6 +366,8 @@ export interface PredictArgs {
   readonly test: string | null;
   /** Beam width of translation. */
   readonly beam: number;
+  /** A path to the attention module the model needs, when its file moved. */
+  readonly attention: string | null;
   /** predict: the sentence. */
   readonly text: string;
   /** Print the help text. */
@@ -346,6 +381,7 @@ export function parsePredictArgs(
 ): PredictArgs {
   let out = "runs/latest", data: string | null = null;
   let test: string | null = null, beam = 4, help = false;
+  let attention: string | null = null;
   const words: string[] = [];
   for (const [flag, value] of flags(argv)) {
     if (flag === "--out") out = rules.text(flag, value());
@@ -354,7 +390,14 @@ export function parsePredictArgs(
     } else if (flag === "--test" && mode === "eval") {
       test = rules.text(flag, value());
     } else if (flag === "--beam") beam = rules.integer(flag, value(), 1);
-    else if (flag === "--help" || flag === "-h") help = true;
+    else if (flag === "--attention") {
+      attention = rules.text(flag, value());
+      if (!isAttentionPath(attention)) {
+        throw new RangeError(
+          `--attention: expected a path to your attention module (.ts or .js), got ${attention}`,
+        );
+      }
+    } else if (flag === "--help" || flag === "-h") help = true;
     else if (flag.startsWith("--")) {
       throw new RangeError(`unknown option ${flag} (see --help)`);
     } else words.push(flag);
@@ -364,5 +407,14 @@ export function parsePredictArgs(
       `eval takes no sentence (got "${words.join(" ")}"); use predict`,
     );
   }
-  return { mode, out, data, test, beam, text: words.join(" ").trim(), help };
+  return {
+    mode,
+    out,
+    data,
+    test,
+    beam,
+    attention,
+    text: words.join(" ").trim(),
+    help,
+  };
 }

@@ -19,6 +19,8 @@ import {
   writeFileAtomic,
 } from "../train/run_dir.ts";
 import { parsePredictArgs, PREDICT_HELP, type PredictArgs } from "./args.ts";
+import { cliAttention } from "./_attention.ts";
+import type { AttentionModule } from "../../attention/mod.ts";
 
 /** Parses `argv` and loads the model, or prints why not; returns an exit code or both. */
 export async function start(
@@ -41,7 +43,11 @@ export async function start(
   const path = `${args.out}/checkpoint.safetensors`;
   let trained: TrainedModel;
   try {
-    trained = await loadTrained(path);
+    trained = await loadTrained(path, {
+      modules: args.attention === null
+        ? []
+        : [await cliAttention(args.attention) as AttentionModule<unknown>],
+    });
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
     console.error(

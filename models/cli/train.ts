@@ -23,7 +23,7 @@ import {
   dataIdentity,
   validateResume,
 } from "../train/validate.ts";
-import { checkAttentionName } from "../arch/attention_specs.ts";
+import { cliAttention } from "./_attention.ts";
 import { type EpochMetrics, trainClassifier } from "../train/classify.ts";
 import {
   trainTranslator,
@@ -125,7 +125,7 @@ async function translate(run: Run, data: TranslationData): Promise<number> {
     epochs: args.epochs,
     lr: args.lr,
     seed: args.seed,
-    model: { attention: checkAttentionName(args.attention) },
+    model: { attention: await cliAttention(args.attention) },
     arch: args.model,
     checkpoint: run.checkpoint,
     ...(args.maxMinutes === null ? {} : { maxSeconds: 60 * args.maxMinutes }),
@@ -179,7 +179,7 @@ async function classify(
     maxLength: args.maxLength,
     lr: args.lr,
     seed: args.seed,
-    model: { attention: checkAttentionName(args.attention) },
+    model: { attention: await cliAttention(args.attention) },
     onStep: run.onStep,
     onStart: (p) => run.start(p),
     onEpoch: (m: EpochMetrics) =>

@@ -18,7 +18,7 @@ export interface RunInfo {
   readonly labelColumn?: string;
   /** The architecture (`classifier`, `transformer`, `gru`). */
   readonly model?: string;
-  /** The attention weight function's name. */
+  /** The `--attention` value: a name, a composition or a module's path. */
   readonly attention?: string;
   /** The `--seed`, which fixes the train/test split of a user's CSV. */
   readonly seed?: number;
@@ -74,7 +74,10 @@ const FIELDS: Readonly<Record<keyof RunInfo, Check>> = {
   textColumn: column,
   labelColumn: column,
   model: name,
-  attention: name,
+  attention: (v) =>
+    line(v, 4096)
+      ? null
+      : "must be an --attention value (one line, at most 4096 characters)",
   seed: (v) =>
     Number.isSafeInteger(v) && (v as number) >= 0
       ? null

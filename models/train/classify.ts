@@ -47,6 +47,7 @@ import {
   type StepProgress,
 } from "./fit.ts";
 import { predictClasses } from "../inference.ts";
+import { storedConfig } from "../arch/attention_resolve.ts";
 import { validateResume } from "./validate.ts";
 
 /** Options of {@link trainClassifier}. */
@@ -214,7 +215,7 @@ export async function trainClassifier(
             : { tokenizer: meta.tokenizer }),
         }, {
           task: "classify",
-          model: config,
+          model: storedConfig(config),
           labels,
           tokenizer: tokenizer.toJSON(),
         }),
@@ -260,7 +261,8 @@ export async function trainClassifier(
           path: ckpt.path,
           metadata: {
             task: "classify",
-            config,
+            // a module is kept as its record { id, source }
+            config: storedConfig(config),
             tokenizer: tokenizer.toJSON(),
             labels,
           } satisfies ClassifierMeta,

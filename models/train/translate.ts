@@ -50,6 +50,7 @@ import {
   type StepProgress,
 } from "./fit.ts";
 import { translateTable, type TranslatorModel } from "../inference.ts";
+import { storedConfig } from "../arch/attention_resolve.ts";
 
 /** Options of {@link trainTranslator}. */
 export interface TranslatorTrainOptions {
@@ -224,7 +225,7 @@ export async function trainTranslator(
   if (
     saved &&
     (saved.arch !== archName ||
-      JSON.stringify(saved.config) !== JSON.stringify(config) ||
+      JSON.stringify(saved.config) !== JSON.stringify(storedConfig(config)) ||
       saved.columns.source !== srcCol || saved.columns.target !== tgtCol)
   ) {
     throw new RangeError(
@@ -297,7 +298,8 @@ export async function trainTranslator(
           metadata: {
             task: "translate",
             arch: archName,
-            config,
+            // a module is kept as its record { id, source }
+            config: storedConfig(config),
             columns: { source: srcCol, target: tgtCol },
             srcTokenizer: srcTok.toJSON(),
             tgtTokenizer: tgtTok.toJSON(),
