@@ -58,7 +58,11 @@ export {
   scaledDot,
 } from "./scores.ts";
 export { seedRatio, type SeedRatioOptions } from "./seed_ratio.ts";
-export { signedSumNormaliser, type SignedSumOptions } from "./seed_variants.ts";
+export {
+  seedGated,
+  signedSumNormaliser,
+  type SignedSumOptions,
+} from "./seed_variants.ts";
 export {
   type AttentionModule,
   attentionModule,

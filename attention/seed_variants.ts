@@ -8,10 +8,24 @@
  * @module
  */
 
-import { abs, div, maximum, sum, where } from "../ops/mod.ts";
+import {
+  abs,
+  add,
+  div,
+  exp,
+  log1p,
+  maximum,
+  minimum,
+  neg,
+  sum,
+  type Tensor,
+  where,
+} from "../ops/mod.ts";
 import { checkOptions } from "../ops/_options.ts";
 import { normaliser } from "./normalisers.ts";
-import type { Normaliser } from "./types.ts";
+import { scaledDot } from "./scores.ts";
+import { seedRatio, type SeedRatioOptions } from "./seed_ratio.ts";
+import type { Normaliser, ScoreFn } from "./types.ts";
 
 /** Options of {@link signedSumNormaliser}. */
 export interface SignedSumOptions {
@@ -50,4 +64,41 @@ export function signedSumNormaliser(opts: SignedSumOptions = {}): Normaliser {
     const total = maximum(sum(abs(z), { axis: -1, keepdims: true }), eps);
     return div(z, total);
   }, { simplex: false, shiftInvariant: false, smooth: false });
+}
+
+/** log σ(x) = min(x, 0) − log(1 + e^−|x|), without overflow for large |x|. */
+function logSigmoid(x: Tensor): Tensor {
+  return add(minimum(x, 0), neg(log1p(exp(neg(abs(x))))));
+}
+
+/**
+ * The seed's ratio gating a softmax: the score is
+ *
+ *     s_ij = q_i·k_j / √d + log σ(r_ij),   r_ij the seed's ratio with `Q`,
+ *
+ * so that softmax gives w_ij ∝ exp(q_i·k_j/√d) · σ(r_ij): the ratio decides
+ * how much of each key passes (σ(r) in (0, 1)), the softmax keeps the rows
+ * normalised. Where the ratio is large σ(r) → 1 and the weights are the
+ * scaled dot product's; a key with a very negative ratio is shut off.
+ *
+ * @example
+ * ```ts
+ * import { attention, seedGated } from "@heed/heed/attention";
+ * import { eye, tensor } from "@heed/heed/ops";
+ * import { assertAlmostEquals } from "@std/assert";
+ *
+ * const f = attention({ score: seedGated(eye(1)) });
+ * const q = tensor([[1]]), k = tensor([[1], [-0.5]]);
+ * // r = q·k / (1 + q·k): 0.5 and -1; weights ∝ e^{q·k} σ(r)
+ * const sig = (x: number) => 1 / (1 + Math.exp(-x));
+ * const a = Math.exp(1) * sig(0.5), b = Math.exp(-0.5) * sig(-1);
+ * const [w0] = await f(q, k, k).weights.data();
+ * assertAlmostEquals(w0!, a / (a + b), 1e-5);
+ * ```
+ */
+export function seedGated(q: Tensor, opts: SeedRatioOptions = {}): ScoreFn {
+  const ratio = seedRatio(q, opts), dot = scaledDot();
+  return function seedGatedScore(e, f, ctx) {
+    return add(dot(e, f, ctx), logSigmoid(ratio(e, f, ctx))); // [..., Tq, Tk]
+  };
 }

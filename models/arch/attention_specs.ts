@@ -17,6 +17,7 @@ import {
   type MaskFn,
   padding,
   scaledDot,
+  seedGated,
   seedRatio,
   signedSumNormaliser,
   softmaxNormaliser,
@@ -44,6 +45,7 @@ export type AttentionName =
   | "seed-ratio"
   | "seed-softmax"
   | "seed-signed"
+  | "seed-gated"
   | "sparsemax";
 
 /** All names, for `--help` and validation. */
@@ -55,6 +57,7 @@ export const ATTENTION_NAMES: readonly AttentionName[] = [
   "seed-ratio",
   "seed-softmax",
   "seed-signed",
+  "seed-gated",
   "sparsemax",
 ];
 
@@ -107,7 +110,8 @@ const named = (
  * initialised to the identity: `seed-ratio` takes it as the weights
  * (identity normaliser, the source's exact form), `seed-softmax` as
  * softmax(a / τ) with a learned per-head log τ, `seed-signed` as
- * a_ij / Σ_j |a_ij| (sign-preserving sum normalisation).
+ * a_ij / Σ_j |a_ij| (sign-preserving sum normalisation), `seed-gated` as
+ * a gate on the scaled dot product's softmax, w ∝ exp(q·k/√d) σ(a).
  *
  * @example
  * ```ts
@@ -214,6 +218,16 @@ export function namedSpec(name: AttentionName): NamedSpec {
           score: seedRatio(p(params, "q")),
           masks: [...masks],
           normalise: signedSumNormaliser(),
+        }),
+      );
+    case "seed-gated":
+      return named(
+        name,
+        "softmax(q·k/√d + log σ(ratio)): the source's ratio gating a softmax",
+        (_key, { heads, dHead }) => ({ q: seedQ(heads, dHead) }),
+        (params, { masks }) => ({
+          score: seedGated(p(params, "q")),
+          masks: [...masks],
         }),
       );
     default:

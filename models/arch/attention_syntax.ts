@@ -29,6 +29,7 @@ import {
   type Normaliser,
   scaledDot,
   type ScoreFn,
+  seedGated,
   seedRatio,
   sigmoidNormaliser,
   signedSumNormaliser,
@@ -74,6 +75,12 @@ const SCORES: Record<string, Piece<ScoreFn>> = {
       q: mul(full([heads, 1, 1], 1), eye(dHead)),
     }),
     make: (p) => seedRatio(p.q!),
+  },
+  "seed-gated": {
+    init: ({ heads, dHead }) => ({
+      q: mul(full([heads, 1, 1], 1), eye(dHead)),
+    }),
+    make: (p) => seedGated(p.q!),
   },
 };
 
@@ -275,3 +282,36 @@ export function parseAttention(text: string): AttentionModule<unknown> {
   }
   return combineModules(text, parts.map((p) => single(text, p)), how);
 }
+
+/** The `--attention` lines of `train --help`. */
+export const ATTENTION_HELP: string =
+  `  --attention A              the attention module of every attention layer (default
+                             scaled-dot). A is one of:
+                             a built-in name: ${
+    ATTENTION_NAMES.slice(0, 5).join(", ")
+  },
+                               ${ATTENTION_NAMES.slice(5).join(", ")}
+                             a composition of pieces, score=S[,mods=M+M][,masks=K+K][,norm=N]:
+                               score  ${ATTENTION_PIECES.score.join(", ")}
+                               mods   ${ATTENTION_PIECES.mods.join(", ")}
+                                      (temp = learned temperature, temp:0.5 starts it at 0.5;
+                                      softcap:30)
+                               masks  ${
+    ATTENTION_PIECES.masks.join(", ")
+  } (window:16; added to padding)
+                               norm   ${
+    ATTENTION_PIECES.norm.join(", ")
+  } (default softmax;
+                                      signed = s / Σ|s| per query)
+                               e.g. score=seed-ratio,mods=temp,norm=softmax
+                             several modules side by side, COMBINE:A/B[/...], each a name or a
+                             composition: concat (value features split between them),
+                             gate (a learned per-query gate), mix (an even mixture) or
+                             mix=0.7+0.3 (fixed weights)
+                               e.g. gate:scaled-dot/cosine
+                             a path to your own TypeScript module (ends in .ts or starts with
+                             ./ or /) whose default export (or export "attention") is
+                             { id, init(key, dims), build(params, context) }: read
+                             permission is enough (the tasks have --allow-read). predict
+                             and eval import it again from the path the checkpoint
+                             records (or from their own --attention PATH if it moved)`;

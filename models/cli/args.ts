@@ -5,8 +5,7 @@
  * @module
  */
 
-import { ATTENTION_NAMES } from "../arch/attention_specs.ts";
-import { ATTENTION_PIECES, parseAttention } from "../arch/attention_syntax.ts";
+import { ATTENTION_HELP, parseAttention } from "../arch/attention_syntax.ts";
 
 /** Whether an `--attention` value names a file of the user's (a path to .ts/.js). */
 export function isAttentionPath(v: string): boolean {
@@ -79,35 +78,7 @@ Usage: deno task train [options]
   --label-column NAME        classify: the column (JSON key) of the class (default category)
   --max-length N             classify: rows longer than N tokens are cut to N, at least 1
                              (default 128; memory grows with the longest row)
-  --attention A              the attention module of every attention layer (default
-                             scaled-dot). A is one of:
-                             a built-in name: ${
-    ATTENTION_NAMES.slice(0, 5).join(", ")
-  },
-                               ${ATTENTION_NAMES.slice(5).join(", ")}
-                             a composition of pieces, score=S[,mods=M+M][,masks=K+K][,norm=N]:
-                               score  ${ATTENTION_PIECES.score.join(", ")}
-                               mods   ${ATTENTION_PIECES.mods.join(", ")}
-                                      (temp = learned temperature, temp:0.5 starts it at 0.5;
-                                      softcap:30)
-                               masks  ${
-    ATTENTION_PIECES.masks.join(", ")
-  } (window:16; added to padding)
-                               norm   ${
-    ATTENTION_PIECES.norm.join(", ")
-  } (default softmax;
-                                      signed = s / Σ|s| per query)
-                               e.g. score=seed-ratio,mods=temp,norm=softmax
-                             several modules side by side, COMBINE:A/B[/...], each a name or a
-                             composition: concat (value features split between them),
-                             gate (a learned per-query gate), mix (an even mixture) or
-                             mix=0.7+0.3 (fixed weights)
-                               e.g. gate:scaled-dot/cosine
-                             a path to your own TypeScript module (ends in .ts or starts with
-                             ./ or /) whose default export (or export "attention") is
-                             { id, init(key, dims), build(params, context) }: read
-                             permission is enough (the tasks have --allow-read). predict
-                             and eval import it again from the same path
+${ATTENTION_HELP}
   --epochs N                 most epochs, at least 1; training stops early when validation
                              stops improving (default 14 to classify, 10 to translate)
   --model transformer|gru    translate: the Transformer (default) or the GRU
