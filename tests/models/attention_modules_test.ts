@@ -93,7 +93,7 @@ Deno.test("parseAttention: an invalid composition is a one-line error naming the
     ["nope", "built-in name"],
     [
       "score=nope",
-      'unknown score "nope" (choose dot, scaled-dot, bilinear, cosine, seed-ratio)',
+      'unknown score "nope" (choose dot, scaled-dot, bilinear, cosine, seed-ratio, seed-gated)',
     ],
     ["score=dot,norm=soft", 'unknown norm "soft" (choose softmax, sparsemax'],
     [
