@@ -70,15 +70,18 @@ const SCORES: Record<string, Piece<ScoreFn>> = {
     init: ({ heads }) => ({ scale: full([heads, 1, 1], 5) }),
     make: (p) => cosine(p.scale!),
   },
+  // Q starts at c·I, `:c` (default 1).
   "seed-ratio": {
-    init: ({ heads, dHead }) => ({
-      q: mul(full([heads, 1, 1], 1), eye(dHead)),
+    arg: "positive",
+    init: ({ heads, dHead }, c) => ({
+      q: mul(full([heads, 1, 1], c ?? 1), eye(dHead)),
     }),
     make: (p) => seedRatio(p.q!),
   },
   "seed-gated": {
-    init: ({ heads, dHead }) => ({
-      q: mul(full([heads, 1, 1], 1), eye(dHead)),
+    arg: "positive",
+    init: ({ heads, dHead }, c) => ({
+      q: mul(full([heads, 1, 1], c ?? 1), eye(dHead)),
     }),
     make: (p) => seedGated(p.q!),
   },
@@ -293,6 +296,7 @@ export const ATTENTION_HELP: string =
                                ${ATTENTION_NAMES.slice(5).join(", ")}
                              a composition of pieces, score=S[,mods=M+M][,masks=K+K][,norm=N]:
                                score  ${ATTENTION_PIECES.score.join(", ")}
+                                      (seed-ratio:0.1 starts Q at 0.1·I; default I)
                                mods   ${ATTENTION_PIECES.mods.join(", ")}
                                       (temp = learned temperature, temp:0.5 starts it at 0.5;
                                       softcap:30)
