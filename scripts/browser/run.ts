@@ -6,11 +6,14 @@
 // isolated (COOP/COEP headers: wasm runs on Web Workers) and once not
 // (wasm on one thread), and drives Chromium (the Debian `chromium`
 // package) with playwright-core: WebGPU on SwiftShader and wasm, each
-// compared against the CPU reference in the page. Prints one line per test
+// compared against the CPU reference in the page. A third page,
+// consumer.html, imports heed's library bundle as a web page would and
+// trains and evaluates a tiny classifier. Prints one line per test
 // and `browser tests: N passed, M failed`; exits non-zero on any failure,
 // and when Chromium is missing (never a silent skip).
 //
-// Usage: deno task test:browser [--filter <substring>] [--page isolated|plain]
+// Usage: deno task test:browser [--filter <substring>]
+//   [--page isolated|plain|consumer] [--verbose]
 
 import { chromium } from "npm:playwright-core@1.65.2";
 import type { PageSummary, TestResult } from "./_registry.ts";
@@ -34,8 +37,12 @@ const CHROMIUM_ARGS: readonly string[] = [
 /** One page of the run: where it is served and what it checks. */
 interface PagePlan {
   readonly name: string;
-  /** Whether the page is served with COOP/COEP (cross-origin isolated). */
-  readonly isolated: boolean;
+  /**
+   * The page: the test bundle cross-origin isolated (COOP/COEP headers) or
+   * not, or the consumer page (consumer.html: heed's library bundle used
+   * as a web developer would, isolated).
+   */
+  readonly route: "iso" | "plain" | "consumer";
   readonly backends: readonly string[];
   readonly threads: "many" | "one";
 }
@@ -43,12 +50,18 @@ interface PagePlan {
 const PAGES: readonly PagePlan[] = [
   {
     name: "isolated",
-    isolated: true,
+    route: "iso",
     // cpu: the attention laws' "backends" law compares every backend there.
     backends: ["cpu", "webgpu", "wasm"],
     threads: "many",
   },
-  { name: "plain", isolated: false, backends: ["wasm"], threads: "one" },
+  { name: "plain", route: "plain", backends: ["wasm"], threads: "one" },
+  {
+    name: "consumer",
+    route: "consumer",
+    backends: ["webgpu", "wasm"],
+    threads: "many",
+  },
 ];
 
 /** Longest a page may run before the run fails. */
@@ -114,17 +127,75 @@ async function bundle(): Promise<string> {
   }
 }
 
+/** heed's library bundle (mod.js, models/mod.js and shared chunks), by path. */
+async function libraryBundle(): Promise<Map<string, string>> {
+  const dir = await Deno.makeTempDir({ prefix: "heed_lib_" });
+  try {
+    const res = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "bundle",
+        "--quiet",
+        "--platform",
+        "browser",
+        "--format",
+        "esm",
+        "--code-splitting",
+        "--external",
+        "node:*",
+        "--outdir",
+        dir,
+        "mod.ts",
+        "models/mod.ts",
+      ],
+      cwd: ROOT.pathname,
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (!res.success) throw new Error("deno bundle of the library failed");
+    const files = new Map<string, string>();
+    const walk = async (sub: string): Promise<void> => {
+      for await (const e of Deno.readDir(`${dir}/${sub}`)) {
+        const path = sub ? `${sub}/${e.name}` : e.name;
+        if (e.isDirectory) await walk(path);
+        else files.set(path, await Deno.readTextFile(`${dir}/${path}`));
+      }
+    };
+    await walk("");
+    return files;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 const INDEX_HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>heed browser tests</title>
 <script type="module" src="bundle.js"></script>
 `;
 
-/** The test server: the two pages, a CSV fixture and the bundled data sets. */
-function handler(js: string): (req: Request) => Promise<Response> {
+/**
+ * The test server: the test pages, the consumer page and heed's library
+ * bundle, a CSV fixture and the bundled data sets.
+ */
+function handler(
+  js: string,
+  lib: Map<string, string>,
+  consumer: string,
+): (req: Request) => Promise<Response> {
   const datasets = new URL("data/datasets/", ROOT);
+  const isolatedJs = (body: string, type: string) =>
+    new Response(body, { headers: { ...ISOLATION, "content-type": type } });
   return async (req) => {
     const path = new URL(req.url).pathname;
+    if (path === "/consumer/index.html") {
+      return isolatedJs(consumer, "text/html; charset=utf-8");
+    }
+    const libFile = path.startsWith("/lib/")
+      ? lib.get(path.slice("/lib/".length))
+      : undefined;
+    if (libFile !== undefined) {
+      return isolatedJs(libFile, "text/javascript; charset=utf-8");
+    }
     const page = /^\/(iso|plain)\/(index\.html|bundle\.js)?$/.exec(path);
     if (page) {
       const headers = new Headers(page[1] === "iso" ? ISOLATION : {});
@@ -214,9 +285,7 @@ async function runPage(
   const timeout = new Promise<null>((resolve) => {
     timer = setTimeout(() => resolve(null), PAGE_TIMEOUT_MS);
   });
-  await page.goto(
-    `${origin}/${plan.isolated ? "iso" : "plain"}/index.html?${q}`,
-  );
+  await page.goto(`${origin}/${plan.route}/index.html?${q}`);
   const summary = await Promise.race([done.promise, timeout]);
   clearTimeout(timer);
   if (summary === null) {
@@ -240,16 +309,21 @@ async function runPage(
 async function main(): Promise<number> {
   const t0 = performance.now();
   const executablePath = await findChromium();
-  const js = await bundle();
+  const [js, lib, consumer] = await Promise.all([
+    bundle(),
+    libraryBundle(),
+    Deno.readTextFile(new URL("./consumer.html", import.meta.url)),
+  ]);
+  const kib = (js.length / 1024).toFixed(0);
   console.log(
-    `bundled the tests (${(js.length / 1024).toFixed(0)} KiB) in ${
+    `bundled the tests (${kib} KiB) and the library in ${
       fmtMs(performance.now() - t0)
     }`,
   );
   const ac = new AbortController();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
-    handler(js),
+    handler(js, lib, consumer),
   );
   const origin = `http://127.0.0.1:${server.addr.port}`;
   const browser = await chromium.launch({
