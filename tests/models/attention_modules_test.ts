@@ -10,7 +10,11 @@ import {
   assertThrows,
 } from "@std/assert";
 import { multiHead, padding, type Spec } from "../../attention/mod.ts";
-import { key, normal, ones, sum, tensor } from "../../ops/mod.ts";
+import { grad, key, normal, ones, sum, tensor } from "../../ops/mod.ts";
+import {
+  initTranslator,
+  translatorLoss,
+} from "../../models/arch/translator.ts";
 import {
   applyClassifier,
   ATTENTION_NAMES,
@@ -299,6 +303,47 @@ Deno.test("a checkpoint of a module given in code loads only with that module, a
     assertEquals(m.config.attention, mine);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the translator takes a composition and a gated module in all three attentions, and every parameter gets a finite gradient", async () => {
+  for (
+    const attention of [
+      "score=seed-ratio,mods=temp,norm=softmax",
+      "gate:scaled-dot/seed-gated",
+    ]
+  ) {
+    const config = {
+      srcVocab: 8,
+      tgtVocab: 8,
+      dModel: 8,
+      heads: 2,
+      encLayers: 1,
+      decLayers: 1,
+      ffHidden: 16,
+      maxLen: 6,
+      dropout: 0,
+      attention,
+    };
+    const params = initTranslator(key(0), config);
+    const i32 = (x: number[][]) => tensor(x, { dtype: "int32" });
+    const batch = {
+      src: i32([[4, 5, 6], [7, 4, 0]]),
+      srcMask: i32([[1, 1, 1], [1, 1, 0]]),
+      tgtIn: i32([[2, 6, 5], [2, 4, 7]]),
+      tgtOut: i32([[6, 5, 3], [4, 7, 3]]),
+      tgtMask: i32([[1, 1, 1], [1, 1, 1]]),
+    };
+    const g = grad((p: typeof params) => translatorLoss(p, batch, { config }))(
+      params,
+    );
+    const cross = g.dec[0]!.cross.spec as Record<
+      string,
+      { data(): Promise<Float32Array> }
+    >;
+    const leaf = attention.startsWith("gate") ? cross.gate_w! : cross.score0_q!;
+    const v = await leaf.data();
+    assert(v.every(Number.isFinite) && v.some((x) => x !== 0), attention);
   }
 });
 
