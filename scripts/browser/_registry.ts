@@ -6,8 +6,8 @@
 export interface RegisteredTest {
   /** The test's name, as `deno test` prints it. */
   readonly name: string;
-  /** The test body. */
-  readonly fn: () => unknown;
+  /** The test body (given a context with `name` and `step`). */
+  readonly fn: (context: unknown) => unknown;
   /** Whether the test asked to be ignored. */
   readonly ignore: boolean;
 }

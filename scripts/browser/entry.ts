@@ -59,12 +59,32 @@ function message(e: unknown): string {
   return `${e.message}\n${e.stack ?? ""}${cause}`;
 }
 
+/** What a test gets as `Deno.TestContext`: its name and steps, run inline. */
+interface StepContext {
+  readonly name: string;
+  step(
+    a: string | ((c: StepContext) => unknown),
+    b?: (c: StepContext) => unknown,
+  ): Promise<boolean>;
+}
+
+function context(name: string): StepContext {
+  return {
+    name,
+    async step(a, b) {
+      const [n, fn] = typeof a === "function" ? [a.name, a] : [a, b!];
+      await fn(context(`${name} > ${n}`));
+      return true;
+    },
+  };
+}
+
 async function runOne(t: RegisteredTest): Promise<TestResult> {
   const t0 = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([
-      Promise.resolve().then(() => t.fn()),
+      Promise.resolve().then(() => t.fn(context(t.name))),
       new Promise((_, reject) => {
         timer = setTimeout(
           () => reject(new Error(`timed out after ${TEST_TIMEOUT_MS} ms`)),
