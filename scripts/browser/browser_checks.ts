@@ -43,19 +43,26 @@ Deno.test("browser: the wasm backend's threads follow the page's isolation", asy
     assertEquals(status.threads, cores, `threads: ${JSON.stringify(status)}`);
     assertEquals(status.reason, null);
     if (cores > 1) {
-      // Matmuls big enough to be split: the workers must take part of one.
-      // (A worker that wakes late can find every unit taken, so try a few.)
+      // Matmuls big enough to be split: a worker must take part of one. A
+      // worker that wakes late finds every unit taken (other processes,
+      // SwiftShader's threads, share 2 cores), so try a few, yielding.
       const before = ThreadPool.workerClaims();
-      for (let i = 0; i < 10 && ThreadPool.workerClaims() === before; i++) {
+      const tries: string[] = [];
+      for (let i = 0; i < 15 && ThreadPool.workerClaims() === before; i++) {
+        const t0 = performance.now();
         const y = await heed.withBackend("wasm", () => {
-          const a = heed.ones([384, 384]);
+          const a = heed.ones([512, 512]);
           return heed.sum(heed.matmul(a, a));
         });
-        assertEquals(await y.item(), 384 ** 3);
+        assertEquals(await y.item(), 512 ** 3);
+        tries.push(`${(performance.now() - t0).toFixed(0)} ms`);
+        await new Promise((r) => setTimeout(r, 20 * i));
       }
       assert(
         ThreadPool.workerClaims() > before,
-        `no Web Worker took part of 10 threaded matmuls (${ThreadPool.workersStarted()} started)`,
+        `no Web Worker took part of ${tries.length} threaded matmuls (${ThreadPool.workersStarted()} started; ${
+          tries.join(", ")
+        })`,
       );
     }
   } else if (threads === "one") {
