@@ -64,6 +64,15 @@ export {
   type SignedSumOptions,
 } from "./seed_variants.ts";
 export {
+  ATTENTION_NAMES,
+  type AttentionName,
+  checkAttentionName,
+  isAttentionName,
+  type NamedSpec,
+  namedSpec,
+  type SpecParams,
+} from "./named_modules.ts";
+export {
   type AttentionModule,
   attentionModule,
   isAttentionModule,

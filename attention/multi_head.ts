@@ -32,6 +32,11 @@ import { CALL_OPTIONS } from "./_context.ts";
 import { attention } from "./attention.ts";
 import type { AttentionModule, ModuleContext } from "./attention_module.ts";
 import { isAttentionModule } from "./attention_module.ts";
+import {
+  type AttentionName,
+  checkAttentionName,
+  namedSpec,
+} from "./named_modules.ts";
 import { lastDim } from "./_shape.ts";
 import type {
   AttentionFn,
@@ -110,7 +115,8 @@ export interface MultiHead<P> {
 
 /**
  * Builds multi-head attention around `spec`: a Spec, a function of the
- * spec's parameters, or an attention module.
+ * spec's parameters, an attention module, or a built-in module's name
+ * (`"cosine"`, see `ATTENTION_NAMES`).
  *
  * @example Self-attention, then a gradient for every parameter
  * ```ts
@@ -129,9 +135,16 @@ export interface MultiHead<P> {
  * ```
  */
 export function multiHead<P = null>(
-  spec: Spec | ((params: P) => Spec | AttentionFn) | AttentionModule<P>,
+  spec:
+    | Spec
+    | ((params: P) => Spec | AttentionFn)
+    | AttentionModule<P>
+    | AttentionName,
   opts: MultiHeadOptions<P>,
 ): MultiHead<P> {
+  if (typeof spec === "string") {
+    spec = namedSpec(checkAttentionName(spec)) as unknown as AttentionModule<P>;
+  }
   checkOptions("multiHead", opts, [
     "heads",
     "dModel",

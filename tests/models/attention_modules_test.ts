@@ -9,7 +9,12 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { multiHead, padding, type Spec } from "../../attention/mod.ts";
+import {
+  multiHead,
+  padding,
+  type Spec,
+  type SpecParams,
+} from "../../attention/mod.ts";
 import { grad, key, normal, ones, sum, tensor } from "../../ops/mod.ts";
 import {
   initTranslator,
@@ -355,6 +360,14 @@ Deno.test("multiHead takes a parsed module and returns the gate of a gated one",
   assertEquals(r.weights.shape, [1, 2, 3, 3]);
   assertEquals(r.gate!.shape, [1, 2, 3, 2]); // zero start: an even split
   for (const g of await r.gate!.data()) assert(Math.abs(g - 0.5) < 1e-6);
+  // a built-in name is taken too
+  const named = multiHead<SpecParams>("cosine", { heads: 2, dModel: 8 });
+  assertEquals(named.init(key(0)).spec!.scale!.shape, [2, 1, 1]);
+  assertThrows(
+    () => multiHead("nope" as "cosine", { heads: 2, dModel: 8 }),
+    RangeError,
+    'unknown attention "nope"',
+  );
   const c = multiHead(parseAttention("concat:scaled-dot/cosine"), {
     heads: 2,
     dModel: 8,
