@@ -24,6 +24,7 @@ import {
   validateResume,
 } from "../train/validate.ts";
 import { cliAttention } from "./_attention.ts";
+import type { AttentionModule } from "../../attention/mod.ts";
 import { type EpochMetrics, trainClassifier } from "../train/classify.ts";
 import {
   trainTranslator,
@@ -67,6 +68,8 @@ function progressBar(
 /** What the two tasks share: the parsed flags, where the run writes, its data. */
 interface Run {
   readonly args: TrainArgs;
+  /** The attention: a name or composition, or the user's module read from --attention PATH. */
+  readonly attention: string | AttentionModule<unknown>;
   readonly checkpoint: { readonly path: string; readonly resume: boolean };
   /** Prints an epoch's line (its validation in `valid`) and appends its record to metrics.jsonl. */
   epoch(record: EpochRecord<object>, valid: string): Promise<void>;
@@ -77,7 +80,12 @@ interface Run {
   readonly onStep: ((p: StepProgress) => void) | undefined;
 }
 
-function makeRun(args: TrainArgs, resume: boolean, info: RunInfo): Run {
+function makeRun(
+  args: TrainArgs,
+  attention: Run["attention"],
+  resume: boolean,
+  info: RunInfo,
+): Run {
   const enc = new TextEncoder();
   const append = (record: object) =>
     appendMetrics(args.out, {
@@ -86,6 +94,7 @@ function makeRun(args: TrainArgs, resume: boolean, info: RunInfo): Run {
     });
   return {
     args,
+    attention,
     checkpoint: { path: `${args.out}/checkpoint.safetensors`, resume },
     async epoch(record, valid) {
       if (Deno.stdout.isTerminal()) {
@@ -125,7 +134,7 @@ async function translate(run: Run, data: TranslationData): Promise<number> {
     epochs: args.epochs,
     lr: args.lr,
     seed: args.seed,
-    model: { attention: await cliAttention(args.attention) },
+    model: { attention: run.attention },
     arch: args.model,
     checkpoint: run.checkpoint,
     ...(args.maxMinutes === null ? {} : { maxSeconds: 60 * args.maxMinutes }),
@@ -179,7 +188,7 @@ async function classify(
     maxLength: args.maxLength,
     lr: args.lr,
     seed: args.seed,
-    model: { attention: await cliAttention(args.attention) },
+    model: { attention: run.attention },
     onStep: run.onStep,
     onStart: (p) => run.start(p),
     onEpoch: (m: EpochMetrics) =>
@@ -253,6 +262,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const testIdentity = classifying && args.test !== null
     ? await dataIdentity(args.test)
     : null;
+  // a module of the user's is imported (and checked) before --out is touched
+  const attention = await cliAttention(args.attention);
   // One run per folder at a time; temporaries of a killed run are removed.
   await using folder = await openRun(args.out, {
     command: ["train", ...argv].join(" "),
@@ -278,6 +289,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const run = makeRun(
     args,
+    attention,
     resume,
     runInfo(args, identity, testIdentity),
   );
