@@ -14,10 +14,17 @@ import { type Tensor, Tracer } from "../tensor.ts";
 import { BatchTrace, BatchTracer } from "../batching.ts";
 import { moveAxis } from "../_batch_axes.ts";
 import { type Leaf, treeFlatten, treeUnflatten } from "../pytree.ts";
-import { customJvp, customVjp } from "./custom.ts";
 import { type AxisSpec, vmap } from "./vmap.ts";
 import { loose } from "./_common.ts";
 import type { AnyFn } from "./types.ts";
+
+/**
+ * `customJvp` and `customVjp` themselves, passed in by `custom.ts` (which
+ * calls this file first): importing them here would make a module cycle.
+ */
+export type CustomJvpFn = (f: AnyFn, rule: AnyFn) => AnyFn;
+/** See {@link CustomJvpFn}. */
+export type CustomVjpFn = (f: AnyFn, fwd: AnyFn, bwd: AnyFn) => AnyFn;
 
 /** A custom function's call under a vmap level: its arguments one level down. */
 interface BatchCall {
@@ -73,18 +80,19 @@ export function batchedCustomJvp(
   args: readonly unknown[],
   f: AnyFn,
   rule: AnyFn,
+  customJvp: CustomJvpFn,
 ): { out: unknown } | null {
   const call = underBatch(args);
   if (!call) return null;
   const { inAxes } = call;
-  const g = customJvp(
+  const g = loose(customJvp(
     vmap(loose(f), { inAxes }) as (...a: unknown[]) => unknown,
     (ps: unknown[], ts: unknown[]) =>
       vmap(loose(rule), { inAxes: [inAxes, inAxes] })(ps, ts) as [
         unknown,
         never,
       ],
-  );
+  ));
   return { out: wrap(call, g(...call.vals)) };
 }
 
@@ -99,11 +107,12 @@ export function batchedCustomVjp(
   f: AnyFn,
   fwd: AnyFn,
   bwd: (res: unknown, ct: unknown) => unknown[],
+  customVjp: CustomVjpFn,
 ): { out: unknown } | null {
   const call = underBatch(args);
   if (!call) return null;
   const { inAxes, leafAxes } = call;
-  const g = customVjp(
+  const g = loose(customVjp(
     vmap(loose(f), { inAxes }) as (...a: unknown[]) => unknown,
     vmap(loose(fwd), { inAxes }) as (...a: unknown[]) => [unknown, unknown],
     (res: unknown, ct: unknown) => {
@@ -120,6 +129,6 @@ export function batchedCustomVjp(
         }),
       );
     },
-  );
+  ));
   return { out: wrap(call, g(...call.vals)) };
 }

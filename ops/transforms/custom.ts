@@ -18,7 +18,12 @@ import {
 import { zerosFor } from "../_convert.ts";
 import { checkFn, loose, toTensor } from "./_common.ts";
 import type { Cotangent } from "./types.ts";
-import { batchedCustomJvp, batchedCustomVjp } from "./_vmap_custom.ts";
+import {
+  batchedCustomJvp,
+  batchedCustomVjp,
+  type CustomJvpFn,
+  type CustomVjpFn,
+} from "./_vmap_custom.ts";
 
 /**
  * Gives `f` a custom JVP rule, as `jax.custom_jvp`. `rule(primals,
@@ -47,7 +52,12 @@ export function customJvp<F extends (...args: never[]) => unknown>(
   checkFn("customJvp", f);
   checkFn("customJvp", rule);
   const g = (...args: Parameters<F>): ReturnType<F> => {
-    const batched = batchedCustomJvp(args, f, rule);
+    const batched = batchedCustomJvp(
+      args,
+      f,
+      rule,
+      customJvp as unknown as CustomJvpFn,
+    );
     if (batched) return batched.out as ReturnType<F>;
     const call = underJvp(args);
     if (!call) return loose(f)(...args) as ReturnType<F>;
@@ -140,7 +150,13 @@ export function customVjp<F extends (...args: never[]) => unknown, R>(
   checkFn("customVjp", fwd);
   checkFn("customVjp", bwd);
   const g = (...args: Parameters<F>): ReturnType<F> => {
-    const batched = batchedCustomVjp(args, f, fwd, bwd as never);
+    const batched = batchedCustomVjp(
+      args,
+      f,
+      fwd,
+      bwd as never,
+      customVjp as unknown as CustomVjpFn,
+    );
     if (batched) return batched.out as ReturnType<F>;
     const call = underJvp(args);
     if (!call) return loose(f)(...args) as ReturnType<F>;

@@ -44,171 +44,42 @@
  * @module
  */
 
-import type { Worker as NodeWorker } from "node:worker_threads";
+import {
+  ARGS,
+  ATTACH_TIMEOUT_MS,
+  CLAIMS,
+  CTL_WORDS,
+  DONE,
+  type Driver,
+  ERR,
+  type Exports,
+  KIND,
+  MAIL,
+  MAX_ARGS,
+  MAX_CLAIMS,
+  MAX_THREADS,
+  NEXT,
+  NT,
+  PER,
+  SEQ,
+  SLOT,
+  TAKEN,
+  UNITS,
+  workerSource,
+} from "./_control.ts";
+import {
+  mayBlock,
+  sharedMemoryUnavailable,
+  type Spawn,
+  spawner,
+  type ThreadHandle,
+  type WorkerInit,
+} from "./_spawn.ts";
 
-type WorkerClass = typeof NodeWorker;
+export { sharedMemoryUnavailable } from "./_spawn.ts";
+export { ARGS, ATTACH_TIMEOUT_MS, MAX_ARGS, MAX_THREADS } from "./_control.ts";
 
-/** The exports a driver calls; all arguments are int32. */
-export type Exports = Record<string, (...args: number[]) => void>;
-
-/** One unit of a job, run by whichever thread claimed it. */
-export type Driver = (
-  ex: Exports,
-  ctl: Int32Array,
-  unit: number,
-  tid: number,
-) => void;
-
-const SEQ = 0, KIND = 1, SLOT = 2, ERR = 3, NT = 4, CLAIMS = 5, NEXT = 6;
-const DONE = 7, UNITS = 72, PER = 73, TAKEN = 74, MAIL = 80;
-/** First argument word of the control block. */
-export const ARGS = 8;
-/** Argument words available to a job. */
-export const MAX_ARGS = 64;
-/** Most threads a pool can have. */
-export const MAX_THREADS = 16;
-/** How long `start` waits for workers to take a new memory. */
-export const ATTACH_TIMEOUT_MS = 3000;
-const MAX_CLAIMS = 0xfffe;
-const CTL_WORDS = MAIL + MAX_THREADS;
-
-/** What a worker needs first: the control block and its thread id. */
-interface WorkerInit {
-  readonly ctl: SharedArrayBuffer;
-  readonly tid: number;
-}
-
-/** A started worker, whichever API made it. */
-interface ThreadHandle {
-  post(msg: unknown): void;
-}
-
-/** Starts a worker running `source` with `init`; its messages go to `onMessage`. */
-type Spawn = (
-  source: string,
-  init: WorkerInit,
-  onMessage: (m: { attached?: number }) => void,
-) => ThreadHandle;
-
-/**
- * The worker's code, the same under both APIs: `post` and the first
- * message differ (see {@link NODE_START} and {@link WEB_START}).
- */
-function workerSource(drivers: readonly Driver[]): string {
-  return `
-const DRIVERS = [${drivers.map((d) => d.toString()).join(",\n")}];
-let ctl, tid, post;
-const slots = new Map();
-let received = 0;
-function claim() {
-  for (;;) {
-    const v = Atomics.load(ctl, ${NEXT}), claims = Atomics.load(ctl, ${CLAIMS});
-    if ((v & 0xffff) >= claims || tid >= Atomics.load(ctl, ${NT})) return;
-    const ex = slots.get(Atomics.load(ctl, ${SLOT}));
-    if (ex === undefined) return;
-    if (Atomics.compareExchange(ctl, ${NEXT}, v, v + 1) !== v) continue;
-    Atomics.add(ctl, ${TAKEN}, 1);
-    // The claim holds the job open, so its fields are this job's.
-    const kind = ctl[${KIND}], per = ctl[${PER}], units = ctl[${UNITS}];
-    const u0 = (v & 0xffff) * per, u1 = Math.min(units, u0 + per);
-    try {
-      for (let u = u0; u < u1; u++) DRIVERS[kind](ex, ctl, u, tid);
-    } catch (e) {
-      Atomics.store(ctl, ${ERR}, 1);
-      console.error(e);
-    }
-    if (Atomics.add(ctl, ${DONE}, 1) + 1 === claims) Atomics.notify(ctl, ${DONE});
-  }
-}
-function serve() {
-  for (;;) {
-    const seq = Atomics.load(ctl, ${SEQ});
-    if (Atomics.load(ctl, ${MAIL} + tid) !== received) return;
-    claim();
-    Atomics.wait(ctl, ${SEQ}, seq);
-  }
-}
-function onMessage(m) {
-  received++;
-  try {
-    if (m.attach !== undefined) {
-      const inst = new WebAssembly.Instance(m.module, { env: { memory: m.memory } });
-      slots.set(m.attach, inst.exports);
-      post({ attached: m.attach });
-    } else if (m.detach !== undefined) {
-      slots.delete(m.detach);
-    }
-  } catch (e) {
-    console.error(e);
-  }
-  serve();
-}`;
-}
-
-/** The end of a `node:worker_threads` worker: its init is `workerData`. */
-const NODE_START = `
-const { parentPort, workerData } = require("node:worker_threads");
-ctl = new Int32Array(workerData.ctl);
-tid = workerData.tid;
-post = (m) => parentPort.postMessage(m);
-parentPort.on("message", onMessage);`;
-
-/** The end of a Web Worker: its init is the first message. */
-const WEB_START = `
-post = (m) => self.postMessage(m);
-self.onmessage = (e) => {
-  ctl = new Int32Array(e.data.ctl);
-  tid = e.data.tid;
-  self.onmessage = (e) => onMessage(e.data);
-};`;
-
-function nodeSpawn(Thread: WorkerClass): Spawn {
-  return (source, init, onMessage) => {
-    const w = new Thread(source + NODE_START, { eval: true, workerData: init });
-    w.on("message", onMessage);
-    w.on("error", (e: unknown) => console.error("wasm worker:", e));
-    w.unref();
-    return { post: (m) => w.postMessage(m) };
-  };
-}
-
-function webSpawn(): Spawn {
-  const urls = new Map<string, string>();
-  return (source, init, onMessage) => {
-    let url = urls.get(source);
-    if (url === undefined) {
-      const blob = new Blob([source + WEB_START], { type: "text/javascript" });
-      url = URL.createObjectURL(blob);
-      urls.set(source, url);
-    }
-    const w = new Worker(url);
-    w.onmessage = (e: MessageEvent) => onMessage(e.data);
-    w.onerror = (e: ErrorEvent) => console.error("wasm worker:", e.message);
-    w.postMessage(init);
-    return { post: (m) => w.postMessage(m) };
-  };
-}
-
-/** Why this page cannot share memory with workers, or null when it can. */
-export function sharedMemoryUnavailable(): string | null {
-  const g = globalThis as { crossOriginIsolated?: boolean };
-  if (
-    typeof SharedArrayBuffer !== "function" || g.crossOriginIsolated === false
-  ) {
-    return "the page is not cross-origin isolated (no SharedArrayBuffer): serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp";
-  }
-  return null;
-}
-
-/** Whether this thread may block in `Atomics.wait` (a browser's main thread may not). */
-function mayBlock(): boolean {
-  try {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export type { Driver, Exports } from "./_control.ts";
 
 /** The process-wide workers and their control block. */
 class Workers {
@@ -354,29 +225,6 @@ let nextSlot = 1;
 const detach = new FinalizationRegistry<number>((slot) => {
   shared?.post({ detach: slot });
 });
-
-/**
- * How this runtime starts workers: `node:worker_threads` (imported now)
- * under Deno or Node, Web Workers in a browser; else why there are none.
- */
-async function spawner(): Promise<Spawn | string> {
-  const g = globalThis as {
-    Deno?: unknown;
-    process?: { versions?: { node?: string } };
-    Worker?: unknown;
-  };
-  if (g.Deno !== undefined || g.process?.versions?.node !== undefined) {
-    try {
-      return nodeSpawn((await import("node:worker_threads")).Worker);
-    } catch {
-      return "no worker threads in this runtime (node:worker_threads failed to load)";
-    }
-  }
-  const why = sharedMemoryUnavailable();
-  if (why !== null) return why;
-  if (typeof g.Worker !== "function") return "no Web Workers in this runtime";
-  return webSpawn();
-}
 
 /** The process's workers, made on first use. */
 function workers(drivers: readonly Driver[]): Promise<Workers> {
