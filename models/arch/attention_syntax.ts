@@ -121,7 +121,12 @@ const PARTS = { score: SCORES, mods: MODS, masks: MASKS, norm: NORMS };
 type Part = keyof typeof PARTS;
 
 /** The choices of every part, for `--help` and error messages. */
-export const ATTENTION_PIECES: { readonly [K in Part]: readonly string[] } = {
+export const ATTENTION_PIECES: {
+  readonly score: readonly string[];
+  readonly mods: readonly string[];
+  readonly masks: readonly string[];
+  readonly norm: readonly string[];
+} = {
   score: Object.keys(SCORES),
   mods: Object.keys(MODS),
   masks: Object.keys(MASKS),
