@@ -2,7 +2,10 @@
  * Models and training. `arch/`: layers, a classifier, an encoder-decoder
  * Transformer and a GRU translator, each `init(key, config)` plus
  * `apply(params, inputs, { config, ... })`, and one beam search for both
- * translators (beam 1 is greedy). `train/`: {@link fit}, the one training
+ * translators (beam 1 is greedy). Every attention layer takes an attention
+ * module: a built-in name, the `--attention` syntax ({@link parseAttention}),
+ * several modules combined ({@link combineModules}), or a user's own.
+ * `train/`: {@link fit}, the one training
  * loop, with pure optimisers and schedules, metrics and checkpoints.
  * `inference.ts`: classify or translate a text, score a test set.
  *
