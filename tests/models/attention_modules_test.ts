@@ -23,15 +23,22 @@ import {
 import {
   applyClassifier,
   ATTENTION_NAMES,
+  importAttention,
   loadClassifier,
+  loadTranslator,
   MissingModuleError,
   parseAttention,
+  translateText,
 } from "../../models/mod.ts";
+import {
+  trainTranslator,
+  type TranslatorTrainOptions,
+} from "../../models/train/translate.ts";
 import { parseTrainArgs } from "../../models/cli/args.ts";
 import { main as train } from "../../models/cli/train.ts";
 import { main as predict } from "../../models/cli/predict.ts";
 import { trainClassifier } from "../../models/train/classify.ts";
-import { LabelEncoder } from "../../data/mod.ts";
+import { LabelEncoder, loadDataset } from "../../data/mod.ts";
 import * as aq from "arquero";
 
 const DIMS = { heads: 2, dHead: 4 };
@@ -306,6 +313,57 @@ Deno.test("a checkpoint of a module given in code loads only with that module, a
     assertEquals(e.id, "my-dot");
     const m = await loadClassifier(path, { modules: [mine] });
     assertEquals(m.config.attention, mine);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a translator with a user's module from a file trains, resumes, reloads from the recorded file and translates", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_attn_tr_" });
+  try {
+    const url = new URL("../../attention/mod.ts", import.meta.url).href;
+    await Deno.writeTextFile(`${dir}/biased.ts`, USER_MODULE(url));
+    const mine = await importAttention(`${dir}/biased.ts`);
+    const d = await loadDataset("tatoeba");
+    const base: TranslatorTrainOptions = {
+      data: {
+        train: d.train.slice(0, 60),
+        valid: d.valid.slice(0, 4),
+        test: d.test.slice(0, 4),
+      },
+      vocabSize: 120,
+      model: {
+        dModel: 8,
+        heads: 2,
+        encLayers: 1,
+        decLayers: 1,
+        ffHidden: 16,
+        attention: mine,
+      },
+      validSentences: 4,
+      beam: 1,
+      warmup: 5,
+      maxTokens: 1024,
+    };
+    const path = `${dir}/t.safetensors`;
+    await trainTranslator({
+      ...base,
+      epochs: 1,
+      checkpoint: { path, resume: false },
+    });
+    const r = await trainTranslator({
+      ...base,
+      epochs: 2,
+      checkpoint: { path, resume: true },
+    });
+    assertEquals(r.history.length, 2);
+    const t = await loadTranslator(path);
+    if (t.arch !== "transformer") throw new Error(`arch ${t.arch}`);
+    assertEquals((t.config.attention as { id: string }).id, "biased-dot");
+    const b = t.params.dec[0]!.cross.spec as { b: { shape: number[] } };
+    assertEquals(b.b.shape, [2, 1, 1]);
+    const out = await translateText(t, "ich bin hier", { beam: 1 });
+    assertEquals(typeof out.text, "string");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
