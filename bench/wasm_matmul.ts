@@ -55,7 +55,12 @@ async function timeMatmul(
     const t0 = performance.now();
     const c = b.run("dot_general", [x, y], MATMUL, aval);
     times.push(performance.now() - t0);
-    if (r === 0) sum = (await b.read(c, aval)).reduce((s, v) => s + v, 0);
+    if (r === 0) {
+      sum = Array.from(await b.read(c, aval), Number).reduce(
+        (s, v) => s + v,
+        0,
+      );
+    }
     b.free(c);
   }
   b.free(x.handle);

@@ -5,6 +5,7 @@ import { main as causalAlibi } from "../../examples/attention_causal_alibi.ts";
 import { main as windowPadding } from "../../examples/attention_window_padding.ts";
 import { main as customModifier } from "../../examples/attention_custom_modifier.ts";
 import { main as seed } from "../../examples/attention_seed.ts";
+import { main as ownModule } from "../../examples/attention_module_own.ts";
 
 const quiet = () => {};
 
@@ -22,4 +23,8 @@ Deno.test("the custom modifier example runs and its assertions hold", async () =
 
 Deno.test("the seed's function example runs and its assertions hold", async () => {
   await seed(quiet);
+});
+
+Deno.test("the own attention module example runs and its gradient reaches the module's parameters", async () => {
+  await ownModule();
 });
