@@ -24,130 +24,25 @@ import {
 import { clipByGlobalNorm, type Optimizer } from "./optim.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { checkFinite, validateParams } from "./validate.ts";
+import type {
+  EpochRecord,
+  FitCheckpoint,
+  FitMetadata,
+  FitOptions,
+  FitProgress,
+  FitResult,
+  StepProgress,
+} from "./fit_types.ts";
 
-/** Progress within an epoch, for progress bars. */
-export interface StepProgress {
-  /** Epoch (1-based). */
-  readonly epoch: number;
-  /** Step within the epoch (1-based). */
-  readonly step: number;
-  /** Steps in the epoch. */
-  readonly steps: number;
-  /** Tokens processed so far in this epoch (see {@link FitOptions.tokens}). */
-  readonly tokens: number;
-  /**
-   * The epoch's mean training loss as last read back, or null before the
-   * first read. Reads happen at most once a second, between steps, and only
-   * when there is an `onStep`.
-   */
-  readonly loss: number | null;
-}
-
-/** What {@link fit} records for every epoch: its statistics and the metrics of `evaluate`. */
-export type EpochRecord<M> =
-  & {
-    /** Epoch (1-based). */
-    readonly epoch: number;
-    /** Mean training loss over the epoch. */
-    readonly loss: number;
-    /** Wall seconds of the epoch's training steps (evaluation excluded). */
-    readonly seconds: number;
-    /** Tokens per second of training (0 without {@link FitOptions.tokens}). */
-    readonly tokensPerSecond: number;
-  }
-  & M;
-
-/** Where a run stands: saved in every checkpoint as its `fit` metadata. */
-export interface FitProgress<M> {
-  /** The last completed epoch. */
-  readonly epoch: number;
-  /** Optimiser steps taken. */
-  readonly step: number;
-  /** The best score so far, or null before the first evaluation. */
-  readonly bestScore: number | null;
-  /** Epoch of the best score (0 before the first evaluation). */
-  readonly bestEpoch: number;
-  /** Training seconds over every epoch so far, resumed runs included. */
-  readonly trainSeconds: number;
-  /** Every completed epoch's record. */
-  readonly history: readonly EpochRecord<M>[];
-}
-
-/** A checkpoint's metadata as {@link fit} writes it: the caller's, plus `fit`. */
-export type FitMetadata<Meta, M> = Meta & { readonly fit: FitProgress<M> };
-
-/** A training checkpoint, loaded by {@link loadFitCheckpoint}. */
-export interface FitCheckpoint<P, S, Meta, M> {
-  /** The parameters after the last completed epoch. */
-  readonly params: P;
-  /** The optimiser state after the last completed epoch. */
-  readonly opt: S;
-  /** The parameters of the best epoch so far (null before any evaluation). */
-  readonly best: P | null;
-  /** The caller's metadata and the run's progress. */
-  readonly metadata: FitMetadata<Meta, M>;
-}
-
-/** Options of {@link fit}. */
-export interface FitOptions<P, B, M extends object, S, Meta extends object> {
-  /** Fresh parameters (not called when resuming). */
-  readonly init: () => P;
-  /**
-   * The scalar loss of one batch, differentiated with respect to `params`.
-   * `key` differs at every step (`foldIn(opts.key, step)`): use it for
-   * dropout.
-   */
-  readonly loss: (params: P, batch: B, key: Key) => Tensor;
-  /**
-   * The batches of an epoch (1-based), in training order. fit frees every
-   * tensor in them after the epoch, so make them here, not once for all
-   * epochs.
-   */
-  readonly batches: (epoch: number) => readonly B[];
-  /** The optimiser, a pure `{ init, update }` pair. */
-  readonly optimizer: Optimizer<S>;
-  /** The key that per-step keys are folded from. */
-  readonly key: Key;
-  /** Most epochs. */
-  readonly epochs: number;
-  /** Validation metrics of the parameters after an epoch. */
-  readonly evaluate: (params: P, epoch: number) => M | Promise<M>;
-  /** The number to maximise, from the metrics: picks the best epoch and stops early. */
-  readonly score: (metrics: M) => number;
-  /** Stop after this many epochs without a better score (default: never). */
-  readonly patience?: number;
-  /** Clip gradients to this global norm (default: no clipping). */
-  readonly clip?: number;
-  /**
-   * A training-time budget in seconds over every epoch, resumed ones
-   * included: no epoch starts that the last epoch's duration says would end
-   * past it (default: none).
-   */
-  readonly maxSeconds?: number;
-  /** Tokens in a batch, for tokens per second (default 0). */
-  readonly tokens?: (batch: B) => number;
-  /** Save a checkpoint to `path` after every epoch, with `metadata` (JSON) beside fit's own. */
-  readonly checkpoint?: { readonly path: string; readonly metadata: Meta };
-  /** Continue from this checkpoint (see {@link loadFitCheckpoint}). */
-  readonly resume?: FitCheckpoint<P, S, Meta, M> | null;
-  /**
-   * Called once before training with where the run stands (epoch 0 for a
-   * new run): keep a log consistent with the checkpoint here.
-   */
-  readonly onStart?: (progress: FitProgress<M>) => void | Promise<void>;
-  /** Called after every epoch with its record. */
-  readonly onEpoch?: (record: EpochRecord<M>) => void | Promise<void>;
-  /** Called after every step (no readback happens for it). */
-  readonly onStep?: ((p: StepProgress) => void) | undefined;
-}
-
-/** What {@link fit} returns. */
-export interface FitResult<P, M> {
-  /** The parameters of the best epoch (the last ones if none was evaluated). */
-  readonly params: P;
-  /** Where the run stopped. */
-  readonly progress: FitProgress<M>;
-}
+export type {
+  EpochRecord,
+  FitCheckpoint,
+  FitMetadata,
+  FitOptions,
+  FitProgress,
+  FitResult,
+  StepProgress,
+} from "./fit_types.ts";
 
 /**
  * Reads the running loss sum back at most once a second, between steps
