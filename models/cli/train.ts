@@ -18,6 +18,7 @@ import {
   truncateMetricsTo,
   writeRunJson,
 } from "../train/run_dir.ts";
+import { writeCurves } from "../train/curves.ts";
 import {
   type DataIdentity,
   dataIdentity,
@@ -106,6 +107,7 @@ function makeRun(
           `${Math.round(tokensPerSecond)} tokens/s, ${seconds.toFixed(1)} s`,
       );
       await append(record);
+      await writeCurves(args.out, `heed train ${args.task}: ${args.out}`);
     },
     done: append,
     // called once the checkpoint (if any) has been checked: a refused
@@ -270,9 +272,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
   for (const notice of folder.notices) console.error(`train: ${notice}`);
   // a link planted in the folder is refused before anything is written
-  for (const name of ["checkpoint.safetensors", "run.json", "metrics.jsonl"]) {
-    await safeTarget(args.out, name);
-  }
+  const own = ["checkpoint.safetensors", "run.json", "metrics.jsonl"];
+  for (const name of [...own, "curves.svg"]) await safeTarget(args.out, name);
   let resume = args.resume;
   const saved = resume ? await readRunJson(args.out) : null;
   if (resume && !(await exists(`${args.out}/checkpoint.safetensors`))) {
