@@ -81,9 +81,42 @@ export function packPerm(
     : [...batch, ...contract, ...free];
 }
 
-/** The metadata words both matmul kernels read: sizes, then A's and B's strides. */
+/**
+ * One slice of the contracted axis: the kernel reads A and B from element
+ * offsets `aOffset`/`bOffset` (the chunk's first k), and adds its partial
+ * products to what `out` holds when `accumulate` is set.
+ */
+export interface KChunk {
+  readonly aOffset: number;
+  readonly bOffset: number;
+  readonly accumulate: boolean;
+}
+
+const WHOLE: KChunk = { aOffset: 0, bOffset: 0, accumulate: false };
+
+/**
+ * The most loop iterations one invocation may run. Mesa's llvmpipe ends an
+ * invocation after 65,535 loop iterations in all and carries on with wrong
+ * results; half of that leaves a margin for the kernels' other loops.
+ */
+export const MAX_LOOP_ITERATIONS = 32768;
+
+/**
+ * The largest contracted size one dispatch of `variant` may take, so that no
+ * invocation loops more than {@link MAX_LOOP_ITERATIONS} times. The blocked
+ * kernel runs one iteration per k; the tiled one, per 16 k, one outer
+ * iteration, 4 loading and 16 multiplying ones (21 per 16 k).
+ */
+export function maxChunkK(variant: MatmulVariant): number {
+  return variant === "tiled"
+    ? 16 * Math.floor(MAX_LOOP_ITERATIONS / 21)
+    : MAX_LOOP_ITERATIONS;
+}
+
+/** The metadata words both matmul kernels read: sizes, A's and B's strides, then the chunk. */
 function matmulMeta(
   plan: NonNullable<ReturnType<typeof matmulPlan>>,
+  chunk: KChunk,
 ): number[] {
   const { a, bv } = plan;
   return [
@@ -97,6 +130,9 @@ function matmulMeta(
     bv.batchStride,
     bv.rowStride,
     bv.colStride,
+    chunk.aOffset,
+    chunk.bOffset,
+    chunk.accumulate ? 1 : 0,
   ];
 }
 
@@ -121,12 +157,13 @@ export function matmulDispatch(
   dtype: Aval["dtype"],
   outBuf: GpuBuffer,
   maxPerDim: number,
+  chunk: KChunk = WHOLE,
 ): Dispatch {
   const { tm, tn } = chooseBlocking(plan.m, plan.n);
   const t = wgslType(dtype);
   const f = dtype === "float32";
   const WX = 8, WY = 8;
-  const meta = matmulMeta(plan);
+  const meta = matmulMeta(plan, chunk);
   const gx = Math.ceil(plan.n / (WX * tn)), gy = Math.ceil(plan.m / (WY * tm));
   if (gx > maxPerDim || gy > maxPerDim || plan.b > maxPerDim) {
     throw new RangeError(
@@ -169,9 +206,9 @@ export function matmulDispatch(
         writes.push(
           `    if (col0 + ${
             j * WX
-          }u < N) { out[cBase + (row0 + ${i}u) * N + col0 + ${
+          }u < N) { let o = cBase + (row0 + ${i}u) * N + col0 + ${
             j * WX
-          }u] = c${i}_${j}; }`,
+          }u; out[o] = select(c${i}_${j}, out[o] + c${i}_${j}, acc); }`,
         );
       }
       writes.push("  }");
@@ -188,9 +225,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   if (row0 >= M || col0 >= N) { return; }
   let batch = gid.z;
   let mLast = M - 1u; let nLast = N - 1u;
-  let aBase = batch * m(4u); let sAm = m(5u); let sAk = m(6u);
-  let bBase = batch * m(7u); let sBk = m(8u); let sBn = m(9u);
-  let cBase = batch * M * N;
+  let aBase = m(10u) + batch * m(4u); let sAm = m(5u); let sAk = m(6u);
+  let bBase = m(11u) + batch * m(7u); let sBk = m(8u); let sBn = m(9u);
+  let cBase = batch * M * N; let acc = m(12u) != 0u;
 ${lines.join("\n")}
   for (var kk = 0u; kk < K; kk++) {
 ${rows.join("\n")}
@@ -224,10 +261,11 @@ export function tiledMatmulDispatch(
   dtype: Aval["dtype"],
   outBuf: GpuBuffer,
   maxPerDim: number,
+  chunk: KChunk = WHOLE,
 ): Dispatch {
   const t = wgslType(dtype);
   const zero = dtype === "float32" ? "0.0" : "0";
-  const meta = matmulMeta(plan);
+  const meta = matmulMeta(plan, chunk);
   const gx = Math.ceil(plan.n / 64), gy = Math.ceil(plan.m / 64);
   if (gx > maxPerDim || gy > maxPerDim || plan.b > maxPerDim) {
     throw new RangeError(
@@ -244,7 +282,7 @@ export function tiledMatmulDispatch(
           : `      c${i}_${j} = c${i}_${j} + a${i} * b${j};`,
       );
       writes.push(
-        `  if (r0 + ${i}u < M && c0 + ${j}u < N) { out[cBase + (r0 + ${i}u) * N + c0 + ${j}u] = c${i}_${j}; }`,
+        `  if (r0 + ${i}u < M && c0 + ${j}u < N) { let o = cBase + (r0 + ${i}u) * N + c0 + ${j}u; out[o] = select(c${i}_${j}, out[o] + c${i}_${j}, acc); }`,
       );
     }
   }
@@ -263,9 +301,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let M = m(1u); let N = m(2u); let K = m(3u);
   let batch = wid.z;
   let row0 = wid.y * 64u; let col0 = wid.x * 64u;
-  let aBase = batch * m(4u); let sAm = m(5u); let sAk = m(6u);
-  let bBase = batch * m(7u); let sBk = m(8u); let sBn = m(9u);
-  let cBase = batch * M * N;
+  let aBase = m(10u) + batch * m(4u); let sAm = m(5u); let sAk = m(6u);
+  let bBase = m(11u) + batch * m(7u); let sBk = m(8u); let sBn = m(9u);
+  let cBase = batch * M * N; let acc = m(12u) != 0u;
   let tid = lid.y * 16u + lid.x;
 ${acc.join("\n")}
   for (var k0 = 0u; k0 < K; k0 += 16u) {

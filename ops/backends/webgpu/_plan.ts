@@ -36,6 +36,7 @@ import {
   matmulDispatch,
   matmulPlan,
   type MatmulVariant,
+  maxChunkK,
   packPerm,
   tiledMatmulDispatch,
 } from "./_matmul.ts";
@@ -153,10 +154,23 @@ const dotGeneral: GpuKernel<"dot_general"> = (ctx, ins, p, out, outBuf) => {
   if (plan.k === 0) {
     ctx.encoder().clearBuffer(outBuf.buffer, 0, sizeOf(out.shape) * 4);
   } else {
-    const make = ctx.matmulVariant() === "tiled"
-      ? tiledMatmulDispatch
-      : matmulDispatch;
-    ctx.encode(make(a.buf, b.buf, plan, out.dtype, outBuf, ctx.maxPerDim));
+    // A long contracted axis is split into chunks, each a dispatch that adds
+    // its partial products to the output in k order (deterministic): no
+    // invocation then loops past llvmpipe's limit. On every adapter; the
+    // chunks are tens of thousands long, so real GPUs rarely see a split.
+    const variant = ctx.matmulVariant();
+    const make = variant === "tiled" ? tiledMatmulDispatch : matmulDispatch;
+    const step = maxChunkK(variant);
+    for (let k0 = 0; k0 < plan.k; k0 += step) {
+      const chunk = { ...plan, k: Math.min(step, plan.k - k0) };
+      ctx.encode(
+        make(a.buf, b.buf, chunk, out.dtype, outBuf, ctx.maxPerDim, {
+          aOffset: k0 * plan.a.colStride,
+          bOffset: k0 * plan.bv.rowStride,
+          accumulate: k0 > 0,
+        }),
+      );
+    }
   }
   for (const t of temps) ctx.free(t.buf);
 };
