@@ -141,30 +141,7 @@ function evalPrimitive<P extends Primitive>(
     params,
     out,
   );
-  return made(new Tensor(out, backend, handle));
-}
-
-const creationLogs: Set<Tensor>[] = [];
-
-/** Tracks a new concrete tensor and notes it in the open creation logs. */
-function made(t: Tensor): Tensor {
-  for (const log of creationLogs) log.add(t);
-  return track(t);
-}
-
-/**
- * Runs `fn` and returns its result with the concrete tensors created
- * during it (by ops or from host data; not cached scalars). jit uses it to
- * keep the constants a trace made alive past the caller's scopes.
- */
-export function collectCreated<T>(fn: () => T): [T, Set<Tensor>] {
-  const log = new Set<Tensor>();
-  creationLogs.push(log);
-  try {
-    return [fn(), log];
-  } finally {
-    creationLogs.splice(creationLogs.lastIndexOf(log), 1);
-  }
+  return track(new Tensor(out, backend, handle));
 }
 
 /** A concrete tensor from a host array on `backend` (default: the default backend). */
@@ -180,7 +157,7 @@ export function fromHost(
       `tensor: ${data.length} values do not fill shape ${fmtShape(shape)}`,
     );
   }
-  return made(new Tensor(aval, backend, backend.upload(data, aval)));
+  return track(new Tensor(aval, backend, backend.upload(data, aval)));
 }
 
 const SCALAR_CACHE_SIZE = 1024;

@@ -162,6 +162,24 @@ export function scopeCreated<T>(fn: () => T): [T, Set<Tensor>] {
 }
 
 /**
+ * Runs `fn` and returns its result with every concrete tensor created
+ * during it and still alive (by ops or from host data; not cached
+ * scalars), freeing none of them: they move to the enclosing scope. jit
+ * uses it to keep the constants a trace made alive past the caller's
+ * scopes.
+ */
+export function collectCreated<T>(fn: () => T): [T, Set<Tensor>] {
+  const frame: Tensor[] = [];
+  scopes.push(frame);
+  try {
+    return [fn(), new Set(frame.filter((t) => !t.released))];
+  } finally {
+    scopes.pop();
+    scopes[scopes.length - 1]?.push(...frame);
+  }
+}
+
+/**
  * One step of a loop that owns its state: runs `fn(state)` in a scope, then
  * frees the tensors of the old `state` that the new state does not contain.
  * Use it for training loops so that memory stays flat without `dispose()`.

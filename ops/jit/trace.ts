@@ -9,13 +9,8 @@
  */
 
 import { type Aval, fmtShape, type HostArray } from "../dtype.ts";
-import {
-  collectCreated,
-  type MainTrace,
-  scalarValue,
-  type Trace,
-  withMain,
-} from "../core.ts";
+import { collectCreated } from "../memory.ts";
+import { type MainTrace, scalarValue, type Trace, withMain } from "../core.ts";
 import { pin } from "../memory.ts";
 import type { Params, Primitive } from "../primitives.ts";
 import { type Tensor, Tracer } from "../tensor.ts";
