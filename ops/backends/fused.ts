@@ -1,0 +1,142 @@
+/**
+ * Fused kernels: what jit's fusion pass hands a backend. A fused kernel is
+ * an expression over strided reads of its inputs, written in SSA order,
+ * that a backend compiles into one kernel (wasm SIMD code, a WGSL shader).
+ * Backends that cannot run one leave {@link FusedBackend.runFused} out; the
+ * executor then runs the kernel's equations one by one, as the CPU
+ * reference does.
+ *
+ * Semantics, for an iteration index `i = (i_0, …, i_{n-1})` over
+ * {@link FusedElementwise.shape} (row-major):
+ * - `load` node: input `input`'s element at offset
+ *   `offset + Σ_d i_d · strides[d]` of that input's contiguous buffer
+ *   (a stride of 0 broadcasts; strides also express transposes);
+ * - `literal` node: the scalar `value` in `dtype`;
+ * - `op` node: the elementwise primitive applied to its argument nodes,
+ *   with exactly the eager kernel's semantics (same dtypes, same special
+ *   values), so fused and eager results agree within float32 rounding.
+ *
+ * @module
+ */
+
+import type { DType } from "../dtype.ts";
+import type { ElementwisePrimitive, Params } from "../primitives.ts";
+import type { Operand } from "./contract.ts";
+
+/** Reads element `i` of a kernel input through its strides. */
+export interface FusedLoad {
+  /** Tells node kinds apart. */
+  readonly kind: "load";
+  /** Which kernel input (index into the operands). */
+  readonly input: number;
+  /** Offset of element `(0, …, 0)` in the input's buffer, in elements. */
+  readonly offset: number;
+  /** One stride per iteration axis, in elements (0 broadcasts). */
+  readonly strides: readonly number[];
+  /** The input's dtype. */
+  readonly dtype: DType;
+}
+
+/** A scalar constant. */
+export interface FusedLiteral {
+  /** Tells node kinds apart. */
+  readonly kind: "literal";
+  /** The value (booleans as 1 and 0). */
+  readonly value: number;
+  /** Its dtype. */
+  readonly dtype: DType;
+}
+
+/** An elementwise primitive applied to earlier nodes. */
+export interface FusedOp {
+  /** Tells node kinds apart. */
+  readonly kind: "op";
+  /** The primitive (one of `ELEMENTWISE_PRIMITIVES`). */
+  readonly prim: ElementwisePrimitive;
+  /** Its params (only `convert_element_type` has any: `{ dtype }`). */
+  readonly params: Params<ElementwisePrimitive>;
+  /** Argument node indices, each smaller than this node's own index. */
+  readonly args: readonly number[];
+  /** The result dtype. */
+  readonly dtype: DType;
+}
+
+/** One value of a fused expression. */
+export type FusedNode = FusedLoad | FusedLiteral | FusedOp;
+
+/**
+ * An elementwise kernel: every output element is computed from the
+ * inputs' elements at the same iteration index. Each output is a new
+ * contiguous buffer of `shape` in its node's dtype.
+ */
+export interface FusedElementwise {
+  /** Tells kernel kinds apart. */
+  readonly kind: "elementwise";
+  /** The iteration shape, which is also every output's shape. */
+  readonly shape: readonly number[];
+  /** The expression, in SSA order. */
+  readonly nodes: readonly FusedNode[];
+  /** The node written to each output. */
+  readonly outputs: readonly number[];
+}
+
+/**
+ * A reduction of a fused expression: the expression is evaluated over
+ * `shape` and node `value` is reduced over `axes`; the one output has
+ * `shape` without `axes` (row-major, contiguous) and `value`'s dtype.
+ * Sums of float32 add in any order (within float32 tolerance of the eager
+ * kernel); max and min propagate NaN as the eager kernels do.
+ */
+export interface FusedReduce {
+  /** Tells kernel kinds apart. */
+  readonly kind: "reduce";
+  /** `reduce_sum`, `reduce_max` or `reduce_min`. */
+  readonly op: "sum" | "max" | "min";
+  /** The iteration shape before reduction. */
+  readonly shape: readonly number[];
+  /** The reduced axes, sorted, unique, non-empty. */
+  readonly axes: readonly number[];
+  /** The expression, in SSA order. */
+  readonly nodes: readonly FusedNode[];
+  /** The node reduced. */
+  readonly value: number;
+}
+
+/** A kernel the fusion pass made. */
+export type FusedKernel = FusedElementwise | FusedReduce;
+
+/** The optional part of the backend contract that runs fused kernels. */
+export interface FusedBackend {
+  /**
+   * Runs `kernel` on its inputs (one operand per input index the loads
+   * use; operands are contiguous buffers of their avals), returning one new
+   * storage handle per output. Backends cache compiled kernels by
+   * {@link fusedKey}.
+   */
+  runFused(kernel: FusedKernel, inputs: readonly Operand[]): unknown[];
+}
+
+/**
+ * A string that identifies a kernel's code: equal keys mean the same
+ * kernel (shapes, strides, offsets and literal values included).
+ */
+export function fusedKey(kernel: FusedKernel): string {
+  return JSON.stringify(kernel);
+}
+
+/** The output avals of `kernel`. */
+export function fusedOutputs(
+  kernel: FusedKernel,
+): { shape: number[]; dtype: DType }[] {
+  if (kernel.kind === "elementwise") {
+    return kernel.outputs.map((n) => ({
+      shape: [...kernel.shape],
+      dtype: kernel.nodes[n]!.dtype,
+    }));
+  }
+  const axes = new Set(kernel.axes);
+  return [{
+    shape: kernel.shape.filter((_, d) => !axes.has(d)),
+    dtype: kernel.nodes[kernel.value]!.dtype,
+  }];
+}
