@@ -14,8 +14,8 @@ import {
 import { entry1d, header, MATH, WG, wgslType } from "./_wgsl.ts";
 import { ZERO_WORD } from "./_wgsl_math.ts";
 
-/** The WGSL expression computing one element of `prim` from argument expressions. */
-function expr(
+/** The WGSL expression computing one element of `prim` from argument expressions (the fused kernels inline it too). */
+export function expr(
   prim: Primitive,
   inType: DType,
   outType: DType,

@@ -60,7 +60,7 @@ export const UNROLL = 8;
  * `body(k)` for k = first, first + step, ... below `r`: whole blocks of
  * UNROLL reads without bounds checks, then a tail of fewer than UNROLL.
  */
-function unrolledLoop(
+export function unrolledLoop(
   first: string,
   step: number,
   body: (k: string) => string,
@@ -83,7 +83,8 @@ ${reads.join("\n")}
   }`;
 }
 
-function ident(kind: ReduceKind, t: DType): string {
+/** The identity of a reduction, as WGSL. */
+export function ident(kind: ReduceKind, t: DType): string {
   const f = t === "float32", b = t === "bool";
   switch (kind) {
     case "reduce_sum":
@@ -97,7 +98,8 @@ function ident(kind: ReduceKind, t: DType): string {
   }
 }
 
-function combine(
+/** Combines two partial results of a reduction, as WGSL. */
+export function combine(
   kind: "reduce_sum" | "reduce_max" | "reduce_min",
   t: DType,
   a: string,
