@@ -32,6 +32,7 @@ import {
   sharesStorage,
 } from "../contract.ts";
 import type { Params, Primitive } from "../../primitives.ts";
+import type { FusedBackend, FusedKernel } from "../fused.ts";
 import {
   type AdapterInfo,
   describeAdapter,
@@ -42,6 +43,7 @@ import type { Dispatch, GpuBuffer } from "./_kernel.ts";
 import type { MatmulVariant } from "./_matmul.ts";
 import { DeviceKeeper } from "./_device_loss.ts";
 import { EncoderBatch } from "./_encoder.ts";
+import { type FusedContext, runFusedKernel } from "./_fused.ts";
 import { compileErrors, KernelErrors, PipelineCache } from "./_pipelines.ts";
 import { type GpuKernel, type In, KERNELS, type PlanContext } from "./_plan.ts";
 import { BufferPool } from "./_pool.ts";
@@ -63,7 +65,7 @@ function envVariant(): MatmulVariant | undefined {
 const ELEM_BYTES = 4;
 
 /** The WebGPU implementation of {@link Backend}. */
-export class WebGpuBackend implements Backend {
+export class WebGpuBackend implements Backend, FusedBackend {
   /** Backend name. */
   readonly name = "webgpu" as const;
   /** The adapter this backend runs on. */
@@ -76,6 +78,7 @@ export class WebGpuBackend implements Backend {
   #pipelines: PipelineCache;
   #batch: EncoderBatch;
   #plan: PlanContext;
+  #fused: FusedContext;
 
   private constructor(adapter: GPUAdapter, device: GPUDevice) {
     this.info = describeAdapter(adapter);
@@ -99,6 +102,12 @@ export class WebGpuBackend implements Backend {
       free: (b) => this.free(b),
       encode: (d) => this.#batch.encode(d),
       encoder: () => this.#batch.encoder(),
+    };
+    const limits = this.info.limits;
+    this.#fused = {
+      ...this.#plan,
+      maxStorageBuffers: limits.maxStorageBuffersPerShaderStage ?? 8,
+      maxBindingBytes: limits.maxStorageBufferBindingSize ?? 2 ** 27,
     };
   }
 
@@ -260,5 +269,16 @@ export class WebGpuBackend implements Backend {
     if (size === 0) return outBuf;
     (KERNELS[prim] as GpuKernel<P>)(this.#plan, ins, params, out, outBuf);
     return outBuf;
+  }
+
+  /** Runs a fused kernel as one WGSL shader with its whole expression inlined (`_fused.ts`). */
+  runFused(kernel: FusedKernel, inputs: readonly Operand[]): GpuBuffer[] {
+    this.#keeper.check("runFused");
+    const ins = inputs.map((x) => {
+      const b = x.handle as GpuBuffer;
+      this.#keeper.checkBuffer("runFused", b);
+      return { buf: b, aval: x.aval };
+    });
+    return runFusedKernel(this.#fused, kernel, ins);
   }
 }
