@@ -8,11 +8,16 @@
  * @module
  */
 
-import { dispose, ones, softmax, type Tensor, tensor } from "../ops/mod.ts";
+import {
+  dispose,
+  ones,
+  scope,
+  softmax,
+  type Tensor,
+  tensor,
+} from "../ops/mod.ts";
 import { applyClassifier } from "./arch/classifier.ts";
 import { applyTranslator } from "./arch/translator.ts";
-import * as aq from "arquero";
-import { BOS_ID, cleanText, EOS_ID, normalizeText, pipe } from "../data/mod.ts";
 import { type ClassifierModel, translateText } from "./inference.ts";
 import type { LoadedTranslator } from "./_load.ts";
 
@@ -20,14 +25,24 @@ type Grid = number[][];
 
 /** One attention map of one layer and head, `[queries, keys]`. */
 export interface HeadMap {
-  /** Which attention: "self", "cross" or "gru". */
+  /**
+   * Which attention: "self" (the classifier's blocks), "pooling" (its
+   * pooling query), "encoder self", "decoder self", "cross" or "additive"
+   * (the GRU's).
+   */
   readonly kind: string;
-  /** Layer index, 0 first. */
+  /** Layer (block) index, 0 first. */
   readonly layer: number;
   /** Head index. */
   readonly head: number;
   /** The weights, rows are queries. */
   readonly weights: Grid;
+  /** Query tokens (rows). */
+  readonly rows: readonly string[];
+  /** Key tokens (columns). */
+  readonly cols: readonly string[];
+  /** Whether query i sees only keys 0..i (the decoder's self-attention). */
+  readonly causal: boolean;
 }
 
 /** Everything a report shows; built by {@link explainClassifier} or {@link explainTranslator}. */
@@ -36,18 +51,21 @@ export interface Explanation {
   readonly text: string;
   /** The prediction: a label with its probability, or a translation. */
   readonly prediction: string;
-  /** Query tokens (rows). */
-  readonly rowTokens: string[];
-  /** Key tokens (columns). */
-  readonly colTokens: string[];
-  /** Every layer's and head's map. */
+  /** The input's tokens (the classifier's with [CLS] when it pools so). */
+  readonly inputTokens: string[];
+  /** The output's tokens (translator), or the input's (classifier). */
+  readonly outputTokens: string[];
+  /** Every layer's and head's map, encoder first, then per decoder block self and cross. */
   readonly maps: HeadMap[];
   /** Per layer, `[H, T, K]` gate weights and the K module names; empty when not gated. */
   readonly gates: { layer: number; modules: string[]; weights: Grid[] }[];
   /** Classifier: the rollout's weight on each input token. */
   readonly rollout: number[] | null;
-  /** Translator: heads-averaged cross-attention `[target, source]`. */
-  readonly alignment: Grid | null;
+  /**
+   * Translator: per decoder block, the heads-averaged cross-attention
+   * `[target, source]` (the GRU: its one additive attention).
+   */
+  readonly alignment: { layer: number; weights: Grid }[] | null;
 }
 
 /** Entropy −Σ p log p (nats) of one attention row; zeros add nothing. */
@@ -60,6 +78,20 @@ export function rowEntropy(row: readonly number[]): number {
 /** A map's mean row entropy, in nats; at most log(keys). */
 export function meanEntropy(weights: Grid): number {
   return weights.reduce((s, r) => s + rowEntropy(r), 0) / weights.length;
+}
+
+/**
+ * The mean entropy of uniform attention over the keys each query may see:
+ * log K, or the mean of log(i + 1) over queries i for causal attention.
+ * A map's {@link meanEntropy} is at most this.
+ */
+export function uniformEntropy(m: Pick<HeadMap, "weights" | "causal">): number {
+  const keys = m.weights[0]?.length ?? 1;
+  if (!m.causal) return Math.log(keys);
+  const rows = m.weights.length;
+  let h = 0;
+  for (let i = 0; i < rows; i++) h += Math.log(Math.min(i + 1, keys));
+  return h / rows;
 }
 
 /**
@@ -127,10 +159,22 @@ export async function explainClassifier(
     mask: ones([1, ids.length], { dtype: "bool" }),
   }, { config: m.config });
   const probs = await softmax(out.logits).data();
+  // attention pooling appends its query's weights [1, 1, 1, T] last
+  const blocks = out.weights.length -
+    (m.config.pooling === "attention" ? 1 : 0);
   const maps: HeadMap[] = [];
   for (const [layer, w] of out.weights.entries()) {
+    const pool = layer === blocks;
     for (const [head, weights] of (await grids(w)).entries()) {
-      maps.push({ kind: "self", layer, head, weights });
+      maps.push({
+        kind: pool ? "pooling" : "self",
+        layer: pool ? 0 : layer,
+        head,
+        weights,
+        rows: pool ? ["[pool]"] : tokens,
+        cols: tokens,
+        causal: false,
+      });
     }
   }
   const gates = [];
@@ -143,19 +187,27 @@ export async function explainClassifier(
     });
   }
   dispose([out.logits, ...out.weights, ...out.gates]);
+  const selfMaps = maps.filter((x) => x.kind === "self");
   const layers = Array.from(
-    { length: out.weights.length },
-    (_, l) => mean3(maps.filter((x) => x.layer === l).map((x) => x.weights)),
+    { length: blocks },
+    (_, l) =>
+      mean3(selfMaps.filter((x) => x.layer === l).map((x) => x.weights)),
   );
   const r = attentionRollout(layers);
-  // [CLS] pooling reads position 0; mean and attention pooling read all
-  const rollout = m.config.pooling === "cls" ? r[0]! : mean(r);
+  // [CLS] pooling reads position 0, mean pooling every position, attention
+  // pooling each position by its query's weight (no residual around it)
+  const poolRow = maps.find((x) => x.kind === "pooling")?.weights[0];
+  const rollout = m.config.pooling === "cls"
+    ? r[0]!
+    : poolRow
+    ? r[0]!.map((_, j) => poolRow.reduce((s, w, k) => s + w * r[k]![j]!, 0))
+    : mean(r);
   const best = [...probs].reduce((b, p, i) => (p > probs[b]! ? i : b), 0);
   return {
     text,
     prediction: `${m.labels[best]} (${(100 * probs[best]!).toFixed(1)} %)`,
-    rowTokens: tokens,
-    colTokens: tokens,
+    inputTokens: tokens,
+    outputTokens: tokens,
     maps,
     gates,
     rollout,
@@ -170,56 +222,87 @@ function mean3(gs: readonly Grid[]): Grid {
   );
 }
 
-/** Translates `text` and gathers the last decoder block's cross-attention per head. */
+/**
+ * Translates `text`, then teacher-forces the translation once more to read
+ * every block's attention per head: the encoder's self-attention, and per
+ * decoder block its causal self-attention and its cross-attention.
+ */
 export async function explainTranslator(
   m: LoadedTranslator,
   text: string,
   opts: { readonly beam?: number } = {},
 ): Promise<Explanation> {
   const t = await translateText(m, text, opts);
-  let heads: Grid[] = [];
-  if (m.arch !== "gru") {
-    // teacher-force the translation again, keeping the heads apart
-    const col = m.metadata.columns.source;
-    const cleaned = pipe(normalizeText([col]), cleanText([col]))(
-      aq.table({ [col]: [text] }),
-    ).get(col, 0) as string;
-    const s = t.sourceTokens.length, n = t.targetTokens.length;
-    const body = m.srcTokenizer.encode(cleaned).subarray(0, s - 1);
-    const srcIds = Int32Array.from([...body, EOS_ID]);
-    const byPiece = new Map<string, number>();
-    m.tgtTokenizer.vocab.tokens.forEach((w, i) => {
-      if (!byPiece.has(w.trim() || "␣")) byPiece.set(w.trim() || "␣", i);
-    });
-    const tgtIn = Int32Array.from([
-      BOS_ID,
-      ...t.targetTokens.slice(0, -1).map((w) => byPiece.get(w) ?? 0),
-    ]);
-    const out = applyTranslator(m.params, {
-      src: tensor(srcIds, { shape: [1, srcIds.length] }),
-      srcMask: ones([1, srcIds.length], { dtype: "bool" }),
-      tgtIn: tensor(tgtIn, { shape: [1, n] }),
-      tgtMask: ones([1, n], { dtype: "bool" }),
-    }, { config: m.config });
-    heads = await grids(out.cross); // H × [T, S]
-    dispose([out.logits, out.cross]);
-    // the heads-averaged map is the one to trust if anything differs
-    if (heads[0]?.length !== n || heads[0]![0]!.length !== s) heads = [];
+  const src = t.sourceTokens, tgt = t.targetTokens;
+  if (m.arch === "gru") {
+    return {
+      text,
+      prediction: t.text,
+      inputTokens: src,
+      outputTokens: tgt,
+      maps: [{
+        kind: "additive",
+        layer: 0,
+        head: 0,
+        weights: t.attention,
+        rows: tgt,
+        cols: src,
+        causal: false,
+      }],
+      gates: [],
+      rollout: null,
+      alignment: [{ layer: 0, weights: t.attention }],
+    };
   }
-  const layer = m.arch === "gru" ? 0 : m.config.decLayers - 1;
+  const s = t.sourceIds.length, n = t.targetIds.length;
+  const out = scope(() =>
+    applyTranslator(m.params, {
+      src: tensor(t.sourceIds, { shape: [1, s] }),
+      srcMask: ones([1, s], { dtype: "bool" }),
+      tgtIn: tensor(t.targetIds, { shape: [1, n] }),
+      tgtMask: ones([1, n], { dtype: "bool" }),
+    }, { config: m.config })
+  );
+  const maps: HeadMap[] = [];
+  const add = async (
+    w: Tensor,
+    kind: string,
+    layer: number,
+    [rows, cols]: [string[], string[]],
+  ) => {
+    for (const [head, weights] of (await grids(w)).entries()) {
+      const causal = kind === "decoder self";
+      maps.push({ kind, layer, head, weights, rows, cols, causal });
+    }
+  };
+  for (const [l, w] of out.encoderWeights.entries()) {
+    await add(w, "encoder self", l, [src, src]);
+  }
+  for (const [l, w] of out.selfWeights.entries()) {
+    await add(w, "decoder self", l, [tgt, tgt]);
+    await add(out.crossWeights[l]!, "cross", l, [tgt, src]);
+  }
+  dispose([
+    out.logits,
+    ...out.encoderWeights,
+    ...out.selfWeights,
+    ...out.crossWeights,
+  ]);
+  const alignment = out.crossWeights.map((_, layer) => ({
+    layer,
+    weights: mean3(
+      maps.filter((x) => x.kind === "cross" && x.layer === layer)
+        .map((x) => x.weights),
+    ),
+  }));
   return {
     text,
     prediction: t.text,
-    rowTokens: t.targetTokens,
-    colTokens: t.sourceTokens,
-    maps: (heads.length ? heads : [t.attention]).map((weights, head) => ({
-      kind: m.arch === "gru" ? "gru" : "cross",
-      layer,
-      head,
-      weights,
-    })),
+    inputTokens: src,
+    outputTokens: tgt,
+    maps,
     gates: [],
     rollout: null,
-    alignment: t.attention,
+    alignment,
   };
 }

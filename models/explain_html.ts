@@ -6,7 +6,12 @@
  */
 
 import { attentionSvg } from "./heatmap.ts";
-import { type Explanation, meanEntropy } from "./explain.ts";
+import {
+  type Explanation,
+  type HeadMap,
+  meanEntropy,
+  uniformEntropy,
+} from "./explain.ts";
 
 function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -34,56 +39,113 @@ function barsSvg(labels: readonly string[], values: readonly number[]): string {
 }
 
 const STYLE = `body{font-family:sans-serif;margin:24px;color:#222}
-h1{font-size:20px}h2{font-size:17px;margin-top:28px}
+h1{font-size:20px}h2{font-size:17px;margin-top:28px}h3{font-size:14px;margin:16px 0 6px}
 .grid{display:flex;flex-wrap:wrap;gap:16px}
 figure{margin:0;border:1px solid #ddd;padding:6px}
 figcaption{font-size:12px;color:#555}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}`;
 
+const TITLES: Readonly<Record<string, string>> = {
+  "self": "self-attention",
+  "pooling": "the pooling query's attention",
+  "encoder self": "encoder self-attention",
+  "decoder self": "decoder causal self-attention",
+  "cross": "decoder cross-attention",
+  "additive": "additive (Bahdanau) attention",
+};
+
+/** Groups maps by kind and layer, keeping their order (encoder, then each decoder block's self and cross). */
+function groups(maps: readonly HeadMap[]): HeadMap[][] {
+  const by = new Map<string, HeadMap[]>();
+  for (const m of maps) {
+    const k = `${m.kind}/${m.layer}`;
+    by.set(k, [...(by.get(k) ?? []), m]);
+  }
+  return [...by.values()];
+}
+
+function heatmaps(e: Explanation): string {
+  const sections = groups(e.maps).map((g) => {
+    const { kind, layer } = g[0]!;
+    const figs = g.map((m) =>
+      `<figure class="head" data-kind="${
+        esc(m.kind)
+      }" data-layer="${m.layer}" data-head="${m.head}"><figcaption>${
+        esc(m.kind)
+      }-attention, layer ${m.layer + 1}, head ${m.head + 1}</figcaption>${
+        attentionSvg(m.weights, m.rows, m.cols, { cell: 28 })
+      }</figure>`
+    );
+    return `<h3>Layer ${layer + 1}: ${
+      TITLES[kind] ?? esc(kind)
+    }</h3><div class="grid">${figs.join("")}</div>`;
+  });
+  return `<section id="heatmaps"><h2>Attention per layer and head</h2><p>Rows are queries, columns keys; darker cells carry more weight.</p>${
+    sections.join("")
+  }</section>`;
+}
+
+function entropyTable(e: Explanation): string {
+  const rows = e.maps.map((m) =>
+    `<tr><td>${esc(m.kind)}</td><td>${m.layer + 1}</td><td>${
+      m.head + 1
+    }</td><td class="entropy">${
+      meanEntropy(m.weights).toFixed(4)
+    }</td><td class="uniform">${uniformEntropy(m).toFixed(4)}</td></tr>`
+  );
+  return `<section id="entropy"><h2>Per-head entropy</h2><p>Mean over queries of −Σ p log p, in nats: 0 is all weight on one key; "uniform" is the entropy of equal weights on every key a query may see (log of the number of keys, or for causal attention the mean over queries i of log(i + 1)).</p><table><tr><th>attention</th><th>layer</th><th>head</th><th>entropy</th><th>uniform</th></tr>${
+    rows.join("")
+  }</table></section>`;
+}
+
+function alignmentSection(
+  e: Explanation,
+  alignment: NonNullable<Explanation["alignment"]>,
+): string {
+  const figs = alignment.map(({ layer, weights }) =>
+    `<figure class="alignment"><figcaption>decoder block ${
+      layer + 1
+    }, heads averaged</figcaption>${
+      attentionSvg(weights, e.outputTokens, e.inputTokens)
+    }</figure>`
+  );
+  // each output token's most attended source token in the last block
+  const last = alignment.at(-1)!.weights;
+  const pairs = last.map((row, i) => {
+    const j = row.reduce((b, w, k) => (w > row[b]! ? k : b), 0);
+    return `<tr><td>${esc(e.outputTokens[i] ?? "")}</td><td>${
+      esc(e.inputTokens[j] ?? "")
+    }</td><td>${row[j]!.toFixed(3)}</td></tr>`;
+  });
+  return `<section id="alignment"><h2>Cross-attention alignment</h2><p>Each output token's weight on the source tokens, heads averaged, per decoder block; the table pairs each output token with the source token it weighs most in the last block.</p><div class="grid">${
+    figs.join("")
+  }</div><table class="pairs"><tr><th>output</th><th>source</th><th>weight</th></tr>${
+    pairs.join("")
+  }</table></section>`;
+}
+
 /**
- * The report page of an {@link Explanation}: heatmaps per layer and head,
- * the per-head entropy table, the gate's choice per query (gated models
- * only), the rollout (classifier) or the alignment (translator).
+ * The report page of an {@link Explanation}: heatmaps per layer and head
+ * (the translator: encoder blocks, then each decoder block's self- and
+ * cross-attention), the per-head entropy table, the gate's choice per
+ * query (gated models only), the rollout (classifier) or the alignment
+ * per decoder block (translator).
  */
 export function explanationHtml(e: Explanation): string {
   const parts: string[] = [];
-  const keys = e.colTokens.length;
   parts.push(
     `<h1>heed explanation</h1><p>Input: <b>${
       esc(e.text)
     }</b><br>Prediction: <b>${esc(e.prediction)}</b></p>`,
   );
-  const figs = e.maps.map((m) =>
-    `<figure class="head" data-layer="${m.layer}" data-head="${m.head}"><figcaption>${m.kind}-attention, layer ${
-      m.layer + 1
-    }, head ${m.head + 1}</figcaption>${
-      attentionSvg(m.weights, e.rowTokens, e.colTokens, { cell: 28 })
-    }</figure>`
-  );
-  parts.push(
-    `<section id="heatmaps"><h2>Attention per layer and head</h2><p>Rows are queries, columns keys; darker cells carry more weight.</p><div class="grid">${
-      figs.join("")
-    }</div></section>`,
-  );
-  const rows = e.maps.map((m) =>
-    `<tr><td>${m.kind}</td><td>${m.layer + 1}</td><td>${
-      m.head + 1
-    }</td><td class="entropy">${meanEntropy(m.weights).toFixed(4)}</td></tr>`
-  );
-  parts.push(
-    `<section id="entropy"><h2>Per-head entropy</h2><p>Mean over queries of −Σ p log p, in nats; 0 is one key, log ${keys} = ${
-      Math.log(keys).toFixed(4)
-    } is uniform over all keys.</p><table><tr><th>attention</th><th>layer</th><th>head</th><th>entropy</th></tr>${
-      rows.join("")
-    }</table></section>`,
-  );
+  parts.push(heatmaps(e), entropyTable(e));
   if (e.gates.length > 0) {
     const gfigs = e.gates.flatMap((g) =>
       g.weights.map((w, h) =>
         `<figure class="gate"><figcaption>gate, layer ${g.layer + 1}, head ${
           h + 1
         }: each query's weight on each module</figcaption>${
-          attentionSvg(w, e.rowTokens, g.modules, { cell: 28 })
+          attentionSvg(w, e.outputTokens, g.modules, { cell: 28 })
         }</figure>`
       )
     );
@@ -96,17 +158,11 @@ export function explanationHtml(e: Explanation): string {
   if (e.rollout) {
     parts.push(
       `<section id="rollout"><h2>Attention rollout to the prediction</h2><p>Product over layers of (0.5·mean over heads + 0.5·I), rows normalised (Abnar &amp; Zuidema, 2020), read at what the classifier pools.</p>${
-        barsSvg(e.colTokens, e.rollout)
+        barsSvg(e.inputTokens, e.rollout)
       }</section>`,
     );
   }
-  if (e.alignment) {
-    parts.push(
-      `<section id="alignment"><h2>Cross-attention alignment</h2><p>Each output token's weight on the source tokens, heads averaged.</p>${
-        attentionSvg(e.alignment, e.rowTokens, e.colTokens)
-      }</section>`,
-    );
-  }
+  if (e.alignment) parts.push(alignmentSection(e, e.alignment));
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>heed explanation</title><style>${STYLE}</style></head><body>${
     parts.join("\n")
   }</body></html>\n`;

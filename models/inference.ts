@@ -256,6 +256,10 @@ export interface Translation {
   readonly attention: number[][];
   /** Source tokens cut from the end because the model reads at most `maxLen` (usually 0). */
   readonly truncated: number;
+  /** The ids the encoder read, `</s>` last (one per source token). */
+  readonly sourceIds: Int32Array;
+  /** The decoder's inputs `<s> y` of the translation (one per target token). */
+  readonly targetIds: Int32Array;
 }
 
 const piece = (t: string) => t.trim() || "␣";
@@ -310,6 +314,8 @@ export async function translateText(
     targetTokens: [...[...out!].map((i) => piece(words[i]!)), "</s>"],
     attention,
     truncated: all.length - body.length,
+    sourceIds: ids,
+    targetIds: tgt,
   };
 }
 

@@ -115,6 +115,7 @@ export {
   type DecoderInput,
   encode,
   type EncoderBlock,
+  encodeWithWeights,
   type FullTranslatorConfig,
   initTranslator,
   type SourceBatch,
@@ -124,6 +125,7 @@ export {
   translatorLoss,
   type TranslatorLossOptions,
   type TranslatorOptions,
+  type TranslatorOutput,
   type TranslatorParams,
 } from "./arch/translator.ts";
 export {

@@ -193,3 +193,19 @@ export function positions(table: Tensor, length: number): Tensor {
   }
   return slice(table, [0, 0], [length, table.shape[1]!]);
 }
+
+/**
+ * `n` dropout settings split from `opts.key` when training, else the bare
+ * rate (dropout off): setting `i` goes to the model's `i`-th dropout site.
+ */
+export function dropoutKeys(
+  opts: TrainOptions,
+  n: number,
+  rate: number,
+): (i: number) => DropoutLayerOptions {
+  const keys = opts.training && opts.key ? split(opts.key, n) : [];
+  return (i) =>
+    opts.training && keys[i]
+      ? { rate, training: true, key: keys[i]! }
+      : { rate };
+}

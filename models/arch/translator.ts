@@ -29,7 +29,7 @@ import {
 import { MASKS } from "./attention_specs.ts";
 import { type AttentionChoice, resolveAttention } from "./attention_resolve.ts";
 import {
-  type DropoutLayerOptions,
+  dropoutKeys,
   embed,
   type EmbeddingParams,
   feedForward,
@@ -218,18 +218,6 @@ export function initTranslator(
   };
 }
 
-function keysFor(
-  opts: TrainOptions,
-  n: number,
-  rate: number,
-): (i: number) => DropoutLayerOptions {
-  const keys = opts.training && opts.key ? split(opts.key, n) : [];
-  return (i) =>
-    opts.training && keys[i]
-      ? { rate, training: true, key: keys[i]! }
-      : { rate };
-}
-
 /** Options of the translator's functions: its configuration and dropout. */
 export interface TranslatorOptions extends TrainOptions {
   /** The configuration the parameters were made with. */
@@ -264,19 +252,30 @@ export function encode(
   input: SourceBatch,
   opts: TranslatorOptions,
 ): Tensor {
+  return encodeWithWeights(params, input, opts).memory;
+}
+
+/** {@link encode}, with every block's self-attention weights `[B, H, S, S]`. */
+export function encodeWithWeights(
+  params: TranslatorParams,
+  input: SourceBatch,
+  opts: TranslatorOptions,
+): { readonly memory: Tensor; readonly weights: readonly Tensor[] } {
   const c = translatorConfig(opts.config);
   const l = layers(c);
   const keyMask = boolMask(input.srcMask);
-  const drop = keysFor(opts, 2 * c.encLayers + 1, c.dropout);
+  const drop = dropoutKeys(opts, 2 * c.encLayers + 1, c.dropout);
   let x = tokens(params.srcEmbed, params.srcPos, input.src, c.dModel);
   x = trainDropout(x, drop(0));
+  const weights: Tensor[] = [];
   params.enc.forEach((blk, i) => {
     const a = l.encSelf.apply(blk.attn, layerNorm(x, blk.ln1), { keyMask });
+    weights.push(a.weights);
     x = add(x, trainDropout(a.output, drop(1 + 2 * i)));
     const ff = feedForward(blk.ffn, layerNorm(x, blk.ln2));
     x = add(x, trainDropout(ff, drop(2 + 2 * i)));
   });
-  return layerNorm(x, params.encNorm);
+  return { memory: layerNorm(x, params.encNorm), weights };
 }
 
 /** What {@link decode} and {@link applyTranslator} return. */
@@ -285,6 +284,10 @@ export interface DecodeOutput {
   readonly logits: Tensor;
   /** Cross-attention weights of the last block, `[B, H, T, S]`. */
   readonly cross: Tensor;
+  /** Every block's causal self-attention weights, `[B, H, T, T]` each. */
+  readonly selfWeights: readonly Tensor[];
+  /** Every block's cross-attention weights, `[B, H, T, S]` each. */
+  readonly crossWeights: readonly Tensor[];
 }
 
 /** The decoder's inputs: encoder memory and teacher-forced target ids. */
@@ -313,20 +316,21 @@ export function decode(
   const l = layers(c);
   const srcKeys = boolMask(input.srcMask);
   const tgtKeys = boolMask(input.tgtMask);
-  const drop = keysFor(opts, 3 * c.decLayers + 1, c.dropout);
+  const drop = dropoutKeys(opts, 3 * c.decLayers + 1, c.dropout);
   let x = tokens(params.tgtEmbed, params.tgtPos, input.tgtIn, c.dModel);
   x = trainDropout(x, drop(0));
-  let cross: Tensor | null = null;
+  const selfWeights: Tensor[] = [], crossWeights: Tensor[] = [];
   params.dec.forEach((blk, i) => {
     const sa = l.decSelf.apply(blk.self, layerNorm(x, blk.ln1), {
       keyMask: tgtKeys,
     });
+    selfWeights.push(sa.weights);
     x = add(x, trainDropout(sa.output, drop(1 + 3 * i)));
     const ca = l.cross.apply(blk.cross, layerNorm(x, blk.ln2), {
       context: input.memory,
       keyMask: srcKeys,
     });
-    cross = ca.weights;
+    crossWeights.push(ca.weights);
     x = add(x, trainDropout(ca.output, drop(2 + 3 * i)));
     const ff = feedForward(blk.ffn, layerNorm(x, blk.ln3));
     x = add(x, trainDropout(ff, drop(3 + 3 * i)));
@@ -334,7 +338,7 @@ export function decode(
   x = layerNorm(x, params.decNorm); // [B, T, D]
   // Tied output layer: logits = x Eᵀ.
   const logits = matmul(x, transpose(params.tgtEmbed.table)); // [B, T, V]
-  return { logits, cross: cross! };
+  return { logits, cross: crossWeights.at(-1)!, selfWeights, crossWeights };
 }
 
 /** A teacher-forcing batch. */
@@ -347,6 +351,12 @@ export interface TranslationInput extends SourceBatch {
   readonly tgtMask: Tensor;
 }
 
+/** What {@link applyTranslator} returns: the decoder's output and the encoder's weights. */
+export interface TranslatorOutput extends DecodeOutput {
+  /** Every encoder block's self-attention weights, `[B, H, S, S]` each. */
+  readonly encoderWeights: readonly Tensor[];
+}
+
 /**
  * The whole model on a teacher-forced batch: encode, then decode. With
  * `training`, the encoder and decoder draw dropout from two halves of
@@ -356,15 +366,18 @@ export function applyTranslator(
   params: TranslatorParams,
   input: Omit<TranslationInput, "tgtOut">,
   opts: TranslatorOptions,
-): DecodeOutput {
+): TranslatorOutput {
   const [kEnc, kDec] = opts.training && opts.key
     ? split(opts.key)
     : [undefined, undefined];
   const { config } = opts;
   const encOpts = kEnc ? { config, training: true, key: kEnc } : { config };
   const decOpts = kDec ? { config, training: true, key: kDec } : { config };
-  const memory = encode(params, input, encOpts);
-  return decode(params, { ...input, memory }, decOpts);
+  const { memory, weights } = encodeWithWeights(params, input, encOpts);
+  return {
+    ...decode(params, { ...input, memory }, decOpts),
+    encoderWeights: weights,
+  };
 }
 
 /** Options of {@link translatorLoss}. */

@@ -123,12 +123,15 @@ attention module imports it again from the path train recorded; if the file
 moved, give it with --attention PATH.ts. --debug prints an error's stack
 trace.`,
     predict:
-      `Usage: deno task predict [--out DIR] [--beam N] [--attention PATH.ts] "a sentence"
+      `Usage: deno task predict [--out DIR] [--beam N] [--attention PATH.ts] [--explain] "a sentence"
 
 Classifies the sentence (top classes) or translates it (beam search, default
 beam 4), with the model trained into DIR (default runs/latest), and writes
 DIR/attention.svg: the classifier's self-attention or the translator's
-cross-attention. \`deno task predict\` may write only under runs/.
+cross-attention. --explain also writes DIR/explain.html, the report of
+\`deno task explain\` (every layer and head, entropies, rollout or
+alignment), and prints its path. \`deno task predict\` may write only under
+runs/.
 --debug prints an error's stack trace.`,
   };
 
@@ -341,6 +344,8 @@ export interface PredictArgs {
   readonly attention: string | null;
   /** predict: the sentence. */
   readonly text: string;
+  /** predict: also write the HTML report `deno task explain` writes. */
+  readonly explain: boolean;
   /** Print the help text. */
   readonly help: boolean;
 }
@@ -352,7 +357,7 @@ export function parsePredictArgs(
 ): PredictArgs {
   let out = "runs/latest", data: string | null = null;
   let test: string | null = null, beam = 4, help = false;
-  let attention: string | null = null;
+  let attention: string | null = null, explain = false;
   const words: string[] = [];
   for (const [flag, value] of flags(argv)) {
     if (flag === "--out") out = rules.text(flag, value());
@@ -368,7 +373,8 @@ export function parsePredictArgs(
           `--attention: expected a path to your attention module (.ts or .js), got ${attention}`,
         );
       }
-    } else if (flag === "--help" || flag === "-h") help = true;
+    } else if (flag === "--explain" && mode === "predict") explain = true;
+    else if (flag === "--help" || flag === "-h") help = true;
     else if (flag.startsWith("--")) {
       throw new RangeError(`unknown option ${flag} (see --help)`);
     } else words.push(flag);
@@ -386,6 +392,7 @@ export function parsePredictArgs(
     beam,
     attention,
     text: words.join(" ").trim(),
+    explain,
     help,
   };
 }

@@ -11,9 +11,7 @@
 import { runMain } from "./_errors.ts";
 import { start } from "./predict.ts";
 import { parsePredictArgs } from "./args.ts";
-import { writeFileAtomic } from "../train/run_dir.ts";
-import { explainClassifier, explainTranslator } from "../explain.ts";
-import { explanationHtml } from "../explain_html.ts";
+import { writeExplanation } from "./_report.ts";
 
 /** `deno task explain --help`. */
 export const EXPLAIN_HELP: string =
@@ -21,10 +19,12 @@ export const EXPLAIN_HELP: string =
 
 Runs the model trained into DIR (default runs/latest) on the text and writes
 DIR/explain.html, one self-contained page (inline SVG, no external files):
-attention heatmaps for every layer and head (the translator: the last decoder
-block's cross-attention per head), each head's entropy, the gate's choice per
-query for a gate: model, attention rollout to the prediction (classifier) or
-the cross-attention alignment (translator). Prints the page's path.
+attention heatmaps for every layer and head (the translator: every encoder
+block's self-attention, and every decoder block's causal self-attention and
+cross-attention), each head's entropy, the gate's choice per query for a
+gate: model, attention rollout to the prediction (classifier) or the
+cross-attention alignment per decoder block (translator). Prints the page's
+path. \`deno task predict --explain "text"\` writes the same page.
 --beam sets the translator's beam (default 4); --attention gives your own
 attention module's file if it moved since training. --debug prints an
 error's stack trace too.`;
@@ -58,12 +58,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.error(`explain: give a sentence, e.g. deno task explain "hello"`);
     return 2;
   }
-  const e = trained.task === "translate"
-    ? await explainTranslator(trained.model, text, { beam })
-    : await explainClassifier(trained.model, text);
-  // never through a link planted in the run folder
-  await writeFileAtomic(out, "explain.html", explanationHtml(e));
-  console.log(`${out}/explain.html`);
+  console.log(await writeExplanation(trained, text, { out, beam }));
   return 0;
 }
 

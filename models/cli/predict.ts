@@ -20,6 +20,7 @@ import {
 } from "../train/run_dir.ts";
 import { parsePredictArgs, PREDICT_HELP, type PredictArgs } from "./args.ts";
 import { cliAttention } from "./_attention.ts";
+import { writeExplanation } from "./_report.ts";
 import type { AttentionModule } from "../../attention/mod.ts";
 
 /** Parses `argv` and loads the model, or prints why not; returns an exit code or both. */
@@ -75,7 +76,7 @@ const NOUN = { classify: "classifier", translate: "translator" } as const;
 export async function main(argv: readonly string[]): Promise<number> {
   const s = await start("predict", argv);
   if (typeof s === "number") return s;
-  const { args: { text, out, beam }, trained } = s;
+  const { args: { text, out, beam, explain }, trained } = s;
   if (!text) {
     const example = trained.task === "translate"
       ? "Ein Hund läuft im Park."
@@ -117,6 +118,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   // never through a link planted in the run folder
   await writeFileAtomic(out, "attention.svg", svg);
   console.log(`attention heatmap: ${out}/attention.svg`);
+  if (explain) {
+    console.log(
+      `explanation: ${await writeExplanation(trained, text, { out, beam })}`,
+    );
+  }
   return 0;
 }
 

@@ -1,15 +1,30 @@
-// `deno task explain`: the HTML report of a tiny gated classifier, a tiny
-// plain classifier and a tiny translator has one heatmap per layer × head,
-// finite entropies within [0, log T], the rollout or the alignment, a gate
-// section only for the gated model, and renders in headless Chromium.
+// `deno task explain` and `deno task predict --explain`: the HTML report of
+// a tiny gated classifier, a tiny plain classifier and a tiny translator
+// has one heatmap per layer × head (the translator: every encoder block,
+// and every decoder block's self- and cross-attention), finite entropies
+// within [0, uniform], the rollout or the alignment per decoder block, a
+// gate section only for the gated model, and renders in headless Chromium.
 
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import * as aq from "arquero";
-import { LabelEncoder, loadDataset } from "../../data/mod.ts";
+import {
+  LabelEncoder,
+  loadDataset,
+  trainWordTokenizer,
+} from "../../data/mod.ts";
 import { trainClassifier } from "../../models/train/classify.ts";
 import { trainTranslator } from "../../models/train/translate.ts";
 import { main as explain } from "../../models/cli/explain.ts";
-import { attentionRollout } from "../../models/explain.ts";
+import { main as predict } from "../../models/cli/predict.ts";
+import {
+  attentionRollout,
+  explainClassifier,
+  explainTranslator,
+  uniformEntropy,
+} from "../../models/explain.ts";
+import { loadTrained, translateText } from "../../models/inference.ts";
+import { classifierConfig, initClassifier } from "../../models/mod.ts";
+import { key } from "../../ops/mod.ts";
 
 const ROWS = [
   ["hello there", 0],
@@ -28,29 +43,40 @@ const table = (n: number) => {
   });
 };
 
-/** Runs explain with console output captured; returns the code and the output. */
-async function run(argv: string[]): Promise<[number, string]> {
+/** Runs explain (or predict) with console output captured; returns the code and the output. */
+async function run(
+  argv: string[],
+  program: (argv: string[]) => Promise<number> = explain,
+): Promise<[number, string]> {
   const log = console.log, err = console.error;
   const out: string[] = [];
   console.log = console.error = (...a: unknown[]) => out.push(a.join(" "));
   try {
-    return [await explain(argv), out.join("\n")];
+    return [await program(argv), out.join("\n")];
   } finally {
     console.log = log;
     console.error = err;
   }
 }
 
-/** The report's entropies, checked finite and within [0, log keys]. */
-function checkEntropies(html: string, keys: number): number {
-  const hs = [...html.matchAll(/class="entropy">([^<]*)</g)].map((m) =>
-    Number(m[1])
-  );
-  for (const h of hs) {
-    assert(Number.isFinite(h) && h >= 0 && h <= Math.log(keys) + 1e-3, `${h}`);
+/**
+ * The report's entropies, checked finite and within [0, uniform] (the
+ * uniform entropy of each row's keys); returns them with their uniforms.
+ */
+function checkEntropies(html: string): [number, number][] {
+  const hs = [
+    ...html.matchAll(
+      /class="entropy">([^<]*)<\/td><td class="uniform">([^<]*)</g,
+    ),
+  ].map((m) => [Number(m[1]), Number(m[2])] as [number, number]);
+  for (const [h, u] of hs) {
+    assert(Number.isFinite(h) && h >= 0 && h <= u + 1e-3, `${h} > ${u}`);
   }
-  return hs.length;
+  assertEquals(hs.length, count(html, `class="entropy"`));
+  return hs;
 }
+
+const rowSums = (g: number[][]) => g.map((r) => r.reduce((a, b) => a + b, 0));
 
 const count = (html: string, s: string) => html.split(s).length - 1;
 
@@ -89,7 +115,9 @@ Deno.test("explain writes a classifier report: heatmaps per layer and head, entr
       const html = await Deno.readTextFile(`${out}/explain.html`);
       assert(!/src=|href=|<script/i.test(html), "no external assets");
       assertEquals(count(html, `<figure class="head"`), 2 * 2); // layers × heads
-      assertEquals(checkEntropies(html, 3), 4);
+      const hs = checkEntropies(html);
+      assertEquals(hs.length, 4);
+      for (const [, u] of hs) assertAlmostEquals(u, Math.log(3), 1e-4);
       assert(html.includes(`id="rollout"`));
       assertEquals(html.includes(`id="gates"`), attention.startsWith("gate:"));
       if (attention.startsWith("gate:")) {
@@ -103,7 +131,35 @@ Deno.test("explain writes a classifier report: heatmaps per layer and head, entr
   }
 });
 
-Deno.test("explain writes a translator report with the cross-attention per head and the alignment, and it renders in headless Chromium", async () => {
+Deno.test("explainClassifier with attention pooling: every block's heads, the pooling query's weights, and a rollout that sums to 1", async () => {
+  const tokenizer = trainWordTokenizer(["hello there friend"], { lower: true });
+  const config = classifierConfig({
+    vocabSize: tokenizer.vocab.size,
+    numClasses: 2,
+    dModel: 8,
+    heads: 2,
+    layers: 3,
+    pooling: "attention",
+  });
+  const e = await explainClassifier({
+    params: initClassifier(key(1), config),
+    config,
+    tokenizer,
+    labels: ["a", "b"],
+  }, "hello there friend");
+  const kinds = e.maps.map((m) => `${m.kind}${m.layer}`);
+  assertEquals(kinds, [
+    ..."001122".split("").map((l) => `self${l}`),
+    "pooling0", // one query, one head
+  ]);
+  for (const m of e.maps) {
+    for (const s of rowSums(m.weights)) assertAlmostEquals(s, 1, 1e-5);
+  }
+  assertEquals(e.rollout!.length, 3);
+  assertAlmostEquals(e.rollout!.reduce((a, b) => a + b, 0), 1, 1e-5);
+});
+
+Deno.test("explain and predict --explain write the same translator report: every encoder block, each decoder block's causal self- and cross-attention per head, the alignment per block; it renders in headless Chromium", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heed_explain_tr_" });
   try {
     const d = await loadDataset("tatoeba");
@@ -115,27 +171,55 @@ Deno.test("explain writes a translator report with the cross-attention per head 
       },
       epochs: 1,
       vocabSize: 100,
-      model: { dModel: 8, heads: 2, encLayers: 1, decLayers: 1, ffHidden: 16 },
+      model: { dModel: 8, heads: 2, encLayers: 1, decLayers: 2, ffHidden: 16 },
       validSentences: 4,
       beam: 1,
       warmup: 5,
       checkpoint: { path: `${dir}/checkpoint.safetensors`, resume: false },
     });
-    const [code, log] = await run([
-      "--out",
-      dir,
-      "--beam",
-      "1",
-      "ich bin hier",
-    ]);
+    const text = "ich bin hier";
+    const [code, log] = await run(["--out", dir, "--beam", "1", text]);
     assertEquals(code, 0, log);
     const html = await Deno.readTextFile(`${dir}/explain.html`);
-    assertEquals(count(html, `<figure class="head"`), 2); // 1 block × 2 heads
+    assertEquals(count(html, `<figure class="head"`), (1 + 2 * 2) * 2);
+    assertEquals(count(html, `data-kind="encoder self"`), 2);
+    assertEquals(count(html, `data-kind="decoder self"`), 2 * 2);
+    assertEquals(count(html, `data-kind="cross"`), 2 * 2);
+    assertEquals(count(html, `<figure class="alignment"`), 2);
     assert(html.includes(`id="alignment"`) && !html.includes(`id="gates"`));
     assert(!html.includes(`id="rollout"`));
-    const keys = Number(/log (\d+) =/.exec(html)![1]);
-    assertEquals(checkEntropies(html, keys), 2);
+    assertEquals(checkEntropies(html).length, 10);
+    // predict --explain goes through the same code: the same page
+    await Deno.remove(`${dir}/explain.html`);
+    const [pcode, plog] = await run(
+      ["--out", dir, "--beam", "1", "--explain", text],
+      predict,
+    );
+    assertEquals(pcode, 0, plog);
+    assert(plog.includes(`explanation: ${dir}/explain.html`), plog);
+    assertEquals(await Deno.readTextFile(`${dir}/explain.html`), html);
     await screenshot(`${dir}/explain.html`, `${dir}/explain.png`);
+    // the maps themselves: rows sum to 1, the decoder's self-attention is
+    // causal, the last block's alignment is predict's heatmap
+    const trained = await loadTrained(`${dir}/checkpoint.safetensors`);
+    if (trained.task !== "translate") throw new Error("not a translator");
+    const e = await explainTranslator(trained.model, text, { beam: 1 });
+    const t = await translateText(trained.model, text, { beam: 1 });
+    for (const m of e.maps) {
+      for (const s of rowSums(m.weights)) assertAlmostEquals(s, 1, 1e-5);
+      assertEquals(m.weights.length, m.rows.length);
+      assertEquals(m.weights[0]!.length, m.cols.length);
+      if (m.kind === "decoder self") {
+        m.weights.forEach((r, i) =>
+          r.forEach((w, j) => assert(j <= i || w === 0, `${i},${j}: ${w}`))
+        );
+        assert(uniformEntropy(m) < Math.log(m.cols.length));
+      }
+    }
+    assertEquals(e.alignment!.map((a) => a.layer), [0, 1]);
+    e.alignment![1]!.weights.forEach((r, i) =>
+      r.forEach((w, j) => assertAlmostEquals(w, t.attention[i]![j]!, 1e-5))
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -267,10 +267,19 @@ Deno.test("a user's own attention module: the classifier trains, resumes after S
       ev,
       `test accuracy ${acc[1]}%, macro-F1 ${acc[2]}% (${acc[3]} rows)`,
     );
-    const pr = await ok(sb, "predict", ["--out", "runs/killed", "hello there"]);
+    const pr = await ok(sb, "predict", [
+      "--out",
+      "runs/killed",
+      "--explain",
+      "hello there",
+    ]);
     const top = /^\s*([\d.]+)%\s+(\w+)$/m.exec(pr);
     if (top === null) throw new Error(`no match in: ${pr}`);
     assertEquals(top[2], "greet", pr);
+    // predict --explain writes explain's report and says where
+    assertStringIncludes(pr, "explanation: runs/killed/explain.html");
+    const report = await Deno.readTextFile(`${sb}/runs/killed/explain.html`);
+    assertStringIncludes(report, "Input: <b>hello there</b>");
     await assertExplains(
       sb,
       ["good night"],
@@ -343,10 +352,12 @@ Deno.test("a user's own attention module: the translator trains, resumes after S
     assert(line.trim().length > 0, `no translation line: ${pr}`);
     const letters = new Set(en.join(" "));
     assert([...line].every((c) => letters.has(c.toLowerCase())), line);
+    // every encoder block, and every decoder block's self and cross
     await assertExplains(
       sb,
       ["--beam", "2", "der mann isst"],
-      meta.config.heads,
+      (meta.config.encLayers! + 2 * meta.config.decLayers!) *
+        meta.config.heads,
       "alignment",
     );
   } finally {
