@@ -1,0 +1,233 @@
+// The playground's composition: what the form holds (ComposeState), the
+// attention function it builds from heed's own pieces, and the law
+// checker's spec factory. Pure: no DOM, so Deno tests it too. The same
+// state prints as TypeScript in source.ts.
+
+import {
+  additive,
+  alibi,
+  attention,
+  type AttentionFn,
+  bilinear,
+  causal,
+  concatenate,
+  cosine,
+  dot,
+  gate,
+  identityNormaliser,
+  type MaskFn,
+  mixture,
+  type ModFn,
+  modules,
+  type Normaliser,
+  normaliser,
+  padding,
+  scaledDot,
+  type ScoreFn,
+  seedRatio,
+  sigmoidNormaliser,
+  slidingWindow,
+  softCap,
+  softmaxNormaliser,
+  sparsemaxNormaliser,
+  type Spec,
+  temperature,
+} from "../attention/mod.ts";
+import {
+  type Key,
+  key,
+  mul,
+  normal,
+  softmax,
+  split,
+  tensor,
+} from "../ops/mod.ts";
+
+/** The score functions the form offers. */
+export const SCORES = [
+  "dot",
+  "scaledDot",
+  "bilinear",
+  "cosine",
+  "additive",
+  "seedRatio",
+] as const;
+/** A score's name. */
+export type ScoreName = typeof SCORES[number];
+
+/** The normalisers the form offers; "broken" forgets the mask on purpose. */
+export const NORMALISERS = [
+  "softmax",
+  "sparsemax",
+  "sigmoid",
+  "identity",
+  "broken",
+] as const;
+/** A normaliser's name. */
+export type NormaliserName = typeof NORMALISERS[number];
+
+/** How several modules merge. */
+export const COMBINES = ["concat", "mixture", "gate"] as const;
+/** A combination's name. */
+export type CombineName = typeof COMBINES[number];
+
+/** One attention module as the form describes it; null switches a piece off. */
+export interface ModuleState {
+  readonly score: ScoreName;
+  /** cosine's scale. */
+  readonly cosineScale: number;
+  readonly temperature: number | null;
+  /** ALiBi's slope (one head). */
+  readonly alibi: number | null;
+  readonly softCap: number | null;
+  readonly causal: boolean;
+  /** slidingWindow(before, after): keys at most this far away. */
+  readonly window: number | null;
+  /** padding(): keys at positions ≥ the call's `lengths` are hidden. */
+  readonly padding: boolean;
+  readonly normaliser: NormaliserName;
+}
+
+/** The whole composition. */
+export interface ComposeState {
+  /** One to three modules; with several, `combine` merges them. */
+  readonly modules: readonly ModuleState[];
+  readonly combine: CombineName;
+  /** Seeds the parameters of bilinear, additive, seedRatio and the gate. */
+  readonly seed: number;
+  /** Valid keys, read by padding(). */
+  readonly length: number;
+}
+
+/** A module with nothing but scaled dot-product softmax attention. */
+export const DEFAULT_MODULE: ModuleState = {
+  score: "scaledDot",
+  cosineScale: 5,
+  temperature: null,
+  alibi: null,
+  softCap: null,
+  causal: false,
+  window: null,
+  padding: false,
+  normaliser: "softmax",
+};
+
+/** The form's starting point. */
+export const DEFAULT_STATE: ComposeState = {
+  modules: [DEFAULT_MODULE],
+  combine: "mixture",
+  seed: 7,
+  length: 4,
+};
+
+/**
+ * A deliberately wrong normaliser: a softmax that forgets the mask yet
+ * claims every law, so the checker has something to catch.
+ */
+export function brokenNormaliser(): Normaliser {
+  return normaliser(
+    (s) => softmax(s, { axis: -1 }),
+    { simplex: true, shiftInvariant: true, smooth: true },
+  );
+}
+
+function normaliserOf(name: NormaliserName): Normaliser {
+  switch (name) {
+    case "softmax":
+      return softmaxNormaliser();
+    case "sparsemax":
+      return sparsemaxNormaliser();
+    case "sigmoid":
+      return sigmoidNormaliser();
+    case "identity":
+      return identityNormaliser();
+    case "broken":
+      return brokenNormaliser();
+  }
+  return name satisfies never;
+}
+
+/** Parameters are drawn with N(0, 1/d) entries so scores stay O(1). */
+function scaled(k: Key, shape: number[], d: number) {
+  return mul(normal(k, shape), 1 / Math.sqrt(d));
+}
+
+function scoreOf(name: ScoreName, m: ModuleState, k: Key, d: number): ScoreFn {
+  switch (name) {
+    case "dot":
+      return dot();
+    case "scaledDot":
+      return scaledDot();
+    case "bilinear":
+      return bilinear(scaled(k, [d, d], d));
+    case "cosine":
+      return cosine(m.cosineScale);
+    case "additive": {
+      const [k1, k2, k3] = split(k, 3);
+      return additive({
+        w1: scaled(k1!, [d, d], d),
+        w2: scaled(k2!, [d, d], d),
+        v: scaled(k3!, [d], d),
+      });
+    }
+    case "seedRatio":
+      return seedRatio(scaled(k, [d, d], d));
+  }
+  return name satisfies never;
+}
+
+/** Module `m`'s spec for features `d`, its parameters drawn from `k`. */
+export function moduleSpec(m: ModuleState, d: number, k: Key): Spec {
+  const mods: ModFn[] = [];
+  if (m.temperature !== null) mods.push(temperature(m.temperature));
+  if (m.alibi !== null) mods.push(alibi(tensor([m.alibi])));
+  if (m.softCap !== null) mods.push(softCap(m.softCap));
+  const masks: MaskFn[] = [];
+  if (m.causal) masks.push(causal());
+  if (m.window !== null) masks.push(slidingWindow(m.window));
+  if (m.padding) masks.push(padding());
+  return {
+    score: scoreOf(m.score, m, k, d),
+    mods,
+    masks,
+    normalise: normaliserOf(m.normaliser),
+  };
+}
+
+/** The keys of the modules' parameters and of the gate: split(key(seed), K + 1). */
+export function paramKeys(state: ComposeState): Key[] {
+  return split(key(state.seed), state.modules.length + 1);
+}
+
+/** The composed attention function for features `d`. */
+export function buildAttention(state: ComposeState, d: number): AttentionFn {
+  const keys = paramKeys(state);
+  const parts = state.modules.map((m, i) =>
+    attention(moduleSpec(m, d, keys[i]!))
+  );
+  if (parts.length === 1) return parts[0]!;
+  const n = parts.length;
+  switch (state.combine) {
+    case "concat":
+      return modules(parts, concatenate());
+    case "mixture":
+      return modules(parts, mixture(Array(n).fill(1 / n)));
+    case "gate":
+      return modules(parts, gate({ w: scaled(keys[n]!, [d, n], d) }));
+  }
+  return state.combine satisfies never;
+}
+
+/** Whether any module reads the call's `lengths`. */
+export function readsLengths(state: ComposeState): boolean {
+  return state.modules.some((m) => m.padding);
+}
+
+/** What the law checker takes: module `i`'s spec for any features. */
+export function specFactory(
+  state: ComposeState,
+  i: number,
+): (dims: { d: number; key: Key }) => Spec {
+  const m = state.modules[i]!;
+  return ({ d, key }) => moduleSpec(m, d, key);
+}
