@@ -25,6 +25,28 @@ import {
 export type { BatchRule, Bdim } from "./_batch_axes.ts";
 
 /**
+ * `random_uniform` under a batch of keys (`keyFromData` of a batched
+ * tensor): one draw per example's key, stacked. An unbatched key draws
+ * once for every example.
+ */
+const randomUniform: BatchRule<"random_uniform"> = (
+  [k],
+  [d = null],
+  p,
+  size,
+) => {
+  if (d === null) return [bind("random_uniform", [k!], p), null];
+  const keys = toFront(k!, d); // [size, 2]
+  const draws = Array.from({ length: size }, (_, b) => {
+    const row = bind("slice", [keys], { start: [b, 0], limit: [b + 1, 2] });
+    const kb = bind("reshape", [row], { shape: [2] });
+    const u = bind("random_uniform", [kb], p);
+    return bind("reshape", [u], { shape: [1, ...p.shape] });
+  });
+  return [bind("concatenate", draws, { axis: 0 }), 0];
+};
+
+/**
  * A value traced by `vmap`: `val` holds every example along axis `bdim`,
  * while the tracer itself has one example's shape.
  *
@@ -310,10 +332,8 @@ export const BATCH_RULES: { [P in Primitive]: BatchRule<P> } = {
   argmin: argReduce("argmin"),
   dot_general: dotGeneral,
   ...SHAPE_BATCH_RULES,
-  // Generators have no operands, so they are never batched: every example
-  // sees the same values. (Keys are host values, so a batch of keys cannot
-  // reach them; split a key outside vmap and pass the samples in.)
+  // iota has no operands, so every example sees the same values.
   iota: notBatched("iota"),
-  random_uniform: notBatched("random_uniform"),
+  random_uniform: randomUniform,
   custom_lin: customLin,
 };

@@ -250,10 +250,16 @@ export interface PrimitiveParams {
     readonly dim: number;
     readonly dtype: DType;
   };
-  /** Uniform floats in [0, 1) from Threefry-2x32 in counter mode. */
+  /**
+   * `random_uniform(key)`: uniform floats in [0, 1) from Threefry-2x32 in
+   * counter mode, under the int32 `[2]` operand `key` (the bits of two
+   * uint32 words) after folding in `path`, each step
+   * `key ← threefry2x32(key, step)` (how split and folded keys stay
+   * symbolic under jit).
+   */
   random_uniform: {
-    readonly key: readonly [number, number];
     readonly shape: readonly number[];
+    readonly path: readonly (readonly [number, number])[];
   };
   /** Params of `custom_lin`. */
   custom_lin: CustomLinParams;

@@ -1,7 +1,8 @@
 /**
  * Samplers driven by explicit keys: `uniform`, `normal`, `bernoulli`,
  * `categorical`, `permutation`. The same key gives the same numbers on every
- * run and every backend.
+ * run and every backend, and under `jit` (where keys are traced inputs)
+ * as eagerly.
  *
  * @module
  */
@@ -10,7 +11,7 @@ import { checkShape, fmtShape, normAxes } from "./dtype.ts";
 import { bind, fromHost } from "./core.ts";
 import type { Tensor } from "./tensor.ts";
 import { checkOptions } from "./_options.ts";
-import { type Key, permutationIndices, split } from "./random_key.ts";
+import { Key, keyOperand, permutationIndices, split } from "./random_key.ts";
 import { add, cos, less, log, mul, neg, sqrt, sub } from "./elementwise.ts";
 import { argmax } from "./reduce.ts";
 import { asTensor, type TensorLike } from "./_convert.ts";
@@ -19,14 +20,19 @@ export {
   foldIn,
   Key,
   key,
+  keyFromData,
+  type KeyOperand,
+  keyOperand,
   type Keys,
+  type KeyStep,
   type KeyTuple,
+  MAX_KEY_PATH,
   permutationIndices,
   split,
 } from "./random_key.ts";
 
 function checkKey(op: string, k: Key): void {
-  if (!k || !Array.isArray(k.words) || k.words.length !== 2) {
+  if (!(k instanceof Key)) {
     throw new TypeError(`${op}: expected a Key (made with key(seed))`);
   }
 }
@@ -63,10 +69,9 @@ export function uniform(
   if (!(hi > lo)) {
     throw new RangeError(`uniform: max (${hi}) must exceed min (${lo})`);
   }
-  const u = bind("random_uniform", [], {
-    key: [...k.words] as [number, number],
-    shape: [...shape],
-  });
+  // The key is an operand, so a key traced by jit stays a program input.
+  const { data, path } = keyOperand(k);
+  const u = bind("random_uniform", [data], { shape: [...shape], path });
   return lo === 0 && hi === 1 ? u : add(mul(u, hi - lo), lo);
 }
 

@@ -376,7 +376,16 @@ export const SHAPE_RULES: { [P in Primitive]: ShapeRule<P> } = {
     return { shape: p.shape, dtype: u.dtype };
   },
   iota: (_inputs, p) => ({ shape: p.shape, dtype: p.dtype }),
-  random_uniform: (_inputs, p) => ({ shape: p.shape, dtype: "float32" }),
+  random_uniform: ([k], p) => {
+    if (k?.dtype !== "int32" || k.shape.length !== 1 || k.shape[0] !== 2) {
+      throw new TypeError(
+        `random_uniform: the key must be int32 [2], got ${
+          k ? `${k.dtype}${fmtShape(k.shape)}` : "no operand"
+        }`,
+      );
+    }
+    return { shape: p.shape, dtype: "float32" };
+  },
   custom_lin: () => {
     throw new TypeError("custom_lin: has no eager shape rule");
   },

@@ -7,7 +7,7 @@
  */
 
 import { hostArray, sizeOf } from "../dtype.ts";
-import { fillUniform } from "../threefry.ts";
+import { fillUniform, threefry2x32 } from "../threefry.ts";
 import {
   contiguous,
   type CpuKernel,
@@ -174,12 +174,17 @@ export const iotaKernel: CpuKernel<"iota"> = (_inputs, params, out) => {
   return res;
 };
 
-/** `random_uniform`: element i (row-major) is bitsToUniform(randomBits(k0, k1, i)). */
+/**
+ * `random_uniform`: the key operand with `path` folded in, then element i
+ * (row-major) is bitsToUniform(randomBits(k0, k1, i)).
+ */
 export const randomUniformKernel: CpuKernel<"random_uniform"> = (
-  _inputs,
+  inputs,
   params,
 ) => {
-  const [k0, k1] = params.key;
+  const key = inputs[0]!.handle;
+  let k0 = key[0]! >>> 0, k1 = key[1]! >>> 0;
+  for (const [c0, c1] of params.path) [k0, k1] = threefry2x32(k0, k1, c0, c1);
   const res = new Float32Array(sizeOf(params.shape));
   fillUniform(k0, k1, res);
   return res;

@@ -10,7 +10,13 @@ import type { Aval } from "../dtype.ts";
 import { type Backend, defaultBackend } from "../backend.ts";
 import { backendOf } from "../_convert.ts";
 import { Tensor } from "../tensor.ts";
-import { type Leaf, treeFlatten, treeUnflatten } from "../pytree.ts";
+import {
+  type Leaf,
+  type TreeDef,
+  treeFlatten,
+  treeUnflatten,
+} from "../pytree.ts";
+import { Key, keyFromData, keyOperand, type KeyStep } from "../random_key.ts";
 
 /** The flat view of a call's arguments. */
 export interface Signature {
@@ -87,11 +93,49 @@ export function staticSet(
   return new Set(list);
 }
 
+/** A PRNG key met in an argument: a program input like a tensor leaf. */
+class KeyLeaf {
+  constructor(readonly key: Key) {}
+}
+
+/**
+ * `treeFlatten` with PRNG keys as leaves: a key (a class instance, so a
+ * static part for `treeFlatten`) becomes a {@link KeyLeaf} in leaf order.
+ */
+function flattenWithKeys(x: unknown): [(Leaf | KeyLeaf)[], TreeDef] {
+  const [leaves, def] = treeFlatten(x);
+  const out: (Leaf | KeyLeaf)[] = [];
+  let i = 0;
+  const walk = (d: TreeDef): TreeDef => {
+    switch (d.kind) {
+      case "leaf":
+        out.push(leaves[i++]!);
+        return d;
+      case "static":
+        if (!(d.value instanceof Key)) return d;
+        out.push(new KeyLeaf(d.value));
+        return { kind: "leaf" };
+      case "array":
+        return { kind: "array", children: d.children.map(walk) };
+      case "object":
+        return { kind: "object", keys: d.keys, children: d.children.map(walk) };
+    }
+  };
+  const keyed = walk(def);
+  return [out, keyed];
+}
+
+/** The cache key of a key's path (its steps are static). */
+const pathKey = (path: readonly KeyStep[]): string =>
+  path.map(([a, b]) => `${a}:${b}`).join(",");
+
 /**
  * The signature of a call. Arguments in `statics` are keyed by value and
  * passed through; in the others, tensor leaves become program inputs, and
  * number leaves are static too (keyed by value), so a traced function sees
- * exactly the JS numbers an eager call would.
+ * exactly the JS numbers an eager call would. PRNG keys become int32 `[2]`
+ * inputs too (their words), with their path (see `keyOperand`) static, so
+ * one program serves every key: the traced function sees a traced key.
  */
 export function signatureOf(
   op: string,
@@ -107,20 +151,33 @@ export function signatureOf(
   }
   const parts: string[] = [];
   const tensors: Tensor[] = [];
-  const slots: { leaves: Leaf[]; def: ReturnType<typeof treeFlatten>[1] }[] =
-    [];
+  const slots: { leaves: (Leaf | KeyLeaf)[]; def: TreeDef }[] = [];
+  const keySlots: { at: number; key: Key }[] = [];
   args.forEach((a, i) => {
     if (statics.has(i)) return void parts.push(`static ${staticKey(a)}`);
-    const [leaves, def] = treeFlatten(a);
+    const [leaves, def] = flattenWithKeys(a);
     slots[i] = { leaves, def };
     const ls = leaves.map((l) => {
+      if (l instanceof KeyLeaf) {
+        // A traced key (from an outer jit) is already a tensor and a path.
+        const path = l.key.traced ? keyOperand(l.key).path : [];
+        keySlots.push({ at: tensors.length, key: l.key });
+        tensors.push(undefined as unknown as Tensor); // filled below
+        return `key[${pathKey(path)}]`;
+      }
       if (!(l instanceof Tensor)) return staticKey(l);
       tensors.push(l);
       return `${l.dtype}[${l.shape}]@${backendOf([l])?.name ?? "traced"}`;
     });
     parts.push(`${treeKey(def)} ${ls.join(" ")}`);
   });
-  const backend = backendOf(tensors);
+  // Host keys are uploaded to the backend of the tensor arguments.
+  const backend = backendOf(tensors.filter((t) => t !== undefined));
+  const paths = keySlots.map(({ at, key }) => {
+    const op = keyOperand(key, backend);
+    tensors[at] = op.data;
+    return op.path;
+  });
   return {
     // The default backend holds the constants a trace creates, as eager ops.
     key: `${parts.join(" | ")} || ${defaultBackend()}`,
@@ -128,14 +185,17 @@ export function signatureOf(
     avals: tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
     backend,
     rebuild: (ins) => {
-      let k = 0;
+      let k = 0, j = 0;
+      const leaf = (l: Leaf | KeyLeaf) =>
+        l instanceof Tensor
+          ? ins[k++]!
+          : l instanceof KeyLeaf
+          ? keyFromData(ins[k++]!, paths[j++])
+          : l;
       return args.map((a, i) => {
         const slot = slots[i];
         if (!slot) return a;
-        return treeUnflatten(
-          slot.def,
-          slot.leaves.map((l) => (l instanceof Tensor ? ins[k++]! : l)),
-        );
+        return treeUnflatten(slot.def, slot.leaves.map(leaf));
       });
     },
   };

@@ -140,7 +140,14 @@ const CASES: { [P in Primitive]: Case | "not bindable" } = {
   ),
   random_uniform: one(
     [2, 3],
-    (x) => h.mul(x, bind("random_uniform", [], { key: [1, 2], shape: [2, 3] })),
+    (x) =>
+      h.mul(
+        x,
+        bind("random_uniform", [h.tensor([1, 2], { dtype: "int32" })], {
+          shape: [2, 3],
+          path: [],
+        }),
+      ),
   ),
   custom_lin: "not bindable", // only in linear programs (see the transforms tests)
 };

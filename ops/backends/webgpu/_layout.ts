@@ -12,7 +12,15 @@ import {
   stridedOffset,
 } from "./_kernel.ts";
 import { stridesOf } from "../../dtype.ts";
-import { entry1d, f32Bits, header, THREEFRY, WG, wgslType } from "./_wgsl.ts";
+import {
+  entry1d,
+  f32Bits,
+  header,
+  META_WORDS,
+  THREEFRY,
+  WG,
+  wgslType,
+} from "./_wgsl.ts";
 
 type In = { buf: GpuBuffer; aval: Aval };
 
@@ -289,28 +297,46 @@ export function iotaDispatch(
   };
 }
 
-/** random_uniform: bits of Threefry(key, (i, 0)) mapped to [0, 1). */
+/**
+ * random_uniform: the key operand with the path (meta[2..]) folded in,
+ * then bits of Threefry(key, (i, 0)) mapped to [0, 1). Every invocation
+ * folds the path itself: a few Threefry calls, and no second dispatch.
+ */
 export function randomDispatch(
+  key: In,
   p: Params<"random_uniform">,
   out: Aval,
   outBuf: GpuBuffer,
   maxPerDim: number,
 ): Dispatch {
   const size = sizeOf(out.shape);
+  if (2 + 2 * p.path.length > META_WORDS) {
+    throw new RangeError(
+      `random_uniform: a key path of ${p.path.length} steps does not fit the WebGPU kernel's metadata`,
+    );
+  }
   return {
     key: "random_uniform",
     source: () =>
       [
-        header([], "f32"),
+        header(["i32"], "f32"),
         THREEFRY,
         entry1d(`
-  let pair = threefry(m(1u), m(2u), i >> 1u, 0u);
+  var k = vec2<u32>(bitcast<u32>(in0[0]), bitcast<u32>(in0[1]));
+  for (var j = 0u; j < m(1u); j++) {
+    k = threefry(k.x, k.y, m(2u + 2u * j), m(3u + 2u * j));
+  }
+  let pair = threefry(k.x, k.y, i >> 1u, 0u);
   let bits = select(pair.x, pair.y, (i & 1u) == 1u);
   out[i] = f32(bits >> 9u) * 1.1920928955078125e-7;`),
       ].join("\n"),
-    inputs: [],
+    inputs: [key.buf],
     output: outBuf,
-    meta: [size, p.key[0] >>> 0, p.key[1] >>> 0],
+    meta: [
+      size,
+      p.path.length,
+      ...p.path.flatMap(([a, b]) => [a >>> 0, b >>> 0]),
+    ],
     groups: groups1d(size, WG, maxPerDim),
   };
 }

@@ -230,8 +230,8 @@ export const KERNELS: { [P in Primitive]: GpuKernel<P> } = {
   },
   iota: (ctx, _ins, params, out, outBuf) =>
     ctx.encode(iotaDispatch(params, out, outBuf, ctx.maxPerDim)),
-  random_uniform: (ctx, _ins, params, out, outBuf) =>
-    ctx.encode(randomDispatch(params, out, outBuf, ctx.maxPerDim)),
+  random_uniform: (ctx, ins, params, out, outBuf) =>
+    ctx.encode(randomDispatch(ins[0]!, params, out, outBuf, ctx.maxPerDim)),
   custom_lin: () => {
     throw new TypeError(
       "custom_lin has no kernel; it only appears in linear programs",

@@ -920,8 +920,8 @@ Deno.test("iota holds each element's coordinate along dim", () => {
 });
 
 Deno.test("random_uniform is Threefry counter mode in row-major order", () => {
-  const key = [42, 7] as const;
-  const got = run("random_uniform", [], { key, shape: [3, 5] }).data;
+  const key = [Int32Array.of(42, 7), [2]] as const;
+  const got = run("random_uniform", [key], { shape: [3, 5], path: [] }).data;
   assertEquals(
     got,
     Float32Array.from(
@@ -930,7 +930,10 @@ Deno.test("random_uniform is Threefry counter mode in row-major order", () => {
     ),
   );
   assertEquals(got.every((v) => v >= 0 && v < 1), true);
-  const other = run("random_uniform", [], { key: [42, 8], shape: [15] }).data;
+  const other = run("random_uniform", [[Int32Array.of(42, 8), [2]]], {
+    shape: [15],
+    path: [],
+  }).data;
   assertEquals(got.some((v, i) => v !== other[i]), true);
 });
 

@@ -84,7 +84,13 @@ const CASES: { [P in Primitive]: Case | "not staged" } = {
   iota: (x) =>
     h.add(x, bind("iota", [], { shape: [2, 3], dim: 1, dtype: "float32" })),
   random_uniform: (x) =>
-    h.mul(x, bind("random_uniform", [], { key: [1, 2], shape: [2, 3] })),
+    h.mul(
+      x,
+      bind("random_uniform", [h.tensor([1, 2], { dtype: "int32" })], {
+        shape: [2, 3],
+        path: [],
+      }),
+    ),
   custom_lin: "not staged", // only in linear programs, under linearize
 };
 
