@@ -38,6 +38,7 @@ import {
 } from "../../dtype.ts";
 import type { Params, Primitive } from "../../primitives.ts";
 import { CpuBackend } from "../cpu.ts";
+import type { FusedBackend, FusedKernel } from "../fused.ts";
 import { Arena, Block } from "./_arena.ts";
 import { Fn, ModuleBuilder } from "./_asm.ts";
 import {
@@ -47,6 +48,7 @@ import {
   type WasmKernel,
 } from "./_dispatch.ts";
 import { DRIVERS } from "./_drivers.ts";
+import { FusedRunner } from "./_fused.ts";
 import { addGemm, type GemmShape } from "./_gemm_kernels.ts";
 import { addGridKernels } from "./_grid.ts";
 import { matmul, type MatmulContext } from "./_matmul_run.ts";
@@ -114,7 +116,7 @@ export interface WasmOptions {
 const ELEM_BYTES = { float32: 4, int32: 4, bool: 1 } as const;
 
 /** The WebAssembly SIMD implementation of {@link Backend}. */
-export class WasmBackend implements Backend {
+export class WasmBackend implements Backend, FusedBackend {
   /** Backend name. */
   readonly name = "wasm" as const;
   /** Threads that share large kernels, the caller included. */
@@ -125,6 +127,7 @@ export class WasmBackend implements Backend {
   #pool: ThreadPool;
   #dispatch: DispatchContext;
   #cpu = new CpuBackend();
+  #fused: FusedRunner;
 
   private constructor(
     arena: Arena,
@@ -134,6 +137,7 @@ export class WasmBackend implements Backend {
     kernels: ReadonlyMap<string, number>,
   ) {
     this.#arena = arena;
+    this.#fused = new FusedRunner(arena);
     this.#pool = pool;
     this.threads = pool.threads;
     this.gemm = gemm;
@@ -322,6 +326,18 @@ export class WasmBackend implements Backend {
     );
     this.#view(o.ptr, out).set(res);
     return o;
+  }
+
+  /**
+   * Runs a fused kernel as one generated SIMD function (`_fused.ts`),
+   * compiled on first use and cached by its key; on the calling thread.
+   */
+  runFused(kernel: FusedKernel, inputs: readonly Operand[]): Block[] {
+    const ins = inputs.map((x) => ({
+      ptr: this.#block("runFused", x.handle).ptr,
+      aval: x.aval,
+    }));
+    return this.#fused.run(kernel, ins);
   }
 
   /** Detaches this backend from the worker threads; later kernels run on the caller. */

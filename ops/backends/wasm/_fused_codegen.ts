@@ -1,0 +1,410 @@
+/**
+ * Code generation for fused kernels: one wasm function per kernel, whose
+ * parameters are the outputs' and the inputs' base addresses. Shapes,
+ * strides and offsets are constants of the code (they are part of the
+ * cache key), so loops have constant trip counts and pointers advance by
+ * constant steps.
+ *
+ * The vector loop runs four lanes at a time: a load whose step along it is
+ * one element reads a v128, a load that does not move along it is read
+ * once before the loop (with every value that depends only on such loads
+ * and literals: `exp(x - max)` computes `max` once per row), and other
+ * loads gather four lanes. The last `extent % 4` elements run one lane at
+ * a time with the same code on splatted values.
+ *
+ * Reductions keep four lanes of accumulators: float32 sums accumulate in
+ * float64 (as the CPU reference does), max and min propagate NaN as
+ * `f32x4.max` does, bool reductions are "any" (sum, max) and "all" (min).
+ *
+ * @module
+ */
+
+import type { DType } from "../../dtype.ts";
+import type { FusedKernel, FusedNode, FusedOp } from "../fused.ts";
+import { Fn, type Local } from "./_asm.ts";
+import { arityOf, type Emit, emitOp, type Lanes } from "./_fused_ops.ts";
+import { ELEM_BYTES, type Level, type Plan } from "./_fused_plan.ts";
+
+const HALVES = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+const PAIRS = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
+const BYTES_0_4_8_12 = [0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12];
+const INT32_MIN = -2147483648, INT32_MAX = 2147483647;
+
+/** The dtype an op node must have, given its arguments' dtypes. */
+function resultDtype(node: FusedOp, args: readonly DType[]): DType {
+  switch (node.prim) {
+    case "eq":
+    case "ne":
+    case "lt":
+    case "le":
+    case "gt":
+    case "ge":
+    case "and":
+    case "or":
+    case "not":
+      return "bool";
+    case "select":
+      return args[1]!;
+    case "convert_element_type":
+      return (node.params as { dtype: DType }).dtype;
+    default:
+      return args[0]!;
+  }
+}
+
+/** Checks SSA order, arities and dtypes; returns the nodes `roots` need. */
+function liveNodes(
+  nodes: readonly FusedNode[],
+  roots: readonly number[],
+): boolean[] {
+  nodes.forEach((n, i) => {
+    if (n.kind !== "op") return;
+    const want = arityOf(n.prim);
+    if (n.args.length !== want) {
+      throw new TypeError(
+        `fused kernel: ${n.prim} (node ${i}) takes ${want} arguments, got ` +
+          n.args.length,
+      );
+    }
+    for (const a of n.args) {
+      if (!Number.isInteger(a) || a < 0 || a >= i) {
+        throw new RangeError(
+          `fused kernel: node ${i} reads node ${a}, which is not before it`,
+        );
+      }
+    }
+    const dt = resultDtype(n, n.args.map((a) => nodes[a]!.dtype));
+    if (dt !== n.dtype) {
+      throw new TypeError(
+        `fused kernel: ${n.prim} (node ${i}) gives ${dt}, not ${n.dtype}`,
+      );
+    }
+  });
+  const live = nodes.map(() => false);
+  const stack = [...roots];
+  for (const r of roots) {
+    if (!Number.isInteger(r) || r < 0 || r >= nodes.length) {
+      throw new RangeError(`fused kernel: no node ${r} to output`);
+    }
+  }
+  while (stack.length) {
+    const i = stack.pop()!;
+    if (live[i]) continue;
+    live[i] = true;
+    const n = nodes[i]!;
+    if (n.kind === "op") stack.push(...n.args);
+  }
+  return live;
+}
+
+/** The generated function and the host functions it imports, in order. */
+export interface Generated {
+  /** The kernel function. */
+  readonly fn: Fn;
+  /** Imports, in function-index order (the kernel's index follows them). */
+  readonly imports: readonly string[];
+}
+
+/** Generates the function of `kernel` following `plan`. */
+export function generate(kernel: FusedKernel, plan: Plan): Generated {
+  const nodes = kernel.nodes;
+  const roots = kernel.kind === "elementwise" ? kernel.outputs : [kernel.value];
+  const live = liveNodes(nodes, roots);
+  const f = new Fn(Array(plan.params).fill("i32"), []);
+  const imports: string[] = [];
+  const e: Emit = {
+    f,
+    importIndex(name) {
+      const i = imports.indexOf(name);
+      return i >= 0 ? i : imports.push(name) - 1;
+    },
+  };
+  const ptr = plan.pointers.map((p) => {
+    const l = f.local("i32");
+    f.get(p.param);
+    if (p.offsetBytes) f.i32(p.offsetBytes).op("i32.add");
+    f.set(l);
+    return l;
+  });
+  const val = nodes.map(() => f.local("v128"));
+
+  /** p_k += mult · step_k for every pointer that moves. */
+  const advance = (steps: readonly number[], mult: number) => {
+    steps.forEach((s, k) => s * mult !== 0 && f.inc(ptr[k]!, s * mult));
+  };
+  /** `trips` runs of `body`, each followed by `advance(steps, step)`. */
+  const repeat = (
+    trips: number,
+    steps: readonly number[],
+    step: number,
+    body: () => void,
+  ) => {
+    if (trips === 0) return;
+    const once = () => {
+      body();
+      advance(steps, step);
+    };
+    if (trips === 1) return once();
+    const c = f.local("i32");
+    f.for(c, () => f.i32(0), () => f.i32(trips), 1, once);
+  };
+  const loop = (lv: Level, body: () => void) => {
+    repeat(lv.extent, lv.steps, 1, body);
+    advance(lv.steps, -lv.extent);
+  };
+  const nest = (lvs: readonly Level[], body: () => void) => {
+    const go = (d: number): void =>
+      d === lvs.length ? body() : loop(lvs[d]!, () => go(d + 1));
+    go(0);
+  };
+  const vectorLoop = (body: (lanes: Lanes) => void) => {
+    const v = plan.vector;
+    repeat(Math.floor(v.extent / 4), v.steps, 4, () => body(4));
+    repeat(v.extent % 4, v.steps, 1, () => body(1));
+    advance(v.steps, -v.extent);
+  };
+
+  const load = (i: number, lanes: Lanes) => {
+    const node = nodes[i]!;
+    const k = plan.loadPointer.get(i)!, p = ptr[k]!;
+    const b = ELEM_BYTES[node.dtype], step = plan.vector.steps[k]!;
+    const one = b === 4
+      ? () => f.get(p).mem("v128.load32_splat")
+      : () => f.get(p).mem("i32.load8_u").simd("i32x4.splat");
+    if (lanes === 1 || step === 0) return one();
+    if (step === b) {
+      if (b === 4) return f.get(p).mem("v128.load");
+      f.get(p).mem("v128.load32_zero").simd("i16x8.extend_low_i8x16_u")
+        .simd("i32x4.extend_low_i16x8_u");
+      return;
+    }
+    // A gather: lane j reads p + j·step.
+    const t = f.local("v128");
+    one();
+    f.set(t);
+    for (let lane = 1; lane < 4; lane++) {
+      const off = lane * step;
+      const addr = () => {
+        f.get(p);
+        if (off < 0) f.i32(off).op("i32.add");
+      };
+      if (b === 4) {
+        addr();
+        f.get(t).loadLane(lane, Math.max(off, 0)).set(t);
+      } else {
+        f.get(t);
+        addr();
+        f.mem("i32.load8_u", Math.max(off, 0))
+          .simd("i32x4.replace_lane", lane).set(t);
+      }
+    }
+    f.get(t);
+  };
+  const evalNode = (i: number, lanes: Lanes) => {
+    const node = nodes[i]!;
+    if (node.kind === "literal") {
+      const v = node.value;
+      if (node.dtype === "float32") f.f32x4(v);
+      else f.i32x4(node.dtype === "int32" ? v | 0 : v & 0xff);
+    } else if (node.kind === "load") load(i, lanes);
+    else {
+      const args = node.args.map((a) => ({
+        local: val[a]!,
+        dtype: nodes[a]!.dtype,
+      }));
+      emitOp(e, node.prim, args, node.dtype, lanes);
+    }
+    f.set(val[i]!);
+  };
+
+  // Literals once at entry; in elementwise and rows nests, values that do
+  // not move along the vector loop once before it; the rest in the body.
+  const hoist = plan.mode !== "cols";
+  const invariant = nodes.map(() => false);
+  nodes.forEach((n, i) => {
+    invariant[i] = n.kind === "literal" ||
+      (hoist && n.kind === "load" &&
+        plan.vector.steps[plan.loadPointer.get(i)!] === 0) ||
+      (hoist && n.kind === "op" && n.args.every((a) => invariant[a]));
+  });
+  const order = nodes.map((_, i) => i).filter((i) => live[i]);
+  const literals = order.filter((i) => nodes[i]!.kind === "literal");
+  const before = order.filter((i) =>
+    invariant[i] && nodes[i]!.kind !== "literal"
+  );
+  const body = order.filter((i) => !invariant[i]);
+  for (const i of literals) evalNode(i, 1);
+  const hoisted = () => before.forEach((i) => evalNode(i, 1));
+  const compute = (lanes: Lanes) => body.forEach((i) => evalNode(i, lanes));
+
+  if (kernel.kind === "elementwise") {
+    nest(plan.outer, () => {
+      hoisted();
+      vectorLoop((lanes) => {
+        compute(lanes);
+        kernel.outputs.forEach((n, k) => {
+          store(f, ptr[k]!, val[n]!, nodes[n]!.dtype, lanes);
+        });
+      });
+    });
+    return { fn: f, imports };
+  }
+  const acc = new Accumulator(f, kernel.op, nodes[kernel.value]!.dtype);
+  const x = val[kernel.value]!, out = ptr[0]!;
+  if (plan.mode === "rows") {
+    nest(plan.outer, () => {
+      acc.init();
+      nest(plan.reduced, () => {
+        hoisted();
+        vectorLoop((lanes) => {
+          compute(lanes);
+          acc.add(x, lanes, true);
+        });
+      });
+      acc.storeRow(out);
+    });
+  } else {
+    nest(plan.outer, () => {
+      vectorLoop((lanes) => {
+        acc.init();
+        nest(plan.reduced, () => {
+          compute(lanes);
+          acc.add(x, lanes, false);
+        });
+        acc.storeLanes(out, lanes);
+      });
+    });
+  }
+  return { fn: f, imports };
+}
+
+/** Stores `lanes` elements of `v` (a `dtype` value) at `p`. */
+function store(f: Fn, p: Local, v: Local, dtype: DType, lanes: Lanes): void {
+  const b = ELEM_BYTES[dtype];
+  f.get(p).get(v);
+  if (lanes === 4) {
+    if (b === 4) f.mem("v128.store");
+    else f.get(v).shuffle(BYTES_0_4_8_12).storeLane(0);
+  } else {
+    f.simd("i32x4.extract_lane", 0).mem(b === 4 ? "i32.store" : "i32.store8");
+  }
+}
+
+/** The accumulator locals of a reduction and the code that updates them. */
+class Accumulator {
+  readonly #f: Fn;
+  readonly #op: "sum" | "max" | "min";
+  readonly #dtype: DType;
+  /** Four lanes (float32 sums: lanes 0, 1 as float64). */
+  readonly #v: Local;
+  /** float32 sums: lanes 2, 3 as float64. */
+  readonly #hi: Local;
+  /** Sums in rows: single-lane steps, counted once (lane 0). */
+  readonly #one: Local;
+
+  constructor(f: Fn, op: "sum" | "max" | "min", dtype: DType) {
+    this.#f = f;
+    this.#op = op;
+    this.#dtype = dtype;
+    this.#v = f.local("v128");
+    this.#hi = f.local("v128");
+    this.#one = f.local("v128");
+  }
+
+  init(): void {
+    const f = this.#f, op = this.#op;
+    if (this.#dtype === "float32" && op !== "sum") {
+      f.f32x4(op === "max" ? -Infinity : Infinity);
+    } else if (this.#dtype === "int32" && op !== "sum") {
+      f.i32x4(op === "max" ? INT32_MIN : INT32_MAX);
+    } else f.i32x4(this.#dtype === "bool" && op === "min" ? -1 : 0);
+    f.set(this.#v);
+    f.i32x4(0).set(this.#hi).i32x4(0).set(this.#one);
+  }
+
+  /**
+   * Adds value `x`: four lanes, or one (splatted) lane; `row` when all
+   * lanes add into one output, so a single-lane value must count once.
+   */
+  add(x: Local, lanes: Lanes, row: boolean): void {
+    const f = this.#f, op = this.#op;
+    const once = row && lanes === 1;
+    if (this.#dtype === "bool") {
+      f.get(this.#v).get(x).i32x4(0).simd("i32x4.ne");
+      f.simd(op === "min" ? "v128.and" : "v128.or").set(this.#v);
+    } else if (op !== "sum") {
+      const isF = this.#dtype === "float32";
+      const simd = op === "max"
+        ? (isF ? "f32x4.max" : "i32x4.max_s")
+        : (isF ? "f32x4.min" : "i32x4.min_s");
+      f.get(this.#v).get(x).simd(simd).set(this.#v);
+    } else if (this.#dtype === "int32") {
+      const to = once ? this.#one : this.#v;
+      f.get(to).get(x).simd("i32x4.add").set(to);
+    } else {
+      const to = once ? this.#one : this.#v;
+      f.get(to).get(x).simd("f64x2.promote_low_f32x4").simd("f64x2.add")
+        .set(to);
+      if (lanes === 4) {
+        f.get(this.#hi).get(x).get(x).shuffle(HALVES)
+          .simd("f64x2.promote_low_f32x4").simd("f64x2.add").set(this.#hi);
+      }
+    }
+  }
+
+  /** Combines the lanes (and the single-lane sum) into one value at `p`. */
+  storeRow(p: Local): void {
+    const f = this.#f, v = this.#v;
+    if (this.#dtype === "float32" && this.#op === "sum") {
+      const t = f.local("v128");
+      f.get(v).get(this.#hi).simd("f64x2.add").set(t);
+      f.get(p).get(t).simd("f64x2.extract_lane", 0)
+        .get(t).simd("f64x2.extract_lane", 1).op("f64.add")
+        .get(this.#one).simd("f64x2.extract_lane", 0).op("f64.add")
+        .op("f32.demote_f64").mem("f32.store");
+      return;
+    }
+    const combine = () => {
+      if (this.#dtype === "bool") {
+        f.simd(this.#op === "min" ? "v128.and" : "v128.or");
+      } else if (this.#op === "sum") f.simd("i32x4.add");
+      else {
+        const isF = this.#dtype === "float32";
+        f.simd(
+          this.#op === "max"
+            ? (isF ? "f32x4.max" : "i32x4.max_s")
+            : (isF ? "f32x4.min" : "i32x4.min_s"),
+        );
+      }
+    };
+    for (const lanes of [HALVES, PAIRS]) {
+      f.get(v).get(v).get(v).shuffle(lanes);
+      combine();
+      f.set(v);
+    }
+    f.get(p).get(v).simd("i32x4.extract_lane", 0);
+    if (this.#op === "sum" && this.#dtype === "int32") {
+      f.get(this.#one).simd("i32x4.extract_lane", 0).op("i32.add");
+    }
+    if (this.#dtype === "bool") {
+      f.i32(0).op("i32.ne").mem("i32.store8");
+    } else f.mem("i32.store");
+  }
+
+  /** Stores each lane's result (one lane: the first) at `p`. */
+  storeLanes(p: Local, lanes: Lanes): void {
+    const f = this.#f, v = this.#v;
+    if (this.#dtype === "float32" && this.#op === "sum") {
+      for (let lane = 0; lane < lanes; lane++) {
+        f.get(p).get(lane < 2 ? v : this.#hi)
+          .simd("f64x2.extract_lane", lane % 2).op("f32.demote_f64")
+          .mem("f32.store", 4 * lane);
+      }
+      return;
+    }
+    if (this.#dtype === "bool") {
+      f.get(v).simd("i32x4.neg").set(v); // masks to 0/1
+    }
+    store(f, p, v, this.#dtype, lanes);
+  }
+}
