@@ -227,9 +227,15 @@ export {
   type ClassifierTrainResult,
   type ClassifierValidation,
   type EpochMetrics,
+  planClassifier,
   trainClassifier,
 } from "./train/classify.ts";
 export {
+  countParameters,
+  type TrainingPlan,
+} from "./train/plan.ts";
+export {
+  planTranslator,
   trainTranslator,
   type TranslationEpochMetrics,
   type TranslatorCheckpointMeta,

@@ -8,7 +8,7 @@
 
 import type { AttentionModule } from "../../attention/mod.ts";
 import { importAttention } from "../arch/attention_resolve.ts";
-import { isAttentionPath } from "./args.ts";
+import { isAttentionPath } from "./_flags.ts";
 
 /** The module a `--attention` value stands for (text for a name or composition). */
 export async function cliAttention(

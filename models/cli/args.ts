@@ -1,16 +1,19 @@
 /**
- * Command-line flags of `train`, `predict` and `eval`: parsing, the rules
- * every value must meet (one rule, one wording), and the `--help` texts.
+ * Command-line flags of `train`: parsing, the checks between flags, and
+ * the `--help` text (predict's and eval's are in predict_args.ts).
  *
  * @module
  */
 
 import { ATTENTION_HELP, parseAttention } from "../arch/attention_syntax.ts";
+import { flags, isAttentionPath, rules } from "./_flags.ts";
 
-/** Whether an `--attention` value names a file of the user's (a path to .ts/.js). */
-export function isAttentionPath(v: string): boolean {
-  return /\.(ts|mts|js|mjs)$/.test(v) || /^(\.{0,2}\/|file:)/.test(v);
-}
+export { isAttentionPath };
+export {
+  parsePredictArgs,
+  PREDICT_HELP,
+  type PredictArgs,
+} from "./predict_args.ts";
 
 /** Parsed command-line options of `train`. */
 export interface TrainArgs {
@@ -50,6 +53,10 @@ export interface TrainArgs {
   maxTokens: number | null;
   /** translate: the architecture. */
   model: "transformer" | "gru";
+  /** translate: warm-up steps of the learning rate, or null for the run's (400 when new). */
+  warmup: number | null;
+  /** Check everything and print what would train, then exit without training or writing. */
+  dryRun: boolean;
   /** Print the help text. */
   help: boolean;
 }
@@ -88,6 +95,11 @@ ${ATTENTION_HELP}
                              (default 4096; lower it if a long-sentence data set runs out
                              of memory; the GRU needs about 1024 on wasm)
   --lr X                     peak learning rate, above 0 (default 2e-3)
+  --warmup N                 translate: steps of linear learning-rate warm-up before the
+                             inverse-square-root decay, at least 1 (default 400; a tiny
+                             data set with few steps needs fewer). Recorded in run.json;
+                             --resume keeps the run's unless given again, and refuses
+                             another
   --backend cpu|webgpu|wasm  where tensors live (default: heed's choice, see \`deno task info\`)
   --seed N                   seed of every random choice, at least 0 (default 0)
   --max-minutes X            translate: a training-time budget above 0; no epoch starts
@@ -95,6 +107,10 @@ ${ATTENTION_HELP}
 ${OUT_HELP}
   --resume                   continue the run saved in --out; it reaches the same
                              parameters as an uninterrupted run
+  --dry-run                  check every option, load and check the data (and the
+                             checkpoint with --resume), build the model, print what
+                             would train (task, model, attention, parameters, data
+                             sizes, steps, budget) and exit without writing anything
   --help                     this text
   --debug                    on an error, print its stack trace too
 
@@ -106,92 +122,6 @@ Output: per-epoch loss, validation accuracy (classify) or BLEU and chrF
 (translate, greedy) and tokens/s; at the end, test accuracy and macro-F1, or
 test BLEU (sacreBLEU's default and lower-cased) and chrF with beam search,
 on the test split.`;
-
-/** The help texts of `predict` and `eval`. */
-export const PREDICT_HELP: { readonly eval: string; readonly predict: string } =
-  {
-    eval:
-      `Usage: deno task eval [--out DIR] [--data PATH] [--test PATH] [--beam N] [--attention PATH.ts]
-
-Scores the model trained into DIR (default runs/latest) on its test split:
-a classifier's accuracy and macro-F1, a translator's BLEU (sacreBLEU's
-default and lower-cased) and chrF with beam search (default beam 4).
-By default the data are those that train recorded in DIR/run.json; --test
-scores a labelled file of yours (CSV, TSV or JSONL, the columns train used),
---data a Multi30k folder. eval writes nothing. A model trained with your own
-attention module imports it again from the path train recorded; if the file
-moved, give it with --attention PATH.ts. --debug prints an error's stack
-trace.`,
-    predict:
-      `Usage: deno task predict [--out DIR] [--beam N] [--attention PATH.ts] [--explain] "a sentence"
-
-Classifies the sentence (top classes) or translates it (beam search, default
-beam 4), with the model trained into DIR (default runs/latest), and writes
-DIR/attention.svg: the classifier's self-attention or the translator's
-cross-attention. --explain also writes DIR/explain.html, the report of
-\`deno task explain\` (every layer and head, entropies, rollout or
-alignment), and prints its path. \`deno task predict\` may write only under
-runs/.
---debug prints an error's stack trace.`,
-  };
-
-/** Reads flag values by the rules every flag shares, with one wording per rule. */
-const rules = {
-  /** An integer ≥ `min`. */
-  integer(flag: string, v: string | undefined, min: 0 | 1): number {
-    const n = Number(v);
-    if (v === undefined || v === "" || !Number.isInteger(n) || n < min) {
-      throw new RangeError(
-        `${flag}: expected an integer of at least ${min}, got ${
-          v ?? "nothing"
-        }`,
-      );
-    }
-    return n;
-  },
-  /** A finite number above 0. */
-  positive(flag: string, v: string | undefined): number {
-    const n = Number(v);
-    if (v === undefined || v === "" || !Number.isFinite(n) || n <= 0) {
-      throw new RangeError(
-        `${flag}: expected a number above 0, got ${v ?? "nothing"}`,
-      );
-    }
-    return n;
-  },
-  /** One of `choices`. */
-  oneOf<C extends string>(
-    flag: string,
-    v: string | undefined,
-    choices: readonly C[],
-  ): C {
-    if (!choices.includes(v as C)) {
-      const list = choices.slice(0, -1).join(", ") + " or " + choices.at(-1);
-      throw new RangeError(`${flag}: expected ${list}, got ${v ?? "nothing"}`);
-    }
-    return v as C;
-  },
-  /** A non-empty string. */
-  text(flag: string, v: string | undefined): string {
-    if (v === undefined || v === "") {
-      throw new RangeError(`${flag}: expected a value, got nothing`);
-    }
-    return v;
-  },
-};
-
-/** Splits `--flag=value` and reads a flag's value from the next argument otherwise. */
-function* flags(
-  argv: readonly string[],
-): Generator<[string, () => string | undefined]> {
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.startsWith("--")
-      ? arg.split(/=(.*)/s, 2) as [string, string | undefined]
-      : [arg, undefined];
-    yield [flag, () => inline ?? argv[++i]];
-  }
-}
 
 const ONLY_CLASSIFY = [
   "--test",
@@ -222,6 +152,8 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     maxMinutes: null,
     maxTokens: null,
     model: "transformer",
+    warmup: null,
+    dryRun: false,
     help: false,
   };
   const given = new Set<string>();
@@ -288,6 +220,12 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case "--model":
         a.model = rules.oneOf(flag, value(), ["transformer", "gru"]);
         break;
+      case "--warmup":
+        a.warmup = rules.integer(flag, value(), 1);
+        break;
+      case "--dry-run":
+        a.dryRun = true;
+        break;
       default:
         throw new RangeError(`unknown option ${flag} (see --help)`);
     }
@@ -299,7 +237,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   }
   const translate = a.task === "translate";
   if (a.epochs === 0) a.epochs = translate ? 10 : 14;
-  for (const flag of ["--max-minutes", "--max-tokens", "--model"]) {
+  for (
+    const flag of ["--max-minutes", "--max-tokens", "--model", "--warmup"]
+  ) {
     if (given.has(flag) && !translate) {
       throw new RangeError(
         `${flag}: only for --task translate${
@@ -326,73 +266,4 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     );
   }
   return a;
-}
-
-/** Parsed options of `predict` and `eval`. */
-export interface PredictArgs {
-  /** Which program. */
-  readonly mode: "predict" | "eval";
-  /** The run folder. */
-  readonly out: string;
-  /** eval: a Multi30k folder or labelled file, instead of the recorded data. */
-  readonly data: string | null;
-  /** eval: a labelled test file, instead of the recorded one. */
-  readonly test: string | null;
-  /** Beam width of translation. */
-  readonly beam: number;
-  /** A path to the attention module the model needs, when its file moved. */
-  readonly attention: string | null;
-  /** predict: the sentence. */
-  readonly text: string;
-  /** predict: also write the HTML report `deno task explain` writes. */
-  readonly explain: boolean;
-  /** Print the help text. */
-  readonly help: boolean;
-}
-
-/** Parses `predict`/`eval` arguments; throws a RangeError naming the bad flag. */
-export function parsePredictArgs(
-  mode: "predict" | "eval",
-  argv: readonly string[],
-): PredictArgs {
-  let out = "runs/latest", data: string | null = null;
-  let test: string | null = null, beam = 4, help = false;
-  let attention: string | null = null, explain = false;
-  const words: string[] = [];
-  for (const [flag, value] of flags(argv)) {
-    if (flag === "--out") out = rules.text(flag, value());
-    else if (flag === "--data" && mode === "eval") {
-      data = rules.text(flag, value());
-    } else if (flag === "--test" && mode === "eval") {
-      test = rules.text(flag, value());
-    } else if (flag === "--beam") beam = rules.integer(flag, value(), 1);
-    else if (flag === "--attention") {
-      attention = rules.text(flag, value());
-      if (!isAttentionPath(attention)) {
-        throw new RangeError(
-          `--attention: expected a path to your attention module (.ts or .js), got ${attention}`,
-        );
-      }
-    } else if (flag === "--explain" && mode === "predict") explain = true;
-    else if (flag === "--help" || flag === "-h") help = true;
-    else if (flag.startsWith("--")) {
-      throw new RangeError(`unknown option ${flag} (see --help)`);
-    } else words.push(flag);
-  }
-  if (mode === "eval" && words.length > 0) {
-    throw new RangeError(
-      `eval takes no sentence (got "${words.join(" ")}"); use predict`,
-    );
-  }
-  return {
-    mode,
-    out,
-    data,
-    test,
-    beam,
-    attention,
-    text: words.join(" ").trim(),
-    explain,
-    help,
-  };
 }

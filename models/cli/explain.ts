@@ -10,7 +10,7 @@
 
 import { runMain } from "./_errors.ts";
 import { start } from "./predict.ts";
-import { parsePredictArgs } from "./args.ts";
+import { parsePredictArgs } from "./predict_args.ts";
 import { writeExplanation } from "./_report.ts";
 
 /** `deno task explain --help`. */

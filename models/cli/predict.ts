@@ -18,7 +18,11 @@ import {
   type RunInfo,
   writeFileAtomic,
 } from "../train/run_dir.ts";
-import { parsePredictArgs, PREDICT_HELP, type PredictArgs } from "./args.ts";
+import {
+  parsePredictArgs,
+  PREDICT_HELP,
+  type PredictArgs,
+} from "./predict_args.ts";
 import { cliAttention } from "./_attention.ts";
 import { writeExplanation } from "./_report.ts";
 import type { AttentionModule } from "../../attention/mod.ts";

@@ -34,6 +34,12 @@ import {
 import type { EpochRecord, StepProgress } from "../train/fit.ts";
 import { parseTrainArgs, TRAIN_HELP, type TrainArgs } from "./args.ts";
 import { classifyData, TEST_FRACTION } from "./_data.ts";
+import {
+  classifyOptions,
+  type ClassifyTables,
+  dryRun,
+  translateOptions,
+} from "./_plan.ts";
 
 export { parseTrainArgs, type TrainArgs };
 
@@ -76,8 +82,11 @@ interface Run {
   epoch(record: EpochRecord<object>, valid: string): Promise<void>;
   /** Appends the run's final record to metrics.jsonl. */
   done(record: object): Promise<void>;
-  /** Keeps metrics.jsonl to the epochs the checkpoint holds. */
-  start(p: { readonly epoch: number }): Promise<void>;
+  /** Keeps metrics.jsonl to the epochs the checkpoint holds; writes run.json with `more` added. */
+  start(
+    p: { readonly epoch: number },
+    more?: Partial<RunInfo>,
+  ): Promise<void>;
   readonly onStep: ((p: StepProgress) => void) | undefined;
 }
 
@@ -112,9 +121,9 @@ function makeRun(
     done: append,
     // called once the checkpoint (if any) has been checked: a refused
     // --resume leaves run.json and metrics.jsonl as they were
-    async start(p) {
+    async start(p, more = {}) {
       await truncateMetricsTo(args.out, p.epoch);
-      await writeRunJson(args.out, info);
+      await writeRunJson(args.out, { ...info, ...more });
     },
     onStep: progressBar(enc),
   };
@@ -132,17 +141,9 @@ async function translate(run: Run, data: TranslationData): Promise<number> {
   );
   const t0 = performance.now();
   const result = await trainTranslator({
-    data,
-    epochs: args.epochs,
-    lr: args.lr,
-    seed: args.seed,
-    model: { attention: run.attention },
-    arch: args.model,
-    checkpoint: run.checkpoint,
-    ...(args.maxMinutes === null ? {} : { maxSeconds: 60 * args.maxMinutes }),
-    ...(args.maxTokens === null ? {} : { maxTokens: args.maxTokens }),
+    ...translateOptions(args, data, run.attention, run.checkpoint),
     onStep: run.onStep,
-    onStart: (p) => run.start(p),
+    onStart: (p, setup) => run.start(p, { warmup: setup.warmup }),
     onEpoch: (m: TranslationEpochMetrics) =>
       run.epoch(
         m,
@@ -171,7 +172,7 @@ async function translate(run: Run, data: TranslationData): Promise<number> {
 
 async function classify(
   run: Run,
-  data: Awaited<ReturnType<typeof classifyData>>,
+  data: ClassifyTables,
 ): Promise<number> {
   const { args } = run;
   console.log(
@@ -182,15 +183,7 @@ async function classify(
   );
   const t0 = performance.now();
   const result = await trainClassifier({
-    checkpoint: run.checkpoint,
-    data,
-    ...(data.valid ? { valid: data.valid } : {}),
-    epochs: args.epochs,
-    batchSize: args.batchSize,
-    maxLength: args.maxLength,
-    lr: args.lr,
-    seed: args.seed,
-    model: { attention: run.attention },
+    ...classifyOptions(args, data, run.attention, run.checkpoint),
     onStep: run.onStep,
     onStart: (p) => run.start(p),
     onEpoch: (m: EpochMetrics) =>
@@ -266,6 +259,20 @@ export async function main(argv: readonly string[]): Promise<number> {
     : null;
   // a module of the user's is imported (and checked) before --out is touched
   const attention = await cliAttention(args.attention);
+  if (args.dryRun) {
+    // the checks --resume makes below, without the run's lock or writing
+    const resume = args.resume &&
+      await exists(`${args.out}/checkpoint.safetensors`);
+    const saved = resume ? await readRunJson(args.out) : null;
+    if (saved?.dataHash !== undefined && identity !== null) {
+      validateResume(
+        { data: { path: saved.data ?? null, hash: saved.dataHash } },
+        { data: identity },
+      );
+    }
+    const checkpoint = { path: `${args.out}/checkpoint.safetensors`, resume };
+    return await dryRun(args, data, attention, checkpoint);
+  }
   // One run per folder at a time; temporaries of a killed run are removed.
   await using folder = await openRun(args.out, {
     command: ["train", ...argv].join(" "),
@@ -295,7 +302,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     runInfo(args, identity, testIdentity),
   );
   return classifying
-    ? await classify(run, data as Awaited<ReturnType<typeof classifyData>>)
+    ? await classify(run, data as ClassifyTables)
     : await translate(run, data as TranslationData);
 }
 

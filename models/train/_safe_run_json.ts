@@ -30,6 +30,8 @@ export interface RunInfo {
   readonly dataHash?: string;
   /** classify: `sha256:<hex>` of the user's `--test` file at train time. */
   readonly testHash?: string;
+  /** translate: the learning rate's warm-up steps (`--warmup`). */
+  readonly warmup?: number;
 }
 
 type Check = (v: unknown) => string | null;
@@ -92,6 +94,10 @@ const FIELDS: Readonly<Record<keyof RunInfo, Check>> = {
       : "must be a non-negative integer",
   dataHash: hash,
   testHash: hash,
+  warmup: (v) =>
+    Number.isSafeInteger(v) && (v as number) >= 1
+      ? null
+      : "must be a positive integer",
 };
 
 const REQUIRED: readonly (keyof RunInfo)[] = ["task"];

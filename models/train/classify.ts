@@ -10,6 +10,7 @@
 import type * as aq from "arquero";
 import {
   crossEntropy,
+  dispose,
   foldIn,
   type Key,
   key as makeKey,
@@ -49,6 +50,7 @@ import {
 import { predictClasses } from "../inference.ts";
 import { storedConfig } from "../arch/attention_resolve.ts";
 import { validateResume } from "./validate.ts";
+import { countInit, countParameters, type TrainingPlan } from "./plan.ts";
 
 /** Options of {@link trainClassifier}. */
 export interface ClassifierTrainOptions {
@@ -139,10 +141,8 @@ function labelsOf(table: aq.ColumnTable): Int32Array {
   return Int32Array.from(table.array("label") as ArrayLike<number>);
 }
 
-/** Trains a classifier and evaluates it on the test split. */
-export async function trainClassifier(
-  opts: ClassifierTrainOptions,
-): Promise<ClassifierTrainResult> {
+/** Everything before fit: the split, the tokenizer, the model, a resumed checkpoint. */
+async function prepare(opts: ClassifierTrainOptions) {
   const seed = opts.seed ?? 0;
   const root = makeKey(seed);
   const [kSplit, kInit, kData, kDrop] = split(root, 4);
@@ -221,8 +221,65 @@ export async function trainClassifier(
         }),
     )
     : null;
+  const warmup = Math.min(200, Math.floor(total / 10));
+  const init = () => initClassifier(kInit!, config);
+  return {
+    kData: kData!,
+    kDrop: kDrop!,
+    epochs,
+    batchSize,
+    tokenizer,
+    trainIds: trainIds!,
+    validIds: validIds!,
+    testIds: testIds!,
+    config,
+    stepsPerEpoch,
+    total,
+    warmup,
+    smoothing,
+    labels,
+    resume,
+    init,
+  };
+}
+
+/**
+ * Checks the data, the options and a resumed checkpoint, builds the model
+ * and says what {@link trainClassifier} would train; trains nothing.
+ */
+export async function planClassifier(
+  opts: ClassifierTrainOptions,
+): Promise<TrainingPlan> {
+  const r = await prepare(opts);
+  const parameters = r.resume
+    ? countParameters(r.resume.params)
+    : countInit(r.init);
+  if (r.resume) dispose([r.resume.params, r.resume.opt, r.resume.best]);
+  return {
+    parameters,
+    config: storedConfig(r.config),
+    vocab: { words: r.tokenizer.vocab.size },
+    rows: {
+      train: r.trainIds.numRows(),
+      valid: r.validIds.numRows(),
+      test: r.testIds.numRows(),
+    },
+    stepsPerEpoch: r.stepsPerEpoch,
+    epochs: r.epochs,
+    warmup: r.warmup,
+    resumeEpoch: r.resume?.metadata.fit.epoch ?? null,
+  };
+}
+
+/** Trains a classifier and evaluates it on the test split. */
+export async function trainClassifier(
+  opts: ClassifierTrainOptions,
+): Promise<ClassifierTrainResult> {
+  const r = await prepare(opts);
+  const { config, smoothing, batchSize, total, labels, tokenizer } = r;
+  const ckpt = opts.checkpoint;
   const { params, progress } = await fit({
-    init: () => initClassifier(kInit!, config),
+    init: r.init,
     loss: (p: ClassifierParams, b: LabelledBatch, k: Key) =>
       crossEntropy(
         applyClassifier(p, b, { config, training: true, key: k }).logits,
@@ -230,28 +287,28 @@ export async function trainClassifier(
         { labelSmoothing: smoothing },
       ),
     batches: (epoch) =>
-      batches(trainIds!, "ids", {
+      batches(r.trainIds, "ids", {
         batchSize,
-        key: foldIn(kData!, epoch),
+        key: foldIn(r.kData, epoch),
         labels: "label",
       }),
     tokens: (b) => b.ids.size,
     optimizer: adamw({
       lr: warmupCosine({
         peak: opts.lr ?? 2e-3,
-        warmup: Math.min(200, Math.floor(total / 10)),
+        warmup: r.warmup,
         total,
       }),
       weightDecay: opts.weightDecay ?? 0.01,
     }),
     clip: opts.clip ?? 1,
-    key: kDrop!,
-    epochs,
+    key: r.kDrop,
+    epochs: r.epochs,
     patience: opts.patience ?? 4,
     evaluate: async (p) => ({
       validAccuracy: accuracy(
-        await predictClasses({ params: p, config }, validIds!),
-        labelsOf(validIds!),
+        await predictClasses({ params: p, config }, r.validIds),
+        labelsOf(r.validIds),
       ),
     }),
     score: (m) => m.validAccuracy,
@@ -269,13 +326,13 @@ export async function trainClassifier(
         },
       }
       : {}),
-    resume,
+    resume: r.resume,
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
     ...(opts.onStart ? { onStart: opts.onStart } : {}),
     onStep: opts.onStep,
   });
-  const testPred = await predictClasses({ params, config }, testIds!);
-  const gold = labelsOf(testIds!);
+  const testPred = await predictClasses({ params, config }, r.testIds);
+  const gold = labelsOf(r.testIds);
   return {
     params,
     config,

@@ -8,37 +8,23 @@
  * @module
  */
 
-import type * as aq from "arquero";
-import { foldIn, type Key, key as makeKey, split } from "../../ops/mod.ts";
+import { dispose, foldIn, type Key } from "../../ops/mod.ts";
 import {
-  cleanText,
-  filterLength,
-  normalizeText,
-  pipe,
-  tokenize,
+  hostTranslationBatches,
   type Tokenizer,
-  tokenizerFromJSON,
   type TokenizerJSON,
-  trainBpe,
   translationBatches,
   type TranslationData,
 } from "../../data/mod.ts";
 import {
   type FullTranslatorConfig,
-  initTranslator,
   type TranslationInput,
   type TranslatorConfig,
-  translatorConfig,
   translatorLoss,
   type TranslatorParams,
 } from "../arch/translator.ts";
-import {
-  type GruConfig,
-  gruLoss,
-  type GruParams,
-  initGru,
-} from "../arch/gru.ts";
-import { type AdamState, adamw } from "./optim.ts";
+import { type GruConfig, gruLoss, type GruParams } from "../arch/gru.ts";
+import { adamw } from "./optim.ts";
 import { inverseSqrt } from "./schedules.ts";
 import { corpusBleu, corpusChrf } from "./metrics.ts";
 import {
@@ -46,11 +32,12 @@ import {
   fit,
   type FitMetadata,
   type FitProgress,
-  loadFitCheckpoint,
   type StepProgress,
 } from "./fit.ts";
-import { translateTable, type TranslatorModel } from "../inference.ts";
+import { translateTable } from "../inference.ts";
 import { storedConfig } from "../arch/attention_resolve.ts";
+import { countInit, countParameters, type TrainingPlan } from "./plan.ts";
+import { prepare } from "./_translate_setup.ts";
 
 /** Options of {@link trainTranslator}. */
 export interface TranslatorTrainOptions {
@@ -72,7 +59,10 @@ export interface TranslatorTrainOptions {
   readonly maxTokens?: number;
   /** Peak learning rate (default 1e-3). */
   readonly lr?: number;
-  /** Warm-up steps (default 400). */
+  /**
+   * Warm-up steps (default 400; a resumed run keeps its checkpoint's, and
+   * another value is an error).
+   */
   readonly warmup?: number;
   /** Label smoothing (default 0.1). */
   readonly labelSmoothing?: number;
@@ -97,9 +87,13 @@ export interface TranslatorTrainOptions {
   readonly checkpoint?: { readonly path: string; readonly resume: boolean };
   /** Called after each epoch. */
   readonly onEpoch?: (m: TranslationEpochMetrics) => void | Promise<void>;
-  /** Called once before training with where the run stands (epoch 0 for a new run). */
+  /**
+   * Called once before training with where the run stands (epoch 0 for a
+   * new run) and the warm-up it uses (a resumed run's own).
+   */
   readonly onStart?: (
     progress: FitProgress<TranslatorValidation>,
+    setup: { readonly warmup: number },
   ) => void | Promise<void>;
   /** Called after each step (no readback happens for it). */
   readonly onStep?: ((p: StepProgress) => void) | undefined;
@@ -132,6 +126,8 @@ export interface TranslatorMeta {
   readonly srcTokenizer: TokenizerJSON;
   /** The target BPE tokenizer, as JSON. */
   readonly tgtTokenizer: TokenizerJSON;
+  /** Warm-up steps of the learning rate (absent in older checkpoints: 400 or the caller's). */
+  readonly warmup?: number;
 }
 
 /** A translator checkpoint's whole metadata. */
@@ -164,98 +160,48 @@ export interface TranslatorTrainResult {
   readonly trainSeconds: number;
 }
 
+/**
+ * Checks the data, the options and a resumed checkpoint, builds the model
+ * and says what {@link trainTranslator} would train; trains nothing.
+ */
+export async function planTranslator(
+  opts: TranslatorTrainOptions,
+): Promise<TrainingPlan> {
+  const p = await prepare(opts);
+  const steps = hostTranslationBatches(p.trainIds, {
+    ...p.batchOptions,
+    key: foldIn(p.kData, 1),
+  }).length;
+  const parameters = p.resume
+    ? countParameters(p.resume.params)
+    : countInit(p.init);
+  if (p.resume) dispose([p.resume.params, p.resume.opt, p.resume.best]);
+  return {
+    parameters,
+    config: storedConfig(p.config),
+    vocab: { source: p.srcTok.vocab.size, target: p.tgtTok.vocab.size },
+    rows: {
+      train: p.trainIds.numRows(),
+      valid: p.validIds.numRows(),
+      test: p.testIds.numRows(),
+    },
+    stepsPerEpoch: steps,
+    epochs: opts.epochs ?? 10,
+    warmup: p.warmup,
+    resumeEpoch: p.resume?.metadata.fit.epoch ?? null,
+  };
+}
+
 /** Trains a translator and scores it on the test split. */
 export async function trainTranslator(
   opts: TranslatorTrainOptions,
 ): Promise<TranslatorTrainResult> {
-  const srcCol = opts.source ?? "de", tgtCol = opts.target ?? "en";
-  const [kInit, kData, kDrop] = split(makeKey(opts.seed ?? 0), 3);
-  const clean = pipe(
-    normalizeText([srcCol, tgtCol]),
-    cleanText([srcCol, tgtCol]),
-    filterLength([srcCol, tgtCol], { min: 1 }),
-  );
-  const train = clean(opts.data.train);
-  const vocabSize = opts.vocabSize ?? 4000;
+  const r = await prepare(opts);
+  const { config, model, warmup, labelSmoothing, srcTok, tgtTok } = r;
   const ckpt = opts.checkpoint;
-  const archName = opts.arch ?? "transformer";
-  const resume = ckpt?.resume
-    ? await loadFitCheckpoint<
-      Params,
-      AdamState,
-      TranslatorMeta,
-      TranslatorValidation
-    >(
-      ckpt.path,
-      (meta) => {
-        if (meta.task !== "translate") {
-          throw new RangeError(
-            `resume: ${ckpt.path} is not a translation checkpoint; use a new --out`,
-          );
-        }
-      },
-    )
-    : null;
-  const saved = resume?.metadata;
-  // The tokenizers of a resumed run come from its checkpoint.
-  const srcTok = saved
-    ? tokenizerFromJSON(saved.srcTokenizer)
-    : trainBpe(train.array(srcCol) as string[], { vocabSize });
-  const tgtTok = saved
-    ? tokenizerFromJSON(saved.tgtTokenizer)
-    : trainBpe(train.array(tgtCol) as string[], { vocabSize });
-  const ids = pipe(
-    tokenize(srcCol, srcTok, { as: () => "src_ids" }),
-    tokenize(tgtCol, tgtTok, { as: () => "tgt_ids" }),
-  );
-  const maxModelLen = opts.model?.maxLen ?? 64;
-  const fits = (t: aq.ColumnTable) =>
-    filterLength(["src_ids", "tgt_ids"], { max: maxModelLen - 2 })(t);
-  const trainIds = fits(ids(train));
-  const validRaw = opts.data.valid.slice(0, opts.validSentences ?? 500);
-  // Sources are cleaned as in training; references stay as published.
-  const cleanSource = pipe(normalizeText([srcCol]), cleanText([srcCol]));
-  const validIds = ids(cleanSource(validRaw));
-  const testIds = ids(cleanSource(opts.data.test));
-  const labelSmoothing = opts.labelSmoothing ?? 0.1;
-  const sizes = { srcVocab: srcTok.vocab.size, tgtVocab: tgtTok.vocab.size };
-  const config = archName === "gru"
-    ? sizes
-    : translatorConfig({ ...opts.model, ...sizes, maxLen: maxModelLen });
-  if (
-    saved &&
-    (saved.arch !== archName ||
-      JSON.stringify(saved.config) !== JSON.stringify(storedConfig(config)) ||
-      saved.columns.source !== srcCol || saved.columns.target !== tgtCol)
-  ) {
-    throw new RangeError(
-      `resume: ${
-        ckpt!.path
-      } was trained with another configuration; use a new --out`,
-    );
-  }
-  const model = (
-    params: Params,
-  ): TranslatorModel & { tgtTokenizer: Tokenizer } =>
-    archName === "gru"
-      ? {
-        arch: "gru",
-        params: params as GruParams,
-        config,
-        tgtTokenizer: tgtTok,
-      }
-      : {
-        arch: "transformer",
-        params: params as TranslatorParams,
-        config: config as FullTranslatorConfig,
-        tgtTokenizer: tgtTok,
-      };
-  const refs = validRaw.array(tgtCol) as string[];
+  const refs = r.validRaw.array(r.tgtCol) as string[];
   const { params, progress } = await fit({
-    init: (): Params =>
-      archName === "gru"
-        ? initGru(kInit!, config)
-        : initTranslator(kInit!, config as FullTranslatorConfig),
+    init: r.init,
     loss: (p: Params, b: TranslationInput, key: Key) => {
       const m = model(p);
       return m.arch === "gru"
@@ -268,23 +214,19 @@ export async function trainTranslator(
         });
     },
     batches: (epoch) =>
-      translationBatches(trainIds, {
-        source: "src_ids",
-        target: "tgt_ids",
-        maxTokens: opts.maxTokens ?? 4096,
-        key: foldIn(kData!, epoch),
+      translationBatches(r.trainIds, {
+        ...r.batchOptions,
+        key: foldIn(r.kData, epoch),
       }),
     tokens: (b) => b.src.size + b.tgtIn.size,
-    optimizer: adamw({
-      lr: inverseSqrt({ peak: opts.lr ?? 1e-3, warmup: opts.warmup ?? 400 }),
-    }),
+    optimizer: adamw({ lr: inverseSqrt({ peak: opts.lr ?? 1e-3, warmup }) }),
     clip: 1,
-    key: kDrop!,
+    key: r.kDrop,
     epochs: opts.epochs ?? 10,
     patience: opts.patience ?? 3,
     ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
     evaluate: async (p) => {
-      const hyp = await translateTable(model(p), validIds, { beam: 1 });
+      const hyp = await translateTable(model(p), r.validIds, { beam: 1 });
       return {
         validBleu: corpusBleu(hyp, refs).score,
         validChrf: corpusChrf(hyp, refs).score,
@@ -297,25 +239,31 @@ export async function trainTranslator(
           path: ckpt.path,
           metadata: {
             task: "translate",
-            arch: archName,
+            arch: r.archName,
             // a module is kept as its record { id, source }
             config: storedConfig(config),
-            columns: { source: srcCol, target: tgtCol },
+            columns: { source: r.srcCol, target: r.tgtCol },
             srcTokenizer: srcTok.toJSON(),
             tgtTokenizer: tgtTok.toJSON(),
+            warmup,
           } satisfies TranslatorMeta,
         },
       }
       : {}),
-    resume,
+    resume: r.resume,
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
-    ...(opts.onStart ? { onStart: opts.onStart } : {}),
+    ...(opts.onStart
+      ? {
+        onStart: (p: FitProgress<TranslatorValidation>) =>
+          opts.onStart!(p, { warmup }),
+      }
+      : {}),
     onStep: opts.onStep,
   });
-  const hyp = await translateTable(model(params), testIds, {
+  const hyp = await translateTable(model(params), r.testIds, {
     beam: opts.beam ?? 4,
   });
-  const testRefs = opts.data.test.array(tgtCol) as string[];
+  const testRefs = opts.data.test.array(r.tgtCol) as string[];
   return {
     params,
     config,

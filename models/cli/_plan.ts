@@ -1,0 +1,141 @@
+// The options `train` gives the trainers, built in one place so that
+// `--dry-run` plans exactly what a real run would train, and the dry run's
+// printout.
+
+import type { AttentionModule } from "../../attention/mod.ts";
+import type { TranslationData } from "../../data/mod.ts";
+import { info } from "../../ops/mod.ts";
+import {
+  type ClassifierTrainOptions,
+  planClassifier,
+} from "../train/classify.ts";
+import {
+  planTranslator,
+  type TranslatorTrainOptions,
+} from "../train/translate.ts";
+import type { TrainingPlan } from "../train/plan.ts";
+import type { TrainArgs } from "./args.ts";
+import type { classifyData } from "./_data.ts";
+
+type Attention = string | AttentionModule<unknown>;
+type Checkpoint = { readonly path: string; readonly resume: boolean };
+/** A classification run's tables, as `classifyData` reads them. */
+export type ClassifyTables = Awaited<ReturnType<typeof classifyData>>;
+
+/** What `train` gives trainClassifier, callbacks aside. */
+export function classifyOptions(
+  args: TrainArgs,
+  data: ClassifyTables,
+  attention: Attention,
+  checkpoint: Checkpoint,
+): ClassifierTrainOptions {
+  return {
+    checkpoint,
+    data,
+    ...(data.valid ? { valid: data.valid } : {}),
+    epochs: args.epochs,
+    batchSize: args.batchSize,
+    maxLength: args.maxLength,
+    lr: args.lr,
+    seed: args.seed,
+    model: { attention },
+  };
+}
+
+/** What `train` gives trainTranslator, callbacks aside. */
+export function translateOptions(
+  args: TrainArgs,
+  data: TranslationData,
+  attention: Attention,
+  checkpoint: Checkpoint,
+): TranslatorTrainOptions {
+  return {
+    data,
+    epochs: args.epochs,
+    lr: args.lr,
+    seed: args.seed,
+    model: { attention },
+    arch: args.model,
+    checkpoint,
+    ...(args.maxMinutes === null ? {} : { maxSeconds: 60 * args.maxMinutes }),
+    ...(args.maxTokens === null ? {} : { maxTokens: args.maxTokens }),
+    ...(args.warmup === null ? {} : { warmup: args.warmup }),
+  };
+}
+
+/**
+ * `train --dry-run`: plans the run (data, tokenizers, model, a resumed
+ * checkpoint, all checked) and prints it; trains and writes nothing.
+ */
+export async function dryRun(
+  args: TrainArgs,
+  data: ClassifyTables | TranslationData,
+  attention: Attention,
+  checkpoint: Checkpoint,
+): Promise<number> {
+  const translate = args.task === "translate";
+  const plan: TrainingPlan = translate
+    ? await planTranslator(
+      translateOptions(args, data as TranslationData, attention, checkpoint),
+    )
+    : await planClassifier(
+      classifyOptions(args, data as ClassifyTables, attention, checkpoint),
+    );
+  const unit = translate ? "sentence pairs" : "rows";
+  const source = args.data ??
+    (translate ? "the bundled Tatoeba pairs" : "the bundled banking77");
+  const lines: [string, string][] = [
+    ["task", translate ? "translate German to English" : "classify"],
+    ["data", source],
+    [
+      "model",
+      translate
+        ? (args.model === "gru"
+          ? "GRU encoder-decoder with additive attention"
+          : `Transformer, attention ${args.attention}`)
+        : `classifier, attention ${args.attention}`,
+    ],
+    ["parameters", plan.parameters.toLocaleString("en-US")],
+    [
+      "vocabulary",
+      Object.entries(plan.vocab).map(([k, v]) => `${k} ${v}`).join(", "),
+    ],
+    [
+      "split",
+      `${plan.rows.train} train, ${plan.rows.valid} validation, ${plan.rows.test} test ${unit}`,
+    ],
+    [
+      "batches",
+      translate
+        ? `${
+          args.maxTokens ?? 4096
+        } tokens each, ${plan.stepsPerEpoch} steps per epoch`
+        : `${args.batchSize} rows each, ${plan.stepsPerEpoch} steps per epoch`,
+    ],
+    [
+      "budget",
+      `at most ${plan.epochs} epochs (${
+        plan.epochs * plan.stepsPerEpoch
+      } steps)${
+        args.maxMinutes === null ? "" : ` or ${args.maxMinutes} minutes`
+      }, early stop on validation`,
+    ],
+    [
+      "schedule",
+      `peak lr ${args.lr}, warm-up ${plan.warmup} steps, then ${
+        translate ? "inverse square root" : "cosine"
+      } decay`,
+    ],
+    ["backend", info().default],
+    [
+      "run",
+      plan.resumeEpoch === null
+        ? `a new run into ${args.out}`
+        : `resume ${args.out} after epoch ${plan.resumeEpoch}`,
+    ],
+  ];
+  console.log("heed train --dry-run: every option and the data check out");
+  for (const [k, v] of lines) console.log(`  ${k.padEnd(11)} ${v}`);
+  console.log("nothing was trained or written");
+  return 0;
+}
