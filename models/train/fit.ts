@@ -4,7 +4,9 @@
  * carried from step to step, evaluation after every epoch, early stopping
  * on a score, a training-time budget, and checkpoints that `resume`
  * continues exactly. The step keeps the loss on the device; it is read once
- * per epoch (and at most once a second for a progress bar).
+ * per epoch (and at most once a second for a progress bar). The
+ * differentiated part of the step (loss, gradients, clipping) runs under
+ * `jit`: traced once per batch shape, with the per-step key a traced input.
  *
  * @module
  */
@@ -15,9 +17,10 @@ import {
   dispose,
   div,
   foldIn,
-  type Key,
+  jit,
+  Key,
   scope,
-  type Tensor,
+  Tensor,
   valueAndGrad,
   zeros,
 } from "../../ops/mod.ts";
@@ -69,6 +72,26 @@ class LossMonitor {
     }
     onStep({ ...p, loss: this.#mean });
   }
+}
+
+/**
+ * What a jitted step sees of a batch: its tensors, numbers (static, so
+ * keep them few), strings, booleans and keys. Other values (the `rows`
+ * typed arrays of `data`'s batches) would key the cache by identity and
+ * trace every step, so they read `undefined`; use `jit: false` for a loss
+ * that needs them.
+ */
+function traceable(x: unknown): unknown {
+  if (x instanceof Tensor || x instanceof Key || typeof x !== "object") {
+    return typeof x === "function" || typeof x === "symbol" ? undefined : x;
+  }
+  if (x === null) return x;
+  if (Array.isArray(x)) return x.map(traceable);
+  const proto = Object.getPrototypeOf(x);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  return Object.fromEntries(
+    Object.entries(x).map(([k, v]) => [k, traceable(v)]),
+  );
 }
 
 interface State<P, S> {
@@ -195,10 +218,26 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
       throw new RangeError(`fit: ${name} must be above 0, got ${v}`);
     }
   }
+  if (opts.jit !== undefined && typeof opts.jit !== "boolean") {
+    throw new TypeError(`fit: jit must be a boolean, got ${typeof opts.jit}`);
+  }
   // The gradients are a pytree shaped like the parameters.
   const vg = valueAndGrad(
     opts.loss as (p: unknown, b: unknown, k: Key) => Tensor,
   ) as (params: P, batch: B, key: Key) => [Tensor, P];
+  // The differentiated part of a step. The optimiser's update stays
+  // outside: its state counts steps in a JS number (and schedules read
+  // it), which jit would key on and so trace every step.
+  const gradStep = (params: P, lossSum: Tensor, batch: B, key: Key) => {
+    const [loss, g] = vg(params, batch, key);
+    const grads = clip === undefined ? g : clipByGlobalNorm(g, clip).grads;
+    return { grads, lossSum: add(lossSum, loss) };
+  };
+  const jitted = opts.jit === false ? null : jit(gradStep);
+  const runStep = jitted
+    ? (p: P, l: Tensor, b: B, k: Key) => jitted(p, l, traceable(b) as B, k)
+    : gradStep;
+  const programs = () => jitted?.cacheSize ?? 0;
   const saved = opts.resume ?? null;
   let state: State<P, S>;
   if (saved) {
@@ -253,15 +292,9 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
       const b = bs[i]!;
       const k = foldIn(opts.key, step++);
       state = carry(state, (s) => {
-        const [loss, g] = vg(s.params, b, k);
-        const grads = clip === undefined ? g : clipByGlobalNorm(g, clip).grads;
+        const { grads, lossSum } = runStep(s.params, s.lossSum, b, k);
         const next = optimizer.update(s.params, grads, s.opt);
-        return {
-          params: next.params,
-          opt: next.state,
-          lossSum: add(s.lossSum, loss),
-          best: s.best,
-        };
+        return { params: next.params, opt: next.state, lossSum, best: s.best };
       });
       tokens += opts.tokens?.(b) ?? 0;
       await monitor.report(opts.onStep, state.lossSum, {
@@ -269,6 +302,7 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
         step: i + 1,
         steps: bs.length,
         tokens,
+        programs: programs(),
       });
     }
     dispose(bs);
@@ -311,5 +345,9 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
     }
   }
   dispose(state.lossSum);
-  return { params: state.best ?? state.params, progress: progress(epoch) };
+  return {
+    params: state.best ?? state.params,
+    progress: progress(epoch),
+    programs: programs(),
+  };
 }

@@ -19,6 +19,11 @@ export interface StepProgress {
   /** Tokens processed so far in this epoch (see {@link FitOptions.tokens}). */
   readonly tokens: number;
   /**
+   * Programs the jitted step has compiled so far: one per batch shape
+   * (0 with `jit: false`).
+   */
+  readonly programs: number;
+  /**
    * The epoch's mean training loss as last read back, or null before the
    * first read. Reads happen at most once a second, between steps, and only
    * when there is an `onStep`.
@@ -122,6 +127,15 @@ export interface FitOptions<P, B, M extends object, S, Meta extends object> {
   readonly onEpoch?: (record: EpochRecord<M>) => void | Promise<void>;
   /** Called after every step (no readback happens for it). */
   readonly onStep?: ((p: StepProgress) => void) | undefined;
+  /**
+   * Run the loss, gradients and clipping under `jit` (default true): one
+   * trace per batch shape (bucket batches to keep them few), the per-step
+   * key a traced input. The loss then sees only the batch's tensors,
+   * numbers, strings, booleans and keys (other values, such as `rows`,
+   * read `undefined`) and must not read values back. `false` runs every
+   * op eagerly, for debugging.
+   */
+  readonly jit?: boolean;
 }
 
 /** What `fit` returns. */
@@ -130,4 +144,6 @@ export interface FitResult<P, M> {
   readonly params: P;
   /** Where the run stopped. */
   readonly progress: FitProgress<M>;
+  /** Programs the jitted step compiled in this call: one per batch shape (0 with `jit: false`). */
+  readonly programs: number;
 }
