@@ -62,6 +62,13 @@ Deno.test("train: every flag, in both spellings", () => {
   );
 });
 
+Deno.test("train: --warmup and --dry-run", () => {
+  const t = parseTrainArgs(["--task", "translate", "--warmup=40", "--dry-run"]);
+  assertEquals([t.warmup, t.dryRun], [40, true]);
+  const c = parseTrainArgs([]);
+  assertEquals([c.warmup, c.dryRun], [null, false]);
+});
+
 Deno.test("train: bad values name their flag", () => {
   const bad: [string[], string][] = [
     [["--task", "summarise"], "--task"],
@@ -84,6 +91,9 @@ Deno.test("train: bad values name their flag", () => {
     [["--backend", "tpu"], "--backend"],
     [["--max-tokens", "100"], "only for --task translate"],
     [["--task", "translate", "--max-tokens", "0"], "--max-tokens"],
+    [["--warmup", "10"], "--warmup: only for --task translate"],
+    [["--task", "translate", "--warmup", "0"], "--warmup"],
+    [["--task", "translate", "--warmup", "1.5"], "--warmup"],
   ];
   for (const [argv, msg] of bad) {
     assertThrows(() => parseTrainArgs(argv), RangeError, msg, argv.join(" "));
@@ -122,6 +132,8 @@ Deno.test("train: --help and bad flags exit without training", async () => {
       "--valid",
       "--text-column",
       "--label-column",
+      "--warmup",
+      "--dry-run",
     ]
   ) {
     assertEquals(text.includes(flag), true, `--help does not explain ${flag}`);

@@ -1,0 +1,175 @@
+// `deno task train --dry-run` plans exactly what train then trains (the
+// same parameter count and split) and writes nothing; it refuses what
+// train refuses. `--warmup` is recorded in run.json and the checkpoint,
+// kept on --resume, and another value on --resume is refused.
+
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { main as train } from "../../models/cli/train.ts";
+import { loadCheckpoint } from "../../models/train/checkpoint.ts";
+import { countParameters } from "../../models/train/plan.ts";
+
+/** Runs `fn` with console output captured. */
+async function quiet(fn: () => Promise<number>): Promise<[number, string]> {
+  const log = console.log, err = console.error;
+  const out: string[] = [];
+  console.log = console.error = (...a: unknown[]) => out.push(a.join(" "));
+  try {
+    return [await fn(), out.join("\n")];
+  } finally {
+    console.log = log;
+    console.error = err;
+  }
+}
+
+const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);
+
+/** A number printed after `label` in a dry run's table. */
+function planned(log: string, label: string): string {
+  const m = new RegExp(`^\\s+${label}\\s+(.*)$`, "m").exec(log);
+  if (m === null) throw new Error(`no ${label} in:\n${log}`);
+  return m[1]!;
+}
+
+async function tinyCsv(dir: string): Promise<string> {
+  const greet = ["hello there", "hi friend", "good morning", "hey you"];
+  const leave = ["bye now", "see you later", "good night", "farewell friend"];
+  const rows = Array.from(
+    { length: 20 },
+    (_, i) =>
+      `${(i % 2 ? leave : greet)[(i >> 1) % 4]} w${i % 3},${
+        i % 2 ? "leave" : "greet"
+      }`,
+  );
+  const path = `${dir}/tiny.csv`;
+  await Deno.writeTextFile(path, ["text,category", ...rows].join("\n") + "\n");
+  return path;
+}
+
+async function tinyMulti30k(dir: string): Promise<string> {
+  const de = ["ein hund läuft", "eine katze schläft", "der mann isst"];
+  const en = ["a dog runs", "a cat sleeps", "the man eats"];
+  const stems = [["train", 12], ["val", 3], ["test_2016_flickr", 3]] as const;
+  for (const [stem, n] of stems) {
+    for (const [lang, side] of [["de", de], ["en", en]] as const) {
+      await Deno.writeTextFile(
+        `${dir}/${stem}.${lang}`,
+        Array.from({ length: n }, (_, i) => side[i % 3]).join("\n") + "\n",
+      );
+    }
+  }
+  return dir;
+}
+
+const CPU = ["--backend", "cpu"];
+
+Deno.test("train --dry-run plans the classifier train then trains (parameters, split) and writes nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_dry_" });
+  try {
+    const csv = await tinyCsv(dir);
+    const args = ["--data", csv, "--epochs", "1", "--batch-size", "4", ...CPU];
+    const out = `${dir}/run`;
+    const [code, log] = await quiet(() =>
+      train([...args, "--out", out, "--dry-run"])
+    );
+    assertEquals(code, 0, log);
+    assert(!(await exists(out)), "the dry run wrote its --out");
+    assertStringIncludes(log, "nothing was trained or written");
+    assertEquals(planned(log, "task"), "classify");
+    assertEquals(planned(log, "model"), "classifier, attention scaled-dot");
+    const split = /(\d+) train, (\d+) validation, (\d+) test rows/.exec(
+      planned(log, "split"),
+    )!;
+    assertEquals(Number(split[1]) + Number(split[2]) + Number(split[3]), 20);
+    // 4 rows a batch over the training rows
+    assertStringIncludes(
+      planned(log, "batches"),
+      `${Math.ceil(Number(split[1]) / 4)} steps per epoch`,
+    );
+    const [trained, tlog] = await quiet(() => train([...args, "--out", out]));
+    assertEquals(trained, 0, tlog);
+    assertStringIncludes(tlog, `(${split[3]} test rows`);
+    const ck = await loadCheckpoint(`${out}/checkpoint.safetensors`);
+    assertEquals(
+      planned(log, "parameters"),
+      countParameters(ck.params).toLocaleString("en-US"),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train --dry-run refuses what train refuses, before writing anything", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_dry_" });
+  try {
+    const out = `${dir}/run`;
+    await assertRejects(() =>
+      quiet(() =>
+        train(["--data", `${dir}/missing.csv`, "--out", out, "--dry-run"])
+      )
+    );
+    const [code, log] = await quiet(() =>
+      train(["--attention", "softmax:nope", "--out", out, "--dry-run"])
+    );
+    assertEquals(code, 2, log);
+    const [wcode, wlog] = await quiet(() =>
+      train(["--warmup", "0", "--task", "translate", "--dry-run"])
+    );
+    assertEquals(wcode, 2);
+    assertStringIncludes(
+      wlog,
+      "--warmup: expected an integer of at least 1, got 0",
+    );
+    assert(!(await exists(out)));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--warmup is recorded in run.json and the checkpoint, kept on --resume, and another value on --resume is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_warmup_" });
+  try {
+    const mt = await tinyMulti30k(await Deno.makeTempDir({ dir }));
+    const out = `${dir}/run`;
+    const args = ["--task", "translate", "--data", mt, ...CPU, "--out", out];
+    const [code, log] = await quiet(() =>
+      train([...args, "--epochs", "1", "--warmup", "3"])
+    );
+    assertEquals(code, 0, log);
+    const runJson = () =>
+      Deno.readTextFile(`${out}/run.json`).then((t) => JSON.parse(t));
+    assertEquals((await runJson()).warmup, 3);
+    const ck = await loadCheckpoint<unknown, unknown, { warmup: number }>(
+      `${out}/checkpoint.safetensors`,
+    );
+    assertEquals(ck.metadata.warmup, 3);
+    // a dry run of the resume: the run's warm-up, its epoch, nothing written
+    const before = await Deno.readTextFile(`${out}/metrics.jsonl`);
+    const resume = [...args, "--resume", "--epochs", "2"];
+    const [dcode, dlog] = await quiet(() => train([...resume, "--dry-run"]));
+    assertEquals(dcode, 0, dlog);
+    assertStringIncludes(planned(dlog, "schedule"), "warm-up 3 steps");
+    assertEquals(planned(dlog, "run"), `resume ${out} after epoch 1`);
+    await assertRejects(
+      () => quiet(() => train([...resume, "--warmup", "5", "--dry-run"])),
+      RangeError,
+      "was trained with --warmup 3, not 5",
+    );
+    await assertRejects(
+      () => quiet(() => train([...resume, "--warmup", "5"])),
+      RangeError,
+      "was trained with --warmup 3, not 5",
+    );
+    assertEquals(await Deno.readTextFile(`${out}/metrics.jsonl`), before);
+    const [rcode, rlog] = await quiet(() => train(resume));
+    assertEquals(rcode, 0, rlog);
+    assertStringIncludes(rlog, "epoch 2:");
+    assertEquals((await runJson()).warmup, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
