@@ -179,6 +179,49 @@ function checkKernel(kernel: FusedKernel, inputs: readonly FusedIn[]): void {
 }
 
 /**
+ * Splits `count` outputs of `bytes` each into groups whose packed buffer
+ * fits one binding of `maxBindingBytes` (each group is one dispatch).
+ */
+export function outputGroups(
+  count: number,
+  bytes: number,
+  maxBindingBytes: number,
+): number[][] {
+  const per = Math.max(1, Math.floor(maxBindingBytes / Math.max(bytes, 1)));
+  const groups: number[][] = [];
+  for (let j = 0; j < count; j += per) {
+    groups.push(
+      Array.from({ length: Math.min(per, count - j) }, (_, i) => j + i),
+    );
+  }
+  return groups;
+}
+
+/** What a kernel's dispatches need besides its buffers, computed once per kernel object. */
+interface Plan {
+  readonly maxStorage: number;
+  readonly key: string;
+  readonly bindings: Bindings;
+}
+
+const plans = new WeakMap<FusedKernel, Plan>();
+
+function planOf(kernel: FusedKernel, maxStorage: number): Plan {
+  let p = plans.get(kernel);
+  if (p?.maxStorage === maxStorage) return p;
+  const bindings = bindingsOf(kernel, maxStorage);
+  p = {
+    maxStorage,
+    key: `fused:${bindings.direct.length}+${bindings.packed.length}:${
+      fusedKey(kernel)
+    }`,
+    bindings,
+  };
+  plans.set(kernel, p);
+  return p;
+}
+
+/**
  * Runs `kernel` on `inputs` as one dispatch (plus copies when it has
  * several outputs or packed inputs); returns one new buffer per output.
  */
@@ -188,62 +231,48 @@ export function runFusedKernel(
   inputs: readonly FusedIn[],
 ): GpuBuffer[] {
   checkKernel(kernel, inputs);
-  const outAvals = fusedOutputs(kernel);
-  const size = sizeOf(outAvals[0]!.shape);
-  const outs = outAvals.map(() => ctx.alloc(size * 4));
+  const size = sizeOf(fusedOutputs(kernel)[0]!.shape);
+  if (kernel.kind === "elementwise" && kernel.outputs.length > 1) {
+    const groups = outputGroups(
+      kernel.outputs.length,
+      size * 4,
+      ctx.maxBindingBytes,
+    );
+    if (groups.length > 1) {
+      return groups.flatMap((g) =>
+        runFusedKernel(ctx, {
+          ...kernel,
+          outputs: g.map((j) => kernel.outputs[j]!),
+        }, inputs)
+      );
+    }
+  }
+  const nOut = kernel.kind === "elementwise" ? kernel.outputs.length : 1;
+  const outs = Array.from({ length: nOut }, () => ctx.alloc(size * 4));
   if (size === 0) return outs;
-  const b = bindingsOf(kernel, ctx.maxStorageBuffers);
+  const { key, bindings: b } = planOf(kernel, ctx.maxStorageBuffers);
   const temps: GpuBuffer[] = [];
   const bound = b.direct.map((j) => inputs[j]!.buf);
   const meta = new Array<number>(ZERO_WORD + 1).fill(0);
   if (b.packed.length) {
-    let words = 0;
-    b.packed.forEach((j, p) => {
-      meta[p + 1] = words;
-      words += sizeOf(inputs[j]!.aval.shape);
-    });
-    if (words * 4 > ctx.maxBindingBytes) {
-      throw new RangeError(
-        `webgpu: fused kernel's packed inputs take ${
-          words * 4
-        } bytes, over the ${ctx.maxBindingBytes} one binding allows`,
-      );
-    }
-    const pack = ctx.alloc(Math.max(words, 1) * 4);
-    const enc = ctx.encoder();
-    b.packed.forEach((j, p) => {
-      const n = sizeOf(inputs[j]!.aval.shape);
-      if (n) {
-        enc.copyBufferToBuffer(
-          inputs[j]!.buf.buffer,
-          0,
-          pack.buffer,
-          meta[p + 1]! * 4,
-          n * 4,
-        );
-      }
-    });
+    const pack = packInputs(ctx, b.packed.map((j) => inputs[j]!), meta);
     bound.push(pack);
     temps.push(pack);
   }
-  const packedOut = outs.length === 1
-    ? outs[0]!
-    : ctx.alloc(outs.length * size * 4);
-  if (outs.length > 1) temps.push(packedOut);
-  const items = kernel.kind === "elementwise"
-    ? size
-    : reduceSizes(kernel).wide
+  const packedOut = nOut === 1 ? outs[0]! : ctx.alloc(nOut * size * 4);
+  if (nOut > 1) temps.push(packedOut);
+  const items = kernel.kind === "reduce" && reduceSizes(kernel).wide
     ? size * WG
     : size;
   ctx.encode({
-    key: `fused:${b.direct.length}+${b.packed.length}:${fusedKey(kernel)}`,
+    key,
     source: () => fusedSource(kernel, b),
     inputs: bound,
     output: packedOut,
     meta: meta.slice(0, META_WORDS),
     groups: groups1d(items, WG, ctx.maxPerDim),
   });
-  if (outs.length > 1) {
+  if (nOut > 1) {
     const enc = ctx.encoder();
     outs.forEach((o, j) =>
       enc.copyBufferToBuffer(
@@ -257,4 +286,39 @@ export function runFusedKernel(
   }
   for (const t of temps) ctx.free(t);
   return outs;
+}
+
+/** Copies `ins` into one new buffer; their word offsets go to `meta[1..]`. */
+function packInputs(
+  ctx: FusedContext,
+  ins: readonly FusedIn[],
+  meta: number[],
+): GpuBuffer {
+  let words = 0;
+  ins.forEach((x, p) => {
+    meta[p + 1] = words;
+    words += sizeOf(x.aval.shape);
+  });
+  if (words * 4 > ctx.maxBindingBytes) {
+    throw new RangeError(
+      `webgpu: fused kernel's packed inputs take ${
+        words * 4
+      } bytes, over the ${ctx.maxBindingBytes} one binding allows`,
+    );
+  }
+  const pack = ctx.alloc(Math.max(words, 1) * 4);
+  const enc = ctx.encoder();
+  ins.forEach((x, p) => {
+    const n = sizeOf(x.aval.shape);
+    if (n) {
+      enc.copyBufferToBuffer(
+        x.buf.buffer,
+        0,
+        pack.buffer,
+        meta[p + 1]! * 4,
+        n * 4,
+      );
+    }
+  });
+  return pack;
 }

@@ -18,6 +18,7 @@ import {
 import { runFusedReference } from "../../../ops/backends/fused_reference.ts";
 import { WebGpuBackend } from "../../../ops/backends/webgpu/backend.ts";
 import type { GpuBuffer } from "../../../ops/backends/webgpu/_kernel.ts";
+import { outputGroups } from "../../../ops/backends/webgpu/_fused.ts";
 
 const gpu = await WebGpuBackend.create();
 if (!gpu) console.warn("webgpu_fused_test: skipped: no WebGPU adapter");
@@ -644,9 +645,11 @@ Deno.test({
         outputs: [2],
       });
       const x = hostOf("float32", [1, 2, 3, 4]);
+      const k = kernel(0.125);
       await checkCases(b, [
-        { kernel: kernel(0.125), inputs: [x] },
-        { kernel: structuredClone(kernel(0.125)), inputs: [x] },
+        { kernel: k, inputs: [x] },
+        { kernel: k, inputs: [x] },
+        { kernel: structuredClone(k), inputs: [x] },
         { kernel: kernel(0.125), inputs: [x] },
       ]);
       assertEquals(built.length, 1);
@@ -683,4 +686,10 @@ Deno.test({
     );
     b.free(h as GpuBuffer);
   },
+});
+
+Deno.test("outputs that would overflow one binding are split into groups that fit", () => {
+  assertEquals(outputGroups(3, 16, 1024), [[0, 1, 2]]);
+  assertEquals(outputGroups(5, 400, 1024), [[0, 1], [2, 3], [4]]);
+  assertEquals(outputGroups(2, 4096, 1024), [[0], [1]]);
 });
