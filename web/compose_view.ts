@@ -286,6 +286,7 @@ export function composeView(onTime: (ms: number) => void): ComposeView {
       t: res.labels.length,
       d: res.inputs.d,
       inputSeed: res.inputs.seed,
+      ...(res.inputs.mode === "sentence" && { sentence: res.inputs.sentence }),
     });
     status.textContent = `${res.backend}: ${
       res.ms.toFixed(1)

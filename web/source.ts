@@ -12,6 +12,8 @@ export interface SourceInputs {
   readonly d: number;
   /** The seed of random q, k, v (key(seed), key(seed + 1), key(seed + 2)). */
   readonly inputSeed: number;
+  /** The page's sentence, when its words are the inputs there. */
+  readonly sentence?: string;
 }
 
 const NORMALISER_CALLS: Record<Exclude<NormaliserName, "broken">, string> = {
@@ -110,7 +112,11 @@ export function specSource(state: ComposeState, inputs: SourceInputs): string {
   const s = inputs.inputSeed;
   body.push(
     "",
-    "// q, k, v: [1, t, d] (one sequence); random here.",
+    inputs.sentence === undefined
+      ? "// q, k, v: [1, t, d] (one sequence); random here."
+      : `// q, k, v: [1, t, d]; the page embeds the words of ${
+        JSON.stringify(inputs.sentence)
+      },\n// this program draws random ones.`,
     `const q = normal(key(${s}), [1, t, d]);`,
     `const k = normal(key(${s + 1}), [1, t, d]);`,
     `const v = normal(key(${s + 2}), [1, t, d]);`,

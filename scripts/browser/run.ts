@@ -8,16 +8,20 @@
 // package) with playwright-core: WebGPU on SwiftShader and wasm, each
 // compared against the CPU reference in the page. A third page,
 // consumer.html, imports heed's library bundle as a web page would and
-// trains and evaluates a tiny classifier. Prints one line per test
-// and `browser tests: N passed, M failed`; exits non-zero on any failure,
-// and when Chromium is missing (never a silent skip).
+// trains and evaluates a tiny classifier. Last, the attention playground
+// (web/, served by its own handler) is driven through its flows
+// (playground.ts). Prints one line per test and
+// `browser tests: N passed, M failed`; exits non-zero on any failure, and
+// when Chromium is missing (never a silent skip).
 //
 // Usage: deno task test:browser [--filter <substring>]
-//   [--page isolated|plain|consumer] [--verbose]
+//   [--page isolated|plain|consumer|playground] [--verbose]
+//   [--screenshots <folder>] (the playground's screenshots, to look at)
 
 import { chromium } from "npm:playwright-core@1.65.2";
 import type { PageSummary, TestResult } from "./_registry.ts";
 import { wrapTestBundle } from "./_registry.ts";
+import { runPlayground } from "./playground.ts";
 
 /** Chromium's flags: WebGPU on SwiftShader, no sandbox (containers), quiet start. */
 const CHROMIUM_ARGS: readonly string[] = [
@@ -340,6 +344,28 @@ async function main(): Promise<number> {
       const r = await runPage(browser, origin, plan, arg("--filter"));
       passed += r.passed;
       failed += r.failed;
+    }
+    if (only === undefined || only === "playground") {
+      const t1 = performance.now();
+      await runPlayground(browser, async (name, fn, ms) => {
+        const t = performance.now();
+        try {
+          await fn();
+          passed++;
+          console.log(
+            `ok | playground | ${name} (${fmtMs(ms ?? performance.now() - t)})`,
+          );
+        } catch (e) {
+          failed++;
+          console.log(
+            `FAILED | playground | ${name} (${fmtMs(performance.now() - t)})`,
+          );
+          console.log(
+            String(e instanceof Error ? e.stack : e).replace(/^/gm, "    "),
+          );
+        }
+      }, { filter: arg("--filter"), screenshots: arg("--screenshots") });
+      console.log(`   playground: ${fmtMs(performance.now() - t1)}`);
     }
   } finally {
     await browser.close();
