@@ -5,14 +5,18 @@
  * @module
  */
 
+import { type Backend, getBackend } from "../backend.ts";
 import { nonStagingActive, transformsActive } from "../core.ts";
 import { checkOptions } from "../_options.ts";
 import { treeUnflatten } from "../pytree.ts";
 import type { Tensor } from "../tensor.ts";
 import type { AnyFn } from "../transforms/types.ts";
 import { evalProgram } from "./eval.ts";
+import { compileExecutable, type Executable } from "./executable.ts";
 import type { StaticOptions } from "./make_program.ts";
 import { optimizeProgram } from "./passes/optimize.ts";
+import type { Plan } from "./plan.ts";
+import { printPlan } from "./print.ts";
 import type { Program } from "./program.ts";
 import { type Signature, signatureOf, staticSet } from "./_signature.ts";
 import { type Traced, traceFlat } from "./trace.ts";
@@ -26,6 +30,25 @@ export interface JitInfo<F extends AnyFn> {
   readonly cacheSize: number;
   /** The optimised program that a call with `args` runs (traced if needed). */
   program(...args: Parameters<F>): Program;
+  /**
+   * How a top-level call with `args` runs on their backend: the fused plan
+   * (traced and compiled if needed) and its kernel count beside eager's.
+   */
+  lower(...args: Parameters<F>): Lowered;
+}
+
+/** What {@link JitInfo.lower} reports. */
+export interface Lowered {
+  /** The steps a call runs: fused kernels and plain equations. */
+  readonly plan: Plan;
+  /** Kernels one call dispatches: the plan's steps. */
+  readonly kernels: number;
+  /** Kernels an eager call dispatches: the equations `f` binds, before any pass. */
+  readonly eagerKernels: number;
+  /** Whether the backend runs fused kernels itself (else their equations run one by one). */
+  readonly fusedOnBackend: boolean;
+  /** The plan as text (`printPlan`). */
+  readonly text: string;
 }
 
 /** A jitted function: `f` with its cache. */
@@ -36,6 +59,17 @@ interface Entry {
   program: Program;
   /** Whether constant folding has run (it waits while a transform runs). */
   folded: boolean;
+  /** {@link Entry.program} compiled per backend. */
+  executables: Map<Backend, Executable>;
+}
+
+function executableFor(entry: Entry, backend: Backend): Executable {
+  let exe = entry.executables.get(backend);
+  if (!exe) {
+    exe = compileExecutable(entry.program, backend);
+    entry.executables.set(backend, exe);
+  }
+  return exe;
 }
 
 /**
@@ -43,10 +77,13 @@ interface Entry {
  * structure, shapes, dtypes, backends, and the values of static arguments
  * and number leaves) traces `f` into a program, optimises it (dead code,
  * common subexpressions, constant folding) and caches it; calls with that
- * signature run the program without calling `f`. Programs run through
- * `bind`, so jit composes with every transform both ways: `grad(jit(f))`,
- * `jit(grad(f))`, `jvp(jit(f))`, nested `jit`. With no transform running,
- * intermediates are freed when a call returns.
+ * signature run the program without calling `f`. At the top level (no
+ * transform running) a call runs the program compiled for the inputs'
+ * backend: elementwise chains, broadcasts and casts fused into one kernel,
+ * reductions with their producers (see `f.lower(...)`), each intermediate
+ * freed right after its last use. Inside another jit's trace, programs run
+ * through `bind`, so jit composes with every transform both ways:
+ * `grad(jit(f))`, `jit(grad(f))`, `jvp(jit(f))`, nested `jit`.
  *
  * Inside `f`, tensor arguments are traced: reading them (`await x.data()`,
  * `x.item()`) is an error, so is a JS branch on a value read back; pass
@@ -87,6 +124,17 @@ interface Entry {
  * assertEquals(await f(tensor([1]), false).array(), [1]);
  * assertEquals(f.cacheSize, 2);
  * ```
+ *
+ * @example Kernels per call
+ * ```ts
+ * import { jit, softmax, tensor } from "@heed/heed";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const f = jit(softmax);
+ * const x = tensor([[1, 2, 3], [4, 5, 6]]);
+ * const { kernels, eagerKernels } = f.lower(x);
+ * assertEquals([kernels, eagerKernels], [3, 9]); // max, sum of exp, divide
+ * ```
  */
 export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
   checkOptions("jit", opts, ["staticArgnums"]);
@@ -109,11 +157,17 @@ export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
       );
       // Folding computes, so under a transform it waits for a later call.
       const folded = !transformsActive();
-      entry = { traced, program: optimize(traced.program), folded };
+      entry = {
+        traced,
+        program: optimize(traced.program),
+        folded,
+        executables: new Map(),
+      };
       if (traced.cacheable) cache.set(sig.key, entry);
     } else if (!entry.folded && !transformsActive()) {
       entry.program = optimize(entry.traced.program);
       entry.folded = true;
+      entry.executables.clear();
     }
     return entry;
   };
@@ -125,8 +179,13 @@ export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
     // jit's trace, the cached program is recorded into the outer one.
     if (nonStagingActive()) return g(...args);
     const sig = signatureOf("jit", args, statics);
-    const { traced, program } = entryFor(sig);
-    const outs: Tensor[] = evalProgram(program, sig.tensors, sig.backend);
+    const entry = entryFor(sig);
+    const { traced, program } = entry;
+    // At the top level the compiled plan runs (fused kernels); inside an
+    // outer jit's trace, the program's equations are recorded into it.
+    const outs: Tensor[] = transformsActive()
+      ? evalProgram(program, sig.tensors, sig.backend)
+      : executableFor(entry, sig.backend ?? getBackend()).run(sig.tensors);
     let k = 0;
     return treeUnflatten(
       traced.outTree,
@@ -138,6 +197,20 @@ export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
     program: {
       value: (...args: unknown[]): Program =>
         entryFor(signatureOf("jit", args, statics)).program,
+    },
+    lower: {
+      value: (...args: unknown[]): Lowered => {
+        const sig = signatureOf("jit", args, statics);
+        const entry = entryFor(sig);
+        const exe = executableFor(entry, sig.backend ?? getBackend());
+        return {
+          plan: exe.plan,
+          kernels: exe.plan.steps.length,
+          eagerKernels: entry.traced.program.eqns.length,
+          fusedOnBackend: "runFused" in exe.backend,
+          text: printPlan(exe.plan),
+        };
+      },
     },
   });
   return jitted as unknown as Jitted<F>;

@@ -6,6 +6,8 @@
  */
 
 import type { DType } from "../dtype.ts";
+import type { FusedKernel } from "../backends/fused.ts";
+import type { KernelStep, Plan } from "./plan.ts";
 import type { Atom, Eqn, Program, Var } from "./program.ts";
 
 const SHORT: { [D in DType]: string } = {
@@ -72,6 +74,18 @@ function paramText(v: unknown): string {
  * ```
  */
 export function printProgram(p: Program): string {
+  const { define, use } = namer();
+  const first = head(p, define, "lambda");
+  const lines = p.eqns.map((e: Eqn) => {
+    const outs = e.outs.map(define).join(" ");
+    return `    ${outs} = ${eqnText(e)} ${e.inputs.map(use).join(" ")}`
+      .trimEnd();
+  });
+  return [first, ...lines, tail(p, use)].join("\n");
+}
+
+/** Names variables in order of definition. */
+function namer() {
   const names = new Map<Var, string>();
   const define = (v: Var): string => {
     const name = nameOf(names.size);
@@ -82,17 +96,82 @@ export function printProgram(p: Program): string {
     a.kind === "literal"
       ? `${literalText(a.value, a.aval.dtype)}:${typeOf(a)}`
       : names.get(a) ?? `?${a.id}`;
+  return { define, use };
+}
+
+function head(p: Program, define: (v: Var) => string, word: string): string {
   const consts = p.consts.map(define).join(" ");
   const inputs = p.inputs.map(define).join(" ");
-  const head = `{ lambda ${consts}${consts ? " " : ""}; ${inputs}. let`;
-  const lines = p.eqns.map((e: Eqn) => {
-    const params = Object.entries(e.params).map(([k, v]) =>
-      `${k}=${paramText(v)}`
-    );
-    const prim = params.length ? `${e.prim}[${params.join(" ")}]` : e.prim;
-    const outs = e.outs.map(define).join(" ");
-    return `    ${outs} = ${prim} ${e.inputs.map(use).join(" ")}`.trimEnd();
+  return `{ ${word} ${consts}${consts ? " " : ""}; ${inputs}. let`;
+}
+
+function tail(p: Program, use: (a: Atom) => string): string {
+  return `  in (${p.outputs.map(use).join(" ")}) }`;
+}
+
+/** `prim[k=v ...]`. */
+function eqnText(e: Eqn): string {
+  const params = Object.entries(e.params).map(([k, v]) =>
+    `${k}=${paramText(v)}`
+  );
+  return params.length ? `${e.prim}[${params.join(" ")}]` : e.prim;
+}
+
+/** `fused[...]` or `fused_reduce_sum[...]`: the kernel's shape and ops. */
+function kernelText(k: FusedKernel): string {
+  const ops = k.nodes.flatMap((n) => n.kind === "op" ? [n.prim] : []);
+  const body = `${ops.length} ops: ${ops.join(" ")}`.trimEnd();
+  return k.kind === "elementwise"
+    ? `fused[[${k.shape.join(",")}] ${body}]`
+    : `fused_reduce_${k.op}[axes=[${k.axes.join(",")}] of [${
+      k.shape.join(",")
+    }] ${body}]`;
+}
+
+/**
+ * Prints a plan as a program whose lines are its steps: plain equations as
+ * in {@link printProgram}, fused kernels as `fused[...]` (elementwise) or
+ * `fused_reduce_<op>[...]` with their iteration shape and ops, reading
+ * their input variables; the first line counts the steps (the kernels one
+ * call dispatches).
+ *
+ * @example
+ * ```ts
+ * import { makeProgram, optimizeProgram, softmax, tensor } from "@heed/heed";
+ * import { fuseProgram } from "./passes/fuse.ts";
+ * import { printPlan } from "./print.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const { program } = makeProgram(softmax)(tensor([[1, 2, 3], [4, 5, 6]]));
+ * assertEquals(
+ *   printPlan(fuseProgram(optimizeProgram(program))),
+ *   [
+ *     "{ plan ; a:f32[2,3]. let  # 3 kernels",
+ *     "    b:f32[2] = reduce_max[axes=[1]] a",
+ *     "    c:f32[2] = fused_reduce_sum[axes=[1] of [2,3] 4 ops: eq select sub exp] a b",
+ *     "    d:f32[2,3] = fused[[2,3] 5 ops: eq select sub exp div] a b c",
+ *     "  in (d) }",
+ *   ].join("\n"),
+ * );
+ * ```
+ */
+export function printPlan(plan: Plan): string {
+  const { define, use } = namer();
+  const n = plan.steps.length;
+  const first = `${head(plan.program, define, "plan")}  # ${n} kernel${
+    n === 1 ? "" : "s"
+  }`;
+  const lines = plan.steps.map((s) => {
+    const e = s.kind === "eqn" ? s.eqn : null;
+    const outs = (e ? e.outs : s.kind === "kernel" ? s.outputs : [])
+      .map(define).join(" ");
+    const ins = e ? e.inputs : s.kind === "kernel" ? s.inputs : [];
+    const what = e ? eqnText(e) : kernelText((s as KernelStep).kernel);
+    return `    ${outs} = ${what} ${ins.map(use).join(" ")}`.trimEnd();
   });
-  const outs = p.outputs.map(use).join(" ");
-  return [head, ...lines, `  in (${outs}) }`].join("\n");
+  return [
+    first,
+    ...lines,
+    tail(plan.program, use),
+  ].join("\n");
 }
