@@ -1,0 +1,226 @@
+/**
+ * Training under jit against eager training, side by side in one run: N
+ * steps of the default banking77 classifier (the `deno task train`
+ * defaults: batch 64, rows cut to 128 tokens, AdamW with warm-up + cosine,
+ * clipping, label smoothing, dropout) through `fit`, once with
+ * `jit: false` and once with `jit: true`, each in its own process so that
+ * each peak resident set is its own.
+ *
+ *   deno run -A bench/train_jit.ts [--steps 20] [--backend wasm]
+ *
+ * The N batches run twice: pass 1 traces every new batch shape (bucketed
+ * batches differ in padded length), pass 2 finds every program cached.
+ * Prints per mode: tokens/s of each pass, the first step's seconds (for
+ * jit: tracing and compiling included), the median cached step, programs
+ * compiled, peak RSS; then the jit/eager ratios of tokens/s.
+ *
+ * @module
+ */
+
+import {
+  type BackendName,
+  crossEntropy,
+  dispose,
+  foldIn,
+  type Key,
+  key,
+  setBackend,
+  split,
+} from "../ops/mod.ts";
+import {
+  batches,
+  type LabelledBatch,
+  loadDataset,
+  tokenize,
+  trainWordTokenizer,
+} from "../data/mod.ts";
+import {
+  applyClassifier,
+  classifierConfig,
+  type ClassifierParams,
+  initClassifier,
+} from "../models/arch/classifier.ts";
+import { fit } from "../models/train/fit.ts";
+import { adamw } from "../models/train/optim.ts";
+import { warmupCosine } from "../models/train/schedules.ts";
+
+/** What one mode measured. */
+interface Measured {
+  readonly mode: "eager" | "jit";
+  readonly steps: number;
+  /** Pass 1 over the N batches: every new batch shape traces (jit). */
+  readonly firstPassTokensPerSecond: number;
+  /** Pass 2 over the same batches: every program cached. */
+  readonly tokensPerSecond: number;
+  readonly firstStepSeconds: number;
+  /** Median step seconds of pass 2 (dispatch time; the pass total waits for the device). */
+  readonly cachedStepSeconds: number;
+  readonly programs: number;
+  readonly peakRssMiB: number;
+  readonly loss: number;
+}
+
+/** Runs `steps` training steps in one mode and returns what it measured. */
+async function measure(
+  mode: "eager" | "jit",
+  steps: number,
+  backend: BackendName,
+): Promise<Measured> {
+  await setBackend(backend);
+  const data = await loadDataset("banking77");
+  const tokenizer = trainWordTokenizer(data.train.array("text") as string[], {
+    lower: true,
+    minFreq: 1,
+  });
+  const cap = 128;
+  const ids = tokenize("text", tokenizer, { as: () => "ids" })(data.train)
+    .reify();
+  const cut = ids.assign({
+    ids: (ids.array("ids") as Int32Array[]).map((x) =>
+      x.length > cap ? x.subarray(0, cap) : x
+    ),
+  });
+  let maxLen = 1;
+  for (const x of cut.array("ids") as Int32Array[]) {
+    maxLen = Math.max(maxLen, x.length);
+  }
+  const config = classifierConfig({
+    vocabSize: tokenizer.vocab.size,
+    numClasses: data.labels.size,
+    maxLen,
+  });
+  const [kInit, kData, kDrop] = split(key(0), 3);
+  // The same N batches in both passes (fit frees each epoch's batches).
+  const firstN = () => {
+    const all = batches(cut, "ids", {
+      batchSize: 64,
+      key: foldIn(kData, 1),
+      labels: "label",
+    });
+    dispose(all.slice(steps));
+    return all.slice(0, steps);
+  };
+  const total = Math.ceil(cut.numRows() / 64) * 20;
+  const times: number[][] = [[], []];
+  const t0: number[] = [];
+  let rss = Deno.memoryUsage().rss;
+  const sample = () => (rss = Math.max(rss, Deno.memoryUsage().rss));
+  const { progress, programs } = await fit({
+    init: () => initClassifier(kInit, config),
+    loss: (p: ClassifierParams, b: LabelledBatch, k: Key) =>
+      crossEntropy(
+        applyClassifier(p, b, { config, training: true, key: k }).logits,
+        b.labels,
+        { labelSmoothing: 0.1 },
+      ),
+    batches: (epoch) => {
+      const bs = firstN();
+      t0[epoch - 1] = performance.now();
+      return bs;
+    },
+    tokens: (b) => b.ids.size,
+    optimizer: adamw({
+      lr: warmupCosine({ peak: 2e-3, warmup: 200, total }),
+      weightDecay: 0.01,
+    }),
+    clip: 1,
+    key: kDrop,
+    epochs: 2,
+    evaluate: () => ({}),
+    score: () => 0,
+    jit: mode === "jit",
+    onStep: (p) => {
+      times[p.epoch - 1]!.push(performance.now());
+      sample();
+    },
+  });
+  sample();
+  const [r1, r2] = progress.history as [
+    (typeof progress.history)[0],
+    (typeof progress.history)[0],
+  ];
+  const steps2 = times[1]!.map((t, i) => t - (i ? times[1]![i - 1]! : t0[1]!))
+    .sort((a, b) => a - b);
+  return {
+    mode,
+    steps,
+    firstPassTokensPerSecond: r1.tokensPerSecond,
+    tokensPerSecond: r2.tokensPerSecond,
+    firstStepSeconds: (times[0]![0]! - t0[0]!) / 1000,
+    cachedStepSeconds: steps2[steps2.length >> 1]! / 1000,
+    programs,
+    peakRssMiB: rss / 2 ** 20,
+    loss: r2.loss,
+  };
+}
+
+if (import.meta.main) {
+  const args: Record<string, string> = { steps: "20", backend: "wasm" };
+  for (const a of Deno.args) {
+    const m = /^--(steps|backend|mode)=(.*)$/.exec(a);
+    if (!m) throw new TypeError(`train_jit: unknown argument ${a}`);
+    args[m[1]!] = m[2]!;
+  }
+  const steps = Number(args.steps);
+  if (!Number.isInteger(steps) || steps < 2) {
+    throw new RangeError(
+      `train_jit: --steps must be an integer ≥ 2, got ${args.steps}`,
+    );
+  }
+  const backend = args.backend as BackendName;
+  if (args.mode === "eager" || args.mode === "jit") {
+    // A child: one mode, its result as the last line of stdout.
+    console.log(JSON.stringify(await measure(args.mode, steps, backend)));
+  } else {
+    const results: Measured[] = [];
+    for (const mode of ["eager", "jit"] as const) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL(import.meta.url).pathname,
+          `--mode=${mode}`,
+          `--steps=${steps}`,
+          `--backend=${backend}`,
+        ],
+        stderr: "inherit",
+      }).output();
+      const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+      if (!out.success) throw new Error(`train_jit: the ${mode} run failed`);
+      results.push(JSON.parse(lines.at(-1)!) as Measured);
+    }
+    console.log(
+      `banking77 classifier (train defaults), ${steps} steps on ${backend}`,
+    );
+    const cols = [
+      [
+        "tokens/s pass 1",
+        (r: Measured) => r.firstPassTokensPerSecond.toFixed(0),
+      ],
+      ["tokens/s pass 2", (r: Measured) => r.tokensPerSecond.toFixed(0)],
+      ["first step s", (r: Measured) => r.firstStepSeconds.toFixed(2)],
+      ["median step s", (r: Measured) => r.cachedStepSeconds.toFixed(3)],
+      ["programs", (r: Measured) => String(r.programs)],
+      ["peak RSS MiB", (r: Measured) => r.peakRssMiB.toFixed(0)],
+      ["loss pass 2", (r: Measured) => r.loss.toFixed(4)],
+    ] as const;
+    console.log(["mode  ", ...cols.map(([h]) => h)].join("  "));
+    for (const r of results) {
+      console.log(
+        [
+          r.mode.padEnd(6),
+          ...cols.map(([h, f]) => f(r).padStart(h.length)),
+        ].join("  "),
+      );
+    }
+    const [e, j] = results as [Measured, Measured];
+    const ratio = (f: (r: Measured) => number) => (f(j) / f(e)).toFixed(2);
+    console.log(
+      `jit / eager tokens/s: ${
+        ratio((r) => r.tokensPerSecond)
+      }× cached (pass 2), ${
+        ratio((r) => r.firstPassTokensPerSecond)
+      }× with tracing (pass 1)`,
+    );
+  }
+}
