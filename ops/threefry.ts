@@ -46,13 +46,45 @@ export function randomBits(k0: number, k1: number, i: number): number {
   return threefry2x32(k0, k1, i >>> 1, 0)[i & 1]!;
 }
 
-/** Fills `out[i]` with uniform floats for elements `0..out.length-1` (two per encryption). */
+/**
+ * Fills `out[i]` with uniform floats for elements `0..out.length-1` (two per
+ * encryption): `threefry2x32` unrolled on int32 words (`| 0` wraps as
+ * `>>> 0` does), without allocating, since dropout draws millions.
+ */
 export function fillUniform(k0: number, k1: number, out: Float32Array): void {
   const n = out.length;
+  const a = k0 | 0, b = k1 | 0, c = (0x1bd11bda ^ k0 ^ k1) | 0;
   for (let j = 0; 2 * j < n; j++) {
-    const [a, b] = threefry2x32(k0, k1, j, 0);
-    out[2 * j] = bitsToUniform(a);
-    if (2 * j + 1 < n) out[2 * j + 1] = bitsToUniform(b);
+    let x0 = (j + a) | 0, x1 = b;
+    // Each line: four rounds (rotations 13 15 26 6, then 17 29 16 24), then
+    // the key injection of that block.
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 13) | (x1 >>> 19)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 15) | (x1 >>> 17)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 26) | (x1 >>> 6)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 6) | (x1 >>> 26)) ^ x0;
+    x0 = (x0 + b) | 0, x1 = (x1 + c + 1) | 0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 17) | (x1 >>> 15)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 29) | (x1 >>> 3)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 16) | (x1 >>> 16)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 24) | (x1 >>> 8)) ^ x0;
+    x0 = (x0 + c) | 0, x1 = (x1 + a + 2) | 0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 13) | (x1 >>> 19)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 15) | (x1 >>> 17)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 26) | (x1 >>> 6)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 6) | (x1 >>> 26)) ^ x0;
+    x0 = (x0 + a) | 0, x1 = (x1 + b + 3) | 0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 17) | (x1 >>> 15)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 29) | (x1 >>> 3)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 16) | (x1 >>> 16)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 24) | (x1 >>> 8)) ^ x0;
+    x0 = (x0 + b) | 0, x1 = (x1 + c + 4) | 0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 13) | (x1 >>> 19)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 15) | (x1 >>> 17)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 26) | (x1 >>> 6)) ^ x0;
+    x0 = (x0 + x1) | 0, x1 = ((x1 << 6) | (x1 >>> 26)) ^ x0;
+    x0 = (x0 + c) | 0, x1 = (x1 + a + 5) | 0;
+    out[2 * j] = (x0 >>> 9) * 1.1920928955078125e-7;
+    if (2 * j + 1 < n) out[2 * j + 1] = (x1 >>> 9) * 1.1920928955078125e-7;
   }
 }
 

@@ -7,7 +7,13 @@
 import { assertEquals, assertNotEquals } from "@std/assert";
 import * as h from "../../mod.ts";
 import type { Tensor } from "../../mod.ts";
-import { threefry2x32 } from "../../ops/threefry.ts";
+import fc from "fast-check";
+import {
+  bitsToUniform,
+  fillUniform,
+  randomBits,
+  threefry2x32,
+} from "../../ops/threefry.ts";
 import {
   assertAllClose,
   readAll,
@@ -406,4 +412,23 @@ Deno.test("split returns a tuple for a literal count", () => {
   assertEquals(many.length, 5);
   assertEquals(three[0].words, a.words);
   assertEquals(three[1].words, b.words);
+});
+
+Deno.test("fillUniform (unrolled) equals bitsToUniform of randomBits for any key and length", () => {
+  fc.assert(
+    fc.property(
+      fc.nat(0xffffffff),
+      fc.nat(0xffffffff),
+      fc.nat(9),
+      (k0, k1, n) => {
+        const out = new Float32Array(n);
+        fillUniform(k0, k1, out);
+        const want = Float32Array.from(
+          { length: n },
+          (_, i) => bitsToUniform(randomBits(k0, k1, i)),
+        );
+        assertEquals(out, want);
+      },
+    ),
+  );
 });
