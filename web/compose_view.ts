@@ -5,27 +5,15 @@
 // backend; results are serialised so a slow step never interleaves.
 
 import { dispose, getBackend, scope } from "../ops/mod.ts";
-import {
-  button,
-  byId,
-  checkbox,
-  el,
-  numberInput,
-  optionalNumber,
-  select,
-} from "./_dom.ts";
+import { byId, el } from "./_dom.ts";
+import { type FormHandle, renderComposeForm } from "./compose_form.ts";
 import { drawHeatmap, type HeatmapLayout, matrices } from "./heatmap.ts";
 import { DEFAULT_INPUTS, type InputState, makeInputs } from "./inputs.ts";
 import {
   buildAttention,
-  COMBINES,
   type ComposeState,
-  DEFAULT_MODULE,
   DEFAULT_STATE,
-  type ModuleState,
-  NORMALISERS,
   readsLengths,
-  SCORES,
 } from "./spec.ts";
 import { specSource } from "./source.ts";
 
@@ -62,167 +50,19 @@ export function composeView(onTime: (ms: number) => void): ComposeView {
   let chain: Promise<unknown> = Promise.resolve();
   const status = byId("compose-status");
 
-  const update = (s: ComposeState) => {
-    state = s;
-    void schedule();
-  };
-  const setModule = (i: number, m: Partial<ModuleState>) =>
-    update({
-      ...state,
-      modules: state.modules.map((x, j) => j === i ? { ...x, ...m } : x),
-    });
-
-  function moduleCard(m: ModuleState, i: number): HTMLElement {
-    const f = (name: string) => `m${i}.${name}`;
-    const set = (p: Partial<ModuleState>) => setModule(i, p);
-    const card = el(
-      "fieldset",
-      { class: "module" },
-      el("legend", {}, `module ${i + 1}`),
-      select(
-        f("score"),
-        "score",
-        SCORES,
-        m.score,
-        (v) => set({ score: v as ModuleState["score"] }),
-      ),
-      numberInput(
-        f("cosineScale"),
-        "cosine scale",
-        m.cosineScale,
-        (v) => set({ cosineScale: v }),
-      ),
-      el("br"),
-      optionalNumber(
-        f("temperature"),
-        "temperature",
-        m.temperature,
-        0.5,
-        (v) => set({ temperature: v }),
-      ),
-      optionalNumber(
-        f("alibi"),
-        "ALiBi slope",
-        m.alibi,
-        0.5,
-        (v) => set({ alibi: v }),
-      ),
-      optionalNumber(
-        f("softCap"),
-        "soft-cap",
-        m.softCap,
-        2,
-        (v) => set({ softCap: v }),
-      ),
-      el("br"),
-      checkbox(f("causal"), "causal", m.causal, (v) => set({ causal: v })),
-      optionalNumber(
-        f("window"),
-        "window ±",
-        m.window,
-        1,
-        (v) => set({ window: v }),
-      ),
-      checkbox(f("padding"), "padding", m.padding, (v) => set({ padding: v })),
-      el("br"),
-      select(
-        f("normaliser"),
-        "normaliser",
-        NORMALISERS,
-        m.normaliser,
-        (v) => set({ normaliser: v as ModuleState["normaliser"] }),
-      ),
-    );
-    if (state.modules.length > 1) {
-      card.append(button(f("remove"), "remove", () => {
-        update({ ...state, modules: state.modules.filter((_, j) => j !== i) });
-        renderForm();
-      }));
-    }
-    return card;
-  }
-
-  function renderForm(): void {
-    const form = byId("compose-form");
-    form.replaceChildren(
-      ...state.modules.map(moduleCard),
-      el(
-        "div",
-        { class: "row" },
-        button("addModule", "add a module", () => {
-          if (state.modules.length >= 3) return;
-          update({ ...state, modules: [...state.modules, DEFAULT_MODULE] });
-          renderForm();
-        }),
-        select(
-          "combine",
-          "combine with",
-          COMBINES,
-          state.combine,
-          (v) => update({ ...state, combine: v as ComposeState["combine"] }),
-        ),
-        numberInput(
-          "seed",
-          "parameter seed",
-          state.seed,
-          (v) => update({ ...state, seed: Math.trunc(v) }),
-          "1",
-        ),
-        numberInput(
-          "length",
-          "valid keys (padding)",
-          state.length,
-          (v) => update({ ...state, length: Math.max(0, Math.trunc(v)) }),
-          "1",
-        ),
-      ),
-    );
-    const setIn = (p: Partial<InputState>) => {
-      inputs = { ...inputs, ...p };
+  const form: FormHandle = {
+    state: () => state,
+    inputs: () => inputs,
+    setState(s) {
+      state = s;
       void schedule();
-    };
-    const sentence = el("input", {
-      type: "text",
-      size: "40",
-      value: inputs.sentence,
-      "data-field": "sentence",
-    });
-    sentence.addEventListener(
-      "input",
-      () => setIn({ sentence: sentence.value }),
-    );
-    byId("inputs-form").replaceChildren(
-      select(
-        "mode",
-        "q, k, v from",
-        ["sentence", "random"],
-        inputs.mode,
-        (v) => setIn({ mode: v as InputState["mode"] }),
-      ),
-      el("label", {}, "sentence ", sentence),
-      numberInput(
-        "t",
-        "random: tokens",
-        inputs.t,
-        (v) => setIn({ t: Math.max(1, Math.min(16, Math.trunc(v))) }),
-        "1",
-      ),
-      numberInput(
-        "inputSeed",
-        "seed",
-        inputs.seed,
-        (v) => setIn({ seed: Math.trunc(v) }),
-        "1",
-      ),
-      numberInput(
-        "d",
-        "features d",
-        inputs.d,
-        (v) => setIn({ d: Math.max(1, Math.min(64, Math.trunc(v))) }),
-        "1",
-      ),
-    );
-  }
+    },
+    setInputs(i) {
+      inputs = i;
+      void schedule();
+    },
+  };
+  const renderForm = () => renderComposeForm(form);
 
   async function compute(): Promise<ComposeResult> {
     const s = state, inp = inputs;

@@ -42,6 +42,11 @@ export type FromWorker =
     readonly steps: number;
     readonly initialLoss: number;
     readonly backend: string;
+    /** The worker's wasm threads (null unless wasm started there). */
+    readonly wasmThreads: {
+      readonly threads: number;
+      readonly reason: string | null;
+    } | null;
   }
   | {
     readonly type: "step";

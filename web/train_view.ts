@@ -20,6 +20,8 @@ export interface TrainOutcome {
   readonly validAccuracy: number;
   readonly seconds: number;
   readonly epochs: readonly { loss: number; validAccuracy: number }[];
+  /** The worker's wasm threads, when it trained on wasm. */
+  readonly wasmThreads: Extract<FromWorker, { type: "start" }>["wasmThreads"];
 }
 
 /** The Train section's handle. */
@@ -81,6 +83,7 @@ export function trainView(
     };
     const epochs: { loss: number; validAccuracy: number }[] = [];
     let initialLoss = 0, steps = 1;
+    let threads: TrainOutcome["wasmThreads"] = null;
     const redraw = () =>
       drawPlot(svg, [
         {
@@ -110,11 +113,12 @@ export function trainView(
         case "start":
           initialLoss = m.initialLoss;
           steps = m.steps;
-          status.textContent =
-            `training on ${m.backend}: ${m.train} sentences of ` +
-            `${m.labels.length} classes (${
-              m.labels.join(", ")
-            }), ${m.valid} to validate`;
+          threads = m.wasmThreads;
+          status.textContent = `training on ${m.backend}${
+            m.wasmThreads ? ` (wasm on ${m.wasmThreads.threads} threads)` : ""
+          }: ${m.train} sentences of ${m.labels.length} classes (${
+            m.labels.join(", ")
+          }), ${m.valid} to validate`;
           redraw();
           break;
         case "step":
@@ -141,7 +145,7 @@ export function trainView(
             `${m.initialLoss.toFixed(3)} → ${m.finalLoss.toFixed(3)}, best ` +
             `validation accuracy ${(100 * m.validAccuracy).toFixed(1)}%`;
           status.className = "ok";
-          return { ...m, epochs };
+          return { ...m, epochs, wasmThreads: threads };
       }
       return undefined;
     }).catch((e: unknown) => {

@@ -8,6 +8,7 @@ import {
   argmax,
   crossEntropy,
   dispose,
+  info,
   init,
   key,
   mean,
@@ -168,6 +169,7 @@ async function train(r: TrainRequest): Promise<void> {
     steps: steps * r.epochs,
     initialLoss,
     backend: r.backend,
+    wasmThreads: info().wasmThreads,
   });
   const { params, progress } = await fit({
     init: () => init0,
