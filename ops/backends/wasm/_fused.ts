@@ -4,8 +4,8 @@
  * `_fused_codegen.ts`) that imports the backend's memory and, where the
  * eager backend runs the CPU reference, the same host functions
  * (`Math.sin`, `Math.cos`, `erf`, `pow`). Compiled modules are cached by
- * {@link fusedKey} and shared between backends; each backend keeps its own
- * instances, bound to its memory.
+ * {@link kernelKey} and shared between backends; each backend keeps its
+ * own instances, bound to its memory.
  *
  * Fused kernels run on the calling thread. (Workers instantiate only the
  * backend's own module; threading fused kernels is future work.)
@@ -15,7 +15,7 @@
 
 import { type Aval, sizeOf } from "../../dtype.ts";
 import { erf, INT32_RANGE, powFloat, powInt } from "../_cpu_math.ts";
-import { type FusedKernel, fusedKey, fusedOutputs } from "../fused.ts";
+import { type FusedKernel, fusedOutputs } from "../fused.ts";
 import type { Arena, Block } from "./_arena.ts";
 import { uleb } from "./_asm.ts";
 import { generate, type Generated } from "./_fused_codegen.ts";
@@ -110,6 +110,21 @@ export function fusedCompileStats(): { modules: number; ms: number } {
   return { ...stats };
 }
 
+/**
+ * The cache key of a kernel: `fusedKey` (its JSON), except that numbers
+ * JSON cannot print are spelled out: `fusedKey` prints NaN, ±∞ as `null`
+ * and -0 as `0`, so literals NaN and ∞ would share a compiled kernel.
+ */
+export function kernelKey(kernel: FusedKernel): string {
+  return JSON.stringify(
+    kernel,
+    (_k, v) =>
+      typeof v === "number" && (!Number.isFinite(v) || Object.is(v, -0))
+        ? `#${Object.is(v, -0) ? "-0" : v}`
+        : v,
+  );
+}
+
 function touch<V>(map: Map<string, V>, key: string, v: V, max: number): V {
   map.delete(key);
   map.set(key, v);
@@ -179,7 +194,7 @@ export class FusedRunner {
   }
 
   #kernel(kernel: FusedKernel): (...ptrs: number[]) => void {
-    const key = `${this.#shared ? "s" : "u"}${fusedKey(kernel)}`;
+    const key = `${this.#shared ? "s" : "u"}${kernelKey(kernel)}`;
     const hit = this.#instances.get(key);
     if (hit) return touch(this.#instances, key, hit, MAX_MODULES);
     const c = compile(kernel, key, this.#shared);

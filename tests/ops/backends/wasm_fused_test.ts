@@ -700,3 +700,18 @@ Deno.test("a kernel compiles once per key, and backends share the compiled modul
   assertEquals(fusedCompileStats().modules, before + 2);
   other.close();
 });
+
+Deno.test("literals NaN, ∞, -∞, 0 and -0 make different kernels (JSON would print null, null, null, 0, 0)", () => {
+  const x = new Float32Array([1, 2]);
+  for (const order of [[NaN, Infinity, -Infinity, 0, -0], [-0, 0, -Infinity]]) {
+    for (const c of order) {
+      const k: FusedElementwise = {
+        kind: "elementwise",
+        shape: [2],
+        nodes: [load(0, [1]), lit(c), app("mul", [0, 1])],
+        outputs: [2],
+      };
+      assertUlps(runWasm(k, [x])[0]!, new Float32Array([c, 2 * c]), 0, `${c}`);
+    }
+  }
+});
