@@ -20,6 +20,7 @@ import {
   fusedKey,
   type FusedLoad,
   fusedOutputs,
+  type FusedReduce,
 } from "../fused.ts";
 import { type Dispatch, type GpuBuffer, groups1d } from "./_kernel.ts";
 import {
@@ -33,7 +34,12 @@ import {
   splitIndex,
   toWord,
 } from "./_fused_expr.ts";
-import { reduceSizes, reduceSource, type WordAt } from "./_fused_reduce.ts";
+import {
+  combinePartials,
+  reduceSizes,
+  reduceSource,
+  type WordAt,
+} from "./_fused_reduce.ts";
 import { header, MATH, META_WORDS, WG } from "./_wgsl.ts";
 import { ZERO_WORD } from "./_wgsl_math.ts";
 
@@ -202,6 +208,10 @@ interface Plan {
   readonly maxStorage: number;
   readonly key: string;
   readonly bindings: Bindings;
+  /** Invocations of the (first) dispatch. */
+  readonly invocations: number;
+  /** A reduction split into chunks: the kernel combining their partial results. */
+  readonly second: FusedReduce | null;
 }
 
 const plans = new WeakMap<FusedKernel, Plan>();
@@ -210,12 +220,17 @@ function planOf(kernel: FusedKernel, maxStorage: number): Plan {
   let p = plans.get(kernel);
   if (p?.maxStorage === maxStorage) return p;
   const bindings = bindingsOf(kernel, maxStorage);
+  const sizes = kernel.kind === "reduce" ? reduceSizes(kernel) : null;
   p = {
     maxStorage,
     key: `fused:${bindings.direct.length}+${bindings.packed.length}:${
       fusedKey(kernel)
     }`,
     bindings,
+    invocations: sizes ? sizes.nOut * sizes.parts : sizeOf(kernel.shape),
+    second: sizes && sizes.parts > 1
+      ? combinePartials(kernel as FusedReduce)
+      : null,
   };
   plans.set(kernel, p);
   return p;
@@ -223,7 +238,8 @@ function planOf(kernel: FusedKernel, maxStorage: number): Plan {
 
 /**
  * Runs `kernel` on `inputs` as one dispatch (plus copies when it has
- * several outputs or packed inputs); returns one new buffer per output.
+ * several outputs or packed inputs, and a second reduction when a long
+ * row was split); returns one new buffer per output.
  */
 export function runFusedKernel(
   ctx: FusedContext,
@@ -232,12 +248,9 @@ export function runFusedKernel(
 ): GpuBuffer[] {
   checkKernel(kernel, inputs);
   const size = sizeOf(fusedOutputs(kernel)[0]!.shape);
-  if (kernel.kind === "elementwise" && kernel.outputs.length > 1) {
-    const groups = outputGroups(
-      kernel.outputs.length,
-      size * 4,
-      ctx.maxBindingBytes,
-    );
+  const nOut = kernel.kind === "elementwise" ? kernel.outputs.length : 1;
+  if (kernel.kind === "elementwise" && nOut > 1) {
+    const groups = outputGroups(nOut, size * 4, ctx.maxBindingBytes);
     if (groups.length > 1) {
       return groups.flatMap((g) =>
         runFusedKernel(ctx, {
@@ -247,10 +260,11 @@ export function runFusedKernel(
       );
     }
   }
-  const nOut = kernel.kind === "elementwise" ? kernel.outputs.length : 1;
-  const outs = Array.from({ length: nOut }, () => ctx.alloc(size * 4));
-  if (size === 0) return outs;
-  const { key, bindings: b } = planOf(kernel, ctx.maxStorageBuffers);
+  if (size === 0) {
+    return Array.from({ length: nOut }, () => ctx.alloc(0));
+  }
+  const plan = planOf(kernel, ctx.maxStorageBuffers);
+  const b = plan.bindings;
   const temps: GpuBuffer[] = [];
   const bound = b.direct.map((j) => inputs[j]!.buf);
   const meta = new Array<number>(ZERO_WORD + 1).fill(0);
@@ -259,30 +273,31 @@ export function runFusedKernel(
     bound.push(pack);
     temps.push(pack);
   }
-  const packedOut = nOut === 1 ? outs[0]! : ctx.alloc(nOut * size * 4);
-  if (nOut > 1) temps.push(packedOut);
-  const items = kernel.kind === "reduce" && reduceSizes(kernel).wide
-    ? size * WG
-    : size;
+  // Every output, or the partial results, in one buffer.
+  const target = ctx.alloc(plan.invocations * nOut * 4);
   ctx.encode({
-    key,
+    key: plan.key,
     source: () => fusedSource(kernel, b),
     inputs: bound,
-    output: packedOut,
+    output: target,
     meta: meta.slice(0, META_WORDS),
-    groups: groups1d(items, WG, ctx.maxPerDim),
+    groups: groups1d(plan.invocations, WG, ctx.maxPerDim),
   });
-  if (nOut > 1) {
+  let outs = [target];
+  if (plan.second) {
+    const aval = {
+      shape: [plan.invocations],
+      dtype: plan.second.nodes[0]!.dtype,
+    };
+    outs = runFusedKernel(ctx, plan.second, [{ buf: target, aval }]);
+    temps.push(target);
+  } else if (nOut > 1) {
+    outs = Array.from({ length: nOut }, () => ctx.alloc(size * 4));
     const enc = ctx.encoder();
     outs.forEach((o, j) =>
-      enc.copyBufferToBuffer(
-        packedOut.buffer,
-        j * size * 4,
-        o.buffer,
-        0,
-        size * 4,
-      )
+      enc.copyBufferToBuffer(target.buffer, j * size * 4, o.buffer, 0, size * 4)
     );
+    temps.push(target);
   }
   for (const t of temps) ctx.free(t);
   return outs;

@@ -3,9 +3,16 @@
 // part, computed once per output, plus a reduced part per element. Nodes
 // that do not vary along the reduced axes (literals, broadcast loads and
 // what is computed from them only, e.g. softmax's max) are hoisted out of
-// the loop. The loop and the workgroup tree follow `_reduce.ts`: UNROLL
-// reads per iteration and a straight-line tree, for llvmpipe's limit of
-// 65,535 loop iterations per invocation.
+// the loop.
+//
+// One invocation reduces one chunk of one output's row, reading UNROLL
+// elements per loop iteration (`_reduce.ts`): Mesa's llvmpipe stops an
+// invocation after 65,535 loop iterations. A long row is split into
+// `parts` chunks whose partial results a second reduction combines (over
+// [outputs, parts], recursively), so that chunks stay short and enough
+// invocations run. No workgroup tree: on llvmpipe a shader with barriers
+// around the inlined expression took 3-5 s to compile and ran up to 10x
+// slower than this split (bench/webgpu_fused.ts).
 
 import type { FusedLoad, FusedReduce } from "../fused.ts";
 import {
@@ -18,26 +25,62 @@ import {
   splitIndex,
   toWord,
 } from "./_fused_expr.ts";
-import { combine, ident, unrolledLoop } from "./_reduce.ts";
+import { combine, ident, UNROLL, unrolledLoop } from "./_reduce.ts";
 import { WG, wgslType } from "./_wgsl.ts";
 
 /** Where load `n` reads: the word at index expression `idx` of its input. */
 export type WordAt = (load: FusedLoad, idx: string) => string;
 
-/** Outputs at most this many and rows at least this long: a workgroup per output. */
-const WIDE_OUTPUTS = 4096;
-const WIDE_ROW = 512;
+/** Elements per chunk at most: 32,768 loop iterations of UNROLL reads. */
+const MAX_CHUNK = 32_768 * UNROLL;
+/** Elements per chunk at least, when a row is split for parallelism. */
+const MIN_CHUNK = 256;
+/** Invocations worth splitting rows for. */
+const TARGET_INVOCATIONS = 16_384;
 
-/** The kernel's sizes: outputs and elements reduced into each. */
+/**
+ * The kernel's sizes: outputs, elements reduced into each, and the chunks
+ * each row is split into (1: one invocation per output, no second pass).
+ */
 export function reduceSizes(
   kernel: FusedReduce,
-): { nOut: number; nR: number; wide: boolean } {
+): { nOut: number; nR: number; parts: number; chunk: number } {
   let nOut = 1, nR = 1;
   kernel.shape.forEach((d, a) => {
     if (kernel.axes.includes(a)) nR *= d;
     else nOut *= d;
   });
-  return { nOut, nR, wide: nOut <= WIDE_OUTPUTS && nR >= WIDE_ROW };
+  const want = Math.max(
+    Math.ceil(nR / MAX_CHUNK),
+    Math.min(
+      Math.ceil(TARGET_INVOCATIONS / Math.max(nOut, 1)),
+      Math.floor(nR / MIN_CHUNK),
+    ),
+    1,
+  );
+  // Every chunk starts inside the row.
+  const chunk = Math.ceil(nR / want);
+  const parts = chunk > 0 ? Math.ceil(nR / chunk) : 1;
+  return { nOut, nR, parts, chunk };
+}
+
+/** The reduction that combines the partial results `[nOut, parts]` of `kernel`. */
+export function combinePartials(kernel: FusedReduce): FusedReduce {
+  const { nOut, parts } = reduceSizes(kernel);
+  return {
+    kind: "reduce",
+    op: kernel.op,
+    shape: [nOut, parts],
+    axes: [1],
+    nodes: [{
+      kind: "load",
+      input: 0,
+      offset: 0,
+      strides: [parts, 1],
+      dtype: kernel.nodes[kernel.value]!.dtype,
+    }],
+    value: 0,
+  };
 }
 
 /** The body of a fused reduction's shader (after the header and MATH). */
@@ -48,7 +91,7 @@ export function reduceSource(kernel: FusedReduce, wordAt: WordAt): string {
     : kernel.op === "max"
     ? "reduce_max"
     : "reduce_min";
-  const { nOut, nR, wide } = reduceSizes(kernel);
+  const { nOut, nR, parts, chunk } = reduceSizes(kernel);
   const dt = nodes[kernel.value]!.dtype;
   const t = wgslType(dt);
   const live = reachable(nodes, [kernel.value]);
@@ -130,7 +173,7 @@ ${letStatements(nodes, variant, load((n) => `b${n}`, redStrides, "c"))}
         load((n) => `${(nodes[n] as FusedLoad).offset}`, keptStrides, "a"),
       ),
     ].join("\n");
-  const call = `elem(${[...args, "k"].join(", ")})`;
+  const call = `elem(${[...args, "start + k"].join(", ")})`;
   const comp = kind === "reduce_sum" && dt === "float32";
   const step = comp
     ? `\n        acc = add2(acc, ${call});`
@@ -138,51 +181,18 @@ ${letStatements(nodes, variant, load((n) => `b${n}`, redStrides, "c"))}
   const init = comp
     ? "var acc = vec2<f32>(0.0, 0.0);"
     : `var acc = ${ident(kind, dt)};`;
-  if (!wide) {
-    return `${elem}
+  // Invocation i: output i / parts, chunk i % parts of its row.
+  return `${elem}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * ${WG}u;
-  if (i >= ${nOut}u) { return; }
-${perOutput("i")}
-  let r = ${nR}u;
+  if (i >= ${nOut * parts}u) { return; }
+  let o = i / ${parts}u;
+  let start = (i % ${parts}u) * ${chunk}u;
+${perOutput("o")}
+  let r = min(${chunk}u, ${nR}u - start);
   ${init}${unrolledLoop("0u", 1, () => step)}
   out[i] = ${toWord(dt, comp ? "fin2(acc)" : "acc")};
-}`;
-  }
-  // One workgroup per output: strided partials, then a straight-line tree.
-  const merge = (s: number) =>
-    comp
-      ? `
-    let p = merge2(vec2<f32>(sv[lid], sc[lid]), vec2<f32>(sv[lid + ${s}u], sc[lid + ${s}u]));
-    sv[lid] = p.x; sc[lid] = p.y;`
-      : `
-    sv[lid] = ${combine(kind, dt, "sv[lid]", `sv[lid + ${s}u]`)};`;
-  let tree = "";
-  for (let s = WG / 2; s > 0; s >>= 1) {
-    tree += `
-  if (lid < ${s}u) {${merge(s)}
-  }
-  workgroupBarrier();`;
-  }
-  return `${elem}
-var<workgroup> sv: array<${t}, ${WG}>;${
-    comp ? `\nvar<workgroup> sc: array<f32, ${WG}>;` : ""
-  }
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let o = wid.x + wid.y * nwg.x;
-  let valid = o < ${nOut}u;
-  let oc = min(o, ${nOut - 1}u);
-${perOutput("oc")}
-  let r = select(0u, ${nR}u, valid);
-  ${init}${unrolledLoop("lid", WG, () => step)}
-  ${comp ? "sv[lid] = acc.x; sc[lid] = acc.y;" : "sv[lid] = acc;"}
-  workgroupBarrier();${tree}
-  if (lid == 0u && valid) { out[o] = ${
-    toWord(dt, comp ? "fin2(vec2<f32>(sv[0], sc[0]))" : "sv[0]")
-  }; }
 }`;
 }

@@ -495,29 +495,45 @@ Deno.test({
   fn: async () => {
     const r = rng(3);
     const big = Float32Array.from({ length: 70_001 }, () => r() * 2 - 1);
+    // 2^20 + 3 elements: partial sums of partial sums (three dispatches).
+    const huge = Float32Array.from({ length: 2 ** 20 + 3 }, () => r());
     const withNan = big.slice();
     withNan[70_000] = NaN;
-    // Integer pow inside the loop: 600,000 elements of (±1)^(2^30) in one
-    // row. MATH's pow_i32 loops once per exponent bit, which would take a
-    // lane past llvmpipe's 65,535 loop iterations.
-    const n = 600_000;
-    const signs = Int32Array.from({ length: n }, (_, i) => i % 3 ? 1 : -1);
+    // Integer pow inside the loop, in an outer-product reduction (broadcast
+    // loads, so the iteration space is larger than any buffer):
+    // Σ_j x_i^(e_j) over [16384, 4096] with x_i = ±1, e_j = 2^30 + (j % 2).
+    // MATH's pow_i32 loops once per exponent bit: 31 · 4096 iterations
+    // would take each invocation past llvmpipe's 65,535.
+    const nOut = 16_384, nR = 4096;
+    const signs = Int32Array.from({ length: nOut }, (_, i) => i % 3 ? 1 : -1);
+    const exps = Int32Array.from({ length: nR }, (_, j) => 2 ** 30 + j % 2);
     const powSum: FusedKernel = {
       kind: "reduce",
       op: "sum",
-      shape: [n],
-      axes: [0],
-      nodes: [ld(0, [1], "int32"), {
-        kind: "literal",
-        value: 2 ** 30,
-        dtype: "int32",
-      }, fop("pow", [0, 1], "int32")],
+      shape: [nOut, nR],
+      axes: [1],
+      nodes: [
+        ld(0, [1, 0], "int32"),
+        ld(1, [0, 1], "int32"),
+        fop("pow", [0, 1], "int32"),
+      ],
       value: 2,
     };
     // Many outputs, one invocation each: [5000, 20] · w[20], w broadcast.
     const rows = Float32Array.from({ length: 100_000 }, () => r());
     const w = Float32Array.from({ length: 20 }, () => r());
     const cases: Case[] = [
+      {
+        kernel: {
+          kind: "reduce",
+          op: "sum",
+          shape: [2 ** 20 + 3],
+          axes: [0],
+          nodes: [ld(0, [1])],
+          value: 0,
+        },
+        inputs: [huge],
+      },
       {
         kernel: {
           kind: "reduce",
@@ -551,7 +567,6 @@ Deno.test({
         },
         inputs: [big],
       },
-      { kernel: powSum, inputs: [signs] },
       {
         kernel: {
           kind: "reduce",
@@ -565,7 +580,18 @@ Deno.test({
       },
     ];
     await checkCases(gpu!, cases);
-    assertEquals(runFusedReference(powSum, [signs])[0]![0], n);
+    // (The reference would materialise 2^26 elements per node: the sums
+    // are known.)
+    const aval = (n: number) => ({ shape: [n], dtype: "int32" as const });
+    const xs = { handle: gpu!.upload(signs, aval(nOut)), aval: aval(nOut) };
+    const es = { handle: gpu!.upload(exps, aval(nR)), aval: aval(nR) };
+    const [out] = gpu!.runFused(powSum, [xs, es]);
+    const sums = await gpu!.read(out, aval(nOut));
+    assertEquals(
+      Array.from(sums),
+      Array.from(signs, (x) => x === 1 ? nR : 0),
+    );
+    for (const h of [out, xs.handle, es.handle]) gpu!.free(h);
   },
 });
 
