@@ -157,49 +157,53 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
     advance(v.steps, -v.extent);
   };
 
-  const load = (i: number, lanes: Lanes) => {
+  /** Pushes `p + off` for a memory access, returning its memarg offset. */
+  const addr = (p: number, off: number): number => {
+    f.get(p);
+    if (off < 0) f.i32(off).op("i32.add");
+    return Math.max(off, 0);
+  };
+  /** A load; `group` g reads the lanes 4g..4g+3 further along the vector axis. */
+  const load = (i: number, lanes: Lanes, group: number) => {
     const node = nodes[i]!;
     const k = plan.loadPointer.get(i)!, p = ptr[k]!;
     const b = ELEM_BYTES[node.dtype], step = plan.vector.steps[k]!;
-    const one = b === 4
-      ? () => f.get(p).mem("v128.load32_splat")
-      : () => f.get(p).mem("i32.load8_u").simd("i32x4.splat");
-    if (lanes === 1 || step === 0) return one();
+    const base = 4 * group * step;
+    const one = (off: number) =>
+      b === 4
+        ? f.mem("v128.load32_splat", addr(p, off))
+        : f.mem("i32.load8_u", addr(p, off)).simd("i32x4.splat");
+    if (lanes === 1 || step === 0) return one(base);
     if (step === b) {
-      if (b === 4) return f.get(p).mem("v128.load");
-      f.get(p).mem("v128.load32_zero").simd("i16x8.extend_low_i8x16_u")
-        .simd("i32x4.extend_low_i16x8_u");
+      if (b === 4) return f.get(p).mem("v128.load", base);
+      f.get(p).mem("v128.load32_zero", base)
+        .simd("i16x8.extend_low_i8x16_u").simd("i32x4.extend_low_i16x8_u");
       return;
     }
-    // A gather: lane j reads p + j·step.
+    // A gather: lane j reads p + base + j·step.
     const t = f.local("v128");
-    one();
+    one(base);
     f.set(t);
     for (let lane = 1; lane < 4; lane++) {
-      const off = lane * step;
-      const addr = () => {
-        f.get(p);
-        if (off < 0) f.i32(off).op("i32.add");
-      };
+      const off = base + lane * step;
       if (b === 4) {
-        addr();
-        f.get(t).loadLane(lane, Math.max(off, 0)).set(t);
+        const m = addr(p, off);
+        f.get(t).loadLane(lane, m).set(t);
       } else {
         f.get(t);
-        addr();
-        f.mem("i32.load8_u", Math.max(off, 0))
-          .simd("i32x4.replace_lane", lane).set(t);
+        f.mem("i32.load8_u", addr(p, off)).simd("i32x4.replace_lane", lane)
+          .set(t);
       }
     }
     f.get(t);
   };
-  const evalNode = (i: number, lanes: Lanes) => {
+  const evalNode = (i: number, lanes: Lanes, group = 0) => {
     const node = nodes[i]!;
     if (node.kind === "literal") {
       const v = node.value;
       if (node.dtype === "float32") f.f32x4(v);
       else f.i32x4(node.dtype === "int32" ? v | 0 : v & 0xff);
-    } else if (node.kind === "load") load(i, lanes);
+    } else if (node.kind === "load") load(i, lanes, group);
     else {
       const args = node.args.map((a) => ({
         local: val[a]!,
@@ -228,7 +232,8 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
   const body = order.filter((i) => !invariant[i]);
   for (const i of literals) evalNode(i, 1);
   const hoisted = () => before.forEach((i) => evalNode(i, 1));
-  const compute = (lanes: Lanes) => body.forEach((i) => evalNode(i, lanes));
+  const compute = (lanes: Lanes, group = 0) =>
+    body.forEach((i) => evalNode(i, lanes, group));
 
   if (kernel.kind === "elementwise") {
     nest(plan.outer, () => {
@@ -242,9 +247,10 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
     });
     return { fn: f, imports };
   }
-  const acc = new Accumulator(f, kernel.op, nodes[kernel.value]!.dtype);
+  const dtype = nodes[kernel.value]!.dtype;
   const x = val[kernel.value]!, out = ptr[0]!;
   if (plan.mode === "rows") {
+    const acc = new Accumulator(f, kernel.op, dtype);
     nest(plan.outer, () => {
       acc.init();
       nest(plan.reduced, () => {
@@ -256,17 +262,30 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
       });
       acc.storeRow(out);
     });
-  } else {
-    nest(plan.outer, () => {
-      vectorLoop((lanes) => {
-        acc.init();
-        nest(plan.reduced, () => {
-          compute(lanes);
-          acc.add(x, lanes, false);
-        });
-        acc.storeLanes(out, lanes);
-      });
-    });
+    return { fn: f, imports };
   }
+  // cols: blocks of 16 outputs (four independent accumulators, a cache
+  // line of float32), then blocks of 4, then single outputs.
+  const accs = [0, 1, 2, 3].map(() => new Accumulator(f, kernel.op, dtype));
+  const v = plan.vector, outStep = v.steps[0]!;
+  const block = (lanes: Lanes, groups: number) => {
+    for (let g = 0; g < groups; g++) accs[g]!.init();
+    nest(plan.reduced, () => {
+      for (let g = 0; g < groups; g++) {
+        compute(lanes, g);
+        accs[g]!.add(x, lanes, false);
+      }
+    });
+    for (let g = 0; g < groups; g++) {
+      accs[g]!.storeLanes(out, lanes, 4 * g * outStep);
+    }
+  };
+  nest(plan.outer, () => {
+    const wide = Math.floor(v.extent / 16);
+    repeat(wide, v.steps, 16, () => block(4, 4));
+    repeat(Math.floor(v.extent / 4) % 4, v.steps, 4, () => block(4, 1));
+    repeat(v.extent % 4, v.steps, 1, () => block(1, 1));
+    advance(v.steps, -v.extent);
+  });
   return { fn: f, imports };
 }

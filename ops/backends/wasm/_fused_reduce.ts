@@ -19,21 +19,23 @@ const PAIRS = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
 const BYTES_0_4_8_12 = [0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12];
 const INT32_MIN = -2147483648, INT32_MAX = 2147483647;
 
-/** Stores `lanes` elements of `v` (a `dtype` value) at `p`. */
+/** Stores `lanes` elements of `v` (a `dtype` value) at `p + offset`. */
 export function store(
   f: Fn,
   p: Local,
   v: Local,
   dtype: DType,
   lanes: Lanes,
+  offset = 0,
 ): void {
   const b = ELEM_BYTES[dtype];
   f.get(p).get(v);
   if (lanes === 4) {
-    if (b === 4) f.mem("v128.store");
-    else f.get(v).shuffle(BYTES_0_4_8_12).storeLane(0);
+    if (b === 4) f.mem("v128.store", offset);
+    else f.get(v).shuffle(BYTES_0_4_8_12).storeLane(0, offset);
   } else {
-    f.simd("i32x4.extract_lane", 0).mem(b === 4 ? "i32.store" : "i32.store8");
+    f.simd("i32x4.extract_lane", 0)
+      .mem(b === 4 ? "i32.store" : "i32.store8", offset);
   }
 }
 
@@ -139,20 +141,20 @@ export class Accumulator {
     } else f.mem("i32.store");
   }
 
-  /** Stores each lane's result (one lane: the first) at `p`. */
-  storeLanes(p: Local, lanes: Lanes): void {
+  /** Stores each lane's result (one lane: the first) at `p + offset`. */
+  storeLanes(p: Local, lanes: Lanes, offset: number): void {
     const f = this.#f, v = this.#v;
     if (this.#dtype === "float32" && this.#op === "sum") {
       for (let lane = 0; lane < lanes; lane++) {
         f.get(p).get(lane < 2 ? v : this.#hi)
           .simd("f64x2.extract_lane", lane % 2).op("f32.demote_f64")
-          .mem("f32.store", 4 * lane);
+          .mem("f32.store", offset + 4 * lane);
       }
       return;
     }
     if (this.#dtype === "bool") {
       f.get(v).simd("i32x4.neg").set(v); // masks to 0/1
     }
-    store(f, p, v, this.#dtype, lanes);
+    store(f, p, v, this.#dtype, lanes, offset);
   }
 }
