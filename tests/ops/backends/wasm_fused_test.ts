@@ -21,6 +21,7 @@ import { CpuBackend } from "../../../ops/backends/cpu.ts";
 import type {
   FusedElementwise,
   FusedKernel,
+  FusedLoad,
   FusedNode,
   FusedReduce,
 } from "../../../ops/backends/fused.ts";
@@ -557,28 +558,39 @@ Deno.test("a softmax chain runs as two reductions and one elementwise kernel", (
 });
 
 Deno.test("each reduce op on every dtype, over last, first, middle, split and all axes", () => {
-  const shape = [3, 5, 6];
   const r = rng(11);
+  const n = 444;
   const data: Record<DType, HostArray> = {
-    float32: Float32Array.from({ length: 90 }, () => value(r, "float32")),
-    int32: Int32Array.from({ length: 90 }, () => value(r, "int32")),
-    bool: Uint8Array.from({ length: 90 }, () => (r() < 0.7 ? 1 : 0)),
+    float32: Float32Array.from({ length: n }, () => value(r, "float32")),
+    int32: Int32Array.from({ length: n }, () => value(r, "int32")),
+    bool: Uint8Array.from({ length: n }, () => (r() < 0.7 ? 1 : 0)),
   };
   data.float32[17] = NaN; // max and min propagate it
-  for (const dtype of ["float32", "int32", "bool"] as const) {
-    for (const op of ["sum", "max", "min"] as const) {
-      for (const axes of [[2], [0], [1], [0, 2], [0, 1, 2], [1, 2]]) {
-        const k: FusedReduce = {
-          kind: "reduce",
-          op,
-          shape,
-          axes,
-          nodes: [load(0, [30, 6, 1], dtype)],
-          value: 0,
-        };
-        const [got] = runWasm(k, [data[dtype]]);
-        const [want] = runFusedReference(k, [data[dtype]]);
-        assertReduced(k, got!, want!, data[dtype], `${op} ${dtype} ${axes}`);
+  // [3, 5, 6] contiguous; [3, 4, 37] contiguous and read transposed (its
+  // kept last axis of 37 runs blocks of 16 and 4 outputs, then 1).
+  const layouts: [number[], number[]][] = [
+    [[3, 5, 6], [30, 6, 1]],
+    [[3, 4, 37], [148, 37, 1]],
+    [[3, 4, 37], [1, 3, 12]],
+  ];
+  for (const [shape, strides] of layouts) {
+    for (const dtype of ["float32", "int32", "bool"] as const) {
+      for (const op of ["sum", "max", "min"] as const) {
+        for (const axes of [[2], [0], [1], [0, 2], [0, 1, 2], [1, 2]]) {
+          const k: FusedReduce = {
+            kind: "reduce",
+            op,
+            shape,
+            axes,
+            nodes: [load(0, strides, dtype)],
+            value: 0,
+          };
+          const [got] = runWasm(k, [data[dtype]]);
+          const [want] = runFusedReference(k, [data[dtype]]);
+          const what = `${op} ${dtype} ${shape} ${strides} over ${axes}`;
+          const values = gather(data[dtype], k.nodes[0] as FusedLoad, shape);
+          assertReduced(k, got!, want!, values, what);
+        }
       }
     }
   }
