@@ -7,7 +7,8 @@
  * - `_pipelines.ts`: pipelines cached per device by metadata keys, and the
  *   kernel errors WebGPU reports later (with WGSL line:column);
  * - `_encoder.ts`: dispatches batched into one command encoder;
- * - `_device_loss.ts`: the device, its generation, and recovery from loss.
+ * - `_device_loss.ts`: the device, its generation, and recovery from loss;
+ * - `_fused.ts`: jit's fused kernels, one WGSL shader each (`runFused`).
  *
  * This class ties them together behind the {@link Backend} contract, with
  * staging-buffer readback.
