@@ -68,9 +68,9 @@ export async function checkLaws(
           await checkAttentionLaws(specFactory(state, i), {
             runs,
             laws: only,
-            // One ALiBi slope is one head; the seed ratio has a pole.
+            // One ALiBi slope is one head; the seed's ratio has a pole.
             ...(m.alibi !== null && { heads: 1 }),
-            ...(m.score === "seedRatio" && { inputScale: 0.5 }),
+            ...(m.score.startsWith("seed") && { inputScale: 0.5 }),
           });
           v = { module: i, law, status: "holds", ms: performance.now() - t0 };
         } catch (e) {

@@ -21,6 +21,7 @@ const NORMALISER_CALLS: Record<Exclude<NormaliserName, "broken">, string> = {
   sparsemax: "sparsemaxNormaliser()",
   sigmoid: "sigmoidNormaliser()",
   identity: "identityNormaliser()",
+  signedSum: "signedSumNormaliser()",
 };
 
 /** The heed names that a call expression uses (its leading identifiers). */
@@ -41,7 +42,8 @@ function scoreCall(m: ModuleState, k: string): string {
     case "bilinear":
       return `bilinear(${w(k, "[d, d]")})`;
     case "seedRatio":
-      return `seedRatio(${w(k, "[d, d]")})`;
+    case "seedGated":
+      return `${m.score}(${w(k, "[d, d]")})`;
     case "additive":
       return `additive({\n      w1: ${w(`${k}a`, "[d, d]")},\n      w2: ${
         w(`${k}b`, "[d, d]")

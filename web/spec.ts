@@ -24,8 +24,10 @@ import {
   padding,
   scaledDot,
   type ScoreFn,
+  seedGated,
   seedRatio,
   sigmoidNormaliser,
+  signedSumNormaliser,
   slidingWindow,
   softCap,
   softmaxNormaliser,
@@ -51,6 +53,7 @@ export const SCORES = [
   "cosine",
   "additive",
   "seedRatio",
+  "seedGated",
 ] as const;
 /** A score's name. */
 export type ScoreName = typeof SCORES[number];
@@ -61,6 +64,7 @@ export const NORMALISERS = [
   "sparsemax",
   "sigmoid",
   "identity",
+  "signedSum",
   "broken",
 ] as const;
 /** A normaliser's name. */
@@ -141,6 +145,8 @@ function normaliserOf(name: NormaliserName): Normaliser {
       return sigmoidNormaliser();
     case "identity":
       return identityNormaliser();
+    case "signedSum":
+      return signedSumNormaliser();
     case "broken":
       return brokenNormaliser();
   }
@@ -172,6 +178,8 @@ function scoreOf(name: ScoreName, m: ModuleState, k: Key, d: number): ScoreFn {
     }
     case "seedRatio":
       return seedRatio(scaled(k, [d, d], d));
+    case "seedGated":
+      return seedGated(scaled(k, [d, d], d));
   }
   return name satisfies never;
 }

@@ -53,6 +53,8 @@ export type FromWorker =
     readonly epoch: number;
     readonly step: number;
     readonly steps: number;
+    /** The epoch's running mean loss, when fit read it back (at most once a second). */
+    readonly loss: number | null;
   }
   | {
     readonly type: "epoch";

@@ -82,6 +82,8 @@ export function trainView(
       ...opts,
     };
     const epochs: { loss: number; validAccuracy: number }[] = [];
+    // Running means within epochs, at fractional epochs (x = epoch − 1 + step / steps).
+    const running: (readonly [number, number])[] = [];
     let initialLoss = 0, steps = 1;
     let threads: TrainOutcome["wasmThreads"] = null;
     const redraw = () =>
@@ -90,9 +92,10 @@ export function trainView(
           name: "training loss",
           colour: "#b2332b",
           points: [
-            [0, initialLoss],
+            [0, initialLoss] as const,
+            ...running,
             ...epochs.map((e, i) => [i + 1, e.loss] as const),
-          ],
+          ].sort((a, b) => a[0] - b[0]),
           range: null,
         },
         {
@@ -123,6 +126,10 @@ export function trainView(
           break;
         case "step":
           bar.value = ((m.epoch - 1) * m.steps + m.step) / steps;
+          if (m.loss !== null && m.step < m.steps) {
+            running.push([m.epoch - 1 + m.step / m.steps, m.loss]);
+            redraw();
+          }
           break;
         case "epoch":
           epochs.push({ loss: m.loss, validAccuracy: m.validAccuracy });

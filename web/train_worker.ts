@@ -186,7 +186,14 @@ async function train(r: TrainRequest): Promise<void> {
       validAccuracy: await accuracy(p, config, validXs),
     }),
     score: (m) => m.validAccuracy,
-    onStep: (p) => post({ type: "step", ...p }),
+    onStep: (p) =>
+      post({
+        type: "step",
+        epoch: p.epoch,
+        step: p.step,
+        steps: p.steps,
+        loss: p.loss,
+      }),
     onEpoch: (e) =>
       post({
         type: "epoch",
