@@ -18,7 +18,10 @@ import {
 import { runFusedReference } from "../../../ops/backends/fused_reference.ts";
 import { WebGpuBackend } from "../../../ops/backends/webgpu/backend.ts";
 import type { GpuBuffer } from "../../../ops/backends/webgpu/_kernel.ts";
-import { outputGroups } from "../../../ops/backends/webgpu/_fused.ts";
+import {
+  fusedWgsl,
+  outputGroups,
+} from "../../../ops/backends/webgpu/_fused.ts";
 
 const gpu = await WebGpuBackend.create();
 if (!gpu) console.warn("webgpu_fused_test: skipped: no WebGPU adapter");
@@ -718,4 +721,39 @@ Deno.test("outputs that would overflow one binding are split into groups that fi
   assertEquals(outputGroups(3, 16, 1024), [[0, 1, 2]]);
   assertEquals(outputGroups(5, 400, 1024), [[0, 1], [2, 3], [4]]);
   assertEquals(outputGroups(2, 4096, 1024), [[0], [1]]);
+});
+
+Deno.test({
+  name:
+    "on a device with 8 storage buffers, a kernel of 12 inputs packs 6 and compiles",
+  ignore: !gpu,
+  fn: async () => {
+    const nodes: FusedNode[] = [];
+    let acc = -1;
+    for (let j = 0; j < 12; j++) {
+      let v = nodes.push(ld(j, [1], j % 2 ? "int32" : "bool")) - 1;
+      if (j % 2 === 0) {
+        v = nodes.push({
+          kind: "op",
+          prim: "convert_element_type",
+          params: { dtype: "int32" },
+          args: [v],
+          dtype: "int32",
+        }) - 1;
+      }
+      acc = acc < 0 ? v : nodes.push(fop("max", [acc, v], "int32")) - 1;
+    }
+    const kernel: FusedKernel = {
+      kind: "reduce",
+      op: "max",
+      shape: [5],
+      axes: [0],
+      nodes,
+      value: nodes.length - 1,
+    };
+    const code = fusedWgsl(kernel, 8);
+    // 6 direct bindings (in0..in5), the packed one (in6), the output.
+    assert(code.includes("var<storage, read> in6") && !code.includes(" in7"));
+    assertEquals(await gpu!.compileCheck("fused:packed", code), []);
+  },
 });
