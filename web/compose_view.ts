@@ -48,6 +48,7 @@ export function composeView(onTime: (ms: number) => void): ComposeView {
   let state = DEFAULT_STATE, inputs = DEFAULT_INPUTS;
   let last: ComposeResult | null = null;
   let chain: Promise<unknown> = Promise.resolve();
+  let queued: Promise<ComposeResult> | null = null;
   const status = byId("compose-status");
 
   const form: FormHandle = {
@@ -137,13 +138,23 @@ export function composeView(onTime: (ms: number) => void): ComposeView {
     return last;
   }
 
+  /**
+   * Queues a computation after the running one. Changes that arrive while
+   * one is already queued join it: it reads the state when it starts.
+   */
   function schedule(): Promise<ComposeResult> {
-    const run = chain.then(compute).then(show, (e: unknown) => {
+    if (queued) return queued;
+    const start = () => {
+      queued = null;
+      return compute();
+    };
+    const run = chain.then(start).then(show, (e: unknown) => {
       status.textContent = e instanceof Error ? e.message : String(e);
       status.className = "error";
       throw e;
     });
     chain = run.catch(() => {});
+    queued = run;
     return run;
   }
 

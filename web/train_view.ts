@@ -29,8 +29,13 @@ export interface TrainView {
   /** Trains with the form's settings on `backend`; resolves when done. */
   train(opts?: Partial<TrainRequest>): Promise<TrainOutcome>;
   /** Classifies `text` with the trained model and shows its attention. */
-  classify(text: string): Promise<Extract<FromWorker, { type: "classified" }>>;
+  classify(text: string): Promise<Classified>;
+  /** The last finished run and the last classified sentence (null before). */
+  last(): { run: TrainOutcome | null; classified: Classified | null };
 }
+
+/** A classified sentence: its tokens, top classes and attention. */
+export type Classified = Extract<FromWorker, { type: "classified" }>;
 
 /** Builds the section inside #train. */
 export function trainView(
@@ -42,6 +47,8 @@ export function trainView(
   const bar = byId<HTMLProgressElement>("train-progress");
   const svg = byId("train-plot") as unknown as SVGSVGElement;
   let worker: Worker | null = null;
+  let lastRun: TrainOutcome | null = null;
+  let lastClassified: Classified | null = null;
   const waiting = new Set<(m: FromWorker) => boolean>();
 
   const start = (): Worker => {
@@ -161,10 +168,11 @@ export function trainView(
       throw e;
     });
     byId("classify-form").hidden = false;
+    lastRun = outcome;
     return outcome;
   }
 
-  async function classify(text: string) {
+  async function classify(text: string): Promise<Classified> {
     if (!worker) throw new Error("train a model first");
     const m = await ask(
       worker,
@@ -179,6 +187,7 @@ export function trainView(
     const canvas = el("canvas", { "data-heatmap": "classified" });
     drawHeatmap(canvas, m.weights, { queries: m.tokens, keys: m.tokens });
     byId("classified-attention").replaceChildren(canvas);
+    lastClassified = m;
     return m;
   }
 
@@ -211,5 +220,9 @@ export function trainView(
         }),
     ),
   );
-  return { train, classify };
+  return {
+    train,
+    classify,
+    last: () => ({ run: lastRun, classified: lastClassified }),
+  };
 }

@@ -37,14 +37,47 @@ export interface PlaygroundOptions {
 
 type Flow = (page: Page, opts: PlaygroundOptions) => Promise<void>;
 
+/** Trains as a user would: fills the Train form and clicks; resolves to the outcome. */
+async function trainByForm(page: Page): Promise<unknown> {
+  await page.fill('[data-field="classes"]', "3");
+  await page.fill('[data-field="perClass"]', "24");
+  await page.fill('[data-field="epochs"]', "1");
+  await page.click('[data-field="train"]');
+  await page.waitForSelector("#train-status.ok, #train-status.error", {
+    timeout: 120_000,
+  });
+  const status = await page.textContent("#train-status");
+  if (!status?.startsWith("done")) fail(`training: ${status}`);
+  return await page.evaluate(`${P}.train.last().run`);
+}
+
+/** Classifies `text` through the form; resolves to what the page showed. */
+async function classifyByForm(page: Page, text: string): Promise<unknown> {
+  await page.fill('[data-field="classifyText"]', text);
+  await page.click('[data-field="classify"]');
+  const first = text.split(" ")[0]!;
+  await page.waitForFunction(
+    `${P}.train.last().classified?.tokens[0] === ${JSON.stringify(first)}`,
+    null,
+    { timeout: 60_000 },
+  );
+  const shown = await page.locator("#classified li").count();
+  if (shown !== 3) fail(`${shown} classes listed`);
+  return await page.evaluate(`${P}.train.last().classified`);
+}
+
 /**
  * One epoch on a slice of banking77 in the worker on `backend` lowers the
  * loss (the loss of the same sentences before and after, without dropout);
  * then a typed sentence is classified and its attention drawn.
  */
-function trainFlow(backend: "webgpu" | "wasm"): readonly [string, Flow] {
-  const name =
-    `train: one epoch on a slice of banking77 lowers the loss, then a sentence is classified [${backend}]`;
+function trainFlow(
+  backend: "webgpu" | "wasm",
+  form: boolean,
+): readonly [string, Flow] {
+  const name = `train${
+    form ? " (through the form)" : ""
+  }: one epoch on a slice of banking77 lowers the loss, then a sentence is classified [${backend}]`;
   return [name, async (page) => {
     await page.check(`[data-field="backend.${backend}"]`);
     type Threads = { threads: number; reason: string | null } | null;
@@ -54,7 +87,7 @@ function trainFlow(backend: "webgpu" | "wasm"): readonly [string, Flow] {
       epochs: unknown[];
       wasmThreads: Threads;
     };
-    const out = await page.evaluate(
+    const out = form ? await trainByForm(page) as Out : await page.evaluate(
       `${P}.train.train({ epochs: 1, classes: 3, perClass: 24 })`,
     ) as Out;
     if (!(out.finalLoss < out.initialLoss)) {
@@ -74,9 +107,13 @@ function trainFlow(backend: "webgpu" | "wasm"): readonly [string, Flow] {
     const points = await page.locator("#train-plot circle").count();
     if (points < 3) fail(`${points} points in the plot`);
     type C = { top: { p: number }[]; weights: number[][]; tokens: string[] };
-    const c = await page.evaluate(
-      `${P}.train.classify("my card has not arrived yet")`,
-    ) as C;
+    const text = form ? "how long until my card arrives" : "my card is lost";
+    const c = form
+      ? await classifyByForm(page, text) as C
+      : await page.evaluate(
+        `${P}.train.classify(${JSON.stringify(text)})`,
+      ) as C;
+    if (c.tokens[0] !== text.split(" ")[0]) fail(`tokens ${c.tokens}`);
     if (c.top.length !== 3 || !(c.top[0]!.p >= c.top[1]!.p)) {
       fail(`top classes ${JSON.stringify(c.top)}`);
     }
@@ -185,8 +222,8 @@ const FLOWS: readonly (readonly [string, Flow])[] = [
       await refresh(page);
     },
   ],
-  trainFlow("webgpu"),
-  trainFlow("wasm"),
+  trainFlow("webgpu", false),
+  trainFlow("wasm", true),
   [
     "backends: webgpu, wasm and cpu switch, agree and show their times",
     async (page) => {
