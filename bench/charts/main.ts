@@ -4,8 +4,11 @@
  *
  * Run (from the repository root; it reads and writes only there):
  *
- *   deno run --allow-read --allow-write=docs/charts bench/charts/main.ts
- *   deno run --allow-read bench/charts/main.ts --check   # exit 1 if a chart is stale
+ *   deno run --allow-read --allow-write=docs/charts --allow-run bench/charts/main.ts
+ *   deno run --allow-read --allow-run bench/charts/main.ts --check   # exit 1 if a chart is stale
+ *
+ * (`--allow-run`: each chart goes through `deno fmt`, so that the committed
+ * files pass `deno fmt --check`.)
  *
  * Run it after a `deno task bench:peers` run or a table edit in
  * docs/benchmarks.md; tests/bench_charts_test.ts fails while a committed
@@ -60,6 +63,26 @@ export const DOCS_CHARTS: readonly DocsChartSpec[] = [
   },
 ];
 
+/** An SVG as `deno fmt` lays it out (the committed files must pass `deno fmt --check`). */
+export async function formatSvg(svg: string): Promise<string> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--ext=svg", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(svg));
+  await writer.close();
+  const r = await child.output();
+  if (!r.success) {
+    throw new Error(
+      `bench/charts: deno fmt failed: ${new TextDecoder().decode(r.stderr)}`,
+    );
+  }
+  return new TextDecoder().decode(r.stdout);
+}
+
 /** Every chart's SVG by file name (`peers_wasm.svg`), from the sources in the repository. */
 export async function renderCharts(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -71,6 +94,7 @@ export async function renderCharts(): Promise<Map<string, string>> {
   for (const spec of DOCS_CHARTS) {
     out.set(`${spec.name}.svg`, ratioChartSvg(docsChart(spec, docs)));
   }
+  for (const [file, svg] of out) out.set(file, await formatSvg(svg));
   return out;
 }
 
