@@ -22,55 +22,67 @@ export interface Groups {
   readonly members: ReadonlyMap<number, readonly number[]>;
 }
 
-/** A set of equation indices as bits (the groups a value depends on). */
-type Bits = Uint32Array;
-
-function has(b: Bits, i: number): boolean {
-  return (b[i >>> 5]! & (1 << (i & 31))) !== 0;
-}
-
 /**
  * Groups the fusible equations of `p`: each joins the groups of its
- * same-shape fusible producers when that keeps the group graph acyclic
- * (no path leaves the merged group and comes back), else starts its own.
- * `producer` maps each defined variable to its equation's index.
+ * same-shape fusible producers when that keeps the graph of groups and
+ * other equations acyclic (no path leaves the merged group and comes
+ * back), else starts its own. `producer` maps each defined variable to its
+ * equation's index.
  */
 export function groupElementwise(
   p: Program,
   producer: ReadonlyMap<Var, number>,
 ): Groups {
   const n = p.eqns.length;
-  const words = (n + 31) >>> 5;
-  const empty: Bits = new Uint32Array(words);
   const parent = new Int32Array(n).map((_, i) => i);
   const find = (i: number): number => {
     while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
     return i;
   };
-  // anc(v): every equation of a fusible group that v depends on (its own included).
-  const anc = new Map<Var, Bits>();
-  const ancOf = (v: Var): Bits => anc.get(v) ?? empty;
   const members = new Map<number, number[]>();
   const externals = new Map<number, Var[]>();
   const fusibleAt = (v: Var): number | undefined => {
     const i = producer.get(v);
     return i !== undefined && fusible(p.eqns[i]!) ? i : undefined;
   };
+  /** The node that computes `v`: its group's representative, or its equation; -1 for inputs. */
+  const nodeOf = (v: Var): number => {
+    const i = producer.get(v);
+    if (i === undefined) return -1;
+    return fusible(p.eqns[i]!) ? find(i) : i;
+  };
+  /** The variables a node reads from outside it. */
+  const reads = (node: number): readonly Var[] =>
+    externals.get(node) ??
+      p.eqns[node]!.inputs.filter((a): a is Var => a.kind === "var");
+  /** The last equation of a node: nothing before it depends on it. */
+  const lastOf = (node: number): number => {
+    const m = members.get(node);
+    return m ? m[m.length - 1]! : node;
+  };
+
+  /**
+   * Whether some variable of `from` (outside the merged nodes `merged`)
+   * depends on one of them: merging would then make a cycle.
+   */
+  const reaches = (from: readonly Var[], merged: ReadonlySet<number>) => {
+    let first = Infinity;
+    for (const g of merged) first = Math.min(first, members.get(g)?.[0] ?? g);
+    const seen = new Set<number>();
+    const stack = from.map(nodeOf);
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      if (node < 0 || seen.has(node) || lastOf(node) < first) continue;
+      if (merged.has(node)) return true;
+      seen.add(node);
+      for (const v of reads(node)) stack.push(nodeOf(v));
+    }
+    return false;
+  };
 
   p.eqns.forEach((e, i) => {
-    const bits = new Uint32Array(words);
-    for (const a of e.inputs) {
-      if (a.kind !== "var") continue;
-      const b = ancOf(a);
-      for (let w = 0; w < words; w++) bits[w]! |= b[w]!;
-    }
-    if (!fusible(e)) {
-      for (const v of e.outs) anc.set(v, bits);
-      return;
-    }
-    bits[i >>> 5]! |= 1 << (i & 31);
+    if (!fusible(e)) return;
     const out = e.outs[0]!;
-    anc.set(out, bits);
     const vars = e.inputs.filter((a): a is Var => a.kind === "var");
     // Candidate groups: those of same-shape fusible producers, latest first.
     const cands: number[] = [];
@@ -81,17 +93,10 @@ export function groupElementwise(
       if (!cands.includes(g)) cands.push(g);
     }
     const legal = (gs: readonly number[]): boolean => {
-      const ids = [i, ...gs.flatMap((g) => members.get(g)!)];
-      const inside = (v: Var): boolean => {
-        const j = fusibleAt(v);
-        return j !== undefined && (j === i || gs.includes(find(j)));
-      };
+      const merged = new Set(gs);
       const outside = [...vars, ...gs.flatMap((g) => externals.get(g)!)]
-        .filter((v) => !inside(v));
-      return outside.every((v) => {
-        const b = ancOf(v);
-        return ids.every((id) => !has(b, id));
-      });
+        .filter((v) => !merged.has(nodeOf(v)));
+      return !reaches(outside, merged);
     };
     let chosen: number[] = [];
     if (cands.length > 0 && legal(cands)) chosen = cands;
@@ -106,12 +111,8 @@ export function groupElementwise(
       members.delete(g);
       externals.delete(g);
     }
-    const inGroup = (v: Var): boolean => {
-      const j = fusibleAt(v);
-      return j !== undefined && find(j) === i;
-    };
     members.set(i, ids.sort((a, b) => a - b));
-    externals.set(i, [...new Set(ext.filter((v) => !inGroup(v)))]);
+    externals.set(i, [...new Set(ext.filter((v) => nodeOf(v) !== i))]);
   });
   return { groupOf: find, members };
 }

@@ -1,0 +1,122 @@
+// The executor: fused kernels go to runFused where a backend has it, else
+// their equations run one by one; intermediates are freed right after
+// their last use; lower() counts kernels per call. The test backends are
+// the CPU reference, with and without runFused (by the reference meaning).
+
+import { assert, assertEquals } from "@std/assert";
+import * as h from "../../../mod.ts";
+import type { Tensor } from "../../../mod.ts";
+import { jit } from "../../../ops/jit/jit.ts";
+import { compileExecutable } from "../../../ops/jit/executable.ts";
+import { assertAllClose } from "../../_helpers.ts";
+import { testBackend } from "./_fused_backend.ts";
+
+const ROWS = [0.5, -1, 2, 3, -0.25, 1.5, 0, -2, 4, 1, -3, 0.75];
+
+async function bits(t: Tensor): Promise<number[]> {
+  return Array.from(await t.data());
+}
+
+Deno.test("a jitted call at top level runs fused kernels through runFused", async () => {
+  const b = testBackend(true);
+  const x = b.tensor(ROWS, [3, 4]);
+  const f = jit((x: Tensor) => h.softmax(x));
+  const expected = await bits(h.softmax(x));
+  const eagerRuns = b.counts.runs;
+  b.counts.runs = 0;
+  const y = f(x);
+  assertEquals(b.counts.fused, 2); // sum of exp, divide
+  assertEquals(b.counts.runs, 1); // the row maximum
+  assert(eagerRuns >= 8, `eager ran ${eagerRuns} kernels`);
+  assertEquals(y.backend, b);
+  assertEquals(await bits(y), expected); // bit for bit: the reference meaning
+});
+
+Deno.test("without runFused a kernel's equations run one by one, bit-equal to eager", async () => {
+  const b = testBackend(false);
+  const x = b.tensor(ROWS, [3, 4]);
+  const g = (x: Tensor) => h.layerNorm(h.tanh(h.mul(x, 3)));
+  const f = jit(g);
+  const lowered = f.lower(x);
+  assert(lowered.kernels < lowered.eagerKernels);
+  assertEquals(lowered.fusedOnBackend, false);
+  assertEquals(await bits(f(x)), await bits(g(x)));
+  assertEquals(b.counts.fused, 0);
+});
+
+Deno.test("each intermediate is freed right after its last use", async () => {
+  for (const fused of [false, true]) {
+    const b = testBackend(fused);
+    const x = b.tensor(ROWS.slice(0, 9).map((v) => v / 4), [3, 3]);
+    const chain = (x: Tensor) => {
+      let y = x;
+      for (let i = 0; i < 8; i++) y = h.tanh(h.matmul(y, x));
+      return y;
+    };
+    const f = jit(chain);
+    f(x); // compile, and make the scalars it needs
+    const before = b.memory().liveBuffers;
+    b.resetPeak();
+    const y = f(x);
+    // x, the value in flight, the next one: never all eight.
+    assert(
+      b.counts.peak - before <= 2,
+      `fused=${fused}: peak ${b.counts.peak} with ${before} live before`,
+    );
+    assertEquals(b.memory().liveBuffers, before + 1); // only y stays
+    await assertAllClose(y, chain(x), { rtol: 1e-6, atol: 1e-7 });
+  }
+});
+
+Deno.test("memory() stays flat across jitted calls", async () => {
+  for (const fused of [false, true]) {
+    const b = testBackend(fused);
+    const x = b.tensor(ROWS, [3, 4]);
+    const f = jit((x: Tensor) => [h.softmax(x), h.sum(h.exp(x))]);
+    const seen: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const outs = f(x);
+      await Promise.all(outs.map((t) => t.data()));
+      h.dispose(outs);
+      seen.push(b.memory().liveBuffers);
+    }
+    assertEquals(new Set(seen).size, 1, `fused=${fused}: ${seen}`);
+  }
+});
+
+Deno.test("lower() shows the plan and kernels per call, eager vs jit", () => {
+  const x = h.tensor([[1, 2, 3], [4, 5, 6]]);
+  const f = jit((x: Tensor) => h.layerNorm(x));
+  const l = f.lower(x);
+  assertEquals([l.kernels, l.eagerKernels], [4, 15]);
+  assertEquals(l.plan.steps.length, l.kernels);
+  assert(l.text.startsWith("{ plan ; a:f32[2,3]. let  # 4 kernels"), l.text);
+  assertEquals(f.cacheSize, 1);
+});
+
+Deno.test("inside another jit's trace a jitted call records its equations", () => {
+  const inner = jit((x: Tensor) => h.exp(h.mul(x, 2)));
+  const outer = jit((x: Tensor) => h.add(inner(x), 1));
+  const p = outer.program(h.tensor([1, 2]));
+  assertEquals(p.eqns.map((e) => e.prim), ["mul", "exp", "add"]);
+  assertEquals(outer.lower(h.tensor([1, 2])).kernels, 1);
+});
+
+Deno.test("an executable checks its inputs and runs only on its backend's tensors", () => {
+  const b = testBackend(true);
+  const { program } = h.makeProgram((x: Tensor) => h.exp(x))(h.tensor([1]));
+  const exe = compileExecutable(program, b);
+  let err = "";
+  try {
+    exe.run([h.tensor([1, 2])]);
+  } catch (e) {
+    err = String(e);
+  }
+  assert(err.includes("input 0 is float32[2]"), err);
+  try {
+    exe.run([h.tensor([1])]); // on the default backend
+  } catch (e) {
+    err = String(e);
+  }
+  assert(err.includes("different backends"), err);
+});

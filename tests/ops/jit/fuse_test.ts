@@ -1,0 +1,244 @@
+// The fusion pass on small programs: which groups form (softmax, layer
+// norm, cross-entropy), what is read through as a strided load, and the
+// legality rules (values used outside a group are its outputs; no cycle
+// through a plain equation; no costly work copied).
+
+import { assert, assertEquals } from "@std/assert";
+import * as h from "../../../mod.ts";
+import type { Tensor } from "../../../mod.ts";
+import type { FusedKernel, FusedLoad } from "../../../ops/backends/fused.ts";
+import { fuseProgram } from "../../../ops/jit/passes/fuse.ts";
+import type { KernelStep, Plan, Step } from "../../../ops/jit/plan.ts";
+import { printPlan } from "../../../ops/jit/print.ts";
+import { randomTensor } from "../../_helpers.ts";
+import { checkPlan } from "./_plan_check.ts";
+
+// deno-lint-ignore no-explicit-any
+function planOf(f: (...a: any[]) => unknown, ...args: unknown[]): Plan {
+  const { program } = h.makeProgram(f)(...args);
+  const plan = fuseProgram(h.optimizeProgram(program));
+  checkPlan(plan);
+  return plan;
+}
+
+/** `reduce_max` for a plain equation, `sum(exp sub)` for kernels. */
+function describe(s: Step): string {
+  if (s.kind === "eqn") return s.eqn.prim;
+  const ops = s.kernel.nodes.flatMap((n) => n.kind === "op" ? [n.prim] : []);
+  const what = s.kernel.kind === "reduce" ? s.kernel.op : "map";
+  return `${what}(${ops.join(" ")})`;
+}
+
+function kernels(plan: Plan): KernelStep[] {
+  return plan.steps.filter((s): s is KernelStep => s.kind === "kernel");
+}
+
+function loads(k: FusedKernel): FusedLoad[] {
+  return k.nodes.filter((n): n is FusedLoad => n.kind === "load");
+}
+
+const x45 = randomTensor([4, 5], 1);
+
+Deno.test("fuseProgram() makes softmax a max, a sum over its exp, and a divide", () => {
+  const plan = planOf((x: Tensor) => h.softmax(x), x45);
+  assertEquals(plan.steps.map(describe), [
+    "reduce_max",
+    "sum(eq select sub exp)",
+    "map(eq select sub exp div)",
+  ], printPlan(plan));
+  const [sum, div] = kernels(plan) as [KernelStep, KernelStep];
+  assertEquals(sum.kernel.kind === "reduce" && sum.kernel.axes, [1]);
+  assertEquals(sum.kernel.shape, [4, 5]);
+  assertEquals(div.kernel.shape, [4, 5]);
+  // The row maximum is read broadcast along the row: stride 0 on axis 1.
+  const first = plan.steps[0]!;
+  if (first.kind !== "eqn") throw new Error("softmax: no row maximum");
+  const mIn = div.inputs.indexOf(first.eqn.outs[0]!);
+  assertEquals(
+    loads(div.kernel).find((l) => l.input === mIn)?.strides,
+    [1, 0],
+  );
+});
+
+Deno.test("fuseProgram() makes layer norm two reductions and two elementwise kernels", () => {
+  const plan = planOf((x: Tensor) => h.layerNorm(x), x45);
+  assertEquals(plan.steps.map(describe), [
+    "reduce_sum",
+    "sum(div sub mul)",
+    "map(div add rsqrt)",
+    "map(div sub mul)",
+  ], printPlan(plan));
+  assertEquals(kernels(plan).map((k) => k.kernel.shape), [
+    [4, 5],
+    [4, 1],
+    [4, 5],
+  ]);
+});
+
+Deno.test("fuseProgram() fuses cross-entropy's elementwise work into its reductions", () => {
+  const labels = h.tensor([0, 4, 2, 1], { dtype: "int32" });
+  const plan = planOf((z: Tensor) => h.crossEntropy(z, labels), x45);
+  const eager = h.makeProgram((z: Tensor) => h.crossEntropy(z, labels))(x45)
+    .program.eqns.length;
+  assertEquals(plan.steps.length, 6, printPlan(plan));
+  assert(eager >= 20, `eager runs ${eager} kernels`);
+  // Every elementwise equation runs inside a kernel.
+  const plain = plan.steps.filter((s) => s.kind === "eqn");
+  assertEquals(plain.map(describe), ["reduce_max"]);
+  assertEquals(
+    kernels(plan).map((k) => k.kernel.kind),
+    ["reduce", "elementwise", "reduce", "reduce", "elementwise"],
+  );
+});
+
+Deno.test("a value used outside its group is one of the group's outputs", () => {
+  const w = randomTensor([5, 3], 2);
+  const plan = planOf((x: Tensor) => {
+    const a = h.exp(x);
+    return [h.add(a, 1), h.matmul(a, w)];
+  }, x45);
+  assertEquals(plan.steps.map(describe), ["map(exp add)", "dot_general"]);
+  const [k] = kernels(plan) as [KernelStep];
+  assertEquals(k.outputs.length, 2);
+  const dot = plan.steps[1]!;
+  assert(dot.kind === "eqn" && dot.eqn.inputs[0] === k.outputs[0]);
+  assertEquals(k.kernel.kind === "elementwise" && k.kernel.outputs.length, 2);
+});
+
+Deno.test("a group never both feeds and reads one plain equation", () => {
+  const plan = planOf((x: Tensor) => {
+    const a = h.exp(x); // [5, 5]
+    const m = h.matmul(a, a); // reads a
+    return h.add(h.tanh(a), m); // reads m: cannot join a's group
+  }, randomTensor([5, 5], 3));
+  assertEquals(plan.steps.map(describe), [
+    "map(exp tanh)",
+    "dot_general",
+    "map(add)",
+  ]);
+});
+
+Deno.test("several outputs of one shape share one kernel", () => {
+  const plan = planOf((x: Tensor) => {
+    const a = h.exp(x);
+    return [a, h.sin(a), h.mul(a, h.cos(x))];
+  }, x45);
+  assertEquals(plan.steps.map(describe), ["map(exp sin cos mul)"]);
+  assertEquals(kernels(plan)[0]!.outputs.length, 3);
+});
+
+Deno.test("broadcasts, transposes and unit-axis reshapes are read as strided loads", () => {
+  const plan = planOf(
+    (x: Tensor, y: Tensor) =>
+      h.add(h.transpose(x), h.broadcastTo(h.reshape(y, [5, 1]), [5, 4])),
+    x45,
+    randomTensor([5], 4),
+  );
+  assertEquals(plan.steps.map(describe), ["map(add)"]);
+  const k = kernels(plan)[0]!.kernel;
+  assertEquals(k.shape, [5, 4]);
+  assertEquals(loads(k).map((l) => l.strides), [[1, 5], [1, 0]]);
+});
+
+Deno.test("a reduction of a transposed value is one reduce kernel", () => {
+  const plan = planOf(
+    (x: Tensor) => h.sum(h.transpose(x), { axis: 1 }),
+    x45,
+  );
+  assertEquals(plan.steps.map(describe), ["sum()"]);
+  const k = kernels(plan)[0]!.kernel;
+  assertEquals(loads(k).map((l) => l.strides), [[1, 5]]);
+});
+
+Deno.test("a transposed value that a plain equation needs is also materialised", () => {
+  const plan = planOf((x: Tensor) => {
+    const t = h.transpose(x); // [5, 4]
+    return [h.exp(t), h.matmul(t, x)];
+  }, x45);
+  assertEquals(plan.steps.map(describe), [
+    "transpose",
+    "map(exp)",
+    "dot_general",
+  ]);
+  // The kernel reads x through the transpose, not the transpose's result.
+  assertEquals(kernels(plan)[0]!.inputs, plan.program.inputs);
+});
+
+Deno.test("literals become literal nodes", () => {
+  const plan = planOf((x: Tensor) => h.mul(h.add(x, 2), -0.5), x45);
+  const k = kernels(plan)[0]!.kernel;
+  assertEquals(
+    k.nodes.filter((n) => n.kind === "literal").map((n) => n.value),
+    [2, -0.5],
+  );
+});
+
+Deno.test("costly elementwise work is not copied under a broadcast; cheap work is", () => {
+  const y = randomTensor([4, 8], 5);
+  const x = randomTensor([4], 6);
+  const costly = planOf(
+    (x: Tensor) => h.add(h.exp(h.reshape(x, [4, 1])), y),
+    x,
+  );
+  assertEquals(costly.steps.map(describe), ["map(exp)", "map(add)"]);
+  const cheap = planOf(
+    (x: Tensor) => h.add(h.mul(h.reshape(x, [4, 1]), 3), y),
+    x,
+  );
+  assertEquals(cheap.steps.map(describe), ["map(mul add)"]);
+});
+
+Deno.test("a group that more than two kernels read is written once", () => {
+  const two = planOf((x: Tensor) => {
+    const a = h.exp(x);
+    return [h.sum(a, { axis: 0 }), h.max(a, { axis: 1 })];
+  }, x45);
+  assertEquals(two.steps.map(describe), ["sum(exp)", "max(exp)"]);
+  const three = planOf((x: Tensor) => {
+    const a = h.exp(x);
+    return [
+      h.sum(a, { axis: 0 }),
+      h.max(a, { axis: 1 }),
+      h.min(a, { axis: 0 }),
+    ];
+  }, x45);
+  assertEquals(three.steps.map(describe), [
+    "map(exp)",
+    "sum()",
+    "max()",
+    "min()",
+  ]);
+});
+
+Deno.test("printPlan() shows each kernel's shape and ops and counts the kernels", () => {
+  const text = printPlan(planOf((x: Tensor) => h.sum(h.exp(x)), x45));
+  assertEquals(
+    text,
+    [
+      "{ plan ; a:f32[4,5]. let  # 1 kernel",
+      "    b:f32[] = fused_reduce_sum[axes=[0,1] of [4,5] 1 ops: exp] a",
+      "  in (b) }",
+    ].join("\n"),
+  );
+});
+
+Deno.test("a reduction of one group member waits for the whole group's inputs (regression)", () => {
+  // i and n share a kernel, so the sum of n depends on d through i: r
+  // (reading the sum) must not join d's group, which would make a cycle.
+  const plan = planOf(
+    (a: Tensor, b: Tensor) => {
+      const d = h.sigmoid(b); // []
+      const hh = h.add(h.square(h.reshape(a, [1])), 1); // [1]
+      const i = h.div(d, hh); // [1], reads d
+      const o = h.sum(h.div(1, hh)); // [], does not read d
+      return [i, h.mul(o, d)];
+    },
+    h.tensor(0.5),
+    h.tensor(-1),
+  );
+  assertEquals(plan.steps.map(describe), [
+    "map(logistic mul add div div)",
+    "sum()",
+    "map(logistic mul)",
+  ]);
+});
