@@ -1,31 +1,38 @@
 /**
- * Fused kernels on the wasm backend ({@link FusedRunner}): each kernel is
- * compiled on first use into its own small module (one function, see
- * `_fused_codegen.ts`) that imports the backend's memory and, where the
- * eager backend runs the CPU reference, the same host functions
- * (`Math.sin`, `Math.cos`, `erf`, `pow`). Compiled modules are cached by
- * {@link kernelKey} and shared between backends; each backend keeps its
- * own instances, bound to its memory.
+ * Fused kernels on the wasm backend ({@link FusedRunner}): compiled on first
+ * use (`_fused_module.ts`, `_fused_codegen.ts`), instantiated once per
+ * backend on its memory, and run with their loads checked against the
+ * inputs' sizes.
  *
- * Fused kernels run on the calling thread. (Workers instantiate only the
- * backend's own module; threading fused kernels is future work.)
+ * Threads: a large kernel (at least {@link THREAD_MIN_ELEMS} elements, as
+ * for eager kernels) whose module imports no host function is split over
+ * the backend's threads along its split loop (the outermost loop over
+ * outputs), by the grid driver that splits eager kernels; its module is
+ * attached to the worker threads on first use (until they have it, the
+ * caller runs it alone). Kernels that call host functions (sin, cos, erf,
+ * pow) and full reductions run on the calling thread.
  *
  * @module
  */
 
 import { type Aval, sizeOf } from "../../dtype.ts";
-import { erf, INT32_RANGE, powFloat, powInt } from "../_cpu_math.ts";
+import { INT32_RANGE } from "../_cpu_math.ts";
 import { type FusedKernel, fusedOutputs } from "../fused.ts";
 import type { Arena, Block } from "./_arena.ts";
-import { uleb } from "./_asm.ts";
-import { generate, type Generated } from "./_fused_codegen.ts";
+import { DRIVERS } from "./_drivers.ts";
 import {
-  ELEM_BYTES,
-  inputCount,
-  loadRanges,
-  loadsOf,
-  planKernel,
-} from "./_fused_plan.ts";
+  compile,
+  type Compiled,
+  HOST,
+  kernelKey,
+  MAX_MODULES,
+  touch,
+} from "./_fused_module.ts";
+import { ELEM_BYTES, inputCount, loadRanges, loadsOf } from "./_fused_plan.ts";
+import { GRID_DRIVER, THREAD_MIN_ELEMS } from "./_grid.ts";
+import { type Exports, MAX_ARGS, ThreadPool } from "./_threads.ts";
+
+export { fusedCompileStats, kernelKey } from "./_fused_module.ts";
 
 /** An input of a fused kernel: its byte address and abstract value. */
 export interface FusedInput {
@@ -35,113 +42,17 @@ export interface FusedInput {
   readonly aval: Aval;
 }
 
-/** The host functions kernels may import, by name (module `m`). */
-const HOST: Record<string, (...xs: number[]) => number> = {
-  sin: Math.sin,
-  cos: Math.cos,
-  erf,
-  powf: powFloat,
-  powi: powInt,
-};
+/** About how many elements one unit of a threaded kernel holds. */
+const UNIT_ELEMS = 1 << 15;
+/** Grid driver arguments before the operands', and per operand. */
+const GRID_HEAD = 14, GRID_PER_OP = 6;
 
-/** Import signatures: parameter and result type codes (f64 0x7c, i32 0x7f). */
-const SIGNATURES: Record<string, [number[], number[]]> = {
-  sin: [[0x7c], [0x7c]],
-  cos: [[0x7c], [0x7c]],
-  erf: [[0x7c], [0x7c]],
-  powf: [[0x7c, 0x7c], [0x7c]],
-  powi: [[0x7f, 0x7f], [0x7f]],
-};
-
-function name(s: string): number[] {
-  const b = new TextEncoder().encode(s);
-  return [...uleb(b.length), ...b];
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-/** The module of one kernel: imports (host functions, memory), one export `k`. */
-function assemble(gen: Generated, shared: boolean): Uint8Array<ArrayBuffer> {
-  const sigs = gen.imports.map((n) => SIGNATURES[n]!);
-  sigs.push([gen.fn.params.map(() => 0x7f), []]);
-  const types = sigs.flatMap(([ps, rs]) => [
-    0x60,
-    ...uleb(ps.length),
-    ...ps,
-    ...uleb(rs.length),
-    ...rs,
-  ]);
-  const imports = [...uleb(gen.imports.length + 1)];
-  gen.imports.forEach((n, i) => imports.push(...name("m"), ...name(n), 0, i));
-  imports.push(...name("env"), ...name("memory"), 0x02, shared ? 3 : 1);
-  imports.push(...uleb(1), ...uleb(65536));
-  const k = gen.imports.length;
-  return new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, [...uleb(sigs.length), ...types]),
-    ...section(2, imports),
-    ...section(3, [1, ...uleb(k)]),
-    ...section(7, [1, ...name("k"), 0x00, ...uleb(k)]),
-    ...section(10, [1, ...gen.fn.encode()]),
-  ]);
-}
-
-interface Compiled {
-  readonly module: WebAssembly.Module;
-  readonly params: number;
-}
-
-/** Compiled modules by memory kind and kernel key, least recently used first. */
-const MODULES = new Map<string, Compiled>();
-const MAX_MODULES = 512;
-const stats = { modules: 0, ms: 0 };
-
-/** How many fused modules were compiled in this process, and in how many ms. */
-export function fusedCompileStats(): { modules: number; ms: number } {
-  return { ...stats };
-}
-
-/**
- * The cache key of a kernel: `fusedKey` (its JSON), except that numbers
- * JSON cannot print are spelled out: `fusedKey` prints NaN, ±∞ as `null`
- * and -0 as `0`, so literals NaN and ∞ would share a compiled kernel.
- */
-export function kernelKey(kernel: FusedKernel): string {
-  return JSON.stringify(
-    kernel,
-    (_k, v) =>
-      typeof v === "number" && (!Number.isFinite(v) || Object.is(v, -0))
-        ? `#${Object.is(v, -0) ? "-0" : v}`
-        : v,
-  );
-}
-
-function touch<V>(map: Map<string, V>, key: string, v: V, max: number): V {
-  map.delete(key);
-  map.set(key, v);
-  if (map.size > max) map.delete(map.keys().next().value!);
-  return v;
-}
-
-function compile(kernel: FusedKernel, key: string, shared: boolean): Compiled {
-  const hit = MODULES.get(key);
-  if (hit) return touch(MODULES, key, hit, MAX_MODULES);
-  const t0 = performance.now();
-  const plan = planKernel(kernel);
-  const gen = generate(kernel, plan);
-  const module = new WebAssembly.Module(assemble(gen, shared));
-  stats.modules++;
-  stats.ms += performance.now() - t0;
-  return touch(MODULES, key, { module, params: plan.params }, MAX_MODULES);
+/** A kernel instantiated on one backend's memory. */
+interface Instance {
+  readonly compiled: Compiled;
+  readonly ex: Exports;
+  /** The threads that share it, once a large run asked for them. */
+  pool: ThreadPool | null;
 }
 
 /** The value a reduction over no elements gives (the CPU reference's). */
@@ -185,25 +96,40 @@ function validate(kernel: FusedKernel, inputs: readonly FusedInput[]): void {
 export class FusedRunner {
   readonly #arena: Arena;
   readonly #shared: boolean;
-  readonly #instances = new Map<string, (...ptrs: number[]) => void>();
+  readonly #threads: number;
+  readonly #instances = new Map<string, Instance>();
 
-  constructor(arena: Arena) {
+  /** A runner on `arena` that splits large kernels over `threads`. */
+  constructor(arena: Arena, threads = 1) {
     this.#arena = arena;
+    this.#threads = threads;
     this.#shared = typeof SharedArrayBuffer !== "undefined" &&
       arena.memory.buffer instanceof SharedArrayBuffer;
   }
 
-  #kernel(kernel: FusedKernel): (...ptrs: number[]) => void {
+  #instance(kernel: FusedKernel): Instance {
     const key = `${this.#shared ? "s" : "u"}${kernelKey(kernel)}`;
     const hit = this.#instances.get(key);
-    if (hit) return touch(this.#instances, key, hit, MAX_MODULES);
-    const c = compile(kernel, key, this.#shared);
-    const inst = new WebAssembly.Instance(c.module, {
+    const evict = (old: Instance) => old.pool?.close();
+    if (hit) return touch(this.#instances, key, hit, MAX_MODULES, evict);
+    const compiled = compile(kernel, key, this.#shared);
+    const inst = new WebAssembly.Instance(compiled.module, {
       env: { memory: this.#arena.memory },
       m: HOST,
     });
-    const fn = inst.exports.k as (...ptrs: number[]) => void;
-    return touch(this.#instances, key, fn, MAX_MODULES);
+    const ex = inst.exports as unknown as Exports;
+    const made: Instance = { compiled, ex, pool: null };
+    return touch(this.#instances, key, made, MAX_MODULES, evict);
+  }
+
+  /** Resolves when every kernel's threads have attached (for tests). */
+  async ready(): Promise<void> {
+    for (const i of this.#instances.values()) await i.pool?.ready;
+  }
+
+  /** Detaches every kernel from the worker threads. */
+  close(): void {
+    for (const i of this.#instances.values()) i.pool?.close();
   }
 
   /** Runs `kernel`, returning one new block per output. */
@@ -211,15 +137,15 @@ export class FusedRunner {
     validate(kernel, inputs);
     const outs = fusedOutputs(kernel);
     const empty = outs.some((o) => sizeOf(o.shape) === 0);
-    const fn = empty || sizeOf(kernel.shape) === 0
+    const inst = empty || sizeOf(kernel.shape) === 0
       ? null
-      : this.#kernel(kernel);
+      : this.#instance(kernel);
     const a = this.#arena;
     const blocks = outs.map((o) =>
       a.alloc(sizeOf(o.shape) * ELEM_BYTES[o.dtype])
     );
     if (empty) return blocks;
-    if (fn === null) {
+    if (inst === null) {
       // A reduction over an empty axis: every output is the identity.
       const k = kernel as FusedKernel & { kind: "reduce" };
       const o = outs[0]!, b = blocks[0]!, n = sizeOf(o.shape);
@@ -229,9 +155,50 @@ export class FusedRunner {
       else a.u8.fill(v, b.ptr, b.ptr + n);
       return blocks;
     }
-    const ptrs = blocks.map((b) => b.ptr);
-    for (let i = 0; i < inputCount(kernel); i++) ptrs.push(inputs[i]!.ptr);
-    fn(...ptrs);
+    const base = blocks.map((b) => b.ptr);
+    for (let i = 0; i < inputCount(kernel); i++) base.push(inputs[i]!.ptr);
+    const plan = inst.compiled.plan;
+    const ptrs = plan.pointers.map((p) => base[p.param]! + p.offsetBytes);
+    const total = sizeOf(kernel.shape);
+    if (this.#threaded(inst, total)) {
+      this.#split(inst, ptrs, total);
+    } else {
+      const args = [plan.splitExtent, 0, 0];
+      for (const p of ptrs) args.push(p, 0);
+      inst.ex.g0!(...args, 0, 0);
+    }
     return blocks;
+  }
+
+  /** Whether to split this run over threads (attaching them on first use). */
+  #threaded(inst: Instance, total: number): boolean {
+    const { plan, imports, module } = inst.compiled;
+    const ok = this.#threads > 1 && total >= THREAD_MIN_ELEMS &&
+      imports.length === 0 && plan.split !== null && plan.splitExtent > 1 &&
+      GRID_HEAD + GRID_PER_OP * plan.pointers.length <= MAX_ARGS;
+    if (ok && inst.pool === null) {
+      inst.pool = ThreadPool.start(
+        module,
+        this.#arena.memory,
+        inst.ex,
+        DRIVERS,
+        this.#threads,
+      );
+    }
+    return ok;
+  }
+
+  /** Runs the split loop in units over the threads (see `gridDriver`). */
+  #split(inst: Instance, ptrs: readonly number[], total: number): void {
+    const plan = inst.compiled.plan, pool = inst.pool!;
+    const n = plan.splitExtent;
+    const want = Math.min(Math.ceil(total / UNIT_ELEMS), 16 * pool.threads);
+    let chunk = Math.ceil(n / Math.min(n, want));
+    // Vector splits keep whole blocks of 16 lanes.
+    if (plan.split === "vector") chunk = Math.ceil(chunk / 16) * 16;
+    const units = Math.ceil(n / chunk);
+    const args = [0, ptrs.length, n, 1, 0, chunk, 1, units, 1, 1, 1, 1, 0, 0];
+    ptrs.forEach((p, k) => args.push(p, plan.splitSteps[k]!, 0, 0, 0, 0));
+    pool.run(GRID_DRIVER, args, units);
   }
 }

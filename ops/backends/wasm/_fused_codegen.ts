@@ -1,17 +1,18 @@
 /**
- * Code generation for fused kernels: one wasm function per kernel, whose
- * parameters are the outputs' and the inputs' base addresses. Shapes,
- * strides and offsets are constants of the code (they are part of the
- * cache key), so loops have constant trip counts and pointers advance by
- * constant steps.
+ * Code generation for fused kernels: one wasm function per kernel, with the
+ * grid kernels' signature (`_grid.ts`), so that the grid driver can split
+ * it over threads: the split loop's trip count (`_fused_plan.ts`) and one
+ * pointer per operand. Shapes, strides and offsets are constants of the
+ * code (they are part of the cache key), so the other loops have constant
+ * trip counts and pointers advance by constant steps.
  *
  * The vector loop runs four lanes at a time: a load whose step along it is
  * one element reads a v128, a load that does not move along it is read
  * once before the loop (with every value that depends only on such loads
  * and literals: `exp(x - max)` computes `max` once per row), and other
  * loads gather four lanes. The last `extent % 4` elements run one lane at
- * a time with the same code on splatted values.
- * Reductions keep four lanes of accumulators (`_fused_reduce.ts`).
+ * a time with the same code on splatted values. Reductions keep four lanes
+ * of accumulators (`_fused_reduce.ts`).
  *
  * @module
  */
@@ -103,7 +104,11 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
   const nodes = kernel.nodes;
   const roots = kernel.kind === "elementwise" ? kernel.outputs : [kernel.value];
   const live = liveNodes(nodes, roots);
-  const f = new Fn(Array(plan.params).fill("i32"), []);
+  // The grid signature (`_grid.ts`): (count, n, mode, p0, r0, p1, r1, ...,
+  // e0, e1). `count` is the split loop's trip count; each p_k is pointer
+  // k at the first trip; n, mode, r_k and e are unused.
+  const nPtr = plan.pointers.length;
+  const f = new Fn(Array(5 + 2 * nPtr).fill("i32"), []);
   const imports: string[] = [];
   const e: Emit = {
     f,
@@ -112,22 +117,20 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
       return i >= 0 ? i : imports.push(name) - 1;
     },
   };
-  const ptr = plan.pointers.map((p) => {
-    const l = f.local("i32");
-    f.get(p.param);
-    if (p.offsetBytes) f.i32(p.offsetBytes).op("i32.add");
-    f.set(l);
-    return l;
-  });
+  const count = 0;
+  const ptr = plan.pointers.map((_, k) => 3 + 2 * k);
   const val = nodes.map(() => f.local("v128"));
 
   /** p_k += mult · step_k for every pointer that moves. */
   const advance = (steps: readonly number[], mult: number) => {
     steps.forEach((s, k) => s * mult !== 0 && f.inc(ptr[k]!, s * mult));
   };
-  /** `trips` runs of `body`, each followed by `advance(steps, step)`. */
+  /**
+   * `trips` runs of `body` (a constant, or pushed by a callback), each
+   * followed by `advance(steps, step)`.
+   */
   const repeat = (
-    trips: number,
+    trips: number | (() => void),
     steps: readonly number[],
     step: number,
     body: () => void,
@@ -139,19 +142,36 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
     };
     if (trips === 1) return once();
     const c = f.local("i32");
-    f.for(c, () => f.i32(0), () => f.i32(trips), 1, once);
+    const to = typeof trips === "number" ? () => f.i32(trips) : trips;
+    f.for(c, () => f.i32(0), to, 1, once);
   };
-  const loop = (lv: Level, body: () => void) => {
+  /** `count >> shift & mask`, pushed. */
+  const part = (shift: number, mask: number) => () => {
+    f.get(count);
+    if (shift) f.i32(shift).op("i32.shr_u");
+    if (mask >= 0) f.i32(mask).op("i32.and");
+  };
+  // The split loop runs `count` trips and, being outermost, needs no reset.
+  const loop = (lv: Level, body: () => void, split = false) => {
+    if (split) return repeat(part(0, -1), lv.steps, 1, body);
     repeat(lv.extent, lv.steps, 1, body);
     advance(lv.steps, -lv.extent);
   };
-  const nest = (lvs: readonly Level[], body: () => void) => {
+  const nest = (lvs: readonly Level[], body: () => void, split = false) => {
     const go = (d: number): void =>
-      d === lvs.length ? body() : loop(lvs[d]!, () => go(d + 1));
+      d === lvs.length
+        ? body()
+        : loop(lvs[d]!, () => go(d + 1), split && d === 0);
     go(0);
   };
+  /** Vector steps of 4 lanes then single lanes over the vector loop. */
   const vectorLoop = (body: (lanes: Lanes) => void) => {
     const v = plan.vector;
+    if (plan.split === "vector") {
+      repeat(part(2, -1), v.steps, 4, () => body(4));
+      repeat(part(0, 3), v.steps, 1, () => body(1));
+      return;
+    }
     repeat(Math.floor(v.extent / 4), v.steps, 4, () => body(4));
     repeat(v.extent % 4, v.steps, 1, () => body(1));
     advance(v.steps, -v.extent);
@@ -235,6 +255,7 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
   const compute = (lanes: Lanes, group = 0) =>
     body.forEach((i) => evalNode(i, lanes, group));
 
+  const outerSplit = plan.split === "outer";
   if (kernel.kind === "elementwise") {
     nest(plan.outer, () => {
       hoisted();
@@ -244,7 +265,7 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
           store(f, ptr[k]!, val[n]!, nodes[n]!.dtype, lanes);
         });
       });
-    });
+    }, outerSplit);
     return { fn: f, imports };
   }
   const dtype = nodes[kernel.value]!.dtype;
@@ -261,7 +282,7 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
         });
       });
       acc.storeRow(out);
-    });
+    }, outerSplit);
     return { fn: f, imports };
   }
   // cols: blocks of 16 outputs (four independent accumulators, a cache
@@ -281,11 +302,16 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
     }
   };
   nest(plan.outer, () => {
-    const wide = Math.floor(v.extent / 16);
-    repeat(wide, v.steps, 16, () => block(4, 4));
+    if (plan.split === "vector") {
+      repeat(part(4, -1), v.steps, 16, () => block(4, 4));
+      repeat(part(2, 3), v.steps, 4, () => block(4, 1));
+      repeat(part(0, 3), v.steps, 1, () => block(1, 1));
+      return;
+    }
+    repeat(Math.floor(v.extent / 16), v.steps, 16, () => block(4, 4));
     repeat(Math.floor(v.extent / 4) % 4, v.steps, 4, () => block(4, 1));
     repeat(v.extent % 4, v.steps, 1, () => block(1, 1));
     advance(v.steps, -v.extent);
-  });
+  }, outerSplit);
   return { fn: f, imports };
 }

@@ -15,6 +15,10 @@
  *   outside, then blocks of four outputs along the last axis, then the
  *   reduced axes inside each block, so each lane accumulates one output.
  *
+ * The outermost loop over outputs (the first outer loop, else the vector
+ * loop of an elementwise or cols nest) is the split loop: its trip count
+ * is a parameter, so that threads can each run a range of it.
+ *
  * @module
  */
 
@@ -28,11 +32,11 @@ export const ELEM_BYTES: Record<DType, 1 | 4> = {
   bool: 1,
 };
 
-/** A pointer the kernel walks: a parameter plus a constant byte offset. */
+/** A pointer the kernel walks: a base address plus a constant byte offset. */
 export interface Pointer {
-  /** The function parameter holding the operand's base address. */
+  /** Which base address: the outputs' (0, 1, ...), then the inputs'. */
   readonly param: number;
-  /** Added to the parameter once, at entry (the kernel's element offset). */
+  /** Added to the base (the load's element offset, in bytes). */
   readonly offsetBytes: number;
 }
 
@@ -58,8 +62,12 @@ export interface Plan {
   readonly reduced: readonly Level[];
   /** The vectorised loop. */
   readonly vector: Level;
-  /** Function parameters: one per output, then one per kernel input. */
-  readonly params: number;
+  /** The split loop (see the module comment), or null (a full reduction). */
+  readonly split: "outer" | "vector" | null;
+  /** The split loop's trip count (1 without one). */
+  readonly splitExtent: number;
+  /** Each pointer's byte step per trip of the split loop. */
+  readonly splitSteps: readonly number[];
 }
 
 interface Axis {
@@ -164,35 +172,30 @@ export function planKernel(kernel: FusedKernel): Plan {
     strides: pointers.map(() => 0),
   };
   if (!axes.some((a) => a.reduced === unit.reduced)) axes.push(unit);
-  const params = nOut + inputCount(kernel);
-  const base = { pointers, loadPointer, params };
   const last = axes[axes.length - 1]!;
-  if (kernel.kind === "elementwise") {
-    return {
-      ...base,
-      mode: "elementwise",
-      outer: axes.slice(0, -1).map(level),
-      reduced: [],
-      vector: level(last),
-    };
-  }
   const kept = axes.filter((a) => !a.reduced);
   const red = axes.filter((a) => a.reduced);
-  if (last.reduced) {
-    return {
-      ...base,
-      mode: "rows",
-      outer: kept.map(level),
-      reduced: red.slice(0, -1).map(level),
-      vector: level(red[red.length - 1]!),
-    };
-  }
+  const [mode, outer, reduced, vector] = kernel.kind === "elementwise"
+    ? ["elementwise", axes.slice(0, -1), [], last] as const
+    : last.reduced
+    ? ["rows", kept, red.slice(0, -1), red[red.length - 1]!] as const
+    : ["cols", kept.slice(0, -1), red, last] as const;
+  const split = outer.length > 0 ? "outer" : mode === "rows" ? null : "vector";
+  const splitLevel = split === "outer"
+    ? level(outer[0]!)
+    : split === "vector"
+    ? level(vector)
+    : { extent: 1, steps: pointers.map(() => 0) };
   return {
-    ...base,
-    mode: "cols",
-    outer: kept.slice(0, -1).map(level),
-    reduced: red.map(level),
-    vector: level(last),
+    mode,
+    pointers,
+    loadPointer,
+    outer: outer.map(level),
+    reduced: reduced.map(level),
+    vector: level(vector),
+    split,
+    splitExtent: splitLevel.extent,
+    splitSteps: splitLevel.steps,
   };
 }
 

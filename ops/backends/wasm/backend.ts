@@ -137,7 +137,7 @@ export class WasmBackend implements Backend, FusedBackend {
     kernels: ReadonlyMap<string, number>,
   ) {
     this.#arena = arena;
-    this.#fused = new FusedRunner(arena);
+    this.#fused = new FusedRunner(arena, pool.threads);
     this.#pool = pool;
     this.threads = pool.threads;
     this.gemm = gemm;
@@ -330,7 +330,7 @@ export class WasmBackend implements Backend, FusedBackend {
 
   /**
    * Runs a fused kernel as one generated SIMD function (`_fused.ts`),
-   * compiled on first use and cached by its key; on the calling thread.
+   * compiled on first use and cached by its key; large ones on the threads.
    */
   runFused(kernel: FusedKernel, inputs: readonly Operand[]): Block[] {
     const ins = inputs.map((x) => ({
@@ -342,6 +342,7 @@ export class WasmBackend implements Backend, FusedBackend {
 
   /** Detaches this backend from the worker threads; later kernels run on the caller. */
   close(): void {
+    this.#fused.close();
     this.#pool.close();
   }
 }

@@ -27,7 +27,15 @@ import type {
 } from "../../../ops/backends/fused.ts";
 import { fusedOutputs } from "../../../ops/backends/fused.ts";
 import { runFusedReference } from "../../../ops/backends/fused_reference.ts";
-import { fusedCompileStats } from "../../../ops/backends/wasm/_fused.ts";
+import { Arena } from "../../../ops/backends/wasm/_arena.ts";
+import {
+  fusedCompileStats,
+  FusedRunner,
+} from "../../../ops/backends/wasm/_fused.ts";
+import {
+  sharedMemoryUnavailable,
+  ThreadPool,
+} from "../../../ops/backends/wasm/_threads.ts";
 import { WasmBackend } from "../../../ops/backends/wasm/backend.ts";
 import {
   type Aval,
@@ -726,4 +734,82 @@ Deno.test("literals NaN, ∞, -∞, 0 and -0 make different kernels (JSON would 
       assertUlps(runWasm(k, [x])[0]!, new Float32Array([c, 2 * c]), 0, `${c}`);
     }
   }
+});
+
+Deno.test("large kernels split over threads give the bits of one thread, and workers take part", async () => {
+  const arena = new Arena(256, sharedMemoryUnavailable() === null);
+  const one = new FusedRunner(arena, 1), three = new FusedRunner(arena, 3);
+  const r = rng(5);
+  const put = (n: number) => {
+    const b = arena.alloc(4 * n);
+    for (let i = 0; i < n; i++) arena.f32[b.ptr / 4 + i] = r() * 6 - 3;
+    return { ptr: b.ptr, aval: { shape: [n], dtype: "float32" as const } };
+  };
+  const x = put(4 * 300 * 257), y = put(257);
+  const chain = [load(0, [257, 1]), load(1, [0, 1]), app("mul", [0, 1])];
+  const kernels: FusedKernel[] = [
+    // elementwise, split over rows
+    {
+      kind: "elementwise",
+      shape: [300, 257],
+      nodes: [...chain, app("tanh", [2])],
+      outputs: [3, 2],
+    },
+    // elementwise on one merged axis, split along the vector loop
+    {
+      kind: "elementwise",
+      shape: [70001],
+      nodes: [load(0, [1]), app("exp", [0])],
+      outputs: [1],
+    },
+    // row sums, split over rows; column max, split along columns
+    {
+      kind: "reduce",
+      op: "sum",
+      shape: [300, 257],
+      axes: [1],
+      nodes: chain,
+      value: 2,
+    },
+    {
+      kind: "reduce",
+      op: "max",
+      shape: [300, 257],
+      axes: [0],
+      nodes: chain,
+      value: 2,
+    },
+    // column sums with an outer axis, split over it
+    {
+      kind: "reduce",
+      op: "sum",
+      shape: [4, 300, 257],
+      axes: [1],
+      nodes: [load(0, [77100, 257, 1])],
+      value: 0,
+    },
+    // host functions keep a kernel on the caller
+    {
+      kind: "elementwise",
+      shape: [300, 257],
+      nodes: [...chain, app("sin", [2])],
+      outputs: [3],
+    },
+  ];
+  const read = (k: FusedKernel, blocks: { ptr: number }[]) =>
+    fusedOutputs(k).map((o, i) =>
+      arena.f32.slice(blocks[i]!.ptr / 4, blocks[i]!.ptr / 4 + sizeOf(o.shape))
+    );
+  for (const k of kernels) three.run(k, [x, y]); // attaches the workers
+  await three.ready();
+  const claims = ThreadPool.workerClaims();
+  for (const k of kernels) {
+    const want = read(k, one.run(k, [x, y]));
+    const got = read(k, three.run(k, [x, y]));
+    got.forEach((g, i) => assertUlps(g, want[i]!, 0, `${k.kind} ${k.shape}`));
+  }
+  if (sharedMemoryUnavailable() === null) {
+    assert(ThreadPool.workerClaims() > claims, "no worker took a unit");
+  }
+  three.close();
 });
