@@ -2,7 +2,7 @@
 // expression inlined (`_fused_expr.ts`, `_fused_reduce.ts`). Shapes,
 // strides, offsets and literals are written into the shader text, so the
 // compiler folds the index arithmetic; pipelines are cached by the kernel's
-// `fusedKey`, which contains all of them.
+// `fusedKey` (with special literals spelled out), which contains them all.
 //
 // Bindings: every input is read as an array of u32 words (bitcast to its
 // dtype), so inputs beyond the device's storage-buffer limit are copied
@@ -17,7 +17,6 @@ import { type Aval, sizeOf } from "../../dtype.ts";
 import {
   type FusedElementwise,
   type FusedKernel,
-  fusedKey,
   type FusedLoad,
   fusedOutputs,
   type FusedReduce,
@@ -216,6 +215,21 @@ interface Plan {
 
 const plans = new WeakMap<FusedKernel, Plan>();
 
+/**
+ * `fusedKey` with NaN, ±∞ and -0 spelled out: its JSON writes the first
+ * three as null and -0 as 0, so kernels whose literals differ only there
+ * would share a pipeline.
+ */
+function exactKey(kernel: FusedKernel): string {
+  return JSON.stringify(
+    kernel,
+    (_k, v) =>
+      typeof v === "number" && (!Number.isFinite(v) || Object.is(v, -0))
+        ? (Object.is(v, -0) ? "-0" : String(v))
+        : v,
+  );
+}
+
 function planOf(kernel: FusedKernel, maxStorage: number): Plan {
   let p = plans.get(kernel);
   if (p?.maxStorage === maxStorage) return p;
@@ -224,7 +238,7 @@ function planOf(kernel: FusedKernel, maxStorage: number): Plan {
   p = {
     maxStorage,
     key: `fused:${bindings.direct.length}+${bindings.packed.length}:${
-      fusedKey(kernel)
+      exactKey(kernel)
     }`,
     bindings,
     invocations: sizes ? sizes.nOut * sizes.parts : sizeOf(kernel.shape),

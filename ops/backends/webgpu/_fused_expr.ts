@@ -8,6 +8,7 @@ import type { ElementwisePrimitive } from "../../primitives.ts";
 import type { FusedLiteral, FusedNode, FusedOp } from "../fused.ts";
 import { expr } from "./_elementwise.ts";
 import { wgslType } from "./_wgsl.ts";
+import { ZERO_WORD } from "./_wgsl_math.ts";
 
 /** How a primitive's WGSL is made from its argument expressions. */
 type OpRule = (op: FusedOp, argTypes: readonly DType[], a: string[]) => string;
@@ -70,6 +71,9 @@ export const FUSED_OPS: { readonly [P in ElementwisePrimitive]: OpRule } = {
 
 /** WGSL helpers the fused kernels add to MATH. */
 export const FUSED_MATH: string = `
+// v, hidden from the optimiser: metadata word ZERO_WORD is 0 at run time;
+// a different k per use keeps two uses of one value apart (see letStatements).
+fn hide(v: f32, k: u32) -> f32 { return bitcast<f32>(bitcast<u32>(v) | (m(${ZERO_WORD}u) * k)); }
 fn pow_i32_flat(x: i32, y: i32) -> i32 {
   if (y < 0) {
     if (x == 1) { return 1; }
@@ -133,6 +137,13 @@ export function reachable(
  * The `let` statements of `which` nodes. `load(n)` gives the WGSL of load
  * node `n`; a node outside `which` is named by `name`, which it must
  * already be in scope under.
+ *
+ * Every use of a float32 value by another node goes through `hide(v, k)`
+ * with a different `k` per use. WGSL lets the compiler assume finite
+ * maths, and Mesa folds `x - x` and `x * 0.0` to 0 (NaN for infinite or
+ * NaN x) once both operands are in one shader; the eager kernels read
+ * each operand from its own buffer, which the compiler cannot see
+ * through. So no relation between operands is visible here either.
  */
 export function letStatements(
   nodes: readonly FusedNode[],
@@ -140,6 +151,13 @@ export function letStatements(
   load: (n: number) => string,
   indent = "  ",
 ): string {
+  const uses = new Map<number, number>();
+  const use = (a: number) => {
+    if (nodes[a]!.dtype !== "float32") return name(a);
+    const k = (uses.get(a) ?? 0) + 1;
+    uses.set(a, k);
+    return `hide(${name(a)}, ${k}u)`;
+  };
   return which.map((n) => {
     const node = nodes[n]!;
     const t = wgslType(node.dtype);
@@ -151,7 +169,7 @@ export function letStatements(
       v = rule(
         node,
         node.args.map((a) => nodes[a]!.dtype),
-        node.args.map(name),
+        node.args.map(use),
       );
     }
     return `${indent}let ${name(n)}: ${t} = ${v};`;

@@ -75,7 +75,9 @@ async function checkCases(b: WebGpuBackend, cases: readonly Case[]) {
     const { kernel, inputs } = cases[c]!;
     const want = runFusedReference(kernel, inputs);
     const avals = fusedOutputs(kernel);
-    const msg = `case ${c}: ${JSON.stringify(kernel)}\ninputs ${
+    const msg = `case ${c}: ${
+      JSON.stringify(kernel, (_k, v) => Number.isFinite(v) ? v : String(v))
+    }\ninputs ${
       JSON.stringify(inputs.map((x) => Array.from(x.slice(0, 32), String)))
     }`;
     for (let j = 0; j < want.length; j++) {
@@ -355,6 +357,42 @@ function fop(
 ): FusedNode {
   return { kind: "op", prim, params: {}, args, dtype };
 }
+
+Deno.test({
+  name:
+    "operands the compiler could relate (x - x, x + -x, x · 0, x · -0) keep IEEE special values",
+  ignore: !gpu,
+  fn: async () => {
+    const x = hostOf("float32", [Infinity, -Infinity, NaN, -3, 0, -0]);
+    const lit = (value: number): FusedNode => ({
+      kind: "literal",
+      value,
+      dtype: "float32",
+    });
+    const kernel: FusedKernel = {
+      kind: "elementwise",
+      shape: [6],
+      nodes: [
+        ld(0, [1]),
+        fop("sub", [0, 0]), // 1: x - x
+        fop("neg", [0]),
+        fop("add", [0, 2]), // 3: x + -x
+        lit(0),
+        fop("mul", [0, 4]), // 5: x · 0
+        lit(-0),
+        fop("mul", [0, 6]), // 7: x · -0
+        fop("mul", [1, 0]), // 8: (x - x) · x
+      ],
+      outputs: [1, 3, 5, 7, 8],
+    };
+    const [got] = await runOnGpu(gpu!, [{ kernel, inputs: [x] }]);
+    const want = runFusedReference(kernel, [x]);
+    // Bit for bit: NaN where IEEE says so, and the sign of zero.
+    const bits = (a: HostArray) =>
+      Array.from(a, (v) => Object.is(v, -0) ? "-0" : String(v));
+    assertEquals(got!.map(bits), want.map(bits));
+  },
+});
 
 Deno.test({
   name:
@@ -684,6 +722,20 @@ Deno.test({
       assertEquals(built.length, 1);
       await checkCases(b, [{ kernel: kernel(0.375), inputs: [x] }]);
       assertEquals(built.length, 2);
+      // Literals JSON spells alike (NaN, ±∞ as null; -0 as 0) are
+      // different kernels.
+      const specials = [NaN, Infinity, -Infinity, -0, 0];
+      await checkCases(
+        b,
+        specials.map((c) => ({ kernel: kernel(c), inputs: [x] })),
+      );
+      assertEquals(built.length, 2 + specials.length);
+      const zeros = await runOnGpu(b, [
+        { kernel: kernel(-0), inputs: [x] },
+        { kernel: kernel(0), inputs: [x] },
+      ]);
+      const neg = zeros[0]![0]!, pos = zeros[1]![0]!;
+      assert(Object.is(neg![0], -0) && Object.is(pos![0], 0));
     } finally {
       device.createShaderModule = create;
     }
