@@ -1,13 +1,13 @@
 /**
  * Fused wasm kernels against the eager wasm ops, side by side in one run:
  * - a chain of 8 elementwise ops on 1M float32s,
- *   `max(tanh(1.5·x + y) + exp(-(x·x)), 0)`: one fused kernel (on one
- *   thread) against 8 eager kernels, each writing a 4 MiB intermediate
- *   (on one thread, and on every thread);
+ *   `max(tanh(1.5·x + y) + exp(-(x·x)), 0)`: one fused kernel against 8
+ *   eager kernels, each writing a 4 MiB intermediate;
  * - softmax denominators of a [1024, 1024] matrix, `Σ_j exp(x_ij - m_i)`:
  *   one fused reduction against three eager kernels.
- * Times are the minimum and median of interleaved runs; ratios are eager /
- * fused (above 1: fused is faster), of minima and of medians.
+ * Both on one thread and on every thread (`HEED_THREADS`, else one per
+ * core). Times are the minimum and median of interleaved runs; ratios are
+ * eager / fused (above 1: fused is faster), of minima and of medians.
  * The first fused call's time, which includes compiling, is shown apart.
  *
  * Run: `deno run --allow-read --allow-env bench/wasm_fused.ts [--quick]`.
@@ -18,6 +18,7 @@
 import type { Operand } from "../ops/backends/contract.ts";
 import type {
   FusedElementwise,
+  FusedKernel,
   FusedNode,
   FusedReduce,
 } from "../ops/backends/fused.ts";
@@ -29,13 +30,14 @@ const quick = Deno.args.includes("--quick");
 const REPS = quick ? 9 : 31;
 const N = 1 << 20;
 
+/** Milliseconds: the minimum and the median. */
+type Span = [number, number];
+
 /**
  * Times each of `fns` REPS times, round-robin (so a busy machine slows all
  * alike), after two warm-ups each; returns [min, median] ms per function.
  */
-function timeAll(
-  fns: [() => void, () => void, () => void],
-): [[number, number], [number, number], [number, number]] {
+function timeAll(fns: (() => void)[]): Span[] {
   for (const fn of fns) fn(), fn();
   const ts: number[][] = fns.map(() => []);
   for (let r = 0; r < REPS; r++) {
@@ -45,11 +47,10 @@ function timeAll(
       ts[k]!.push(performance.now() - t0);
     });
   }
-  const span = (t: number[]): [number, number] => {
+  return ts.map((t) => {
     const s = [...t].sort((a, b) => a - b);
     return [s[0]!, s[s.length >> 1]!];
-  };
-  return [span(ts[0]!), span(ts[1]!), span(ts[2]!)];
+  });
 }
 
 function data(n: number, seed: number): Float32Array {
@@ -143,39 +144,19 @@ function eager(
   for (const h of temps) b.free(h);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const one = WasmBackend.createSync({ threads: 1 });
-  const all = WasmBackend.createSync();
-  type Span = [number, number];
-  const rows: [string, number, Span, Span, Span][] = [];
+  const all = await WasmBackend.create();
   const up = (b: WasmBackend, x: Float32Array, shape: number[]): Operand => {
     const aval: Aval = { shape, dtype: "float32" };
     return { handle: b.upload(x, aval), aval };
   };
+  const fused = (b: WasmBackend, k: FusedKernel, ins: Operand[]) => () =>
+    b.free(b.runFused(k, ins)[0]);
   const x = data(N, 1), y = data(N, 2);
-  const ins1 = [up(one, x, [N]), up(one, y, [N])];
-  const insA = [up(all, x, [N]), up(all, y, [N])];
-  let t0 = performance.now();
-  one.free(one.runFused(CHAIN, ins1)[0]);
-  const first = performance.now() - t0;
-  rows.push([
-    "8-op chain, 1M",
-    first,
-    ...timeAll([
-      () => one.free(one.runFused(CHAIN, ins1)[0]),
-      () => eager(one, CHAIN, ins1),
-      () => eager(all, CHAIN, insA),
-    ]),
-  ]);
-
   const m = new Float32Array(ROWS).fill(4);
-  const d1 = [up(one, x, [ROWS, COLS]), up(one, m, [ROWS])];
-  const dA = [up(all, x, [ROWS, COLS]), up(all, m, [ROWS])];
-  t0 = performance.now();
-  one.free(one.runFused(DENOM, d1)[0]);
-  const firstR = performance.now() - t0;
-  // Eager: sub (m as [ROWS, 1] broadcasts), exp, reduce_sum.
-  const eagerR = (b: WasmBackend, ins: Operand[]) => () => {
+  // Eager softmax denominators: sub (m as [ROWS, 1] broadcasts), exp, sum.
+  const eagerDenom = (b: WasmBackend, ins: Operand[]) => () => {
     const full: Aval = { shape: [ROWS, COLS], dtype: "float32" };
     const col: Operand = {
       handle: ins[1]!.handle,
@@ -189,35 +170,51 @@ function main(): void {
     });
     for (const h of [s, e, r]) b.free(h);
   };
-  rows.push([
-    "softmax denominators, 1024²",
-    firstR,
-    ...timeAll([
-      () => one.free(one.runFused(DENOM, d1)[0]),
-      eagerR(one, d1),
-      eagerR(all, dA),
-    ]),
-  ]);
-
+  const cases = [
+    {
+      name: "8-op chain, 1M",
+      kernel: CHAIN as FusedKernel,
+      ins: (b: WasmBackend) => [up(b, x, [N]), up(b, y, [N])],
+      eager: (b: WasmBackend, ins: Operand[]) => () => eager(b, CHAIN, ins),
+    },
+    {
+      name: "softmax denominators, 1024²",
+      kernel: DENOM,
+      ins: (b: WasmBackend) => [up(b, x, [ROWS, COLS]), up(b, m, [ROWS])],
+      eager: eagerDenom,
+    },
+  ];
   console.log(
-    `wasm fused vs eager: ms, min / median of ${REPS} interleaved runs; ` +
-      `fused on 1 thread, eager on 1 and ${all.threads}`,
+    `wasm fused vs eager: ms, min / median of ${REPS} interleaved runs, ` +
+      `on 1 thread and on ${all.threads}`,
   );
   console.log(
-    "| kernel | fused first call | fused | eager, 1 thread | eager, all threads | eager 1t / fused | eager all / fused |",
+    "| kernel | fused first call | fused 1t | eager 1t | fused all | eager all | eager / fused, 1t | eager / fused, all |",
   );
-  console.log("|---|---|---|---|---|---|---|");
-  const ms = ([a, b]: [number, number]) => `${a.toFixed(2)} / ${b.toFixed(2)}`;
-  const ratio = (e: [number, number], f: [number, number]) =>
+  console.log("|---|---|---|---|---|---|---|---|");
+  const ms = ([a, b]: Span) => `${a.toFixed(2)} / ${b.toFixed(2)}`;
+  const ratio = (e: Span, f: Span) =>
     `${(e[0] / f[0]).toFixed(2)}× / ${(e[1] / f[1]).toFixed(2)}×`;
-  for (const [name, first, f, e1, eA] of rows) {
+  for (const c of cases) {
+    const ins1 = c.ins(one), insA = c.ins(all);
+    const t0 = performance.now();
+    fused(one, c.kernel, ins1)();
+    const first = performance.now() - t0;
+    fused(all, c.kernel, insA)();
+    await all.ready(); // the kernel's threads
+    const [f1, e1, fA, eA] = timeAll([
+      fused(one, c.kernel, ins1),
+      c.eager(one, ins1),
+      fused(all, c.kernel, insA),
+      c.eager(all, insA),
+    ]) as [Span, Span, Span, Span];
     console.log(
-      `| ${name} | ${first.toFixed(2)} | ${ms(f)} | ${ms(e1)} | ${ms(eA)} | ` +
-        `${ratio(e1, f)} | ${ratio(eA, f)} |`,
+      `| ${c.name} | ${first.toFixed(2)} | ${ms(f1)} | ${ms(e1)} | ` +
+        `${ms(fA)} | ${ms(eA)} | ${ratio(e1, f1)} | ${ratio(eA, fA)} |`,
     );
   }
   one.close();
   all.close();
 }
 
-main();
+await main();

@@ -207,9 +207,12 @@ export class WasmBackend implements Backend, FusedBackend {
     return this.#pool.status;
   }
 
-  /** Resolves when the worker threads have attached (at most a few seconds). */
+  /**
+   * Resolves when the worker threads have attached, to the backend and to
+   * the large fused kernels run so far (at most a few seconds).
+   */
   ready(): Promise<void> {
-    return this.#pool.ready;
+    return this.#pool.ready.then(() => this.#fused.ready());
   }
 
   #block(op: string, handle: unknown): Block {
