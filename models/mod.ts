@@ -230,10 +230,7 @@ export {
   planClassifier,
   trainClassifier,
 } from "./train/classify.ts";
-export {
-  countParameters,
-  type TrainingPlan,
-} from "./train/plan.ts";
+export { countParameters, type TrainingPlan } from "./train/plan.ts";
 export {
   planTranslator,
   trainTranslator,
