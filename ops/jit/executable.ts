@@ -35,7 +35,8 @@ function fusedBackend(b: Backend): (Backend & FusedBackend) | null {
 }
 
 /**
- * Compiles `p` for `backend`: fuses it (`fuseProgram`) and plans when
+ * Compiles `p` for `backend`: fuses it (`fuseProgram`; copying no group
+ * where the backend runs a kernel's equations one by one) and plans when
  * each intermediate is freed. Run it only when no transform is running;
  * under one, programs run through `evalProgram`.
  *
@@ -54,7 +55,9 @@ function fusedBackend(b: Backend): (Backend & FusedBackend) | null {
  * ```
  */
 export function compileExecutable(p: Program, backend: Backend): Executable {
-  const plan = fuseProgram(p);
+  const fused = fusedBackend(backend);
+  // Where kernels run equation by equation, a copied group would run twice.
+  const plan = fuseProgram(p, fused ? {} : { maxCopies: 1 });
   const keep = new Set<Var>([...p.inputs, ...p.consts]);
   for (const a of p.outputs) if (a.kind === "var") keep.add(a);
   const lastUse = new Map<Var, number>();
@@ -68,8 +71,6 @@ export function compileExecutable(p: Program, backend: Backend): Executable {
       if (!keep.has(v)) freeAfter[lastUse.get(v) ?? i]!.push(v);
     }
   });
-  const fused = fusedBackend(backend);
-
   const run = (inputs: readonly Tensor[]): Tensor[] => {
     checkInputs(p, inputs);
     const env = new Map<Var, Tensor>();

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { checkOptions } from "../../_options.ts";
 import { sizeOf } from "../../dtype.ts";
 import type { FusedKernel } from "../../backends/fused.ts";
 import type { Params, Primitive } from "../../primitives.ts";
@@ -81,6 +82,16 @@ const CHEAP = new Set<Primitive>([
   "convert_element_type",
 ]);
 
+/** Options of {@link fuseProgram}. */
+export interface FuseOptions {
+  /**
+   * How many kernels may each compute a copied group (default
+   * {@link MAX_COPIES}); 1 copies nothing, so every equation runs once
+   * (for backends that run a kernel's equations one by one).
+   */
+  readonly maxCopies?: number;
+}
+
 /** What the pass knows of a program; {@link KernelBuilder} reads it. */
 export interface Analysis {
   /** The program. */
@@ -128,7 +139,14 @@ function canonical(map: AxisMap, shape: readonly number[]): AxisMap {
  * );
  * ```
  */
-export function fuseProgram(p: Program): Plan {
+export function fuseProgram(p: Program, opts?: FuseOptions): Plan {
+  checkOptions("fuseProgram", opts, ["maxCopies"]);
+  const maxCopies = opts?.maxCopies ?? MAX_COPIES;
+  if (!Number.isInteger(maxCopies) || maxCopies < 1) {
+    throw new RangeError(
+      `fuseProgram: maxCopies must be an integer of at least 1, got ${maxCopies}`,
+    );
+  }
   const producer = new Map<Var, number>();
   const consumers = new Map<Var, number[]>();
   p.eqns.forEach((e, i) => {
@@ -242,7 +260,7 @@ export function fuseProgram(p: Program): Plan {
     );
     const copy = !must && list.length >= 1 &&
       (moves ||
-        (list.length <= MAX_COPIES && n <= MAX_COPIED_OPS &&
+        (list.length <= maxCopies && n <= MAX_COPIED_OPS &&
           (cheap || list.every((u) => u.size === size))));
     if (copy) copied.add(g);
     const out = copy ? list : self;

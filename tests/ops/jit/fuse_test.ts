@@ -3,7 +3,7 @@
 // legality rules (values used outside a group are its outputs; no cycle
 // through a plain equation; no costly work copied).
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import * as h from "../../../mod.ts";
 import type { Tensor } from "../../../mod.ts";
 import type { FusedKernel, FusedLoad } from "../../../ops/backends/fused.ts";
@@ -241,4 +241,29 @@ Deno.test("a reduction of one group member waits for the whole group's inputs (r
     "sum()",
     "map(logistic mul)",
   ]);
+});
+
+Deno.test("fuseProgram() with maxCopies 1 computes every equation once", () => {
+  const { program } = h.makeProgram((x: Tensor) => h.softmax(x))(x45);
+  const plan = fuseProgram(h.optimizeProgram(program), { maxCopies: 1 });
+  checkPlan(plan);
+  assertEquals(plan.steps.map(describe), [
+    "reduce_max",
+    "map(eq select sub exp)",
+    "sum()",
+    "map(div)",
+  ]);
+  const runs = plan.steps.flatMap((s) => s.kind === "eqn" ? [s.eqn] : s.eqns)
+    .filter((e) => e.prim !== "reshape");
+  assertEquals(new Set(runs).size, runs.length);
+});
+
+Deno.test("fuseProgram() rejects unknown options and a bad maxCopies", () => {
+  const { program } = h.makeProgram((x: Tensor) => h.exp(x))(x45);
+  assertThrows(
+    () => fuseProgram(program, { copies: 1 } as never),
+    TypeError,
+    "copies",
+  );
+  assertThrows(() => fuseProgram(program, { maxCopies: 0 }), RangeError, "0");
 });
