@@ -6,7 +6,7 @@
  * `jit: false` and once with `jit: true`, each in its own process so that
  * each peak resident set is its own.
  *
- *   deno run -A bench/train_jit.ts [--steps 20] [--backend wasm]
+ *   deno run -A bench/train_jit.ts [--steps=20] [--rounds=2] [--backend=wasm]
  *
  * The N batches run twice: pass 1 traces every new batch shape (bucketed
  * batches differ in padded length), pass 2 finds every program cached.
@@ -155,9 +155,13 @@ async function measure(
 }
 
 if (import.meta.main) {
-  const args: Record<string, string> = { steps: "20", backend: "wasm" };
+  const args: Record<string, string> = {
+    steps: "20",
+    backend: "wasm",
+    rounds: "2",
+  };
   for (const a of Deno.args) {
-    const m = /^--(steps|backend|mode)=(.*)$/.exec(a);
+    const m = /^--(steps|backend|mode|rounds)=(.*)$/.exec(a);
     if (!m) throw new TypeError(`train_jit: unknown argument ${a}`);
     args[m[1]!] = m[2]!;
   }
@@ -168,29 +172,46 @@ if (import.meta.main) {
     );
   }
   const backend = args.backend as BackendName;
+  const rounds = Number(args.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    throw new RangeError(
+      `train_jit: --rounds must be a positive integer, got ${args.rounds}`,
+    );
+  }
   if (args.mode === "eager" || args.mode === "jit") {
     // A child: one mode, its result as the last line of stdout.
     console.log(JSON.stringify(await measure(args.mode, steps, backend)));
   } else {
-    const results: Measured[] = [];
-    for (const mode of ["eager", "jit"] as const) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          new URL(import.meta.url).pathname,
-          `--mode=${mode}`,
-          `--steps=${steps}`,
-          `--backend=${backend}`,
-        ],
-        stderr: "inherit",
-      }).output();
-      const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-      if (!out.success) throw new Error(`train_jit: the ${mode} run failed`);
-      results.push(JSON.parse(lines.at(-1)!) as Measured);
+    // Rounds alternate the modes, so load from elsewhere on a shared
+    // machine falls on both; each mode reports its best round.
+    const runs: Measured[][] = [];
+    for (let round = 0; round < rounds; round++) {
+      const results: Measured[] = [];
+      for (const mode of ["eager", "jit"] as const) {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            new URL(import.meta.url).pathname,
+            `--mode=${mode}`,
+            `--steps=${steps}`,
+            `--backend=${backend}`,
+          ],
+          stderr: "inherit",
+        }).output();
+        const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+        if (!out.success) throw new Error(`train_jit: the ${mode} run failed`);
+        results.push(JSON.parse(lines.at(-1)!) as Measured);
+      }
+      runs.push(results);
     }
+    const best = (i: number) =>
+      runs.map((r) => r[i]!).reduce((a, b) =>
+        b.tokensPerSecond > a.tokensPerSecond ? b : a
+      );
+    const results = [best(0), best(1)];
     console.log(
-      `banking77 classifier (train defaults), ${steps} steps on ${backend}`,
+      `banking77 classifier (train defaults), ${steps} steps on ${backend}, best of ${rounds} alternating rounds`,
     );
     const cols = [
       [
@@ -221,6 +242,13 @@ if (import.meta.main) {
       }× cached (pass 2), ${
         ratio((r) => r.firstPassTokensPerSecond)
       }× with tracing (pass 1)`,
+    );
+    console.log(
+      `per round, cached: ${
+        runs.map(([e, j]) =>
+          `${(j!.tokensPerSecond / e!.tokensPerSecond).toFixed(2)}×`
+        ).join(" ")
+      }`,
     );
   }
 }
