@@ -66,6 +66,21 @@ function identity(kernel: FusedKernel & { kind: "reduce" }): number {
 
 /** Checks operand count, load dtypes and that every load stays in bounds. */
 function validate(kernel: FusedKernel, inputs: readonly FusedInput[]): void {
+  if (kernel.kind === "reduce") {
+    const rank = kernel.shape.length, axes = kernel.axes;
+    if (
+      axes.length === 0 ||
+      axes.some((a, i) =>
+        !Number.isInteger(a) || a < 0 || a >= rank ||
+        (i > 0 && a <= axes[i - 1]!)
+      )
+    ) {
+      throw new RangeError(
+        `fused kernel: reduce axes [${axes}] must be sorted, unique and ` +
+          `within ${rank} axes`,
+      );
+    }
+  }
   const need = inputCount(kernel);
   if (inputs.length < need) {
     throw new TypeError(

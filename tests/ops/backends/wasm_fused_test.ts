@@ -684,6 +684,21 @@ Deno.test("runFused rejects bad kernels with errors that name the problem", () =
     RangeError,
     "node 0 reads node 1, which is not before it",
   );
+  for (const axes of [[], [2], [1, 0], [0, 0]]) {
+    const r: FusedReduce = {
+      kind: "reduce",
+      op: "sum",
+      shape: [2, 3],
+      axes,
+      nodes: [load(0, [3, 1])],
+      value: 0,
+    };
+    assertThrows(
+      () => runWasm(r, [x]),
+      RangeError,
+      `reduce axes [${axes}] must be sorted, unique and within 2 axes`,
+    );
+  }
   const ins = [{
     handle: wasm.upload(x, { shape: [6], dtype: "float32" }),
     aval: { shape: [6], dtype: "int32" as const },
