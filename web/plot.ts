@@ -28,7 +28,7 @@ export function drawPlot(
   width = 420,
   height = 200,
 ): void {
-  const m = { l: 40, r: 40, t: 12, b: 24 };
+  const m = { l: 40, r: 40, t: 22, b: 30 };
   const w = width - m.l - m.r, h = height - m.t - m.b;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("width", String(width));
@@ -49,15 +49,25 @@ export function drawPlot(
     const ys = s.points.map((p) => p[1]);
     const [lo, hi] = s.range ?? [0, Math.max(1e-9, ...ys)];
     const y = (v: number) => m.t + h - ((v - lo) / (hi - lo || 1)) * h;
-    const label = node("text", {
-      x: k === 0 ? 4 : width - 4,
-      y: m.t + 10,
-      "text-anchor": k === 0 ? "start" : "end",
-      "font-size": 11,
-      fill: s.colour,
-    });
-    label.textContent = `${s.name} (${hi.toPrecision(2)})`;
-    svg.append(label);
+    const side = k === 0 ? "start" : "end";
+    const edge = k === 0 ? 4 : width - 4;
+    const text = (y: number, t: string, anchor = side, at = edge) => {
+      const e = node("text", {
+        x: at,
+        y,
+        "text-anchor": anchor,
+        "font-size": 11,
+        fill: s.colour,
+      });
+      e.textContent = t;
+      svg.append(e);
+    };
+    text(13, s.name);
+    // The axis of this series: its top and bottom values at the frame.
+    const axisX = k === 0 ? m.l - 4 : m.l + w + 4;
+    const anchor = k === 0 ? "end" : "start";
+    text(m.t + 4, hi.toPrecision(2), anchor, axisX);
+    text(m.t + h, lo.toPrecision(2), anchor, axisX);
     if (s.points.length === 0) return;
     const d = s.points.map((p, i) =>
       `${i === 0 ? "M" : "L"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`
@@ -86,4 +96,16 @@ export function drawPlot(
   });
   axis.textContent = "epoch";
   svg.append(axis);
+  const every = Math.max(1, Math.ceil(xMax / 10));
+  for (let e = 0; e <= xMax; e += every) {
+    const tick = node("text", {
+      x: x(e),
+      y: m.t + h + 13,
+      "text-anchor": "middle",
+      "font-size": 10,
+      fill: "#555",
+    });
+    tick.textContent = String(e);
+    svg.append(tick);
+  }
 }

@@ -133,7 +133,11 @@ export function trainView(
           break;
         case "step":
           bar.value = ((m.epoch - 1) * m.steps + m.step) / steps;
-          if (m.loss !== null && m.step < m.steps) {
+          // fit reads the loss back at most once a second: plot new reads only.
+          if (
+            m.loss !== null && m.loss !== running.at(-1)?.[1] &&
+            m.step < m.steps
+          ) {
             running.push([m.epoch - 1 + m.step / m.steps, m.loss]);
             redraw();
           }
