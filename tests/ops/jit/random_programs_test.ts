@@ -73,6 +73,8 @@ testEachBackend(
         const lowered = jf.lower(x, y);
         checkPlan(lowered.plan);
         assert(lowered.kernels <= lowered.eagerKernels, lowered.text);
+        // wasm and WebGPU run fused kernels themselves; the CPU interprets.
+        assertEquals(lowered.fusedOnBackend, h.defaultBackend() !== "cpu");
         await assertSameValues(jf(x, y), f(x, y), `first call ${what}`);
         // The second call runs the cached program without tracing.
         await assertSameValues(jf(x, y), f(x, y), `cached call ${what}`);
