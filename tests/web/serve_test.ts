@@ -93,3 +93,66 @@ Deno.test("buildPlayground() bundles app.js and worker.js, and again only when s
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/**
+ * Fetches `url` from a child process (`deno eval` may use the network;
+ * `deno task test` does not grant it to the tests).
+ */
+async function fetchOutside(url: string) {
+  const code = `const r = await fetch(${JSON.stringify(url)});
+console.log(JSON.stringify({
+  status: r.status,
+  coop: r.headers.get("Cross-Origin-Opener-Policy"),
+  coep: r.headers.get("Cross-Origin-Embedder-Policy"),
+  body: await r.text(),
+}));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert(out.success, `fetching ${url} failed`);
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    status: number;
+    coop: string;
+    coep: string;
+    body: string;
+  };
+}
+
+Deno.test("deno task web's command line serves the playground on the port it prints", async () => {
+  // The task's own command line (its permissions included), with --port 0.
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
+  );
+  const [deno, ...args] = (config.tasks.web as string).split(" ");
+  assertEquals(deno, "deno");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...args, "--port", "0"],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    while (!/http:\/\/\S+\//.test(out)) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error(`the server exited, printing: ${out}`);
+      out += value;
+    }
+    const url = out.match(/http:\/\/\S+\//)![0];
+    const page = await fetchOutside(url);
+    assertEquals(page.coop, "same-origin");
+    assertEquals(page.coep, "require-corp");
+    assertStringIncludes(page.body, "attention playground");
+    const app = await fetchOutside(new URL("app.js", url).href);
+    assertEquals(app.status, 200);
+    assertStringIncludes(app.body, "checkAttentionLaws");
+    lines.releaseLock();
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+  }
+});
