@@ -138,9 +138,16 @@ function buildCase(o: CaseOptions): Case {
   const rank = shape.length;
   const nodes: FusedNode[] = [];
   const inputs: HostArray[] = [];
+  const dtypeOf: DType[] = [];
   const pickIn = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
 
+  /** A new load: a fresh input, or another view of one (or the same view). */
   const addLoad = (dtype: DType): number => {
+    const same = nodes.filter((n) => n.kind === "load" && n.dtype === dtype);
+    if (same.length > 0 && r() < 0.1) {
+      nodes.push({ ...pickIn(same) });
+      return nodes.length - 1;
+    }
     const perm = [...shape.keys()].sort(() => r() - 0.5);
     const strides = shape.map(() => 0);
     let s = 1;
@@ -157,16 +164,19 @@ function buildCase(o: CaseOptions): Case {
       ? 0
       : shape.reduce((t, d, a) => t + (d - 1) * strides[a]!, 0) + 1;
     const n = offset + span + Math.floor(r() * 3);
-    const data = hostArray(dtype, n);
-    for (let i = 0; i < n; i++) data[i] = value(r, dtype);
-    inputs.push(data);
-    nodes.push({
-      kind: "load",
-      input: inputs.length - 1,
-      offset,
-      strides,
-      dtype,
-    });
+    // Another view of an input of this dtype that is long enough.
+    const reuse = inputs.findIndex((x, i) =>
+      x.length >= offset + span && dtypeOf[i] === dtype
+    );
+    let input = reuse;
+    if (reuse < 0 || r() < 0.6) {
+      const data = hostArray(dtype, n);
+      for (let i = 0; i < n; i++) data[i] = value(r, dtype);
+      inputs.push(data);
+      dtypeOf.push(dtype);
+      input = inputs.length - 1;
+    }
+    nodes.push({ kind: "load", input, offset, strides, dtype });
     return nodes.length - 1;
   };
   const addLiteral = (dtype: DType): number => {
