@@ -200,11 +200,28 @@ export {
   uniform,
   type UniformOptions,
 } from "./random.ts";
-export { jit, type JitInfo, type JitOptions, type Jitted } from "./jit/jit.ts";
+export {
+  jit,
+  type JitInfo,
+  type JitOptions,
+  type Jitted,
+  type Lowered,
+} from "./jit/jit.ts";
 export { makeProgram, type StaticOptions } from "./jit/make_program.ts";
 export type { Traced } from "./jit/trace.ts";
 export type { Atom, Eqn, Literal, Program, Var } from "./jit/program.ts";
-export { printProgram } from "./jit/print.ts";
+export { printPlan, printProgram } from "./jit/print.ts";
+export type { EqnStep, KernelStep, Plan, Step } from "./jit/plan.ts";
+export { type FuseOptions, fuseProgram } from "./jit/passes/fuse.ts";
+export type {
+  FusedElementwise,
+  FusedKernel,
+  FusedLiteral,
+  FusedLoad,
+  FusedNode,
+  FusedOp,
+  FusedReduce,
+} from "./backends/fused.ts";
 export { programsEqual } from "./jit/equal.ts";
 export { evalProgram } from "./jit/eval.ts";
 export { eliminateDeadCode } from "./jit/passes/dce.ts";
