@@ -78,6 +78,7 @@ export {
   type DType,
   type DtypeOptions,
   einsum,
+  type ElementwisePrimitive,
   eliminateCommonSubexpressions,
   eliminateDeadCode,
   type Eqn,

@@ -23,6 +23,7 @@ export type {
   ComparePrimitive,
   CustomLinParams,
   DotGeneralParams,
+  ElementwisePrimitive,
   LogicalPrimitive,
   NoParams,
   Params,
