@@ -1,12 +1,27 @@
 // What the playground's flows (playground.ts) check with: failures,
 // closeness, and the composition recomputed here with heed on the CPU.
 
+import type { Page } from "npm:playwright-core@1.65.2";
 import { dispose } from "../../ops/mod.ts";
 import type { ComposeResult } from "../../web/compose_view.ts";
 import { makeInputs } from "../../web/inputs.ts";
 import { buildAttention, readsLengths } from "../../web/spec.ts";
 
 export type { ComposeResult };
+
+/** The page's handles (web/main.ts puts them on globalThis.playground). */
+export const P = "(globalThis.playground)";
+
+/** Options of {@link runPlayground}. */
+export interface PlaygroundOptions {
+  /** Only the flows whose names contain it. */
+  readonly filter?: string | undefined;
+  /** A folder to save the screenshots in (for a person to look at). */
+  readonly screenshots?: string | undefined;
+}
+
+/** One flow: drives the page and throws on a failed check. */
+export type Flow = (page: Page, opts: PlaygroundOptions) => Promise<void>;
 
 /** Runs one named check and reports it (ok or FAILED, with its time). */
 export type Report = (
