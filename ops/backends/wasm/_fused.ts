@@ -15,7 +15,7 @@
  * @module
  */
 
-import { type Aval, sizeOf } from "../../dtype.ts";
+import { type Aval, type DType, sizeOf } from "../../dtype.ts";
 import { INT32_RANGE } from "../_cpu_math.ts";
 import { type FusedKernel, fusedOutputs } from "../fused.ts";
 import type { Arena, Block } from "./_arena.ts";
@@ -64,39 +64,59 @@ function identity(kernel: FusedKernel & { kind: "reduce" }): number {
   return kernel.op === "max" ? 0 : 1;
 }
 
-/** Checks operand count, load dtypes and that every load stays in bounds. */
-function validate(kernel: FusedKernel, inputs: readonly FusedInput[]): void {
-  if (kernel.kind === "reduce") {
-    const rank = kernel.shape.length, axes = kernel.axes;
-    if (
-      axes.length === 0 ||
-      axes.some((a, i) =>
-        !Number.isInteger(a) || a < 0 || a >= rank ||
-        (i > 0 && a <= axes[i - 1]!)
-      )
-    ) {
-      throw new RangeError(
-        `fused kernel: reduce axes [${axes}] must be sorted, unique and ` +
-          `within ${rank} axes`,
-      );
-    }
-  }
-  const need = inputCount(kernel);
-  if (inputs.length < need) {
-    throw new TypeError(
-      `fused kernel: expected ${need} inputs, got ${inputs.length}`,
+/** What runs of one kernel object need, worked out on its first run. */
+interface Prepared {
+  /** Inputs the loads read (one more than the largest index). */
+  readonly need: number;
+  /** Each load's node, input and dtype. */
+  readonly loads: readonly (readonly [number, number, DType])[];
+  /** The elements each input's loads reach, by input; null when none. */
+  readonly reach: ReadonlyMap<number, [number, number]> | null;
+  /** The outputs' avals. */
+  readonly outs: readonly Aval[];
+  /** The instance, or null: an empty output or an empty reduction. */
+  readonly inst: Instance | null;
+  /** Whether an output is empty. */
+  readonly empty: boolean;
+  /** Iteration elements. */
+  readonly total: number;
+}
+
+/** Checks the kernel's own structure (the nodes are checked by codegen). */
+function checkAxes(kernel: FusedKernel): void {
+  if (kernel.kind !== "reduce") return;
+  const rank = kernel.shape.length, axes = kernel.axes;
+  if (
+    axes.length === 0 ||
+    axes.some((a, i) =>
+      !Number.isInteger(a) || a < 0 || a >= rank ||
+      (i > 0 && a <= axes[i - 1]!)
+    )
+  ) {
+    throw new RangeError(
+      `fused kernel: reduce axes [${axes}] must be sorted, unique and ` +
+        `within ${rank} axes`,
     );
   }
-  for (const [i, l] of loadsOf(kernel)) {
-    const dt = inputs[l.input]!.aval.dtype;
-    if (dt !== l.dtype) {
+}
+
+/** Checks operand count, load dtypes and that every load stays in bounds. */
+function checkInputs(p: Prepared, inputs: readonly FusedInput[]): void {
+  if (inputs.length < p.need) {
+    throw new TypeError(
+      `fused kernel: expected ${p.need} inputs, got ${inputs.length}`,
+    );
+  }
+  for (const [i, input, dtype] of p.loads) {
+    const dt = inputs[input]!.aval.dtype;
+    if (dt !== dtype) {
       throw new TypeError(
-        `fused kernel: load ${i} reads input ${l.input} as ${l.dtype}, ` +
+        `fused kernel: load ${i} reads input ${input} as ${dtype}, ` +
           `but it is ${dt}`,
       );
     }
   }
-  for (const [input, [lo, hi]] of loadRanges(kernel) ?? []) {
+  for (const [input, [lo, hi]] of p.reach ?? []) {
     const n = sizeOf(inputs[input]!.aval.shape);
     if (lo < 0 || hi >= n) {
       throw new RangeError(
@@ -113,6 +133,8 @@ export class FusedRunner {
   readonly #shared: boolean;
   readonly #threads: number;
   readonly #instances = new Map<string, Instance>();
+  /** Per kernel object (kernels are immutable data), so reruns skip the key. */
+  readonly #prepared = new WeakMap<FusedKernel, Prepared>();
 
   /** A runner on `arena` that splits large kernels over `threads`. */
   constructor(arena: Arena, threads = 1) {
@@ -147,39 +169,53 @@ export class FusedRunner {
     for (const i of this.#instances.values()) i.pool?.close();
   }
 
+  #prepare(kernel: FusedKernel): Prepared {
+    let p = this.#prepared.get(kernel);
+    if (p) return p;
+    checkAxes(kernel);
+    const outs = fusedOutputs(kernel);
+    const total = sizeOf(kernel.shape);
+    const empty = outs.some((o) => sizeOf(o.shape) === 0);
+    p = {
+      need: inputCount(kernel),
+      loads: loadsOf(kernel).map(([i, l]) => [i, l.input, l.dtype] as const),
+      reach: loadRanges(kernel),
+      outs,
+      inst: empty || total === 0 ? null : this.#instance(kernel),
+      empty,
+      total,
+    };
+    this.#prepared.set(kernel, p);
+    return p;
+  }
+
   /** Runs `kernel`, returning one new block per output. */
   run(kernel: FusedKernel, inputs: readonly FusedInput[]): Block[] {
-    validate(kernel, inputs);
-    const outs = fusedOutputs(kernel);
-    const empty = outs.some((o) => sizeOf(o.shape) === 0);
-    const inst = empty || sizeOf(kernel.shape) === 0
-      ? null
-      : this.#instance(kernel);
-    const a = this.#arena;
-    const blocks = outs.map((o) =>
+    const p = this.#prepare(kernel);
+    checkInputs(p, inputs);
+    const a = this.#arena, inst = p.inst;
+    const blocks = p.outs.map((o) =>
       a.alloc(sizeOf(o.shape) * ELEM_BYTES[o.dtype])
     );
-    if (empty) return blocks;
+    if (p.empty) return blocks;
     if (inst === null) {
       // A reduction over an empty axis: every output is the identity.
-      const k = kernel as FusedKernel & { kind: "reduce" };
-      const o = outs[0]!, b = blocks[0]!, n = sizeOf(o.shape);
-      const v = identity(k);
+      const o = p.outs[0]!, b = blocks[0]!, n = sizeOf(o.shape);
+      const v = identity(kernel as FusedKernel & { kind: "reduce" });
       if (o.dtype === "float32") a.f32.fill(v, b.ptr / 4, b.ptr / 4 + n);
       else if (o.dtype === "int32") a.i32.fill(v, b.ptr / 4, b.ptr / 4 + n);
       else a.u8.fill(v, b.ptr, b.ptr + n);
       return blocks;
     }
     const base = blocks.map((b) => b.ptr);
-    for (let i = 0; i < inputCount(kernel); i++) base.push(inputs[i]!.ptr);
+    for (let i = 0; i < p.need; i++) base.push(inputs[i]!.ptr);
     const plan = inst.compiled.plan;
-    const ptrs = plan.pointers.map((p) => base[p.param]! + p.offsetBytes);
-    const total = sizeOf(kernel.shape);
-    if (this.#threaded(inst, total)) {
-      this.#split(inst, ptrs, total);
+    const ptrs = plan.pointers.map((q) => base[q.param]! + q.offsetBytes);
+    if (this.#threaded(inst, p.total)) {
+      this.#split(inst, ptrs, p.total);
     } else {
       const args = [plan.splitExtent, 0, 0];
-      for (const p of ptrs) args.push(p, 0);
+      for (const q of ptrs) args.push(q, 0);
       inst.ex.g0!(...args, 0, 0);
     }
     return blocks;

@@ -709,6 +709,14 @@ Deno.test("runFused rejects bad kernels with errors that name the problem", () =
       `reduce axes [${axes}] must be sorted, unique and within 2 axes`,
     );
   }
+  // A kernel object's checks run on every call, not only on its first.
+  const once = k([load(0, [3, 1]), app("neg", [0])]);
+  assertEquals(runWasm(once, [x])[0], new Float32Array(6).fill(-0));
+  assertThrows(
+    () => runWasm(once, [new Float32Array(5)]),
+    RangeError,
+    "loads of input 0 reach elements 0..5, outside its 5",
+  );
   const ins = [{
     handle: wasm.upload(x, { shape: [6], dtype: "float32" }),
     aval: { shape: [6], dtype: "int32" as const },
