@@ -27,7 +27,6 @@ Deno.test("wasm's CPU-reference fallbacks are explicit table entries", () => {
     "argmin",
     "custom_lin",
     "iota",
-    "random_uniform",
     "scatter_add",
   ]);
 });

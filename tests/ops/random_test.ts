@@ -432,3 +432,19 @@ Deno.test("fillUniform (unrolled) equals bitsToUniform of randomBits for any key
     ),
   );
 });
+
+testEachBackend(
+  "uniform equals the CPU reference at every length around SIMD blocks and thread units",
+  async () => {
+    // wasm draws eight elements per SIMD step and cuts large outputs into
+    // units for its threads: heads, tails and unit edges are all checked.
+    const sizes = [0, 1, 2, 3, 7, 8, 9, 15, 17, 31, 33, 1000, 70001, 300007];
+    for (const n of sizes) {
+      const k = h.foldIn(h.key(-7), n);
+      const want = new Float32Array(n);
+      fillUniform(k.words[0], k.words[1], want);
+      const got = await h.uniform(k, [n]).data();
+      assertEquals(got, want, `length ${n}`);
+    }
+  },
+);

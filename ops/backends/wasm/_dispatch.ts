@@ -32,6 +32,7 @@ import {
   runGrid,
   toRows,
 } from "./_grid.ts";
+import { randomUniformInto } from "./_random.ts";
 
 /** An operand: its byte address and abstract value. */
 export interface Ref {
@@ -373,6 +374,8 @@ export const KERNELS: { [P in Primitive]: WasmKernel<P> } = {
   gather: into(gatherKernel),
   scatter_add: onCpu,
   iota: onCpu,
-  random_uniform: onCpu,
+  random_uniform: into((ctx, ins, params, _out, o) =>
+    randomUniformInto(ctx, ins[0]!.ptr, params, o)
+  ),
   custom_lin: onCpu, // the CPU reference explains that it has no kernel
 };

@@ -35,6 +35,7 @@ import {
   reduceRows,
   transpose4,
 } from "./_layout_kernels.ts";
+import { uniformRun } from "./_random_kernel.ts";
 import type { Exports, ThreadPool } from "./_threads.ts";
 
 /** Below this many elements a grid runs on the calling thread. */
@@ -91,6 +92,7 @@ export function addGridKernels(m: ModuleBuilder): Map<string, number> {
   run("i32_bool", toBool(true), 2);
   run("copy4", copyRun(4), 2, 2);
   run("copy1", copyRun(1), 2, 2);
+  run("random_uniform", uniformRun(), 1, 2);
   grid("transpose4", transpose4());
   for (const kind of ["sum", "max", "min"] as const) {
     grid(`rows_${kind}`, reduceRows(kind));
