@@ -4,7 +4,9 @@
  *   `max(tanh(1.5·x + y) + exp(-(x·x)), 0)`: one fused kernel against 8
  *   eager kernels, each writing a 4 MiB intermediate;
  * - softmax denominators of a [1024, 1024] matrix, `Σ_j exp(x_ij - m_i)`:
- *   one fused reduction against three eager kernels.
+ *   one fused reduction against three eager kernels;
+ * - a small kernel, `max(x + b, 0)` on [128, 256] (an MLP layer's bias and
+ *   ReLU), 100 calls per timing: one fused kernel against two eager ones.
  * Both on one thread and on every thread (`HEED_THREADS`, else one per
  * core). Times are the minimum and median of interleaved runs; ratios are
  * eager / fused (above 1: fused is faster), of minima and of medians.
@@ -151,8 +153,10 @@ async function main(): Promise<void> {
     const aval: Aval = { shape, dtype: "float32" };
     return { handle: b.upload(x, aval), aval };
   };
-  const fused = (b: WasmBackend, k: FusedKernel, ins: Operand[]) => () =>
-    b.free(b.runFused(k, ins)[0]);
+  const fused =
+    (b: WasmBackend, k: FusedKernel, ins: Operand[], n = 1) => () => {
+      for (let i = 0; i < n; i++) b.free(b.runFused(k, ins)[0]);
+    };
   const x = data(N, 1), y = data(N, 2);
   const m = new Float32Array(ROWS).fill(4);
   // Eager softmax denominators: sub (m as [ROWS, 1] broadcasts), exp, sum.
@@ -170,6 +174,25 @@ async function main(): Promise<void> {
     });
     for (const h of [s, e, r]) b.free(h);
   };
+  const [R, C] = [128, 256];
+  const relu: FusedElementwise = {
+    kind: "elementwise",
+    shape: [R, C],
+    nodes: [
+      load(0, [C, 1]),
+      load(1, [0, 1]),
+      lit(0),
+      op("add", [0, 1]),
+      op(
+        "max",
+        [3, 2],
+      ),
+    ],
+    outputs: [4],
+  };
+  const hundred = (fn: () => void) => () => {
+    for (let i = 0; i < 100; i++) fn();
+  };
   const cases = [
     {
       name: "8-op chain, 1M",
@@ -182,6 +205,17 @@ async function main(): Promise<void> {
       kernel: DENOM,
       ins: (b: WasmBackend) => [up(b, x, [ROWS, COLS]), up(b, m, [ROWS])],
       eager: eagerDenom,
+    },
+    {
+      name: "bias + ReLU, [128, 256], 100 calls",
+      kernel: relu,
+      ins: (b: WasmBackend) => [
+        up(b, x.subarray(0, R * C), [R, C]),
+        up(b, y.subarray(0, C), [C]),
+      ],
+      eager: (b: WasmBackend, ins: Operand[]) =>
+        hundred(() => eager(b, relu, ins)),
+      calls: 100,
     },
   ];
   console.log(
@@ -202,10 +236,11 @@ async function main(): Promise<void> {
     const first = performance.now() - t0;
     fused(all, c.kernel, insA)();
     await all.ready(); // the kernel's threads
+    const n = "calls" in c ? c.calls : 1;
     const [f1, e1, fA, eA] = timeAll([
-      fused(one, c.kernel, ins1),
+      fused(one, c.kernel, ins1, n),
       c.eager(one, ins1),
-      fused(all, c.kernel, insA),
+      fused(all, c.kernel, insA, n),
       c.eager(all, insA),
     ]) as [Span, Span, Span, Span];
     console.log(
