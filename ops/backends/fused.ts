@@ -121,7 +121,15 @@ export interface FusedBackend {
  * kernel (shapes, strides, offsets and literal values included).
  */
 export function fusedKey(kernel: FusedKernel): string {
-  return JSON.stringify(kernel);
+  // JSON writes NaN and ±Infinity as null and -0 as 0: spell them out, so
+  // kernels that differ only in such a literal get different keys.
+  return JSON.stringify(
+    kernel,
+    (_, v) =>
+      typeof v === "number" && (!Number.isFinite(v) || Object.is(v, -0))
+        ? `#${Object.is(v, -0) ? "-0" : String(v)}`
+        : v,
+  );
 }
 
 /** The output avals of `kernel`. */
