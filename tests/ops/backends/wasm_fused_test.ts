@@ -1,7 +1,7 @@
 // Fused kernels on the wasm backend (generated SIMD functions) against
 // their meaning. fast-check builds random kernels: DAGs of 1-12 nodes over
 // small shapes (size-1 and size-0 axes, tails of 1-3 elements), loads with
-// broadcasting, transposed, padded and offset strides, every elementwise
+// broadcasting, transposed, padded, offset and negative strides, every elementwise
 // primitive on every dtype it takes, and special values. Four properties:
 // - every node, given the fused values of its arguments, equals the CPU
 //   kernel (exactly; the SIMD transcendental bodies within 3 ulps and
@@ -159,10 +159,17 @@ function buildCase(o: CaseOptions): Case {
         s *= shape[a]! + (r() < 0.2 ? 1 + Math.floor(r() * 2) : 0);
       }
     }
-    const offset = Math.floor(r() * 4);
+    let offset = Math.floor(r() * 4);
     const span = sizeOf(shape) === 0
       ? 0
       : shape.reduce((t, d, a) => t + (d - 1) * strides[a]!, 0) + 1;
+    // Now and then an axis runs backwards (a negative stride).
+    shape.forEach((d, a) => {
+      if (d > 1 && r() < 0.1) {
+        offset += (d - 1) * strides[a]!;
+        strides[a] = -strides[a]!;
+      }
+    });
     const n = offset + span + Math.floor(r() * 3);
     // Another view of an input of this dtype that is long enough.
     const reuse = inputs.findIndex((x, i) =>
