@@ -120,3 +120,24 @@ Deno.test("an executable checks its inputs and runs only on its backend's tensor
   }
   assert(err.includes("different backends"), err);
 });
+
+Deno.test("jitted calls keep live storage flat on the backends that count it exactly", async () => {
+  await h.init(); // lists WebGPU where there is an adapter
+  // The CPU reference counts storage until the garbage collector runs.
+  const names = h.backends().filter((b) => b !== "cpu");
+  assert(names.includes("wasm"));
+  for (const name of names) {
+    await h.withBackend(name, async () => {
+      const x = h.uniform(h.key(1), [64, 48]);
+      const f = jit((x: Tensor) => [h.layerNorm(h.tanh(x)), h.softmax(x)]);
+      const live: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const outs = f(x);
+        await Promise.all(outs.map((t) => t.data()));
+        h.dispose(outs);
+        live.push(h.memory()[name]!.liveBuffers);
+      }
+      assertEquals(new Set(live).size, 1, `${name}: ${live}`);
+    });
+  }
+});
