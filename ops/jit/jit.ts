@@ -6,6 +6,7 @@
  */
 
 import { type Backend, getBackend } from "../backend.ts";
+import { sharesStorage } from "../backends/contract.ts";
 import { nonStagingActive, transformsActive } from "../core.ts";
 import { checkOptions } from "../_options.ts";
 import { treeUnflatten } from "../pytree.ts";
@@ -17,7 +18,7 @@ import type { StaticOptions } from "./make_program.ts";
 import { optimizeProgram } from "./passes/optimize.ts";
 import type { Plan } from "./plan.ts";
 import { printPlan } from "./print.ts";
-import type { Program } from "./program.ts";
+import type { Eqn, Program } from "./program.ts";
 import { type Signature, signatureOf, staticSet } from "./_signature.ts";
 import { type Traced, traceFlat } from "./trace.ts";
 
@@ -41,9 +42,12 @@ export interface JitInfo<F extends AnyFn> {
 export interface Lowered {
   /** The steps a call runs: fused kernels and plain equations. */
   readonly plan: Plan;
-  /** Kernels one call dispatches: the plan's steps. */
+  /**
+   * Kernels one call dispatches: the plan's steps, less those that only
+   * relabel their input's storage (a reshape).
+   */
   readonly kernels: number;
-  /** Kernels an eager call dispatches: the equations `f` binds, before any pass. */
+  /** Kernels an eager call dispatches: the equations `f` binds (before any pass), counted the same way. */
   readonly eagerKernels: number;
   /** Whether the backend runs fused kernels itself (else their equations run one by one). */
   readonly fusedOnBackend: boolean;
@@ -61,6 +65,12 @@ interface Entry {
   folded: boolean;
   /** {@link Entry.program} compiled per backend. */
   executables: Map<Backend, Executable>;
+}
+
+/** Whether an equation hands back its input's storage (no kernel runs). */
+function relabels(e: Eqn): boolean {
+  const operands = e.inputs.map((a) => ({ handle: null, aval: a.aval }));
+  return sharesStorage(e.prim, operands, e.params, e.outs[0]!.aval);
 }
 
 function executableFor(entry: Entry, backend: Backend): Executable {
@@ -133,7 +143,7 @@ function executableFor(entry: Entry, backend: Backend): Executable {
  * const f = jit(softmax);
  * const x = tensor([[1, 2, 3], [4, 5, 6]]);
  * const { kernels, eagerKernels } = f.lower(x);
- * assertEquals([kernels, eagerKernels], [3, 9]); // max, sum of exp, divide
+ * assertEquals([kernels, eagerKernels], [3, 7]); // max, sum of exp, divide
  * ```
  */
 export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
@@ -205,8 +215,13 @@ export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
         const exe = executableFor(entry, sig.backend ?? getBackend());
         return {
           plan: exe.plan,
-          kernels: exe.plan.steps.length,
-          eagerKernels: entry.traced.program.eqns.length,
+          kernels: exe.plan.steps.filter((s) =>
+            s.kind === "kernel" || !relabels(s.eqn)
+          ).length,
+          eagerKernels: entry.traced.program.eqns.filter((e) =>
+            !relabels(e)
+          )
+            .length,
           fusedOnBackend: "runFused" in exe.backend,
           text: printPlan(exe.plan),
         };

@@ -88,7 +88,7 @@ Deno.test("lower() shows the plan and kernels per call, eager vs jit", () => {
   const x = h.tensor([[1, 2, 3], [4, 5, 6]]);
   const f = jit((x: Tensor) => h.layerNorm(x));
   const l = f.lower(x);
-  assertEquals([l.kernels, l.eagerKernels], [4, 15]);
+  assertEquals([l.kernels, l.eagerKernels], [4, 12]); // reshapes not counted
   assertEquals(l.plan.steps.length, l.kernels);
   assert(l.text.startsWith("{ plan ; a:f32[2,3]. let  # 4 kernels"), l.text);
   assertEquals(f.cacheSize, 1);
