@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   );
   const train = trainView(
     () => backend.current(),
+    () => compose.state(),
     (ms, b) => backend.time("train step", ms, b),
   );
   Object.assign(globalThis, {

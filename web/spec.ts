@@ -42,6 +42,7 @@ import {
   normal,
   softmax,
   split,
+  type Tensor,
   tensor,
 } from "../ops/mod.ts";
 
@@ -154,38 +155,70 @@ function normaliserOf(name: NormaliserName): Normaliser {
 }
 
 /** Parameters are drawn with N(0, 1/d) entries so scores stay O(1). */
-function scaled(k: Key, shape: number[], d: number) {
+export function scaled(k: Key, shape: number[], d: number): Tensor {
   return mul(normal(k, shape), 1 / Math.sqrt(d));
 }
 
-function scoreOf(name: ScoreName, m: ModuleState, k: Key, d: number): ScoreFn {
-  switch (name) {
+/** The learnable tensors of a module's score, by name (none for dot, scaledDot, cosine). */
+export type ScoreParams = Readonly<Record<string, Tensor>>;
+
+/** Fresh parameters of `m`'s score for features `d`. */
+export function scoreParams(m: ModuleState, d: number, k: Key): ScoreParams {
+  switch (m.score) {
+    case "dot":
+    case "scaledDot":
+    case "cosine":
+      return {};
+    case "bilinear":
+    case "seedRatio":
+    case "seedGated":
+      return { w: scaled(k, [d, d], d) };
+    case "additive": {
+      const [k1, k2, k3] = split(k, 3);
+      return {
+        w1: scaled(k1!, [d, d], d),
+        w2: scaled(k2!, [d, d], d),
+        v: scaled(k3!, [d], d),
+      };
+    }
+  }
+  return m.score satisfies never;
+}
+
+function scoreOf(m: ModuleState, p: ScoreParams): ScoreFn {
+  const need = (name: string): Tensor => {
+    const t = p[name];
+    if (!t) throw new TypeError(`${m.score}: missing parameter ${name}`);
+    return t;
+  };
+  switch (m.score) {
     case "dot":
       return dot();
     case "scaledDot":
       return scaledDot();
-    case "bilinear":
-      return bilinear(scaled(k, [d, d], d));
     case "cosine":
       return cosine(m.cosineScale);
-    case "additive": {
-      const [k1, k2, k3] = split(k, 3);
-      return additive({
-        w1: scaled(k1!, [d, d], d),
-        w2: scaled(k2!, [d, d], d),
-        v: scaled(k3!, [d], d),
-      });
-    }
+    case "bilinear":
+      return bilinear(need("w"));
     case "seedRatio":
-      return seedRatio(scaled(k, [d, d], d));
+      return seedRatio(need("w"));
     case "seedGated":
-      return seedGated(scaled(k, [d, d], d));
+      return seedGated(need("w"));
+    case "additive":
+      return additive({ w1: need("w1"), w2: need("w2"), v: need("v") });
   }
-  return name satisfies never;
+  return m.score satisfies never;
 }
 
-/** Module `m`'s spec for features `d`, its parameters drawn from `k`. */
-export function moduleSpec(m: ModuleState, d: number, k: Key): Spec {
+/**
+ * Module `m`'s spec from its score's parameters. With `context` (a model's
+ * use), the model's masks replace `padding()`, which the model supplies.
+ */
+export function specOf(
+  m: ModuleState,
+  p: ScoreParams,
+  context?: { readonly masks: readonly MaskFn[] },
+): Spec {
   const mods: ModFn[] = [];
   if (m.temperature !== null) mods.push(temperature(m.temperature));
   if (m.alibi !== null) mods.push(alibi(tensor([m.alibi])));
@@ -193,13 +226,19 @@ export function moduleSpec(m: ModuleState, d: number, k: Key): Spec {
   const masks: MaskFn[] = [];
   if (m.causal) masks.push(causal());
   if (m.window !== null) masks.push(slidingWindow(m.window));
-  if (m.padding) masks.push(padding());
+  if (context) masks.push(...context.masks);
+  else if (m.padding) masks.push(padding());
   return {
-    score: scoreOf(m.score, m, k, d),
+    score: scoreOf(m, p),
     mods,
     masks,
     normalise: normaliserOf(m.normaliser),
   };
+}
+
+/** Module `m`'s spec for features `d`, its parameters drawn from `k`. */
+export function moduleSpec(m: ModuleState, d: number, k: Key): Spec {
+  return specOf(m, scoreParams(m, d, k));
 }
 
 /** The keys of the modules' parameters and of the gate: split(key(seed), K + 1). */

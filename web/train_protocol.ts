@@ -1,6 +1,8 @@
 // The messages between the page (train_view.ts) and the training worker
 // (train_worker.ts).
 
+import type { ComposeState } from "./spec.ts";
+
 /** The backends the page can choose. */
 export type BackendChoice = "cpu" | "wasm" | "webgpu";
 
@@ -14,6 +16,8 @@ export interface TrainRequest {
   readonly perClass: number;
   readonly epochs: number;
   readonly seed: number;
+  /** Train with the composed attention (null: scaled dot-product softmax). */
+  readonly attention: ComposeState | null;
 }
 
 /** Classify a sentence with the trained model. */
@@ -42,6 +46,8 @@ export type FromWorker =
     readonly steps: number;
     readonly initialLoss: number;
     readonly backend: string;
+    /** The attention trained, in words (e.g. "bilinear + softmax"). */
+    readonly attention: string;
     /** The worker's wasm threads (null unless wasm started there). */
     readonly wasmThreads: {
       readonly threads: number;

@@ -3,7 +3,8 @@
 // shows a progress bar and the live loss and validation-accuracy curves,
 // then classifies typed sentences and draws their attention.
 
-import { button, byId, el, numberInput } from "./_dom.ts";
+import { button, byId, checkbox, el, numberInput } from "./_dom.ts";
+import type { ComposeState } from "./spec.ts";
 import { drawHeatmap } from "./heatmap.ts";
 import { drawPlot } from "./plot.ts";
 import type {
@@ -20,6 +21,8 @@ export interface TrainOutcome {
   readonly validAccuracy: number;
   readonly seconds: number;
   readonly epochs: readonly { loss: number; validAccuracy: number }[];
+  /** The attention trained, in words. */
+  readonly attention: string;
   /** The worker's wasm threads, when it trained on wasm. */
   readonly wasmThreads: Extract<FromWorker, { type: "start" }>["wasmThreads"];
 }
@@ -40,9 +43,16 @@ export type Classified = Extract<FromWorker, { type: "classified" }>;
 /** Builds the section inside #train. */
 export function trainView(
   backend: () => BackendChoice,
+  composed: () => ComposeState,
   onStepTime: (ms: number, backend: BackendChoice) => void,
 ): TrainView {
-  let req = { classes: 5, perClass: 40, epochs: 4, seed: 0 };
+  let req = {
+    classes: 5,
+    perClass: 40,
+    epochs: 4,
+    seed: 0,
+    useComposed: true,
+  };
   const status = byId("train-status");
   const bar = byId<HTMLProgressElement>("train-progress");
   const svg = byId("train-plot") as unknown as SVGSVGElement;
@@ -82,10 +92,12 @@ export function trainView(
   async function train(
     opts: Partial<TrainRequest> = {},
   ): Promise<TrainOutcome> {
+    const { useComposed, ...sizes } = req;
     const r: TrainRequest = {
       type: "train",
       backend: backend(),
-      ...req,
+      attention: useComposed ? composed() : null,
+      ...sizes,
       ...opts,
     };
     const epochs: { loss: number; validAccuracy: number }[] = [];
@@ -93,6 +105,7 @@ export function trainView(
     const running: (readonly [number, number])[] = [];
     let initialLoss = 0, steps = 1;
     let threads: TrainOutcome["wasmThreads"] = null;
+    let attention = "";
     const redraw = () =>
       drawPlot(svg, [
         {
@@ -124,7 +137,8 @@ export function trainView(
           initialLoss = m.initialLoss;
           steps = m.steps;
           threads = m.wasmThreads;
-          status.textContent = `training on ${m.backend}${
+          attention = m.attention;
+          status.textContent = `training ${m.attention} on ${m.backend}${
             m.wasmThreads ? ` (wasm on ${m.wasmThreads.threads} threads)` : ""
           }: ${m.train} sentences of ${m.labels.length} classes (${
             m.labels.join(", ")
@@ -163,7 +177,7 @@ export function trainView(
             `${m.initialLoss.toFixed(3)} → ${m.finalLoss.toFixed(3)}, best ` +
             `validation accuracy ${(100 * m.validAccuracy).toFixed(1)}%`;
           status.className = "ok";
-          return { ...m, epochs, wasmThreads: threads };
+          return { ...m, epochs, wasmThreads: threads, attention };
       }
       return undefined;
     }).catch((e: unknown) => {
@@ -211,6 +225,14 @@ export function trainView(
     numberInput("epochs", "epochs", req.epochs, (v) => {
       req = { ...req, epochs: Math.max(1, Math.min(50, Math.trunc(v))) };
     }, "1"),
+    checkbox(
+      "useComposed",
+      "with the composed attention",
+      req.useComposed,
+      (v) => {
+        req = { ...req, useComposed: v };
+      },
+    ),
     button("train", "train", () => void train().catch(() => {})),
   );
   byId("classify-form").replaceChildren(

@@ -31,6 +31,8 @@ import {
   fit,
   initClassifier,
 } from "../models/mod.ts";
+import type { ComposeState } from "./spec.ts";
+import { composedModule } from "./spec_module.ts";
 import type { FromWorker, ToWorker, TrainRequest } from "./train_protocol.ts";
 
 const MAX_LEN = 24, BATCH = 16, VALID_PER_CLASS = 20;
@@ -121,6 +123,12 @@ async function accuracy(
   return xs.filter((x, i) => g[i] === x.y).length / xs.length;
 }
 
+/** The composition in words: "bilinear + softmax | dot + sparsemax (gate)". */
+function describe(s: ComposeState): string {
+  const parts = s.modules.map((m) => `${m.score} + ${m.normaliser}`);
+  return parts.join(" | ") + (parts.length > 1 ? ` (${s.combine})` : "");
+}
+
 async function train(r: TrainRequest): Promise<void> {
   const t0 = performance.now();
   post({ type: "status", text: `starting ${r.backend}…` });
@@ -157,6 +165,7 @@ async function train(r: TrainRequest): Promise<void> {
     layers: 1,
     maxLen: MAX_LEN,
     dropout: 0.1,
+    attention: r.attention ? composedModule(r.attention) : "scaled-dot",
   };
   const init0 = initClassifier(key(r.seed), config);
   const initialLoss = await meanLoss(init0, config, trainXs);
@@ -169,6 +178,7 @@ async function train(r: TrainRequest): Promise<void> {
     steps: steps * r.epochs,
     initialLoss,
     backend: r.backend,
+    attention: r.attention ? describe(r.attention) : "scaled-dot",
     wasmThreads: info().wasmThreads,
   });
   const { params, progress } = await fit({

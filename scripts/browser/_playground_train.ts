@@ -5,8 +5,19 @@
 import type { Page } from "npm:playwright-core@1.65.2";
 import { fail, type Flow, near, P } from "./_playground_checks.ts";
 
-/** Trains as a user would: fills the Train form and clicks; resolves to the outcome. */
+/** What the composition of trainByForm reads as in the worker. */
+const COMPOSED = "bilinear + softmax | scaledDot + sparsemax (gate)";
+
+/**
+ * Trains as a user would: composes a gated pair of modules, fills the
+ * Train form and clicks; resolves to the outcome.
+ */
 async function trainByForm(page: Page): Promise<unknown> {
+  await page.selectOption('[data-field="m0.score"]', "bilinear");
+  await page.click('[data-field="addModule"]');
+  await page.selectOption('[data-field="m1.normaliser"]', "sparsemax");
+  await page.selectOption('[data-field="combine"]', "gate");
+  await page.check('[data-field="useComposed"]');
   await page.fill('[data-field="classes"]', "3");
   await page.fill('[data-field="perClass"]', "24");
   await page.fill('[data-field="epochs"]', "1");
@@ -16,7 +27,14 @@ async function trainByForm(page: Page): Promise<unknown> {
   });
   const status = await page.textContent("#train-status");
   if (!status?.startsWith("done")) fail(`training: ${status}`);
-  return await page.evaluate(`${P}.train.last().run`);
+  const run = await page.evaluate(`${P}.train.last().run`) as {
+    attention: string;
+  };
+  if (run.attention !== COMPOSED) fail(`trained ${run.attention}`);
+  await page.click('[data-field="m1.remove"]');
+  await page.selectOption('[data-field="m0.score"]', "scaledDot");
+  await page.selectOption('[data-field="combine"]', "mixture");
+  return run;
 }
 
 /** Classifies `text` through the form; resolves to what the page showed. */
@@ -44,7 +62,7 @@ export function trainFlow(
   form: boolean,
 ): readonly [string, Flow] {
   const name = `train${
-    form ? " (through the form)" : ""
+    form ? " (through the form, a composed gated pair of modules)" : ""
   }: one epoch on a slice of banking77 lowers the loss, then a sentence is classified [${backend}]`;
   return [name, async (page) => {
     await page.check(`[data-field="backend.${backend}"]`);
