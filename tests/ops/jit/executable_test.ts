@@ -8,7 +8,7 @@ import * as h from "../../../mod.ts";
 import type { Tensor } from "../../../mod.ts";
 import { jit } from "../../../ops/jit/jit.ts";
 import { compileExecutable } from "../../../ops/jit/executable.ts";
-import { assertAllClose } from "../../_helpers.ts";
+import { assertAllClose, testEachBackend } from "../../_helpers.ts";
 import { testBackend } from "./_fused_backend.ts";
 
 const ROWS = [0.5, -1, 2, 3, -0.25, 1.5, 0, -2, 4, 1, -3, 0.75];
@@ -141,3 +141,34 @@ Deno.test("jitted calls keep live storage flat on the backends that count it exa
     });
   }
 });
+
+testEachBackend(
+  "fused kernels mixing float32, int32 and bool give what eager gives",
+  async () => {
+    const x = h.uniform(h.key(4), [33, 17], { min: -3, max: 3 }); // [33, 17]
+    const n = h.cast(h.mul(x, 4), "int32"); // [33, 17]
+    const f = (x: Tensor, n: Tensor) => {
+      const big = h.logicalOr(h.greater(x, 1), h.logicalNot(h.less(n, -2)));
+      const m = h.where(h.logicalAnd(big, h.equal(h.abs(n), 3)), h.sign(x), x);
+      const k = h.maximum(h.mul(n, 3), h.sub(n, 7)); // int32
+      const t = h.add(h.cast(k, "float32"), h.pow(h.abs(m), 1.5)); // [33, 17]
+      return [
+        t,
+        h.sum(h.cast(big, "int32"), { axis: 0 }), // [17] int32
+        h.max(h.mul(t, h.transpose(h.reshape(h.transpose(x), [17, 33]))), {
+          axis: 1,
+        }), // [33]
+        h.min(k, { axis: 1 }), // [33] int32
+        h.cast(h.sum(h.cast(big, "float32")), "int32"),
+      ];
+    };
+    const jf = jit(f);
+    const l = jf.lower(x, n);
+    assert(l.kernels < l.eagerKernels / 2, l.text);
+    const [got, want] = [jf(x, n), f(x, n)];
+    for (let i = 0; i < want.length; i++) {
+      assertEquals(got[i]!.dtype, want[i]!.dtype);
+      await assertAllClose(got[i]!, want[i]!, { rtol: 1e-5, atol: 1e-5 });
+    }
+  },
+);
