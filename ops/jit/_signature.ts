@@ -150,9 +150,8 @@ export function signatureOf(
     }
   }
   const parts: string[] = [];
-  const tensors: Tensor[] = [];
+  const inputs: (Tensor | KeyLeaf)[] = [];
   const slots: { leaves: (Leaf | KeyLeaf)[]; def: TreeDef }[] = [];
-  const keySlots: { at: number; key: Key }[] = [];
   args.forEach((a, i) => {
     if (statics.has(i)) return void parts.push(`static ${staticKey(a)}`);
     const [leaves, def] = flattenWithKeys(a);
@@ -161,22 +160,25 @@ export function signatureOf(
       if (l instanceof KeyLeaf) {
         // A traced key (from an outer jit) is already a tensor and a path.
         const path = l.key.traced ? keyOperand(l.key).path : [];
-        keySlots.push({ at: tensors.length, key: l.key });
-        tensors.push(undefined as unknown as Tensor); // filled below
+        inputs.push(l);
         return `key[${pathKey(path)}]`;
       }
       if (!(l instanceof Tensor)) return staticKey(l);
-      tensors.push(l);
+      inputs.push(l);
       return `${l.dtype}[${l.shape}]@${backendOf([l])?.name ?? "traced"}`;
     });
     parts.push(`${treeKey(def)} ${ls.join(" ")}`);
   });
   // Host keys are uploaded to the backend of the tensor arguments.
-  const backend = backendOf(tensors.filter((t) => t !== undefined));
-  const paths = keySlots.map(({ at, key }) => {
-    const op = keyOperand(key, backend);
-    tensors[at] = op.data;
-    return op.path;
+  const backend = backendOf(
+    inputs.filter((x): x is Tensor => x instanceof Tensor),
+  );
+  const paths: (readonly KeyStep[])[] = [];
+  const tensors = inputs.map((x) => {
+    if (x instanceof Tensor) return x;
+    const op = keyOperand(x.key, backend);
+    paths.push(op.path);
+    return op.data;
   });
   return {
     // The default backend holds the constants a trace creates, as eager ops.
