@@ -23,6 +23,7 @@ import {
   concat,
   div,
   expandDims,
+  foldIn,
   type Key,
   layerNorm,
   maximum,
@@ -37,6 +38,7 @@ import {
   type Tensor,
 } from "../../ops/mod.ts";
 import { MASKS } from "./attention_specs.ts";
+import { initSubwords, ngramTable, withSubwords } from "./subwords.ts";
 import { type AttentionChoice, resolveAttention } from "./attention_resolve.ts";
 import {
   type DropoutLayerOptions,
@@ -88,6 +90,19 @@ export interface ClassifierConfig {
   readonly attention?: AttentionChoice;
   /** Position encoding (default "learned"). */
   readonly positions?: "sinusoidal" | "learned";
+  /**
+   * Ensemble members (default 1): independent models, each with its own
+   * initialisation and dropout, trained side by side; their logits are
+   * averaged.
+   */
+  readonly members?: number;
+  /**
+   * fastText-style subword inputs: hash buckets of the words' character
+   * n-grams, whose mean embedding is added to each word's (default 0, off).
+   */
+  readonly subwords?: number;
+  /** The vocabulary's words in id order (needed with `subwords`). */
+  readonly words?: readonly string[];
 }
 
 /** A configuration with every default filled in. */
@@ -108,6 +123,9 @@ export function classifierConfig(c: ClassifierConfig): FullClassifierConfig {
     pooling: c.pooling ?? "mean",
     attention: c.attention ?? "scaled-dot",
     positions: c.positions ?? "learned",
+    members: c.members ?? 1,
+    subwords: c.subwords ?? 0,
+    words: c.words ?? [],
   };
   for (
     const k of [
@@ -118,6 +136,7 @@ export function classifierConfig(c: ClassifierConfig): FullClassifierConfig {
       "layers",
       "ffHidden",
       "maxLen",
+      "members",
     ] as const
   ) {
     if (!Number.isInteger(full[k]) || full[k] < 1) {
@@ -125,6 +144,16 @@ export function classifierConfig(c: ClassifierConfig): FullClassifierConfig {
         `classifier: ${k} must be a positive integer, got ${full[k]}`,
       );
     }
+  }
+  if (!Number.isInteger(full.subwords) || full.subwords < 0) {
+    throw new RangeError(
+      `classifier: subwords must be an integer of at least 0, got ${full.subwords}`,
+    );
+  }
+  if (full.subwords > 0 && full.words.length !== full.vocabSize) {
+    throw new RangeError(
+      `classifier: subwords need the ${full.vocabSize} vocabulary words, got ${full.words.length}`,
+    );
   }
   if (full.dModel % full.heads !== 0) {
     throw new RangeError(
@@ -167,6 +196,10 @@ export interface ClassifierParams {
   readonly pool: Tensor | null;
   /** Output layer. */
   readonly head: LinearParams;
+  /** Character n-gram embeddings `[subwords + 1, dModel]` (absent without subwords). */
+  readonly subwords?: Tensor;
+  /** Members 2..N of an ensemble (absent for one model), each a whole classifier. */
+  readonly ensemble?: readonly ClassifierParams[];
 }
 
 /** The encoder self-attention layer for a config. */
@@ -184,12 +217,25 @@ export function encoderAttention(
   });
 }
 
-/** Fresh parameters. */
+/**
+ * Fresh parameters. Member 0 of an ensemble is the single model `key`
+ * makes; member m > 0 is made with `foldIn(key, m)`.
+ */
 export function initClassifier(
   key: Key,
   config: ClassifierConfig,
 ): ClassifierParams {
   const c = classifierConfig(config);
+  const first = initMember(key, c);
+  if (c.members === 1) return first;
+  const ensemble: ClassifierParams[] = [];
+  for (let m = 1; m < c.members; m++) {
+    ensemble.push(initMember(foldIn(key, m), c));
+  }
+  return { ...first, ensemble };
+}
+
+function initMember(key: Key, c: FullClassifierConfig): ClassifierParams {
   const keys = split(key, 4 + c.layers);
   const mha = encoderAttention(c);
   const blocks: BlockParams[] = [];
@@ -211,6 +257,9 @@ export function initClassifier(
     lnf: initLayerNorm(c.dModel),
     pool: c.pooling === "mean" ? null : mul(normal(keys[2]!, [c.dModel]), 0.02),
     head: initLinear(keys[3]!, c.dModel, c.numClasses),
+    ...(c.subwords > 0
+      ? { subwords: initSubwords(foldIn(keys[0]!, 1), c.subwords, c.dModel) }
+      : {}),
   };
 }
 
@@ -233,6 +282,12 @@ export interface ClassifierOutput {
    * (each query's weights on the K modules); empty for other attention.
    */
   readonly gates: readonly Tensor[];
+  /**
+   * Each ensemble member's logits `[B, numClasses]` (one entry, `logits`,
+   * for a single model); training sums their losses so members learn
+   * independently. `weights` and `gates` are member 0's.
+   */
+  readonly members: readonly Tensor[];
 }
 
 /** Options of {@link applyClassifier}. */
@@ -241,13 +296,42 @@ export interface ClassifierOptions extends TrainOptions {
   readonly config: ClassifierConfig;
 }
 
-/** Logits for a batch. Pure: dropout needs `opts.key` when training. */
+/**
+ * Logits for a batch (an ensemble's are its members' mean). Pure: dropout
+ * needs `opts.key` when training; member m > 0 draws from `foldIn(key, m)`.
+ */
 export function applyClassifier(
   params: ClassifierParams,
   input: ClassifierInput,
   opts: ClassifierOptions,
 ): ClassifierOutput {
   const c = classifierConfig(opts.config);
+  const others = params.ensemble ?? [];
+  if (others.length !== c.members - 1) {
+    throw new TypeError(
+      `classifier: config has ${c.members} members, params ${
+        others.length + 1
+      }`,
+    );
+  }
+  const first = applyMember(params, input, c, opts);
+  if (others.length === 0) return first;
+  const members = [first.logits];
+  others.forEach((p, i) => {
+    const key = opts.key ? foldIn(opts.key, i + 1) : undefined;
+    const o = { ...opts, ...(key ? { key } : {}) };
+    members.push(applyMember(p, input, c, o).logits);
+  });
+  const logits = div(members.reduce((a, b) => add(a, b)), members.length);
+  return { ...first, logits, members };
+}
+
+function applyMember(
+  params: ClassifierParams,
+  input: ClassifierInput,
+  c: FullClassifierConfig,
+  opts: TrainOptions,
+): ClassifierOutput {
   const [b, t0] = input.ids.shape as [number, number];
   if (t0 > c.maxLen) {
     throw new RangeError(
@@ -258,6 +342,10 @@ export function applyClassifier(
     ? input.mask
     : notEqual(input.mask, 0); // [B, T]
   let x = embed(params.embed, input.ids); // [B, T, D]
+  if (params.subwords) {
+    const grams = ngramTable(c.words, c.subwords);
+    x = withSubwords(x, params.subwords, grams, input.ids);
+  }
   x = mul(x, Math.sqrt(c.dModel));
   if (c.pooling === "cls") {
     const cls = reshape(params.pool!, [1, 1, c.dModel]);
@@ -309,5 +397,6 @@ export function applyClassifier(
     const m = expandDims(cast(keyMask, "float32"), -1); // [B, T, 1]
     pooled = div(sum(mul(x, m), { axis: 1 }), maximum(sum(m, { axis: 1 }), 1));
   }
-  return { logits: linear(params.head, pooled), weights, gates };
+  const logits = linear(params.head, pooled); // [B, numClasses]
+  return { logits, weights, gates, members: [logits] };
 }

@@ -38,7 +38,11 @@ export function classifyOptions(
     maxLength: args.maxLength,
     lr: args.lr,
     seed: args.seed,
-    model: { attention },
+    model: {
+      attention,
+      ...(args.ensemble === null ? {} : { members: args.ensemble }),
+      ...(args.subwords === null ? {} : { subwords: args.subwords }),
+    },
   };
 }
 
@@ -61,6 +65,17 @@ export function translateOptions(
     ...(args.maxTokens === null ? {} : { maxTokens: args.maxTokens }),
     ...(args.warmup === null ? {} : { warmup: args.warmup }),
   };
+}
+
+/** A classifier plan's ensemble and subwords, as the model line shows them. */
+function classifierExtras(plan: TrainingPlan): string {
+  const c = plan.config as { members?: unknown; subwords?: unknown };
+  return (typeof c.members === "number" && c.members > 1
+    ? `, ensemble of ${c.members}`
+    : "") +
+    (typeof c.subwords === "number" && c.subwords > 0
+      ? `, subwords ${c.subwords}`
+      : "");
 }
 
 /**
@@ -93,7 +108,7 @@ export async function dryRun(
         ? (args.model === "gru"
           ? "GRU encoder-decoder with additive attention"
           : `Transformer, attention ${args.attention}`)
-        : `classifier, attention ${args.attention}`,
+        : `classifier, attention ${args.attention}${classifierExtras(plan)}`,
     ],
     ["parameters", plan.parameters.toLocaleString("en-US")],
     [

@@ -37,6 +37,10 @@ export interface TrainArgs {
   epochs: number;
   /** classify: rows per batch. */
   batchSize: number;
+  /** classify: ensemble members, or null for the run's (1 when new). */
+  ensemble: number | null;
+  /** classify: character n-gram hash buckets (0 off), or null for the run's. */
+  subwords: number | null;
   /** Peak learning rate. */
   lr: number;
   /** Backend, or null for heed's choice. */
@@ -91,6 +95,15 @@ ${ATTENTION_HELP}
   --model transformer|gru    translate: the Transformer (default) or the GRU
                              encoder-decoder with additive (Bahdanau) attention
   --batch-size N             classify: rows per batch, at least 1 (default 64)
+  --ensemble N               classify: train N independent classifiers side by side (own
+                             initialisation and dropout, same batches) and average their
+                             logits, at least 1 (default 1); N times the time per step.
+                             Kept in the checkpoint; --resume keeps the run's unless
+                             given again, and refuses another
+  --subwords N               classify: fastText-style subword inputs: each word's character
+                             3- to 5-grams hashed into N buckets, their mean embedding added
+                             to the word's; 0 turns them off (default 0). Kept in the
+                             checkpoint like --ensemble
   --max-tokens N             translate: tokens per batch, padding included, at least 1
                              (default 4096; lower it if a long-sentence data set runs out
                              of memory; the GRU needs about 1024 on wasm)
@@ -129,6 +142,8 @@ const ONLY_CLASSIFY = [
   "--text-column",
   "--label-column",
   "--max-length",
+  "--ensemble",
+  "--subwords",
 ];
 
 /** Parses `train` arguments; throws a RangeError naming the bad flag. */
@@ -144,6 +159,8 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     attention: "scaled-dot",
     epochs: 0,
     batchSize: 64,
+    ensemble: null,
+    subwords: null,
     lr: 2e-3,
     backend: null,
     seed: 0,
@@ -195,6 +212,12 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         break;
       case "--batch-size":
         a.batchSize = rules.integer(flag, value(), 1);
+        break;
+      case "--ensemble":
+        a.ensemble = rules.integer(flag, value(), 1);
+        break;
+      case "--subwords":
+        a.subwords = rules.integer(flag, value(), 0);
         break;
       case "--lr":
         a.lr = rules.positive(flag, value());

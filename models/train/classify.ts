@@ -9,6 +9,7 @@
 
 import type * as aq from "arquero";
 import {
+  add,
   crossEntropy,
   dispose,
   foldIn,
@@ -141,6 +142,17 @@ function labelsOf(table: aq.ColumnTable): Int32Array {
   return Int32Array.from(table.array("label") as ArrayLike<number>);
 }
 
+/** The model options a checkpoint's config holds that `train` flags set. */
+function resumedModel(
+  saved: unknown,
+): { members?: number; subwords?: number } {
+  const c = saved as { members?: unknown; subwords?: unknown } | undefined;
+  return {
+    ...(typeof c?.members === "number" ? { members: c.members } : {}),
+    ...(typeof c?.subwords === "number" ? { subwords: c.subwords } : {}),
+  };
+}
+
 /** Everything before fit: the split, the tokenizer, the model, a resumed checkpoint. */
 async function prepare(opts: ClassifierTrainOptions) {
   const seed = opts.seed ?? 0;
@@ -184,12 +196,18 @@ async function prepare(opts: ClassifierTrainOptions) {
       maxLen = Math.max(maxLen, x.length);
     }
   }
-  const config = classifierConfig({
-    ...opts.model,
-    vocabSize: tokenizer.vocab.size,
-    numClasses: opts.data.labels.size,
-    maxLen: Math.max(opts.model?.maxLen ?? 0, maxLen),
-  });
+  const configWith = (saved: unknown) => {
+    // a resumed run keeps its checkpoint's model options unless given again
+    const model = { ...resumedModel(saved), ...opts.model };
+    return classifierConfig({
+      ...model,
+      vocabSize: tokenizer.vocab.size,
+      ...(model.subwords ? { words: tokenizer.vocab.tokens } : {}),
+      numClasses: opts.data.labels.size,
+      maxLen: Math.max(opts.model?.maxLen ?? 0, maxLen),
+    });
+  };
+  let config = configWith(undefined);
 
   const stepsPerEpoch = Math.ceil(trainIds!.numRows() / batchSize);
   const total = epochs * stepsPerEpoch;
@@ -205,7 +223,8 @@ async function prepare(opts: ClassifierTrainOptions) {
     >(
       ckpt.path,
       // The same task, model, classes and vocabulary, or a clear refusal.
-      (meta) =>
+      (meta) => {
+        config = configWith(meta.config);
         validateResume({
           ...(meta.task === undefined ? {} : { task: meta.task }),
           ...(meta.config === undefined ? {} : { model: meta.config }),
@@ -218,7 +237,8 @@ async function prepare(opts: ClassifierTrainOptions) {
           model: storedConfig(config),
           labels,
           tokenizer: tokenizer.toJSON(),
-        }),
+        });
+      },
     )
     : null;
   const warmup = Math.min(200, Math.floor(total / 10));
@@ -280,12 +300,13 @@ export async function trainClassifier(
   const ckpt = opts.checkpoint;
   const { params, progress } = await fit({
     init: r.init,
+    // An ensemble's members learn independently: the sum of their losses.
     loss: (p: ClassifierParams, b: LabelledBatch, k: Key) =>
-      crossEntropy(
-        applyClassifier(p, b, { config, training: true, key: k }).logits,
-        b.labels,
-        { labelSmoothing: smoothing },
-      ),
+      applyClassifier(p, b, { config, training: true, key: k }).members
+        .map((logits) =>
+          crossEntropy(logits, b.labels, { labelSmoothing: smoothing })
+        )
+        .reduce((a, l) => add(a, l)),
     batches: (epoch) =>
       batches(r.trainIds, "ids", {
         batchSize,
@@ -301,7 +322,9 @@ export async function trainClassifier(
       }),
       weightDecay: opts.weightDecay ?? 0.01,
     }),
-    clip: opts.clip ?? 1,
+    // the global norm of N independent members' gradients is about √N
+    // times one member's: the same clip per member
+    clip: (opts.clip ?? 1) * Math.sqrt(config.members),
     key: r.kDrop,
     epochs: r.epochs,
     patience: opts.patience ?? 4,
