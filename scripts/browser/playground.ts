@@ -20,6 +20,7 @@ import {
   type PlaygroundOptions,
   type Report,
 } from "./_playground_checks.ts";
+import { sweepFlow } from "./_playground_sweep.ts";
 import { trainFlow } from "./_playground_train.ts";
 
 export type { PlaygroundOptions };
@@ -45,6 +46,7 @@ const FLOWS: readonly (readonly [string, Flow])[] = [
       await checkPixels(page, r, 0);
     },
   ],
+  sweepFlow,
   [
     "compose follows the form: causal sparsemax, then two modules concatenated",
     async (page) => {
