@@ -172,3 +172,23 @@ testEachBackend(
     }
   },
 );
+
+testEachBackend(
+  "softmax, layer norm and cross-entropy under jit equal eager",
+  async () => {
+    const x = h.uniform(h.key(7), [37, 29], { min: -4, max: 4 }); // [37, 29]
+    const labels = h.cast(h.mul(h.uniform(h.key(8), [37]), 28.9), "int32");
+    const cases: [(x: Tensor) => Tensor, number][] = [
+      [(x) => h.softmax(x), 3],
+      [(x) => h.layerNorm(x), 4],
+      [(x) => h.crossEntropy(x, labels, { labelSmoothing: 0.1 }), 6],
+    ];
+    for (const [f, kernels] of cases) {
+      const jf = jit(f);
+      const l = jf.lower(x);
+      // Without runFused no group is copied, so a few more kernels run.
+      if (l.fusedOnBackend) assertEquals(l.kernels, kernels, l.text);
+      await assertAllClose(jf(x), f(x), { rtol: 1e-5, atol: 1e-6 });
+    }
+  },
+);
