@@ -101,6 +101,11 @@ export function checkView(
   const table = byId("laws");
   const status = byId("check-status");
   const failures = byId("counterexamples");
+  // One check at a time: the button waits for the running one.
+  const go = button("check", "check the laws", () => {
+    go.disabled = true;
+    void run().catch(() => {}).finally(() => go.disabled = false);
+  });
   const run = async () => {
     const s = state();
     table.replaceChildren(
@@ -151,7 +156,7 @@ export function checkView(
     numberInput("runs", "random problems per law", runs, (v) => {
       runs = Math.max(1, Math.min(100, Math.trunc(v)));
     }, "1"),
-    button("check", "check the laws", () => void run()),
+    go,
   );
   return { run };
 }

@@ -215,6 +215,11 @@ export function trainView(
     value: "my card has not arrived yet",
     "data-field": "classifyText",
   });
+  // One run at a time: the button waits for the running one.
+  const go = button("train", "train", () => {
+    go.disabled = true;
+    void train().catch(() => {}).finally(() => go.disabled = false);
+  });
   byId("train-form").replaceChildren(
     numberInput("classes", "classes", req.classes, (v) => {
       req = { ...req, classes: Math.max(2, Math.min(77, Math.trunc(v))) };
@@ -233,7 +238,7 @@ export function trainView(
         req = { ...req, useComposed: v };
       },
     ),
-    button("train", "train", () => void train().catch(() => {})),
+    go,
   );
   byId("classify-form").replaceChildren(
     el("label", {}, "sentence ", text),
