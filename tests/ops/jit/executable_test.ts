@@ -85,13 +85,16 @@ Deno.test("memory() stays flat across jitted calls", async () => {
 });
 
 Deno.test("lower() shows the plan and kernels per call, eager vs jit", () => {
-  const x = h.tensor([[1, 2, 3], [4, 5, 6]]);
+  const x = testBackend(true).tensor([1, 2, 3, 4, 5, 6], [2, 3]);
   const f = jit((x: Tensor) => h.layerNorm(x));
   const l = f.lower(x);
   assertEquals([l.kernels, l.eagerKernels], [4, 12]); // reshapes not counted
   assertEquals(l.plan.steps.length, l.kernels);
   assert(l.text.startsWith("{ plan ; a:f32[2,3]. let  # 4 kernels"), l.text);
+  assertEquals(l.fusedOnBackend, true);
   assertEquals(f.cacheSize, 1);
+  const cpu = f.lower(testBackend(false).tensor([1, 2, 3, 4, 5, 6], [2, 3]));
+  assertEquals([cpu.kernels, cpu.fusedOnBackend], [5, false]); // no copies
 });
 
 Deno.test("inside another jit's trace a jitted call records its equations", () => {
