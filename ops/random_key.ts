@@ -61,17 +61,18 @@ export class Key {
   }
 
   /**
-   * The two unsigned 32-bit words of the key. A key traced by `jit` has no
-   * host words (a TypeError).
+   * The two unsigned 32-bit words of the key. A key held as a tensor (a
+   * `jit` argument, or made with {@link keyFromData}) has no host words (a
+   * TypeError).
    */
   get words(): readonly [number, number] {
     if (this.#words) return this.#words;
     throw new TypeError(
-      "Key.words: this key is traced by jit, so its words are known only when the program runs; sample from it with uniform, normal, bernoulli or dropout, or split and fold it, inside jit (host uses such as permutation need a key that is not a jit argument)",
+      "Key.words: this key is a tensor (traced by jit, or made with keyFromData), so its words are not on the host; sample from it with uniform, normal, bernoulli or dropout, or split and fold it (host uses such as permutation need a key that is not a jit argument)",
     );
   }
 
-  /** Whether the key is traced by `jit` (an int32 `[2]` tensor and a path). */
+  /** Whether the key is held as an int32 `[2]` tensor and a path (a `jit` argument, or {@link keyFromData}). */
   get traced(): boolean {
     return this.#symbolic !== null;
   }
