@@ -24,11 +24,7 @@ export interface PlaygroundOptions {
 export type Flow = (page: Page, opts: PlaygroundOptions) => Promise<void>;
 
 /** Runs one named check and reports it (ok or FAILED, with its time). */
-export type Report = (
-  name: string,
-  fn: () => Promise<void>,
-  ms?: number,
-) => Promise<void>;
+export type Report = (name: string, fn: () => Promise<void>) => Promise<void>;
 
 /** Throws an Error with `message`. */
 export function fail(message: string): never {

@@ -182,6 +182,21 @@ const FLOWS: readonly (readonly [string, Flow])[] = [
   ],
 ];
 
+/** Longest a flow may take: a hung device op fails its flow, not the run. */
+const FLOW_TIMEOUT_MS = 180_000;
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs the playground's flows in `browser`; reports each like run.ts's pages. */
 export async function runPlayground(
   browser: Browser,
@@ -208,19 +223,22 @@ export async function runPlayground(
     page.on("console", (m) => {
       if (m.type() === "error") errors.push(m.text());
     });
-    const t0 = performance.now();
-    await page.goto(`http://127.0.0.1:${server.addr.port}/`);
-    await page.waitForFunction(() => document.body.dataset.ready, null, {
-      timeout: 120_000,
-    });
-    const ready = await page.evaluate(() => document.body.dataset.ready);
+    let started = false;
     await report("the playground starts in the page", async () => {
+      await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+      await page.waitForFunction(() => document.body.dataset.ready, null, {
+        timeout: 120_000,
+      });
+      const ready = await page.evaluate(() => document.body.dataset.ready);
       if (ready !== "true") fail(await page.textContent("#loading") ?? "");
-    }, performance.now() - t0);
-    for (const [name, flow] of FLOWS) {
+      started = true;
+    });
+    // Without a started page the flows would only repeat that failure.
+    const flows = started ? FLOWS : [];
+    for (const [name, flow] of flows) {
       if (opts.filter !== undefined && !name.includes(opts.filter)) continue;
       await report(name, async () => {
-        await flow(page, opts);
+        await withTimeout(flow(page, opts), FLOW_TIMEOUT_MS);
         if (errors.length > 0) {
           fail(`errors in the page:\n${errors.splice(0).join("\n")}`);
         }

@@ -347,13 +347,13 @@ async function main(): Promise<number> {
     }
     if (only === undefined || only === "playground") {
       const t1 = performance.now();
-      await runPlayground(browser, async (name, fn, ms) => {
+      await runPlayground(browser, async (name, fn) => {
         const t = performance.now();
         try {
           await fn();
           passed++;
           console.log(
-            `ok | playground | ${name} (${fmtMs(ms ?? performance.now() - t)})`,
+            `ok | playground | ${name} (${fmtMs(performance.now() - t)})`,
           );
         } catch (e) {
           failed++;
