@@ -13,7 +13,8 @@
  *   most {@link MAX_COPIES} of them, at most {@link MAX_COPIED_OPS} ops)
  *   instead of being written out: softmax's `exp(x - max)` is computed by
  *   the sum's kernel and again by the division's, never stored. Under a
- *   broadcast (each element read many times) only cheap ops are copied.
+ *   broadcast (each element read many times) only cheap ops are copied;
+ *   a group of a few cheap ops goes into up to {@link MAX_CHEAP_COPIES}.
  *   Reductions, matmuls and every other equation are never copied.
  *
  * Matmul epilogues (bias, activation, residual add in the `dot_general`
@@ -48,6 +49,10 @@ import { orderSteps } from "./_order.ts";
 export const MAX_COPIES = 2;
 /** The most ops a group may have to be copied into more than one kernel, or under a broadcast. */
 export const MAX_COPIED_OPS = 16;
+/** How many kernels may each compute a copied group of a few cheap ops. */
+export const MAX_CHEAP_COPIES = 8;
+/** The most ops such a group may have. */
+export const MAX_CHEAP_COPIED_OPS = 4;
 
 const REDUCE_OPS = {
   reduce_sum: "sum",
@@ -86,8 +91,9 @@ const CHEAP = new Set<Primitive>([
 export interface FuseOptions {
   /**
    * How many kernels may each compute a copied group (default
-   * {@link MAX_COPIES}); 1 copies nothing, so every equation runs once
-   * (for backends that run a kernel's equations one by one).
+   * {@link MAX_COPIES}; a group of a few cheap ops, up to
+   * {@link MAX_CHEAP_COPIES}); 1 copies nothing, so every equation runs
+   * once (for backends that run a kernel's equations one by one).
    */
   readonly maxCopies?: number;
 }
@@ -260,7 +266,10 @@ export function fuseProgram(p: Program, opts?: FuseOptions): Plan {
     );
     const copy = !must && list.length >= 1 &&
       (moves ||
-        (list.length <= maxCopies && n <= MAX_COPIED_OPS &&
+        ((list.length <= maxCopies ||
+          (maxCopies > 1 && cheap && n <= MAX_CHEAP_COPIED_OPS &&
+            list.length <= MAX_CHEAP_COPIES)) &&
+          n <= MAX_COPIED_OPS &&
           (cheap || list.every((u) => u.size === size))));
     if (copy) copied.add(g);
     const out = copy ? list : self;

@@ -12,10 +12,24 @@ import {
 } from "../../../ops/primitives.ts";
 import type { Plan } from "../../../ops/jit/plan.ts";
 import type { Eqn, Var } from "../../../ops/jit/program.ts";
-import { MAX_COPIES } from "../../../ops/jit/passes/fuse.ts";
+import { MAX_CHEAP_COPIES, MAX_COPIES } from "../../../ops/jit/passes/fuse.ts";
 
 const ELEMENTWISE = new Set<Primitive>(ELEMENTWISE_PRIMITIVES);
 const LAYOUT = new Set<Primitive>(["reshape", "transpose", "broadcast_in_dim"]);
+/** Elementwise ops that cost more than a load: never copied past MAX_COPIES. */
+const COSTLY = new Set<Primitive>([
+  "exp",
+  "log",
+  "log1p",
+  "sqrt",
+  "rsqrt",
+  "sin",
+  "cos",
+  "tanh",
+  "logistic",
+  "erf",
+  "pow",
+]);
 
 function fail(msg: string): never {
   throw new AssertionError(`plan: ${msg}`);
@@ -79,8 +93,10 @@ export function checkPlan(plan: Plan): void {
   p.eqns.forEach((e, i) => {
     const n = times.get(e) ?? 0;
     if (n === 0) fail(`equation ${i} (${e.prim}) is computed nowhere`);
-    const limit = ELEMENTWISE.has(e.prim)
+    const limit = COSTLY.has(e.prim)
       ? MAX_COPIES
+      : ELEMENTWISE.has(e.prim)
+      ? MAX_CHEAP_COPIES
       : LAYOUT.has(e.prim)
       ? Infinity
       : 1;

@@ -267,3 +267,19 @@ Deno.test("fuseProgram() rejects unknown options and a bad maxCopies", () => {
   );
   assertThrows(() => fuseProgram(program, { maxCopies: 0 }), RangeError, "0");
 });
+
+Deno.test("a group of a few cheap ops is copied into every kernel that reads it", () => {
+  const plan = planOf((x: Tensor) => {
+    const a = h.add(h.mul(x, 2), 1); // two cheap ops, read by three kernels
+    return [
+      h.sum(a, { axis: 0 }),
+      h.max(a, { axis: 1 }),
+      h.min(a, { axis: 0 }),
+    ];
+  }, x45);
+  assertEquals(plan.steps.map(describe), [
+    "sum(mul add)",
+    "max(mul add)",
+    "min(mul add)",
+  ]);
+});
