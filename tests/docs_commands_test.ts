@@ -457,6 +457,12 @@ const TREATMENTS: readonly Treatment[] = [
       const args = w.slice(3);
       const translate = lastFlag(args, "--task") === "translate";
       const key = w.join(" ");
+      if (args.includes("--dry-run")) {
+        const r = await deno(w.slice(1));
+        assertOk(r, key);
+        assertStringIncludes(r.stdout, "nothing was trained or written");
+        return "ran verbatim (a dry run writes nothing)";
+      }
       let folder = ctx.done.get(key);
       const notes: string[] = [];
       if (folder === undefined) {
@@ -498,10 +504,22 @@ const TREATMENTS: readonly Treatment[] = [
     match: (w) => ["predict", "eval", "explain"].some((t) => task(w, t)),
     run: async (cmd, w, ctx) => {
       const folder = trainedOut(cmd, w, ctx);
+      // what this command must write is not there before it runs
+      for (const f of ["attention.svg", "explain.html"]) {
+        try {
+          Deno.removeSync(`${ROOT}/${folder}/${f}`);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        }
+      }
       const r = await deno(["task", ...w.slice(2), "--out", folder]);
       assertOk(r, `${w.join(" ")} --out ${folder}`);
       if (w[2] === "predict") {
         assert(Deno.statSync(`${ROOT}/${folder}/attention.svg`).isFile);
+      }
+      if (w[2] === "explain" || w.includes("--explain")) {
+        const html = Deno.readTextFileSync(`${ROOT}/${folder}/explain.html`);
+        assertStringIncludes(html, "<svg");
       }
       return `ran with --out ${folder} (the run of the train command above)`;
     },
