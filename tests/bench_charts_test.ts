@@ -16,7 +16,12 @@ import {
   markdownTables,
   peerChart,
 } from "../bench/charts/sources.ts";
-import { CHARTS_DIR, renderCharts, staleCharts } from "../bench/charts/main.ts";
+import {
+  CHARTS_DIR,
+  PEER_CHARTS,
+  renderCharts,
+  staleCharts,
+} from "../bench/charts/main.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -254,5 +259,41 @@ Deno.test("every chart is well-formed, dated, and shown in docs/benchmarks.md", 
     assert(/\d{4}-\d{2}-\d{2} · /.test(svg), `${file} has no dated caption`);
     assert(bars(svg).length >= 8, `${file} has ${bars(svg).length} bars`);
     assertStringIncludes(docs, `](charts/${file})`);
+  }
+});
+
+Deno.test("the peers charts and the tables of docs/benchmarks.md describe the same runs", async () => {
+  const docs = await Deno.readTextFile(`${ROOT}/docs/benchmarks.md`);
+  const tables = markdownTables(docs).map((t) => t.table);
+  for (const spec of PEER_CHARTS) {
+    const chart = peerChart(
+      spec,
+      await Deno.readTextFile(`${ROOT}/${spec.source}`),
+    );
+    const date = chart.caption.slice(0, 10);
+    // the table of that run is headed "workload (DATE)"
+    const table = tables.find((t) => t.header[0] === `workload (${date})`);
+    if (!table) {
+      throw new Error(`docs/benchmarks.md has no table of the ${date} run`);
+    }
+    const ratioColumns = table.header.flatMap((h, i) =>
+      /peer \/ heed$/.test(h) ? [i] : []
+    );
+    const col = ratioColumns.length === 1
+      ? ratioColumns[0]!
+      : table.header.findIndex((h) => h.startsWith(`${spec.backend}:`));
+    assert(col > 0, `no ${spec.backend} ratio column in the ${date} table`);
+    assertEquals(
+      table.rows.map((r) => r[0]),
+      chart.rows.map((r) => r.label),
+    );
+    table.rows.forEach((row, i) => {
+      // the table's ratio is the fastest peer's: the chart's smallest bar
+      const shown = leadingNumber(row[col]!);
+      const bars = chart.rows[i]!.values.filter((v) => v !== null);
+      assert(shown !== null && bars.length > 0, `${row[0]}: ${row[col]}`);
+      // the chart divides the printed (3-digit) medians, the table the exact ones
+      assertAlmostEquals(Math.min(...bars), shown, 0.015, `${row[0]}`);
+    });
   }
 });
