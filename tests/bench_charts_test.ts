@@ -297,3 +297,57 @@ Deno.test("the peers charts and the tables of docs/benchmarks.md describe the sa
     });
   }
 });
+
+Deno.test("headless Chromium parses every chart and lays out its bars at their widths", async () => {
+  const which = new Deno.Command("sh", {
+    args: ["-c", "command -v chromium || command -v chromium-browser"],
+    stdout: "piped",
+  }).outputSync();
+  const chromium = new TextDecoder().decode(which.stdout).trim();
+  assert(chromium, "Chromium is not installed: apt-get install -y chromium");
+  const charts = await renderCharts();
+  const files = [...charts.keys()].map((f) => `${ROOT}/${CHARTS_DIR}/${f}`);
+  // playwright runs in a child `deno eval` (all permissions): it reads the
+  // home folder, which `deno task test` does not allow
+  const code = `
+    import { chromium } from "npm:playwright-core@1.65.2";
+    const browser = await chromium.launch({ executablePath: ${
+    JSON.stringify(chromium)
+  }, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"] });
+    const page = await browser.newPage();
+    const out = [];
+    for (const f of ${JSON.stringify(files)}) {
+      await page.goto("file://" + f);
+      out.push(await page.evaluate(() => ({
+        error: document.querySelector("parsererror")?.textContent ?? null,
+        root: document.documentElement.localName,
+        bars: [...document.querySelectorAll("rect.bar")].map((r) => ({
+          shown: r.getBoundingClientRect().width,
+          width: Number(r.getAttribute("width")),
+        })),
+      })));
+    }
+    await browser.close();
+    console.log(JSON.stringify(out));`;
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", "--no-check", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const td = new TextDecoder();
+  assert(r.success, td.decode(r.stderr));
+  const pages = JSON.parse(td.decode(r.stdout).trim().split("\n").at(-1)!) as {
+    error: string | null;
+    root: string;
+    bars: { shown: number; width: number }[];
+  }[];
+  assertEquals(pages.length, files.length);
+  pages.forEach((p, i) => {
+    assertEquals([p.error, p.root], [null, "svg"], files[i]);
+    assertEquals(
+      p.bars.length,
+      bars(charts.get([...charts.keys()][i]!)!).length,
+    );
+    for (const b of p.bars) assertAlmostEquals(b.shown, b.width, 0.5);
+  });
+});
