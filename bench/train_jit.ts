@@ -7,6 +7,7 @@
  * each peak resident set is its own.
  *
  *   deno run -A bench/train_jit.ts [--steps=20] [--rounds=2] [--backend=wasm]
+ *     [--pad-to=1]
  *
  * The N batches run twice: pass 1 traces every new batch shape (bucketed
  * batches differ in padded length), pass 2 finds every program cached.
@@ -24,6 +25,7 @@ import {
   foldIn,
   type Key,
   key,
+  pad,
   setBackend,
   split,
 } from "../ops/mod.ts";
@@ -65,6 +67,7 @@ async function measure(
   mode: "eager" | "jit",
   steps: number,
   backend: BackendName,
+  padTo: number,
 ): Promise<Measured> {
   await setBackend(backend);
   const data = await loadDataset("banking77");
@@ -87,8 +90,21 @@ async function measure(
   const config = classifierConfig({
     vocabSize: tokenizer.vocab.size,
     numClasses: data.labels.size,
-    maxLen,
+    maxLen: Math.ceil(maxLen / padTo) * padTo,
   });
+  // --pad-to=8 pads each batch's length up to a multiple of 8 (masked), so
+  // fewer distinct shapes reach jit; the default 1 keeps the train task's.
+  // Tokens are counted before padding, so tokens/s compare across --pad-to.
+  const tokensOf = new WeakMap<LabelledBatch, number>();
+  const padded = (b: LabelledBatch): LabelledBatch => {
+    const t = b.ids.shape[1]!, extra = Math.ceil(t / padTo) * padTo - t;
+    if (extra === 0) return b;
+    const w = [[0, 0], [0, extra]] as const;
+    const out = { ...b, ids: pad(b.ids, w, 0), mask: pad(b.mask, w, 0) };
+    tokensOf.set(out, b.ids.size);
+    dispose([b.ids, b.mask]);
+    return out;
+  };
   const [kInit, kData, kDrop] = split(key(0), 3);
   // The same N batches in both passes (fit frees each epoch's batches).
   const firstN = () => {
@@ -98,7 +114,7 @@ async function measure(
       labels: "label",
     });
     dispose(all.slice(steps));
-    return all.slice(0, steps);
+    return all.slice(0, steps).map(padded);
   };
   const total = Math.ceil(cut.numRows() / 64) * 20;
   const times: number[][] = [[], []];
@@ -118,7 +134,7 @@ async function measure(
       t0[epoch - 1] = performance.now();
       return bs;
     },
-    tokens: (b) => b.ids.size,
+    tokens: (b) => tokensOf.get(b) ?? b.ids.size,
     optimizer: adamw({
       lr: warmupCosine({ peak: 2e-3, warmup: 200, total }),
       weightDecay: 0.01,
@@ -159,9 +175,10 @@ if (import.meta.main) {
     steps: "20",
     backend: "wasm",
     rounds: "2",
+    "pad-to": "1",
   };
   for (const a of Deno.args) {
-    const m = /^--(steps|backend|mode|rounds)=(.*)$/.exec(a);
+    const m = /^--(steps|backend|mode|rounds|pad-to)=(.*)$/.exec(a);
     if (!m) throw new TypeError(`train_jit: unknown argument ${a}`);
     args[m[1]!] = m[2]!;
   }
@@ -172,7 +189,12 @@ if (import.meta.main) {
     );
   }
   const backend = args.backend as BackendName;
-  const rounds = Number(args.rounds);
+  const rounds = Number(args.rounds), padTo = Number(args["pad-to"]);
+  if (!Number.isInteger(padTo) || padTo < 1) {
+    throw new RangeError(
+      `train_jit: --pad-to must be a positive integer, got ${args["pad-to"]}`,
+    );
+  }
   if (!Number.isInteger(rounds) || rounds < 1) {
     throw new RangeError(
       `train_jit: --rounds must be a positive integer, got ${args.rounds}`,
@@ -180,7 +202,9 @@ if (import.meta.main) {
   }
   if (args.mode === "eager" || args.mode === "jit") {
     // A child: one mode, its result as the last line of stdout.
-    console.log(JSON.stringify(await measure(args.mode, steps, backend)));
+    console.log(
+      JSON.stringify(await measure(args.mode, steps, backend, padTo)),
+    );
   } else {
     // Rounds alternate the modes, so load from elsewhere on a shared
     // machine falls on both; each mode reports its best round.
@@ -196,6 +220,7 @@ if (import.meta.main) {
             `--mode=${mode}`,
             `--steps=${steps}`,
             `--backend=${backend}`,
+            `--pad-to=${padTo}`,
           ],
           stderr: "inherit",
         }).output();
@@ -211,7 +236,9 @@ if (import.meta.main) {
       );
     const results = [best(0), best(1)];
     console.log(
-      `banking77 classifier (train defaults), ${steps} steps on ${backend}, best of ${rounds} alternating rounds`,
+      `banking77 classifier (train defaults), ${steps} steps on ${backend}, best of ${rounds} alternating rounds${
+        padTo > 1 ? `, lengths padded to a multiple of ${padTo}` : ""
+      }`,
     );
     const cols = [
       [
