@@ -579,6 +579,15 @@ const TREATMENTS: readonly Treatment[] = [
     },
   },
   {
+    // a task for the chart generator, if deno.json gets one
+    match: (w) => task(w, "bench:charts"),
+    run: async (_, w) => {
+      const r = await deno([...w.slice(1), "--check"]);
+      assertOk(r, w.join(" "));
+      return "ran with --check (writes nothing; fails on a stale chart)";
+    },
+  },
+  {
     match: (w) =>
       w[0] === "deno" && w[1] === "run" && w.includes("bench/charts/main.ts"),
     run: async (_, w) => {
