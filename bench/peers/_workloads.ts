@@ -301,6 +301,23 @@ export interface Cell {
   run(): Promise<Float32Array[]>;
   /** Frees the inputs. */
   dispose(): void;
+  /**
+   * Facts about the cell, asked for after its timed calls: kernels per call
+   * (jit and eager), time to trace and compile.
+   */
+  extra?(): CellExtra | Promise<CellExtra>;
+}
+
+/** What a library can tell about a cell besides its times. */
+export interface CellExtra {
+  /** Kernels one call dispatches as run (jit: the fused plan; eager: one per op). */
+  kernels?: number;
+  /** Kernels the same call dispatches eagerly. */
+  eagerKernels?: number;
+  /** Kernels the same call dispatches under jit. */
+  jitKernels?: number;
+  /** Tracing, optimising and planning (no kernel runs), ms, on a fresh jitted function. */
+  traceMs?: number;
 }
 
 /** A library × backend, as one script implements it. */
@@ -349,6 +366,8 @@ export interface CellResult {
   note?: string;
   /** Peak resident set of the process after this cell. */
   peakRssMiB?: number | null;
+  /** What the library told about the cell ({@link Cell.extra}). */
+  extra?: CellExtra;
 }
 
 /** The marker that starts every protocol line on stdout. */
@@ -499,10 +518,17 @@ export async function main(lib: Library, args: string[]): Promise<void> {
     let cell: Cell | null = null;
     try {
       cell = await lib.prepare(w);
-      emit({
-        ...(await measure(w.id, cell, timing)),
-        peakRssMiB: peakRssMiB(),
-      });
+      const result = await measure(w.id, cell, timing);
+      // Taken before extra(), which may trace and compile.
+      const peak = peakRssMiB();
+      let extra: CellExtra | undefined;
+      try {
+        extra = await cell.extra?.();
+      } catch (e) {
+        result.note = [result.note, `extra(): ${errorText(e)}`]
+          .filter((x) => x).join("; ");
+      }
+      emit({ ...result, peakRssMiB: peak, ...(extra ? { extra } : {}) });
     } catch (e) {
       emit({ event: "result", id: w.id, status: "error", note: errorText(e) });
     } finally {

@@ -14,7 +14,14 @@
  * deno task bench:peers            # full: every size, ≥ 5 reps (about 20 min on 2 cores)
  * deno task bench:peers --quick    # smoke run: small sizes, short budgets (about 1.5 min)
  * deno task bench:peers --columns heed,jax-js:wasm-jit --workloads matmul-1024
+ * deno task bench:peers --jit --quick  # heed jit vs eager, jax-js jit, tfjs, interleaved (about 4 min)
+ * deno task bench:peers --jit          # the same with more workloads and rounds (RESULTS_jit.md)
  * ```
+ *
+ * heed runs eager (`heed:wasm`) and under `jit` (`heed:wasm-jit`) on every
+ * backend it lists. `--jit` runs the jit comparison instead of the table
+ * (see `_jit_mode.ts`): `--rounds N` (quick 3, else 5) rounds, each cell a
+ * fresh process, columns interleaved, and writes `RESULTS_jit.md`.
  *
  * Flags: `--quick`; `--columns a,b` (library or library:backend[-jit]);
  * `--workloads a,b`; `--reps N` (default 7; quick 5), `--min-reps N` (5),
@@ -34,6 +41,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { type JitCellRun, loadAvg, runJitMode } from "./_jit_mode.ts";
 import {
   type CellResult,
   compareChecksums,
@@ -55,6 +63,8 @@ const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
     quick: { type: "boolean", default: false },
+    jit: { type: "boolean", default: false },
+    rounds: { type: "string" },
     columns: { type: "string" },
     workloads: { type: "string" },
     reps: { type: "string" },
@@ -147,19 +157,19 @@ function peerColumns(): Column[] {
   ];
 }
 
-function heedColumn(backend: string): Column {
+function heedColumn(backend: string, jit: boolean): Column {
   return {
-    key: `heed:${backend}`,
-    label: `heed ${backend}`,
+    key: `heed:${backend}${jit ? "-jit" : ""}`,
+    label: `heed ${backend}${jit ? " jit" : ""}`,
     library: "heed",
     script: scriptPath("heed.ts"),
     backend,
-    jit: false,
+    jit,
     device: backend,
   };
 }
 
-function wanted(c: Column): boolean {
+function wanted(c: Pick<Column, "library" | "key">): boolean {
   if (!flags.columns) return true;
   return flags.columns.split(",").some((f) => f === c.library || f === c.key);
 }
@@ -734,11 +744,17 @@ try {
   const hb = await heedBackends();
   heedDefault = hb.defaultBackend;
   heedListed = hb.backends;
-  columns.push(...hb.backends.map(heedColumn));
+  columns.push(
+    ...hb.backends.flatMap((b) => [heedColumn(b, false), heedColumn(b, true)]),
+  );
 } catch (e) {
   log(`cannot list heed's backends: ${e instanceof Error ? e.message : e}`);
 }
 columns.push(...peerColumns());
+if (flags.jit) {
+  await jitMain();
+  Deno.exit(0);
+}
 const selected = columns.filter(wanted);
 if (selected.length === 0) {
   log("no column selected");
@@ -764,7 +780,7 @@ const header = [
   `- Date: ${started.toISOString()}`,
   `- Machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical cores; ` +
   `other load: ${pct(busyBefore)} of all cores busy just before the run, ` +
-  `${pct(busyAfter)} just after` +
+  `${pct(busyAfter)} just after (load average at the end: ${loadAvg()})` +
   (shared
     ? " — **the machine was shared**: absolute numbers are noisy, ratios less so"
     : " (idle)"),
@@ -858,4 +874,98 @@ if (r.heedFailures.length > 0) {
   log("\nheed failed:");
   for (const m of r.heedFailures) log(`  ${m}`);
   Deno.exit(1);
+}
+
+// ----------------------------------------------------------------- --jit
+
+/** `--jit`: the interleaved comparison of heed jit (`_jit_mode.ts`). */
+async function jitMain(): Promise<void> {
+  const rounds = Number(flags.rounds ?? (quick ? 3 : 5));
+  const t0 = performance.now();
+  const infos = new Map<string, string>();
+  const rep = await runJitMode({
+    quick,
+    rounds,
+    columns,
+    wanted,
+    workloads: flags.workloads
+      ? flags.workloads.split(",").filter((s) => s !== "")
+      : null,
+    tol,
+    log,
+    runCell: async (col, id): Promise<JitCellRun> => {
+      const run = await runColumn(col as Column, [id]);
+      if (run.info) {
+        infos.set(
+          col.label,
+          `${run.info.library}, backend ${run.info.backend}${
+            run.info.notes.length ? `; ${run.info.notes.join("; ")}` : ""
+          }`,
+        );
+      }
+      return {
+        result: run.results.get(id) ?? null,
+        peakRssMiB: run.peakRssMiB,
+        info: run.info,
+      };
+    },
+  });
+  const busyAfter = await cpuBusy(1000);
+  const totalS = (performance.now() - t0) / 1000;
+  const pct = (x: number | null) =>
+    x === null ? "unknown" : `${(x * 100).toFixed(0)}%`;
+  const doc = [
+    `# heed jit vs heed eager, jax-js jit and tfjs, interleaved${
+      quick ? " (--quick)" : ""
+    }`,
+    "",
+    `- Date: ${started.toISOString()}`,
+    `- Command: \`deno task bench:peers --jit${quick ? " --quick" : ""}${
+      flags.rounds ? ` --rounds ${flags.rounds}` : ""
+    }${flags.columns ? ` --columns ${flags.columns}` : ""}${
+      flags.workloads ? ` --workloads ${flags.workloads}` : ""
+    }\``,
+    `- Machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical cores; ` +
+    `${pct(busyBefore)} of all cores busy just before the run, ${
+      pct(busyAfter)
+    } just after; load average (1, 5, 15 min) before each round and at the end: ${
+      rep.loads.join(" → ")
+    }` +
+    ((busyBefore ?? 0) > 0.1 || (busyAfter ?? 0) > 0.1
+      ? " — **the machine was shared**: absolute times are noisy; the ratios, from columns run back to back in every round, are what counts"
+      : " (idle)"),
+    `- Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.target}`,
+    `- WebGPU adapter: ${adapter}`,
+    `- Peers: jax-js 0.1.25 (jit), TensorFlow.js 4.22.0 (no jit)`,
+    `- Protocol: ${rounds} rounds; in each, every workload runs in every column, one fresh ` +
+    `process per cell, columns back to back in an order rotated each round. Per cell: one ` +
+    `cold call, then warm-up calls, then timed calls (${
+      Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")
+    }); a call computes and reads every output back to the host. Outputs are cross-checked ` +
+    `on the host (checksum tolerance ${tol} of Σ|x|). ${
+      totalS.toFixed(0)
+    } s in all.`,
+    "",
+    rep.body,
+    "Processes:",
+    "",
+    ...[...infos].map(([k, v]) => `- ${k}: ${v}`),
+    "",
+  ].join("\n");
+  console.log(doc);
+  const outPath = flags.out ?? scriptPath("RESULTS_jit.md");
+  if (!flags["no-write"]) {
+    Deno.writeTextFileSync(outPath, doc);
+    await new Deno.Command(Deno.execPath(), {
+      args: ["fmt", "--quiet", outPath],
+      stdout: "null",
+      stderr: "inherit",
+    }).output();
+    log(`wrote ${outPath}`);
+  }
+  if (rep.heedFailures.length > 0) {
+    log("\nheed failed:");
+    for (const m of rep.heedFailures) log(`  ${m}`);
+    Deno.exit(1);
+  }
 }
