@@ -17,6 +17,9 @@
  *   a group of a few cheap ops goes into up to {@link MAX_CHEAP_COPIES}.
  *   Reductions, matmuls and every other equation are never copied.
  *
+ * - Transposes feeding a `dot_general` are folded into its dimension
+ *   numbers first (`dot_layout.ts`).
+ *
  * Matmul epilogues (bias, activation, residual add in the `dot_general`
  * kernel) are not fused yet: a `dot_general` is a plain equation, and its
  * epilogue a kernel of its own.
@@ -44,6 +47,7 @@ import {
   type View,
 } from "./_views.ts";
 import { orderSteps } from "./_order.ts";
+import { foldDotTransposes } from "./dot_layout.ts";
 
 /** How many kernels may each compute a copied group. */
 export const MAX_COPIES = 2;
@@ -145,8 +149,9 @@ function canonical(map: AxisMap, shape: readonly number[]): AxisMap {
  * );
  * ```
  */
-export function fuseProgram(p: Program, opts?: FuseOptions): Plan {
+export function fuseProgram(program: Program, opts?: FuseOptions): Plan {
   checkOptions("fuseProgram", opts, ["maxCopies"]);
+  const p = foldDotTransposes(program);
   const maxCopies = opts?.maxCopies ?? MAX_COPIES;
   if (!Number.isInteger(maxCopies) || maxCopies < 1) {
     throw new RangeError(
