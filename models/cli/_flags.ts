@@ -31,6 +31,16 @@ export const rules = {
     }
     return n;
   },
+  /** A number in [0, 1). */
+  fraction(flag: string, v: string | undefined): number {
+    const n = Number(v);
+    if (v === undefined || v === "" || !(n >= 0 && n < 1)) {
+      throw new RangeError(
+        `${flag}: expected a number in [0, 1), got ${v ?? "nothing"}`,
+      );
+    }
+    return n;
+  },
   /** One of `choices`. */
   oneOf<C extends string>(
     flag: string,

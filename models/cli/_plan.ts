@@ -42,6 +42,9 @@ export function classifyOptions(
       attention,
       ...(args.ensemble === null ? {} : { members: args.ensemble }),
       ...(args.subwords === null ? {} : { subwords: args.subwords }),
+      ...(args.dModel === null ? {} : { dModel: args.dModel }),
+      ...(args.layers === null ? {} : { layers: args.layers }),
+      ...(args.dropout === null ? {} : { dropout: args.dropout }),
     },
   };
 }

@@ -41,6 +41,12 @@ export interface TrainArgs {
   ensemble: number | null;
   /** classify: character n-gram hash buckets (0 off), or null for the run's. */
   subwords: number | null;
+  /** classify: model width, or null for the run's (128 when new). */
+  dModel: number | null;
+  /** classify: encoder blocks, or null for the run's (2 when new). */
+  layers: number | null;
+  /** classify: dropout rate, or null for the run's (0.2 when new). */
+  dropout: number | null;
   /** Peak learning rate. */
   lr: number;
   /** Backend, or null for heed's choice. */
@@ -104,6 +110,12 @@ ${ATTENTION_HELP}
                              3- to 5-grams hashed into N buckets, their mean embedding added
                              to the word's; 0 turns them off (default 0). Kept in the
                              checkpoint like --ensemble
+  --d-model N                classify: model width, a multiple of the 4 heads (default 128;
+                             the feed-forward layer is twice as wide)
+  --layers N                 classify: encoder blocks, at least 1 (default 2)
+  --dropout X                classify: dropout rate in [0, 1) (default 0.2). --d-model,
+                             --layers and --dropout are kept in the checkpoint like
+                             --ensemble
   --max-tokens N             translate: tokens per batch, padding included, at least 1
                              (default 4096; lower it if a long-sentence data set runs out
                              of memory; the GRU needs about 1024 on wasm)
@@ -144,6 +156,9 @@ const ONLY_CLASSIFY = [
   "--max-length",
   "--ensemble",
   "--subwords",
+  "--d-model",
+  "--layers",
+  "--dropout",
 ];
 
 /** Parses `train` arguments; throws a RangeError naming the bad flag. */
@@ -161,6 +176,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     batchSize: 64,
     ensemble: null,
     subwords: null,
+    dModel: null,
+    layers: null,
+    dropout: null,
     lr: 2e-3,
     backend: null,
     seed: 0,
@@ -218,6 +236,20 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         break;
       case "--subwords":
         a.subwords = rules.integer(flag, value(), 0);
+        break;
+      case "--d-model":
+        a.dModel = rules.integer(flag, value(), 1);
+        if (a.dModel % 4 !== 0) {
+          throw new RangeError(
+            `--d-model: expected a multiple of the 4 heads, got ${a.dModel}`,
+          );
+        }
+        break;
+      case "--layers":
+        a.layers = rules.integer(flag, value(), 1);
+        break;
+      case "--dropout":
+        a.dropout = rules.fraction(flag, value());
         break;
       case "--lr":
         a.lr = rules.positive(flag, value());

@@ -143,15 +143,23 @@ function labelsOf(table: aq.ColumnTable): Int32Array {
 }
 
 /** The model options a checkpoint's config holds that `train` flags set. */
-function resumedModel(
-  saved: unknown,
-): { members?: number; subwords?: number } {
-  const c = saved as { members?: unknown; subwords?: unknown } | undefined;
-  return {
-    ...(typeof c?.members === "number" ? { members: c.members } : {}),
-    ...(typeof c?.subwords === "number" ? { subwords: c.subwords } : {}),
-  };
+function resumedModel(saved: unknown): Partial<ClassifierConfig> {
+  const c = (saved ?? {}) as Record<string, unknown>;
+  const out: Record<string, number> = {};
+  for (const k of RESUMED) if (typeof c[k] === "number") out[k] = c[k];
+  return out;
 }
+
+/** The model options `train` sets by flags, which a resumed run keeps. */
+const RESUMED = [
+  "members",
+  "subwords",
+  "dModel",
+  "heads",
+  "layers",
+  "ffHidden",
+  "dropout",
+] as const;
 
 /** Everything before fit: the split, the tokenizer, the model, a resumed checkpoint. */
 async function prepare(opts: ClassifierTrainOptions) {

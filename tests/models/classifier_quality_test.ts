@@ -140,6 +140,41 @@ Deno.test("subword embeddings change a word's input, and need the vocabulary's w
   );
 });
 
+Deno.test("train: --d-model, --layers and --dropout are classify flags with checked values", () => {
+  const a = parseTrainArgs([
+    "--d-model",
+    "256",
+    "--layers=3",
+    "--dropout",
+    "0",
+  ]);
+  assertEquals([a.dModel, a.layers, a.dropout], [256, 3, 0]);
+  const d = parseTrainArgs([]);
+  assertEquals([d.dModel, d.layers, d.dropout], [null, null, null]);
+  assertThrows(
+    () => parseTrainArgs(["--d-model", "130"]),
+    RangeError,
+    "--d-model: expected a multiple of the 4 heads, got 130",
+  );
+  assertThrows(
+    () => parseTrainArgs(["--layers", "0"]),
+    RangeError,
+    "--layers: expected an integer of at least 1, got 0",
+  );
+  for (const bad of ["1", "-0.1", "x", ""]) {
+    assertThrows(
+      () => parseTrainArgs(["--dropout", bad]),
+      RangeError,
+      `--dropout: expected a number in [0, 1), got ${bad}`,
+    );
+  }
+  assertThrows(
+    () => parseTrainArgs(["--task", "translate", "--layers", "3"]),
+    RangeError,
+    "--layers: only for --task classify",
+  );
+});
+
 Deno.test("train: --ensemble and --subwords are classify flags with checked values", () => {
   const a = parseTrainArgs(["--ensemble", "2", "--subwords=500"]);
   assertEquals([a.ensemble, a.subwords], [2, 500]);
@@ -190,14 +225,27 @@ async function tinyCsv(dir: string): Promise<string> {
   return path;
 }
 
-Deno.test("--ensemble and --subwords are kept in the checkpoint, by --resume, eval and the loaded model; another value on --resume is refused", async () => {
+const MODEL = [
+  "--ensemble",
+  "2",
+  "--subwords",
+  "30",
+  "--d-model",
+  "16",
+  "--layers",
+  "1",
+  "--dropout",
+  "0.1",
+];
+
+Deno.test("--ensemble, --subwords, --d-model, --layers and --dropout are kept in the checkpoint, by --resume, eval and the loaded model; another value on --resume is refused", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heed_quality_" });
   try {
     const csv = await tinyCsv(dir);
     const out = `${dir}/run`;
     const args = ["--data", csv, "--backend", "cpu", "--out", out];
     const [code, log] = await quiet(() =>
-      train([...args, "--epochs", "1", "--ensemble", "2", "--subwords", "30"])
+      train([...args, "--epochs", "1", ...MODEL])
     );
     assertEquals(code, 0, log);
     const m = await loadClassifier(`${out}/checkpoint.safetensors`);
@@ -218,7 +266,14 @@ Deno.test("--ensemble and --subwords are kept in the checkpoint, by --resume, ev
     assertEquals(rcode, 0, rlog);
     assertStringIncludes(rlog, "epoch 2:");
     const r = await loadClassifier(`${out}/checkpoint.safetensors`);
-    assertEquals([r.config.members, r.config.subwords], [2, 30]);
+    const { members, subwords, dModel, layers, dropout } = r.config;
+    assertEquals([members, subwords, dModel, layers, dropout], [
+      2,
+      30,
+      16,
+      1,
+      0.1,
+    ]);
     const [ecode, elog] = await quiet(() => evaluate(["--out", out]));
     assertEquals(ecode, 0, elog);
     assertStringIncludes(elog, "accuracy");
