@@ -638,6 +638,21 @@ const TREATMENTS: readonly Treatment[] = [
       );
     },
   },
+  {
+    // part of `deno task check`, which CI runs: asserted, not run
+    match: (w) => w.join(" ") === "deno publish --dry-run",
+    run: () => {
+      const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`));
+      assertStringIncludes(config.tasks.check, "deno publish --dry-run");
+      assert(
+        /\$DENO task check(\s|$)/m.test(CI()),
+        ".ci/run does not run deno task check",
+      );
+      return Promise.resolve(
+        "asserted: deno task check runs it, and .ci/run runs deno task check",
+      );
+    },
+  },
 ];
 
 /** `npx -y deno@V task …` → `deno task …`, after checking V is the version CI tests. */
