@@ -235,7 +235,19 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
   };
   const jitted = opts.jit === false ? null : jit(gradStep);
   const runStep = jitted
-    ? (p: P, l: Tensor, b: B, k: Key) => jitted(p, l, traceable(b) as B, k)
+    ? (p: P, l: Tensor, b: B, k: Key) => {
+      try {
+        return jitted(p, l, traceable(b) as B, k);
+      } catch (e) {
+        // A loss that reads values or uses its key on the host cannot be
+        // traced: say how to run it anyway.
+        if (!(e instanceof TypeError) || !/\bjit\b/.test(e.message)) throw e;
+        throw new TypeError(
+          `fit: the loss cannot run under jit (${e.message}); pass jit: false to fit to run it eagerly`,
+          { cause: e },
+        );
+      }
+    }
     : gradStep;
   const programs = () => jitted?.cacheSize ?? 0;
   const saved = opts.resume ?? null;

@@ -116,3 +116,18 @@ Deno.test("under jit the loss sees the batch's tensors, numbers and strings, not
   });
   assertEquals(seen, [["undefined", "bucket"], ["undefined", "bucket"]]);
 });
+
+Deno.test("a loss that jit cannot trace is a TypeError that points to jit: false", async () => {
+  const base = options();
+  const hostKey = {
+    ...base,
+    epochs: 1,
+    loss: (p: Mlp, b: Batch, k: Key) => {
+      h.permutationIndices(k, 3); // host words of a traced key
+      return base.loss(p, b, k);
+    },
+  };
+  await assertRejects(() => fit(hostKey), TypeError, "pass jit: false");
+  const eager = await fit({ ...hostKey, jit: false });
+  assertEquals(eager.progress.step, 3);
+});
