@@ -60,6 +60,7 @@ import {
   type Tensor,
   where,
 } from "../ops/mod.ts";
+import { scopeLocal } from "../ops/memory.ts";
 import { broadcastShapes } from "./_context.ts";
 import { byRows } from "./_shape.ts";
 import { normaliser } from "./normalisers.ts";
@@ -95,7 +96,14 @@ export function sparsemaxNormaliser(): Normaliser {
     const zs = sub(zm, m); // ≤ 0, masked −∞
     const tk = s.shape[s.ndim - 1]!;
     const perRow = tk * tk * zs.shape.slice(0, -2).reduce((a, b) => a * b, 1);
-    const support = byRows(zs, perRow, supportOf); // bool [..., Tq, Tk]
+    // Each block's [..., rows, Tk, Tk] comparisons are freed as soon as its
+    // support is known, also under grad: they are made from stop-gradient
+    // values, so no transform keeps them (the memory bound holds in training).
+    const support = byRows(
+      zs,
+      perRow,
+      (rows) => scopeLocal(() => supportOf(rows)),
+    ); // bool [..., Tq, Tk]
     // τ = (Σ_{i∈S} z_i − 1) / |S| on the shifted scores, differentiable in z
     // through the sum.
     const z = sub(visible ? where(visible, s, 0) : s, m); // [..., Tq, Tk]

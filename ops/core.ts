@@ -11,7 +11,7 @@ import { type Backend, getBackend } from "./backend.ts";
 import type { Params, Primitive } from "./primitives.ts";
 import { shapeRule } from "./shape_rules.ts";
 import { Tensor, type TraceLevel, Tracer } from "./tensor.ts";
-import { pin, track } from "./memory.ts";
+import { pin, setTransformsActiveHook, track } from "./memory.ts";
 
 /** An interpreter: how one transform level processes primitives. */
 export interface Trace {
@@ -54,6 +54,7 @@ const stack: MainTrace[] = [];
 export function transformsActive(): boolean {
   return stack.length > 0;
 }
+setTransformsActiveHook(transformsActive);
 
 /** Whether a transform other than jit's staging (jvp, linearize) is running. */
 export function nonStagingActive(): boolean {

@@ -38,6 +38,17 @@ export function track(t: Tensor): Tensor {
 
 const pinned = new WeakSet<Tensor>();
 
+let transformsRunning: () => boolean = () => false;
+
+/**
+ * Tells this module how to ask whether a transform is running (core.ts
+ * calls it once; memory.ts cannot import core.ts, which imports it).
+ * Internal to heed.
+ */
+export function setTransformsActiveHook(active: () => boolean): void {
+  transformsRunning = active;
+}
+
 /**
  * Marks a shared constant: scopes, `carry`, `dispose` and `using` never
  * free it; the GC safety net does once it is unreachable.
@@ -110,7 +121,9 @@ function concreteLeaves(tree: unknown): Set<Tensor> {
 /**
  * Runs `fn` and frees every tensor it created that is not part of its result
  * (a pytree); returned tensors move to the enclosing scope. `fn` must be
- * synchronous.
+ * synchronous. Inside a function that a transform runs (`grad`, `jvp`,
+ * `jit`, ...), a value `fn` made may be one the transform reads later, so
+ * nothing is freed early there: such tensors move to the enclosing scope too.
  *
  * @example
  * ```ts
@@ -132,6 +145,21 @@ export function scope<T>(fn: () => T): T {
  * to free only what a user's rule made, never what it merely returned.
  */
 export function scopeCreated<T>(fn: () => T): [T, Set<Tensor>] {
+  return frameCreated(fn, !transformsRunning());
+}
+
+/**
+ * `scope(fn)` that frees what `fn` created even while a transform runs.
+ * Internal: only for computations whose every created tensor is local to
+ * `fn` and can be no transform's residual, such as work on
+ * `stopGradient`-ed concrete values (sparsemax's support), where the
+ * memory bound matters.
+ */
+export function scopeLocal<T>(fn: () => T): T {
+  return frameCreated(fn, true)[0];
+}
+
+function frameCreated<T>(fn: () => T, free: boolean): [T, Set<Tensor>] {
   const frame: Tensor[] = [];
   scopes.push(frame);
   let result: T;
@@ -156,7 +184,11 @@ export function scopeCreated<T>(fn: () => T): [T, Set<Tensor>] {
     if (keep.has(t)) {
       parent?.push(t);
       created.add(t);
-    } else release(t);
+    } else if (free) release(t);
+    // Under a transform, a tensor fn made may be a residual that the
+    // transform reads later (grad's backward pass): it moves up, as the
+    // result does, and is freed when an outer scope ends.
+    else parent?.push(t);
   }
   return [result, created];
 }

@@ -328,3 +328,36 @@ console.log(JSON.stringify(await x.array()));
     }
   });
 }
+
+testEachBackend(
+  "scope inside a differentiated function frees nothing grad still needs",
+  async () => {
+    const x = h.tensor([0, 1, -0.5]);
+    // exp(x) is a residual of mul's backward pass; scope used to free it.
+    const f = (x: Tensor) =>
+      h.scope(() => {
+        const y = h.exp(x);
+        return h.sum(h.mul(y, y));
+      });
+    const expected = [0, 1, -0.5].map((v) => 2 * Math.exp(2 * v));
+    assertAllClose(await h.grad(f)(x).array(), expected, { rtol: 1e-5 });
+    const [, tangent] = h.jvp(f, [x], [h.onesLike(x)]);
+    assertAllClose(
+      await tangent.item(),
+      expected.reduce((a, b) => a + b),
+      { rtol: 1e-5 },
+    );
+    assertAllClose(await h.jit(h.grad(f))(x).array(), expected, { rtol: 1e-5 });
+    // At the top level it still frees what it made at once.
+    let inner: Tensor | null = null;
+    const z = h.scope(() => h.sum(h.mul(inner = h.exp(x), 2)));
+    assertEquals(inner!.released, true);
+    assertEquals(z.released, false);
+    // Under grad, the same intermediate lives until grad is done with it.
+    h.grad((x: Tensor) => {
+      const r = h.scope(() => h.sum(h.mul(inner = h.exp(x), 2)));
+      assertEquals(inner!.released, false);
+      return r;
+    })(x);
+  },
+);
