@@ -14,7 +14,11 @@
  * - `literal` node: the scalar `value` in `dtype`;
  * - `op` node: the elementwise primitive applied to its argument nodes,
  *   with exactly the eager kernel's semantics (same dtypes, same special
- *   values), so fused and eager results agree within float32 rounding.
+ *   values), so fused and eager results agree within float32 rounding;
+ * - `reduced` node (reduce kernels only): the result of one of the
+ *   kernel's reductions at the output element `i` belongs to (constant
+ *   along the reduced axes), so a later reduction can use an earlier one:
+ *   layer norm's `Σ (x - Σx/n)²` is one kernel of two passes over a row.
  *
  * @module
  */
@@ -61,8 +65,39 @@ export interface FusedOp {
   readonly dtype: DType;
 }
 
+/**
+ * The result of reduction `index` of a reduce kernel (0: its own
+ * `op`/`value`, k: `more[k - 1]`), read at the current index's output
+ * element. Its reduction's `value` node comes before it, and the
+ * reduction must not depend on it.
+ */
+export interface FusedReduced {
+  /** Tells node kinds apart. */
+  readonly kind: "reduced";
+  /** Which reduction. */
+  readonly index: number;
+  /** Its dtype (the reduced value's). */
+  readonly dtype: DType;
+}
+
 /** One value of a fused expression. */
-export type FusedNode = FusedLoad | FusedLiteral | FusedOp;
+export type FusedNode = FusedLoad | FusedLiteral | FusedOp | FusedReduced;
+
+/** A further reduction of a reduce kernel. */
+export interface FusedReduction {
+  /** `sum`, `max` or `min`. */
+  readonly op: "sum" | "max" | "min";
+  /** The node reduced. */
+  readonly value: number;
+}
+
+/** An output of a reduce kernel computed from its reduced values. */
+export interface FusedEpilogue {
+  /** The node written (constant along the reduced axes). */
+  readonly node: number;
+  /** The output's shape: the kept axes' elements, in order, under any unit axes. */
+  readonly shape: readonly number[];
+}
 
 /**
  * An elementwise kernel: every output element is computed from the
@@ -82,10 +117,16 @@ export interface FusedElementwise {
 
 /**
  * A reduction of a fused expression: the expression is evaluated over
- * `shape` and node `value` is reduced over `axes`; the one output has
+ * `shape` and node `value` is reduced over `axes`; the first output has
  * `shape` without `axes` (row-major, contiguous) and `value`'s dtype.
  * Sums of float32 add in any order (within float32 tolerance of the eager
  * kernel); max and min propagate NaN as the eager kernels do.
+ *
+ * Optionally, `more` reductions over the same iteration follow, one
+ * output each (in order), and may read earlier reductions through
+ * `reduced` nodes; then `epilogue` outputs, each one node that does not
+ * vary along `axes` (literals, `reduced` nodes, loads with stride 0 on
+ * every reduced axis, and ops of these), written once per output element.
  */
 export interface FusedReduce {
   /** Tells kernel kinds apart. */
@@ -100,6 +141,10 @@ export interface FusedReduce {
   readonly nodes: readonly FusedNode[];
   /** The node reduced. */
   readonly value: number;
+  /** Further reductions (outputs 1, 2, ...); none when absent. */
+  readonly more?: readonly FusedReduction[];
+  /** Outputs after the reductions'; none when absent. */
+  readonly epilogue?: readonly FusedEpilogue[];
 }
 
 /** A kernel the fusion pass made. */
@@ -143,8 +188,20 @@ export function fusedOutputs(
     }));
   }
   const axes = new Set(kernel.axes);
-  return [{
-    shape: kernel.shape.filter((_, d) => !axes.has(d)),
-    dtype: kernel.nodes[kernel.value]!.dtype,
-  }];
+  const shape = kernel.shape.filter((_, d) => !axes.has(d));
+  return [
+    ...reductionsOf(kernel).map((r) => ({
+      shape: [...shape],
+      dtype: kernel.nodes[r.value]!.dtype,
+    })),
+    ...(kernel.epilogue ?? []).map((e) => ({
+      shape: [...e.shape],
+      dtype: kernel.nodes[e.node]!.dtype,
+    })),
+  ];
+}
+
+/** A reduce kernel's reductions, in order: its own, then `more`. */
+export function reductionsOf(kernel: FusedReduce): FusedReduction[] {
+  return [{ op: kernel.op, value: kernel.value }, ...(kernel.more ?? [])];
 }

@@ -7,10 +7,15 @@
  * @module
  */
 
-import { type DType, type HostArray, sizeOf } from "../dtype.ts";
+import { type DType, type HostArray, sizeOf, stridesOf } from "../dtype.ts";
 import type { Operand } from "./contract.ts";
 import { CpuBackend } from "./cpu.ts";
-import type { FusedKernel, FusedNode } from "./fused.ts";
+import {
+  type FusedKernel,
+  type FusedNode,
+  type FusedReduce,
+  reductionsOf,
+} from "./fused.ts";
 
 const cpuBackend = new CpuBackend();
 
@@ -45,16 +50,25 @@ function gatherLoad(
   return out;
 }
 
-/** Every node's value over the kernel's iteration shape. */
+const REDUCE_PRIMS = {
+  sum: "reduce_sum",
+  max: "reduce_max",
+  min: "reduce_min",
+} as const;
+
+/** Every node's value over the kernel's iteration shape; `reduced` reduces first. */
 function evalNodes(
   nodes: readonly FusedNode[],
   shape: readonly number[],
   inputs: readonly HostArray[],
+  reduced: (index: number, vals: readonly HostArray[]) => HostArray,
 ): HostArray[] {
   const vals: HostArray[] = [];
   const aval = (dtype: DType) => ({ shape, dtype });
   for (const node of nodes) {
-    if (node.kind === "load") {
+    if (node.kind === "reduced") {
+      vals.push(reduced(node.index, vals));
+    } else if (node.kind === "load") {
       const src = inputs[node.input];
       if (!src) {
         throw new RangeError(`fused kernel: no input ${node.input}`);
@@ -93,25 +107,64 @@ export function runFusedReference(
   kernel: FusedKernel,
   inputs: readonly HostArray[],
 ): HostArray[] {
-  const vals = evalNodes(kernel.nodes, kernel.shape, inputs);
   if (kernel.kind === "elementwise") {
+    const vals = evalNodes(kernel.nodes, kernel.shape, inputs, () => {
+      throw new TypeError(
+        "fused kernel: a reduced node in an elementwise kernel",
+      );
+    });
     return kernel.outputs.map((n) => vals[n]!);
   }
-  const prim = kernel.op === "sum"
-    ? "reduce_sum"
-    : kernel.op === "max"
-    ? "reduce_max"
-    : "reduce_min";
-  const node = kernel.nodes[kernel.value]!;
+  return runReduce(kernel, inputs);
+}
+
+/** A reduce kernel: its reductions in order (each when first read), then its epilogue. */
+function runReduce(
+  kernel: FusedReduce,
+  inputs: readonly HostArray[],
+): HostArray[] {
+  const { shape, nodes } = kernel;
   const axes = new Set(kernel.axes);
-  const out = cpuBackend.run(
-    prim,
-    [{
-      handle: vals[kernel.value]!,
-      aval: { shape: kernel.shape, dtype: node.dtype },
-    }],
-    { axes: kernel.axes },
-    { shape: kernel.shape.filter((_, d) => !axes.has(d)), dtype: node.dtype },
-  );
-  return [out as HostArray];
+  const kept = shape.map((n, d) => (axes.has(d) ? 1 : n));
+  const reductions = reductionsOf(kernel);
+  const results: (HostArray | undefined)[] = reductions.map(() => undefined);
+  const reduce = (j: number, vals: readonly HostArray[]): HostArray => {
+    const have = results[j];
+    if (have) return have;
+    const r = reductions[j];
+    const v = r && vals[r.value];
+    if (!r || !v) {
+      throw new RangeError(
+        `fused kernel: reduction ${j} is read before its value is computed`,
+      );
+    }
+    const dtype = nodes[r.value]!.dtype;
+    return results[j] = cpuBackend.run(
+      REDUCE_PRIMS[r.op],
+      [{ handle: v, aval: { shape, dtype } }],
+      { axes: kernel.axes },
+      { shape: shape.filter((_, d) => !axes.has(d)), dtype },
+    ) as HostArray;
+  };
+  // A reduced value read back over the iteration: stride 0 on reduced axes.
+  const keptStrides = stridesOf(kept).map((s, d) => (axes.has(d) ? 0 : s));
+  const vals = evalNodes(nodes, shape, inputs, (j, vals) => {
+    const r = reduce(j, vals);
+    return gatherLoad(
+      r,
+      0,
+      keptStrides,
+      shape,
+      nodes[reductions[j]!.value]!.dtype,
+    );
+  });
+  const outs = reductions.map((_, j) => reduce(j, vals));
+  // Epilogue values at reduced index 0 of each output element.
+  const fullStrides = stridesOf(shape).map((s, d) => (axes.has(d) ? 0 : s));
+  for (const e of kernel.epilogue ?? []) {
+    const v = vals[e.node];
+    if (!v) throw new RangeError(`fused kernel: no node ${e.node} to output`);
+    outs.push(gatherLoad(v, 0, fullStrides, kept, nodes[e.node]!.dtype));
+  }
+  return outs;
 }

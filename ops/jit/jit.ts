@@ -144,8 +144,9 @@ function executableFor(entry: Entry, backend: Backend): Executable {
  * const x = tensor([[1, 2, 3], [4, 5, 6]]);
  * const { kernels, eagerKernels, fusedOnBackend } = f.lower(x);
  * assertEquals(eagerKernels, 7);
- * // max, sum of exp, divide (the CPU reference copies no group: one more)
- * assertEquals(kernels, fusedOnBackend ? 3 : 4);
+ * // max then sum of exp in one kernel, then the divide (the CPU reference
+ * // copies no group, so exp(x - max) is a kernel of its own: two more)
+ * assertEquals(kernels, fusedOnBackend ? 2 : 4);
  * ```
  */
 export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {

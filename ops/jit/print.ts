@@ -6,7 +6,7 @@
  */
 
 import type { DType } from "../dtype.ts";
-import type { FusedKernel } from "../backends/fused.ts";
+import { type FusedKernel, reductionsOf } from "../backends/fused.ts";
 import type { KernelStep, Plan } from "./plan.ts";
 import type { Atom, Eqn, Program, Var } from "./program.ts";
 
@@ -123,15 +123,16 @@ function kernelText(k: FusedKernel): string {
   const body = `${ops.length} ops: ${ops.join(" ")}`.trimEnd();
   return k.kind === "elementwise"
     ? `fused[[${k.shape.join(",")}] ${body}]`
-    : `fused_reduce_${k.op}[axes=[${k.axes.join(",")}] of [${
-      k.shape.join(",")
-    }] ${body}]`;
+    : `fused_reduce_${reductionsOf(k).map((r) => r.op).join("_")}[axes=[${
+      k.axes.join(",")
+    }] of [${k.shape.join(",")}] ${body}]`;
 }
 
 /**
  * Prints a plan as a program whose lines are its steps: plain equations as
  * in {@link printProgram}, fused kernels as `fused[...]` (elementwise) or
- * `fused_reduce_<op>[...]` with their iteration shape and ops, reading
+ * `fused_reduce_<op>[...]` (`<op>_<op>` for several reductions in one
+ * kernel) with their iteration shape and ops, reading
  * their input variables; the first line counts the steps (the kernels one
  * call dispatches).
  *
@@ -146,9 +147,8 @@ function kernelText(k: FusedKernel): string {
  * assertEquals(
  *   printPlan(fuseProgram(optimizeProgram(program))),
  *   [
- *     "{ plan ; a:f32[2,3]. let  # 3 kernels",
- *     "    b:f32[2] = reduce_max[axes=[1]] a",
- *     "    c:f32[2] = fused_reduce_sum[axes=[1] of [2,3] 4 ops: eq select sub exp] a b",
+ *     "{ plan ; a:f32[2,3]. let  # 2 kernels",
+ *     "    b:f32[2] c:f32[2] = fused_reduce_max_sum[axes=[1] of [2,3] 4 ops: eq select sub exp] a",
  *     "    d:f32[2,3] = fused[[2,3] 5 ops: eq select sub exp div] a b c",
  *     "  in (d) }",
  *   ].join("\n"),

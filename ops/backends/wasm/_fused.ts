@@ -17,9 +17,15 @@
  * @module
  */
 
-import { type Aval, type DType, sizeOf } from "../../dtype.ts";
+import { type Aval, type DType, type HostArray, sizeOf } from "../../dtype.ts";
 import { INT32_RANGE } from "../_cpu_math.ts";
-import { type FusedKernel, fusedOutputs } from "../fused.ts";
+import {
+  type FusedKernel,
+  fusedOutputs,
+  type FusedReduce,
+  reductionsOf,
+} from "../fused.ts";
+import { runFusedReference } from "../fused_reference.ts";
 import type { Arena, Block } from "./_arena.ts";
 import { DRIVERS } from "./_drivers.ts";
 import {
@@ -58,12 +64,11 @@ interface Instance {
 }
 
 /** The value a reduction over no elements gives (the CPU reference's). */
-function identity(kernel: FusedKernel & { kind: "reduce" }): number {
-  const dt = kernel.nodes[kernel.value]!.dtype;
-  if (kernel.op === "sum") return 0;
-  if (dt === "float32") return kernel.op === "max" ? -Infinity : Infinity;
-  if (dt === "int32") return INT32_RANGE[kernel.op === "max" ? 0 : 1];
-  return kernel.op === "max" ? 0 : 1;
+function identity(op: "sum" | "max" | "min", dt: DType): number {
+  if (op === "sum") return 0;
+  if (dt === "float32") return op === "max" ? -Infinity : Infinity;
+  if (dt === "int32") return INT32_RANGE[op === "max" ? 0 : 1];
+  return op === "max" ? 0 : 1;
 }
 
 /** What runs of one kernel object need, worked out on its first run. */
@@ -201,12 +206,26 @@ export class FusedRunner {
     );
     if (p.empty) return blocks;
     if (inst === null) {
-      // A reduction over an empty axis: every output is the identity.
-      const o = p.outs[0]!, b = blocks[0]!, n = sizeOf(o.shape);
-      const v = identity(kernel as FusedKernel & { kind: "reduce" });
-      if (o.dtype === "float32") a.f32.fill(v, b.ptr / 4, b.ptr / 4 + n);
-      else if (o.dtype === "int32") a.i32.fill(v, b.ptr / 4, b.ptr / 4 + n);
-      else a.u8.fill(v, b.ptr, b.ptr + n);
+      // A reduction over an empty axis: each reduction's output is its
+      // identity; an epilogue over those is left to the reference.
+      const k = kernel as FusedReduce;
+      if (k.epilogue?.length) {
+        const host = inputs.map((x) => this.#host(x.ptr, x.aval));
+        runFusedReference(k, host).forEach((h, j) => {
+          const b = blocks[j]!;
+          if (h instanceof Float32Array) a.f32.set(h, b.ptr / 4);
+          else if (h instanceof Int32Array) a.i32.set(h, b.ptr / 4);
+          else a.u8.set(h, b.ptr);
+        });
+        return blocks;
+      }
+      reductionsOf(k).forEach((r, j) => {
+        const o = p.outs[j]!, b = blocks[j]!, n = sizeOf(o.shape);
+        const v = identity(r.op, o.dtype);
+        if (o.dtype === "float32") a.f32.fill(v, b.ptr / 4, b.ptr / 4 + n);
+        else if (o.dtype === "int32") a.i32.fill(v, b.ptr / 4, b.ptr / 4 + n);
+        else a.u8.fill(v, b.ptr, b.ptr + n);
+      });
       return blocks;
     }
     const base = blocks.map((b) => b.ptr);
@@ -221,6 +240,16 @@ export class FusedRunner {
       inst.ex.g0!(...args, 0, 0);
     }
     return blocks;
+  }
+
+  /** A copy of an input's elements. */
+  #host(ptr: number, aval: Aval): HostArray {
+    const a = this.#arena, n = sizeOf(aval.shape);
+    return aval.dtype === "float32"
+      ? a.f32.slice(ptr / 4, ptr / 4 + n)
+      : aval.dtype === "int32"
+      ? a.i32.slice(ptr / 4, ptr / 4 + n)
+      : a.u8.slice(ptr, ptr + n);
   }
 
   /** Whether to split this run over threads (attaching them on first use). */

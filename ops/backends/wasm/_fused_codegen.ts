@@ -17,79 +17,17 @@
  * @module
  */
 
-import type { DType } from "../../dtype.ts";
-import type { FusedKernel, FusedNode, FusedOp } from "../fused.ts";
+import type { FusedKernel } from "../fused.ts";
 import { Fn } from "./_asm.ts";
-import { arityOf, type Emit, emitOp, type Lanes } from "./_fused_ops.ts";
-import { ELEM_BYTES, type Level, type Plan } from "./_fused_plan.ts";
+import { type Emit, emitOp, type Lanes } from "./_fused_ops.ts";
+import { checkStages, liveNodes } from "./_fused_check.ts";
+import {
+  ELEM_BYTES,
+  type Level,
+  outputNodes,
+  type Plan,
+} from "./_fused_plan.ts";
 import { Accumulator, store } from "./_fused_reduce.ts";
-
-/** The dtype an op node must have, given its arguments' dtypes. */
-function resultDtype(node: FusedOp, args: readonly DType[]): DType {
-  switch (node.prim) {
-    case "eq":
-    case "ne":
-    case "lt":
-    case "le":
-    case "gt":
-    case "ge":
-    case "and":
-    case "or":
-    case "not":
-      return "bool";
-    case "select":
-      return args[1]!;
-    case "convert_element_type":
-      return (node.params as { dtype: DType }).dtype;
-    default:
-      return args[0]!;
-  }
-}
-
-/** Checks SSA order, arities and dtypes; returns the nodes `roots` need. */
-function liveNodes(
-  nodes: readonly FusedNode[],
-  roots: readonly number[],
-): boolean[] {
-  nodes.forEach((n, i) => {
-    if (n.kind !== "op") return;
-    const want = arityOf(n.prim);
-    if (n.args.length !== want) {
-      throw new TypeError(
-        `fused kernel: ${n.prim} (node ${i}) takes ${want} arguments, got ` +
-          n.args.length,
-      );
-    }
-    for (const a of n.args) {
-      if (!Number.isInteger(a) || a < 0 || a >= i) {
-        throw new RangeError(
-          `fused kernel: node ${i} reads node ${a}, which is not before it`,
-        );
-      }
-    }
-    const dt = resultDtype(n, n.args.map((a) => nodes[a]!.dtype));
-    if (dt !== n.dtype) {
-      throw new TypeError(
-        `fused kernel: ${n.prim} (node ${i}) gives ${dt}, not ${n.dtype}`,
-      );
-    }
-  });
-  const live = nodes.map(() => false);
-  const stack = [...roots];
-  for (const r of roots) {
-    if (!Number.isInteger(r) || r < 0 || r >= nodes.length) {
-      throw new RangeError(`fused kernel: no node ${r} to output`);
-    }
-  }
-  while (stack.length) {
-    const i = stack.pop()!;
-    if (live[i]) continue;
-    live[i] = true;
-    const n = nodes[i]!;
-    if (n.kind === "op") stack.push(...n.args);
-  }
-  return live;
-}
 
 /** The generated function and the host functions it imports, in order. */
 export interface Generated {
@@ -102,8 +40,8 @@ export interface Generated {
 /** Generates the function of `kernel` following `plan`. */
 export function generate(kernel: FusedKernel, plan: Plan): Generated {
   const nodes = kernel.nodes;
-  const roots = kernel.kind === "elementwise" ? kernel.outputs : [kernel.value];
-  const live = liveNodes(nodes, roots);
+  const live = liveNodes(nodes, outputNodes(kernel));
+  const stages = kernel.kind === "reduce" ? checkStages(kernel) : [];
   // The grid signature (`_grid.ts`): (count, n, mode, p0, r0, p1, r1, ...,
   // e0, e1). `count` is the split loop's trip count; each p_k is pointer
   // k at the first trip; n, mode, r_k and e are unused.
@@ -223,8 +161,9 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
       const v = node.value;
       if (node.dtype === "float32") f.f32x4(v);
       else f.i32x4(node.dtype === "int32" ? v | 0 : v & 0xff);
-    } else if (node.kind === "load") load(i, lanes, group);
-    else {
+    } else if (node.kind === "load" || node.kind === "reduced") {
+      load(i, lanes, group);
+    } else {
       const args = node.args.map((a) => ({
         local: val[a]!,
         dtype: nodes[a]!.dtype,
@@ -240,7 +179,7 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
   const invariant = nodes.map(() => false);
   nodes.forEach((n, i) => {
     invariant[i] = n.kind === "literal" ||
-      (hoist && n.kind === "load" &&
+      (hoist && (n.kind === "load" || n.kind === "reduced") &&
         plan.vector.steps[plan.loadPointer.get(i)!] === 0) ||
       (hoist && n.kind === "op" && n.args.every((a) => invariant[a]));
   });
@@ -251,9 +190,20 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
   );
   const body = order.filter((i) => !invariant[i]);
   for (const i of literals) evalNode(i, 1);
-  const hoisted = () => before.forEach((i) => evalNode(i, 1));
-  const compute = (lanes: Lanes, group = 0) =>
-    body.forEach((i) => evalNode(i, lanes, group));
+  // Each reduction (and the epilogue) evaluates only the nodes it needs.
+  const within = (need: readonly boolean[] | null, list: readonly number[]) =>
+    need ? list.filter((i) => need[i]) : list;
+  const hoisted = (need: readonly boolean[] | null = null) =>
+    within(need, before).forEach((i) => evalNode(i, 1));
+  const compute = (
+    lanes: Lanes,
+    group = 0,
+    need: readonly boolean[] | null = null,
+  ) => within(need, body).forEach((i) => evalNode(i, lanes, group));
+  const epilogueAll = (lanes: Lanes, group: number, need: readonly boolean[]) =>
+    within(need, order).forEach((i) =>
+      nodes[i]!.kind !== "literal" && evalNode(i, lanes, group)
+    );
 
   const outerSplit = plan.split === "outer";
   if (kernel.kind === "elementwise") {
@@ -268,37 +218,67 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
     }, outerSplit);
     return { fn: f, imports };
   }
-  const dtype = nodes[kernel.value]!.dtype;
-  const x = val[kernel.value]!, out = ptr[0]!;
+  const epi = kernel.epilogue ?? [];
+  const epiNeed = liveNodes(nodes, epi.map((e) => e.node));
+  const nRed = stages.length;
   if (plan.mode === "rows") {
-    const acc = new Accumulator(f, kernel.op, dtype);
+    const accs = stages.map((r) =>
+      new Accumulator(f, r.op, nodes[r.value]!.dtype)
+    );
     nest(plan.outer, () => {
-      acc.init();
-      nest(plan.reduced, () => {
-        hoisted();
-        vectorLoop((lanes) => {
-          compute(lanes);
-          acc.add(x, lanes, true);
+      stages.forEach((r, j) => {
+        const acc = accs[j]!, need = r.need;
+        acc.init();
+        nest(plan.reduced, () => {
+          hoisted(need);
+          vectorLoop((lanes) => {
+            compute(lanes, 0, need);
+            acc.add(val[r.value]!, lanes, true);
+          });
         });
+        acc.storeRow(ptr[j]!);
       });
-      acc.storeRow(out);
+      if (epi.length === 0) return;
+      epilogueAll(1, 0, epiNeed);
+      epi.forEach((e, k) => {
+        store(f, ptr[nRed + k]!, val[e.node]!, nodes[e.node]!.dtype, 1);
+      });
     }, outerSplit);
     return { fn: f, imports };
   }
   // cols: blocks of 16 outputs (four independent accumulators, a cache
-  // line of float32), then blocks of 4, then single outputs.
-  const accs = [0, 1, 2, 3].map(() => new Accumulator(f, kernel.op, dtype));
-  const v = plan.vector, outStep = v.steps[0]!;
+  // line of float32), then blocks of 4, then single outputs; each
+  // reduction in turn over the block, then the epilogue.
+  const accs = stages.map((r) =>
+    [0, 1, 2, 3].map(() => new Accumulator(f, r.op, nodes[r.value]!.dtype))
+  );
+  const v = plan.vector;
   const block = (lanes: Lanes, groups: number) => {
-    for (let g = 0; g < groups; g++) accs[g]!.init();
-    nest(plan.reduced, () => {
+    stages.forEach((r, j) => {
+      for (let g = 0; g < groups; g++) accs[j]![g]!.init();
+      nest(plan.reduced, () => {
+        for (let g = 0; g < groups; g++) {
+          compute(lanes, g, r.need);
+          accs[j]![g]!.add(val[r.value]!, lanes, false);
+        }
+      });
       for (let g = 0; g < groups; g++) {
-        compute(lanes, g);
-        accs[g]!.add(x, lanes, false);
+        accs[j]![g]!.storeLanes(ptr[j]!, lanes, 4 * g * v.steps[j]!);
       }
     });
-    for (let g = 0; g < groups; g++) {
-      accs[g]!.storeLanes(out, lanes, 4 * g * outStep);
+    for (let g = 0; g < groups && epi.length > 0; g++) {
+      epilogueAll(lanes, g, epiNeed);
+      epi.forEach((e, k) => {
+        const o = nRed + k;
+        store(
+          f,
+          ptr[o]!,
+          val[e.node]!,
+          nodes[e.node]!.dtype,
+          lanes,
+          4 * g * v.steps[o]!,
+        );
+      });
     }
   };
   nest(plan.outer, () => {

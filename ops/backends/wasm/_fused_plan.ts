@@ -23,7 +23,12 @@
  */
 
 import { type DType, sizeOf } from "../../dtype.ts";
-import type { FusedKernel, FusedLoad } from "../fused.ts";
+import {
+  type FusedKernel,
+  type FusedLoad,
+  type FusedReduce,
+  reductionsOf,
+} from "../fused.ts";
 
 /** Bytes per element of each dtype in the wasm memory. */
 export const ELEM_BYTES: Record<DType, 1 | 4> = {
@@ -100,6 +105,16 @@ export function inputCount(kernel: FusedKernel): number {
   return loadsOf(kernel).reduce((m, [, l]) => Math.max(m, l.input + 1), 0);
 }
 
+/** The node written to each output: a reduce kernel's values, then its epilogue's. */
+export function outputNodes(kernel: FusedKernel): number[] {
+  return kernel.kind === "elementwise" ? [...kernel.outputs] : [
+    ...reductionsOf(kernel).map((r) => r.value),
+    ...(kernel.epilogue ?? []).map((e) => e.node),
+  ];
+}
+
+const nRed = (k: FusedReduce) => 1 + (k.more?.length ?? 0);
+
 /** Drops unit axes and merges neighbours that every pointer steps as one. */
 function simplify(axes: readonly Axis[]): Axis[] {
   const out: Axis[] = [];
@@ -124,19 +139,25 @@ function simplify(axes: readonly Axis[]): Axis[] {
 export function planKernel(kernel: FusedKernel): Plan {
   const shape = kernel.shape, rank = shape.length;
   const reducedAxes = new Set(kernel.kind === "reduce" ? kernel.axes : []);
-  const nOut = kernel.kind === "elementwise" ? kernel.outputs.length : 1;
+  const outNodes = outputNodes(kernel);
+  const nOut = outNodes.length;
   const pointers: Pointer[] = [];
   const strides: number[][] = []; // per pointer, elements per axis
   const bytes: number[] = [];
-  const outNodes = kernel.kind === "elementwise"
-    ? kernel.outputs
-    : [kernel.value];
   outNodes.forEach((node, k) => {
     pointers.push({ param: k, offsetBytes: 0 });
     strides.push(denseStrides(shape, reducedAxes));
     bytes.push(ELEM_BYTES[kernel.nodes[node]!.dtype]);
   });
   const loadPointer = new Map<number, number>();
+  // A reduced node reads its reduction's output where it was stored.
+  kernel.nodes.forEach((n, i) => {
+    if (n.kind !== "reduced") return;
+    if (kernel.kind !== "reduce" || !(n.index >= 0 && n.index < nRed(kernel))) {
+      throw new RangeError(`fused kernel: node ${i} reads no reduction`);
+    }
+    loadPointer.set(i, n.index);
+  });
   const seen = new Map<string, number>();
   for (const [i, l] of loadsOf(kernel)) {
     if (l.strides.length !== rank) {

@@ -39,6 +39,7 @@ import {
   reduceSource,
   type WordAt,
 } from "./_fused_reduce.ts";
+import { splitReduce, staged } from "./_fused_split.ts";
 import { header, MATH, META_WORDS, WG } from "./_wgsl.ts";
 import { ZERO_WORD } from "./_wgsl_math.ts";
 
@@ -81,6 +82,7 @@ export interface Bindings {
 
 function bindingsOf(kernel: FusedKernel, maxStorage: number): Bindings {
   const roots = kernel.kind === "elementwise" ? kernel.outputs : [kernel.value];
+  // (Kernels with several reductions run split: `_fused_split.ts`.)
   const used = [
     ...new Set(
       reachable(kernel.nodes, roots).flatMap((n) => {
@@ -260,6 +262,9 @@ export function runFusedKernel(
   kernel: FusedKernel,
   inputs: readonly FusedIn[],
 ): GpuBuffer[] {
+  if (kernel.kind === "reduce" && staged(kernel)) {
+    return runStaged(ctx, kernel, inputs);
+  }
   checkKernel(kernel, inputs);
   const size = sizeOf(fusedOutputs(kernel)[0]!.shape);
   const nOut = kernel.kind === "elementwise" ? kernel.outputs.length : 1;
@@ -314,6 +319,32 @@ export function runFusedKernel(
     temps.push(target);
   }
   for (const t of temps) ctx.free(t);
+  return outs;
+}
+
+/** A reduce kernel of several reductions or an epilogue, one step at a time (`_fused_split.ts`). */
+function runStaged(
+  ctx: FusedContext,
+  kernel: FusedReduce,
+  inputs: readonly FusedIn[],
+): GpuBuffer[] {
+  const avals = fusedOutputs(kernel);
+  const outs: GpuBuffer[] = [];
+  for (const step of splitReduce(kernel)) {
+    const ins = step.inputs.map(([from, i]) => {
+      if (from === "in") {
+        const x = inputs[i];
+        if (!x) {
+          throw new RangeError(
+            `webgpu: fused kernel loads input ${i} of ${inputs.length}`,
+          );
+        }
+        return x;
+      }
+      return { buf: outs[i]!, aval: avals[i]! };
+    });
+    outs.push(...runFusedKernel(ctx, step.kernel, ins));
+  }
   return outs;
 }
 

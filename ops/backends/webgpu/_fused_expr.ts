@@ -164,7 +164,10 @@ export function letStatements(
     let v: string;
     if (node.kind === "load") v = load(n);
     else if (node.kind === "literal") v = literal(node);
-    else {
+    else if (node.kind === "reduced") {
+      // Kernels with reduced nodes run split (`_fused_split.ts`).
+      throw new TypeError(`webgpu: fused kernel node ${n} reads a reduction`);
+    } else {
       const rule = FUSED_OPS[node.prim];
       v = rule(
         node,

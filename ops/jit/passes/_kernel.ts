@@ -23,6 +23,17 @@ function numberKey(v: number): string {
   return Object.is(v, -0) ? "-0" : String(v);
 }
 
+/** A reduction of the kernel being built: its index and how the iteration reads it. */
+export interface Reduced {
+  /** The reduction's index in the kernel. */
+  readonly index: number;
+  /** Its result's strides over the iteration (0 on reduced axes). */
+  readonly strides: readonly number[];
+}
+
+/** Thrown when a kernel cannot read a value as asked (the caller keeps kernels apart). */
+export class NotFusible extends Error {}
+
 /** Builds the nodes of one kernel in SSA order, sharing equal nodes. */
 export class KernelBuilder {
   /** The nodes so far. */
@@ -33,15 +44,27 @@ export class KernelBuilder {
   readonly eqns: Set<Eqn> = new Set();
   readonly #a: Analysis;
   readonly #rank: number;
-  readonly #own: number;
+  readonly #iter: readonly number[];
+  readonly #own: ReadonlySet<number>;
+  readonly #reduced: ReadonlyMap<Var, Reduced>;
   readonly #memo = new Map<string, number>();
   readonly #inputIndex = new Map<Var, number>();
 
-  /** A kernel of `rank` iteration axes that computes group `own` (-1: none). */
-  constructor(a: Analysis, rank: number, own: number) {
+  /**
+   * A kernel over iteration shape `iter` that computes groups `own`; the
+   * results of its own reductions (`reduced`) are read as `reduced` nodes.
+   */
+  constructor(
+    a: Analysis,
+    iter: readonly number[],
+    own: ReadonlySet<number>,
+    reduced: ReadonlyMap<Var, Reduced> = new Map(),
+  ) {
     this.#a = a;
-    this.#rank = rank;
+    this.#iter = iter;
+    this.#rank = iter.length;
     this.#own = own;
+    this.#reduced = reduced;
   }
 
   #push(key: string, make: () => FusedNode): number {
@@ -54,6 +77,13 @@ export class KernelBuilder {
   }
 
   #load(v: Var, shape: readonly number[], map: AxisMap): number {
+    // A value this kernel computes cannot also be one of its inputs.
+    const i = this.#a.producer.get(v);
+    const e = i === undefined ? undefined : this.#a.program.eqns[i]!;
+    if (
+      this.#reduced.has(v) ||
+      (e && fusible(e) && this.#own.has(this.#a.groups.groupOf(i!)))
+    ) throw new NotFusible();
     let input = this.#inputIndex.get(v);
     if (input === undefined) {
       input = this.inputs.push(v) - 1;
@@ -65,6 +95,21 @@ export class KernelBuilder {
       input,
       offset: 0,
       strides,
+      dtype: v.aval.dtype,
+    }));
+  }
+
+  /** Reduction `v`'s node, if `map` reads it at its own output element. */
+  #reducedNode(v: Var, shape: readonly number[], map: AxisMap): number {
+    const r = this.#reduced.get(v)!;
+    const got = loadStrides(shape, map, this.#rank);
+    const want = r.strides;
+    if (got.some((st, d) => st !== want[d] && this.#iter[d] !== 1)) {
+      throw new NotFusible(); // transposed, say
+    }
+    return this.#push(`reduced ${r.index}`, () => ({
+      kind: "reduced",
+      index: r.index,
       dtype: v.aval.dtype,
     }));
   }
@@ -88,17 +133,21 @@ export class KernelBuilder {
     if (view) {
       for (const e of view.eqns) this.eqns.add(e);
       const m = composeMaps(view.map, map);
+      if (view.src.kind === "var" && this.#reduced.has(view.src)) {
+        return this.#reducedNode(view.src, view.srcShape, m);
+      }
       return view.src.kind === "var" && reshaped(view)
         ? this.#load(view.src, view.srcShape, m)
         : this.value(view.src, m);
     }
     const shape = x.aval.shape;
     const m = map.map((d, k) => (shape[k] === 1 ? -1 : d));
+    if (this.#reduced.has(x)) return this.#reducedNode(x, shape, m);
     const i = a.producer.get(x);
     const e = i === undefined ? undefined : a.program.eqns[i]!;
     if (!e || !fusible(e)) return this.#load(x, shape, m);
     const g = a.groups.groupOf(i!);
-    if (g !== this.#own && !a.copied.has(g)) return this.#load(x, shape, m);
+    if (!this.#own.has(g) && !a.copied.has(g)) return this.#load(x, shape, m);
     return this.#push(`op ${x.id} ${mapKey(m)}`, () => {
       this.eqns.add(e);
       const args = e.inputs.map((u) =>

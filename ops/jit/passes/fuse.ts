@@ -9,6 +9,9 @@
  *   run on their own only where a plain equation or an output needs them.
  * - A `reduce_sum`, `reduce_max` or `reduce_min` of an elementwise value or
  *   of such a view is a reduce kernel over its producer's expression.
+ *   Reduce kernels of one iteration shape and axes then join into one,
+ *   with the small elementwise kernels over their reduced shape between
+ *   and after them as values it computes per output (`_families.ts`).
  * - A group whose values only fused kernels read is copied into them (at
  *   most {@link MAX_COPIES} of them, at most {@link MAX_COPIED_OPS} ops)
  *   instead of being written out: softmax's `exp(x - max)` is computed by
@@ -47,6 +50,7 @@ import {
   type View,
 } from "./_views.ts";
 import { orderSteps } from "./_order.ts";
+import { mergeReductions } from "./_families.ts";
 import { foldDotTransposes } from "./dot_layout.ts";
 
 /** How many kernels may each compute a copied group. */
@@ -135,7 +139,7 @@ function canonical(map: AxisMap, shape: readonly number[]): AxisMap {
  * the equations it stands for, so a backend without fused kernels runs
  * them one by one.
  *
- * @example Softmax is three kernels
+ * @example Softmax is two kernels: the row's max then its sum of exp, and the divide
  * ```ts
  * import { makeProgram, optimizeProgram, softmax, tensor } from "@heed/heed";
  * import { fuseProgram } from "./fuse.ts";
@@ -145,7 +149,7 @@ function canonical(map: AxisMap, shape: readonly number[]): AxisMap {
  * const plan = fuseProgram(optimizeProgram(program));
  * assertEquals(
  *   plan.steps.map((s) => s.kind === "eqn" ? s.eqn.prim : s.kernel.kind),
- *   ["reduce_max", "reduce", "elementwise"],
+ *   ["reduce", "elementwise"],
  * );
  * ```
  */
@@ -298,9 +302,10 @@ export function fuseProgram(program: Program, opts?: FuseOptions): Plan {
       steps.push({ kind: "eqn", eqn: e });
     }
   });
+  const merged = mergeReductions(analysis, steps, outputs, index);
   return Object.freeze({
     program: p,
-    steps: Object.freeze(orderSteps(p, steps)),
+    steps: Object.freeze(orderSteps(p, merged)),
   });
 }
 
@@ -314,7 +319,7 @@ function groupKernel(
 ): Step {
   const members = a.groups.members.get(g)!;
   const shape = a.program.eqns[members[0]!]!.outs[0]!.aval.shape;
-  const b = new KernelBuilder(a, shape.length, g);
+  const b = new KernelBuilder(a, shape, new Set([g]));
   const outs: Var[] = [];
   const nodes: number[] = [];
   for (const m of members) {
@@ -345,7 +350,7 @@ function reduceKernel(
 ): Step {
   const x = e.inputs[0]!;
   const shape = x.aval.shape;
-  const b = new KernelBuilder(a, shape.length, -1);
+  const b = new KernelBuilder(a, shape, new Set());
   const value = b.value(x, identityMap(shape.length));
   b.eqns.add(e);
   const kernel: FusedKernel = {

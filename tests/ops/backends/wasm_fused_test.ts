@@ -385,6 +385,7 @@ Deno.test("every fused node equals the cpu kernel on the fused values of its arg
         else if (n.kind === "literal") {
           want = hostArray(n.dtype, sizeOf(k.shape)).fill(n.value);
         } else {
+          if (n.kind !== "op") throw new Error("elementwise kernels only");
           const args = n.args.map((a) => ({
             handle: got[a]!,
             aval: aval(k.nodes[a]!.dtype),
@@ -412,6 +413,7 @@ function eagerWasm(k: FusedKernel, inputs: readonly HostArray[]): HostArray[] {
       const data = hostArray(n.dtype, sizeOf(k.shape)).fill(n.value);
       handles.push(wasm.upload(data, aval(n.dtype)));
     } else {
+      if (n.kind !== "op") throw new Error("elementwise kernels only");
       const args = n.args.map((a) => ({
         handle: handles[a],
         aval: aval(k.nodes[a]!.dtype),
