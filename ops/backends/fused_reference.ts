@@ -159,12 +159,15 @@ function runReduce(
     );
   });
   const outs = reductions.map((_, j) => reduce(j, vals));
-  // Epilogue values at reduced index 0 of each output element.
-  const fullStrides = stridesOf(shape).map((s, d) => (axes.has(d) ? 0 : s));
-  for (const e of kernel.epilogue ?? []) {
-    const v = vals[e.node];
+  const epilogue = kernel.epilogue ?? [];
+  if (epilogue.length === 0) return outs;
+  // The epilogue over the kept axes alone (reduced index 0), where each
+  // reduction's result is its output as it is.
+  const at = evalNodes(nodes, kept, inputs, (j) => outs[j]!);
+  for (const e of epilogue) {
+    const v = at[e.node];
     if (!v) throw new RangeError(`fused kernel: no node ${e.node} to output`);
-    outs.push(gatherLoad(v, 0, fullStrides, kept, nodes[e.node]!.dtype));
+    outs.push(v);
   }
   return outs;
 }
