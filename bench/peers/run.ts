@@ -20,7 +20,7 @@
  *
  * heed runs eager (`heed:wasm`) and under `jit` (`heed:wasm-jit`) on every
  * backend it lists. `--jit` runs the jit comparison instead of the table
- * (see `_jit_mode.ts`): `--rounds N` (quick 3, else 5) rounds, each cell a
+ * (see `_jit_mode.ts`): `--rounds N` (default 5) rounds, each cell a
  * fresh process, columns interleaved, and writes `RESULTS_jit.md`.
  *
  * Flags: `--quick`; `--columns a,b` (library or library:backend[-jit]);
@@ -880,7 +880,7 @@ if (r.heedFailures.length > 0) {
 
 /** `--jit`: the interleaved comparison of heed jit (`_jit_mode.ts`). */
 async function jitMain(): Promise<void> {
-  const rounds = Number(flags.rounds ?? (quick ? 3 : 5));
+  const rounds = Number(flags.rounds ?? 5);
   const t0 = performance.now();
   const infos = new Map<string, string>();
   const rep = await runJitMode({
