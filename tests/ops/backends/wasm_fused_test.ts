@@ -830,6 +830,26 @@ Deno.test("large kernels split over threads give the bits of one thread, and wor
       nodes: [load(0, [77100, 257, 1])],
       value: 0,
     },
+    // a max then a sum of exp(x - max) and log(sum) + max, over rows and
+    // over columns (each thread runs every pass over its rows or columns)
+    ...[1, 0].map((axis): FusedKernel => ({
+      kind: "reduce",
+      op: "max",
+      shape: [300, 257],
+      axes: [axis],
+      nodes: [
+        ...chain,
+        { kind: "reduced", index: 0, dtype: "float32" },
+        app("sub", [2, 3]),
+        app("exp", [4]),
+        { kind: "reduced", index: 1, dtype: "float32" },
+        app("log", [6]),
+        app("add", [7, 3]),
+      ],
+      value: 2,
+      more: [{ op: "sum", value: 5 }],
+      epilogue: [{ node: 8, shape: [axis === 1 ? 300 : 257] }],
+    })),
     // host functions keep a kernel on the caller
     {
       kind: "elementwise",
