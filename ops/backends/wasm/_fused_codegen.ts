@@ -222,20 +222,33 @@ export function generate(kernel: FusedKernel, plan: Plan): Generated {
   const epiNeed = liveNodes(nodes, epi.map((e) => e.node));
   const nRed = stages.length;
   if (plan.mode === "rows") {
+    // Two accumulators take alternate vectors (eight lanes a step), so
+    // that each waits on its own chain of max or add.
     const accs = stages.map((r) =>
-      new Accumulator(f, r.op, nodes[r.value]!.dtype)
+      [0, 1].map(() => new Accumulator(f, r.op, nodes[r.value]!.dtype))
     );
+    const v = plan.vector;
     nest(plan.outer, () => {
       stages.forEach((r, j) => {
-        const acc = accs[j]!, need = r.need;
+        const [acc, acc2] = accs[j]! as [Accumulator, Accumulator];
+        const need = r.need;
+        const step = (lanes: Lanes, g: number) => {
+          compute(lanes, g, need);
+          (g === 0 ? acc : acc2).add(val[r.value]!, lanes, true);
+        };
         acc.init();
+        acc2.init();
         nest(plan.reduced, () => {
           hoisted(need);
-          vectorLoop((lanes) => {
-            compute(lanes, 0, need);
-            acc.add(val[r.value]!, lanes, true);
+          repeat(Math.floor(v.extent / 8), v.steps, 8, () => {
+            step(4, 0);
+            step(4, 1);
           });
+          repeat(Math.floor(v.extent / 4) % 2, v.steps, 4, () => step(4, 0));
+          repeat(v.extent % 4, v.steps, 1, () => step(1, 0));
+          advance(v.steps, -v.extent);
         });
+        acc.merge(acc2);
         acc.storeRow(ptr[j]!);
       });
       if (epi.length === 0) return;

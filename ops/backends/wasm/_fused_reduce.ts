@@ -102,6 +102,31 @@ export class Accumulator {
     }
   }
 
+  /** Folds `other` (same op and dtype) into this accumulator. */
+  merge(other: Accumulator): void {
+    const f = this.#f, op = this.#op;
+    const both = (a: Local, b: Local, simd: Parameters<Fn["simd"]>[0]) => {
+      f.get(a).get(b).simd(simd).set(a);
+    };
+    if (this.#dtype === "bool") {
+      return both(this.#v, other.#v, op === "min" ? "v128.and" : "v128.or");
+    }
+    if (op !== "sum") {
+      const isF = this.#dtype === "float32";
+      return both(
+        this.#v,
+        other.#v,
+        op === "max"
+          ? (isF ? "f32x4.max" : "i32x4.max_s")
+          : (isF ? "f32x4.min" : "i32x4.min_s"),
+      );
+    }
+    const add = this.#dtype === "int32" ? "i32x4.add" : "f64x2.add";
+    both(this.#v, other.#v, add);
+    both(this.#one, other.#one, add);
+    if (this.#dtype === "float32") both(this.#hi, other.#hi, add);
+  }
+
   /** Combines the lanes (and the single-lane sum) into one value at `p`. */
   storeRow(p: Local): void {
     const f = this.#f, v = this.#v;
