@@ -58,7 +58,11 @@ export {
   type TranslatorModel,
 } from "./_load.ts";
 
-/** Predicted class ids for a table's `ids` column, `batchSize` rows at a time (default 256). */
+/**
+ * Predicted class ids for a table's `ids` column, `batchSize` rows at a
+ * time (default 256 divided among an ensemble's members, so its batches
+ * take the memory of one model's).
+ */
 export async function predictClasses(
   m: Pick<ClassifierModel, "params" | "config">,
   table: aq.ColumnTable,
@@ -67,7 +71,8 @@ export async function predictClasses(
   const { params, config } = m;
   const out = new Int32Array(table.numRows());
   const reads: Promise<void>[] = [];
-  const batchSize = opts.batchSize ?? 256;
+  const batchSize = opts.batchSize ??
+    Math.max(1, Math.floor(256 / (config.members ?? 1)));
   const rows = cut(table, "ids", config.maxLen);
   for (const b of hostBatches(rows, "ids", { batchSize })) {
     const pred = scope(() => {
