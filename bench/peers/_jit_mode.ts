@@ -13,7 +13,9 @@
 
 import {
   type CellResult,
+  type Command,
   compareChecksums,
+  type Event,
   label,
   type LibraryInfo,
   median,
@@ -40,6 +42,19 @@ export interface JitCellRun {
 
 /** Runs one cell of one column in a fresh process. */
 export type RunCell = (col: JitColumn, id: string) => Promise<JitCellRun>;
+
+/** A library script started with `--serve`, answering commands. */
+export interface Server {
+  /** What `init` reported. */
+  readonly info: LibraryInfo;
+  /** Sends a command; the answer, or null when none came in time (the process is then killed). */
+  request(cmd: Command, timeoutMs: number): Promise<Event | null>;
+  /** Ends the process. */
+  close(): Promise<void>;
+}
+
+/** Starts a column's script with `--serve`; a string says why it did not start. */
+export type Serve = (col: JitColumn) => Promise<Server | string>;
 
 /** The role of a column in the jit table. */
 type Role = "eager" | "jit" | "jaxjit" | "tfjs";
@@ -98,6 +113,16 @@ export interface JitModeOptions {
   /** `--workloads`, if given. */
   workloads: readonly string[] | null;
   runCell: RunCell;
+  /**
+   * When given, every workload's columns run side by side, one `--serve`
+   * process each, and alternate call by call ({@link runRowByCalls});
+   * else each round runs a fresh process per cell.
+   */
+  serve?: Serve;
+  /** Timed calls per column per round, when serving. */
+  repsPerRound: number;
+  /** A cold call slower than this fails the column, when serving. */
+  coldBudgetMs: number;
   tol: number;
   log: (msg: string) => void;
 }
@@ -147,6 +172,15 @@ export async function runJitMode(o: JitModeOptions): Promise<JitReport> {
     }
   }
   const loads: string[] = [];
+  if (o.serve) {
+    for (const row of rows) {
+      loads.push(loadAvg());
+      o.log(`${row.group.device} ${row.id} (load average ${loads.at(-1)})`);
+      await runRowByCalls(row, o, o.serve);
+    }
+    loads.push(loadAvg());
+    return format(rows, o, loads);
+  }
   for (let r = 0; r < o.rounds; r++) {
     loads.push(loadAvg());
     o.log(`round ${r + 1}/${o.rounds} (load average ${loads.at(-1)})`);
@@ -161,6 +195,115 @@ export async function runJitMode(o: JitModeOptions): Promise<JitReport> {
   }
   loads.push(loadAvg());
   return format(rows, o, loads);
+}
+
+/**
+ * One row, its columns alternating call by call: every column's process
+ * starts and makes its cold and warm-up calls; then in each round every
+ * column makes `repsPerRound` timed calls, in an order rotated each round,
+ * while the others wait idle; then each reports its cell and exits.
+ */
+async function runRowByCalls(
+  row: Row,
+  o: JitModeOptions,
+  serve: Serve,
+): Promise<void> {
+  const roles = ROLES.filter((x) => row.cols[x]);
+  const live = new Map<Role, Server>();
+  const ready = new Map<Role, Extract<Event, { event: "ready" }>>();
+  const times = new Map<Role, number[][]>();
+  const failed = new Map<Role, string>();
+  const why = (e: Event | null, what: string): string =>
+    e === null
+      ? `no answer to ${what} in time (killed)`
+      : e.event === "result"
+      ? `${what}: ${e.note ?? e.status}`
+      : e.event === "fatal"
+      ? `${what}: ${e.message}`
+      : `${what}: unexpected ${e.event}`;
+  const drop = async (role: Role, reason: string) => {
+    failed.set(role, reason);
+    o.log(`  [${row.cols[role]!.label}] ${row.id}: ${reason}`);
+    await live.get(role)?.close();
+    live.delete(role);
+  };
+  for (const role of roles) {
+    const s = await serve(row.cols[role]!);
+    if (typeof s === "string") {
+      failed.set(role, s);
+      continue;
+    }
+    live.set(role, s);
+    const e = await s.request(
+      { cmd: "prepare", id: row.id },
+      o.coldBudgetMs + 30_000,
+    );
+    if (e?.event !== "ready") {
+      await drop(role, why(e, "prepare"));
+      continue;
+    }
+    ready.set(role, e);
+    times.set(role, []);
+    o.log(
+      `  [${row.cols[role]!.label}] ${row.id}: cold ${e.coldMs.toFixed(1)} ms`,
+    );
+  }
+  for (let r = 0; r < o.rounds; r++) {
+    const order = roles.map((_, i) => roles[(i + r) % roles.length]!);
+    for (const role of order) {
+      const s = live.get(role);
+      if (!s) continue;
+      const est = Math.min(...ready.get(role)!.warmupMs);
+      const e = await s.request(
+        { cmd: "reps", n: o.repsPerRound },
+        Math.max(60_000, 20 * est * o.repsPerRound),
+      );
+      if (e?.event !== "reps") await drop(role, why(e, "timed calls"));
+      else times.get(role)!.push(e.timesMs);
+    }
+  }
+  for (const role of roles) {
+    const col = row.cols[role]!;
+    const s = live.get(role);
+    let result: CellResult | null = null;
+    if (s) {
+      const e = await s.request({ cmd: "finish" }, 120_000);
+      if (e?.event === "result") result = e;
+      else failed.set(role, why(e, "finish"));
+      await s.request({ cmd: "exit" }, 10_000);
+      await s.close();
+    }
+    const reason = failed.get(role);
+    if (reason !== undefined || result === null || result.status !== "ok") {
+      row.runs[role] = [{
+        result: {
+          event: "result",
+          id: row.id,
+          status: "error",
+          note: reason ?? result?.note ?? "no result",
+        },
+        peakRssMiB: null,
+        info: s?.info ?? null,
+      }];
+      continue;
+    }
+    o.log(
+      `  [${col.label}] ${row.id}: median ${result.medianMs!.toFixed(2)} ms, ${
+        result.peakRssMiB?.toFixed(0)
+      } MiB`,
+    );
+    row.runs[role] = times.get(role)!.map((ts) => ({
+      result: {
+        ...result!,
+        timesMs: ts,
+        medianMs: median(ts),
+        minMs: Math.min(...ts),
+        maxMs: Math.max(...ts),
+      },
+      peakRssMiB: result!.peakRssMiB ?? null,
+      info: s!.info,
+    }));
+  }
 }
 
 // ------------------------------------------------------------------ stats
@@ -350,10 +493,12 @@ function format(rows: Row[], o: JitModeOptions, loads: string[]): JitReport {
     "",
     ...table,
     "",
-    "Compile cost: the first call (tracing, fusion planning, code generation, shader " +
-    "compilation; median over rounds, each a fresh process) against a cached call (the " +
-    "median above). Trace + plan: `jit(f).lower(...)` on a fresh `jit(f)` after the timed " +
-    "calls (no kernel runs; the process is warm, so this is a floor).",
+    "Compile cost: the first call of a fresh process (tracing, fusion planning, code " +
+    "generation, shader compilation, and the process's own warm-up" +
+    (o.serve ? "" : "; median over rounds") +
+    ") against a cached call (the median above). Trace + plan: `jit(f).lower(...)` on a " +
+    "fresh `jit(f)` after the timed calls (no kernel runs; the process is warm, so this is " +
+    "a floor).",
     "",
     ...cold,
     "",

@@ -346,7 +346,28 @@ export type Event =
   | { event: "cold"; id: string; coldMs: number }
   | CellResult
   | { event: "done"; peakRssMiB: number | null }
-  | { event: "fatal"; message: string };
+  | { event: "fatal"; message: string }
+  | {
+    event: "ready";
+    id: string;
+    coldMs: number;
+    warmupMs: number[];
+    checksums: Checksum[];
+  }
+  | { event: "reps"; id: string; timesMs: number[] };
+
+/**
+ * A command to a script started with `--serve` (one JSON line on stdin):
+ * `prepare` uploads a workload's inputs and makes the cold call and the
+ * warm-up calls (answers `ready`); `reps` times `n` calls (answers
+ * `reps`); `finish` answers the cell's `result` and frees it; `exit`
+ * answers `done`. Errors answer `result` with status "error".
+ */
+export type Command =
+  | { cmd: "prepare"; id: string }
+  | { cmd: "reps"; n: number }
+  | { cmd: "finish" }
+  | { cmd: "exit" };
 
 /** The measurement of one cell. */
 export interface CellResult {
@@ -478,6 +499,7 @@ export const WORKER_FLAGS = {
   "warm-budget-s": { type: "string", default: "5" },
   "rep-budget-s": { type: "string", default: "90" },
   "list-backends": { type: "boolean", default: false },
+  serve: { type: "boolean", default: false },
 } as const;
 
 /**
@@ -514,6 +536,7 @@ export async function main(lib: Library, args: string[]): Promise<void> {
     emit({ event: "fatal", message: errorText(e) });
     return;
   }
+  if (values.serve) return await serve(lib, timing);
   for (const w of list) {
     let cell: Cell | null = null;
     try {
@@ -546,4 +569,106 @@ export async function main(lib: Library, args: string[]): Promise<void> {
 export function errorText(e: unknown): string {
   const s = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
   return s.split("\n")[0]!.slice(0, 300);
+}
+
+/** Reads JSON lines from stdin. */
+async function* commands(): AsyncGenerator<Command> {
+  let buf = "";
+  for await (
+    const chunk of Deno.stdin.readable.pipeThrough(
+      new TextDecoderStream(),
+    )
+  ) {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (line !== "") yield JSON.parse(line) as Command;
+    }
+  }
+}
+
+/**
+ * `--serve`: runs cells on command (see {@link Command}), so that a driver
+ * can alternate the timed calls of several processes call by call.
+ */
+async function serve(lib: Library, o: TimingOptions): Promise<void> {
+  let cell: Cell | null = null;
+  let id = "";
+  let coldMs = 0;
+  let first: Checksum[] = [];
+  let last: Float32Array[] = [];
+  let timesMs: number[] = [];
+  let warmupMs: number[] = [];
+  const fail = (e: unknown) =>
+    emit({ event: "result", id, status: "error", note: errorText(e) });
+  for await (const c of commands()) {
+    try {
+      switch (c.cmd) {
+        case "prepare": {
+          id = c.id;
+          timesMs = [];
+          warmupMs = [];
+          cell = await lib.prepare(workload(c.id));
+          let t0 = performance.now();
+          last = await cell.run();
+          coldMs = performance.now() - t0;
+          first = last.map(checksum);
+          for (let i = 0; i < Math.max(1, o.warmup); i++) {
+            t0 = performance.now();
+            await cell.run();
+            warmupMs.push(performance.now() - t0);
+          }
+          emit({ event: "ready", id, coldMs, warmupMs, checksums: first });
+          break;
+        }
+        case "reps": {
+          const ts: number[] = [];
+          for (let i = 0; i < c.n; i++) {
+            const t0 = performance.now();
+            last = await cell!.run();
+            ts.push(performance.now() - t0);
+          }
+          timesMs.push(...ts);
+          emit({ event: "reps", id, timesMs: ts });
+          break;
+        }
+        case "finish": {
+          const peak = peakRssMiB();
+          const drift = compareChecksums(first, last.map(checksum), 1e-5);
+          const notes = drift ? [`output changed between calls: ${drift}`] : [];
+          let extra: CellExtra | undefined;
+          try {
+            extra = await cell!.extra?.();
+          } catch (e) {
+            notes.push(`extra(): ${errorText(e)}`);
+          }
+          emit({
+            event: "result",
+            id,
+            status: "ok",
+            coldMs,
+            warmupMs,
+            timesMs,
+            medianMs: median(timesMs),
+            minMs: Math.min(...timesMs),
+            maxMs: Math.max(...timesMs),
+            checksums: first,
+            peakRssMiB: peak,
+            ...(notes.length ? { note: notes.join("; ") } : {}),
+            ...(extra ? { extra } : {}),
+          });
+          cell!.dispose();
+          cell = null;
+          break;
+        }
+        case "exit":
+          emit({ event: "done", peakRssMiB: peakRssMiB() });
+          return;
+      }
+    } catch (e) {
+      fail(e);
+    }
+  }
 }

@@ -20,8 +20,11 @@
  *
  * heed runs eager (`heed:wasm`) and under `jit` (`heed:wasm-jit`) on every
  * backend it lists. `--jit` runs the jit comparison instead of the table
- * (see `_jit_mode.ts`): `--rounds N` (default 5) rounds, each cell a
- * fresh process, columns interleaved, and writes `RESULTS_jit.md`.
+ * (see `_jit_mode.ts`) and writes `RESULTS_jit.md`: with `--interleave
+ * calls` (the default) every workload's columns run side by side, one
+ * process each, taking turns for `--rounds N` (7) rounds of `--reps N`
+ * timed calls (quick 2, else 3); with `--interleave processes`, `--rounds`
+ * (5) rounds of a fresh process per cell.
  *
  * Flags: `--quick`; `--columns a,b` (library or library:backend[-jit]);
  * `--workloads a,b`; `--reps N` (default 7; quick 5), `--min-reps N` (5),
@@ -41,7 +44,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { type JitCellRun, loadAvg, runJitMode } from "./_jit_mode.ts";
+import {
+  type JitCellRun,
+  loadAvg,
+  runJitMode,
+  type Server,
+} from "./_jit_mode.ts";
 import {
   type CellResult,
   compareChecksums,
@@ -65,6 +73,7 @@ const { values: flags } = parseArgs({
     quick: { type: "boolean", default: false },
     jit: { type: "boolean", default: false },
     rounds: { type: "string" },
+    interleave: { type: "string", default: "calls" },
     columns: { type: "string" },
     workloads: { type: "string" },
     reps: { type: "string" },
@@ -880,7 +889,9 @@ if (r.heedFailures.length > 0) {
 
 /** `--jit`: the interleaved comparison of heed jit (`_jit_mode.ts`). */
 async function jitMain(): Promise<void> {
-  const rounds = Number(flags.rounds ?? 5);
+  const byCalls = flags.interleave !== "processes";
+  const rounds = Number(flags.rounds ?? (byCalls ? 7 : 5));
+  const repsPerRound = Number(flags.reps ?? (quick ? 2 : 3));
   const t0 = performance.now();
   const infos = new Map<string, string>();
   const rep = await runJitMode({
@@ -893,16 +904,22 @@ async function jitMain(): Promise<void> {
       : null,
     tol,
     log,
+    repsPerRound,
+    coldBudgetMs,
+    ...(byCalls
+      ? {
+        serve: async (col) => {
+          const s = await serveColumn(col as Column);
+          if (typeof s !== "string") {
+            infos.set(col.label, infoText(s.info));
+          }
+          return s;
+        },
+      }
+      : {}),
     runCell: async (col, id): Promise<JitCellRun> => {
       const run = await runColumn(col as Column, [id]);
-      if (run.info) {
-        infos.set(
-          col.label,
-          `${run.info.library}, backend ${run.info.backend}${
-            run.info.notes.length ? `; ${run.info.notes.join("; ")}` : ""
-          }`,
-        );
-      }
+      if (run.info) infos.set(col.label, infoText(run.info));
       return {
         result: run.results.get(id) ?? null,
         peakRssMiB: run.peakRssMiB,
@@ -922,6 +939,8 @@ async function jitMain(): Promise<void> {
     `- Date: ${started.toISOString()}`,
     `- Command: \`deno task bench:peers --jit${quick ? " --quick" : ""}${
       flags.rounds ? ` --rounds ${flags.rounds}` : ""
+    }${flags.reps ? ` --reps ${flags.reps}` : ""}${
+      byCalls ? "" : " --interleave processes"
     }${flags.columns ? ` --columns ${flags.columns}` : ""}${
       flags.workloads ? ` --workloads ${flags.workloads}` : ""
     }\``,
@@ -968,4 +987,103 @@ async function jitMain(): Promise<void> {
     for (const m of rep.heedFailures) log(`  ${m}`);
     Deno.exit(1);
   }
+}
+
+function infoText(info: LibraryInfo): string {
+  return `${info.library}, backend ${info.backend}${
+    info.notes.length ? `; ${info.notes.join("; ")}` : ""
+  }`;
+}
+
+/** Starts a column's script with `--serve` and waits for its `init`. */
+async function serveColumn(col: Column): Promise<Server | string> {
+  const cacheDir = freshShaderCache
+    ? Deno.makeTempDirSync({ prefix: "heed-bench-shaders-" })
+    : null;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: denoArgs(col.script, [
+      "--backend",
+      col.backend,
+      ...(col.jit ? ["--jit"] : []),
+      "--serve",
+      ...Object.entries(settings).flatMap(([k, v]) => [`--${k}`, v]),
+    ]),
+    env: cacheDir ? { MESA_SHADER_CACHE_DIR: cacheDir } : {},
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = { text: "" };
+  const stderrDone = drain(child.stderr, stderr, flags.verbose);
+  const writer = child.stdin.getWriter();
+  const it = lines(child.stdout);
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    try {
+      await writer.close();
+    } catch {
+      // already closed
+    }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, 5_000);
+    await child.status;
+    clearTimeout(timer);
+    await it.return(undefined);
+    await stderrDone;
+    if (cacheDir) Deno.removeSync(cacheDir, { recursive: true });
+  };
+  const next = async (timeoutMs: number): Promise<Event | null> => {
+    for (;;) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<typeof TIMEOUT>((resolve) => {
+        timer = setTimeout(() => resolve(TIMEOUT), timeoutMs);
+      });
+      const n = await Promise.race([it.next(), timeout]);
+      clearTimeout(timer);
+      if (n === TIMEOUT || n.done) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+        return null;
+      }
+      if (n.value.startsWith(MARK)) {
+        return JSON.parse(n.value.slice(MARK.length)) as Event;
+      }
+    }
+  };
+  const init = await next(INIT_TIMEOUT_MS);
+  if (init?.event !== "init") {
+    await close();
+    return init?.event === "fatal"
+      ? init.message
+      : `did not start: ${lastLine(stderr.text)}`;
+  }
+  return {
+    info: init.info,
+    async request(cmd, timeoutMs) {
+      if (closed) return null;
+      try {
+        await writer.write(
+          new TextEncoder().encode(JSON.stringify(cmd) + "\n"),
+        );
+      } catch {
+        return null;
+      }
+      const e = await next(timeoutMs);
+      if (e === null) {
+        log(`  [${col.label}] no answer: ${lastLine(stderr.text)}`);
+      }
+      return e;
+    },
+    close,
+  };
 }
