@@ -137,6 +137,7 @@ function eager(
       temps.push(h);
       vals.push({ handle: h, aval: s });
     } else {
+      if (n.kind !== "op") throw new Error("elementwise kernels only");
       const args = n.args.map((a) => vals[a]!);
       const h = b.run(n.prim, args, n.params, aval(n.dtype));
       temps.push(h);
