@@ -216,12 +216,15 @@ export type { EqnStep, KernelStep, Plan, Step } from "./jit/plan.ts";
 export { type FuseOptions, fuseProgram } from "./jit/passes/fuse.ts";
 export type {
   FusedElementwise,
+  FusedEpilogue,
   FusedKernel,
   FusedLiteral,
   FusedLoad,
   FusedNode,
   FusedOp,
   FusedReduce,
+  FusedReduced,
+  FusedReduction,
 } from "./backends/fused.ts";
 export { programsEqual } from "./jit/equal.ts";
 export { evalProgram } from "./jit/eval.ts";
