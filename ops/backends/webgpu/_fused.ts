@@ -20,6 +20,7 @@ import {
   type FusedLoad,
   fusedOutputs,
   type FusedReduce,
+  reductionsOf,
 } from "../fused.ts";
 import { type Dispatch, type GpuBuffer, groups1d } from "./_kernel.ts";
 import {
@@ -40,6 +41,7 @@ import {
   type WordAt,
 } from "./_fused_reduce.ts";
 import { splitReduce, staged } from "./_fused_split.ts";
+import { stagedInOne, stagedSource } from "./_fused_staged.ts";
 import { header, MATH, META_WORDS, WG } from "./_wgsl.ts";
 import { ZERO_WORD } from "./_wgsl_math.ts";
 
@@ -81,8 +83,10 @@ export interface Bindings {
 }
 
 function bindingsOf(kernel: FusedKernel, maxStorage: number): Bindings {
-  const roots = kernel.kind === "elementwise" ? kernel.outputs : [kernel.value];
-  // (Kernels with several reductions run split: `_fused_split.ts`.)
+  const roots = kernel.kind === "elementwise" ? kernel.outputs : [
+    ...reductionsOf(kernel).map((r) => r.value),
+    ...(kernel.epilogue ?? []).map((e) => e.node),
+  ];
   const used = [
     ...new Set(
       reachable(kernel.nodes, roots).flatMap((n) => {
@@ -149,6 +153,8 @@ export function fusedSource(kernel: FusedKernel, b: Bindings): string {
   const n = b.direct.length + (b.packed.length ? 1 : 0);
   const body = kernel.kind === "elementwise"
     ? elementwiseSource(kernel, wordReader(b))
+    : staged(kernel)
+    ? stagedSource(kernel, wordReader(b))
     : reduceSource(kernel, wordReader(b));
   return [header(Array(n).fill("u32"), "u32"), MATH, FUSED_MATH, body].join(
     "\n",
@@ -236,7 +242,11 @@ function planOf(kernel: FusedKernel, maxStorage: number): Plan {
   let p = plans.get(kernel);
   if (p?.maxStorage === maxStorage) return p;
   const bindings = bindingsOf(kernel, maxStorage);
-  const sizes = kernel.kind === "reduce" ? reduceSizes(kernel) : null;
+  const sizes = kernel.kind !== "reduce"
+    ? null
+    : staged(kernel)
+    ? { nOut: reduceSizes(kernel).nOut, parts: 1 }
+    : reduceSizes(kernel);
   p = {
     maxStorage,
     key: `fused:${bindings.direct.length}+${bindings.packed.length}:${
@@ -262,12 +272,12 @@ export function runFusedKernel(
   kernel: FusedKernel,
   inputs: readonly FusedIn[],
 ): GpuBuffer[] {
-  if (kernel.kind === "reduce" && staged(kernel)) {
-    return runStaged(ctx, kernel, inputs);
-  }
+  const inOne = kernel.kind === "reduce" && staged(kernel);
+  if (inOne && !stagedInOne(kernel)) return runStaged(ctx, kernel, inputs);
+  if (inOne) splitReduce(kernel); // checks the reductions' order and the epilogue
   checkKernel(kernel, inputs);
   const size = sizeOf(fusedOutputs(kernel)[0]!.shape);
-  const nOut = kernel.kind === "elementwise" ? kernel.outputs.length : 1;
+  const nOut = fusedOutputs(kernel).length;
   if (kernel.kind === "elementwise" && nOut > 1) {
     const groups = outputGroups(nOut, size * 4, ctx.maxBindingBytes);
     if (groups.length > 1) {
@@ -322,7 +332,7 @@ export function runFusedKernel(
   return outs;
 }
 
-/** A reduce kernel of several reductions or an epilogue, one step at a time (`_fused_split.ts`). */
+/** A reduce kernel of several reductions or an epilogue whose rows are too long for one shader, one step at a time (`_fused_split.ts`). */
 function runStaged(
   ctx: FusedContext,
   kernel: FusedReduce,

@@ -150,8 +150,14 @@ export function letStatements(
   which: readonly number[],
   load: (n: number) => string,
   indent = "  ",
+  opts: {
+    /** Use counts shared by several calls over one scope. */
+    readonly uses?: Map<number, number>;
+    /** The WGSL of a reduced node (`_fused_staged.ts`). */
+    readonly reduced?: (n: number) => string;
+  } = {},
 ): string {
-  const uses = new Map<number, number>();
+  const uses = opts.uses ?? new Map<number, number>();
   const use = (a: number) => {
     if (nodes[a]!.dtype !== "float32") return name(a);
     const k = (uses.get(a) ?? 0) + 1;
@@ -165,8 +171,12 @@ export function letStatements(
     if (node.kind === "load") v = load(n);
     else if (node.kind === "literal") v = literal(node);
     else if (node.kind === "reduced") {
-      // Kernels with reduced nodes run split (`_fused_split.ts`).
-      throw new TypeError(`webgpu: fused kernel node ${n} reads a reduction`);
+      if (!opts.reduced) {
+        throw new TypeError(
+          `webgpu: fused kernel node ${n} reads a reduction outside a reduce kernel`,
+        );
+      }
+      v = opts.reduced(n);
     } else {
       const rule = FUSED_OPS[node.prim];
       v = rule(

@@ -1,9 +1,10 @@
-// A reduce kernel of several reductions (or with an epilogue) on WebGPU:
-// run as one single-reduction kernel per reduction, each reading the
-// earlier results as inputs, then one elementwise kernel over the reduced
-// shape for the epilogue. Same meaning, more dispatches: one WGSL shader
-// of several passes would need a row per invocation, where long rows are
-// split over invocations today (`_fused_reduce.ts`).
+// A reduce kernel of several reductions (or with an epilogue) on WebGPU,
+// when its rows are too long for one invocation (`_fused_staged.ts` runs
+// the others in one shader): one single-reduction kernel per reduction,
+// each reading the earlier results as inputs (and splitting long rows over
+// invocations, `_fused_reduce.ts`), then one elementwise kernel over the
+// reduced shape for the epilogue. Same meaning, more dispatches. Also
+// checks a kernel's reductions' order and its epilogue.
 
 import { stridesOf } from "../../dtype.ts";
 import {

@@ -1,13 +1,14 @@
 // Reduce kernels of several reductions and an epilogue (FusedReduce.more,
 // .epilogue, reduced nodes) against their meaning, runFusedReference, on
 // wasm (one generated function: one pass per reduction over each row or
-// block of columns) and WebGPU (run split). fast-check builds kernels over
+// block of columns) and WebGPU (one shader, one invocation per output; rows
+// too long for one invocation run split). fast-check builds kernels over
 // 1-3 axes of 1-6 elements, any non-empty set of reduced axes, two to
 // three chained reductions (max then sum of exp(x - max), mean then sum of
 // squared deviations, ...) and an epilogue that mixes reduced values,
 // literals and a load that does not vary along the reduced axes.
 
-import { assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import fc from "fast-check";
 import {
   type FusedNode,
@@ -17,6 +18,8 @@ import {
 import { runFusedReference } from "../../../ops/backends/fused_reference.ts";
 import { WasmBackend } from "../../../ops/backends/wasm/backend.ts";
 import { WebGpuBackend } from "../../../ops/backends/webgpu/backend.ts";
+import { fusedWgsl } from "../../../ops/backends/webgpu/_fused.ts";
+import { MAX_CHUNK } from "../../../ops/backends/webgpu/_fused_reduce.ts";
 import {
   type DType,
   type HostArray,
@@ -299,4 +302,36 @@ Deno.test("an epilogue that varies along a reduced axis is refused on every back
     assertThrows(() => b.runFused(bad, handles), RangeError, "reduced axis");
     for (const h of handles) b.free(h.handle);
   }
+});
+
+Deno.test("WebGPU compiles chained reductions and their epilogue into one shader", () => {
+  const { kernel } = build({
+    shape: [3, 5],
+    axesMask: 2,
+    ops: ["max", "sum", "min"],
+    forms: [0, 1],
+    epilogue: 2,
+    seed: 0,
+  });
+  const code = fusedWgsl(kernel, 8);
+  for (const f of ["fn elem0(", "fn elem1(", "fn elem2("]) {
+    assert(code.includes(f), `no ${f} in\n${code}`);
+  }
+  // Three reductions and three epilogue outputs of 3 elements each.
+  for (let j = 0; j < 6; j++) assert(code.includes(`out[${3 * j}u + o]`));
+});
+
+Deno.test("WebGPU runs rows longer than one invocation's loop split, as their meaning", async () => {
+  if (!gpu) return;
+  const { kernel, inputs } = build({
+    shape: [2, MAX_CHUNK + 5],
+    axesMask: 2,
+    ops: ["max", "sum"],
+    forms: [0, 0],
+    epilogue: 3,
+    seed: 2,
+  });
+  const want = runFusedReference(kernel, inputs);
+  const got = await run(gpu, kernel, inputs);
+  want.forEach((w, j) => close(got[j]!, w, `output ${j}`));
 });
