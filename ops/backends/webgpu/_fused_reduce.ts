@@ -32,7 +32,7 @@ import { WG, wgslType } from "./_wgsl.ts";
 export type WordAt = (load: FusedLoad, idx: string) => string;
 
 /** Elements per chunk at most: 32,768 loop iterations of UNROLL reads. */
-export const MAX_CHUNK = 32_768 * UNROLL;
+const MAX_CHUNK = 32_768 * UNROLL;
 /** Elements per chunk at least, when a row is split for parallelism. */
 const MIN_CHUNK = 256;
 /** Invocations worth splitting rows for. */

@@ -2,9 +2,9 @@
 // shader: one invocation per output element runs each reduction over its
 // whole row in turn (each a loop like `_fused_reduce.ts`'s, reading the
 // earlier results as plain values), then the epilogue, and writes every
-// output into one buffer (output j at j · outputs). Rows longer than
-// MAX_CHUNK elements cannot be one invocation's loop on llvmpipe: such
-// kernels run split (`_fused_split.ts`).
+// output into one buffer (output j at j · outputs). Rows that a single
+// reduction would split over invocations (too long for one loop on
+// llvmpipe, or few outputs of long rows) run split (`_fused_split.ts`).
 
 import { type FusedLoad, type FusedReduce, reductionsOf } from "../fused.ts";
 import {
@@ -17,7 +17,7 @@ import {
   splitIndex,
   toWord,
 } from "./_fused_expr.ts";
-import { MAX_CHUNK, reduceSizes, type WordAt } from "./_fused_reduce.ts";
+import { reduceSizes, type WordAt } from "./_fused_reduce.ts";
 import { combine, ident, unrolledLoop } from "./_reduce.ts";
 import { WG, wgslType } from "./_wgsl.ts";
 
@@ -27,9 +27,13 @@ const KIND = {
   min: "reduce_min",
 } as const;
 
-/** Whether `k`'s rows fit one invocation each. */
+/**
+ * Whether `k` runs as one shader: where a single reduction would give
+ * each output one invocation too (rows neither too long for one loop nor
+ * worth splitting for parallelism, as a large sum to one mean would be).
+ */
 export function stagedInOne(k: FusedReduce): boolean {
-  return reduceSizes(k).nR <= MAX_CHUNK;
+  return reduceSizes(k).parts === 1;
 }
 
 /** The body of the shader (after the header and MATH). */

@@ -19,7 +19,7 @@ import { runFusedReference } from "../../../ops/backends/fused_reference.ts";
 import { WasmBackend } from "../../../ops/backends/wasm/backend.ts";
 import { WebGpuBackend } from "../../../ops/backends/webgpu/backend.ts";
 import { fusedWgsl } from "../../../ops/backends/webgpu/_fused.ts";
-import { MAX_CHUNK } from "../../../ops/backends/webgpu/_fused_reduce.ts";
+import { stagedInOne } from "../../../ops/backends/webgpu/_fused_staged.ts";
 import {
   type DType,
   type HostArray,
@@ -319,12 +319,23 @@ Deno.test("WebGPU compiles chained reductions and their epilogue into one shader
   }
   // Three reductions and three epilogue outputs of 3 elements each.
   for (let j = 0; j < 6; j++) assert(code.includes(`out[${3 * j}u + o]`));
+  // A mean of many elements is split over invocations instead.
+  const mean = build({
+    shape: [4096],
+    axesMask: 1,
+    ops: ["sum", "sum"],
+    forms: [1, 1],
+    epilogue: 0,
+    seed: 0,
+  }).kernel;
+  assert(stagedInOne(kernel) && !stagedInOne(mean));
 });
 
-Deno.test("WebGPU runs rows longer than one invocation's loop split, as their meaning", async () => {
+Deno.test("WebGPU runs rows it would split over invocations as several kernels, as their meaning", async () => {
   if (!gpu) return;
+  // Longer than one invocation's loop (32,768 blocks of 8).
   const { kernel, inputs } = build({
-    shape: [2, MAX_CHUNK + 5],
+    shape: [2, 262_149],
     axesMask: 2,
     ops: ["max", "sum"],
     forms: [0, 0],
