@@ -92,12 +92,21 @@ export function mergeReductions(
   ]);
   const succs: number[][] = steps.map(() => []);
   preds.forEach((ps, i) => ps.forEach((p) => succs[p]!.push(i)));
-  const reach = (from: Iterable<number>, next: number[][]): Set<number> => {
+  /** The steps `from` reaches along `next` (only through `within`, if given). */
+  const reach = (
+    from: Iterable<number>,
+    next: number[][],
+    within?: ReadonlySet<number>,
+  ): Set<number> => {
     const seen = new Set<number>();
     const stack = [...from];
     while (stack.length) {
       const i = stack.pop()!;
-      for (const j of next[i]!) if (!seen.has(j)) seen.add(j), stack.push(j);
+      for (const j of next[i]!) {
+        if (seen.has(j) || (within && !within.has(j))) continue;
+        seen.add(j);
+        stack.push(j);
+      }
     }
     return seen;
   };
@@ -155,12 +164,15 @@ export function mergeReductions(
     const r = reductions[s];
     if (!r) continue;
     let joined = false;
+    let up: Set<number> | null = null;
     for (let k = families.length - 1; k >= 0 && !joined; k--) {
       const f = families[k]!;
       if (f.head.key !== r.key) continue;
       const m = members(f);
-      const down = reach(m, succs), up = reach([s], preds);
-      const between = [...down].filter((i) => up.has(i) && !m.has(i));
+      up ??= reach([s], preds);
+      // Steps on a path from f to s: f's descendants that reach s (a
+      // step that does not reach s has no descendant that does).
+      const between = [...reach(m, succs, up)].filter((i) => !m.has(i));
       if (between.every((i) => epilogueFor(i, r) && !familyOf.has(i))) {
         joined = join(f, [...between, s], [s]);
       }
