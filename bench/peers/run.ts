@@ -947,23 +947,35 @@ async function jitMain(): Promise<void> {
     `- Machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical cores; ` +
     `${pct(busyBefore)} of all cores busy just before the run, ${
       pct(busyAfter)
-    } just after; load average (1, 5, 15 min) before each round and at the end: ${
-      rep.loads.join(" → ")
-    }` +
+    } just after; load average (1, 5, 15 min): ${rep.loads.join(" → ")}` +
     ((busyBefore ?? 0) > 0.1 || (busyAfter ?? 0) > 0.1
-      ? " — **the machine was shared**: absolute times are noisy; the ratios, from columns run back to back in every round, are what counts"
+      ? " — **the machine was shared** (other sessions' jobs): absolute times are noisy; the ratios, from columns that take turns within every round, are what counts"
       : " (idle)"),
     `- Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.target}`,
     `- WebGPU adapter: ${adapter}`,
     `- Peers: jax-js 0.1.25 (jit), TensorFlow.js 4.22.0 (no jit)`,
-    `- Protocol: ${rounds} rounds; in each, every workload runs in every column, one fresh ` +
-    `process per cell, columns back to back in an order rotated each round. Per cell: one ` +
-    `cold call, then warm-up calls, then timed calls (${
-      Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")
-    }); a call computes and reads every output back to the host. Outputs are cross-checked ` +
-    `on the host (checksum tolerance ${tol} of Σ|x|). ${
-      totalS.toFixed(0)
-    } s in all.`,
+    byCalls
+      ? `- Protocol: for each workload, every column's process starts (its own process, so ` +
+        `its peak resident set is that cell's own), uploads the inputs and makes one cold call ` +
+        `and ${settings.warmup} warm-up calls; then ${rounds} rounds, in each of which every ` +
+        `column makes ${repsPerRound} timed calls while the others wait idle, in an order ` +
+        `rotated each round, so that load from other users of the machine falls on every ` +
+        `column alike. A call computes and reads every output back to the host. Outputs are ` +
+        `cross-checked on the host (checksum tolerance ${tol} of Σ|x|). Load average: before ` +
+        `each workload, then at the end. ${totalS.toFixed(0)} s in all.`
+      : `- Protocol: ${rounds} rounds; in each, every workload runs in every column, one fresh ` +
+        `process per cell, columns back to back in an order rotated each round. Per cell: one ` +
+        `cold call, then warm-up calls, then timed calls (${
+          Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")
+        }); a call computes and reads every output back to the host. Outputs are cross-checked ` +
+        `on the host (checksum tolerance ${tol} of Σ|x|). Load average: before each round, ` +
+        `then at the end. ${totalS.toFixed(0)} s in all.`,
+    "- Where the time goes: [PROFILE_jit.md](PROFILE_jit.md) (`bench/jit_profile.ts`: " +
+    "kernels counted and timed per call, readback apart). Whole-process peaks over every " +
+    "workload in one process, as the issue counted them: " +
+    "[RESULTS_jit_whole.md](RESULTS_jit_whole.md) " +
+    "(`deno task bench:peers --columns heed:wasm,heed:wasm-jit,jax-js:wasm-jit,tfjs:wasm " +
+    "--out bench/peers/RESULTS_jit_whole.md`).",
     "",
     rep.body,
     "Processes:",
