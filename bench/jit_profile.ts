@@ -169,38 +169,47 @@ async function timeOnce(f: Step, concurrent: boolean): Promise<Phase> {
   return { compute: t1 - t0, readSeq: t2 - t1, total: t2 - t0 };
 }
 
+type Kernels = Map<string, { n: number; ms: number }>;
+
 /**
- * Times `reps` calls: medians of the phases, and per kernel label the
- * median over calls of its count and host time in one call.
+ * Times `reps` calls of each variant, alternating call by call (so that
+ * load from other users of the machine falls on every variant alike):
+ * medians of the phases, and per kernel label the median over calls of
+ * its count and host time in one call.
  */
 async function profile(
-  f: Step,
-  concurrent: boolean,
-): Promise<{ med: Phase; kernels: Map<string, { n: number; ms: number }> }> {
-  for (let i = 0; i < 3; i++) await timeOnce(f, concurrent);
-  const ps: Phase[] = [];
-  const calls: Map<string, { n: number; ms: number }>[] = [];
+  variants: readonly { f: Step; concurrent: boolean }[],
+): Promise<{ med: Phase; kernels: Kernels }[]> {
+  for (const v of variants) {
+    for (let i = 0; i < 3; i++) await timeOnce(v.f, v.concurrent);
+  }
+  const ps: Phase[][] = variants.map(() => []);
+  const calls: Kernels[][] = variants.map(() => []);
   for (let i = 0; i < reps; i++) {
-    tally = new Map();
-    recording = true;
-    ps.push(await timeOnce(f, concurrent));
-    recording = false;
-    calls.push(tally);
+    for (const [j, v] of variants.entries()) {
+      tally = new Map();
+      recording = true;
+      ps[j]!.push(await timeOnce(v.f, v.concurrent));
+      recording = false;
+      calls[j]!.push(tally);
+    }
   }
-  const med = {
-    compute: median(ps.map((p) => p.compute)),
-    readSeq: median(ps.map((p) => p.readSeq)),
-    total: median(ps.map((p) => p.total)),
-  };
-  const labels = new Set(calls.flatMap((c) => [...c.keys()]));
-  const kernels = new Map<string, { n: number; ms: number }>();
-  for (const l of labels) {
-    kernels.set(l, {
-      n: median(calls.map((c) => c.get(l)?.n ?? 0)),
-      ms: median(calls.map((c) => c.get(l)?.ms ?? 0)),
-    });
-  }
-  return { med, kernels };
+  return variants.map((_, j) => {
+    const med = {
+      compute: median(ps[j]!.map((p) => p.compute)),
+      readSeq: median(ps[j]!.map((p) => p.readSeq)),
+      total: median(ps[j]!.map((p) => p.total)),
+    };
+    const labels = new Set(calls[j]!.flatMap((c) => [...c.keys()]));
+    const kernels: Kernels = new Map();
+    for (const l of labels) {
+      kernels.set(l, {
+        n: median(calls[j]!.map((c) => c.get(l)?.n ?? 0)),
+        ms: median(calls[j]!.map((c) => c.get(l)?.ms ?? 0)),
+      });
+    }
+    return { med, kernels };
+  });
 }
 
 function fmt(ms: number): string {
@@ -212,27 +221,28 @@ const w = workload(id);
 const load = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3)
   .join(" ");
 const lines: string[] = [
-  `### Profile: ${id} on heed ${backend.name} (${reps} calls each, median; load average ${load})`,
+  `### Profile: ${id} on heed ${backend.name} (${reps} calls each, the four variants alternating call by call; medians; load average ${load})`,
   "",
   `Command: \`deno run -A bench/jit_profile.ts --backend ${backend.name} --workload ${id} --reps ${reps}\``,
   "",
 ];
-const results: Record<string, Awaited<ReturnType<typeof profile>>> = {};
-for (const mode of ["eager", "jit"] as const) {
-  for (const concurrent of [false, true]) {
-    results[`${mode}${concurrent ? " (reads at once)" : ""}`] = await profile(
-      w[mode],
-      concurrent,
-    );
-  }
-}
+const names = ["eager", "eager (reads at once)", "jit", "jit (reads at once)"];
+const measured = await profile([
+  { f: w.eager, concurrent: false },
+  { f: w.eager, concurrent: true },
+  { f: w.jit, concurrent: false },
+  { f: w.jit, concurrent: true },
+]);
+const results: Record<string, { med: Phase; kernels: Kernels }> = Object
+  .fromEntries(names.map((n, j) => [n, measured[j]!]));
 lines.push(
   "| mode | call (as bench:peers times it) | issuing the kernels | reading the outputs back | kernels per call (counted) | their host time per call (sum of per-kernel medians) |",
   "|---|---:|---:|---:|---:|---:|",
 );
 for (const [mode, r] of Object.entries(results)) {
   let n = 0, ms = 0;
-  for (const t of r.kernels.values()) {
+  for (const [k, t] of r.kernels) {
+    if (k.startsWith("(")) continue; // upload, free: no kernel
     n += t.n;
     ms += t.ms;
   }
@@ -260,7 +270,7 @@ for (const mode of ["eager", "jit"]) {
     "",
   );
 }
-if (id === "mlp-step") {
+if (id === "mlp-step" && backend.name !== "webgpu") {
   // x·w1 and its weight gradient (x itself needs none), then the three
   // small products of the second layer.
   const flop = 2 * 2 * MLP.batch * MLP.inputs * MLP.hidden +
