@@ -14,8 +14,8 @@
  * deno task bench:peers            # full: every size, ≥ 5 reps (about 20 min on 2 cores)
  * deno task bench:peers --quick    # smoke run: small sizes, short budgets (about 1.5 min)
  * deno task bench:peers --columns heed,jax-js:wasm-jit --workloads matmul-1024
- * deno task bench:peers --jit --quick  # heed jit vs eager, jax-js jit, tfjs, interleaved (about 4 min)
- * deno task bench:peers --jit          # the same with more workloads and rounds (RESULTS_jit.md)
+ * deno task bench:peers --jit --quick  # heed jit vs eager, jax-js jit, tfjs, interleaved (about 30 s)
+ * deno task bench:peers --jit          # more workloads and calls, tfjs webgpu too (about 6 min; RESULTS_jit.md)
  * ```
  *
  * heed runs eager (`heed:wasm`) and under `jit` (`heed:wasm-jit`) on every
