@@ -943,7 +943,7 @@ async function jitMain(): Promise<void> {
       byCalls ? "" : " --interleave processes"
     }${flags.columns ? ` --columns ${flags.columns}` : ""}${
       flags.workloads ? ` --workloads ${flags.workloads}` : ""
-    }\``,
+    }${flags.out ? ` --out ${flags.out}` : ""}\``,
     `- Machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical cores; ` +
     `${pct(busyBefore)} of all cores busy just before the run, ${
       pct(busyAfter)
