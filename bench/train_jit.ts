@@ -268,7 +268,9 @@ if (import.meta.main) {
         ratio((r) => r.tokensPerSecond)
       }× cached (pass 2), ${
         ratio((r) => r.firstPassTokensPerSecond)
-      }× with tracing (pass 1)`,
+      }× with tracing (pass 1); median cached step ${
+        (e.cachedStepSeconds / j.cachedStepSeconds).toFixed(2)
+      }× faster`,
     );
     console.log(
       `per round, cached: ${
