@@ -21,7 +21,6 @@ import {
   type TranslationData,
 } from "../data/mod.ts";
 import {
-  argmax,
   dispose,
   mean,
   ones,
@@ -34,6 +33,7 @@ import {
 } from "../ops/mod.ts";
 import { accuracy, corpusBleu, corpusChrf, macroF1 } from "./train/metrics.ts";
 import { applyClassifier } from "./arch/classifier.ts";
+import { predictBatch } from "./_classify_forward.ts";
 import { applyTranslator, type SourceBatch } from "./arch/translator.ts";
 import { applyGru, gruDecoder } from "./arch/gru.ts";
 import {
@@ -61,26 +61,29 @@ export {
 /**
  * Predicted class ids for a table's `ids` column, `batchSize` rows at a
  * time (default 256 divided among an ensemble's members, so its batches
- * take the memory of one model's).
+ * take the memory of one model's). The forward runs under `jit` (default;
+ * `jit: false` runs it eagerly): batch lengths are padded with masked
+ * columns to a multiple of 8, one program per padded shape, kept per
+ * model configuration across calls.
  */
 export async function predictClasses(
   m: Pick<ClassifierModel, "params" | "config">,
   table: aq.ColumnTable,
-  opts: { readonly batchSize?: number } = {},
+  opts: { readonly batchSize?: number; readonly jit?: boolean } = {},
 ): Promise<Int32Array> {
   const { params, config } = m;
+  if (opts.jit !== undefined && typeof opts.jit !== "boolean") {
+    throw new TypeError(
+      `predictClasses: jit must be a boolean, got ${typeof opts.jit}`,
+    );
+  }
   const out = new Int32Array(table.numRows());
   const reads: Promise<void>[] = [];
   const batchSize = opts.batchSize ??
     Math.max(1, Math.floor(256 / (config.members ?? 1)));
   const rows = cut(table, "ids", config.maxLen);
   for (const b of hostBatches(rows, "ids", { batchSize })) {
-    const pred = scope(() => {
-      const ids = tensor(b.ids, { shape: b.shape, dtype: "int32" });
-      const mask = tensor(b.mask, { shape: b.shape, dtype: "bool" });
-      const { logits } = applyClassifier(params, { ids, mask }, { config });
-      return argmax(logits, { axis: -1 });
-    });
+    const pred = predictBatch(params, config, b, opts.jit ?? true); // [B]
     reads.push(
       pred.data().then((d) => {
         dispose(pred);
