@@ -110,20 +110,6 @@ export function mergeReductions(
     }
     return seen;
   };
-  /** No path leaves `m` and comes back. */
-  const convex = (m: ReadonlySet<number>): boolean => {
-    const out = [...m].flatMap((i) => succs[i]!.filter((j) => !m.has(j)));
-    const seen = new Set<number>();
-    const stack = [...out];
-    while (stack.length) {
-      const i = stack.pop()!;
-      if (m.has(i)) return false;
-      if (seen.has(i)) continue;
-      seen.add(i);
-      stack.push(...succs[i]!);
-    }
-    return true;
-  };
   const reductions = steps.map((s) => reductionOf(a, s));
   /** An elementwise kernel step over `r`'s reduced shape. */
   const epilogueFor = (i: number, r: Reduction): boolean => {
@@ -143,6 +129,27 @@ export function mergeReductions(
   const families: Family[] = [];
   const familyOf = new Map<number, Family>();
   const members = (f: Family) => new Set([...f.reductions, ...f.epilogues]);
+  /**
+   * No path leaves `m` and comes back, in the plan as it will run: every
+   * other family is one step, so a path that reaches one of its members
+   * goes on from all of them (two families, each convex alone, can still
+   * read each other: {a1, b2} and {b1, a2} with a1 → b1 and a2 → b2).
+   */
+  const convex = (m: ReadonlySet<number>): boolean => {
+    const seen = new Set<number>();
+    const stack = [...m].flatMap((i) => succs[i]!.filter((j) => !m.has(j)));
+    while (stack.length) {
+      const i = stack.pop()!;
+      if (m.has(i)) return false;
+      if (seen.has(i)) continue;
+      const g = familyOf.get(i);
+      for (const k of g ? members(g) : [i]) {
+        seen.add(k);
+        stack.push(...succs[k]!);
+      }
+    }
+    return true;
+  };
   const join = (f: Family, add: readonly number[], reds: readonly number[]) => {
     const g: Family = {
       head: f.head,

@@ -14,7 +14,7 @@ import {
 import { fuseProgram } from "../../../ops/jit/passes/fuse.ts";
 import type { KernelStep, Plan, Step } from "../../../ops/jit/plan.ts";
 import { printPlan } from "../../../ops/jit/print.ts";
-import { randomTensor } from "../../_helpers.ts";
+import { assertAllClose, randomTensor } from "../../_helpers.ts";
 import { checkPlan } from "./_plan_check.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -292,4 +292,33 @@ Deno.test("a group of a few cheap ops is copied into every kernel that reads it"
     "max(mul add)",
     "min(mul add)",
   ]);
+});
+
+Deno.test("reduction families of two chains side by side never read each other (regression)", async () => {
+  // An ensemble of two: each chain is a layer norm, a matmul, a layer norm.
+  // Families {a1, b2} and {b1, a2}, each acyclic alone, made a cycle with
+  // a1 → b1 and a2 → b2 (every other family is one step of the plan).
+  const f = (x1: Tensor, x2: Tensor, w1: Tensor, w2: Tensor) => [
+    h.layerNorm(h.matmul(h.layerNorm(x1), w1)), // [3, 4]
+    h.layerNorm(h.matmul(h.layerNorm(x2), w2)), // [3, 4]
+  ];
+  const [x1, x2] = [randomTensor([3, 4], 1), randomTensor([3, 4], 2)];
+  const [w1, w2] = [randomTensor([4, 4], 3), randomTensor([4, 4], 4)];
+  const plan = planOf(f, x1, x2, w1, w2);
+  assertEquals(plan.steps.map((s) => describe(s).split("(")[0]), [
+    "sum_sum",
+    "map",
+    "dot_general",
+    "sum_sum_sum_sum", // b1 with a2: they do not depend on each other
+    "map",
+    "map",
+    "dot_general",
+    "sum_sum",
+    "map",
+  ], printPlan(plan));
+  const got = h.jit(f)(x1, x2, w1, w2);
+  const want = f(x1, x2, w1, w2);
+  for (let i = 0; i < 2; i++) {
+    await assertAllClose(got[i]!, want[i]!, { rtol: 1e-5, atol: 1e-5 });
+  }
 });

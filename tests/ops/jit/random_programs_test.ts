@@ -56,7 +56,7 @@ async function assertSameValues(
 }
 
 const describe = (spec: ProgramSpec): string =>
-  `${JSON.stringify(spec.shapes)} ${
+  `${spec.twin ? "twin " : ""}${JSON.stringify(spec.shapes)} ${
     spec.ops.map((o) => `${o.family}${o.variant}`).join(" ")
   }`;
 
