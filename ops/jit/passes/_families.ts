@@ -6,7 +6,8 @@
 // and after them (`rsqrt(var + eps)`, `log(sum) + max`), which become
 // values computed per output element and written as epilogue outputs.
 // A merge is made only when no path leaves the merged steps and comes
-// back (the plan stays acyclic). Private to ops/jit/passes/.
+// back, every family already made counting as one step (the plan stays
+// acyclic). Private to ops/jit/passes/.
 
 import { sizeOf } from "../../dtype.ts";
 import type { FusedEpilogue, FusedKernel } from "../../backends/fused.ts";
