@@ -4,9 +4,10 @@
  * carried from step to step, evaluation after every epoch, early stopping
  * on a score, a training-time budget, and checkpoints that `resume`
  * continues exactly. The step keeps the loss on the device; it is read once
- * per epoch (and at most once a second for a progress bar). The
- * differentiated part of the step (loss, gradients, clipping) runs under
- * `jit`: traced once per batch shape, with the per-step key a traced input.
+ * per epoch (and at most once a second for a progress bar). The whole
+ * step (loss, gradients, clipping, optimiser update) runs under `jit`:
+ * traced once per batch shape, with the per-step key and the optimiser's
+ * step counter traced inputs.
  *
  * @module
  */
@@ -24,7 +25,7 @@ import {
   valueAndGrad,
   zeros,
 } from "../../ops/mod.ts";
-import { clipByGlobalNorm, type Optimizer } from "./optim.ts";
+import { clipByGlobalNorm, type Optimizer, stepAsTensor } from "./optim.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { checkFinite, validateParams } from "./validate.ts";
 import type {
@@ -225,38 +226,54 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
   const vg = valueAndGrad(
     opts.loss as (p: unknown, b: unknown, k: Key) => Tensor,
   ) as (params: P, batch: B, key: Key) => [Tensor, P];
-  // The differentiated part of a step. The optimiser's update stays
-  // outside: its state counts steps in a JS number (and schedules read
-  // it), which jit would key on and so trace every step.
-  const gradStep = (params: P, lossSum: Tensor, batch: B, key: Key) => {
-    const [loss, g] = vg(params, batch, key);
+  // One whole step. Optimisers keep their step counter as a tensor, so
+  // their update traces once with the rest.
+  const oneStep = (s: State<P, S>, batch: B, key: Key): State<P, S> => {
+    const [loss, g] = vg(s.params, batch, key);
     const grads = clip === undefined ? g : clipByGlobalNorm(g, clip).grads;
-    return { grads, lossSum: add(lossSum, loss) };
+    const next = optimizer.update(s.params, grads, s.opt);
+    return {
+      params: next.params,
+      opt: next.state,
+      lossSum: add(s.lossSum, loss),
+      best: s.best,
+    };
   };
-  const jitted = opts.jit === false ? null : jit(gradStep);
-  const runStep = jitted
-    ? (p: P, l: Tensor, b: B, k: Key) => {
-      try {
-        return jitted(p, l, traceable(b) as B, k);
-      } catch (e) {
-        // A loss that reads values or uses its key on the host cannot be
-        // traced: say how to run it anyway.
-        if (!(e instanceof TypeError) || !/\bjit\b/.test(e.message)) throw e;
-        throw new TypeError(
-          `fit: the loss cannot run under jit (${e.message}); pass jit: false to fit to run it eagerly`,
-          { cause: e },
-        );
-      }
+  // `best` stays outside the program: it is only carried through.
+  const core = (p: P, o: S, l: Tensor, b: B, k: Key) => {
+    const r = oneStep({ params: p, opt: o, lossSum: l, best: null }, b, k);
+    return { params: r.params, opt: r.opt, lossSum: r.lossSum };
+  };
+  const jitted = opts.jit === false ? null : jit(core);
+  const runStep = (s: State<P, S>, b: B, k: Key): State<P, S> => {
+    if (!jitted) return oneStep(s, b, k);
+    try {
+      const r = jitted(s.params, s.opt, s.lossSum, traceable(b) as B, k);
+      return { ...r, best: s.best };
+    } catch (e) {
+      // A loss that reads values or uses its key on the host cannot be
+      // traced: say how to run it anyway.
+      if (!(e instanceof TypeError) || !/\bjit\b/.test(e.message)) throw e;
+      throw new TypeError(
+        `fit: the loss cannot run under jit (${e.message}); pass jit: false to fit to run it eagerly`,
+        { cause: e },
+      );
     }
-    : gradStep;
+  };
   const programs = () => jitted?.cacheSize ?? 0;
   const saved = opts.resume ?? null;
   let state: State<P, S>;
   if (saved) {
-    await checkResumed(saved, opts, opts.checkpoint?.path ?? "checkpoint");
+    // checkpoints saved before the step counter was a tensor hold a number
+    const opt = stepAsTensor(saved.opt);
+    await checkResumed(
+      { ...saved, opt },
+      opts,
+      opts.checkpoint?.path ?? "checkpoint",
+    );
     state = {
       params: saved.params,
-      opt: saved.opt,
+      opt,
       lossSum: zeros([]),
       best: saved.best,
     };
@@ -303,11 +320,7 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
     for (let i = 0; i < bs.length; i++) {
       const b = bs[i]!;
       const k = foldIn(opts.key, step++);
-      state = carry(state, (s) => {
-        const { grads, lossSum } = runStep(s.params, s.lossSum, b, k);
-        const next = optimizer.update(s.params, grads, s.opt);
-        return { params: next.params, opt: next.state, lossSum, best: s.best };
-      });
+      state = carry(state, (s) => runStep(s, b, k));
       tokens += opts.tokens?.(b) ?? 0;
       await monitor.report(opts.onStep, state.lossSum, {
         epoch,

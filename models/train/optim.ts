@@ -1,20 +1,26 @@
 /**
  * Optimisers as pure `{ init, update }` pairs over parameter pytrees: SGD
  * with momentum, Adam and AdamW, plus clipping by global norm. Nothing is
- * read back to the host: norms and clip factors stay on the device.
+ * read back to the host: norms, clip factors and the step counter (an int32
+ * scalar tensor in the state, from which schedules and bias corrections are
+ * computed) stay on the device, so a whole update runs under `jit` as one
+ * program for every step.
  *
  * @module
  */
 
 import {
   add,
+  cast,
   div,
   maximum,
   mul,
+  pow,
   sqrt,
   sub,
   sum,
-  type Tensor,
+  Tensor,
+  tensor,
   treeLeaves,
   treeMap,
   zeros,
@@ -33,22 +39,56 @@ export interface Optimizer<S> {
   update<P>(params: P, grads: P, state: S): { params: P; state: S };
 }
 
-function lrAt(lr: LearningRate, step: number): number {
-  const v = typeof lr === "number" ? lr : lr(step);
-  if (!Number.isFinite(v) || v < 0) {
-    throw new RangeError(
-      `optimizer: learning rate must be finite and non-negative, got ${v} at step ${step}`,
+/**
+ * The rate at `step` (an int32 scalar tensor): a number stays a number, a
+ * schedule gives a scalar tensor. Schedules check their rates when made,
+ * so nothing is read back here.
+ */
+function lrAt(lr: LearningRate, step: Tensor): number | Tensor {
+  if (typeof lr === "number") {
+    if (!Number.isFinite(lr) || lr < 0) {
+      throw new RangeError(
+        `optimizer: learning rate must be finite and non-negative, got ${lr}`,
+      );
+    }
+    return lr;
+  }
+  const v = lr(step) as unknown;
+  if (!(v instanceof Tensor)) {
+    throw new TypeError(
+      `optimizer: a schedule must map a step tensor to a rate tensor (make it with warmupCosine, inverseSqrt, linearSchedule or constant), got ${typeof v}`,
     );
   }
   return v;
+}
+
+/** A fresh step counter: an int32 scalar tensor. */
+const stepZero = (): Tensor => tensor(0, { dtype: "int32" });
+
+/**
+ * An optimiser state whose `step` was saved as a JS number (checkpoints
+ * before the counter became a tensor), with it as an int32 scalar tensor;
+ * other states are returned as they are.
+ */
+export function stepAsTensor<S>(state: S): S {
+  const st = state as { step?: unknown } | null;
+  if (
+    typeof st !== "object" || st === null || typeof st.step !== "number"
+  ) return state;
+  if (!Number.isSafeInteger(st.step) || st.step < 0 || st.step >= 2 ** 31) {
+    throw new RangeError(
+      `optimizer: a saved step must be an integer in [0, 2^31), got ${st.step}`,
+    );
+  }
+  return { ...st, step: tensor(st.step, { dtype: "int32" }) } as S;
 }
 
 const t = (x: unknown) => x as Tensor;
 
 /** State of {@link sgd}. */
 export interface SgdState {
-  /** Steps taken. */
-  readonly step: number;
+  /** Steps taken (an int32 scalar tensor). */
+  readonly step: Tensor;
   /** Momentum buffers (a pytree like params), or null without momentum. */
   readonly velocity: unknown;
 }
@@ -85,15 +125,16 @@ export function sgd(opts: SgdOptions): Optimizer<SgdState> {
   }
   return {
     init: (params) => ({
-      step: 0,
+      step: stepZero(),
       velocity: mu > 0 ? treeMap((p) => zerosLike(t(p)), params) : null,
     }),
     update<P>(params: P, grads: P, state: SgdState) {
       const lr = lrAt(opts.lr, state.step);
+      const step = add(state.step, 1);
       if (mu === 0) {
         return {
           params: treeMap<P>((p, g) => sub(t(p), mul(t(g), lr)), params, grads),
-          state: { step: state.step + 1, velocity: null },
+          state: { step, velocity: null },
         };
       }
       const velocity = treeMap(
@@ -106,7 +147,7 @@ export function sgd(opts: SgdOptions): Optimizer<SgdState> {
         : velocity;
       return {
         params: treeMap<P>((p, d) => sub(t(p), mul(t(d), lr)), params, dir),
-        state: { step: state.step + 1, velocity },
+        state: { step, velocity },
       };
     },
   };
@@ -114,8 +155,8 @@ export function sgd(opts: SgdOptions): Optimizer<SgdState> {
 
 /** State of {@link adam} and {@link adamw}. */
 export interface AdamState {
-  /** Steps taken. */
-  readonly step: number;
+  /** Steps taken (an int32 scalar tensor). */
+  readonly step: Tensor;
   /** First-moment estimates (pytree like params). */
   readonly m: unknown;
   /** Second-moment estimates (pytree like params). */
@@ -160,13 +201,14 @@ function adamLike(
   }
   return {
     init: (params) => ({
-      step: 0,
+      step: stepZero(),
       m: treeMap((p) => zerosLike(t(p)), params),
       v: treeMap((p) => zerosLike(t(p)), params),
     }),
     update<P>(params: P, grads: P, state: AdamState) {
-      const step = state.step + 1;
+      const step = add(state.step, 1);
       const lr = lrAt(opts.lr, state.step);
+      const n = cast(step, "float32");
       const m = treeMap(
         (mi, g) => add(mul(t(mi), b1), mul(t(g), 1 - b1)),
         state.m,
@@ -178,13 +220,15 @@ function adamLike(
         grads,
       );
       // Bias correction folded into the step size: lr·√(1-b2ᵗ)/(1-b1ᵗ).
-      const alpha = (lr * Math.sqrt(1 - b2 ** step)) / (1 - b1 ** step);
-      const epsHat = eps * Math.sqrt(1 - b2 ** step);
+      const root = sqrt(sub(1, pow(b2, n))); // √(1-b2ᵗ), a scalar
+      const alpha = div(mul(root, lr), sub(1, pow(b1, n)));
+      const epsHat = mul(root, eps);
+      const decay = mul(lr, wd);
       const next = treeMap<P>(
         (p, mi, vi) => {
           const upd = div(t(mi), add(sqrt(t(vi)), epsHat));
           let q = sub(t(p), mul(upd, alpha));
-          if (wd > 0 && mask(t(p))) q = sub(q, mul(t(p), lr * wd));
+          if (wd > 0 && mask(t(p))) q = sub(q, mul(t(p), decay));
           return q;
         },
         params,

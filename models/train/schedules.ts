@@ -1,11 +1,46 @@
 /**
- * Learning-rate schedules as pure functions of the step (0-based).
+ * Learning-rate schedules as pure functions of the step (0-based). Each
+ * takes a number (→ a number) or a scalar step tensor (→ a float32 scalar
+ * tensor, computed on the device), so that an optimiser's update can run
+ * under `jit` with its step a traced input.
  *
  * @module
  */
 
-/** A learning-rate schedule: step → learning rate. */
-export type Schedule = (step: number) => number;
+import {
+  add,
+  cast,
+  cos,
+  div,
+  less,
+  maximum,
+  minimum,
+  mul,
+  sqrt,
+  sub,
+  type Tensor,
+  tensor,
+  where,
+} from "../../ops/mod.ts";
+
+/** A learning-rate schedule: step → learning rate, on the host or on the device. */
+export interface Schedule {
+  /** The rate at `step` (0-based), on the host. */
+  (step: number): number;
+  /** The rate at a scalar `step` tensor, as a float32 scalar tensor. */
+  (step: Tensor): Tensor;
+}
+
+/** A schedule from its host formula and its device formula (the same maths). */
+function schedule(
+  host: (step: number) => number,
+  device: (step: Tensor) => Tensor,
+): Schedule {
+  return ((step: number | Tensor) =>
+    typeof step === "number"
+      ? host(step)
+      : device(cast(step, "float32"))) as Schedule;
+}
 
 function check(name: string, cond: boolean, what: string): void {
   if (!cond) throw new RangeError(`${name}: ${what}`);
@@ -44,11 +79,19 @@ export function warmupCosine(opts: WarmupCosineOptions): Schedule {
     `need 0 <= warmup < total, got ${warmup}, ${total}`,
   );
   check("warmupCosine", peak >= 0 && end >= 0, "rates must be non-negative");
-  return (step) => {
+  return schedule((step) => {
     if (step < warmup) return (peak * step) / warmup;
     const p = Math.min(1, (step - warmup) / (total - warmup));
     return end + 0.5 * (peak - end) * (1 + Math.cos(Math.PI * p));
-  };
+  }, (step) => {
+    const warm = div(mul(step, peak), Math.max(warmup, 1));
+    const p = minimum(div(sub(step, warmup), total - warmup), 1);
+    const decay = add(
+      mul(add(cos(mul(p, Math.PI)), 1), 0.5 * (peak - end)),
+      end,
+    );
+    return where(less(step, warmup), warm, decay);
+  });
 }
 
 /** Options of {@link inverseSqrt}. */
@@ -66,10 +109,19 @@ export function inverseSqrt(opts: InverseSqrtOptions): Schedule {
     opts.warmup > 0 && opts.peak >= 0,
     "need warmup > 0 and peak >= 0",
   );
-  return (step) =>
-    step < opts.warmup
-      ? (opts.peak * step) / opts.warmup
-      : opts.peak * Math.sqrt(opts.warmup / Math.max(step, 1));
+  const { peak, warmup } = opts;
+  return schedule(
+    (step) =>
+      step < warmup
+        ? (peak * step) / warmup
+        : peak * Math.sqrt(warmup / Math.max(step, 1)),
+    (step) =>
+      where(
+        less(step, warmup),
+        div(mul(step, peak), warmup),
+        mul(sqrt(div(warmup, maximum(step, 1))), peak),
+      ),
+  );
 }
 
 /** Options of {@link linear}. */
@@ -85,12 +137,15 @@ export interface LinearOptions {
 /** A linear ramp from `from` to `to` over `steps`, then constant. */
 export function linearSchedule(opts: LinearOptions): Schedule {
   check("linear", opts.steps > 0, `steps must be positive, got ${opts.steps}`);
-  return (step) =>
-    opts.from +
-    (opts.to - opts.from) * Math.min(1, Math.max(0, step) / opts.steps);
+  const { from, to, steps } = opts;
+  return schedule(
+    (step) => from + (to - from) * Math.min(1, Math.max(0, step) / steps),
+    (step) =>
+      add(mul(minimum(div(maximum(step, 0), steps), 1), to - from), from),
+  );
 }
 
 /** A constant rate. */
 export function constant(lr: number): Schedule {
-  return () => lr;
+  return schedule(() => lr, () => tensor(lr));
 }
