@@ -19,7 +19,7 @@ import {
   stepOutputs,
 } from "../plan.ts";
 import type { Eqn, Var } from "../program.ts";
-import type { Analysis } from "./fuse.ts";
+import type { Analysis } from "./_analysis.ts";
 import { KernelBuilder, NotFusible, type Reduced } from "./_kernel.ts";
 import { identityMap } from "./_views.ts";
 

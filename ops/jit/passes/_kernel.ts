@@ -7,7 +7,7 @@ import type { FusedKernel, FusedNode } from "../../backends/fused.ts";
 import type { ElementwisePrimitive, Params } from "../../primitives.ts";
 import type { KernelStep } from "../plan.ts";
 import type { Atom, Eqn, Var } from "../program.ts";
-import type { Analysis } from "./fuse.ts";
+import type { Analysis } from "./_analysis.ts";
 import { fusible } from "./_groups.ts";
 import {
   type AxisMap,

@@ -36,7 +36,7 @@ import type { FusedKernel } from "../../backends/fused.ts";
 import type { Params, Primitive } from "../../primitives.ts";
 import type { Plan, Step } from "../plan.ts";
 import type { Eqn, Program, Var } from "../program.ts";
-import { fusible, groupElementwise, type Groups } from "./_groups.ts";
+import { fusible, groupElementwise } from "./_groups.ts";
 import { KernelBuilder } from "./_kernel.ts";
 import {
   type AxisMap,
@@ -50,6 +50,9 @@ import {
   type View,
 } from "./_views.ts";
 import { orderSteps } from "./_order.ts";
+import type { Analysis } from "./_analysis.ts";
+
+export type { Analysis } from "./_analysis.ts";
 import { mergeReductions } from "./_families.ts";
 import { foldDotTransposes } from "./dot_layout.ts";
 
@@ -104,20 +107,6 @@ export interface FuseOptions {
    * once (for backends that run a kernel's equations one by one).
    */
   readonly maxCopies?: number;
-}
-
-/** What the pass knows of a program; {@link KernelBuilder} reads it. */
-export interface Analysis {
-  /** The program. */
-  readonly program: Program;
-  /** Each defined variable's equation index. */
-  readonly producer: ReadonlyMap<Var, number>;
-  /** The elementwise groups. */
-  readonly groups: Groups;
-  /** Layout results read through as views. */
-  readonly views: ReadonlyMap<Var, View>;
-  /** Groups copied into the kernels that read them. */
-  readonly copied: ReadonlySet<number>;
 }
 
 /** A kernel that reads a group's value, and through which map. */
