@@ -94,6 +94,11 @@ export interface ClassifierTrainOptions {
   readonly checkpoint?: { readonly path: string; readonly resume: boolean };
   /** Called every `progressEvery` steps (no readback happens for it). */
   readonly onStep?: ((p: StepProgress) => void) | undefined;
+  /**
+   * Run training steps and evaluation forwards under `jit` (default true);
+   * `false` runs them eagerly (for debugging, or to compare).
+   */
+  readonly jit?: boolean;
 }
 
 /** Validation metrics of one epoch. */
@@ -306,6 +311,7 @@ export async function trainClassifier(
   const r = await prepare(opts);
   const { config, smoothing, batchSize, total, labels, tokenizer } = r;
   const ckpt = opts.checkpoint;
+  const jit = opts.jit ?? true;
   const { params, progress } = await fit({
     init: r.init,
     // An ensemble's members learn independently: the sum of their losses.
@@ -338,7 +344,7 @@ export async function trainClassifier(
     patience: opts.patience ?? 4,
     evaluate: async (p) => ({
       validAccuracy: accuracy(
-        await predictClasses({ params: p, config }, r.validIds),
+        await predictClasses({ params: p, config }, r.validIds, { jit }),
         labelsOf(r.validIds),
       ),
     }),
@@ -361,8 +367,11 @@ export async function trainClassifier(
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
     ...(opts.onStart ? { onStart: opts.onStart } : {}),
     onStep: opts.onStep,
+    jit,
   });
-  const testPred = await predictClasses({ params, config }, r.testIds);
+  const testPred = await predictClasses({ params, config }, r.testIds, {
+    jit,
+  });
   const gold = labelsOf(r.testIds);
   return {
     params,

@@ -128,12 +128,15 @@ export interface FitOptions<P, B, M extends object, S, Meta extends object> {
   /** Called after every step (no readback happens for it). */
   readonly onStep?: ((p: StepProgress) => void) | undefined;
   /**
-   * Run the loss, gradients and clipping under `jit` (default true): one
-   * trace per batch shape (bucket batches to keep them few), the per-step
-   * key a traced input. The loss then sees only the batch's tensors,
-   * numbers, strings, booleans and keys (other values, such as `rows`,
-   * read `undefined`) and must not read values back. `false` runs every
-   * op eagerly, for debugging.
+   * Run the whole step (loss, gradients, clipping and the optimiser's
+   * update) under `jit` (default true): one trace per batch shape (bucket
+   * batches to keep them few), the per-step key and the optimiser state
+   * traced inputs. heed's optimisers count steps in a tensor; a number in
+   * your own optimiser's state would key the cache and trace every step.
+   * The loss then sees only the batch's tensors, numbers, strings,
+   * booleans and keys (other values, such as `rows`, read `undefined`) and
+   * must not read values back. `false` runs every op eagerly, for
+   * debugging.
    */
   readonly jit?: boolean;
 }
