@@ -22,6 +22,7 @@ import {
   Key,
   scope,
   Tensor,
+  treeLeaves,
   valueAndGrad,
   zeros,
 } from "../../ops/mod.ts";
@@ -226,41 +227,51 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
   const vg = valueAndGrad(
     opts.loss as (p: unknown, b: unknown, k: Key) => Tensor,
   ) as (params: P, batch: B, key: Key) => [Tensor, P];
-  // One whole step. Optimisers keep their step counter as a tensor, so
-  // their update traces once with the rest.
-  const oneStep = (s: State<P, S>, batch: B, key: Key): State<P, S> => {
-    const [loss, g] = vg(s.params, batch, key);
+  // One whole step. heed's optimisers keep their step counter as a
+  // tensor, so their update traces once with the rest.
+  const gradStep = (params: P, lossSum: Tensor, batch: B, key: Key) => {
+    const [loss, g] = vg(params, batch, key);
     const grads = clip === undefined ? g : clipByGlobalNorm(g, clip).grads;
-    const next = optimizer.update(s.params, grads, s.opt);
-    return {
-      params: next.params,
-      opt: next.state,
-      lossSum: add(s.lossSum, loss),
-      best: s.best,
-    };
+    return { grads, lossSum: add(lossSum, loss) };
   };
-  // `best` stays outside the program: it is only carried through.
-  const core = (p: P, o: S, l: Tensor, b: B, k: Key) => {
-    const r = oneStep({ params: p, opt: o, lossSum: l, best: null }, b, k);
-    return { params: r.params, opt: r.opt, lossSum: r.lossSum };
+  const wholeStep = (p: P, o: S, l: Tensor, b: B, k: Key) => {
+    const { grads, lossSum } = gradStep(p, l, b, k);
+    const next = optimizer.update(p, grads, o);
+    return { params: next.params, opt: next.state, lossSum };
   };
-  const jitted = opts.jit === false ? null : jit(core);
+  const jitWhole = opts.jit === false ? null : jit(wholeStep);
+  // An optimiser whose state holds numbers (a step counted on the host)
+  // would key the cache on them and trace every step: its update runs
+  // eagerly after the jitted gradients instead.
+  const jitGrads = opts.jit === false ? null : jit(gradStep);
   const runStep = (s: State<P, S>, b: B, k: Key): State<P, S> => {
-    if (!jitted) return oneStep(s, b, k);
+    const hostState = treeLeaves(s.opt).some((x) => typeof x === "number");
     try {
-      const r = jitted(s.params, s.opt, s.lossSum, traceable(b) as B, k);
-      return { ...r, best: s.best };
+      if (jitWhole && !hostState) {
+        const r = jitWhole(s.params, s.opt, s.lossSum, traceable(b) as B, k);
+        return { ...r, best: s.best };
+      }
+      const { grads, lossSum } = jitGrads
+        ? jitGrads(s.params, s.lossSum, traceable(b) as B, k)
+        : gradStep(s.params, s.lossSum, b, k);
+      const next = optimizer.update(s.params, grads, s.opt);
+      return { params: next.params, opt: next.state, lossSum, best: s.best };
     } catch (e) {
-      // A loss that reads values or uses its key on the host cannot be
-      // traced: say how to run it anyway.
-      if (!(e instanceof TypeError) || !/\bjit\b/.test(e.message)) throw e;
+      // A loss (or an update) that reads values or uses its key on the
+      // host cannot be traced: say how to run it anyway.
+      if (
+        !jitWhole || !(e instanceof TypeError) || !/\bjit\b/.test(e.message)
+      ) {
+        throw e;
+      }
       throw new TypeError(
         `fit: the loss cannot run under jit (${e.message}); pass jit: false to fit to run it eagerly`,
         { cause: e },
       );
     }
   };
-  const programs = () => jitted?.cacheSize ?? 0;
+  const programs = () =>
+    (jitWhole?.cacheSize ?? 0) + (jitGrads?.cacheSize ?? 0);
   const saved = opts.resume ?? null;
   let state: State<P, S>;
   if (saved) {

@@ -6,7 +6,11 @@ import { assertEquals, assertRejects } from "@std/assert";
 import * as h from "../../mod.ts";
 import type { Key, Tensor } from "../../mod.ts";
 import { fit, type FitOptions } from "../../models/train/fit.ts";
-import { type AdamState, adamw } from "../../models/train/optim.ts";
+import {
+  type AdamState,
+  adamw,
+  type Optimizer,
+} from "../../models/train/optim.ts";
 import { warmupCosine } from "../../models/train/schedules.ts";
 import { assertAllClose, readAll, testEachBackend } from "../_helpers.ts";
 
@@ -130,4 +134,41 @@ Deno.test("a loss that jit cannot trace is a TypeError that points to jit: false
   await assertRejects(() => fit(hostKey), TypeError, "pass jit: false");
   const eager = await fit({ ...hostKey, jit: false });
   assertEquals(eager.progress.step, 3);
+});
+
+Deno.test("an optimiser that counts steps in a JS number still compiles one program per batch shape", async () => {
+  // a user's own SGD with a host step counter and a host schedule
+  type HostState = { readonly step: number };
+  const hostSgd: Optimizer<HostState> = {
+    init: () => ({ step: 0 }),
+    update<P>(params: P, grads: P, state: HostState) {
+      const lr = 0.05 / (1 + state.step);
+      return {
+        params: h.treeMap<P>(
+          (p, g) => h.sub(p as Tensor, h.mul(g as Tensor, lr)),
+          params,
+          grads,
+        ),
+        state: { step: state.step + 1 },
+      };
+    },
+  };
+  const base = options() as unknown as FitOptions<
+    Mlp,
+    Batch,
+    M,
+    HostState,
+    object
+  >;
+  const run = (jit: boolean) =>
+    fit({ ...base, optimizer: hostSgd, epochs: 3, jit });
+  const [eager, jitted] = [await run(false), await run(true)];
+  assertEquals(jitted.programs, 2);
+  assertEquals(jitted.progress.step, 9);
+  for (const k of ["w1", "b1", "w2"] as const) {
+    await assertAllClose(jitted.params[k], eager.params[k], {
+      rtol: 1e-5,
+      atol: 1e-6,
+    });
+  }
 });
