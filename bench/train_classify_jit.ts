@@ -2,7 +2,8 @@
 // evaluation under jit or (--no-jit) eagerly, for side-by-side numbers:
 // wall and CPU seconds, epoch times, programs compiled, test accuracy.
 // Run each under `/usr/bin/time -v` for the peak RSS:
-//   /usr/bin/time -v deno run -A bench/train_classify_jit.ts [--no-jit]
+//   /usr/bin/time -v deno run -A bench/train_classify_jit.ts [--no-jit] [--pad=8]
+// (--pad=8: training batch lengths padded to a multiple of 8, fewer programs)
 
 import { cpuUsage } from "node:process";
 import { parseTrainArgs } from "../models/cli/args.ts";
@@ -11,6 +12,8 @@ import { classifyOptions } from "../models/cli/_plan.ts";
 import { trainClassifier } from "../models/train/classify.ts";
 
 const jit = !Deno.args.includes("--no-jit");
+const padArg = Deno.args.find((a) => a.startsWith("--pad="));
+const padMultiple = padArg ? Number(padArg.slice("--pad=".length)) : 1;
 const args = parseTrainArgs([]);
 const data = await classifyData({ ...args, holdValid: args.valid === null });
 const t0 = performance.now();
@@ -21,6 +24,7 @@ const result = await trainClassifier({
     resume: false,
   }),
   jit,
+  padMultiple,
   onStep: (p) => (programs = p.programs),
   onEpoch: (m) =>
     console.log(
@@ -32,9 +36,9 @@ const result = await trainClassifier({
 const wall = (performance.now() - t0) / 1000;
 const cpu = cpuUsage();
 console.log(
-  `${jit ? "jit" : "eager"}: wall ${wall.toFixed(1)} s, cpu ${
-    ((cpu.user + cpu.system) / 1e6).toFixed(1)
-  } s, training ${
+  `${jit ? "jit" : "eager"}${padArg ? ` pad ${padMultiple}` : ""}: wall ${
+    wall.toFixed(1)
+  } s, cpu ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, training ${
     result.history.reduce((a, r) => a + r.seconds, 0).toFixed(1)
   } s, test accuracy ${(100 * result.testAccuracy).toFixed(2)}%, macro-F1 ${
     (100 * result.testMacroF1).toFixed(2)

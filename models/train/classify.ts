@@ -10,12 +10,14 @@
 import type * as aq from "arquero";
 import {
   add,
+  concat,
   crossEntropy,
   dispose,
   foldIn,
   type Key,
   key as makeKey,
   split,
+  zeros,
 } from "../../ops/mod.ts";
 import {
   batches,
@@ -99,6 +101,30 @@ export interface ClassifierTrainOptions {
    * `false` runs them eagerly (for debugging, or to compare).
    */
   readonly jit?: boolean;
+  /**
+   * Pad training batch lengths with masked columns up to a multiple of
+   * this (at most the model's maxLen; default 1, no padding): fewer batch
+   * shapes, so fewer programs for jit to compile. Masks make the padding
+   * inert, but dropout draws for the padded shape, so runs differ from
+   * unpadded ones by their random draws.
+   */
+  readonly padMultiple?: number;
+}
+
+/** Tokens (padding included) of each batch before {@link padBatch} widened it. */
+const batchTokens = new WeakMap<object, number>();
+
+/** `b` with its length padded by masked pad ids up to a multiple of `m` (at most `maxLen`). */
+function padBatch(b: LabelledBatch, m: number, maxLen: number): LabelledBatch {
+  const [rows, t] = b.ids.shape as [number, number];
+  const tp = Math.max(t, Math.min(maxLen, Math.ceil(t / m) * m));
+  if (tp === t) return b;
+  const ids = concat([b.ids, zeros([rows, tp - t], { dtype: "int32" })], 1); // [B, T']
+  const mask = concat([b.mask, zeros([rows, tp - t], { dtype: "bool" })], 1); // [B, T']
+  dispose([b.ids, b.mask]);
+  const out = { ...b, ids, mask };
+  batchTokens.set(out, rows * t);
+  return out;
 }
 
 /** Validation metrics of one epoch. */
@@ -312,6 +338,12 @@ export async function trainClassifier(
   const { config, smoothing, batchSize, total, labels, tokenizer } = r;
   const ckpt = opts.checkpoint;
   const jit = opts.jit ?? true;
+  const pad = opts.padMultiple ?? 1;
+  if (!Number.isInteger(pad) || pad < 1) {
+    throw new RangeError(
+      `trainClassifier: padMultiple must be a positive integer, got ${pad}`,
+    );
+  }
   const { params, progress } = await fit({
     init: r.init,
     // An ensemble's members learn independently: the sum of their losses.
@@ -326,8 +358,8 @@ export async function trainClassifier(
         batchSize,
         key: foldIn(r.kData, epoch),
         labels: "label",
-      }),
-    tokens: (b) => b.ids.size,
+      }).map((b) => pad > 1 ? padBatch(b, pad, config.maxLen) : b),
+    tokens: (b) => batchTokens.get(b) ?? b.ids.size,
     optimizer: adamw({
       lr: warmupCosine({
         peak: opts.lr ?? 2e-3,
