@@ -10,14 +10,12 @@
 import type * as aq from "arquero";
 import {
   add,
-  concat,
   crossEntropy,
   dispose,
   foldIn,
   type Key,
   key as makeKey,
   split,
-  zeros,
 } from "../../ops/mod.ts";
 import {
   batches,
@@ -41,6 +39,7 @@ import {
 } from "../arch/classifier.ts";
 import { type AdamState, adamw } from "./optim.ts";
 import { warmupCosine } from "./schedules.ts";
+import { batchTokens, padBatch } from "./_pad_batch.ts";
 import { accuracy, macroF1 } from "./metrics.ts";
 import {
   type EpochRecord,
@@ -109,22 +108,6 @@ export interface ClassifierTrainOptions {
    * unpadded ones by their random draws.
    */
   readonly padMultiple?: number;
-}
-
-/** Tokens (padding included) of each batch before {@link padBatch} widened it. */
-const batchTokens = new WeakMap<object, number>();
-
-/** `b` with its length padded by masked pad ids up to a multiple of `m` (at most `maxLen`). */
-function padBatch(b: LabelledBatch, m: number, maxLen: number): LabelledBatch {
-  const [rows, t] = b.ids.shape as [number, number];
-  const tp = Math.max(t, Math.min(maxLen, Math.ceil(t / m) * m));
-  if (tp === t) return b;
-  const ids = concat([b.ids, zeros([rows, tp - t], { dtype: "int32" })], 1); // [B, T']
-  const mask = concat([b.mask, zeros([rows, tp - t], { dtype: "bool" })], 1); // [B, T']
-  dispose([b.ids, b.mask]);
-  const out = { ...b, ids, mask };
-  batchTokens.set(out, rows * t);
-  return out;
 }
 
 /** Validation metrics of one epoch. */
@@ -359,7 +342,7 @@ export async function trainClassifier(
         key: foldIn(r.kData, epoch),
         labels: "label",
       }).map((b) => pad > 1 ? padBatch(b, pad, config.maxLen) : b),
-    tokens: (b) => batchTokens.get(b) ?? b.ids.size,
+    tokens: batchTokens,
     optimizer: adamw({
       lr: warmupCosine({
         peak: opts.lr ?? 2e-3,
