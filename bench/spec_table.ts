@@ -6,9 +6,11 @@
  *
  *   deno run -A bench/spec_table.ts [--task=classify|translate] [--data=PATH]
  *     [--epochs=3] [--seeds=0,1,2] [--specs=a;b;c] [--out=bench/results/x.md]
+ *     [--runs=runs/spec_table]
  *
  * Each run is `deno task train --attention <spec> --epochs <E> --seed <s>
- * --out runs/spec_table/<task>/<spec>/<s>`; a run whose folder already
+ * --out <runs>/<task>/<spec>/<s>` (`<runs>` under `runs/`, where the task may
+ * write; default `runs/spec_table`); a run whose folder already
  * holds a finished result is read back, not trained again, so an
  * interrupted table resumes where it stopped.
  *
@@ -48,6 +50,12 @@ const epochs = Number(args.epochs ?? 3);
 const seeds = (args.seeds ?? "0,1,2").split(",").map(Number);
 const specs = args.specs ? args.specs.split(";") : DEFAULT_SPECS;
 const extra = args.data ? ["--data", args.data] : [];
+const runs = args.runs ?? "runs/spec_table";
+if (!/^runs\/[^.]/.test(runs) || runs.includes("..")) {
+  throw new TypeError(
+    `spec_table: --runs must be a folder under runs/ (deno task train may write only there), got ${runs}`,
+  );
+}
 
 interface Score {
   readonly main: number;
@@ -69,7 +77,7 @@ function parse(text: string): Omit<Score, "seconds"> | null {
 }
 
 async function runOne(spec: string, seed: number): Promise<Score> {
-  const out = `runs/spec_table/${task}/${slug(spec)}/${seed}`;
+  const out = `${runs}/${task}/${slug(spec)}/${seed}`;
   const saved = `${out}/result.txt`;
   try {
     const text = await Deno.readTextFile(saved);

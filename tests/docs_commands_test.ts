@@ -534,6 +534,19 @@ const TREATMENTS: readonly Treatment[] = [
     },
   },
   {
+    match: (w) => task(w, "bench:peers") && w.includes("--jit"),
+    run: async (_, w) => {
+      const extra = ["--quick", "--no-write"];
+      const r = await deno([...w.slice(1), ...extra], 240);
+      assertOk(r, `${w.join(" ")} ${extra.join(" ")}`);
+      assert(
+        /\| wasm \| MLP 784-256-10 b128 SGD step \|.*×/.test(r.stdout),
+        r.stdout,
+      );
+      return `ran with ${extra.join(" ")} (a full run takes about 6 minutes)`;
+    },
+  },
+  {
     match: (w) => task(w, "bench:peers"),
     run: async (_, w) => {
       const extra = ["--quick", "--workloads", "matmul-256", "--no-write"];
@@ -566,6 +579,32 @@ const TREATMENTS: readonly Treatment[] = [
       assertOk(r, w.join(" "));
       assert(/\| cosine \(scale 10\) \| [\d.]+ \(/.test(r.stdout), r.stdout);
       return `ran with ${extra.join(" ")} (the full table takes minutes)`;
+    },
+  },
+  {
+    match: (w) =>
+      w[0] === "deno" && w[1] === "run" && w.includes("bench/spec_table.ts"),
+    run: async (_, w, ctx) => {
+      // the full table is 12 specs × 3 seeds of 3 epochs (about 40 minutes):
+      // one spec, one seed, one epoch on the banking77 slice, in a scratch folder
+      const extra = [
+        "--specs=scaled-dot;score=scaled-dot,norm=sigmoid",
+        "--seeds=0",
+        "--epochs=1",
+        `--data=${ctx.fixtures["banking.csv"]!}`,
+        `--runs=${SCRATCH}/spec_table_${ctx.next++}`,
+      ];
+      const r = await deno([...w.slice(1), ...extra], 180);
+      assertOk(r, `${w.join(" ")} ${extra.join(" ")}`);
+      assert(
+        /\| `score=scaled-dot,norm=sigmoid` \| [\d.]+ ± 0\.00 \|/.test(
+          r.stdout,
+        ),
+        r.stdout,
+      );
+      return `ran with ${
+        extra.join(" ")
+      } (the full table takes about 40 minutes)`;
     },
   },
   {
