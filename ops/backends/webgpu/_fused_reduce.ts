@@ -83,18 +83,19 @@ export function combinePartials(kernel: FusedReduce): FusedReduce {
   };
 }
 
-/** The body of a fused reduction's shader (after the header and MATH). */
-export function reduceSource(kernel: FusedReduce, wordAt: WordAt): string {
+/**
+ * The loads among the `live` nodes of a reduce kernel, and the kept and
+ * reduced axes each collapsed where every load allows, with each load's
+ * strides along both.
+ */
+export function reduceLayout(kernel: FusedReduce, live: readonly number[]): {
+  loads: number[];
+  kept: ReturnType<typeof collapseAxes>;
+  red: ReturnType<typeof collapseAxes>;
+  keptStrides: Map<number, number[]>;
+  redStrides: Map<number, number[]>;
+} {
   const { nodes, axes } = kernel;
-  const kind = kernel.op === "sum"
-    ? "reduce_sum"
-    : kernel.op === "max"
-    ? "reduce_max"
-    : "reduce_min";
-  const { nOut, nR, parts, chunk } = reduceSizes(kernel);
-  const dt = nodes[kernel.value]!.dtype;
-  const t = wgslType(dt);
-  const live = reachable(nodes, [kernel.value]);
   const loads = live.filter((n) => nodes[n]!.kind === "load");
   const strideOf = (n: number) => (nodes[n] as FusedLoad).strides;
   const keptAxes = kernel.shape.flatMap((_, a) => axes.includes(a) ? [] : [a]);
@@ -108,6 +109,25 @@ export function reduceSource(kernel: FusedReduce, wordAt: WordAt): string {
   );
   const keptStrides = new Map(loads.map((n, j) => [n, kept.strides[j]!]));
   const redStrides = new Map(loads.map((n, j) => [n, red.strides[j]!]));
+  return { loads, kept, red, keptStrides, redStrides };
+}
+
+/** The body of a fused reduction's shader (after the header and MATH). */
+export function reduceSource(kernel: FusedReduce, wordAt: WordAt): string {
+  const { nodes } = kernel;
+  const kind = kernel.op === "sum"
+    ? "reduce_sum"
+    : kernel.op === "max"
+    ? "reduce_max"
+    : "reduce_min";
+  const { nOut, nR, parts, chunk } = reduceSizes(kernel);
+  const dt = nodes[kernel.value]!.dtype;
+  const t = wgslType(dt);
+  const live = reachable(nodes, [kernel.value]);
+  const { kept, red, keptStrides, redStrides } = reduceLayout(
+    kernel,
+    live,
+  );
 
   // Invariant along the reduced axes: computed once per output.
   const invariant = new Set<number>();

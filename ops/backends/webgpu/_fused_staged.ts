@@ -8,7 +8,6 @@
 
 import { type FusedLoad, type FusedReduce, reductionsOf } from "../fused.ts";
 import {
-  collapseAxes,
   fromWord,
   letStatements,
   name,
@@ -17,7 +16,7 @@ import {
   splitIndex,
   toWord,
 } from "./_fused_expr.ts";
-import { reduceSizes, type WordAt } from "./_fused_reduce.ts";
+import { reduceLayout, reduceSizes, type WordAt } from "./_fused_reduce.ts";
 import { combine, ident, unrolledLoop } from "./_reduce.ts";
 import { WG, wgslType } from "./_wgsl.ts";
 
@@ -38,7 +37,7 @@ export function stagedInOne(k: FusedReduce): boolean {
 
 /** The body of the shader (after the header and MATH). */
 export function stagedSource(kernel: FusedReduce, wordAt: WordAt): string {
-  const { nodes, axes } = kernel;
+  const { nodes } = kernel;
   const reds = reductionsOf(kernel);
   const epi = kernel.epilogue ?? [];
   const { nOut, nR } = reduceSizes(kernel);
@@ -46,19 +45,10 @@ export function stagedSource(kernel: FusedReduce, wordAt: WordAt): string {
     ...reds.map((r) => r.value),
     ...epi.map((e) => e.node),
   ]);
-  const loads = live.filter((n) => nodes[n]!.kind === "load");
-  const strideOf = (n: number) => (nodes[n] as FusedLoad).strides;
-  const keptAxes = kernel.shape.flatMap((_, a) => axes.includes(a) ? [] : [a]);
-  const kept = collapseAxes(
-    keptAxes.map((a) => kernel.shape[a]!),
-    loads.map((n) => keptAxes.map((a) => strideOf(n)[a]!)),
+  const { kept, red, keptStrides, redStrides } = reduceLayout(
+    kernel,
+    live,
   );
-  const red = collapseAxes(
-    axes.map((a) => kernel.shape[a]!),
-    loads.map((n) => axes.map((a) => strideOf(n)[a]!)),
-  );
-  const keptStrides = new Map(loads.map((n, j) => [n, kept.strides[j]!]));
-  const redStrides = new Map(loads.map((n, j) => [n, red.strides[j]!]));
   // Invariant along the reduced axes: computed once per output element.
   const invariant = new Set<number>();
   for (const n of live) {
