@@ -48,7 +48,8 @@ async function builtAt(out: URL): Promise<number> {
   return oldest;
 }
 
-async function bundleOne(entry: string, out: URL): Promise<void> {
+/** Bundles `entry` (a path under the repository) for the browser into `out`. */
+export async function bundleOne(entry: string, out: URL): Promise<void> {
   const res = await new Deno.Command(Deno.execPath(), {
     args: [
       "bundle",

@@ -22,6 +22,7 @@ import { chromium } from "npm:playwright-core@1.65.2";
 import type { PageSummary, TestResult } from "./_registry.ts";
 import { wrapTestBundle } from "./_registry.ts";
 import { runPlayground } from "./playground.ts";
+import { bundleOne } from "../../web/build.ts";
 
 /** Chromium's flags: WebGPU on SwiftShader, no sandbox (containers), quiet start. */
 const CHROMIUM_ARGS: readonly string[] = [
@@ -106,25 +107,7 @@ async function bundle(): Promise<string> {
   try {
     const out = `${dir}/bundle.js`;
     const entry = new URL("./entry.ts", import.meta.url).pathname;
-    const res = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "bundle",
-        "--quiet",
-        "--platform",
-        "browser",
-        "--format",
-        "esm",
-        "--external",
-        "node:*",
-        "-o",
-        out,
-        entry,
-      ],
-      cwd: ROOT.pathname,
-      stdout: "inherit",
-      stderr: "inherit",
-    }).output();
-    if (!res.success) throw new Error("deno bundle failed");
+    await bundleOne(entry, new URL(`file://${out}`));
     return wrapTestBundle(await Deno.readTextFile(out));
   } finally {
     await Deno.remove(dir, { recursive: true });
