@@ -17,7 +17,10 @@ import {
   reductionsOf,
 } from "./fused.ts";
 
-const cpuBackend = new CpuBackend();
+// Made on first use: cpu.ts imports this file (through flash_reference.ts),
+// so at import time CpuBackend may not be defined yet.
+let cpuBackendOnce: CpuBackend | undefined;
+const cpu = (): CpuBackend => (cpuBackendOnce ??= new CpuBackend());
 
 function hostArray(dtype: DType, n: number): HostArray {
   return dtype === "float32"
@@ -87,7 +90,7 @@ function evalNodes(
         return { handle: v, aval: aval(nodes[a]!.dtype) };
       });
       vals.push(
-        cpuBackend.run(
+        cpu().run(
           node.prim,
           operands,
           node.params,
@@ -139,7 +142,7 @@ function runReduce(
       );
     }
     const dtype = nodes[r.value]!.dtype;
-    return results[j] = cpuBackend.run(
+    return results[j] = cpu().run(
       REDUCE_PRIMS[r.op],
       [{ handle: v, aval: { shape, dtype } }],
       { axes: kernel.axes },
