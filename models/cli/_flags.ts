@@ -2,6 +2,8 @@
 // the rules every value must meet (one rule, one wording), and which
 // `--attention` values are files.
 
+import type { Average } from "../train/fit_types.ts";
+
 /** Whether an `--attention` value names a file of the user's (a path to .ts/.js). */
 export function isAttentionPath(v: string): boolean {
   return /\.(ts|mts|js|mjs)$/.test(v) || /^(\.{0,2}\/|file:)/.test(v);
@@ -52,6 +54,24 @@ export const rules = {
       throw new RangeError(`${flag}: expected ${list}, got ${v ?? "nothing"}`);
     }
     return v as C;
+  },
+  /** A weight average, `ema:DECAY` (DECAY in (0, 1)) or `swa:EPOCH` (at least 1). */
+  average(flag: string, v: string | undefined): Average {
+    const [kind, x] = (v ?? "").split(":", 2);
+    if (kind === "ema" && x !== undefined) {
+      const decay = Number(x);
+      if (x !== "" && decay > 0 && decay < 1) return { kind, decay };
+    } else if (kind === "swa" && x !== undefined) {
+      const start = Number(x);
+      if (x !== "" && Number.isInteger(start) && start >= 1) {
+        return { kind, start };
+      }
+    }
+    throw new RangeError(
+      `${flag}: expected ema:DECAY with DECAY in (0, 1) or swa:EPOCH with EPOCH at least 1, got ${
+        v ?? "nothing"
+      }`,
+    );
   },
   /** A non-empty string. */
   text(flag: string, v: string | undefined): string {

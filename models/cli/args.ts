@@ -6,6 +6,7 @@
  */
 
 import { ATTENTION_HELP, parseAttention } from "../arch/attention_syntax.ts";
+import type { Average } from "../train/fit_types.ts";
 import { flags, isAttentionPath, rules } from "./_flags.ts";
 
 export { isAttentionPath };
@@ -47,6 +48,8 @@ export interface TrainArgs {
   layers: number | null;
   /** classify: dropout rate, or null for the run's (0.2 when new). */
   dropout: number | null;
+  /** classify: weight averaging, or null for the run's (none when new). */
+  average: Average | null;
   /** Peak learning rate. */
   lr: number;
   /** Backend, or null for heed's choice. */
@@ -116,6 +119,13 @@ ${ATTENTION_HELP}
   --dropout X                classify: dropout rate in [0, 1) (default 0.2). --d-model,
                              --layers and --dropout are kept in the checkpoint like
                              --ensemble
+  --average ema:D|swa:E      classify: evaluate, keep and save an average of the weights:
+                             ema:D an exponential moving average after every step with
+                             decay D in (0, 1) (e.g. ema:0.998; TensorFlow's warm-up
+                             min(D, (1+t)/(10+t)) at step t), swa:E the mean of the
+                             weights at the end of every epoch from epoch E on (default:
+                             none). Kept in the checkpoint; --resume keeps the run's
+                             unless given again, and refuses another
   --max-tokens N             translate: tokens per batch, padding included, at least 1
                              (default 4096; lower it if a long-sentence data set runs out
                              of memory; the GRU needs about 1024 on wasm)
@@ -159,6 +169,7 @@ const ONLY_CLASSIFY = [
   "--d-model",
   "--layers",
   "--dropout",
+  "--average",
 ];
 
 /** Parses `train` arguments; throws a RangeError naming the bad flag. */
@@ -179,6 +190,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     dModel: null,
     layers: null,
     dropout: null,
+    average: null,
     lr: 2e-3,
     backend: null,
     seed: 0,
@@ -250,6 +262,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         break;
       case "--dropout":
         a.dropout = rules.fraction(flag, value());
+        break;
+      case "--average":
+        a.average = rules.average(flag, value());
         break;
       case "--lr":
         a.lr = rules.positive(flag, value());

@@ -42,6 +42,7 @@ import { warmupCosine } from "./schedules.ts";
 import { batchTokens, padBatch } from "./_pad_batch.ts";
 import { accuracy, macroF1 } from "./metrics.ts";
 import {
+  type Average,
   type EpochRecord,
   fit,
   type FitMetadata,
@@ -72,6 +73,11 @@ export interface ClassifierTrainOptions {
   readonly clip?: number;
   /** Label smoothing (default 0.1). */
   readonly labelSmoothing?: number;
+  /**
+   * Weight averaging, evaluated and kept as the model's weights (default
+   * none; a resumed run keeps its own, and refuses another).
+   */
+  readonly average?: Average;
   /** Seed of every random choice (default 0). */
   readonly seed?: number;
   /** Fraction of train held out for early stopping (default 0.1). */
@@ -379,6 +385,7 @@ export async function trainClassifier(
       }
       : {}),
     resume: r.resume,
+    ...(opts.average ? { average: opts.average } : {}),
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
     ...(opts.onStart ? { onStart: opts.onStart } : {}),
     onStep: opts.onStep,

@@ -26,20 +26,29 @@ import {
   valueAndGrad,
   zeros,
 } from "../../ops/mod.ts";
-import { clipByGlobalNorm, type Optimizer, stepAsTensor } from "./optim.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
-import { checkFinite, validateParams } from "./validate.ts";
+import { clipByGlobalNorm, stepAsTensor } from "./optim.ts";
+import { saveCheckpoint } from "./checkpoint.ts";
+import { checkFinite } from "./validate.ts";
+import {
+  type AverageState,
+  checkAverage,
+  emaUpdate,
+  initAverage,
+  resolveAverage,
+  swaUpdate,
+} from "./_average.ts";
+import { checkResumed } from "./_fit_resume.ts";
 import type {
   EpochRecord,
-  FitCheckpoint,
-  FitMetadata,
   FitOptions,
   FitProgress,
   FitResult,
   StepProgress,
 } from "./fit_types.ts";
 
+export { loadFitCheckpoint } from "./_fit_resume.ts";
 export type {
+  Average,
   EpochRecord,
   FitCheckpoint,
   FitMetadata,
@@ -102,80 +111,8 @@ interface State<P, S> {
   readonly lossSum: Tensor;
   /** The best parameters so far (in the loop's state so `carry` keeps them alive). */
   readonly best: P | null;
-}
-
-/**
- * Loads a checkpoint that {@link fit} saved, typed by the caller's metadata
- * `Meta` and metrics `M`. `check` sees the metadata first (throw there to
- * refuse another kind of run); a file without fit's progress is a
- * RangeError.
- */
-export async function loadFitCheckpoint<P, S, Meta extends object, M>(
-  path: string,
-  check?: (metadata: Partial<FitMetadata<Meta, M>>) => void,
-): Promise<FitCheckpoint<P, S, Meta, M>> {
-  const ck = await loadCheckpoint<
-    P,
-    { opt: S; best: P | null },
-    Partial<FitMetadata<Meta, M>>
-  >(path);
-  check?.(ck.metadata);
-  const { fit: progress } = ck.metadata;
-  if (
-    ck.optState === undefined || typeof progress !== "object" ||
-    progress === null || !Number.isInteger(progress.epoch)
-  ) {
-    throw new RangeError(
-      `resume: ${path} is not a training checkpoint (no optimiser state or fit progress)`,
-    );
-  }
-  return {
-    params: ck.params,
-    opt: ck.optState.opt,
-    best: ck.optState.best ?? null,
-    metadata: ck.metadata as FitMetadata<Meta, M>,
-  };
-}
-
-/**
- * A resumed checkpoint must hold what a fresh run would (every leaf's name,
- * dtype and shape, for the parameters, the best ones and the optimiser
- * state) and finite parameters; else a TypeError or RangeError naming the
- * first leaf at fault, before any step.
- */
-async function checkResumed<P, S>(
-  saved: { readonly params: P; readonly opt: S; readonly best: P | null },
-  opts: { readonly init: () => P; readonly optimizer: Optimizer<S> },
-  what: string,
-): Promise<void> {
-  const fresh = scope(() => {
-    const params = opts.init();
-    return { params, opt: opts.optimizer.init(params) };
-  });
-  try {
-    validateParams(fresh.params, saved.params, { what });
-    if (saved.best !== null) {
-      validateParams(fresh.params, saved.best, { what: `${what} (best)` });
-    }
-    validateParams(fresh.opt, saved.opt, { what: `${what} (optimiser)` });
-  } finally {
-    dispose(fresh);
-  }
-  for (
-    const [tree, which] of [[saved.params, what], [
-      saved.best,
-      `${what} (best)`,
-    ]] as const
-  ) {
-    const bad = await checkFinite(tree);
-    if (bad !== null) {
-      throw new RangeError(
-        `${which}: parameter ${
-          JSON.stringify(bad)
-        } is not finite (NaN or infinity); it cannot be trained on`,
-      );
-    }
-  }
+  /** The weight average (null without averaging). */
+  readonly avg: AverageState<P> | null;
 }
 
 /**
@@ -223,6 +160,16 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
   if (opts.jit !== undefined && typeof opts.jit !== "boolean") {
     throw new TypeError(`fit: jit must be a boolean, got ${typeof opts.jit}`);
   }
+  checkAverage(opts.average);
+  const saved = opts.resume ?? null;
+  const what = opts.checkpoint?.path ?? "checkpoint";
+  const average = saved
+    ? resolveAverage(opts.average, saved.metadata.fit.average, what)
+    : opts.average ?? null;
+  // the EMA follows every step, inside the jitted step
+  const ema = average?.kind === "ema" ? average.decay : null;
+  const emaStep = <A extends AverageState<P> | null>(a: A, p: P): A =>
+    (a && ema !== null ? emaUpdate(a, p, ema) : a) as A;
   // The gradients are a pytree shaped like the parameters.
   const vg = valueAndGrad(
     opts.loss as (p: unknown, b: unknown, k: Key) => Tensor,
@@ -234,10 +181,18 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
     const grads = clip === undefined ? g : clipByGlobalNorm(g, clip).grads;
     return { grads, lossSum: add(lossSum, loss) };
   };
-  const wholeStep = (p: P, o: S, l: Tensor, b: B, k: Key) => {
+  const wholeStep = (
+    p: P,
+    o: S,
+    l: Tensor,
+    a: AverageState<P> | null,
+    b: B,
+    k: Key,
+  ) => {
     const { grads, lossSum } = gradStep(p, l, b, k);
     const next = optimizer.update(p, grads, o);
-    return { params: next.params, opt: next.state, lossSum };
+    const avg = emaStep(a, next.params);
+    return { params: next.params, opt: next.state, lossSum, avg };
   };
   const jitWhole = opts.jit === false ? null : jit(wholeStep);
   // An optimiser whose state holds numbers (a step counted on the host)
@@ -248,14 +203,28 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
     const hostState = treeLeaves(s.opt).some((x) => typeof x === "number");
     try {
       if (jitWhole && !hostState) {
-        const r = jitWhole(s.params, s.opt, s.lossSum, traceable(b) as B, k);
+        const r = jitWhole(
+          s.params,
+          s.opt,
+          s.lossSum,
+          s.avg,
+          traceable(b) as B,
+          k,
+        );
         return { ...r, best: s.best };
       }
       const { grads, lossSum } = jitGrads
         ? jitGrads(s.params, s.lossSum, traceable(b) as B, k)
         : gradStep(s.params, s.lossSum, b, k);
       const next = optimizer.update(s.params, grads, s.opt);
-      return { params: next.params, opt: next.state, lossSum, best: s.best };
+      const avg = emaStep(s.avg, next.params);
+      return {
+        params: next.params,
+        opt: next.state,
+        lossSum,
+        best: s.best,
+        avg,
+      };
     } catch (e) {
       // A loss (or an update) that reads values or uses its key on the
       // host cannot be traced: say how to run it anyway.
@@ -272,21 +241,22 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
   };
   const programs = () =>
     (jitWhole?.cacheSize ?? 0) + (jitGrads?.cacheSize ?? 0);
-  const saved = opts.resume ?? null;
   let state: State<P, S>;
   if (saved) {
     // checkpoints saved before the step counter was a tensor hold a number
     const opt = stepAsTensor(saved.opt);
-    await checkResumed(
-      { ...saved, opt },
-      opts,
-      opts.checkpoint?.path ?? "checkpoint",
-    );
+    await checkResumed({ ...saved, opt }, opts, what);
+    if (average && !saved.average) {
+      throw new RangeError(
+        `resume: ${what} holds no weight average, though its run averages`,
+      );
+    }
     state = {
       params: saved.params,
       opt,
       lossSum: zeros([]),
       best: saved.best,
+      avg: average ? saved.average : null,
     };
   } else {
     const params = opts.init();
@@ -295,6 +265,7 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
       opt: optimizer.init(params),
       lossSum: zeros([]),
       best: null,
+      avg: average ? initAverage(params) : null,
     };
   }
   const p0 = saved?.metadata.fit;
@@ -317,6 +288,7 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
     bestEpoch: best.epoch,
     trainSeconds,
     history,
+    average,
   });
   const monitor = new LossMonitor();
   let epoch = p0?.epoch ?? 0;
@@ -354,7 +326,14 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
     }
     const seconds = (performance.now() - t0) / 1000;
     trainSeconds += seconds;
-    const metrics = await opts.evaluate(state.params, epoch);
+    // SWA averages from its start epoch on; until then the raw parameters count
+    if (average?.kind === "swa" && epoch >= average.start) {
+      state = carry(state, (s) => ({ ...s, avg: swaUpdate(s.avg!, s.params) }));
+    }
+    const averaged = average?.kind === "ema" ||
+      (average?.kind === "swa" && epoch >= average.start);
+    const current = (s: State<P, S>) => averaged ? s.avg!.params : s.params;
+    const metrics = await opts.evaluate(current(state), epoch);
     const score = opts.score(metrics);
     if (!Number.isFinite(score)) {
       throw new RangeError(`fit: the score of epoch ${epoch} is ${score}`);
@@ -370,19 +349,19 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
     await opts.onEpoch?.(record);
     if (best.score === null || score > best.score) {
       best = { score, epoch };
-      state = carry(state, (s) => ({ ...s, best: s.params }));
+      state = carry(state, (s) => ({ ...s, best: current(s) }));
     }
     if (opts.checkpoint) {
       await saveCheckpoint(opts.checkpoint.path, {
         params: state.params,
-        optState: { opt: state.opt, best: state.best },
+        optState: { opt: state.opt, best: state.best, average: state.avg },
         metadata: { ...opts.checkpoint.metadata, fit: progress(epoch) },
       });
     }
   }
   dispose(state.lossSum);
   return {
-    params: state.best ?? state.params,
+    params: state.best ?? (state.avg ?? state).params,
     progress: progress(epoch),
     programs: programs(),
   };

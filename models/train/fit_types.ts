@@ -45,6 +45,17 @@ export type EpochRecord<M> =
   }
   & M;
 
+/**
+ * Weight averaging (see {@link FitOptions.average}): `ema` keeps an
+ * exponential moving average of the parameters after every step, with
+ * decay dₜ = min(decay, (1 + t) / (10 + t)) at the t-th update (0-based);
+ * `swa` keeps the uniform mean of the parameters at the end of every epoch
+ * from epoch `start` on.
+ */
+export type Average =
+  | { readonly kind: "ema"; readonly decay: number }
+  | { readonly kind: "swa"; readonly start: number };
+
 /** Where a run stands: saved in every checkpoint as its `fit` metadata. */
 export interface FitProgress<M> {
   /** The last completed epoch. */
@@ -59,6 +70,8 @@ export interface FitProgress<M> {
   readonly trainSeconds: number;
   /** Every completed epoch's record. */
   readonly history: readonly EpochRecord<M>[];
+  /** The run's weight averaging (null: none; absent in older checkpoints). */
+  readonly average?: Average | null;
 }
 
 /** A checkpoint's metadata as `fit` writes it: the caller's, plus `fit`. */
@@ -72,6 +85,8 @@ export interface FitCheckpoint<P, S, Meta, M> {
   readonly opt: S;
   /** The parameters of the best epoch so far (null before any evaluation). */
   readonly best: P | null;
+  /** The running weight average and its update count (null without averaging). */
+  readonly average: { readonly params: P; readonly count: Tensor } | null;
   /** The caller's metadata and the run's progress. */
   readonly metadata: FitMetadata<Meta, M>;
 }
@@ -127,6 +142,14 @@ export interface FitOptions<P, B, M extends object, S, Meta extends object> {
   readonly onEpoch?: (record: EpochRecord<M>) => void | Promise<void>;
   /** Called after every step (no readback happens for it). */
   readonly onStep?: ((p: StepProgress) => void) | undefined;
+  /**
+   * Average the weights (default: none). The average, not the last step's
+   * parameters, is what `evaluate` sees (from the first averaged epoch
+   * on), what becomes best and what fit returns; the optimiser trains the
+   * raw parameters. Kept in the checkpoint: a resumed run keeps its own
+   * when this is absent, and refuses another.
+   */
+  readonly average?: Average;
   /**
    * Run the whole step (loss, gradients, clipping and the optimiser's
    * update) under `jit` (default true): one trace per batch shape (bucket
