@@ -46,6 +46,7 @@ export function classifyOptions(
       ...(args.layers === null ? {} : { layers: args.layers }),
       ...(args.dropout === null ? {} : { dropout: args.dropout }),
     },
+    ...(args.average === null ? {} : { average: args.average }),
   };
 }
 
