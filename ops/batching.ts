@@ -15,6 +15,7 @@ import { type Tensor, Tracer } from "./tensor.ts";
 import type { Backend } from "./backend.ts";
 import { backendOf } from "./_convert.ts";
 import { SHAPE_BATCH_RULES } from "./batching_shape.ts";
+import { flashBatch } from "./flash/_batch.ts";
 import {
   type BatchRule,
   type Bdim,
@@ -336,4 +337,5 @@ export const BATCH_RULES: { [P in Primitive]: BatchRule<P> } = {
   iota: notBatched("iota"),
   random_uniform: randomUniform,
   custom_lin: customLin,
+  flash_attention: flashBatch,
 };

@@ -29,6 +29,7 @@ import {
 import { broadcastTo, reshape } from "./shape_ops.ts";
 import { zerosFor } from "./_convert.ts";
 import type { LinearTrace } from "./linearize.ts";
+import { flashJvp } from "./flash/_ad.ts";
 
 /** A value with its tangent, owned by one JVP level. */
 export class JvpTracer extends Tracer {
@@ -281,4 +282,5 @@ export const JVP_RULES: { [P in Primitive]: JvpRule<P> } = {
   custom_lin: () => {
     throw new TypeError("custom_lin: cannot be differentiated in forward mode");
   },
+  flash_attention: flashJvp,
 };

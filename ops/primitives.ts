@@ -11,6 +11,7 @@
  */
 
 import type { DType } from "./dtype.ts";
+import type { FlashParams } from "./backends/flash.ts";
 
 /** A parameterless primitive. */
 export type NoParams = Record<string, never>;
@@ -263,6 +264,8 @@ export interface PrimitiveParams {
   };
   /** Params of `custom_lin`. */
   custom_lin: CustomLinParams;
+  /** Fused attention (see `backends/flash.ts`): operands by `params.mode`. */
+  flash_attention: FlashParams;
 }
 
 /** The name of a primitive. */
@@ -290,6 +293,7 @@ const STRUCTURAL: { [P in Exclude<Primitive, ElementwisePrimitive>]: P } = {
   iota: "iota",
   random_uniform: "random_uniform",
   custom_lin: "custom_lin",
+  flash_attention: "flash_attention",
 };
 
 /** Every primitive name, for iteration in tests. */

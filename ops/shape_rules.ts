@@ -13,6 +13,7 @@ import {
   sizeOf,
 } from "./dtype.ts";
 import type { Params, Primitive } from "./primitives.ts";
+import { flashShape } from "./flash/_shape.ts";
 
 /** A shape rule: input avals and params to the output aval. */
 export type ShapeRule<P extends Primitive> = (
@@ -389,6 +390,7 @@ export const SHAPE_RULES: { [P in Primitive]: ShapeRule<P> } = {
   custom_lin: () => {
     throw new TypeError("custom_lin: has no eager shape rule");
   },
+  flash_attention: flashShape,
 };
 
 /** Applies the shape rule of `prim`. */

@@ -14,6 +14,7 @@ import { releaseNow, scopeCreated } from "./memory.ts";
 import { add, div, mul, neg, where } from "./elementwise.ts";
 import { zeros } from "./creation.ts";
 import { type LinearProgram, LinearVar } from "./linearize.ts";
+import { flashTranspose } from "./flash/_ad.ts";
 
 /** An operand of a transpose rule: a constant, or the aval of a linear input. */
 export type TransposeArg = Tensor | LinearVar;
@@ -192,6 +193,7 @@ export const TRANSPOSE_RULES: { [P in Primitive]?: TransposeRule<P> } = {
     null,
   ],
   custom_lin: (ct, _args, p) => p.bwd(ct) as (Tensor | null)[],
+  flash_attention: flashTranspose,
 };
 
 /**

@@ -38,6 +38,7 @@ import {
 } from "./_cpu_layout.ts";
 import { dotGeneralKernel } from "./_cpu_matmul.ts";
 import { ARG_KERNELS, REDUCE_KERNELS } from "./_cpu_reduce.ts";
+import { runFlashReference } from "./flash_reference.ts";
 
 export type { CpuKernel, CpuOperand } from "./_cpu_common.ts";
 
@@ -65,6 +66,8 @@ const KERNELS: { [P in Primitive]: CpuKernel<P> } = {
       "custom_lin has no kernel; it only appears in linear programs",
     );
   },
+  flash_attention: (inputs, params) =>
+    runFlashReference(params, inputs.map((x) => x.handle)),
 };
 
 const ARRAY_TYPES: {

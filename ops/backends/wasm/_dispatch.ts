@@ -33,6 +33,7 @@ import {
   toRows,
 } from "./_grid.ts";
 import { randomUniformInto } from "./_random.ts";
+import { hasFlash } from "../flash.ts";
 
 /** An operand: its byte address and abstract value. */
 export interface Ref {
@@ -53,6 +54,8 @@ export interface DispatchContext extends GridContext {
     params: Params<"dot_general">,
     out: Aval,
   ): Block;
+  /** The backend, whose `runFlash` (when it has one) runs `flash_attention`. */
+  readonly flash?: object;
 }
 
 /**
@@ -378,4 +381,10 @@ export const KERNELS: { [P in Primitive]: WasmKernel<P> } = {
     randomUniformInto(ctx, ins[0]!.ptr, params, o)
   ),
   custom_lin: onCpu, // the CPU reference explains that it has no kernel
+  // The backend's tiled kernel, else the CPU reference (the meaning).
+  flash_attention: (ctx, ins, blocks, params) => {
+    if (!ctx.flash || !hasFlash(ctx.flash)) return null;
+    const operands = ins.map((x, i) => ({ handle: blocks[i], aval: x.aval }));
+    return ctx.flash.runFlash(params, operands) as Block;
+  },
 };

@@ -18,6 +18,7 @@ import {
   type Primitive,
 } from "../../primitives.ts";
 import { tableOf } from "../contract.ts";
+import { hasFlash } from "../flash.ts";
 import type { Dispatch, GpuBuffer } from "./_kernel.ts";
 import { elementwiseDispatch } from "./_elementwise.ts";
 import {
@@ -63,6 +64,8 @@ export interface PlanContext {
   encode(d: Dispatch): void;
   /** The open command encoder (for clears and copies). */
   encoder(): GPUCommandEncoder;
+  /** The backend, whose `runFlash` (when it has one) runs `flash_attention`. */
+  readonly flash?: object;
 }
 
 /** Encodes primitive `P` on `ins` into `outBuf`. */
@@ -236,5 +239,18 @@ export const KERNELS: { [P in Primitive]: GpuKernel<P> } = {
     throw new TypeError(
       "custom_lin has no kernel; it only appears in linear programs",
     );
+  },
+  // runFlash returns new storage; it is copied into the planned output.
+  flash_attention: (ctx, ins, params, out, outBuf) => {
+    if (!ctx.flash || !hasFlash(ctx.flash)) {
+      throw new Error(
+        "webgpu: flash_attention has no WGSL kernel yet (this backend has no runFlash); use the cpu backend",
+      );
+    }
+    const operands = ins.map((x) => ({ handle: x.buf, aval: x.aval }));
+    const res = ctx.flash.runFlash(params, operands) as GpuBuffer;
+    const bytes = sizeOf(out.shape) * 4;
+    ctx.encoder().copyBufferToBuffer(res.buffer, 0, outBuf.buffer, 0, bytes);
+    ctx.free(res);
   },
 };
