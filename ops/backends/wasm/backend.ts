@@ -155,6 +155,7 @@ export class WasmBackend implements Backend, FusedBackend {
       arena,
       matmul: (ins, blocks, params, out) =>
         matmul(matmulContext, ins, blocks, params, out),
+      flash: this, // flash_attention calls this.runFlash when there is one
     };
   }
 
