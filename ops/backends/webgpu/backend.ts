@@ -103,6 +103,7 @@ export class WebGpuBackend implements Backend, FusedBackend {
       free: (b) => this.free(b),
       encode: (d) => this.#batch.encode(d),
       encoder: () => this.#batch.encoder(),
+      flash: this, // flash_attention calls this.runFlash when there is one
     };
     const limits = this.info.limits;
     this.#fused = {
