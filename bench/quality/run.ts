@@ -2,7 +2,8 @@
  * The banking77 quality runner: trains one configuration with `train`
  * under `/usr/bin/time -v` and appends what it gave to
  * bench/quality/results.jsonl (best validation accuracy and its epoch,
- * test accuracy, wall and process CPU seconds, the command).
+ * test accuracy and macro-F1, wall and process CPU seconds, peak resident
+ * memory, the command).
  *
  * Usage:
  *   deno run -A bench/quality/run.ts NAME [train flags...]
@@ -72,6 +73,9 @@ const result = {
   wallSeconds: timeField("Elapsed \\(wall clock\\) time \\(h:mm:ss or m:ss\\)"),
   userSeconds: timeField("User time \\(seconds\\)"),
   sysSeconds: timeField("System time \\(seconds\\)"),
+  peakRssMiB: Math.round(
+    timeField("Maximum resident set size \\(kbytes\\)") / 1024,
+  ),
   load: (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3),
 };
 await Deno.writeTextFile(

@@ -216,3 +216,69 @@ Deno.test("train --average reads ema:DECAY and swa:EPOCH and refuses anything el
     "--average: only for --task classify",
   );
 });
+
+const CLI = new URL("../../models/cli/train.ts", import.meta.url).pathname;
+const BANKING =
+  new URL("../../data/datasets/banking77/train.csv", import.meta.url).pathname;
+
+/** `train` on the first 120 banking77 rows, on the CPU backend. */
+async function trainCli(
+  dir: string,
+  extra: string[],
+): Promise<{ code: number; text: string }> {
+  const csv = `${dir}/small.csv`;
+  const lines = (await Deno.readTextFile(BANKING)).split(/\r?\n/);
+  await Deno.writeTextFile(csv, lines.slice(0, 121).join("\n") + "\n");
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      `--allow-write=${dir}`,
+      "--allow-env",
+      CLI,
+      ...["--data", csv, "--batch-size", "32", "--out", `${dir}/run`],
+      ...["--d-model", "16", "--layers", "1"],
+      ...extra,
+    ],
+    env: { HEED_BACKEND: "cpu", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const d = new TextDecoder();
+  return { code, text: d.decode(stdout) + d.decode(stderr) };
+}
+
+Deno.test("train --resume keeps the run's --average and refuses another", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_train_average_" });
+  try {
+    const path = `${dir}/run/checkpoint.safetensors`;
+    const first = await trainCli(dir, [
+      "--epochs",
+      "1",
+      "--average",
+      "ema:0.9",
+    ]);
+    assertEquals(first.code, 0, first.text);
+    const other = await trainCli(dir, [
+      ...["--epochs", "2", "--resume", "--average", "swa:1"],
+    ]);
+    assertEquals(other.code === 0, false, other.text);
+    assertEquals(
+      other.text.includes("averages its weights by ema:0.9, not swa:1"),
+      true,
+      other.text,
+    );
+    const kept = await trainCli(dir, ["--epochs", "2", "--resume"]);
+    assertEquals(kept.code, 0, kept.text);
+    const saved = await loadFitCheckpoint<W, SgdState, Meta, M>(path);
+    assertEquals(saved.metadata.fit.epoch, 2);
+    assertEquals(saved.metadata.fit.average, { kind: "ema", decay: 0.9 });
+    // the EMA has seen every step of both epochs
+    assertEquals(
+      await saved.average?.count.item(),
+      saved.metadata.fit.step,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
