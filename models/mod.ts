@@ -149,8 +149,11 @@ export {
 export {
   type BeamOptions,
   beamSearch,
+  DECODE_BUCKET,
+  decoderPrograms,
   type StepDecoder,
   transformerDecoder,
+  type TransformerDecoderOptions,
 } from "./arch/decoding.ts";
 
 // Training

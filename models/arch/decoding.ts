@@ -1,31 +1,15 @@
 /**
  * Decoding for the translators: one beam search with the GNMT length
  * penalty lp(n) = ((5 + n) / 6)^α over any {@link StepDecoder}; greedy
- * decoding is beam search with one beam. The model runs on the device;
- * choosing tokens happens on the host, one readback per step.
+ * decoding is beam search with one beam. The model runs on the device
+ * (the Transformer's encoder and decoder step under `jit`, see
+ * `transformerDecoder`); choosing tokens happens on the host, one readback
+ * per step.
  *
  * @module
  */
 
-import {
-  dispose,
-  logSoftmax,
-  ones,
-  reshape,
-  scope,
-  slice,
-  take,
-  type Tensor,
-  tensor,
-} from "../../ops/mod.ts";
-import {
-  decode,
-  encode,
-  type SourceBatch,
-  translatorConfig,
-  type TranslatorOptions,
-  type TranslatorParams,
-} from "./translator.ts";
+import { dispose, type Tensor, tensor } from "../../ops/mod.ts";
 
 interface Hyp {
   readonly tokens: number[];
@@ -216,48 +200,9 @@ export async function beamSearch<S>(
   });
 }
 
-/**
- * The Transformer translator as a {@link StepDecoder} for `batch`: its
- * state is the encoder memory, repeated once per beam.
- */
-export function transformerDecoder(
-  params: TranslatorParams,
-  batch: SourceBatch,
-  opts: TranslatorOptions,
-): StepDecoder<{ readonly memory: Tensor; readonly srcMask: Tensor }> {
-  const config = { config: opts.config };
-  const b = batch.src.shape[0]!;
-  return {
-    batch: b,
-    maxLen: translatorConfig(opts.config).maxLen - 1,
-    start: (k) =>
-      scope(() => {
-        // Every sentence's memory repeated once per beam: rows b·k + j.
-        const rep = beamRows(b, k);
-        return {
-          memory: take(encode(params, batch, config), rep, 0),
-          srcMask: take(batch.srcMask, rep, 0),
-        };
-      }),
-    // A row's prefix is all the Transformer needs; its memory is the same
-    // for every row of a sentence.
-    reorder: (s) => s,
-    step: (s, prefixes) => {
-      const rows = prefixes.length, t = prefixes[0]!.length;
-      const logp = scope(() => {
-        const tgtIn = tensor(Int32Array.from(prefixes.flat()), {
-          shape: [rows, t],
-        });
-        const tgtMask = ones([rows, t], { dtype: "bool" });
-        const { logits } = decode(params, { ...s, tgtIn, tgtMask }, config);
-        const v = logits.shape[2]!;
-        return logSoftmax(
-          reshape(slice(logits, [0, t - 1, 0], [rows, 1, v]), [rows, v]),
-        );
-      });
-      return { logp, state: s };
-    },
-    release: () => {},
-    close: (s) => dispose(s),
-  };
-}
+export {
+  DECODE_BUCKET,
+  decoderPrograms,
+  transformerDecoder,
+  type TransformerDecoderOptions,
+} from "./_transformer_decoder.ts";

@@ -1,0 +1,145 @@
+// The Transformer's decoding under jit: the encoder and each decoder step
+// run as compiled programs over bucketed shapes (sentences, source length
+// and prefix length padded and masked), give eager's tokens for greedy and
+// beam search, and keep one program per bucket, whatever the lengths.
+
+import { assert, assertEquals } from "@std/assert";
+import * as h from "../../mod.ts";
+import {
+  initTranslator,
+  type SourceBatch,
+  translatorConfig,
+  type TranslatorParams,
+} from "../../models/arch/translator.ts";
+import {
+  beamSearch,
+  DECODE_BUCKET,
+  decoderPrograms,
+  transformerDecoder,
+} from "../../models/arch/decoding.ts";
+import { testEachBackend } from "../_helpers.ts";
+
+/** A fresh small configuration object (programs are kept per object). */
+const small = () =>
+  translatorConfig({
+    srcVocab: 23,
+    tgtVocab: 19,
+    dModel: 16,
+    heads: 2,
+    encLayers: 1,
+    decLayers: 1,
+    ffHidden: 32,
+    maxLen: 20,
+    dropout: 0,
+  });
+
+/** `b` sources of lengths `lengths[i]`, pseudo-random ids 4..22, padded with masked 0s. */
+function sources(lengths: readonly number[], seed: number): SourceBatch {
+  const b = lengths.length, s = Math.max(...lengths);
+  let x = seed;
+  const ids = new Int32Array(b * s), mask = new Uint8Array(b * s);
+  lengths.forEach((n, i) => {
+    for (let j = 0; j < n; j++) {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      ids[i * s + j] = j === n - 1 ? 3 : 4 + (x % 19);
+      mask[i * s + j] = 1;
+    }
+  });
+  return {
+    src: h.tensor(ids, { shape: [b, s] }),
+    srcMask: h.tensor(mask, { shape: [b, s], dtype: "bool" }),
+  };
+}
+
+/** Translates with and without jit; returns both token lists. */
+async function both(
+  params: TranslatorParams,
+  config: ReturnType<typeof small>,
+  batch: SourceBatch,
+  beam: number,
+) {
+  const run = (jit: boolean) =>
+    beamSearch(transformerDecoder(params, batch, { config, jit }), {
+      beam,
+      maxLen: 13,
+    });
+  const eager = await run(false), jitted = await run(true);
+  return { eager: eager.map((t) => [...t]), jitted: jitted.map((t) => [...t]) };
+}
+
+testEachBackend(
+  "transformerDecoder under jit gives eager's tokens, greedy and beam",
+  async () => {
+    const config = small();
+    const params = initTranslator(h.key(4), config);
+    // 3 sentences pad to 4 rows; lengths 5..11 pad to 8 and 16 source columns
+    const batch = sources([11, 5, 7], 1);
+    for (const beam of [1, 3]) {
+      const { eager, jitted } = await both(params, config, batch, beam);
+      assertEquals(jitted, eager, `beam ${beam}`);
+      // an untrained model still says something different per sentence
+      assert(new Set(eager.map((t) => t.join())).size > 1, `beam ${beam}`);
+    }
+    h.dispose([params, batch]);
+  },
+);
+
+// The cache key holds the backend, but bucketing does not depend on it:
+// the default backend is enough.
+Deno.test(
+  "decoding under jit keeps one program per bucket across sentence lengths",
+  async () => {
+    const config = small();
+    const params = initTranslator(h.key(5), config);
+    // greedy over 1..19 source tokens, 2 or 3 sentences: sources pad to 8,
+    // 16 and 20 (maxLen) columns, prefixes to 8, 16 and 20, rows to 2 and 4
+    const counts: number[] = [];
+    for (let n = 1; n < 20; n++) {
+      const batch = sources(n % 2 ? [n, 1] : [n, 2, 1], n);
+      await beamSearch(transformerDecoder(params, batch, { config }), {
+        beam: 1,
+        maxLen: 13,
+      });
+      h.dispose(batch);
+      counts.push(decoderPrograms(config));
+    }
+    const programs = counts.at(-1)!;
+    // encoder: 2 row buckets × 3 source buckets; step: × 2 prefix buckets
+    // (unpadded, each of the 19 lengths would trace its own programs)
+    assert(programs <= 6 + 12, `${programs} programs`);
+    assert(programs >= 6, `${programs} programs`);
+    // the count grows only where a length crosses into a new bucket
+    assert(new Set(counts).size <= 6, counts.join(" "));
+    // a second pass over the same lengths compiles nothing new
+    for (let n = 1; n < 20; n++) {
+      const batch = sources(n % 2 ? [n, 1] : [n, 2, 1], n + 100);
+      await beamSearch(transformerDecoder(params, batch, { config }), {
+        beam: 1,
+        maxLen: 13,
+      });
+      h.dispose(batch);
+    }
+    assertEquals(decoderPrograms(config), programs);
+    // eager decoding compiles nothing; another configuration object has its own cache
+    assertEquals(decoderPrograms(small()), 0);
+    assertEquals(DECODE_BUCKET, 8);
+    h.dispose(params);
+  },
+);
+
+Deno.test("transformerDecoder rejects a jit option that is not a boolean", () => {
+  const config = small();
+  const batch = sources([3], 1);
+  const params = initTranslator(h.key(0), config);
+  let err: unknown;
+  try {
+    transformerDecoder(params, batch, {
+      config,
+      jit: "yes" as unknown as boolean,
+    });
+  } catch (e) {
+    err = e;
+  }
+  assert(err instanceof TypeError && /jit must be a boolean/.test(err.message));
+  h.dispose([params, batch]);
+});
