@@ -34,6 +34,7 @@ import {
 } from "../contract.ts";
 import type { Params, Primitive } from "../../primitives.ts";
 import type { FusedBackend, FusedKernel } from "../fused.ts";
+import type { FlashBackend, FlashParams } from "../flash.ts";
 import {
   type AdapterInfo,
   describeAdapter,
@@ -45,6 +46,7 @@ import type { MatmulVariant } from "./_matmul.ts";
 import { DeviceKeeper } from "./_device_loss.ts";
 import { EncoderBatch } from "./_encoder.ts";
 import { type FusedContext, runFusedKernel } from "./_fused.ts";
+import { runFlashKernel } from "./_flash.ts";
 import { compileErrors, KernelErrors, PipelineCache } from "./_pipelines.ts";
 import { type GpuKernel, type In, KERNELS, type PlanContext } from "./_plan.ts";
 import { BufferPool } from "./_pool.ts";
@@ -66,7 +68,7 @@ function envVariant(): MatmulVariant | undefined {
 const ELEM_BYTES = 4;
 
 /** The WebGPU implementation of {@link Backend}. */
-export class WebGpuBackend implements Backend, FusedBackend {
+export class WebGpuBackend implements Backend, FusedBackend, FlashBackend {
   /** Backend name. */
   readonly name = "webgpu" as const;
   /** The adapter this backend runs on. */
@@ -282,5 +284,16 @@ export class WebGpuBackend implements Backend, FusedBackend {
       return { buf: b, aval: x.aval };
     });
     return runFusedKernel(this.#fused, kernel, ins);
+  }
+
+  /** Runs a flash kernel: attention row by row with its score inlined (`_flash.ts`). */
+  runFlash(params: FlashParams, inputs: readonly Operand[]): GpuBuffer {
+    this.#keeper.check("runFlash");
+    const ins = inputs.map((x) => {
+      const b = x.handle as GpuBuffer;
+      this.#keeper.checkBuffer("runFlash", b);
+      return { buf: b, aval: x.aval };
+    });
+    return runFlashKernel(this.#fused, params, ins);
   }
 }

@@ -1,0 +1,298 @@
+// Flash kernels on WebGPU (see `../flash.ts` for the contract): one WGSL
+// shader per kernel and mode, with shapes, strides and literals written into
+// the text and the score and mask expressions inlined (`_flash_expr.ts`).
+// Pipelines are cached by `flashKey(kernel)` + mode (+ index and binding
+// layout). Inputs past the device's storage-buffer limit are copied into
+// one packed buffer, as in the fused kernels.
+
+/// <reference types="npm:@webgpu/types@0.1.74" />
+
+import { type DType, fmtShape, sizeOf } from "../../dtype.ts";
+import {
+  flashArity,
+  type FlashKernel,
+  flashKey,
+  flashOutput,
+  type FlashParams,
+} from "../flash.ts";
+import type { FusedContext, FusedIn } from "./_fused.ts";
+import { fromWord, FUSED_MATH } from "./_fused_expr.ts";
+import { type GpuBuffer, groups1d } from "./_kernel.ts";
+import { header, MATH, META_WORDS, wgslType } from "./_wgsl.ts";
+import { ZERO_WORD } from "./_wgsl_math.ts";
+import { type Emit, flashNodes, type Reader } from "./_flash_expr.ts";
+import {
+  FLASH_WG,
+  forwardBody,
+  gradQBody,
+  rolesOf,
+  tangentBody,
+  weightsBody,
+} from "./_flash_rows.ts";
+import {
+  deltaBody,
+  gradCapturedBody,
+  gradKvBody,
+  partialsBody,
+  preimageOf,
+} from "./_flash_grad.ts";
+
+/** Invocations a grad_captured pass aims for before splitting sums. */
+const TARGET_INVOCATIONS = 4096;
+/** Grid elements one grad_captured invocation sums at least. */
+const MIN_CHUNK = 64;
+
+const keys = new WeakMap<FlashKernel, string>();
+
+function keyOf(k: FlashKernel): string {
+  let s = keys.get(k);
+  if (s === undefined) keys.set(k, s = flashKey(k));
+  return s;
+}
+
+/** A full shader from its body: binding header (typed inputs), maths, `main`. */
+function shader(types: readonly string[], body: string): string {
+  return [
+    header(types, "f32"),
+    MATH,
+    FUSED_MATH,
+    `@compute @workgroup_size(${FLASH_WG})`,
+    `fn main(@builtin(global_invocation_id) gid: vec3<u32>,`,
+    `        @builtin(num_workgroups) nwg: vec3<u32>) {`,
+    body,
+    `}`,
+  ].join("\n");
+}
+
+/** The operands bound one per binding and those packed into the last one. */
+interface Layout {
+  readonly direct: readonly number[];
+  readonly packed: readonly number[];
+}
+
+function layoutOf(
+  dtypes: readonly DType[],
+  captured: (i: number) => boolean,
+  maxStorage: number,
+): Layout {
+  const order = dtypes.map((_, i) => i);
+  order.sort((a, b) => Number(captured(a)) - Number(captured(b)) || a - b);
+  const slots = maxStorage - 1;
+  if (order.length <= slots) return { direct: order, packed: [] };
+  const packed = order.slice(slots - 1);
+  if (packed.length > ZERO_WORD - 1) {
+    throw new RangeError(
+      `webgpu: flash kernel has ${order.length} operands; at most ${
+        slots - 2 + ZERO_WORD
+      } fit`,
+    );
+  }
+  return { direct: order.slice(0, slots - 1), packed };
+}
+
+function readerOf(l: Layout): Reader {
+  return (op, idx, dtype) => {
+    const q = l.direct.indexOf(op);
+    if (q >= 0) return `in${q}[${idx}]`;
+    const p = l.packed.indexOf(op);
+    if (p < 0) {
+      throw new RangeError(
+        `webgpu: flash kernel reads operand ${op}, which is not bound`,
+      );
+    }
+    return fromWord(dtype, `in${l.direct.length}[m(${p + 1}u) + ${idx}]`);
+  };
+}
+
+/** Records one dispatch of `body` over `invocations`, packing operands as `l` says. */
+function dispatch(
+  ctx: FusedContext,
+  key: string,
+  ops: readonly FusedIn[],
+  l: Layout,
+  body: () => string,
+  invocations: number,
+  out: GpuBuffer,
+): void {
+  const meta = new Array<number>(META_WORDS).fill(0);
+  const bound = l.direct.map((i) => ops[i]!.buf);
+  const types = l.direct.map((i) => wgslType(ops[i]!.aval.dtype));
+  let pack: GpuBuffer | null = null;
+  if (l.packed.length) {
+    let words = 0;
+    l.packed.forEach((i, p) => {
+      meta[p + 1] = words;
+      words += sizeOf(ops[i]!.aval.shape);
+    });
+    pack = ctx.alloc(Math.max(words, 1) * 4);
+    const enc = ctx.encoder();
+    l.packed.forEach((i, p) => {
+      const n = sizeOf(ops[i]!.aval.shape);
+      if (n) {
+        enc.copyBufferToBuffer(
+          ops[i]!.buf.buffer,
+          0,
+          pack!.buffer,
+          meta[p + 1]! * 4,
+          n * 4,
+        );
+      }
+    });
+    bound.push(pack);
+    types.push("u32");
+  }
+  ctx.encode({
+    key,
+    source: () => shader(types, body()),
+    inputs: bound,
+    output: out,
+    meta,
+    groups: groups1d(invocations, FLASH_WG, ctx.maxPerDim),
+  });
+  if (pack) ctx.free(pack);
+}
+
+/** Runs a flash kernel (`params`) on its operands; returns the new output buffer. */
+export function runFlashKernel(
+  ctx: FusedContext,
+  params: FlashParams,
+  inputs: readonly FusedIn[],
+): GpuBuffer {
+  const { kernel: k, mode, index } = params;
+  const arity = flashArity(k, mode);
+  if (inputs.length !== arity) {
+    throw new TypeError(
+      `flash_attention: ${mode} takes ${arity} operands, got ${inputs.length}`,
+    );
+  }
+  checkFlashOperands(params, inputs);
+  const outAval = flashOutput(params);
+  const size = sizeOf(outAval.shape);
+  const out = ctx.alloc(size * 4);
+  if (size === 0) return out;
+  const nq = k.queries, nc = k.captured.length;
+  const captured = (i: number) => i >= nq + 2 && i < nq + 2 + nc;
+  const ops: FusedIn[] = [...inputs];
+  const rows = sizeOf(k.batch) * k.tq;
+  const temps: GpuBuffer[] = [];
+  const kk = keyOf(k);
+  const soft = k.normaliser === "softmax";
+  if ((mode === "grad_kv" || mode === "grad_captured") && soft) {
+    // delta_r = gO_r · O_r − gstat_r, read by every key row.
+    const delta = ctx.alloc(Math.max(rows, 1) * 4);
+    const base = nq + 2 + nc;
+    if (rows) {
+      dispatch(
+        ctx,
+        `flash:delta:${k.dv}:${rows}`,
+        [inputs[base]!, inputs[base + 1]!],
+        {
+          direct: [0, 1],
+          packed: [],
+        },
+        () => deltaBody(k),
+        rows,
+        delta,
+      );
+    }
+    ops.push({ buf: delta, aval: { shape: [rows], dtype: "float32" } });
+    temps.push(delta);
+  }
+  const l = layoutOf(
+    ops.map((x) => x.aval.dtype),
+    captured,
+    ctx.maxStorageBuffers,
+  );
+  const emit = (): Emit => ({
+    kernel: k,
+    fn: flashNodes(k),
+    read: readerOf(l),
+    uses: new Map(),
+  });
+  const roles = rolesOf(k, mode);
+  const key = (extra: string) =>
+    `flash:${mode}${extra}:${l.direct.length}+${l.packed.length}:${kk}`;
+  if (mode === "grad_captured") {
+    const dc = k.score.partials.captured[index];
+    const load = k.score.nodes.find((n) =>
+      n.kind === "load" && n.input === index
+    );
+    if (dc === null || dc === undefined || !load || load.kind !== "load") {
+      ctx.encoder().clearBuffer(out.buffer, 0, size * 4);
+    } else {
+      const count = preimageOf(load, [...k.batch, k.tq, k.tk]).count;
+      const parts = Math.max(
+        1,
+        Math.min(
+          Math.ceil(count / MIN_CHUNK),
+          Math.ceil(TARGET_INVOCATIONS / size),
+        ),
+      );
+      const target = parts > 1 ? ctx.alloc(size * parts * 4) : out;
+      dispatch(
+        ctx,
+        key(`${index}/${parts}`),
+        ops,
+        l,
+        () => gradCapturedBody(k, emit(), roles, index, parts),
+        size * parts,
+        target,
+      );
+      if (parts > 1) {
+        const sumKey = `flash:partials:${size}:${parts}`;
+        dispatch(
+          ctx,
+          sumKey,
+          [{ buf: target, aval: { shape: [size * parts], dtype: "float32" } }],
+          { direct: [0], packed: [] },
+          () => partialsBody(size, parts),
+          size,
+          out,
+        );
+        temps.push(target);
+      }
+    }
+  } else {
+    const body = mode === "forward"
+      ? forwardBody
+      : mode === "weights"
+      ? weightsBody
+      : mode === "grad_q"
+      ? gradQBody
+      : mode === "tangent"
+      ? tangentBody
+      : gradKvBody;
+    const n = mode === "grad_kv" ? sizeOf(k.batch) * k.tk : rows;
+    dispatch(ctx, key(""), ops, l, () => body(k, emit(), roles), n, out);
+  }
+  for (const t of temps) ctx.free(t);
+  return out;
+}
+
+/** Checks the operands' shapes against the kernel (q, k, v exactly; captured by aval). */
+export function checkFlashOperands(
+  params: FlashParams,
+  inputs: readonly FusedIn[],
+): void {
+  const k = params.kernel, nq = k.queries;
+  const want = (i: number): readonly number[] | null =>
+    i < nq
+      ? [...k.batch, k.tq, k.d]
+      : i === nq
+      ? [...k.batch, k.tk, k.d]
+      : i === nq + 1
+      ? [...k.batch, k.tk, k.dv]
+      : i < nq + 2 + k.captured.length
+      ? k.captured[i - nq - 2]!.shape
+      : null;
+  inputs.forEach((x, i) => {
+    const s = want(i);
+    if (s && sizeOf(s) !== sizeOf(x.aval.shape)) {
+      throw new TypeError(
+        `flash_attention: operand ${i} is ${
+          fmtShape(x.aval.shape)
+        }, the kernel wants ${fmtShape(s)}`,
+      );
+    }
+  });
+}
