@@ -257,7 +257,8 @@ function checkCallData(
  * The context of a call whose scores have shape `[...batch, tq, tk]`, after
  * checking the call's data. Every option a piece reads (through `ctx.opts`,
  * `ctx.qPos` or `ctx.kPos`) is added to `read`; positions are built on
- * first use.
+ * first use, or at once when `eager` (the fused path traces the pieces,
+ * and the positions must exist outside that trace to be kernel inputs).
  */
 export function makeContext(
   batch: readonly number[],
@@ -265,11 +266,25 @@ export function makeContext(
   tk: number,
   opts: AttentionOptions,
   read: Set<string>,
+  eager = false,
 ): Context {
   checkCallData(opts, batch, tq, tk);
   const shape = [...batch, tq, tk];
   const rank = shape.length;
   let qPos: Tensor | undefined, kPos: Tensor | undefined;
+  // [Tq, 1] by default: broadcasts against [..., Tq, Tk] without adding axes.
+  const queries = () =>
+    qPos ??= opts.qPositions
+      ? align("attention", opts.qPositions, rank, "query")
+      : reshape(add(arange(tq), opts.queryOffset ?? 0), [tq, 1]);
+  const keys = () =>
+    kPos ??= opts.kPositions
+      ? align("attention", opts.kPositions, rank, "key")
+      : reshape(arange(tk), [1, tk]);
+  if (eager) {
+    queries();
+    keys();
+  }
   const watched = new Proxy(opts, {
     get(target, name, receiver) {
       if (typeof name === "string") read.add(name);
@@ -280,16 +295,11 @@ export function makeContext(
     shape,
     get qPos(): Tensor {
       read.add("qPositions").add("queryOffset");
-      // [Tq, 1] by default: broadcasts against [..., Tq, Tk] without adding axes.
-      return qPos ??= opts.qPositions
-        ? align("attention", opts.qPositions, rank, "query")
-        : reshape(add(arange(tq), opts.queryOffset ?? 0), [tq, 1]);
+      return queries();
     },
     get kPos(): Tensor {
       read.add("kPositions");
-      return kPos ??= opts.kPositions
-        ? align("attention", opts.kPositions, rank, "key")
-        : reshape(arange(tk), [1, tk]);
+      return keys();
     },
     opts: watched,
   };

@@ -15,6 +15,13 @@ import {
   sharedReads,
 } from "./_context.ts";
 import { checkMask, checkMod, checkScores, checkWeights } from "./_checks.ts";
+import {
+  type FlashCall,
+  flashOutputOf,
+  flashWeightsOf,
+} from "./_flash_call.ts";
+import { fusedCall, prospect } from "./_fused_path.ts";
+import { lazyResult } from "./_fused_forms.ts";
 import { softmaxNormaliser } from "./normalisers.ts";
 import type {
   AttentionFn,
@@ -35,7 +42,7 @@ function shapeOf(op: string, x: Tensor, what: string): readonly number[] {
   return x.shape;
 }
 
-const SPEC_KEYS = ["score", "mods", "masks", "normalise", "dropout"];
+const SPEC_KEYS = ["score", "mods", "masks", "normalise", "dropout", "fused"];
 
 function checkSpec(spec: Spec): void {
   if (!spec || typeof spec.score !== "function") {
@@ -65,6 +72,31 @@ function checkSpec(spec: Spec): void {
       `attention: dropout rate must be in [0, 1), got ${rate}`,
     );
   }
+  const f = spec.fused;
+  if (f !== undefined && f !== "auto" && typeof f !== "boolean") {
+    throw new TypeError(
+      `attention: spec.fused must be "auto", true or false, got ${
+        JSON.stringify(f)
+      }`,
+    );
+  }
+}
+
+/** The fused result: the output now, the weights on first read. */
+function fusedResult(call: FlashCall): AttentionResult {
+  return lazyResult(flashOutputOf(call), () => flashWeightsOf(call)); // [..., Tq, dv], [..., Tq, Tk]
+}
+
+/** Checks that every datum of the call was read, or reports to modules(). */
+function reportReads(opts: AttentionOptions, read: Set<string>): void {
+  const shared = sharedReads(opts);
+  if (shared) {
+    // Inside modules(): data that any module reads counts as read.
+    read.forEach((name) => shared.keys.add(name));
+    shared.calls++;
+  } else {
+    checkAllRead("attention", opts, read);
+  }
 }
 
 /**
@@ -77,6 +109,13 @@ function checkSpec(spec: Spec): void {
  * The batch axes of q, k and v broadcast. Building a spec is free, so build
  * it inside the function you differentiate when its pieces capture
  * parameters.
+ *
+ * When every piece has a fused form (the built-in scores but `additive`,
+ * any modifiers and masks, the softmax, sigmoid and identity normalisers)
+ * and the backend has a flash kernel (wasm, WebGPU), the call runs as one
+ * fused kernel that never holds the `[Tq, Tk]` weights; `weights` is then
+ * computed on first read. `spec.fused` forces either path, and
+ * `explainAttention` says which one a call takes and why.
  *
  * Nothing is taken on trust: a piece that returns the wrong kind of value
  * (int scores, a float mask, weights of another shape) is a `TypeError`
@@ -129,7 +168,18 @@ export function attention(spec: Spec): AttentionFn {
       ks.slice(0, -2),
     );
     const read = new Set<string>();
-    const ctx = makeContext(batch, tq, tk, opts, read);
+    const path = prospect(spec, q, k, v, opts);
+    const ctx = makeContext(batch, tq, tk, opts, read, path.fused);
+    if (rate > 0) read.add("key");
+    const call = path.fused ? fusedCall(spec, q, k, v, ctx) : path.reason;
+    if (typeof call !== "string") {
+      const result = fusedResult(call); // traces the pieces: they read ctx
+      reportReads(opts, read);
+      return result;
+    }
+    if (spec.fused === true) {
+      throw new TypeError(`attention: the spec says fused: true, but ${call}`);
+    }
     const shape = ctx.shape; // [..., Tq, Tk]
     let s = checkScores(spec.score(q, k, ctx), spec.score, shape);
     mods.forEach((mod, i) => (s = checkMod(mod(s, ctx), mod, i, shape)));
@@ -138,15 +188,7 @@ export function attention(spec: Spec): AttentionFn {
       : masks.map((m, i) => checkMask(m(ctx), m, i, shape))
         .reduce((a, b) => logicalAnd(a, b));
     const weights = checkWeights(normalise(s, mask, ctx), normalise, shape);
-    if (rate > 0) read.add("key");
-    const shared = sharedReads(opts);
-    if (shared) {
-      // Inside modules(): data that any module reads counts as read.
-      read.forEach((name) => shared.keys.add(name));
-      shared.calls++;
-    } else {
-      checkAllRead("attention", opts, read);
-    }
+    reportReads(opts, read);
     let used = weights;
     if (rate > 0 && opts.training) {
       if (!opts.key) {

@@ -48,6 +48,11 @@ export type {
 } from "./types.ts";
 export { attention } from "./attention.ts";
 export {
+  type AttentionExplanation,
+  explainAttention,
+  type ExplainInputs,
+} from "./explain.ts";
+export {
   additive,
   type AdditiveOptions,
   type AdditiveParams,

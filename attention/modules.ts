@@ -32,6 +32,7 @@ import {
   SHARED_READS,
   sharedReads,
 } from "./_context.ts";
+import { lazyResult } from "./_fused_forms.ts";
 import type { AttentionFn, AttentionResult } from "./types.ts";
 
 /** Merges the K modules' results; `q` is the queries they all saw. */
@@ -103,10 +104,10 @@ export function modules(
  */
 export function concatenate(): Combine {
   return function concatenateCombine(parts) {
-    return {
-      output: concat(parts.map((p) => p.output), -1), // [..., Tq, K·dv]
-      weights: stack(parts.map((p) => p.weights), -3), // [..., K, Tq, Tk]
-    };
+    return lazyResult(
+      concat(parts.map((p) => p.output), -1), // [..., Tq, K·dv]
+      () => stack(parts.map((p) => p.weights), -3), // [..., K, Tq, Tk]
+    );
   };
 }
 
@@ -147,10 +148,10 @@ export function mixture(alpha: readonly number[] | Tensor): Combine {
     const a = Array.isArray(alpha)
       ? tensor(alpha as number[])
       : alpha as Tensor;
-    return {
-      output: mix(parts.map((p) => p.output), a),
-      weights: mix(parts.map((p) => p.weights), a),
-    };
+    return lazyResult(
+      mix(parts.map((p) => p.output), a),
+      () => mix(parts.map((p) => p.weights), a),
+    );
   };
 }
 
@@ -202,12 +203,12 @@ export function gate(params: GateParams): Combine {
     let logits = matmul(q, w); // [..., Tq, K]
     if (b) logits = add(logits, b);
     const g = softmax(logits, { axis: -1 }); // [..., Tq, K]
-    const result: GatedResult = {
-      output: mix(parts.map((p) => p.output), g), // [..., Tq, dv]
+    const result: GatedResult = lazyResult(
+      mix(parts.map((p) => p.output), g), // [..., Tq, dv]
       // Weights: Σ_k g_ik w_kij, the gate broadcast over the keys.
-      weights: mix(parts.map((p) => p.weights), g), // [..., Tq, Tk]
-      gate: g,
-    };
+      () => mix(parts.map((p) => p.weights), g), // [..., Tq, Tk]
+      { gate: g },
+    );
     return result;
   };
 }

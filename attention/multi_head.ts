@@ -38,6 +38,7 @@ import {
   namedSpec,
 } from "./named_modules.ts";
 import { lastDim } from "./_shape.ts";
+import { lazyResult } from "./_fused_forms.ts";
 import type {
   AttentionFn,
   AttentionOptions,
@@ -236,10 +237,9 @@ export function multiHead<P = null>(
       const fn = typeof built === "function" ? built : attention(built);
       const r: MultiHeadResult = fn(q, k, v, opts);
       const out = add(matmul(mergeHeads(r.output), params.wo), params.bo);
-      // [..., Tq, dModel], [..., H, Tq, Tk] (and the gate [..., H, Tq, K])
-      return r.gate
-        ? { output: out, weights: r.weights, gate: r.gate }
-        : { output: out, weights: r.weights };
+      // [..., Tq, dModel], [..., H, Tq, Tk] (and the gate [..., H, Tq, K]);
+      // the weights stay unread until asked for (fused attention makes them then).
+      return lazyResult(out, () => r.weights, r.gate && { gate: r.gate });
     },
   };
 }

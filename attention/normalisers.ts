@@ -21,6 +21,7 @@ import {
   where,
 } from "../ops/mod.ts";
 import { checkOptions } from "../ops/_options.ts";
+import { withFusedNormaliser } from "./_fused_forms.ts";
 import type { Context, Normaliser, NormaliserLaws } from "./types.ts";
 
 /**
@@ -78,7 +79,7 @@ export function normaliser(
  * ```
  */
 export function softmaxNormaliser(): Normaliser {
-  return normaliser(function softmaxNormalise(s, mask) {
+  const n = normaliser(function softmaxNormalise(s, mask) {
     const z = mask ? where(mask, s, -Infinity) : s; // [..., Tq, Tk]
     const m = stopGradient(max(z, { axis: -1, keepdims: true })); // [..., Tq, 1]
     const e = exp(sub(z, where(equal(m, -Infinity), 0, m)));
@@ -86,6 +87,7 @@ export function softmaxNormaliser(): Normaliser {
     const w = div(e, where(equal(total, 0), 1, total));
     return mask ? where(mask, w, 0) : w;
   }, { simplex: true, shiftInvariant: true, smooth: true });
+  return withFusedNormaliser(n, { kind: "softmax" });
 }
 
 /** Options of {@link sigmoidNormaliser}. */
@@ -114,10 +116,15 @@ export function sigmoidNormaliser(
 ): Normaliser {
   checkOptions("sigmoidNormaliser", opts, ["bias"]);
   const b = opts.bias ?? 0;
-  return normaliser(function sigmoidNormalise(s, mask) {
+  const n = normaliser(function sigmoidNormalise(s, mask) {
     const w = logistic(add(s, b));
     return mask ? where(mask, w, 0) : w;
   }, { simplex: false, shiftInvariant: false, smooth: true });
+  // Elementwise: it folds into the kernel's score, which then needs no softmax.
+  return withFusedNormaliser(n, {
+    kind: "elementwise",
+    fn: (s) => logistic(add(s, b)),
+  });
 }
 
 /**
@@ -137,7 +144,8 @@ export function sigmoidNormaliser(
  * ```
  */
 export function identityNormaliser(): Normaliser {
-  return normaliser(function identityNormalise(s, mask) {
+  const n = normaliser(function identityNormalise(s, mask) {
     return mask ? where(mask, s, 0) : s;
   }, { simplex: false, shiftInvariant: false, smooth: true });
+  return withFusedNormaliser(n, { kind: "elementwise", fn: (s) => s });
 }

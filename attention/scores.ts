@@ -21,6 +21,7 @@ import {
 } from "../ops/mod.ts";
 import { checkOptions } from "../ops/_options.ts";
 import { broadcastShapes } from "./_context.ts";
+import { withFusedScore } from "./_fused_forms.ts";
 import { byRows, lastDim, swapLast } from "./_shape.ts";
 import type { ScoreFn } from "./types.ts";
 
@@ -50,10 +51,13 @@ function sameDim(op: string, q: Tensor, k: Tensor): number {
  * ```
  */
 export function dot(): ScoreFn {
-  return function dotScore(q, k) {
+  return withFusedScore(function dotScore(q, k) {
     sameDim("dot", q, k);
     return matmul(q, swapLast(k)); // [..., Tq, d] @ [..., d, Tk] = [..., Tq, Tk]
-  };
+  }, (q, k) => {
+    sameDim("dot", q, k);
+    return { queries: [q], keys: k, score: ([r]) => r! };
+  });
 }
 
 /**
@@ -72,10 +76,14 @@ export function dot(): ScoreFn {
  * ```
  */
 export function scaledDot(scale?: number | Tensor): ScoreFn {
-  return function scaledDotScore(q, k) {
+  return withFusedScore(function scaledDotScore(q, k) {
     const d = sameDim("scaledDot", q, k);
     return mul(matmul(q, swapLast(k)), scale ?? 1 / Math.sqrt(d));
-  };
+  }, (q, k) => {
+    const d = sameDim("scaledDot", q, k);
+    const c = scale ?? 1 / Math.sqrt(d);
+    return { queries: [q], keys: k, score: ([r]) => mul(r!, c) };
+  });
 }
 
 /** Parameters of {@link additive}. */
@@ -127,32 +135,35 @@ export function additive(
   checkOptions("additive: params", params, ["w1", "w2", "v", "b"]);
   checkOptions("additive", opts, ["projectedKeys"]);
   const { w1, w2, v, b } = params;
-  return function additiveScore(q, k) {
-    lastDim("additive", q, "q");
-    lastDim("additive", k, "k");
-    const pk = opts.projectedKeys;
-    if (pk && pk.shape[pk.ndim - 2] !== k.shape[k.ndim - 2]) {
-      throw new TypeError(
-        `additive: projectedKeys [${pk.shape}] do not match keys [${k.shape}]`,
+  return withFusedScore(
+    function additiveScore(q, k) {
+      lastDim("additive", q, "q");
+      lastDim("additive", k, "k");
+      const pk = opts.projectedKeys;
+      if (pk && pk.shape[pk.ndim - 2] !== k.shape[k.ndim - 2]) {
+        throw new TypeError(
+          `additive: projectedKeys [${pk.shape}] do not match keys [${k.shape}]`,
+        );
+      }
+      const kh = expandDims(pk ?? matmul(k, w2), -3); // [..., 1, Tk, h]
+      const vv = expandDims(expandDims(v, -2), -2); // [..., 1, 1, h]
+      const rows = (qr: Tensor) => {
+        let pre = add(expandDims(matmul(qr, w1), -2), kh); // [..., rows, Tk, h]
+        if (b) pre = add(pre, expandDims(expandDims(b, -2), -2));
+        return sum(mul(tanh(pre), vv), { axis: -1 }); // [..., rows, Tk]
+      };
+      // Blocks of query rows keep the [..., rows, Tk, h] intermediate bounded.
+      const tk = k.shape[k.ndim - 2]!, h = kh.shape[kh.ndim - 1]!;
+      const lead = broadcastShapes(
+        "additive",
+        q.shape.slice(0, -2),
+        kh.shape.slice(0, -3),
       );
-    }
-    const kh = expandDims(pk ?? matmul(k, w2), -3); // [..., 1, Tk, h]
-    const vv = expandDims(expandDims(v, -2), -2); // [..., 1, 1, h]
-    const rows = (qr: Tensor) => {
-      let pre = add(expandDims(matmul(qr, w1), -2), kh); // [..., rows, Tk, h]
-      if (b) pre = add(pre, expandDims(expandDims(b, -2), -2));
-      return sum(mul(tanh(pre), vv), { axis: -1 }); // [..., rows, Tk]
-    };
-    // Blocks of query rows keep the [..., rows, Tk, h] intermediate bounded.
-    const tk = k.shape[k.ndim - 2]!, h = kh.shape[kh.ndim - 1]!;
-    const lead = broadcastShapes(
-      "additive",
-      q.shape.slice(0, -2),
-      kh.shape.slice(0, -3),
-    );
-    const batch = lead.reduce((a, n) => a * n, 1);
-    return byRows(q, batch * tk * h, rows);
-  };
+      const batch = lead.reduce((a, n) => a * n, 1);
+      return byRows(q, batch * tk * h, rows);
+    },
+    "additive scores run a hidden layer per pair (a [Tq, Tk, h] tanh), which is not a function of dot products",
+  );
 }
 
 /**
@@ -172,11 +183,16 @@ export function additive(
  * ```
  */
 export function bilinear(w: Tensor): ScoreFn {
-  return function bilinearScore(q, k) {
+  return withFusedScore(function bilinearScore(q, k) {
     lastDim("bilinear", q, "q");
     lastDim("bilinear", k, "k");
     return matmul(matmul(q, w), swapLast(k)); // [..., Tq, dk] @ [..., dk, Tk]
-  };
+  }, (q, k) => {
+    lastDim("bilinear", q, "q");
+    lastDim("bilinear", k, "k");
+    // q W is computed outside the kernel: s_ij = (q W)_i · k_j.
+    return { queries: [matmul(q, w)], keys: k, score: ([r]) => r! };
+  });
 }
 
 /** Options of {@link cosine}. */
@@ -212,8 +228,16 @@ export function cosine(
   // x / ‖x‖ along the last axis, smooth at 0 thanks to eps.
   const unit = (x: Tensor) =>
     mul(x, rsqrt(add(sum(mul(x, x), { axis: -1, keepdims: true }), eps)));
-  return function cosineScore(q, k) {
+  return withFusedScore(function cosineScore(q, k) {
     sameDim("cosine", q, k);
     return mul(matmul(unit(q), swapLast(unit(k))), scale);
-  };
+  }, (q, k) => {
+    sameDim("cosine", q, k);
+    // The norms are taken outside the kernel; the kernel scales the dots.
+    return {
+      queries: [unit(q)],
+      keys: unit(k),
+      score: ([r]) => mul(r!, scale),
+    };
+  });
 }

@@ -44,6 +44,7 @@ import {
   where,
 } from "../ops/mod.ts";
 import { checkOptions } from "../ops/_options.ts";
+import { type FusedScore, withFusedScore } from "./_fused_forms.ts";
 import { lastDim, swapLast } from "./_shape.ts";
 import type { ScoreFn } from "./types.ts";
 
@@ -79,19 +80,50 @@ export function seedRatio(q: Tensor, opts: SeedRatioOptions = {}): ScoreFn {
     throw new RangeError(`seedRatio: eps must be positive, got ${eps}`);
   }
   const bigQ = q;
-  return function seedRatioScore(e, f) {
-    const d = lastDim("seedRatio", e, "q");
-    if (lastDim("seedRatio", f, "k") !== d) {
-      throw new TypeError(
-        `seedRatio: q [${e.shape}] and k [${f.shape}] differ in their last axis`,
-      );
-    }
+  return withFusedScore(function seedRatioScore(e, f) {
+    const d = seedDim(e, f);
     const fT = swapLast(f); // [..., d, Tk]
     // num_ij = Σ_ab k_jb Q_ba q_ia = (q Qᵀ kᵀ)_ij
     const num = matmul(matmul(e, swapLast(bigQ)), fT); // [..., Tq, Tk]
-    const den = add(matmul(e, fT), Math.sqrt(d)); // [..., Tq, Tk]
-    const signedEps = where(greaterEqual(den, 0), eps, -eps);
-    const safe = where(less(abs(den), eps), signedEps, den);
-    return div(num, safe);
+    return guardedRatio(num, matmul(e, fT), d, eps);
+  }, (e, f) => seedRatioForm(e, f, bigQ, eps, (ratio) => ratio));
+}
+
+function seedDim(e: Tensor, f: Tensor): number {
+  const d = lastDim("seedRatio", e, "q");
+  if (lastDim("seedRatio", f, "k") !== d) {
+    throw new TypeError(
+      `seedRatio: q [${e.shape}] and k [${f.shape}] differ in their last axis`,
+    );
+  }
+  return d;
+}
+
+/** num / guard(dot + √d), the guard of the module notes; `[..., Tq, Tk]`. */
+function guardedRatio(num: Tensor, dot: Tensor, d: number, eps: number) {
+  const den = add(dot, Math.sqrt(d)); // [..., Tq, Tk]
+  const signedEps = where(greaterEqual(den, 0), eps, -eps);
+  const safe = where(less(abs(den), eps), signedEps, den);
+  return div(num, safe);
+}
+
+/**
+ * The fused form of a score built on the ratio: `q_0 = q Qᵀ` and
+ * `q_1 = q` go to the kernel, `r_0 = q Qᵀ kᵀ` is the numerator and
+ * `r_1 = q kᵀ` the dot; `then(ratio, dot, d)` makes the score. Internal to
+ * attention/.
+ */
+export function seedRatioForm(
+  e: Tensor,
+  f: Tensor,
+  bigQ: Tensor,
+  eps: number,
+  then: (ratio: Tensor, dot: Tensor, d: number) => Tensor,
+): FusedScore {
+  const d = seedDim(e, f);
+  return {
+    queries: [matmul(e, swapLast(bigQ)), e],
+    keys: f,
+    score: ([num, dot]) => then(guardedRatio(num!, dot!, d, eps), dot!, d),
   };
 }

@@ -16,6 +16,7 @@ import {
   log1p,
   maximum,
   minimum,
+  mul,
   neg,
   sum,
   type Tensor,
@@ -24,7 +25,12 @@ import {
 import { checkOptions } from "../ops/_options.ts";
 import { normaliser } from "./normalisers.ts";
 import { scaledDot } from "./scores.ts";
-import { seedRatio, type SeedRatioOptions } from "./seed_ratio.ts";
+import {
+  seedRatio,
+  seedRatioForm,
+  type SeedRatioOptions,
+} from "./seed_ratio.ts";
+import { withFusedNormaliser, withFusedScore } from "./_fused_forms.ts";
 import type { Normaliser, ScoreFn } from "./types.ts";
 
 /** Options of {@link signedSumNormaliser}. */
@@ -58,12 +64,16 @@ export function signedSumNormaliser(opts: SignedSumOptions = {}): Normaliser {
       `signedSumNormaliser: eps must be positive, got ${eps}`,
     );
   }
-  return normaliser(function signedSumNormalise(s, mask) {
+  const n = normaliser(function signedSumNormalise(s, mask) {
     const z = mask ? where(mask, s, 0) : s; // [..., Tq, Tk]
     // Σ_j |s_ij| ≥ eps: a zero row stays zero instead of 0/0.
     const total = maximum(sum(abs(z), { axis: -1, keepdims: true }), eps);
     return div(z, total);
   }, { simplex: false, shiftInvariant: false, smooth: false });
+  return withFusedNormaliser(
+    n,
+    "signedSumNormaliser divides each row by Σ|s|, a row total that the flash kernel (softmax or none) does not compute",
+  );
 }
 
 /** log σ(x) = min(x, 0) − log(1 + e^−|x|), without overflow for large |x|. */
@@ -98,7 +108,18 @@ function logSigmoid(x: Tensor): Tensor {
  */
 export function seedGated(q: Tensor, opts: SeedRatioOptions = {}): ScoreFn {
   const ratio = seedRatio(q, opts), dot = scaledDot();
-  return function seedGatedScore(e, f, ctx) {
-    return add(dot(e, f, ctx), logSigmoid(ratio(e, f, ctx))); // [..., Tq, Tk]
-  };
+  const eps = opts.eps ?? 1e-2;
+  return withFusedScore(
+    function seedGatedScore(e, f, ctx) {
+      return add(dot(e, f, ctx), logSigmoid(ratio(e, f, ctx))); // [..., Tq, Tk]
+    },
+    (e, f) =>
+      seedRatioForm(
+        e,
+        f,
+        q,
+        eps,
+        (r, dotp, d) => add(mul(dotp, 1 / Math.sqrt(d)), logSigmoid(r)),
+      ),
+  );
 }

@@ -64,6 +64,7 @@ import { scopeLocal } from "../ops/memory.ts";
 import { broadcastShapes } from "./_context.ts";
 import { byRows } from "./_shape.ts";
 import { normaliser } from "./normalisers.ts";
+import { withFusedNormaliser } from "./_fused_forms.ts";
 import type { Normaliser } from "./types.ts";
 
 /**
@@ -84,7 +85,7 @@ import type { Normaliser } from "./types.ts";
  * ```
  */
 export function sparsemaxNormaliser(): Normaliser {
-  return normaliser(function sparsemaxNormalise(s, mask) {
+  const n = normaliser(function sparsemaxNormalise(s, mask) {
     const visible = mask ? broadcastMask(mask, s) : null;
     // The support is piecewise constant: it needs no gradient, and masked
     // keys (−∞) are never counted and never chosen.
@@ -115,6 +116,10 @@ export function sparsemaxNormaliser(): Normaliser {
     // z_i − τ > 0 on S in exact arithmetic; the max guards the last ulp.
     return where(support, maximum(sub(z, tau), 0), 0);
   }, { simplex: true, shiftInvariant: true, smooth: false });
+  return withFusedNormaliser(
+    n,
+    "sparsemaxNormaliser needs each row's threshold τ from all its scores at once, which the flash kernel (online softmax or none) does not compute",
+  );
 }
 
 /**

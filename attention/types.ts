@@ -108,6 +108,16 @@ export interface Spec {
   readonly normalise?: Normaliser;
   /** Dropout rate on the weights when `opts.training` (default 0). */
   readonly dropout?: number;
+  /**
+   * Whether to run as one fused flash kernel, which never holds the
+   * `[Tq, Tk]` weights (default `"auto"`). `"auto"` fuses when every piece
+   * has a fused form and the backend has a flash kernel (wasm, WebGPU; the
+   * CPU backend stays composed); `true` always fuses (the CPU backend runs
+   * the reference kernel) and throws, with the reason, when the spec
+   * cannot be fused; `false` never fuses. `explainAttention` says which
+   * path a call takes and why.
+   */
+  readonly fused?: "auto" | boolean;
 }
 
 /** What an attention function returns. */
@@ -116,7 +126,9 @@ export interface AttentionResult {
   readonly output: Tensor;
   /**
    * `[..., Tq, Tk]`, the weights (before dropout), so that they can always
-   * be inspected.
+   * be inspected. On the fused path they are computed on first read (a
+   * second kernel): read them inside the same `scope`, `grad` or `jit`
+   * as the call, while its inputs are alive.
    */
   readonly weights: Tensor;
 }

@@ -311,7 +311,7 @@ Deno.test("specs and the option bags of every factory refuse unknown keys", asyn
   const typos: [() => unknown, string][] = [
     [
       () => attention({ score: dot(), mask: [causal()] } as never),
-      'attention: spec: unknown option "mask" (known: score, mods, masks, normalise, dropout)',
+      'attention: spec: unknown option "mask" (known: score, mods, masks, normalise, dropout, fused)',
     ],
     [
       () => additive({ w1: w, w2: w, v: ones([2]), bias: ones([2]) } as never),
