@@ -211,21 +211,29 @@ const maxOutput = (length: number) => 2 * length + 5;
 export function stepDecoder(
   m: TranslatorModel,
   batch: SourceBatch,
+  opts: { readonly jit?: boolean } = {},
 ): StepDecoder<unknown> {
   const { config } = m;
   return (m.arch === "gru"
     ? gruDecoder(m.params, batch, { config: m.config })
-    : transformerDecoder(m.params, batch, { config })) as StepDecoder<unknown>;
+    : transformerDecoder(m.params, batch, { config, ...opts })) as StepDecoder<
+      unknown
+    >;
 }
 
 /**
  * Translates a table's `src_ids` column with beam search (beam 1 is
- * greedy), batch by batch, and detokenizes with `m.tgtTokenizer`.
+ * greedy), batch by batch, and detokenizes with `m.tgtTokenizer`. The
+ * Transformer decodes under jit unless `jit: false`.
  */
 export async function translateTable(
   m: TranslatorModel & { readonly tgtTokenizer: Tokenizer },
   table: aq.ColumnTable,
-  opts: { readonly beam?: number; readonly maxTokens?: number } = {},
+  opts: {
+    readonly beam?: number;
+    readonly maxTokens?: number;
+    readonly jit?: boolean;
+  } = {},
 ): Promise<string[]> {
   const { tgtTokenizer } = m;
   const out = new Array<string>(table.numRows()).fill("");
@@ -239,7 +247,8 @@ export async function translateTable(
     const { shape } = b.source;
     using src = tensor(b.source.ids, { shape, dtype: "int32" });
     using srcMask = tensor(b.source.mask, { shape, dtype: "bool" });
-    const ids = await beamSearch(stepDecoder(m, { src, srcMask }), {
+    const dec = stepDecoder(m, { src, srcMask }, { jit: opts.jit ?? true });
+    const ids = await beamSearch(dec, {
       beam: opts.beam ?? 4,
       maxLen: maxOutput(shape[1]!),
     });
@@ -339,11 +348,11 @@ export interface TranslationScores {
   readonly sentences: number;
 }
 
-/** Translates `data.test` with beam search and scores it. */
+/** Translates `data.test` with beam search (under jit unless `jit: false`) and scores it. */
 export async function evaluateTranslator(
   m: LoadedTranslator,
   data: Pick<TranslationData, "test">,
-  opts: { readonly beam?: number } = {},
+  opts: { readonly beam?: number; readonly jit?: boolean } = {},
 ): Promise<TranslationScores> {
   const { source, target } = m.metadata.columns;
   const test = pipe(
