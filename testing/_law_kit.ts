@@ -102,6 +102,7 @@ function readsOf(spec: Spec, p: Problem): Set<string> {
   const n = spec.normalise ?? softmaxNormaliser();
   const watched: Spec = {
     ...spec,
+    fused: false, // the watching score has no fused form; both paths read alike
     score: (q, k, ctx) => spec.score(q, k, watch(ctx)),
     mods: (spec.mods ?? []).map((m) => (s, ctx) => m(s, watch(ctx))),
     masks: (spec.masks ?? []).map((m) => (ctx) => m(watch(ctx))),
@@ -139,6 +140,7 @@ export function run(spec: Spec, x: Data): AttentionResult {
 export function visibility(spec: Spec, x: Data): Tensor {
   const probe: Spec = {
     ...spec,
+    fused: false, // a score of ones has no fused form
     score: (_q, _k, ctx) => ones(ctx.shape),
     mods: [],
     normalise: identityNormaliser(),

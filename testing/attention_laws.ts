@@ -74,6 +74,8 @@ export interface AttentionLawOptions {
    * √d + k·q vanishes when k·q = −√d.
    */
   readonly inputScale?: number;
+  /** Sets `spec.fused` on every spec checked (`true`: every law on the fused path). */
+  readonly fused?: "auto" | boolean;
 }
 
 /** Which laws apply to `spec` by default. */
@@ -124,9 +126,14 @@ export async function checkAttentionLaws(
     "dv",
     "maxT",
     "inputScale",
+    "fused",
   ]);
   checkOptions("checkAttentionLaws: laws", opts.laws, Object.keys(LAWS));
-  const factory: SpecFactory = typeof spec === "function" ? spec : () => spec;
+  const given: SpecFactory = typeof spec === "function" ? spec : () => spec;
+  const { fused } = opts;
+  const factory: SpecFactory = fused === undefined
+    ? given
+    : (dims) => ({ ...given(dims), fused });
   const scale = opts.inputScale ?? 1;
   const dimsOf = (c: Case): LawDims => ({
     d: c.d,
