@@ -52,6 +52,8 @@ import {
   testEachBackend,
 } from "../_helpers.ts";
 import type { AttentionOptions } from "../../attention/mod.ts";
+import { checkAttentionLaws } from "../../testing/mod.ts";
+import { BUILT_IN_SPECS } from "./_specs.ts";
 
 const H = 2, D = 4;
 
@@ -387,3 +389,16 @@ Deno.test("multiHead passes the fused path through, weights included", async () 
   await assertAllClose(f.output, e.output, TOL);
   await assertAllClose(f.weights, e.weights, TOL);
 });
+
+for (const { name, spec, opts } of BUILT_IN_SPECS) {
+  if (/additive|sparsemax/.test(name)) continue; // no fused form
+  Deno.test(`the laws of attention hold on the fused path: ${name}`, async () => {
+    const checked = await checkAttentionLaws(spec, {
+      ...opts,
+      fused: true,
+      runs: 3,
+      laws: { ...opts?.laws, backends: false },
+    });
+    assert(checked.includes("masking") && checked.includes("multiHead"));
+  });
+}
