@@ -237,3 +237,17 @@ export {
 } from "./jit/passes/fold.ts";
 export { optimizeProgram } from "./jit/passes/optimize.ts";
 export { type AxisSpec, vmap, type VmapOptions } from "./transforms/vmap.ts";
+export { flashAttention, flashWeights } from "./flash/attention.ts";
+export {
+  type FlashOptions,
+  type FlashPlan,
+  flashPlan,
+  type FlashPlanned,
+} from "./flash/plan.ts";
+export type {
+  FlashKernel,
+  FlashMode,
+  FlashNode,
+  FlashNormaliser,
+  FlashParams,
+} from "./backends/flash.ts";
