@@ -3,7 +3,8 @@
  * length-bucketed batches, AdamW with inverse-square-root warm-up, label
  * smoothing,
  * corpus BLEU and chrF on the validation set every epoch (greedy), and
- * test scores with beam search at the end.
+ * test scores with beam search at the end. The training step and the
+ * Transformer's decoding run under `jit` unless `jit: false`.
  *
  * @module
  */
@@ -97,6 +98,11 @@ export interface TranslatorTrainOptions {
   ) => void | Promise<void>;
   /** Called after each step (no readback happens for it). */
   readonly onStep?: ((p: StepProgress) => void) | undefined;
+  /**
+   * Run the training step, and the Transformer's validation and test
+   * decoding, under `jit` (default true; false runs them eagerly).
+   */
+  readonly jit?: boolean;
 }
 
 /** Validation metrics of one epoch. */
@@ -196,6 +202,12 @@ export async function planTranslator(
 export async function trainTranslator(
   opts: TranslatorTrainOptions,
 ): Promise<TranslatorTrainResult> {
+  if (opts.jit !== undefined && typeof opts.jit !== "boolean") {
+    throw new TypeError(
+      `trainTranslator: jit must be a boolean, got ${typeof opts.jit}`,
+    );
+  }
+  const useJit = opts.jit ?? true;
   const r = await prepare(opts);
   const { config, model, warmup, labelSmoothing, srcTok, tgtTok } = r;
   const ckpt = opts.checkpoint;
@@ -226,7 +238,10 @@ export async function trainTranslator(
     patience: opts.patience ?? 3,
     ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
     evaluate: async (p) => {
-      const hyp = await translateTable(model(p), r.validIds, { beam: 1 });
+      const hyp = await translateTable(model(p), r.validIds, {
+        beam: 1,
+        jit: useJit,
+      });
       return {
         validBleu: corpusBleu(hyp, refs).score,
         validChrf: corpusChrf(hyp, refs).score,
@@ -259,9 +274,11 @@ export async function trainTranslator(
       }
       : {}),
     onStep: opts.onStep,
+    jit: useJit,
   });
   const hyp = await translateTable(model(params), r.testIds, {
     beam: opts.beam ?? 4,
+    jit: useJit,
   });
   const testRefs = opts.data.test.array(r.tgtCol) as string[];
   return {

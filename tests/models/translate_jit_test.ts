@@ -3,7 +3,14 @@
 // and prefix length padded and masked), give eager's tokens for greedy and
 // beam search, and keep one program per bucket, whatever the lengths.
 
-import { assert, assertEquals } from "@std/assert";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertRejects,
+} from "@std/assert";
+import { loadDataset } from "../../data/mod.ts";
+import { trainTranslator } from "../../models/train/translate.ts";
 import * as h from "../../mod.ts";
 import {
   initTranslator,
@@ -142,4 +149,52 @@ Deno.test("transformerDecoder rejects a jit option that is not a boolean", () =>
   }
   assert(err instanceof TypeError && /jit must be a boolean/.test(err.message));
   h.dispose([params, batch]);
+});
+
+Deno.test("trainTranslator trains and decodes alike with and without jit", async () => {
+  const d = await loadDataset("tatoeba");
+  const data = {
+    train: d.train.slice(0, 120),
+    valid: d.valid.slice(0, 12),
+    test: d.test.slice(0, 6),
+  };
+  const run = (jit: boolean) =>
+    trainTranslator({
+      data,
+      epochs: 2,
+      vocabSize: 200,
+      maxTokens: 1024,
+      model: {
+        dModel: 16,
+        heads: 2,
+        encLayers: 1,
+        decLayers: 1,
+        ffHidden: 32,
+        maxLen: 24,
+      },
+      validSentences: 12,
+      beam: 2,
+      warmup: 5,
+      jit,
+    });
+  const eager = await run(false), jitted = await run(true);
+  assertEquals(jitted.history.length, 2);
+  // the same losses, and the same validation translations (chrF above 0)
+  assert(eager.history[0]!.validChrf > 0);
+  for (const [e, j] of eager.history.map((h, i) => [h, jitted.history[i]!])) {
+    assertAlmostEquals(j!.loss, e!.loss, 1e-4);
+    assertEquals(j!.validBleu, e!.validBleu);
+    assertEquals(j!.validChrf, e!.validChrf);
+  }
+  assertEquals(jitted.testBleu, eager.testBleu);
+  // only the jitted run compiled decoding programs
+  assert(decoderPrograms(jitted.config as ReturnType<typeof small>) > 0);
+  assertEquals(decoderPrograms(eager.config as ReturnType<typeof small>), 0);
+  assertEquals(jitted.testChrf, eager.testChrf);
+  h.dispose([eager.params, jitted.params]);
+  await assertRejects(
+    () => run("no" as unknown as boolean),
+    TypeError,
+    "jit must be a boolean",
+  );
 });
