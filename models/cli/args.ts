@@ -48,6 +48,8 @@ export interface TrainArgs {
   layers: number | null;
   /** classify: dropout rate, or null for the run's (0.2 when new). */
   dropout: number | null;
+  /** classify: epochs without a better validation accuracy before stopping. */
+  patience: number;
   /** classify: weight averaging, or null for the run's (none when new). */
   average: Average | null;
   /** Peak learning rate. */
@@ -119,6 +121,8 @@ ${ATTENTION_HELP}
   --dropout X                classify: dropout rate in [0, 1) (default 0.2). --d-model,
                              --layers and --dropout are kept in the checkpoint like
                              --ensemble
+  --patience N               classify: stop after N epochs without a better validation
+                             accuracy, at least 1 (default 4)
   --average ema:D|swa:E      classify: evaluate, keep and save an average of the weights:
                              ema:D an exponential moving average after every step with
                              decay D in (0, 1) (e.g. ema:0.998; TensorFlow's warm-up
@@ -170,6 +174,7 @@ const ONLY_CLASSIFY = [
   "--layers",
   "--dropout",
   "--average",
+  "--patience",
 ];
 
 /** Parses `train` arguments; throws a RangeError naming the bad flag. */
@@ -191,6 +196,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     layers: null,
     dropout: null,
     average: null,
+    patience: 4,
     lr: 2e-3,
     backend: null,
     seed: 0,
@@ -262,6 +268,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         break;
       case "--dropout":
         a.dropout = rules.fraction(flag, value());
+        break;
+      case "--patience":
+        a.patience = rules.integer(flag, value(), 1);
         break;
       case "--average":
         a.average = rules.average(flag, value());

@@ -282,3 +282,18 @@ Deno.test("train --resume keeps the run's --average and refuses another", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train --patience reads an integer of at least 1 (default 4)", () => {
+  assertEquals(parseTrainArgs([]).patience, 4);
+  assertEquals(parseTrainArgs(["--patience", "20"]).patience, 20);
+  assertThrows(
+    () => parseTrainArgs(["--patience", "0"]),
+    RangeError,
+    "--patience: expected an integer of at least 1, got 0",
+  );
+  assertThrows(
+    () => parseTrainArgs(["--task", "translate", "--patience", "3"]),
+    RangeError,
+    "--patience: only for --task classify",
+  );
+});
