@@ -47,6 +47,7 @@ export function classifyOptions(
       ...(args.dropout === null ? {} : { dropout: args.dropout }),
     },
     ...(args.average === null ? {} : { average: args.average }),
+    patience: args.patience,
   };
 }
 
