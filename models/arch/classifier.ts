@@ -288,6 +288,8 @@ export interface ClassifierOutput {
    * independently. `weights` and `gates` are member 0's.
    */
   readonly members: readonly Tensor[];
+  /** Member 0's token states after the final norm, `[B, T, D]` ([CLS] first with "cls" pooling). */
+  readonly states: Tensor;
 }
 
 /** Options of {@link applyClassifier}. */
@@ -398,5 +400,5 @@ function applyMember(
     pooled = div(sum(mul(x, m), { axis: 1 }), maximum(sum(m, { axis: 1 }), 1));
   }
   const logits = linear(params.head, pooled); // [B, numClasses]
-  return { logits, weights, gates, members: [logits] };
+  return { logits, weights, gates, members: [logits], states: x };
 }
