@@ -11,7 +11,6 @@
  */
 
 import type { DType } from "./dtype.ts";
-import type { FlashParams } from "./backends/flash.ts";
 
 /** A parameterless primitive. */
 export type NoParams = Record<string, never>;
@@ -143,6 +142,21 @@ export interface CustomLinParams {
   readonly bwd: (ct: unknown) => readonly (unknown)[];
 }
 
+/**
+ * Params of `flash_attention`: a `FlashParams` of `backends/flash.ts`,
+ * which types the kernel. That file imports this one (through the fused
+ * node types), so here the kernel is only an object and the rules read
+ * it through `FlashParams`.
+ */
+export interface FlashAttentionParams {
+  /** The computation (a `FlashKernel`). */
+  readonly kernel: object;
+  /** Which of its results (a `FlashMode`). */
+  readonly mode: string;
+  /** For `grad_captured`: which captured tensor; else 0. */
+  readonly index: number;
+}
+
 /** The typed params of every primitive. */
 export interface PrimitiveParams {
   /** Params of `neg`. */
@@ -265,7 +279,7 @@ export interface PrimitiveParams {
   /** Params of `custom_lin`. */
   custom_lin: CustomLinParams;
   /** Fused attention (see `backends/flash.ts`): operands by `params.mode`. */
-  flash_attention: FlashParams;
+  flash_attention: FlashAttentionParams;
 }
 
 /** The name of a primitive. */

@@ -19,55 +19,17 @@ import {
 } from "../dtype.ts";
 import type { Params, Primitive } from "../primitives.ts";
 import type { CpuKernel, CpuOperand } from "./_cpu_common.ts";
-import {
-  BINARY_KERNELS,
-  convertKernel,
-  selectKernel,
-  UNARY_KERNELS,
-} from "./_cpu_elementwise.ts";
-import {
-  broadcastInDimKernel,
-  concatenateKernel,
-  gatherKernel,
-  iotaKernel,
-  padKernel,
-  randomUniformKernel,
-  scatterAddKernel,
-  sliceKernel,
-  transposeKernel,
-} from "./_cpu_layout.ts";
-import { dotGeneralKernel } from "./_cpu_matmul.ts";
-import { ARG_KERNELS, REDUCE_KERNELS } from "./_cpu_reduce.ts";
+import { PLAIN_KERNELS } from "./_cpu_kernels.ts";
 import { runFlashReference } from "./flash_reference.ts";
+import type { FlashParams } from "./flash.ts";
 
 export type { CpuKernel, CpuOperand } from "./_cpu_common.ts";
 
 /** The kernel of every primitive: a missing entry fails `deno check`. */
 const KERNELS: { [P in Primitive]: CpuKernel<P> } = {
-  ...UNARY_KERNELS,
-  ...BINARY_KERNELS,
-  select: selectKernel,
-  convert_element_type: convertKernel,
-  ...REDUCE_KERNELS,
-  ...ARG_KERNELS,
-  dot_general: dotGeneralKernel,
-  reshape: (inputs) => (inputs[0] as CpuOperand).handle,
-  transpose: transposeKernel,
-  broadcast_in_dim: broadcastInDimKernel,
-  slice: sliceKernel,
-  pad: padKernel,
-  concatenate: concatenateKernel,
-  gather: gatherKernel,
-  scatter_add: scatterAddKernel,
-  iota: iotaKernel,
-  random_uniform: randomUniformKernel,
-  custom_lin: () => {
-    throw new TypeError(
-      "custom_lin has no kernel; it only appears in linear programs",
-    );
-  },
+  ...PLAIN_KERNELS,
   flash_attention: (inputs, params) =>
-    runFlashReference(params, inputs.map((x) => x.handle)),
+    runFlashReference(params as FlashParams, inputs.map((x) => x.handle)),
 };
 
 const ARRAY_TYPES: {

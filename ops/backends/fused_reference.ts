@@ -8,19 +8,14 @@
  */
 
 import { type DType, type HostArray, sizeOf, stridesOf } from "../dtype.ts";
-import type { Operand } from "./contract.ts";
-import { CpuBackend } from "./cpu.ts";
+import { runPlainKernel } from "./_cpu_kernels.ts";
+import type { CpuOperand } from "./_cpu_common.ts";
 import {
   type FusedKernel,
   type FusedNode,
   type FusedReduce,
   reductionsOf,
 } from "./fused.ts";
-
-// Made on first use: cpu.ts imports this file (through flash_reference.ts),
-// so at import time CpuBackend may not be defined yet.
-let cpuBackendOnce: CpuBackend | undefined;
-const cpu = (): CpuBackend => (cpuBackendOnce ??= new CpuBackend());
 
 function hostArray(dtype: DType, n: number): HostArray {
   return dtype === "float32"
@@ -82,7 +77,7 @@ function evalNodes(
       out.fill(node.value);
       vals.push(out);
     } else {
-      const operands: Operand[] = node.args.map((a) => {
+      const operands: CpuOperand[] = node.args.map((a) => {
         const v = vals[a];
         if (!v) {
           throw new RangeError(`fused kernel: node ${a} is not defined yet`);
@@ -90,12 +85,7 @@ function evalNodes(
         return { handle: v, aval: aval(nodes[a]!.dtype) };
       });
       vals.push(
-        cpu().run(
-          node.prim,
-          operands,
-          node.params,
-          aval(node.dtype),
-        ) as HostArray,
+        runPlainKernel(node.prim, operands, node.params, aval(node.dtype)),
       );
     }
   }
@@ -142,12 +132,12 @@ function runReduce(
       );
     }
     const dtype = nodes[r.value]!.dtype;
-    return results[j] = cpu().run(
+    return results[j] = runPlainKernel(
       REDUCE_PRIMS[r.op],
       [{ handle: v, aval: { shape, dtype } }],
       { axes: kernel.axes },
       { shape: shape.filter((_, d) => !axes.has(d)), dtype },
-    ) as HostArray;
+    );
   };
   // A reduced value read back over the iteration: stride 0 on reduced axes.
   const keptStrides = stridesOf(kept).map((s, d) => (axes.has(d) ? 0 : s));

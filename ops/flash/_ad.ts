@@ -6,6 +6,7 @@
 
 import { bind } from "../core.ts";
 import type { Tensor } from "../tensor.ts";
+import type { Params } from "../primitives.ts";
 import { zerosFor } from "../_convert.ts";
 import { LinearVar } from "../linearize.ts";
 import {
@@ -43,8 +44,9 @@ function lastSlice(x: Tensor, from: number, to: number): Tensor {
 export function flashJvp(
   primals: readonly Tensor[],
   tangents: readonly (Tensor | null)[],
-  p: FlashParams,
+  params: Params<"flash_attention">,
 ): [Tensor, Tensor | null] {
+  const p = params as FlashParams;
   const y = bind("flash_attention", primals, p);
   const base = baseArity(p);
   if (p.mode === "forward") {
@@ -83,8 +85,9 @@ function constants(args: readonly Arg[], n: number): Tensor[] {
 export function flashTranspose(
   ct: Tensor,
   args: readonly Arg[],
-  p: FlashParams,
+  params: Params<"flash_attention">,
 ): (Tensor | null)[] {
+  const p = params as FlashParams;
   const k = p.kernel, nq = k.queries, base = baseArity(p);
   const ins = constants(args, base + 1); // inputs and the forward output
   const out: (Tensor | null)[] = args.map(() => null);

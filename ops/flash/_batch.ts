@@ -9,6 +9,7 @@ import {
   flashFloatInputs,
   type FlashKernel,
   type FlashNode,
+  type FlashParams,
 } from "../backends/flash.ts";
 
 /**
@@ -32,7 +33,13 @@ function withLeadingAxis(
  * `grad_captured` of it (each example has its own gradient); else it is
  * shared, read with stride 0 along the new axis.
  */
-export const flashBatch: BatchRule<"flash_attention"> = (xs, dims, p, size) => {
+export const flashBatch: BatchRule<"flash_attention"> = (
+  xs,
+  dims,
+  params,
+  size,
+) => {
+  const p = params as FlashParams;
   const k = p.kernel, nq = k.queries, nc = k.captured.length;
   const base = nq + 2 + nc;
   const floats = flashFloatInputs(k);

@@ -10,6 +10,7 @@ import {
   type FlashParams,
 } from "../backends/flash.ts";
 import { FLASH_MODES } from "../backends/flash.ts";
+import type { Params } from "../primitives.ts";
 
 function expect(got: Aval, want: Aval, what: string, mode: string): void {
   if (got.dtype !== want.dtype || !sameShape(got.shape, want.shape)) {
@@ -37,7 +38,11 @@ export function flashInputAvals(params: FlashParams): Aval[] {
 }
 
 /** Checks `inputs` against `params` and returns the output aval. */
-export function flashShape(inputs: readonly Aval[], params: FlashParams): Aval {
+export function flashShape(
+  inputs: readonly Aval[],
+  loose: Params<"flash_attention">,
+): Aval {
+  const params = loose as FlashParams;
   const { kernel, mode } = params;
   if (!FLASH_MODES.includes(mode)) {
     throw new TypeError(`flash_attention: unknown mode "${String(mode)}"`);

@@ -33,7 +33,7 @@ import {
   toRows,
 } from "./_grid.ts";
 import { randomUniformInto } from "./_random.ts";
-import { hasFlash } from "../flash.ts";
+import { type FlashParams, hasFlash } from "../flash.ts";
 
 /** An operand: its byte address and abstract value. */
 export interface Ref {
@@ -385,6 +385,6 @@ export const KERNELS: { [P in Primitive]: WasmKernel<P> } = {
   flash_attention: (ctx, ins, blocks, params) => {
     if (!ctx.flash || !hasFlash(ctx.flash)) return null;
     const operands = ins.map((x, i) => ({ handle: blocks[i], aval: x.aval }));
-    return ctx.flash.runFlash(params, operands) as Block;
+    return ctx.flash.runFlash(params as FlashParams, operands) as Block;
   },
 };

@@ -18,7 +18,7 @@ import {
   type Primitive,
 } from "../../primitives.ts";
 import { tableOf } from "../contract.ts";
-import { hasFlash } from "../flash.ts";
+import { type FlashParams, hasFlash } from "../flash.ts";
 import type { Dispatch, GpuBuffer } from "./_kernel.ts";
 import { elementwiseDispatch } from "./_elementwise.ts";
 import {
@@ -248,7 +248,10 @@ export const KERNELS: { [P in Primitive]: GpuKernel<P> } = {
       );
     }
     const operands = ins.map((x) => ({ handle: x.buf, aval: x.aval }));
-    const res = ctx.flash.runFlash(params, operands) as GpuBuffer;
+    const res = ctx.flash.runFlash(
+      params as FlashParams,
+      operands,
+    ) as GpuBuffer;
     const bytes = sizeOf(out.shape) * 4;
     ctx.encoder().copyBufferToBuffer(res.buffer, 0, outBuf.buffer, 0, bytes);
     ctx.free(res);
