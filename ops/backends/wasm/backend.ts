@@ -39,6 +39,7 @@ import {
 import type { Params, Primitive } from "../../primitives.ts";
 import { CpuBackend } from "../cpu.ts";
 import type { FusedBackend, FusedKernel } from "../fused.ts";
+import type { FlashBackend, FlashParams } from "../flash.ts";
 import { Arena, Block } from "./_arena.ts";
 import { Fn, ModuleBuilder } from "./_asm.ts";
 import {
@@ -48,6 +49,7 @@ import {
   type WasmKernel,
 } from "./_dispatch.ts";
 import { DRIVERS } from "./_drivers.ts";
+import { FlashRunner } from "./_flash.ts";
 import { FusedRunner } from "./_fused.ts";
 import { addGemm, type GemmShape } from "./_gemm_kernels.ts";
 import { addGridKernels } from "./_grid.ts";
@@ -116,7 +118,7 @@ export interface WasmOptions {
 const ELEM_BYTES = { float32: 4, int32: 4, bool: 1 } as const;
 
 /** The WebAssembly SIMD implementation of {@link Backend}. */
-export class WasmBackend implements Backend, FusedBackend {
+export class WasmBackend implements Backend, FusedBackend, FlashBackend {
   /** Backend name. */
   readonly name = "wasm" as const;
   /** Threads that share large kernels, the caller included. */
@@ -128,6 +130,7 @@ export class WasmBackend implements Backend, FusedBackend {
   #dispatch: DispatchContext;
   #cpu = new CpuBackend();
   #fused: FusedRunner;
+  #flash: FlashRunner;
 
   private constructor(
     arena: Arena,
@@ -138,6 +141,7 @@ export class WasmBackend implements Backend, FusedBackend {
   ) {
     this.#arena = arena;
     this.#fused = new FusedRunner(arena, pool.threads);
+    this.#flash = new FlashRunner(arena, pool.threads);
     this.#pool = pool;
     this.threads = pool.threads;
     this.gemm = gemm;
@@ -213,7 +217,8 @@ export class WasmBackend implements Backend, FusedBackend {
    * the large fused kernels run so far (at most a few seconds).
    */
   ready(): Promise<void> {
-    return this.#pool.ready.then(() => this.#fused.ready());
+    return this.#pool.ready.then(() => this.#fused.ready())
+      .then(() => this.#flash.ready());
   }
 
   #block(op: string, handle: unknown): Block {
@@ -344,8 +349,21 @@ export class WasmBackend implements Backend, FusedBackend {
     return this.#fused.run(kernel, ins);
   }
 
+  /**
+   * Runs a flash kernel (`flash.ts`) as tiled SIMD code (`_flash.ts`),
+   * compiled on first use and cached by its key and mode.
+   */
+  runFlash(params: FlashParams, inputs: readonly Operand[]): Block {
+    const ins = inputs.map((x) => ({
+      ptr: this.#block("runFlash", x.handle).ptr,
+      aval: x.aval,
+    }));
+    return this.#flash.run(params, ins);
+  }
+
   /** Detaches this backend from the worker threads; later kernels run on the caller. */
   close(): void {
+    this.#flash.close();
     this.#fused.close();
     this.#pool.close();
   }

@@ -1,0 +1,319 @@
+/**
+ * Flash kernels on the wasm backend ({@link FlashRunner}): each kernel and
+ * mode is generated (`_flash_codegen.ts`) into a small module of its own,
+ * compiled once per process and cached by {@link flashKey} and the mode,
+ * instantiated once per backend on its memory, and run with its operands
+ * checked (count, sizes, the dtypes and reach of every load).
+ *
+ * A run writes the operands' addresses into a parameter block and gives
+ * each thread unit its own scratch (tiles of `_flash_gen.ts`); query tiles
+ * (key tiles for `grad_kv`) are split over the backend's threads by the
+ * grid driver, and every output element is summed by one unit in a fixed
+ * order, so reruns are bit-identical whatever the threads. `grad_captured`
+ * scatters into shared elements and runs as one unit, in order.
+ *
+ * @module
+ */
+
+import { type Aval, sizeOf } from "../../dtype.ts";
+import {
+  flashArity,
+  type FlashKernel,
+  flashKey,
+  type FlashMode,
+  type FlashNode,
+  flashOutput,
+  type FlashParams,
+} from "../flash.ts";
+import type { Arena, Block } from "./_arena.ts";
+import { uleb } from "./_asm.ts";
+import { DRIVERS } from "./_drivers.ts";
+import { BR, generateFlash } from "./_flash_codegen.ts";
+import { BC, SCRATCH_BYTES } from "./_flash_gen.ts";
+import { HOST, MAX_MODULES, touch } from "./_fused_module.ts";
+import { GRID_DRIVER } from "./_grid.ts";
+import { type Exports, ThreadPool } from "./_threads.ts";
+
+/** An operand: its byte address and abstract value. */
+export interface FlashInput {
+  /** Byte address of element 0. */
+  readonly ptr: number;
+  /** Shape and dtype. */
+  readonly aval: Aval;
+}
+
+const SIGNATURES: Record<string, [number[], number[]]> = {
+  sin: [[0x7c], [0x7c]],
+  cos: [[0x7c], [0x7c]],
+  erf: [[0x7c], [0x7c]],
+  powf: [[0x7c, 0x7c], [0x7c]],
+  powi: [[0x7f, 0x7f], [0x7f]],
+};
+
+function name(s: string): number[] {
+  const b = new TextEncoder().encode(s);
+  return [...uleb(b.length), ...b];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+interface Compiled {
+  readonly module: WebAssembly.Module;
+  readonly imports: readonly string[];
+}
+
+const MODULES = new Map<string, Compiled>();
+
+/** The module of one kernel and mode: host imports, memory, export `g0`. */
+function compile(
+  params: FlashParams,
+  key: string,
+  shared: boolean,
+): Compiled {
+  const hit = MODULES.get(key);
+  if (hit) return touch(MODULES, key, hit, MAX_MODULES);
+  const gen = generateFlash(params.kernel, params.mode, params.index);
+  const sigs = gen.imports.map((n) => SIGNATURES[n]!);
+  sigs.push([gen.fn.params.map(() => 0x7f), []]);
+  const types = sigs.flatMap(([ps, rs]) => [
+    0x60,
+    ...uleb(ps.length),
+    ...ps,
+    ...uleb(rs.length),
+    ...rs,
+  ]);
+  const imports = [...uleb(gen.imports.length + 1)];
+  gen.imports.forEach((n, i) => imports.push(...name("m"), ...name(n), 0, i));
+  imports.push(...name("env"), ...name("memory"), 0x02, shared ? 3 : 1);
+  imports.push(...uleb(1), ...uleb(65536));
+  const k = gen.imports.length;
+  const bytes = new Uint8Array([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    ...section(1, [...uleb(sigs.length), ...types]),
+    ...section(2, imports),
+    ...section(3, [1, ...uleb(k)]),
+    ...section(7, [1, ...name("g0"), 0x00, ...uleb(k)]),
+    ...section(10, [1, ...gen.fn.encode()]),
+  ]);
+  const c = { module: new WebAssembly.Module(bytes), imports: gen.imports };
+  return touch(MODULES, key, c, MAX_MODULES);
+}
+
+/** Checks every load: its input is a captured tensor of its dtype, read in bounds. */
+function checkLoads(
+  k: FlashKernel,
+  nodes: readonly FlashNode[],
+  what: string,
+): void {
+  const grid = [...k.batch, k.tq, k.tk];
+  if (sizeOf(grid) === 0) return;
+  nodes.forEach((n, i) => {
+    if (n.kind === "dot") {
+      if (what === "mask" || n.index < 0 || n.index >= k.queries) {
+        throw new TypeError(
+          `flash_attention: ${what} node ${i} is a dot of query ${n.index}`,
+        );
+      }
+      return;
+    }
+    if (n.kind !== "load") return;
+    const c = k.captured[n.input];
+    if (!c || c.dtype !== n.dtype || n.strides.length !== grid.length) {
+      throw new TypeError(
+        `flash_attention: ${what} load ${i} reads captured ${n.input} as ` +
+          `${n.dtype} with ${n.strides.length} strides`,
+      );
+    }
+    let lo = n.offset, hi = n.offset;
+    n.strides.forEach((s, ax) => {
+      const span = (grid[ax]! - 1) * s;
+      if (span < 0) lo += span;
+      else hi += span;
+    });
+    if (lo < 0 || hi >= sizeOf(c.shape)) {
+      throw new RangeError(
+        `flash_attention: ${what} load ${i} reaches elements ${lo}..${hi} ` +
+          `of captured ${n.input}, outside its ${sizeOf(c.shape)}`,
+      );
+    }
+  });
+}
+
+interface Instance {
+  readonly compiled: Compiled;
+  readonly ex: Exports;
+  pool: ThreadPool | null;
+}
+
+/** Compiles, caches and runs flash kernels against one arena's memory. */
+export class FlashRunner {
+  readonly #arena: Arena;
+  readonly #shared: boolean;
+  readonly #threads: number;
+  readonly #instances = new Map<string, Instance>();
+  readonly #checked = new WeakSet<FlashKernel>();
+
+  /** A runner on `arena` that splits large kernels over `threads`. */
+  constructor(arena: Arena, threads = 1) {
+    this.#arena = arena;
+    this.#threads = threads;
+    this.#shared = typeof SharedArrayBuffer !== "undefined" &&
+      arena.memory.buffer instanceof SharedArrayBuffer;
+  }
+
+  #instance(params: FlashParams): Instance {
+    const { kernel, mode, index } = params;
+    const key = `${this.#shared ? "s" : "u"}${mode}:${
+      mode === "grad_captured" ? index : 0
+    }:${flashKey(kernel)}`;
+    const hit = this.#instances.get(key);
+    const evict = (old: Instance) => old.pool?.close();
+    if (hit) return touch(this.#instances, key, hit, MAX_MODULES, evict);
+    const compiled = compile(params, key, this.#shared);
+    const inst = new WebAssembly.Instance(compiled.module, {
+      env: { memory: this.#arena.memory },
+      m: HOST,
+    });
+    const made: Instance = {
+      compiled,
+      ex: inst.exports as unknown as Exports,
+      pool: null,
+    };
+    return touch(this.#instances, key, made, MAX_MODULES, evict);
+  }
+
+  /** Resolves when every kernel's threads have attached (for tests). */
+  async ready(): Promise<void> {
+    for (const i of this.#instances.values()) await i.pool?.ready;
+  }
+
+  /** Detaches every kernel from the worker threads. */
+  close(): void {
+    for (const i of this.#instances.values()) i.pool?.close();
+  }
+
+  #check(params: FlashParams, inputs: readonly FlashInput[]): void {
+    const { kernel: k, mode } = params;
+    const arity = flashArity(k, mode);
+    if (inputs.length !== arity) {
+      throw new TypeError(
+        `flash_attention: ${mode} takes ${arity} operands, got ${inputs.length}`,
+      );
+    }
+    if (k.queries !== 1 && k.queries !== 2) {
+      throw new RangeError(
+        `flash_attention: queries must be 1 or 2, got ${k.queries}`,
+      );
+    }
+    const nb = sizeOf(k.batch), nq = k.queries, nc = k.captured.length;
+    const want: number[] = [];
+    for (let q = 0; q < nq; q++) want.push(nb * k.tq * k.d);
+    want.push(nb * k.tk * k.d, nb * k.tk * k.dv);
+    for (const c of k.captured) want.push(sizeOf(c.shape));
+    if (mode !== "forward" && mode !== "weights") {
+      want.push(nb * k.tq * (k.dv + 1));
+    }
+    if (mode === "tangent") {
+      want.push(...want.slice(0, nq + 2));
+      k.captured.forEach((c) =>
+        c.dtype === "float32" && want.push(sizeOf(c.shape))
+      );
+    } else if (mode.startsWith("grad")) want.push(nb * k.tq * (k.dv + 1));
+    inputs.forEach((x, n) => {
+      const size = sizeOf(x.aval.shape);
+      const dt = n >= nq + 2 && n < nq + 2 + nc
+        ? k.captured[n - nq - 2]!.dtype
+        : "float32";
+      if (size !== want[n] || x.aval.dtype !== dt) {
+        throw new TypeError(
+          `flash_attention: ${mode} operand ${n} has ${size} ${x.aval.dtype} ` +
+            `elements, expected ${want[n]} ${dt}`,
+        );
+      }
+    });
+    if (this.#checked.has(k)) return;
+    checkLoads(k, k.score.nodes, "score");
+    if (k.mask) checkLoads(k, k.mask.nodes, "mask");
+    this.#checked.add(k);
+  }
+
+  /** Runs `params` on `inputs`, returning a new block of its output. */
+  run(params: FlashParams, inputs: readonly FlashInput[]): Block {
+    this.#check(params, inputs);
+    const { kernel: k, mode } = params;
+    const a = this.#arena;
+    const outAval = flashOutput(params);
+    const outBytes = sizeOf(outAval.shape) * 4;
+    const out = a.alloc(outBytes);
+    const nb = sizeOf(k.batch);
+    const tiles = mode === "grad_kv"
+      ? Math.ceil(k.tk / BC)
+      : Math.ceil(k.tq / BR);
+    const items = nb * tiles;
+    if (mode === "grad_captured" || items === 0) {
+      a.u8.fill(0, out.ptr, out.ptr + outBytes);
+    }
+    if (items === 0 || outBytes === 0) return out;
+    // ∂s/∂c is 0 where s does not read c.
+    if (
+      mode === "grad_captured" &&
+      (k.score.partials.captured[params.index] ?? null) === null
+    ) return out;
+    const inst = this.#instance(params);
+    const ptrs = [...inputs.map((x) => x.ptr), out.ptr, 0];
+    const block = a.alloc(4 * ptrs.length);
+    a.i32.set(ptrs, block.ptr / 4);
+    const units = mode === "grad_captured"
+      ? 1
+      : this.#units(inst, params, items);
+    const chunk = Math.ceil(items / units);
+    const unitBytes = Math.ceil(SCRATCH_BYTES / (64 * chunk)) * 64 * chunk;
+    const scratch = a.alloc(units * unitBytes);
+    try {
+      if (units === 1) {
+        inst.ex.g0!(items, 0, 0, 0, 1, scratch.ptr, 0, block.ptr, 0, 0, 0);
+      } else {
+        const n = Math.ceil(items / chunk);
+        const args = [0, 3, items, 1, 0, chunk, 1, n, 1, 1, 1, 1, 0, 0];
+        args.push(0, 1, 0, 0, 0, 0);
+        args.push(scratch.ptr, unitBytes / chunk, 0, 0, 0, 0);
+        args.push(block.ptr, 0, 0, 0, 0, 0);
+        inst.pool!.run(GRID_DRIVER, args, n);
+      }
+    } finally {
+      a.release(scratch);
+      a.release(block);
+    }
+    return out;
+  }
+
+  /** Thread units for a run: one below a few million multiply-adds. */
+  #units(inst: Instance, params: FlashParams, items: number): number {
+    const k = params.kernel;
+    const work = sizeOf(k.batch) * k.tq * k.tk * (k.d + k.dv);
+    if (
+      this.#threads <= 1 || items < 2 || work < (1 << 21) ||
+      inst.compiled.imports.length > 0
+    ) return 1;
+    inst.pool ??= ThreadPool.start(
+      inst.compiled.module,
+      this.#arena.memory,
+      inst.ex,
+      DRIVERS,
+      this.#threads,
+    );
+    return Math.min(items, 4 * this.#threads);
+  }
+}
+
+/** The modes, for callers that iterate. */
+export type { FlashMode };

@@ -1,0 +1,380 @@
+/**
+ * The backward and tangent modes of flash kernels (`_flash_codegen.ts`
+ * builds the shared helpers, {@link Kit}). `P` is recomputed tile by tile
+ * from the saved row statistic (the forward output's last column), never
+ * stored whole:
+ *
+ * - `grad_q`: per query tile, key tiles in order; `ds = P (dP − D)` with
+ *   `dP = gO·v`, `D = gO·O − gstat` (softmax) or `ds = dP` where visible
+ *   (none); `dq_k += (ds ∂s/∂r_k)·K`.
+ * - `grad_kv`: per key tile, query tiles in order; `dk += Σ_k (ds
+ *   ∂s/∂r_k)ᵀ·q_k`, `dv += Pᵀ·gO`.
+ * - `grad_captured`: `dc[addr] += ds ∂s/∂c` in (b, i, j) order, one unit.
+ * - `tangent`: `ts = Σ_k ∂s/∂r_k (tq_k·k + q_k·tk) + Σ_c ∂s/∂c tc[addr]`;
+ *   softmax: `A = Σ_j (P ts)_j v_j + P_j tv_j`, `tstat = Σ_j P_j ts_j`,
+ *   `tO = A − tstat·O`; none: `tO = Σ_j ts_j v_j (visible) + P_j tv_j`.
+ *
+ * @module
+ */
+
+import type { FlashKernel, FlashMode } from "../flash.ts";
+import type { Fn, Local } from "./_asm.ts";
+import type { Lanes } from "./_fused_ops.ts";
+import { BC, type Gen, tileAt, type TILES } from "./_flash_gen.ts";
+import { hsum, weighTile } from "./_flash_tile.ts";
+
+type Tile = keyof typeof TILES;
+
+/** What the modes share, built by `generateFlash`. */
+export interface Kit {
+  readonly g: Gen;
+  readonly f: Fn;
+  readonly k: FlashKernel;
+  readonly mode: FlashMode;
+  readonly index: number;
+  /** Operand indices. */
+  readonly KEY: number;
+  readonly VAL: number;
+  readonly FWD: number;
+  readonly CT: number;
+  readonly OUT: number;
+  /** The operand index of input `n`'s tangent. */
+  readonly TAN: (input: number) => number;
+  readonly softmax: boolean;
+  readonly nQT: number;
+  readonly nKT: number;
+  readonly needS: readonly boolean[];
+  readonly needM: readonly boolean[] | null;
+  readonly item: Local;
+  readonly set: (l: Local, push: () => void) => Local;
+  readonly i32: () => Local;
+  readonly f32: () => Local;
+  readonly v128: () => Local;
+  readonly dotInto: (
+    t: Tile,
+    a: Local,
+    aStride: number,
+    b: Local,
+    bStride: number,
+    width: number,
+  ) => void;
+  readonly rowPtr: (
+    n: number,
+    per: number,
+    row: Local | null,
+    w: number,
+  ) => Local;
+  readonly qRows: () => Local[];
+  readonly scores: (qr: readonly Local[], kr: Local) => void;
+  readonly tileBase: (t: Tile) => Local;
+  readonly masked: (x: Local, fill: number) => void;
+  readonly forRows: (body: () => void) => void;
+  readonly zero: (p: Local, bytes: () => void) => void;
+  readonly expDiff: (x: Local, y: Local) => void;
+  readonly accumulate: (vs: Local, ss: Local, p: Local, lanes: Lanes) => void;
+  readonly cellLoad: (t: Tile, lanes: Lanes) => void;
+  readonly queryItem: (item: Local) => void;
+  readonly keyLoop: (body: () => void) => void;
+  /** The score load node of captured tensor c. */
+  readonly capturedLoad: (c: number) => number;
+}
+
+const DR: Tile[] = ["DR0", "DR1"];
+const TQ: Tile[] = ["TQ0", "TQ1"];
+const TK: Tile[] = ["TK0", "TK1"];
+
+/** Emits the items loop of a gradient mode. */
+export function emitGrad(t: Kit): void {
+  const { g, f, k, mode, set, i32, f32, v128 } = t;
+  const { tq, tk, d, dv } = k, nq = k.queries;
+  const w = dv + 1;
+  const partial = k.score.partials;
+  const val = (n: number) => g.score.val[n]!;
+  let delta: Local | null = null;
+  const load = mode === "grad_captured" ? t.capturedLoad(t.index) : -1;
+  const ln = k.score.nodes[load];
+  const sj = ln?.kind === "load" ? 4 * ln.strides[k.batch.length + 1]! : 0;
+  if (mode === "grad_captured") {
+    delta = set(
+      i32(),
+      () =>
+        f.get(g.op[t.OUT]!).get(g.op[k.queries + 2 + t.index]!).op("i32.sub"),
+    );
+  }
+  /** LSE and D − gstat of the query tile's rows. */
+  const prepRows = (cr: Local, fr: Local) => {
+    if (!t.softmax) return;
+    const x = i32(), cp = i32(), fp = i32(), s = f32();
+    t.forRows(() => {
+      set(cp, () => f.get(cr).get(g.r).i32(4 * w).op("i32.mul").op("i32.add"));
+      set(fp, () => f.get(fr).get(g.r).i32(4 * w).op("i32.mul").op("i32.add"));
+      g.rowSet("LSE", () => f.get(fp).mem("f32.load", 4 * dv));
+      f.f32(0).set(s);
+      g.loop(x, { n: dv }, () => {
+        f.get(s).get(cp).mem("f32.load").get(fp).mem("f32.load")
+          .op("f32.mul").op("f32.add").set(s);
+        f.inc(cp, 4).inc(fp, 4);
+      });
+      g.rowSet("DD", () => f.get(s).get(cp).mem("f32.load").op("f32.sub"));
+    });
+  };
+  /** ds (and what the mode keeps of it) over row r of the tile. */
+  const gradRow = () => {
+    const lse = set(v128(), () => {
+      if (t.softmax) g.rowGet("LSE");
+      else f.f32(0);
+      f.simd("f32x4.splat");
+    });
+    const dd = set(v128(), () => {
+      if (t.softmax) g.rowGet("DD");
+      else f.f32(0);
+      f.simd("f32x4.splat");
+    });
+    g.cells(t.needS, t.needM, (lanes) => {
+      const s = val(k.score.value);
+      const p = v128(), ds = v128(), dp = v128();
+      set(dp, () => t.cellLoad("DP", lanes));
+      if (t.softmax) {
+        const e = set(v128(), () => t.expDiff(s, lse));
+        set(p, () => t.masked(e, 0));
+        set(
+          ds,
+          () => f.get(p).get(dp).get(dd).simd("f32x4.sub").simd("f32x4.mul"),
+        );
+      } else {
+        set(p, () => t.masked(s, 0));
+        set(ds, () => t.masked(dp, 0));
+      }
+      if (mode === "grad_kv") g.storeCell(p, lanes, tileAt("P"));
+      if (mode !== "grad_captured") {
+        for (let q = 0; q < nq; q++) {
+          const dr = set(
+            v128(),
+            () => f.get(ds).get(val(partial.dots[q]!)).simd("f32x4.mul"),
+          );
+          g.storeCell(dr, lanes, tileAt(DR[q]!));
+        }
+        return;
+      }
+      const dc = set(
+        v128(),
+        () => f.get(ds).get(val(partial.captured[t.index]!)).simd("f32x4.mul"),
+      );
+      const a = set(
+        i32(),
+        () => f.get(g.score.pointer(load)).get(delta!).op("i32.add"),
+      );
+      for (let lane = 0; lane < lanes; lane++) {
+        const at = () => {
+          f.get(a);
+          if (lane * sj !== 0) f.i32(lane * sj).op("i32.add");
+        };
+        at();
+        at();
+        f.mem("f32.load").get(dc).simd("f32x4.extract_lane", lane);
+        f.op("f32.add").mem("f32.store");
+      }
+    });
+  };
+
+  const kr = i32(), vr = i32();
+  const keyRows = () => {
+    set(kr, () => g.rowAddr(t.KEY, tk, g.j0, d));
+    set(vr, () => g.rowAddr(t.VAL, tk, g.j0, dv));
+  };
+  if (mode === "grad_kv") {
+    const kt = i32(), qt = i32();
+    g.items(t.item, () => {
+      f.get(t.item).i32(t.nKT).op("i32.div_u").set(g.b);
+      f.get(t.item).get(g.b).i32(t.nKT).op("i32.mul").op("i32.sub").set(kt);
+      g.keyTile(kt);
+      g.score.batch(g.b);
+      g.mask?.batch(g.b);
+      const wo = d + dv;
+      const orow = t.rowPtr(t.OUT, tk, g.j0, wo);
+      const orowV = set(i32(), () => f.get(orow).i32(4 * d).op("i32.add"));
+      t.zero(orow, () => f.get(g.bc).i32(4 * wo).op("i32.mul"));
+      keyRows();
+      g.loop(qt, { n: t.nQT }, () => {
+        g.queryTile(qt);
+        const qr = t.qRows();
+        const cr = t.rowPtr(t.CT, tq, g.i0, w);
+        const fr = t.rowPtr(t.FWD, tq, g.i0, w);
+        prepRows(cr, fr);
+        t.scores(qr, kr);
+        t.dotInto("DP", cr, 4 * w, vr, 4 * dv, dv);
+        t.forRows(gradRow);
+        const common = { wx: 4, wy: 4 * BC, outStride: 4 * wo };
+        for (let q = 0; q < nq; q++) {
+          weighTile(f, {
+            ...common,
+            w: t.tileBase(DR[q]!),
+            m: qr[q]!,
+            mStride: 4 * d,
+            out: orow,
+            width: d,
+            xs: g.bc,
+            ys: g.br,
+          });
+        }
+        weighTile(f, {
+          ...common,
+          w: t.tileBase("P"),
+          m: cr,
+          mStride: 4 * w,
+          out: orowV,
+          width: dv,
+          xs: g.bc,
+          ys: g.br,
+        });
+      });
+    });
+    return;
+  }
+  g.items(t.item, () => {
+    t.queryItem(t.item);
+    const qr = t.qRows();
+    const cr = t.rowPtr(t.CT, tq, g.i0, w);
+    const fr = t.rowPtr(t.FWD, tq, g.i0, w);
+    const wq = nq * d;
+    const orow = mode === "grad_q" ? t.rowPtr(t.OUT, tq, g.i0, wq) : null;
+    if (orow) t.zero(orow, () => f.get(g.br).i32(4 * wq).op("i32.mul"));
+    prepRows(cr, fr);
+    t.keyLoop(() => {
+      keyRows();
+      t.scores(qr, kr);
+      t.dotInto("DP", cr, 4 * w, vr, 4 * dv, dv);
+      t.forRows(gradRow);
+      if (!orow) return;
+      for (let q = 0; q < nq; q++) {
+        const out = set(i32(), () => f.get(orow).i32(4 * q * d).op("i32.add"));
+        weighTile(f, {
+          w: t.tileBase(DR[q]!),
+          wx: 4 * BC,
+          wy: 4,
+          m: kr,
+          mStride: 4 * d,
+          out,
+          outStride: 4 * wq,
+          width: d,
+          xs: g.br,
+          ys: g.bc,
+        });
+      }
+    });
+  });
+}
+
+/** Emits the items loop of the tangent mode. */
+export function emitTangent(t: Kit): void {
+  const { g, f, k, set, i32, f32, v128 } = t;
+  const { tq, tk, d, dv } = k, nq = k.queries;
+  const w = dv + 1;
+  const partial = k.score.partials;
+  const val = (n: number) => g.score.val[n]!;
+  const caps = partial.captured.flatMap((p, c) => p === null ? [] : [c]);
+  const deltas = caps.map((c) =>
+    set(
+      i32(),
+      () =>
+        f.get(g.op[t.TAN(nq + 2 + c)]!).get(g.op[nq + 2 + c]!).op("i32.sub"),
+    )
+  );
+  g.items(t.item, () => {
+    t.queryItem(t.item);
+    const qr = t.qRows();
+    const tqr = qr.map((_, q) => t.rowPtr(t.TAN(q), tq, g.i0, d));
+    const orow = t.rowPtr(t.OUT, tq, g.i0, w);
+    const fr = t.rowPtr(t.FWD, tq, g.i0, w);
+    t.zero(orow, () => f.get(g.br).i32(4 * w).op("i32.mul"));
+    t.forRows(() => {
+      g.rowSet("LSE", () => {
+        f.get(fr).get(g.r).i32(4 * w).op("i32.mul").op("i32.add");
+        f.mem("f32.load", 4 * dv);
+      });
+      g.rowSet("TST", () => f.f32(0));
+    });
+    const kr = i32(), vr = i32(), tkr = i32(), tvr = i32();
+    t.keyLoop(() => {
+      set(kr, () => g.rowAddr(t.KEY, tk, g.j0, d));
+      set(vr, () => g.rowAddr(t.VAL, tk, g.j0, dv));
+      set(tkr, () => g.rowAddr(t.TAN(t.KEY), tk, g.j0, d));
+      set(tvr, () => g.rowAddr(t.TAN(t.VAL), tk, g.j0, dv));
+      t.scores(qr, kr);
+      for (let q = 0; q < nq; q++) {
+        t.dotInto(TQ[q]!, tqr[q]!, 4 * d, kr, 4 * d, d);
+        t.dotInto(TK[q]!, qr[q]!, 4 * d, tkr, 4 * d, d);
+      }
+      t.forRows(() => {
+        const lse = set(v128(), () => {
+          g.rowGet("LSE");
+          f.simd("f32x4.splat");
+        });
+        const vs = set(v128(), () => f.f32x4(0));
+        const ss = set(f32(), () => f.f32(0));
+        g.cells(t.needS, t.needM, (lanes) => {
+          const s = val(k.score.value);
+          const ts = set(v128(), () => f.f32x4(0));
+          for (let q = 0; q < nq; q++) {
+            f.get(ts).get(val(partial.dots[q]!));
+            t.cellLoad(TQ[q]!, lanes);
+            t.cellLoad(TK[q]!, lanes);
+            f.simd("f32x4.add").simd("f32x4.mul").simd("f32x4.add").set(ts);
+          }
+          caps.forEach((c, n) => {
+            f.get(ts).get(val(partial.captured[c]!));
+            g.score.loadAt(t.capturedLoad(c), lanes, deltas[n]!);
+            f.simd("f32x4.mul").simd("f32x4.add").set(ts);
+          });
+          const p = v128(), wt = v128();
+          if (t.softmax) {
+            const e = set(v128(), () => t.expDiff(s, lse));
+            set(p, () => t.masked(e, 0));
+            set(wt, () => f.get(p).get(ts).simd("f32x4.mul"));
+            t.accumulate(vs, ss, wt, lanes);
+          } else {
+            set(p, () => t.masked(s, 0));
+            set(wt, () => t.masked(ts, 0));
+          }
+          g.storeCell(p, lanes, tileAt("P"));
+          g.storeCell(wt, lanes, tileAt("W"));
+        });
+        if (t.softmax) {
+          g.rowSet("TST", () => {
+            g.rowGet("TST");
+            hsum(f, vs);
+            f.get(ss).op("f32.add").op("f32.add");
+          });
+        }
+      });
+      const common = {
+        wx: 4 * BC,
+        wy: 4,
+        out: orow,
+        outStride: 4 * w,
+        width: dv,
+        xs: g.br,
+        ys: g.bc,
+      };
+      weighTile(f, { ...common, w: t.tileBase("W"), m: vr, mStride: 4 * dv });
+      weighTile(f, { ...common, w: t.tileBase("P"), m: tvr, mStride: 4 * dv });
+    });
+    if (!t.softmax) return;
+    // tO = A − tstat·O; the stat column is tstat.
+    const x = i32(), op = i32(), fp = i32(), tst = f32();
+    t.forRows(() => {
+      set(tst, () => g.rowGet("TST"));
+      set(
+        op,
+        () => f.get(orow).get(g.r).i32(4 * w).op("i32.mul").op("i32.add"),
+      );
+      set(fp, () => f.get(fr).get(g.r).i32(4 * w).op("i32.mul").op("i32.add"));
+      g.loop(x, { n: dv }, () => {
+        f.get(op).get(op).mem("f32.load").get(tst).get(fp).mem("f32.load");
+        f.op("f32.mul").op("f32.sub").mem("f32.store");
+        f.inc(op, 4).inc(fp, 4);
+      });
+      f.get(op).get(tst).mem("f32.store");
+    });
+  });
+}
