@@ -66,3 +66,16 @@ export function flashOutputOf(call: FlashCall): Tensor {
 export function flashWeightsOf(call: FlashCall): Tensor {
   return weightsOf(call);
 }
+
+/** Whether a tensor of the call is a transform's traced value. */
+export function tracedCall(call: FlashCall): boolean {
+  return [call.q, call.q2, call.k, call.v].some((x) => {
+    if (!x) return false;
+    try {
+      x.backend;
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}

@@ -82,11 +82,12 @@ export function prospect(
         `the ${backend.name} backend has no flash kernel (fused: true runs the reference one)`,
     };
   }
+  const why = choice === true ? "the spec says fused: true; " : "";
   return {
     fused: true,
-    reason: choice === true && !backend.flash
-      ? `the spec says fused: true; the ${backend.name} backend runs the reference flash kernel`
-      : `every piece has a fused form and the ${backend.name} backend has a flash kernel`,
+    reason: backend.flash
+      ? `${why}every piece has a fused form and the ${backend.name} backend has a flash kernel`
+      : `${why}the ${backend.name} backend runs the reference flash kernel`,
   };
 }
 

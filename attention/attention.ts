@@ -15,11 +15,7 @@ import {
   sharedReads,
 } from "./_context.ts";
 import { checkMask, checkMod, checkScores, checkWeights } from "./_checks.ts";
-import {
-  type FlashCall,
-  flashOutputOf,
-  flashWeightsOf,
-} from "./_flash_call.ts";
+import { flashOutputOf, flashWeightsOf, tracedCall } from "./_flash_call.ts";
 import { fusedCall, prospect } from "./_fused_path.ts";
 import { lazyResult } from "./_fused_forms.ts";
 import { softmaxNormaliser } from "./normalisers.ts";
@@ -27,6 +23,7 @@ import type {
   AttentionFn,
   AttentionOptions,
   AttentionResult,
+  Context,
   Spec,
 } from "./types.ts";
 
@@ -82,9 +79,23 @@ function checkSpec(spec: Spec): void {
   }
 }
 
-/** The fused result: the output now, the weights on first read. */
-function fusedResult(call: FlashCall): AttentionResult {
-  return lazyResult(flashOutputOf(call), () => flashWeightsOf(call)); // [..., Tq, dv], [..., Tq, Tk]
+/** w = normalise(mods(score(q, k)), ∧ masks), `[..., Tq, Tk]`, each piece checked. */
+function composedWeights(
+  spec: Spec,
+  q: Tensor,
+  k: Tensor,
+  ctx: Context,
+): Tensor {
+  const normalise = spec.normalise ?? softmaxNormaliser();
+  const masks = spec.masks ?? [];
+  const shape = ctx.shape; // [..., Tq, Tk]
+  let s = checkScores(spec.score(q, k, ctx), spec.score, shape);
+  spec.mods?.forEach((mod, i) => (s = checkMod(mod(s, ctx), mod, i, shape)));
+  const mask = masks.length === 0
+    ? null
+    : masks.map((m, i) => checkMask(m(ctx), m, i, shape))
+      .reduce((a, b) => logicalAnd(a, b));
+  return checkWeights(normalise(s, mask, ctx), normalise, shape);
 }
 
 /** Checks that every datum of the call was read, or reports to modules(). */
@@ -143,9 +154,6 @@ function reportReads(opts: AttentionOptions, read: Set<string>): void {
  */
 export function attention(spec: Spec): AttentionFn {
   checkSpec(spec);
-  const normalise = spec.normalise ?? softmaxNormaliser();
-  const mods = spec.mods ?? [];
-  const masks = spec.masks ?? [];
   const rate = spec.dropout ?? 0;
   return function attend(
     q: Tensor,
@@ -173,21 +181,23 @@ export function attention(spec: Spec): AttentionFn {
     if (rate > 0) read.add("key");
     const call = path.fused ? fusedCall(spec, q, k, v, ctx) : path.reason;
     if (typeof call !== "string") {
-      const result = fusedResult(call); // traces the pieces: they read ctx
+      // Tracing the pieces reads ctx, so the reads are reported after.
+      const result = lazyResult(
+        flashOutputOf(call), // [..., Tq, dv]
+        // [..., Tq, Tk]: the kernel's, or under a transform the composed
+        // ones (differentiable; unused ones cost nothing under jit).
+        () =>
+          tracedCall(call)
+            ? composedWeights(spec, q, k, ctx)
+            : flashWeightsOf(call),
+      );
       reportReads(opts, read);
       return result;
     }
     if (spec.fused === true) {
       throw new TypeError(`attention: the spec says fused: true, but ${call}`);
     }
-    const shape = ctx.shape; // [..., Tq, Tk]
-    let s = checkScores(spec.score(q, k, ctx), spec.score, shape);
-    mods.forEach((mod, i) => (s = checkMod(mod(s, ctx), mod, i, shape)));
-    const mask = masks.length === 0
-      ? null
-      : masks.map((m, i) => checkMask(m(ctx), m, i, shape))
-        .reduce((a, b) => logicalAnd(a, b));
-    const weights = checkWeights(normalise(s, mask, ctx), normalise, shape);
+    const weights = composedWeights(spec, q, k, ctx);
     reportReads(opts, read);
     let used = weights;
     if (rate > 0 && opts.training) {

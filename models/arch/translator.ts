@@ -10,6 +10,7 @@
  */
 
 import {
+  type AttentionResult,
   type ModuleContext,
   multiHead,
   type MultiHeadParams,
@@ -267,15 +268,22 @@ export function encodeWithWeights(
   const drop = dropoutKeys(opts, 2 * c.encLayers + 1, c.dropout);
   let x = tokens(params.srcEmbed, params.srcPos, input.src, c.dModel);
   x = trainDropout(x, drop(0));
-  const weights: Tensor[] = [];
+  const attns: AttentionResult[] = [];
   params.enc.forEach((blk, i) => {
     const a = l.encSelf.apply(blk.attn, layerNorm(x, blk.ln1), { keyMask });
-    weights.push(a.weights);
+    attns.push(a);
     x = add(x, trainDropout(a.output, drop(1 + 2 * i)));
     const ff = feedForward(blk.ffn, layerNorm(x, blk.ln2));
     x = add(x, trainDropout(ff, drop(2 + 2 * i)));
   });
-  return { memory: layerNorm(x, params.encNorm), weights };
+  // The weights are read only when asked for: fused attention makes them then.
+  let weights: Tensor[] | undefined;
+  return {
+    memory: layerNorm(x, params.encNorm),
+    get weights(): readonly Tensor[] {
+      return weights ??= attns.map((a) => a.weights);
+    },
+  };
 }
 
 /** What {@link decode} and {@link applyTranslator} return. */
@@ -319,18 +327,18 @@ export function decode(
   const drop = dropoutKeys(opts, 3 * c.decLayers + 1, c.dropout);
   let x = tokens(params.tgtEmbed, params.tgtPos, input.tgtIn, c.dModel);
   x = trainDropout(x, drop(0));
-  const selfWeights: Tensor[] = [], crossWeights: Tensor[] = [];
+  const selfAttns: AttentionResult[] = [], crossAttns: AttentionResult[] = [];
   params.dec.forEach((blk, i) => {
     const sa = l.decSelf.apply(blk.self, layerNorm(x, blk.ln1), {
       keyMask: tgtKeys,
     });
-    selfWeights.push(sa.weights);
+    selfAttns.push(sa);
     x = add(x, trainDropout(sa.output, drop(1 + 3 * i)));
     const ca = l.cross.apply(blk.cross, layerNorm(x, blk.ln2), {
       context: input.memory,
       keyMask: srcKeys,
     });
-    crossWeights.push(ca.weights);
+    crossAttns.push(ca);
     x = add(x, trainDropout(ca.output, drop(2 + 3 * i)));
     const ff = feedForward(blk.ffn, layerNorm(x, blk.ln3));
     x = add(x, trainDropout(ff, drop(3 + 3 * i)));
@@ -338,7 +346,20 @@ export function decode(
   x = layerNorm(x, params.decNorm); // [B, T, D]
   // Tied output layer: logits = x Eᵀ.
   const logits = matmul(x, transpose(params.tgtEmbed.table)); // [B, T, V]
-  return { logits, cross: crossWeights.at(-1)!, selfWeights, crossWeights };
+  // The weights are read only when asked for: fused attention makes them then.
+  let selfWeights: Tensor[] | undefined, crossWeights: Tensor[] | undefined;
+  return {
+    logits,
+    get cross(): Tensor {
+      return crossAttns.at(-1)!.weights;
+    },
+    get selfWeights(): readonly Tensor[] {
+      return selfWeights ??= selfAttns.map((a) => a.weights);
+    },
+    get crossWeights(): readonly Tensor[] {
+      return crossWeights ??= crossAttns.map((a) => a.weights);
+    },
+  };
 }
 
 /** A teacher-forcing batch. */
