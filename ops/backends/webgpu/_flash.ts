@@ -26,6 +26,7 @@ import {
   forwardBody,
   gradQBody,
   rolesOf,
+  rowInvocations,
   tangentBody,
   weightsBody,
 } from "./_flash_rows.ts";
@@ -152,11 +153,33 @@ function dispatch(
   if (pack) ctx.free(pack);
 }
 
+/** How the backend's adapter wants flash kernels shaped. */
+export interface FlashOptions {
+  /** A software adapter (llvmpipe): register blocking pays, parallelism is a few threads. */
+  readonly software: boolean;
+}
+
+/**
+ * Query rows per invocation of the row kernels: on a software adapter up
+ * to 8 (k_j and v_j are read once per 8 rows), fewer while that would
+ * leave a CPU thread without a workgroup that one row each would give it;
+ * on a GPU 2.
+ */
+export function blockRows(k: FlashKernel, software: boolean): number {
+  let r = Math.min(software ? 8 : 2, k.tq);
+  const threads = software ? (navigator.hardwareConcurrency ?? 1) : 1;
+  const filled = (rows: number) =>
+    rowInvocations(k, rows) >= threads * FLASH_WG;
+  while (r > 1 && filled(1) && !filled(r)) r >>= 1;
+  return Math.max(r, 1);
+}
+
 /** Runs a flash kernel (`params`) on its operands; returns the new output buffer. */
 export function runFlashKernel(
   ctx: FusedContext,
   params: FlashParams,
   inputs: readonly FusedIn[],
+  opts: FlashOptions,
 ): GpuBuffer {
   const { kernel: k, mode, index } = params;
   const arity = flashArity(k, mode);
@@ -203,8 +226,10 @@ export function runFlashKernel(
     captured,
     ctx.maxStorageBuffers,
   );
+  const rowsPer = blockRows(k, opts.software);
   const emit = (): Emit => ({
     kernel: k,
+    rows: rowsPer,
     fn: flashNodes(k),
     read: readerOf(l),
     uses: new Map(),
@@ -262,8 +287,11 @@ export function runFlashKernel(
       : mode === "tangent"
       ? tangentBody
       : gradKvBody;
-    const n = mode === "grad_kv" ? sizeOf(k.batch) * k.tk : rows;
-    dispatch(ctx, key(""), ops, l, () => body(k, emit(), roles), n, out);
+    const n = mode === "grad_kv"
+      ? sizeOf(k.batch) * k.tk
+      : rowInvocations(k, rowsPer);
+    const extra = mode === "grad_kv" ? "" : `/${rowsPer}`;
+    dispatch(ctx, key(extra), ops, l, () => body(k, emit(), roles), n, out);
   }
   for (const t of temps) ctx.free(t);
   return out;

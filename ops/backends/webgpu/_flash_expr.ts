@@ -84,6 +84,8 @@ export interface Emit {
   readonly fn: FlashNodes;
   /** Reads operands. */
   readonly read: Reader;
+  /** Query rows per invocation of the row kernels (register blocking). */
+  readonly rows: number;
   /** Use counts of float values (so `hide` keys stay distinct in one shader). */
   readonly uses: Map<number, number>;
 }
@@ -129,8 +131,10 @@ export function lets(
 
 /** Parts of a loop body at one grid element. */
 export interface ElementCode {
-  /** Mask lets and `continue` where the key is hidden (empty without a mask). */
-  readonly mask: string;
+  /** The mask's lets (empty without a mask). */
+  readonly maskLets: string;
+  /** A WGSL bool: whether the key is visible (null without a mask). */
+  readonly visible: string | null;
   /** Dot products `r_k` and the score lets. */
   readonly score: string;
 }
@@ -149,10 +153,6 @@ export function elementCode(
   indent: string,
 ): ElementCode {
   const { score, mask } = needed(e.fn, roots);
-  const maskLets = lets(e, mask.filter(inLoop), indent);
-  const hidden = e.fn.mask === null
-    ? ""
-    : `${indent}if (${name(e.fn.mask)} == 0u) { continue; }`;
   const dots = [
     ...new Set(score.flatMap((n) => {
       const d = e.fn.dots.get(n);
@@ -164,10 +164,18 @@ export function elementCode(
     } * ${kAt("e")}; }`
   );
   return {
-    mask: [maskLets, hidden].filter((s) => s).join("\n"),
+    maskLets: lets(e, mask.filter(inLoop), indent),
+    visible: e.fn.mask === null ? null : `${name(e.fn.mask)} != 0u`,
     score: [...dots, lets(e, score.filter(inLoop), indent)].filter((s) => s)
       .join("\n"),
   };
+}
+
+/** An element's mask lets and `continue` where the key is hidden. */
+export function skipHidden(code: ElementCode, indent: string): string {
+  return code.visible === null
+    ? ""
+    : `${code.maskLets}\n${indent}if (!(${code.visible})) { continue; }`;
 }
 
 /** The nodes of `roots` (mask included) that stay fixed along `axis`, as lets. */

@@ -8,7 +8,13 @@ import { sizeOf, stridesOf } from "../../dtype.ts";
 import type { FlashKernel } from "../flash.ts";
 import type { FusedLoad } from "../fused.ts";
 import { name, splitIndex } from "./_fused_expr.ts";
-import { elementCode, type Emit, hoisted, variesAlong } from "./_flash_expr.ts";
+import {
+  elementCode,
+  type Emit,
+  hoisted,
+  skipHidden,
+  variesAlong,
+} from "./_flash_expr.ts";
 import { FLASH_WG, type Roles } from "./_flash_rows.ts";
 
 /** `for x in [0, n) { stmt }`. */
@@ -105,7 +111,7 @@ export function gradKvBody(k: FlashKernel, e: Emit, roles: Roles): string {
     `  for (var i = 0u; i < ${k.tq}u; i++) {`,
     `    let g${nb} = i32(i);`,
     `    let row = bk * ${k.tq}u + i;`,
-    code.mask,
+    skipHidden(code, "    "),
     code.score,
     `    let s = ${name(e.fn.score)};`,
     cotangentAt(k, e, roles, (x) => `vr[${x}]`),
@@ -225,7 +231,7 @@ export function gradCapturedBody(
     `    let bf = ${bflat};`,
     `    let row = bf * ${k.tq}u + u32(g${nb});`,
     `    let krow = bf * ${k.tk}u + u32(g${nb + 1});`,
-    code.mask,
+    skipHidden(code, "    "),
     code.score,
     `    let s = ${name(e.fn.score)};`,
     cotangentAt(

@@ -294,6 +294,8 @@ export class WebGpuBackend implements Backend, FusedBackend, FlashBackend {
       this.#keeper.checkBuffer("runFlash", b);
       return { buf: b, aval: x.aval };
     });
-    return runFlashKernel(this.#fused, params, ins);
+    return runFlashKernel(this.#fused, params, ins, {
+      software: this.info.isSoftware,
+    });
   }
 }
