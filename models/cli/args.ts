@@ -48,6 +48,8 @@ export interface TrainArgs {
   layers: number | null;
   /** classify: dropout rate, or null for the run's (0.2 when new). */
   dropout: number | null;
+  /** classify: epochs of masked-token pretraining before training (0: none). */
+  pretrain: number;
   /** classify: epochs without a better validation accuracy before stopping. */
   patience: number;
   /** classify: weight averaging, or null for the run's (none when new). */
@@ -121,12 +123,16 @@ ${ATTENTION_HELP}
   --dropout X                classify: dropout rate in [0, 1) (default 0.2). --d-model,
                              --layers and --dropout are kept in the checkpoint like
                              --ensemble
+  --pretrain N               classify: first N epochs of masked-token pretraining on the
+                             training texts (15% of each row's tokens masked and predicted
+                             through the tied word embeddings), then training as usual
+                             (default 0: none; --resume does not pretrain again)
   --patience N               classify: stop after N epochs without a better validation
                              accuracy, at least 1 (default 4)
   --average ema:D|swa:E      classify: evaluate, keep and save an average of the weights:
                              ema:D an exponential moving average after every step with
-                             decay D in (0, 1) (e.g. ema:0.998; TensorFlow's warm-up
-                             min(D, (1+t)/(10+t)) at step t), swa:E the mean of the
+                             decay D in (0, 1), bias-corrected as Adam's moments (e.g.
+                             ema:0.998 averages about the last 500 steps), swa:E the mean of the
                              weights at the end of every epoch from epoch E on (default:
                              none). Kept in the checkpoint; --resume keeps the run's
                              unless given again, and refuses another
@@ -175,6 +181,7 @@ const ONLY_CLASSIFY = [
   "--dropout",
   "--average",
   "--patience",
+  "--pretrain",
 ];
 
 /** Parses `train` arguments; throws a RangeError naming the bad flag. */
@@ -197,6 +204,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     dropout: null,
     average: null,
     patience: 4,
+    pretrain: 0,
     lr: 2e-3,
     backend: null,
     seed: 0,
@@ -268,6 +276,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         break;
       case "--dropout":
         a.dropout = rules.fraction(flag, value());
+        break;
+      case "--pretrain":
+        a.pretrain = rules.integer(flag, value(), 0);
         break;
       case "--patience":
         a.patience = rules.integer(flag, value(), 1);

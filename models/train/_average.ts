@@ -9,7 +9,7 @@
 import {
   add,
   div,
-  minimum,
+  exp,
   mul,
   sub,
   type Tensor,
@@ -68,25 +68,27 @@ export function initAverage<P>(params: P): AverageState<P> {
 }
 
 /**
- * One EMA update after a step: with t earlier updates,
- * dₜ = min(decay, (1 + t) / (10 + t)) (TensorFlow's warm-up, so the early,
- * far-from-trained parameters fade fast) and avg ← dₜ·avg + (1 − dₜ)·p,
- * computed as avg + (1 − dₜ)·(p − avg).
+ * One EMA update after the t-th step (1-based): the bias-corrected moving
+ * average, as Adam corrects its moments. With mₜ = d·mₜ₋₁ + (1 − d)·pₜ and
+ * m₀ = 0, the average is mₜ / (1 − dᵗ), which is
+ * avgₜ = avgₜ₋₁ + wₜ·(pₜ − avgₜ₋₁) with wₜ = (1 − d) / (1 − dᵗ): the
+ * parameters after step s weigh d^(t − s), and the initial ones nothing.
  */
 export function emaUpdate<P>(
   s: AverageState<P>,
   params: P,
   decay: number,
 ): AverageState<P> {
-  const d = minimum(div(add(s.count, 1), add(s.count, 10)), decay);
-  const w = sub(1, d);
+  const t = add(s.count, 1);
+  // 1 − dᵗ = −expm1(t·ln d), exact for small t·ln d; no expm1 op, so exp
+  const w = div(1 - decay, sub(1, exp(mul(t, Math.log(decay)))));
   return {
     params: treeMap(
       (a, p) => add(a as Tensor, mul(w, sub(p as Tensor, a as Tensor))),
       s.params,
       params,
     ),
-    count: add(s.count, 1),
+    count: t,
   };
 }
 

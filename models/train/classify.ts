@@ -19,14 +19,10 @@ import {
 } from "../../ops/mod.ts";
 import {
   batches,
-  type ClassificationData,
-  type LabelEncoder,
   type LabelledBatch,
   pipe,
   splitTable,
   tokenize,
-  type Tokenizer,
-  type TokenizerJSON,
   trainWordTokenizer,
 } from "../../data/mod.ts";
 import {
@@ -34,129 +30,33 @@ import {
   type ClassifierConfig,
   classifierConfig,
   type ClassifierParams,
-  type FullClassifierConfig,
   initClassifier,
 } from "../arch/classifier.ts";
 import { type AdamState, adamw } from "./optim.ts";
 import { warmupCosine } from "./schedules.ts";
 import { batchTokens, padBatch } from "./_pad_batch.ts";
 import { accuracy, macroF1 } from "./metrics.ts";
-import {
-  type Average,
-  type EpochRecord,
-  fit,
-  type FitMetadata,
-  type FitProgress,
-  loadFitCheckpoint,
-  type StepProgress,
-} from "./fit.ts";
+import { fit, loadFitCheckpoint } from "./fit.ts";
+import type {
+  ClassifierMeta,
+  ClassifierTrainOptions,
+  ClassifierTrainResult,
+  ClassifierValidation,
+} from "./classify_types.ts";
 import { predictClasses } from "../inference.ts";
+import { pretrainClassifier } from "./_pretrain.ts";
 import { storedConfig } from "../arch/attention_resolve.ts";
 import { validateResume } from "./validate.ts";
 import { countInit, countParameters, type TrainingPlan } from "./plan.ts";
 
-/** Options of {@link trainClassifier}. */
-export interface ClassifierTrainOptions {
-  /** Train and test tables (`text`, `label` columns) and the label names. */
-  readonly data: ClassificationData;
-  /** Model configuration, without vocabSize/numClasses (taken from the data). */
-  readonly model?: Omit<ClassifierConfig, "vocabSize" | "numClasses">;
-  /** Epochs (default 20). */
-  readonly epochs?: number;
-  /** Rows per batch (default 64). */
-  readonly batchSize?: number;
-  /** Peak learning rate (default 2e-3). */
-  readonly lr?: number;
-  /** AdamW weight decay (default 0.01). */
-  readonly weightDecay?: number;
-  /** Global-norm clip (default 1). */
-  readonly clip?: number;
-  /** Label smoothing (default 0.1). */
-  readonly labelSmoothing?: number;
-  /**
-   * Weight averaging, evaluated and kept as the model's weights (default
-   * none; a resumed run keeps its own, and refuses another).
-   */
-  readonly average?: Average;
-  /** Seed of every random choice (default 0). */
-  readonly seed?: number;
-  /** Fraction of train held out for early stopping (default 0.1). */
-  readonly validFraction?: number;
-  /**
-   * A validation table (columns as `data.train`) for early stopping,
-   * instead of holding out `validFraction` of train.
-   */
-  readonly valid?: aq.ColumnTable;
-  /** Stop after this many epochs without a better validation accuracy (default 4). */
-  readonly patience?: number;
-  /** Rows longer than this many tokens are cut to it (default 128). */
-  readonly maxLength?: number;
-  /** Called after every epoch with its metrics. */
-  readonly onEpoch?: (m: EpochMetrics) => void | Promise<void>;
-  /** Called once before training with where the run stands (epoch 0 for a new run). */
-  readonly onStart?: (
-    progress: FitProgress<ClassifierValidation>,
-  ) => void | Promise<void>;
-  /** Save a checkpoint after every epoch to `path`; with `resume`, continue from it. */
-  readonly checkpoint?: { readonly path: string; readonly resume: boolean };
-  /** Called every `progressEvery` steps (no readback happens for it). */
-  readonly onStep?: ((p: StepProgress) => void) | undefined;
-  /**
-   * Run training steps and evaluation forwards under `jit` (default true);
-   * `false` runs them eagerly (for debugging, or to compare).
-   */
-  readonly jit?: boolean;
-  /**
-   * Pad training batch lengths with masked columns up to a multiple of
-   * this (at most the model's maxLen; default 1, no padding): fewer batch
-   * shapes, so fewer programs for jit to compile. Masks make the padding
-   * inert, but dropout draws for the padded shape, so runs differ from
-   * unpadded ones by their random draws.
-   */
-  readonly padMultiple?: number;
-}
-
-/** Validation metrics of one epoch. */
-export type ClassifierValidation = { readonly validAccuracy: number };
-
-/** Metrics of one classifier epoch: fit's statistics and the validation accuracy. */
-export type EpochMetrics = EpochRecord<ClassifierValidation>;
-
-/** The outcome of a training run. */
-export interface ClassifierTrainResult {
-  /** The best parameters (by validation accuracy). */
-  readonly params: ClassifierParams;
-  /** The full model configuration. */
-  readonly config: FullClassifierConfig;
-  /** The tokenizer the model reads. */
-  readonly tokenizer: Tokenizer;
-  /** Test accuracy of the best parameters. */
-  readonly testAccuracy: number;
-  /** Test macro-F1 of the best parameters. */
-  readonly testMacroF1: number;
-  /** Per-epoch metrics. */
-  readonly history: readonly EpochMetrics[];
-  /** The label encoder. */
-  readonly labels: LabelEncoder;
-}
-
-/** What a classifier checkpoint's metadata holds besides fit's progress. */
-export interface ClassifierMeta {
-  /** Always "classify". */
-  readonly task: "classify";
-  /** The full model configuration. */
-  readonly config: FullClassifierConfig;
-  /** The tokenizer, as JSON. */
-  readonly tokenizer: TokenizerJSON;
-  /** Class names in id order. */
-  readonly labels: readonly string[];
-}
-
-/** A classifier checkpoint's whole metadata. */
-export type ClassifierCheckpointMeta = FitMetadata<
+export type {
+  ClassifierCheckpointMeta,
   ClassifierMeta,
-  EpochMetrics
->;
+  ClassifierTrainOptions,
+  ClassifierTrainResult,
+  ClassifierValidation,
+  EpochMetrics,
+} from "./classify_types.ts";
 
 function labelsOf(table: aq.ColumnTable): Int32Array {
   return Int32Array.from(table.array("label") as ArrayLike<number>);
@@ -333,8 +233,38 @@ export async function trainClassifier(
       `trainClassifier: padMultiple must be a positive integer, got ${pad}`,
     );
   }
+  const epochBatches = (key: Key) =>
+    batches(r.trainIds, "ids", { batchSize, key, labels: "label" })
+      .map((b) => pad > 1 ? padBatch(b, pad, config.maxLen) : b);
+  const lr = opts.lr ?? 2e-3;
+  const weightDecay = opts.weightDecay ?? 0.01;
+  // the global norm of N independent members' gradients is about √N
+  // times one member's: the same clip per member
+  const clip = (opts.clip ?? 1) * Math.sqrt(config.members);
+  const pre = opts.pretrain ?? 0;
+  if (!Number.isInteger(pre) || pre < 0) {
+    throw new RangeError(
+      `trainClassifier: pretrain must be an integer of at least 0, got ${pre}`,
+    );
+  }
+  const [kPreData, kPre] = split(r.kData, 2);
+  const pretrained = pre > 0 && !r.resume
+    ? await pretrainClassifier({
+      init: r.init,
+      config,
+      batches: (epoch) => epochBatches(foldIn(kPreData!, epoch)),
+      stepsPerEpoch: r.stepsPerEpoch,
+      epochs: pre,
+      lr,
+      weightDecay,
+      clip,
+      key: kPre!,
+      jit,
+      ...(opts.onPretrainEpoch ? { onEpoch: opts.onPretrainEpoch } : {}),
+    })
+    : null;
   const { params, progress } = await fit({
-    init: r.init,
+    init: pretrained ? () => pretrained : r.init,
     // An ensemble's members learn independently: the sum of their losses.
     loss: (p: ClassifierParams, b: LabelledBatch, k: Key) =>
       applyClassifier(p, b, { config, training: true, key: k }).members
@@ -342,24 +272,13 @@ export async function trainClassifier(
           crossEntropy(logits, b.labels, { labelSmoothing: smoothing })
         )
         .reduce((a, l) => add(a, l)),
-    batches: (epoch) =>
-      batches(r.trainIds, "ids", {
-        batchSize,
-        key: foldIn(r.kData, epoch),
-        labels: "label",
-      }).map((b) => pad > 1 ? padBatch(b, pad, config.maxLen) : b),
+    batches: (epoch) => epochBatches(foldIn(r.kData, epoch)),
     tokens: batchTokens,
     optimizer: adamw({
-      lr: warmupCosine({
-        peak: opts.lr ?? 2e-3,
-        warmup: r.warmup,
-        total,
-      }),
-      weightDecay: opts.weightDecay ?? 0.01,
+      lr: warmupCosine({ peak: lr, warmup: r.warmup, total }),
+      weightDecay,
     }),
-    // the global norm of N independent members' gradients is about √N
-    // times one member's: the same clip per member
-    clip: (opts.clip ?? 1) * Math.sqrt(config.members),
+    clip,
     key: r.kDrop,
     epochs: r.epochs,
     patience: opts.patience ?? 4,

@@ -47,8 +47,9 @@ export type EpochRecord<M> =
 
 /**
  * Weight averaging (see {@link FitOptions.average}): `ema` keeps an
- * exponential moving average of the parameters after every step, with
- * decay dₜ = min(decay, (1 + t) / (10 + t)) at the t-th update (0-based);
+ * exponential moving average of the parameters after every step,
+ * bias-corrected as Adam's moments are (after t steps, the parameters of
+ * step s weigh decayᵗ⁻ˢ, normalised; the initial ones weigh nothing);
  * `swa` keeps the uniform mean of the parameters at the end of every epoch
  * from epoch `start` on.
  */

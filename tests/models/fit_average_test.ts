@@ -55,12 +55,12 @@ const wAt = (s: number) => W0.map((w0, i) => w0 - s * LR * C[i]!);
 
 /** The EMA after each of `steps` steps, in float64, by its definition. */
 function emaByHand(decay: number, steps: number): number[][] {
-  let avg = wAt(0);
+  // mₜ = d·mₜ₋₁ + (1 − d)·wₜ from m₀ = 0, divided by 1 − dᵗ
+  let m = W0.map(() => 0);
   const out: number[][] = [];
-  for (let t = 0; t < steps; t++) {
-    const d = Math.min(decay, (1 + t) / (10 + t));
-    avg = avg.map((a, i) => d * a + (1 - d) * wAt(t + 1)[i]!);
-    out.push(avg);
+  for (let t = 1; t <= steps; t++) {
+    m = m.map((a, i) => decay * a + (1 - decay) * wAt(t)[i]!);
+    out.push(m.map((a) => a / (1 - decay ** t)));
   }
   return out;
 }
