@@ -48,6 +48,7 @@ export function classifyOptions(
     },
     ...(args.average === null ? {} : { average: args.average }),
     patience: args.patience,
+    pretrain: args.pretrain,
   };
 }
 
