@@ -28,8 +28,10 @@ import {
 import type { Arena, Block } from "./_arena.ts";
 import { uleb } from "./_asm.ts";
 import { DRIVERS } from "./_drivers.ts";
+import { generateClassify } from "./_flash_classify.ts";
 import { BR, generateFlash } from "./_flash_codegen.ts";
-import { BC, SCRATCH_BYTES } from "./_flash_gen.ts";
+import { BC, maskAxes, SCRATCH_BYTES } from "./_flash_gen.ts";
+import type { ImportName } from "./_fused_ops.ts";
 import { HOST, MAX_MODULES, touch } from "./_fused_module.ts";
 import { GRID_DRIVER } from "./_grid.ts";
 import { type Exports, ThreadPool } from "./_threads.ts";
@@ -74,8 +76,13 @@ function compile(
 ): Compiled {
   const hit = MODULES.get(key);
   if (hit) return touch(MODULES, key, hit, MAX_MODULES);
-  const gen = generateFlash(params.kernel, params.mode, params.index);
-  const sigs = gen.imports.map((n) => SIGNATURES[n]!);
+  const imports: ImportName[] = [];
+  const gen = generateFlash(params.kernel, params.mode, params.index, imports);
+  const fns = [gen.fn];
+  if (params.kernel.mask) {
+    fns.push(generateClassify(params.kernel, params.mode, imports));
+  }
+  const sigs = imports.map((n) => SIGNATURES[n]!);
   sigs.push([gen.fn.params.map(() => 0x7f), []]);
   const types = sigs.flatMap(([ps, rs]) => [
     0x60,
@@ -84,11 +91,13 @@ function compile(
     ...uleb(rs.length),
     ...rs,
   ]);
-  const imports = [...uleb(gen.imports.length + 1)];
-  gen.imports.forEach((n, i) => imports.push(...name("m"), ...name(n), 0, i));
-  imports.push(...name("env"), ...name("memory"), 0x02, shared ? 3 : 1);
-  imports.push(...uleb(1), ...uleb(65536));
-  const k = gen.imports.length;
+  const imp = [...uleb(imports.length + 1)];
+  imports.forEach((n, i) => imp.push(...name("m"), ...name(n), 0, i));
+  imp.push(...name("env"), ...name("memory"), 0x02, shared ? 3 : 1);
+  imp.push(...uleb(1), ...uleb(65536));
+  const k = imports.length;
+  const exps = [...name("g0"), 0x00, ...uleb(k)];
+  if (fns.length > 1) exps.push(...name("classify"), 0x00, ...uleb(k + 1));
   const bytes = new Uint8Array([
     0x00,
     0x61,
@@ -99,12 +108,12 @@ function compile(
     0x00,
     0x00,
     ...section(1, [...uleb(sigs.length), ...types]),
-    ...section(2, imports),
-    ...section(3, [1, ...uleb(k)]),
-    ...section(7, [1, ...name("g0"), 0x00, ...uleb(k)]),
-    ...section(10, [1, ...gen.fn.encode()]),
+    ...section(2, imp),
+    ...section(3, [fns.length, ...fns.flatMap(() => uleb(k))]),
+    ...section(7, [fns.length, ...exps]),
+    ...section(10, [fns.length, ...fns.flatMap((fn) => fn.encode())]),
   ]);
-  const c = { module: new WebAssembly.Module(bytes), imports: gen.imports };
+  const c = { module: new WebAssembly.Module(bytes), imports };
   return touch(MODULES, key, c, MAX_MODULES);
 }
 
@@ -146,6 +155,21 @@ function checkLoads(
       );
     }
   });
+}
+
+const TILE_STATS = { empty: 0, full: 0, partial: 0 };
+
+/**
+ * How many (query tile, key tile) pairs masked flash kernels found hidden
+ * (skipped), shown whole (run without the mask's code) and partly shown,
+ * in this process (once per batch element the mask tells apart).
+ */
+export function flashTileStats(): {
+  empty: number;
+  full: number;
+  partial: number;
+} {
+  return { ...TILE_STATS };
 }
 
 interface Instance {
@@ -259,7 +283,8 @@ export class FlashRunner {
       ? Math.ceil(k.tk / BC)
       : Math.ceil(k.tq / BR);
     const items = nb * tiles;
-    if (mode === "grad_captured" || items === 0) {
+    // Outputs written by accumulation, or with tiles a mask may skip.
+    if (mode === "grad_captured" || items === 0 || mode === "weights") {
       a.u8.fill(0, out.ptr, out.ptr + outBytes);
     }
     if (items === 0 || outBytes === 0) return out;
@@ -269,9 +294,44 @@ export class FlashRunner {
       (k.score.partials.captured[params.index] ?? null) === null
     ) return out;
     const inst = this.#instance(params);
-    const ptrs = [...inputs.map((x) => x.ptr), out.ptr, 0];
+    const tileCount = Math.ceil(k.tq / BR) * Math.ceil(k.tk / BC);
+    const axes = k.mask ? maskAxes(k) : null;
+    const table = axes ? a.alloc(axes.count * tileCount) : null;
+    const ptrs = [...inputs.map((x) => x.ptr), out.ptr, table?.ptr ?? 0];
     const block = a.alloc(4 * ptrs.length);
     a.i32.set(ptrs, block.ptr / 4);
+    if (axes) {
+      // One row of classes per batch element the mask tells apart.
+      const scratch = a.alloc(SCRATCH_BYTES);
+      for (let m = 0; m < axes.count; m++) {
+        let b = 0, rest = m, below = nb;
+        k.batch.forEach((ext, ax) => {
+          below /= ext;
+          if (!axes.axes.includes(ax)) return;
+          const at = Math.floor(rest / axes.inner[ax]!);
+          rest -= at * axes.inner[ax]!;
+          b += at * below;
+        });
+        inst.ex.classify!(
+          1,
+          0,
+          0,
+          b,
+          0,
+          scratch.ptr,
+          0,
+          block.ptr,
+          0,
+          m * tileCount,
+          0,
+        );
+      }
+      a.release(scratch);
+      const classes = a.u8.subarray(table!.ptr, table!.ptr + table!.cls);
+      for (let t = 0; t < axes.count * tileCount; t++) {
+        TILE_STATS[(["empty", "full", "partial"] as const)[classes[t]!]!]++;
+      }
+    }
     const units = mode === "grad_captured"
       ? 1
       : this.#units(inst, params, items);
@@ -292,6 +352,7 @@ export class FlashRunner {
     } finally {
       a.release(scratch);
       a.release(block);
+      if (table) a.release(table);
     }
     return out;
   }

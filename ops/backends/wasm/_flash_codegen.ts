@@ -22,7 +22,7 @@
 import type { FlashKernel, FlashMode } from "../flash.ts";
 import { flashArity, flashFloatInputs } from "../flash.ts";
 import type { Fn, Local } from "./_asm.ts";
-import type { Lanes } from "./_fused_ops.ts";
+import type { ImportName, Lanes } from "./_fused_ops.ts";
 import {
   BC,
   BR,
@@ -63,9 +63,10 @@ export function generateFlash(
   k: FlashKernel,
   mode: FlashMode,
   index: number,
+  imports: ImportName[] = [],
 ): FlashGenerated {
   const arity = flashArity(k, mode);
-  const g = new Gen(k, arity);
+  const g = new Gen(k, arity, imports);
   const f = g.f;
   const { tq, tk, d, dv } = k, nq = k.queries, nc = k.captured.length;
   const KEY = nq, VAL = nq + 1, BASE = nq + 2 + nc, FWD = BASE, CT = BASE + 1;
@@ -225,18 +226,15 @@ export function generateFlash(
 
   /** Per item of a query-tile mode: b, i0, br from the item index. */
   const queryItem = (item: Local) => {
-    const qt = i32();
     f.get(item).i32(nQT).op("i32.div_u").set(g.b);
-    f.get(item).get(g.b).i32(nQT).op("i32.mul").op("i32.sub").set(qt);
-    g.queryTile(qt);
-    g.score.batch(g.b);
-    g.mask?.batch(g.b);
+    f.get(item).get(g.b).i32(nQT).op("i32.mul").op("i32.sub").set(g.qt);
+    g.queryTile(g.qt);
+    g.setBatch();
   };
   const keyLoop = (body: () => void) => {
-    const kt = i32();
-    g.loop(kt, { n: nKT }, () => {
-      g.keyTile(kt);
-      body();
+    g.loop(g.kt, { n: nKT }, () => {
+      g.keyTile(g.kt);
+      g.sparse(body);
     });
   };
   const item = i32();

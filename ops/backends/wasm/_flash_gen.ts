@@ -19,6 +19,7 @@
  * @module
  */
 
+import { sizeOf } from "../../dtype.ts";
 import type { FlashKernel } from "../flash.ts";
 import { Fn, type Local } from "./_asm.ts";
 import { Expr } from "./_flash_expr.ts";
@@ -66,10 +67,32 @@ export function rowsAt(a: keyof typeof ROWS): number {
   return TILE_COUNT * TILE_BYTES + ROWS[a] * BR * 4;
 }
 
+/**
+ * The batch axes the mask varies along (a load has a non-zero stride) and,
+ * per such axis, its stride in a table over those axes only: batch
+ * elements that differ elsewhere share their tile classes.
+ */
+export function maskAxes(
+  k: FlashKernel,
+): { axes: number[]; inner: number[]; count: number } {
+  const axes = k.batch.flatMap((ext, ax) =>
+    ext > 1 && k.mask!.nodes.some((n) => n.kind === "load" && n.strides[ax])
+      ? [ax]
+      : []
+  );
+  const inner: number[] = [];
+  let count = 1;
+  for (let a = axes.length - 1; a >= 0; a--) {
+    inner[axes[a]!] = count;
+    count *= k.batch[axes[a]!]!;
+  }
+  return { axes, inner, count };
+}
+
 /** The generated function's frame: locals, operands, expressions. */
 export class Gen {
   readonly f: Fn = new Fn(Array(11).fill("i32"), []);
-  readonly imports: ImportName[] = [];
+  readonly imports: ImportName[];
   readonly e: Emit;
   readonly k: FlashKernel;
   /** Operand byte addresses (mode order), then the output, then the classes. */
@@ -85,11 +108,18 @@ export class Gen {
   readonly i: Local;
   readonly score: Expr;
   readonly mask: Expr | null;
+  /** The current query tile and key tile. */
+  readonly qt: Local;
+  readonly kt: Local;
+  /** Byte offset of the current batch element's tile classes in the table. */
+  readonly classes: Local;
+  /** While emitting code for tiles the mask shows whole (no mask code). */
+  noMask = false;
 
-  constructor(k: FlashKernel, operands: number) {
+  constructor(k: FlashKernel, operands: number, imports: ImportName[] = []) {
     this.k = k;
     const f = this.f;
-    const imports = this.imports;
+    this.imports = imports;
     this.e = {
       f,
       importIndex(name) {
@@ -110,6 +140,7 @@ export class Gen {
       l(),
       l(),
     ];
+    [this.qt, this.kt, this.classes] = [l(), l(), l()];
     const nq = k.queries;
     const ctx = {
       e: this.e,
@@ -177,10 +208,52 @@ export class Gen {
     f.i32(4 * width).op("i32.mul").op("i32.add");
   }
 
+  /** Points the expressions at batch element `b` and finds its tile classes. */
+  setBatch(): void {
+    this.score.batch(this.b);
+    if (!this.mask) return;
+    this.mask.batch(this.b);
+    const f = this.f, { axes, inner } = maskAxes(this.k);
+    const tiles = Math.ceil(this.k.tq / BR) * Math.ceil(this.k.tk / BC);
+    f.i32(0);
+    let below = 1;
+    this.k.batch.forEach((ext, ax) => {
+      below *= ext;
+      if (!axes.includes(ax)) return;
+      const after = sizeOf(this.k.batch) / below;
+      f.get(this.b);
+      if (after > 1) f.i32(after).op("i32.div_u");
+      f.i32(ext).op("i32.rem_u").i32(inner[ax]! * tiles).op("i32.mul");
+      f.op("i32.add");
+    });
+    f.set(this.classes);
+  }
+
+  /**
+   * Emits `body` for the current query and key tiles by their class:
+   * skipped when the mask hides the whole tile, without the mask's code
+   * when it shows the whole tile.
+   */
+  sparse(body: () => void): void {
+    const f = this.f;
+    if (!this.mask) return body();
+    const cls = f.local("i32");
+    f.get(this.op[this.op.length - 1]!).get(this.classes).op("i32.add");
+    f.get(this.qt).i32(Math.ceil(this.k.tk / BC)).op("i32.mul");
+    f.get(this.kt).op("i32.add").op("i32.add").mem("i32.load8_u").tee(cls);
+    f.if(() => {
+      f.get(cls).i32(1).op("i32.eq").if(() => {
+        this.noMask = true;
+        body();
+        this.noMask = false;
+      }, body);
+    });
+  }
+
   /** Pushes a lane mask (-1 visible, 0 hidden) for the current keys. */
   visible(): void {
     const f = this.f;
-    if (!this.mask) return void f.i32x4(-1);
+    if (!this.mask || this.noMask) return void f.i32x4(-1);
     f.get(this.mask.val[this.k.mask!.value]!).i32x4(0).simd("i32x4.ne");
   }
 
@@ -198,14 +271,15 @@ export class Gen {
     f.get(this.i0).get(this.r).op("i32.add").set(this.i);
     f.get(this.scratch).get(this.r).i32(4 * BC).op("i32.mul").op("i32.add")
       .set(this.cell);
+    const mask = this.noMask ? null : this.mask;
     if (needS) this.score.row(this.i, this.j0, needS);
-    if (needM && this.mask) this.mask.row(this.i, this.j0, needM);
+    if (needM && mask) mask.row(this.i, this.j0, needM);
     const step = (lanes: Lanes) => {
       if (needS) this.score.group(lanes, needS);
-      if (needM && this.mask) this.mask.group(lanes, needM);
+      if (needM && mask) mask.group(lanes, needM);
       body(lanes);
       if (needS) this.score.advance(lanes, needS);
-      if (needM && this.mask) this.mask.advance(lanes, needM);
+      if (needM && mask) mask.advance(lanes, needM);
       f.inc(this.cell, 4 * lanes).inc(c, lanes);
     };
     f.i32(0).set(c);

@@ -183,13 +183,12 @@ export function emitGrad(t: Kit): void {
     set(vr, () => g.rowAddr(t.VAL, tk, g.j0, dv));
   };
   if (mode === "grad_kv") {
-    const kt = i32(), qt = i32();
+    const kt = g.kt, qt = g.qt;
     g.items(t.item, () => {
       f.get(t.item).i32(t.nKT).op("i32.div_u").set(g.b);
       f.get(t.item).get(g.b).i32(t.nKT).op("i32.mul").op("i32.sub").set(kt);
       g.keyTile(kt);
-      g.score.batch(g.b);
-      g.mask?.batch(g.b);
+      g.setBatch();
       const wo = d + dv;
       const orow = t.rowPtr(t.OUT, tk, g.j0, wo);
       const orowV = set(i32(), () => f.get(orow).i32(4 * d).op("i32.add"));
@@ -197,39 +196,44 @@ export function emitGrad(t: Kit): void {
       keyRows();
       g.loop(qt, { n: t.nQT }, () => {
         g.queryTile(qt);
-        const qr = t.qRows();
-        const cr = t.rowPtr(t.CT, tq, g.i0, w);
-        const fr = t.rowPtr(t.FWD, tq, g.i0, w);
-        prepRows(cr, fr);
-        t.scores(qr, kr);
-        t.dotInto("DP", cr, 4 * w, vr, 4 * dv, dv);
-        t.forRows(gradRow);
-        const common = { wx: 4, wy: 4 * BC, outStride: 4 * wo };
-        for (let q = 0; q < nq; q++) {
-          weighTile(f, {
-            ...common,
-            w: t.tileBase(DR[q]!),
-            m: qr[q]!,
-            mStride: 4 * d,
-            out: orow,
-            width: d,
-            xs: g.bc,
-            ys: g.br,
-          });
-        }
-        weighTile(f, {
-          ...common,
-          w: t.tileBase("P"),
-          m: cr,
-          mStride: 4 * w,
-          out: orowV,
-          width: dv,
-          xs: g.bc,
-          ys: g.br,
-        });
+        g.sparse(() => queryTileBody(orow, orowV));
       });
     });
     return;
+  }
+  /** One query tile of grad_kv: dk and dv rows of the key tile += its share. */
+  function queryTileBody(orow: Local, orowV: Local): void {
+    const wo = d + dv;
+    const qr = t.qRows();
+    const cr = t.rowPtr(t.CT, tq, g.i0, w);
+    const fr = t.rowPtr(t.FWD, tq, g.i0, w);
+    prepRows(cr, fr);
+    t.scores(qr, kr);
+    t.dotInto("DP", cr, 4 * w, vr, 4 * dv, dv);
+    t.forRows(gradRow);
+    const common = { wx: 4, wy: 4 * BC, outStride: 4 * wo };
+    for (let q = 0; q < nq; q++) {
+      weighTile(f, {
+        ...common,
+        w: t.tileBase(DR[q]!),
+        m: qr[q]!,
+        mStride: 4 * d,
+        out: orow,
+        width: d,
+        xs: g.bc,
+        ys: g.br,
+      });
+    }
+    weighTile(f, {
+      ...common,
+      w: t.tileBase("P"),
+      m: cr,
+      mStride: 4 * w,
+      out: orowV,
+      width: dv,
+      xs: g.bc,
+      ys: g.br,
+    });
   }
   g.items(t.item, () => {
     t.queryItem(t.item);

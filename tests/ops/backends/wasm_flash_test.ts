@@ -16,6 +16,11 @@ import {
 } from "../../../ops/backends/flash.ts";
 import type { Aval } from "../../../ops/dtype.ts";
 import { WasmBackend } from "../../../ops/backends/wasm/backend.ts";
+import { flashTileStats } from "../../../ops/backends/wasm/_flash.ts";
+import {
+  sharedMemoryUnavailable,
+  ThreadPool,
+} from "../../../ops/backends/wasm/_threads.ts";
 import {
   buildKernel,
   type KernelSpec,
@@ -166,4 +171,51 @@ Deno.test("runFlash gradient modes give bit-identical reruns", () => {
       b = run(wasm, k, mode, index, ins);
     assert(a.every((x, i) => Object.is(x, b[i])), `${mode} reruns differ`);
   }
+});
+
+Deno.test("runFlash skips the key tiles a causal mask hides and runs shown ones without the mask", () => {
+  const before = flashTileStats();
+  checkAll({ ...BASE, batch: [2], tq: 256, tk: 256, mask: "causal" }, 10, [
+    "forward",
+  ]);
+  const after = flashTileStats();
+  // 8 query tiles × 4 key tiles: the diagonal ones are partial; of the
+  // rest, those above it hidden and those below shown (once: the mask
+  // reads no batch axis).
+  assertEquals(after.empty - before.empty, 12);
+  assertEquals(after.partial - before.partial, 8);
+  assertEquals(after.full - before.full, 12);
+});
+
+Deno.test("runFlash on two threads equals one thread bit for bit", async () => {
+  const two = await WasmBackend.create({ threads: 2 });
+  const k = buildKernel({
+    ...BASE,
+    batch: [2, 2],
+    tq: 130,
+    tk: 150,
+    d: 16,
+    dv: 16,
+    mask: "causal",
+    extra: "alibi",
+  });
+  const cases = MODES.map((mode) => {
+    const index = mode === "grad_captured" ? floatCaptured(k)[0]! : 0;
+    const ins = operandsOf(k, mode, 11);
+    run(two, k, mode, index, ins); // attaches the threads
+    return { mode, index, ins };
+  });
+  await two.ready();
+  const claims = ThreadPool.workerClaims();
+  for (let rep = 0; rep < 3; rep++) {
+    for (const { mode, index, ins } of cases) {
+      const a = run(two, k, mode, index, ins);
+      const b = run(wasm, k, mode, index, ins);
+      assert(a.every((x, i) => Object.is(x, b[i])), `${mode} differs`);
+    }
+  }
+  if (sharedMemoryUnavailable() === null) {
+    assert(ThreadPool.workerClaims() > claims, "no worker took a unit");
+  }
+  two.close();
 });
