@@ -60,7 +60,12 @@ export function flashJvp(
   }
   // tangent: linear after the forward output; grad modes: in the cotangent.
   const linearFrom = base + 1;
-  if (p.mode === "weights" || tangents.some((t, i) => t && i < linearFrom)) {
+  if (p.mode === "weights") {
+    throw new TypeError(
+      "flash_attention: the weights (flashWeights) are not differentiable; use attention with { fused: false }",
+    );
+  }
+  if (tangents.some((t, i) => t && i < linearFrom)) {
     throw new TypeError(SECOND_ORDER);
   }
   const lin = tangents.slice(linearFrom).map((t, i) =>

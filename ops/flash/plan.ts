@@ -36,16 +36,16 @@ import {
 /** Options of {@link flashAttention}, {@link flashWeights} and {@link flashPlan}. */
 export interface FlashOptions {
   /** A second query matrix, `[..., Tq, d]` like q: the score sees two dot products. */
-  readonly q2?: Tensor;
+  readonly q2?: Tensor | undefined;
   /**
    * The score from the dot products `[q·kᵀ]` (or `[q·kᵀ, q2·kᵀ]`), each
    * `[...batch, Tq, Tk]`; elementwise ops only (default: their sum).
    */
-  readonly score?: (dots: readonly Tensor[]) => Tensor;
+  readonly score?: ((dots: readonly Tensor[]) => Tensor) | undefined;
   /** A bool mask broadcasting to `[...batch, Tq, Tk]`: true where a key is visible. */
-  readonly mask?: () => Tensor;
+  readonly mask?: (() => Tensor) | undefined;
   /** Softmax over visible keys (default) or the masked scores themselves. */
-  readonly normaliser?: FlashNormaliser;
+  readonly normaliser?: FlashNormaliser | undefined;
 }
 
 /** A fusable attention: the kernel and the primitive's operands (q's, k, v, captured). */
