@@ -39,7 +39,7 @@ function planned(
  *
  * const q = tensor([[1, 0], [0, 1], [1, 1]]), k = q, v = tensor([[1, 2], [3, 4], [5, 6]]);
  * const causal = () => greaterEqual(reshape(arange(3), [3, 1]), arange(3));
- * const y = flashAttention(q, k, v, { score: ([r]) => mul(r, 0.5), mask: causal });
+ * const y = flashAttention(q, k, v, { score: ([r]) => mul(r!, 0.5), mask: causal });
  * const s = where(causal(), mul(matmul(q, transpose(k)), 0.5), -Infinity);
  * const want = matmul(softmax(s), v);
  * const [a, b] = [await y.data(), await want.data()];

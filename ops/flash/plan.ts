@@ -141,14 +141,14 @@ function traceOne(
  * @example A scaled score with a causal mask is one kernel
  * ```ts
  * import { arange, flashPlan, greaterEqual, mul, ones, reshape } from "@heed/heed";
- * import { assert, assertEquals } from "@std/assert";
+ * import { assertEquals } from "@std/assert";
  *
  * const q = ones([2, 3, 4]), k = ones([2, 5, 4]), v = ones([2, 5, 6]);
  * const plan = flashPlan(q, k, v, {
- *   score: ([r]) => mul(r, 0.5),
+ *   score: ([r]) => mul(r!, 0.5),
  *   mask: () => greaterEqual(reshape(arange(3), [3, 1]), arange(5)),
  * });
- * assert("kernel" in plan);
+ * if ("reason" in plan) throw new Error(plan.reason);
  * assertEquals(plan.kernel.batch, [2]);
  * ```
  */
