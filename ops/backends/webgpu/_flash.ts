@@ -22,11 +22,14 @@ import { header, MATH, META_WORDS, wgslType } from "./_wgsl.ts";
 import { ZERO_WORD } from "./_wgsl_math.ts";
 import { type Emit, flashNodes, type Reader } from "./_flash_expr.ts";
 import {
+  type BlockAlong,
+  blockInvocations,
   FLASH_WG,
+  rolesOf,
+} from "./_flash_block.ts";
+import {
   forwardBody,
   gradQBody,
-  rolesOf,
-  rowInvocations,
   tangentBody,
   weightsBody,
 } from "./_flash_rows.ts";
@@ -160,16 +163,20 @@ export interface FlashOptions {
 }
 
 /**
- * Query rows per invocation of the row kernels: on a software adapter up
+ * Rows per block of the blocked kernels: on a software adapter up
  * to 8 (k_j and v_j are read once per 8 rows), fewer while that would
  * leave a CPU thread without a workgroup that one row each would give it;
  * on a GPU 2.
  */
-export function blockRows(k: FlashKernel, software: boolean): number {
-  let r = Math.min(software ? 8 : 2, k.tq);
+export function blockRows(
+  k: FlashKernel,
+  along: BlockAlong,
+  software: boolean,
+): number {
+  let r = Math.min(software ? 8 : 2, along === "query" ? k.tq : k.tk);
   const threads = software ? (navigator.hardwareConcurrency ?? 1) : 1;
   const filled = (rows: number) =>
-    rowInvocations(k, rows) >= threads * FLASH_WG;
+    blockInvocations(k, along, rows) >= threads * FLASH_WG;
   while (r > 1 && filled(1) && !filled(r)) r >>= 1;
   return Math.max(r, 1);
 }
@@ -226,7 +233,8 @@ export function runFlashKernel(
     captured,
     ctx.maxStorageBuffers,
   );
-  const rowsPer = blockRows(k, opts.software);
+  const along: BlockAlong = mode === "grad_kv" ? "key" : "query";
+  const rowsPer = blockRows(k, along, opts.software);
   const emit = (): Emit => ({
     kernel: k,
     rows: rowsPer,
@@ -287,10 +295,8 @@ export function runFlashKernel(
       : mode === "tangent"
       ? tangentBody
       : gradKvBody;
-    const n = mode === "grad_kv"
-      ? sizeOf(k.batch) * k.tk
-      : rowInvocations(k, rowsPer);
-    const extra = mode === "grad_kv" ? "" : `/${rowsPer}`;
+    const n = blockInvocations(k, along, rowsPer);
+    const extra = `/${rowsPer}`;
     dispatch(ctx, key(extra), ops, l, () => body(k, emit(), roles), n, out);
   }
   for (const t of temps) ctx.free(t);

@@ -84,7 +84,7 @@ export interface Emit {
   readonly fn: FlashNodes;
   /** Reads operands. */
   readonly read: Reader;
-  /** Query rows per invocation of the row kernels (register blocking). */
+  /** Rows per block of the blocked kernels (`_flash_block.ts`). */
   readonly rows: number;
   /** Use counts of float values (so `hide` keys stay distinct in one shader). */
   readonly uses: Map<number, number>;

@@ -8,19 +8,8 @@ import { sizeOf, stridesOf } from "../../dtype.ts";
 import type { FlashKernel } from "../flash.ts";
 import type { FusedLoad } from "../fused.ts";
 import { name, splitIndex } from "./_fused_expr.ts";
-import {
-  elementCode,
-  type Emit,
-  hoisted,
-  skipHidden,
-  variesAlong,
-} from "./_flash_expr.ts";
-import { FLASH_WG, type Roles } from "./_flash_rows.ts";
-
-/** `for x in [0, n) { stmt }`. */
-function each(n: number, stmt: string, indent = "    "): string {
-  return `${indent}for (var x = 0u; x < ${n}u; x++) { ${stmt} }`;
-}
+import { elementCode, type Emit, skipHidden } from "./_flash_expr.ts";
+import { blockKernel, each, FLASH_WG, type Roles } from "./_flash_block.ts";
 
 /** The flat invocation index `name`, returning past `n`. */
 export function invocation(v: string, n: number): string {
@@ -76,56 +65,75 @@ function cotangentAt(
   ].join("\n");
 }
 
-/** The grad_kv kernel: `[dk_j | dv_j]` per key row. */
+/** The grad_kv kernel: `[dk_j | dv_j]` per key row, blocks of key rows looping over the queries. */
 export function gradKvBody(k: FlashKernel, e: Emit, roles: Roles): string {
-  const { d, dv } = k, nb = k.batch.length, w = dv + 1;
-  const varies = variesAlong(e.fn, nb);
-  const roots = [e.fn.score, ...e.fn.dDots];
-  const qAt = (q: number, x: string) =>
-    e.read(roles.q(q), `row * ${d}u + ${x}`, "float32");
-  const code = elementCode(
-    e,
-    roots,
-    (n) => varies[n]!,
-    qAt,
-    (x) => `kr[${x}]`,
-    "    ",
-  );
-  const ct = (x: string) => e.read(roles.ct, `row * ${w}u + ${x}`, "float32");
-  return [
-    invocation("col", sizeOf(k.batch) * k.tk),
-    `  let bk = col / ${k.tk}u;`,
-    splitIndex("bk", k.batch, "g"),
-    `  let g${nb + 1} = i32(col % ${k.tk}u);`,
-    `  var kr: array<f32, ${d}>;`,
-    `  var vr: array<f32, ${dv}>;`,
-    `  var dk: array<f32, ${d}>;`,
-    `  var dvv: array<f32, ${dv}>;`,
-    each(d, `kr[x] = ${e.read(roles.k, `col * ${d}u + x`, "float32")};`, "  "),
+  const { d, dv } = k, w = dv + 1, R = e.rows;
+  const qs = Array.from({ length: k.queries }, (_, q) => q);
+  const soft = k.normaliser === "softmax";
+  const at = (n: number, x = "x") => `r * ${n}u + ${x}`;
+  // q_k,i, gO_i, lse_i and delta_i, shared by the block's key rows.
+  const shared = [
+    ...qs.map((q) =>
+      `    var qr${q}: array<f32, ${d}>;\n` +
+      each(
+        d,
+        `qr${q}[x] = ${e.read(roles.q(q), `row * ${d}u + x`, "float32")};`,
+        "    ",
+      )
+    ),
+    `    var go: array<f32, ${dv}>;`,
     each(
       dv,
-      `vr[x] = ${e.read(roles.v, `col * ${dv}u + x`, "float32")};`,
-      "  ",
+      `go[x] = ${e.read(roles.ct, `row * ${w}u + x`, "float32")};`,
+      "    ",
     ),
-    hoisted(e, roots, (n) => !varies[n], "  "),
-    `  for (var i = 0u; i < ${k.tq}u; i++) {`,
-    `    let g${nb} = i32(i);`,
-    `    let row = bk * ${k.tq}u + i;`,
-    skipHidden(code, "    "),
-    code.score,
-    `    let s = ${name(e.fn.score)};`,
-    cotangentAt(k, e, roles, (x) => `vr[${x}]`),
-    ...Array.from(
-      { length: k.queries },
-      (_, q) =>
-        `    let dr${q} = ds * ${name(e.fn.dDots[q]!)};\n` +
-        each(d, `dk[x] = dk[x] + dr${q} * ${qAt(q, "x")};`),
+    soft
+      ? `    let lse = ${e.read(roles.fwd, `row * ${w}u + ${dv}u`, "float32")};`
+      : "",
+    soft ? `    let delta = ${e.read(roles.delta, "row", "float32")};` : "",
+  ].filter((x) => x).join("\n");
+  const body = [
+    `      var dp = 0.0;`,
+    each(dv, `dp = dp + go[x] * vr[${at(dv)}];`),
+    soft
+      ? `      let p = exp_(s - lse);\n      let ds = p * (dp - delta);`
+      : `      let p = s;\n      let ds = dp;`,
+    ...qs.map((q) =>
+      `      let dr${q} = ds * ${name(e.fn.dDots[q]!)};\n` +
+      each(d, `dk[${at(d)}] = dk[${at(d)}] + dr${q} * qr${q}[x];`)
     ),
-    each(dv, `dvv[x] = dvv[x] + p * ${ct("x")};`),
-    `  }`,
-    each(d, `out[col * ${d + dv}u + x] = dk[x];`, "  "),
-    each(dv, `out[col * ${d + dv}u + ${d}u + x] = dvv[x];`, "  "),
-  ].filter((s) => s).join("\n");
+    each(dv, `dvv[${at(dv)}] = dvv[${at(dv)}] + p * go[x];`),
+  ].join("\n");
+  return blockKernel(k, e, {
+    along: "key",
+    roots: [e.fn.score, ...e.fn.dDots],
+    regs: [
+      `  var kr: array<f32, ${R * d}>;`,
+      `  var vr: array<f32, ${R * dv}>;`,
+      `  var dk: array<f32, ${R * d}>;`,
+      `  var dvv: array<f32, ${R * dv}>;`,
+    ],
+    init: [
+      each(
+        d,
+        `kr[${at(d)}] = ${e.read(roles.k, `col * ${d}u + x`, "float32")};`,
+      ),
+      each(
+        dv,
+        `vr[${at(dv)}] = ${e.read(roles.v, `col * ${dv}u + x`, "float32")};`,
+      ),
+    ].join("\n"),
+    passes: [{
+      shared,
+      body,
+      after: [
+        each(d, `out[col * ${d + dv}u + x] = dk[${at(d)}];`),
+        each(dv, `out[col * ${d + dv}u + ${d}u + x] = dvv[${at(dv)}];`),
+      ].join("\n"),
+    }],
+    qAt: (q, x) => `qr${q}[${x}]`,
+    kAt: (x) => `kr[${at(d, x)}]`,
+  });
 }
 
 /**

@@ -1,210 +1,73 @@
-// Flash kernels with one invocation per block of R query rows `(b…, i0 …
-// i0 + R − 1)`, looping over the keys j: forward (online softmax, O in
-// registers), weights, grad_q and tangent. Each key row k_j (and v_j) is
-// read once per block and shared by its rows (register blocking, what pays
-// on llvmpipe); the mask is evaluated for the whole block first, and a key
-// it hides from every row of the block is skipped before any load. The
-// block's rows are written out one after another in the text (`let r =
-// 0u; …`), so every per-row register is indexed by a constant.
+// Flash kernels over blocks of query rows, looping over the keys j
+// (`_flash_block.ts`): forward (online softmax, O in registers), weights,
+// grad_q and tangent.
 
-import { sizeOf } from "../../dtype.ts";
-import {
-  flashFloatInputs,
-  type FlashKernel,
-  type FlashMode,
-} from "../flash.ts";
-import { name, splitIndex } from "./_fused_expr.ts";
-import {
-  elementCode,
-  type Emit,
-  hoisted,
-  loadIndex,
-  variesAlong,
-} from "./_flash_expr.ts";
+import type { FlashKernel } from "../flash.ts";
+import { name } from "./_fused_expr.ts";
+import { type Emit, loadIndex } from "./_flash_expr.ts";
+import { blockKernel, each, type Pass, type Roles } from "./_flash_block.ts";
 
-/** Workgroup size of the flash kernels (llvmpipe runs one workgroup per thread). */
-export const FLASH_WG = 64;
-
-/** Operand indices of a kernel's roles (see `flash.ts` for the order). */
-export interface Roles {
-  /** q_k. */
-  q(k: number): number;
-  /** Keys and values. */
-  readonly k: number;
-  readonly v: number;
-  /** The forward output (tangent and grad modes). */
-  readonly fwd: number;
-  /** The cotangent (grad modes). */
-  readonly ct: number;
-  /** The tangent of input `input` (tangent mode), or -1 when it has none. */
-  tangent(input: number): number;
-  /** Per-row `gO · O − gstat` (grad_kv and grad_captured with softmax). */
-  readonly delta: number;
-}
-
-/** The roles of `k`'s operands in `mode`. */
-export function rolesOf(k: FlashKernel, mode: FlashMode): Roles {
-  const nq = k.queries, base = nq + 2 + k.captured.length;
-  const floats = flashFloatInputs(k);
-  return {
-    q: (i) => i,
-    k: nq,
-    v: nq + 1,
-    fwd: base,
-    ct: base + 1,
-    tangent: (input) => {
-      const at = floats.indexOf(input);
-      return at < 0 ? -1 : base + 1 + at;
-    },
-    delta: mode === "tangent" ? -1 : base + 2,
-  };
-}
-
-/** Invocations of a row kernel with `rows` query rows per invocation. */
-export function rowInvocations(k: FlashKernel, rows: number): number {
-  return sizeOf(k.batch) * Math.ceil(k.tq / rows);
-}
-
-/** One pass over the keys. */
-interface Pass {
-  /** At a visible (row, key): `r`, `row`, `j`, `s`, `kr` (and `vr`) in scope. */
-  readonly body: string;
-  /** At a hidden (row, key) of a valid row. */
-  readonly hidden?: string;
-  /** Whether the body reads v_j (as `vr`). */
-  readonly v: boolean;
-  /** Per valid row after the pass. */
-  readonly after?: string;
-}
+/** A pass of a row kernel: `v` when its body reads v_j (as `vr`). */
+type RowPass = Omit<Pass, "shared"> & { readonly v: boolean };
 
 /** What a row kernel computes. */
 interface RowSpec {
-  /** The expression nodes the passes read. */
   readonly roots: readonly number[];
-  /** Declarations at function scope (per-row registers). */
   readonly regs: readonly string[];
-  /** Per valid row before the passes (`r`, `row` in scope). */
   readonly init: string;
-  readonly passes: readonly Pass[];
+  readonly passes: readonly RowPass[];
 }
 
-/** `stmt` once per row of the block, `r` a constant, valid rows only. */
-function forRows(
-  k: FlashKernel,
-  R: number,
-  stmt: string,
-  indent: string,
-): string {
-  return Array.from(
-    { length: R },
-    (_, r) =>
-      `${indent}{ let r = ${r}u; if (i0 + r < ${k.tq}u) { let row = bq * ${k.tq}u + i0 + r;\n${stmt}\n${indent}} }`,
-  )
-    .join("\n");
-}
-
-/** The WGSL body of a row kernel. */
+/** A query-row kernel: q_k's rows and k_j (and v_j) in registers around `spec`. */
 function rowKernel(
   k: FlashKernel,
   e: Emit,
   roles: Roles,
   spec: RowSpec,
 ): string {
-  const R = e.rows, nb = k.batch.length, { d, dv } = k;
-  const nblk = Math.ceil(k.tq / R);
-  const alongI = variesAlong(e.fn, nb), alongJ = variesAlong(e.fn, nb + 1);
-  const inLoop = (n: number) => alongI[n]! || alongJ[n]!;
-  const code = elementCode(
-    e,
-    spec.roots,
-    inLoop,
-    (q, x) => `q${q}[r * ${d}u + ${x}]`,
-    (x) => `kr[${x}]`,
-    "      ",
-  );
+  const { d, dv } = k, R = e.rows;
   const qs = Array.from({ length: k.queries }, (_, q) => q);
-  const lines = [
-    `  let inv = gid.x + gid.y * nwg.x * ${FLASH_WG}u;`,
-    `  if (inv >= ${sizeOf(k.batch) * nblk}u) { return; }`,
-    `  let bq = inv / ${nblk}u;`,
-    `  let i0 = (inv % ${nblk}u) * ${R}u;`,
-    splitIndex("bq", k.batch, "g"),
-    `  let kb = bq * ${k.tk * d}u;`,
-    `  let vb = bq * ${k.tk * dv}u;`,
-    ...qs.map((q) => `  var q${q}: array<f32, ${R * d}>;`),
-    ...spec.regs,
-    hoisted(e, spec.roots, (n) => !inLoop(n), "  "),
-    forRows(
-      k,
-      R,
-      [
-        ...qs.map((q) =>
-          each(
-            d,
-            `q${q}[r * ${d}u + x] = ${
-              e.read(roles.q(q), `row * ${d}u + x`, "float32")
-            };`,
-          )
-        ),
-        spec.init,
-      ].join("\n"),
-      "  ",
+  const kr = [
+    `    var kr: array<f32, ${d}>;`,
+    each(
+      d,
+      `kr[x] = ${e.read(roles.k, `kb + j * ${d}u + x`, "float32")};`,
+      "    ",
     ),
   ];
-  for (const pass of spec.passes) {
-    const hidden = pass.hidden ?? "";
-    lines.push(
-      `  for (var j = 0u; j < ${k.tk}u; j++) {`,
-      `    let g${nb + 1} = i32(j);`,
-      `    var vis = 0u;`,
-      forRows(
-        k,
-        R,
-        code.visible === null
-          ? `      vis = vis | (1u << r);`
-          : `      let g${nb} = i32(i0 + r);\n${code.maskLets}\n` +
-            `      if (${code.visible}) { vis = vis | (1u << r); }`,
-        "    ",
-      ),
-      hidden
-        ? `    if (vis == 0u) {\n${
-          forRows(k, R, hidden, "      ")
-        }\n      continue;\n    }`
-        : `    if (vis == 0u) { continue; }`,
-      `    var kr: array<f32, ${d}>;`,
-      each(d, `kr[x] = ${e.read(roles.k, `kb + j * ${d}u + x`, "float32")};`),
-      pass.v ? `    var vr: array<f32, ${dv}>;` : "",
-      pass.v
-        ? each(
-          dv,
-          `vr[x] = ${e.read(roles.v, `vb + j * ${dv}u + x`, "float32")};`,
+  const vr = [
+    `    var vr: array<f32, ${dv}>;`,
+    each(
+      dv,
+      `vr[x] = ${e.read(roles.v, `vb + j * ${dv}u + x`, "float32")};`,
+      "    ",
+    ),
+  ];
+  return blockKernel(k, e, {
+    along: "query",
+    roots: spec.roots,
+    regs: [
+      ...qs.map((q) => `  var q${q}: array<f32, ${R * d}>;`),
+      ...spec.regs,
+    ],
+    init: [
+      ...qs.map((q) =>
+        each(
+          d,
+          `q${q}[r * ${d}u + x] = ${
+            e.read(roles.q(q), `row * ${d}u + x`, "float32")
+          };`,
         )
-        : "",
-      forRows(
-        k,
-        R,
-        [
-          `      if ((vis & (1u << r)) == 0u) {`,
-          hidden,
-          `      } else {`,
-          `      let g${nb} = i32(i0 + r);`,
-          code.score,
-          `      let s = ${name(e.fn.score)};`,
-          pass.body,
-          `      }`,
-        ].filter((x) => x).join("\n"),
-        "    ",
       ),
-      `  }`,
-    );
-    if (pass.after) lines.push(forRows(k, R, pass.after, "  "));
-  }
-  return lines.filter((x) => x).join("\n");
-}
-
-/** `for x in [0, n) { stmt }` with `x` as the loop variable. */
-function each(n: number, stmt: string, indent = "      "): string {
-  return `${indent}for (var x = 0u; x < ${n}u; x++) { ${stmt} }`;
+      spec.init,
+    ].join("\n"),
+    passes: spec.passes.map(({ v, ...p }): Pass => ({
+      ...p,
+      shared: [...kr, ...(v ? vr : [])].join("\n"),
+    })),
+    qAt: (q, x) => `q${q}[r * ${d}u + ${x}]`,
+    kAt: (x) => `kr[${x}]`,
+  });
 }
 
 /** `lse` of the row as the softmax pass below leaves it in `mx`, `l`. */
@@ -261,7 +124,7 @@ export function weightsBody(k: FlashKernel, e: Emit, roles: Roles): string {
   const soft = k.normaliser === "softmax", R = e.rows;
   const at = `out[row * ${k.tk}u + j]`;
   // Softmax rows whose visible scores are all -∞ get exp(-∞ - 0) = 0.
-  const write: Pass = {
+  const write: RowPass = {
     v: false,
     body: `      ${at} = ${soft ? "exp_(s - lse[r])" : "s"};`,
     hidden: `      ${at} = 0.0;`,

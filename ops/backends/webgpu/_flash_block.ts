@@ -1,0 +1,178 @@
+// The skeleton of the blocked flash kernels: one invocation per block of R
+// query rows looping over the keys (forward, weights, grad_q, tangent), or
+// per block of R key rows looping over the queries (grad_kv). What a loop
+// step reads for the whole block (k_j and v_j, or q_i and gO_i) is read
+// once and shared by its R rows: register blocking, what pays on llvmpipe.
+// The mask is evaluated for the whole block first, and a step it hides
+// from every row of the block is skipped before any load. The block's rows
+// are written out one after another in the text (`let r = 0u; …`), so every
+// per-row register is indexed by a constant.
+
+import { sizeOf } from "../../dtype.ts";
+import {
+  flashFloatInputs,
+  type FlashKernel,
+  type FlashMode,
+} from "../flash.ts";
+import { name, splitIndex } from "./_fused_expr.ts";
+import { elementCode, type Emit, hoisted, variesAlong } from "./_flash_expr.ts";
+
+/** Workgroup size of the flash kernels (llvmpipe runs one workgroup per thread). */
+export const FLASH_WG = 64;
+
+/** Operand indices of a kernel's roles (see `flash.ts` for the order). */
+export interface Roles {
+  /** q_k. */
+  q(k: number): number;
+  /** Keys. */
+  readonly k: number;
+  /** Values. */
+  readonly v: number;
+  /** The forward output (tangent and grad modes). */
+  readonly fwd: number;
+  /** The cotangent (grad modes). */
+  readonly ct: number;
+  /** The tangent of input `input` (tangent mode), or -1 when it has none. */
+  tangent(input: number): number;
+  /** Per-row `gO · O − gstat` (grad_kv and grad_captured with softmax). */
+  readonly delta: number;
+}
+
+/** The roles of `k`'s operands in `mode`. */
+export function rolesOf(k: FlashKernel, mode: FlashMode): Roles {
+  const nq = k.queries, base = nq + 2 + k.captured.length;
+  const floats = flashFloatInputs(k);
+  return {
+    q: (i) => i,
+    k: nq,
+    v: nq + 1,
+    fwd: base,
+    ct: base + 1,
+    tangent: (input) => {
+      const at = floats.indexOf(input);
+      return at < 0 ? -1 : base + 1 + at;
+    },
+    delta: mode === "tangent" ? -1 : base + 2,
+  };
+}
+
+/** What a block holds: query rows (looping over keys) or key rows (over queries). */
+export type BlockAlong = "query" | "key";
+
+/** Invocations of a kernel with blocks of `rows` rows along `along`. */
+export function blockInvocations(
+  k: FlashKernel,
+  along: BlockAlong,
+  rows: number,
+): number {
+  return sizeOf(k.batch) * Math.ceil((along === "query" ? k.tq : k.tk) / rows);
+}
+
+/** One pass of the loop. */
+export interface Pass {
+  /**
+   * At a visible (row, key): `r` (the row in the block), `row` (the query
+   * row), `j` and `kb`, `vb` (query blocks) or `col` (the key row) and `i`
+   * (key blocks), and `s` in scope.
+   */
+  readonly body: string;
+  /** At a hidden pair of a valid row. */
+  readonly hidden?: string;
+  /** Per loop step once some row of the block sees it: the shared reads. */
+  readonly shared: string;
+  /** Per valid row after the pass. */
+  readonly after?: string;
+}
+
+/** What a blocked kernel computes. */
+export interface BlockSpec {
+  /** What its blocks hold. */
+  readonly along: BlockAlong;
+  /** The expression nodes the passes read. */
+  readonly roots: readonly number[];
+  /** Declarations at function scope (per-row registers). */
+  readonly regs: readonly string[];
+  /** Per valid row before the passes (`r` and `row` or `col` in scope). */
+  readonly init: string;
+  /** The passes over the loop axis. */
+  readonly passes: readonly Pass[];
+  /** The dots' operands: element `x` of q_k and of k, in registers. */
+  readonly qAt: (k: number, x: string) => string;
+  /** See {@link BlockSpec.qAt}. */
+  readonly kAt: (x: string) => string;
+}
+
+/** `for x in [0, n) { stmt }` with `x` as the loop variable. */
+export function each(n: number, stmt: string, indent = "      "): string {
+  return `${indent}for (var x = 0u; x < ${n}u; x++) { ${stmt} }`;
+}
+
+/** The WGSL body of a blocked kernel (`e.rows` rows per block). */
+export function blockKernel(k: FlashKernel, e: Emit, spec: BlockSpec): string {
+  const R = e.rows, nb = k.batch.length;
+  const byQuery = spec.along === "query";
+  const n = byQuery ? k.tq : k.tk, m = byQuery ? k.tk : k.tq;
+  const own = byQuery ? "row" : "col", step = byQuery ? "j" : "i";
+  const blockAxis = byQuery ? nb : nb + 1, loopAxis = byQuery ? nb + 1 : nb;
+  const nblk = Math.ceil(n / R);
+  const alongI = variesAlong(e.fn, nb), alongJ = variesAlong(e.fn, nb + 1);
+  const inLoop = (x: number) => alongI[x]! || alongJ[x]!;
+  const code = elementCode(e, spec.roots, inLoop, spec.qAt, spec.kAt, "      ");
+  // `stmt` once per row of the block, `r` a constant, valid rows only.
+  const forRows = (stmt: string, indent: string) =>
+    Array.from(
+      { length: R },
+      (_, r) =>
+        `${indent}{ let r = ${r}u; if (i0 + r < ${n}u) { let ${own} = bq * ${n}u + i0 + r;\n${stmt}\n${indent}} }`,
+    ).join("\n");
+  const lines = [
+    `  let inv = gid.x + gid.y * nwg.x * ${FLASH_WG}u;`,
+    `  if (inv >= ${sizeOf(k.batch) * nblk}u) { return; }`,
+    `  let bq = inv / ${nblk}u;`,
+    `  let i0 = (inv % ${nblk}u) * ${R}u;`,
+    splitIndex("bq", k.batch, "g"),
+    byQuery ? `  let kb = bq * ${k.tk * k.d}u;` : "",
+    byQuery ? `  let vb = bq * ${k.tk * k.dv}u;` : "",
+    ...spec.regs,
+    hoisted(e, spec.roots, (x) => !inLoop(x), "  "),
+    forRows(spec.init, "  "),
+  ];
+  for (const pass of spec.passes) {
+    const hidden = pass.hidden ?? "";
+    lines.push(
+      `  for (var ${step} = 0u; ${step} < ${m}u; ${step}++) {`,
+      `    let g${loopAxis} = i32(${step});`,
+      byQuery ? "" : `    let row = bq * ${k.tq}u + i;`,
+      `    var vis = 0u;`,
+      forRows(
+        code.visible === null
+          ? `      vis = vis | (1u << r);`
+          : `      let g${blockAxis} = i32(i0 + r);\n${code.maskLets}\n` +
+            `      if (${code.visible}) { vis = vis | (1u << r); }`,
+        "    ",
+      ),
+      hidden
+        ? `    if (vis == 0u) {\n${
+          forRows(hidden, "      ")
+        }\n      continue;\n    }`
+        : `    if (vis == 0u) { continue; }`,
+      pass.shared,
+      forRows(
+        [
+          `      if ((vis & (1u << r)) == 0u) {`,
+          hidden,
+          `      } else {`,
+          `      let g${blockAxis} = i32(i0 + r);`,
+          code.score,
+          `      let s = ${name(e.fn.score)};`,
+          pass.body,
+          `      }`,
+        ].filter((x) => x).join("\n"),
+        "    ",
+      ),
+      `  }`,
+    );
+    if (pass.after) lines.push(forRows(pass.after, "  "));
+  }
+  return lines.filter((x) => x).join("\n");
+}
