@@ -9,7 +9,14 @@
 
 import { bind, scalar } from "../core.ts";
 import { backendOf } from "../_convert.ts";
-import { fmtShape, sizeOf, stridesOf } from "../dtype.ts";
+import {
+  type DType,
+  fmtShape,
+  type HostArray,
+  sizeOf,
+  stridesOf,
+} from "../dtype.ts";
+import { runPlainKernel } from "../backends/_cpu_kernels.ts";
 import {
   ELEMENTWISE_PRIMITIVES,
   type ElementwisePrimitive,
@@ -90,7 +97,8 @@ export class NodeBuilder {
   }
 
   /** The node `n` (an existing equal one if there is one). */
-  add(n: FlashNode): number {
+  add(node: FlashNode): number {
+    const n = this.#folded(node);
     const key = keyOf(n);
     let at = this.#keys.get(key);
     if (at === undefined) {
@@ -98,6 +106,22 @@ export class NodeBuilder {
       this.#keys.set(key, at);
     }
     return at;
+  }
+
+  /** An op of literals as a literal (the CPU kernel's value), else `n`. */
+  #folded(n: FlashNode): FlashNode {
+    if (n.kind !== "op") return n;
+    const args = n.args.map((a) => this.nodes[a]!);
+    if (!args.every((a) => a.kind === "literal")) return n;
+    const operands = args.map((a) => ({
+      handle: hostScalar(a.value, a.dtype),
+      aval: { shape: [], dtype: a.dtype },
+    }));
+    const out = runPlainKernel(n.prim, operands, n.params, {
+      shape: [],
+      dtype: n.dtype,
+    });
+    return { kind: "literal", value: out[0]!, dtype: n.dtype };
   }
 
   /** A load node of slot `s`. */
@@ -131,6 +155,17 @@ function broadcastError(
       fmtShape(shape)
     } does not broadcast to the scores' shape ${fmtShape(grid)}`,
   );
+}
+
+/** A one-element host array holding `value` in `dtype`. */
+function hostScalar(value: number, dtype: DType): HostArray {
+  const a = dtype === "float32"
+    ? new Float32Array(1)
+    : dtype === "int32"
+    ? new Int32Array(1)
+    : new Uint8Array(1);
+  a[0] = value;
+  return a;
 }
 
 /** Whether `shape` broadcasts to `grid` (right-aligned). */

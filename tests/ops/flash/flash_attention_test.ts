@@ -211,3 +211,51 @@ Deno.test(
     await assertAllClose(per, loop3, TOL);
   }),
 );
+
+Deno.test(
+  "under jit, two equal flash calls are one equation after CSE",
+  onCpu(() => {
+    const { q, k, v, bias } = fixed();
+    // The mask's tensors are made once, so both calls read the same ones.
+    const rows = h.reshape(h.arange(3), [3, 1]), cols = h.arange(4);
+    const opts = (b: Tensor): FlashOptions => ({
+      score: ([r]) => h.add(h.mul(h.tanh(r!), 1.5), b),
+      mask: () => h.greaterEqual(rows, cols),
+    });
+    const f = (q: Tensor, b: Tensor) =>
+      h.add(
+        h.flashAttention(q, k, v, opts(b)),
+        h.flashAttention(q, k, v, opts(b)),
+      );
+    const { program } = h.makeProgram(f)(q, bias);
+    const count = (p: typeof program) =>
+      p.eqns.filter((e) => e.prim === "flash_attention").length;
+    assertEquals(count(program), 2);
+    assertEquals(count(h.eliminateCommonSubexpressions(program)), 1);
+    return Promise.resolve();
+  }),
+);
+
+Deno.test(
+  "the backward pass is differentiable in its cotangent (vjp of vjp is jvp)",
+  onCpu(async () => {
+    const { q, k, v, bias, opts } = fixed();
+    const f = (q: Tensor, k: Tensor, v: Tensor, b: Tensor) =>
+      h.flashAttention(q, k, v, opts(b));
+    const [y, back] = h.vjp(f, q, k, v, bias);
+    const u = randomTensor(y.shape, 7);
+    const dirs = [q, k, v, bias].map((x, i) => randomTensor(x.shape, 20 + i));
+    // ⟨back(u), dirs⟩ is linear in u; its gradient in u is J·dirs.
+    const pairing = (u: Tensor) =>
+      back(u).map((g, i) => h.sum(h.mul(g, dirs[i]!))).reduce((a, b) =>
+        h.add(a, b)
+      );
+    const viaGrad = h.grad(pairing)(u);
+    const [, viaJvp] = h.jvp(
+      f,
+      [q, k, v, bias],
+      dirs as [Tensor, Tensor, Tensor, Tensor],
+    );
+    await assertAllClose(viaGrad, viaJvp, TOL);
+  }),
+);
