@@ -160,3 +160,25 @@ Deno.test(
     );
   }),
 );
+
+Deno.test(
+  "a captured tensor read through two patterns is two captured inputs, and its gradient sums both",
+  onCpu(async () => {
+    const qs = randomTensor([2, 4, 3], 7), ks = randomTensor([2, 4, 3], 8);
+    const b = randomTensor([4, 4], 9);
+    const opts = (b: Tensor) => ({
+      score: ([r]: readonly Tensor[]) =>
+        h.add(h.mul(r!, b), h.transpose(b, [1, 0])),
+    });
+    const { kernel, operands } = kernelOf(h.flashPlan(qs, ks, ks, opts(b)));
+    assertEquals(kernel.captured.length, 2);
+    assert(operands[3] === operands[4]); // the same tensor, two read patterns
+    const loss = (f: typeof composed) => (b: Tensor) =>
+      h.sum(h.square(f(qs, ks, ks, opts(b))));
+    await assertAllClose(
+      h.grad(loss(h.flashAttention))(b),
+      h.grad(loss(composed))(b),
+      TOL,
+    );
+  }),
+);
