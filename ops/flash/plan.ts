@@ -24,14 +24,8 @@ import type {
   FlashNormaliser,
   FlashScore,
 } from "../backends/flash.ts";
-import {
-  convertProgram,
-  NodeBuilder,
-  prune,
-  type Slot,
-  SlotTable,
-  Unfusable,
-} from "./_nodes.ts";
+import { convertProgram, Unfusable } from "./_nodes.ts";
+import { NodeBuilder, prune, type Slot, SlotTable } from "./_builder.ts";
 
 /** Options of {@link flashAttention}, {@link flashWeights} and {@link flashPlan}. */
 export interface FlashOptions {
