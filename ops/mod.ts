@@ -24,6 +24,7 @@ export type {
   CustomLinParams,
   DotGeneralParams,
   ElementwisePrimitive,
+  FlashAttentionParams,
   LogicalPrimitive,
   NoParams,
   Params,
@@ -245,9 +246,12 @@ export {
   type FlashPlanned,
 } from "./flash/plan.ts";
 export type {
+  FlashDot,
   FlashKernel,
+  FlashMask,
   FlashMode,
   FlashNode,
   FlashNormaliser,
   FlashParams,
+  FlashScore,
 } from "./backends/flash.ts";
