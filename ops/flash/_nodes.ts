@@ -57,7 +57,7 @@ function viewThrough(e: Eqn, x: View, inShape: readonly number[]): View | null {
       const kept = inShape.map((n, i) => [n, x.strides[i]!]).filter(([n]) =>
         n !== 1
       );
-      if (kept.length !== squeezed(out).length) return null;
+      if (squeezed(inShape).join() !== squeezed(out).join()) return null;
       let k = 0;
       return {
         ...x,

@@ -182,3 +182,21 @@ Deno.test(
     );
   }),
 );
+
+Deno.test(
+  "a reshape that reorders a transposed captured tensor is read correctly",
+  onCpu(async () => {
+    const qs = randomTensor([2, 3], 10), ks = randomTensor([3, 3], 11);
+    const b = randomTensor([2, 3], 12);
+    // transpose → [3, 2] (strides [1, 3]), reshape → [2, 3]: not a stride view.
+    const opts = {
+      score: ([r]: readonly Tensor[]) =>
+        h.add(r!, h.reshape(h.transpose(b, [1, 0]), [2, 3])),
+    };
+    await assertAllClose(
+      h.flashAttention(qs, ks, ks, opts),
+      composed(qs, ks, ks, opts),
+      TOL,
+    );
+  }),
+);
