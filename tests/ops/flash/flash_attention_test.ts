@@ -11,6 +11,7 @@ import {
   checkGradients,
   randomTensor,
   readAll,
+  testBackends,
 } from "../../_helpers.ts";
 import { arbCase, composed, composedWeights } from "./_composed.ts";
 
@@ -259,3 +260,42 @@ Deno.test(
     await assertAllClose(viaGrad, viaJvp, TOL);
   }),
 );
+
+// The same laws through each backend's own flash kernels (runFlash); a
+// software WebGPU adapter compiles a shader per kernel and mode, so fewer runs.
+for (const b of testBackends()) {
+  Deno.test(
+    `flashAttention and its gradients equal the composed ones [${b}]`,
+    () =>
+      h.withBackend(b, async () => {
+        await fc.assert(
+          fc.asyncProperty(arbCase, async (c) => {
+            const u = randomTensor(
+              [...c.q.shape.slice(0, -1), c.v.shape.at(-1)!],
+              9,
+            );
+            const loss =
+              (att: typeof composed) =>
+              (q: Tensor, k: Tensor, v: Tensor, b: Tensor) =>
+                h.sum(h.mul(att(q, k, v, c.opts(b)), u));
+            const args = [c.q, c.k, c.v, c.bias] as const;
+            const argnums = [0, 1, 2, 3];
+            const o = c.opts(c.bias);
+            const tol = { rtol: 1e-3, atol: 1e-4 };
+            await assertAllClose(
+              h.flashAttention(c.q, c.k, c.v, o),
+              composed(c.q, c.k, c.v, o),
+              tol,
+              c.label,
+            );
+            const got = h.grad(loss(h.flashAttention), { argnums })(...args);
+            const want = h.grad(loss(composed), { argnums })(...args);
+            for (let i = 0; i < 4; i++) {
+              await assertAllClose(got[i], want[i], tol, `${c.label} arg ${i}`);
+            }
+          }),
+          { numRuns: b === "webgpu" ? 2 : 8 },
+        );
+      }),
+  );
+}
