@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { FlashKernel } from "../backends/flash.ts";
 import type { DType } from "../dtype.ts";
 import { type FusedKernel, reductionsOf } from "../backends/fused.ts";
 import type { KernelStep, Plan } from "./plan.ts";
@@ -47,7 +48,21 @@ function literalText(value: number, dtype: DType): string {
 function paramText(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(paramText).join(",")}]`;
   if (typeof v === "function") return "<fn>";
+  if (v !== null && typeof v === "object") return objectText(v);
   return String(v);
+}
+
+/** A flash kernel as its shapes and sizes; other objects as short JSON. */
+function objectText(v: object): string {
+  const k = v as Partial<FlashKernel>;
+  if (k.score && k.normaliser && k.batch && k.captured) {
+    const mask = k.mask ? ` mask:${k.mask.nodes.length}` : "";
+    return `<flash [${k.batch}] ${k.tq}x${k.tk} d=${k.d} dv=${k.dv} ` +
+      `q=${k.queries} ${k.normaliser} score:${k.score.nodes.length}${mask} ` +
+      `captured:${k.captured.length}>`;
+  }
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /**

@@ -1,7 +1,12 @@
 // Programs as data: tracing with makeProgram, the text form, immutability
 // and structural equality, and evaluation.
 
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import * as h from "../../../mod.ts";
 import type { Tensor } from "../../../mod.ts";
 import { programsEqual } from "../../../ops/jit/equal.ts";
@@ -128,4 +133,12 @@ Deno.test("evalProgram() runs a program on new inputs and checks them", async ()
     TypeError,
     "takes 3 input(s), got 1",
   );
+});
+
+Deno.test("printProgram: a flash kernel prints as its shapes, not [object Object]", () => {
+  const q = h.normal(h.key(0), [2, 3, 4]);
+  const { program } = makeProgram((x: Tensor) => h.flashAttention(x, x, x))(q);
+  const text = printProgram(program);
+  assert(!text.includes("[object Object]"), text);
+  assertStringIncludes(text, "<flash [2] 3x3 d=4 dv=4 q=1 softmax");
 });
