@@ -24,6 +24,7 @@ import {
   mul,
   notEqual,
   split,
+  take,
   type Tensor,
   transpose,
 } from "../../ops/mod.ts";
@@ -308,6 +309,8 @@ export interface DecoderInput {
   readonly tgtIn: Tensor;
   /** `[B, T]` target mask, bool or int32. */
   readonly tgtMask: Tensor;
+  /** `int32[1]`: the logits of this position only (`[B, 1, V]`), all a decoding step reads. */
+  readonly last?: Tensor;
 }
 
 function boolMask(m: Tensor): Tensor {
@@ -343,6 +346,7 @@ export function decode(
     const ff = feedForward(blk.ffn, layerNorm(x, blk.ln3));
     x = add(x, trainDropout(ff, drop(3 + 3 * i)));
   });
+  if (input.last) x = take(x, input.last, 1); // [B, 1, D]
   x = layerNorm(x, params.decNorm); // [B, T, D]
   // Tied output layer: logits = x Eᵀ.
   const logits = matmul(x, transpose(params.tgtEmbed.table)); // [B, T, V]
