@@ -81,11 +81,12 @@ function encodeRows(config: TranslatorConfig): EncodeFn {
 
 function nextLogp(config: TranslatorConfig): StepFn {
   return (p, s, tgtIn, tgtMask, last) => {
-    // The whole prefix is decoded; causal attention makes the row at
-    // `last` independent of the (masked) padding after it.
-    const { logits } = decode(p, { ...s, tgtIn, tgtMask }, { config }); // [R, T, V]
-    const [r, , v] = logits.shape as [number, number, number];
-    return logSoftmax(reshape(take(logits, last, 1), [r, v])); // [R, V]
+    // The whole prefix is decoded (no key/value cache); causal attention
+    // makes the row at `last` independent of the padding after it, and
+    // only that row goes through the output layer.
+    const d = decode(p, { ...s, tgtIn, tgtMask, last }, { config }); // [R, 1, V]
+    const [r, , v] = d.logits.shape as [number, number, number];
+    return logSoftmax(reshape(d.logits, [r, v])); // [R, V]
   };
 }
 
