@@ -250,7 +250,10 @@ export function runFlashKernel(
     const load = k.score.nodes.find((n) =>
       n.kind === "load" && n.input === index
     );
-    if (dc === null || dc === undefined || !load || load.kind !== "load") {
+    const empty = rows * k.tk === 0; // no grid element reads it
+    if (
+      dc === null || dc === undefined || !load || load.kind !== "load" || empty
+    ) {
       ctx.encoder().clearBuffer(out.buffer, 0, size * 4);
     } else {
       const count = preimageOf(load, [...k.batch, k.tq, k.tk]).count;

@@ -355,6 +355,18 @@ Deno.test({
 });
 
 Deno.test({
+  name: "runFlash matches the reference with no queries or no keys",
+  ignore: !gpu,
+  async fn() {
+    const sh = { ...PLAIN, slope: true, temperature: true, causal: true };
+    await check(gpu!, [{ ...sh, tq: 0 }, { ...sh, tk: 0 }, {
+      ...sh,
+      batch: [2, 0],
+    }]);
+  },
+});
+
+Deno.test({
   name: "runFlash packs operands past the storage-buffer limit",
   ignore: !gpu,
   async fn() {
