@@ -9,6 +9,16 @@
  *   deno run -A bench/train_jit.ts [--steps=20] [--rounds=2] [--backend=wasm]
  *     [--pad-to=1]
  *
+ * With `--task=translate`, the Multi30k Transformer instead (see
+ * bench/_train_jit_translate.ts): training tokens/s on the first
+ * `--pairs` pairs, then evaluation sentences/s of a trained run on the first
+ * `--sentences` test sentences per beam width, eager and jit alternating:
+ *
+ *   deno run -A bench/train_jit.ts --task=translate
+ *     [--data=../shared/data/multi30k] [--pairs=3000] [--rounds=2]
+ *     [--model=runs/m30k_60] [--sentences=200] [--beams=1,4]
+ *     [--part=train|eval|both]
+ *
  * The N batches run twice: pass 1 traces every new batch shape (bucketed
  * batches differ in padded length), pass 2 finds every program cached.
  * Prints per mode: tokens/s of each pass, the first step's seconds (for
@@ -45,6 +55,12 @@ import {
 import { fit } from "../models/train/fit.ts";
 import { adamw } from "../models/train/optim.ts";
 import { warmupCosine } from "../models/train/schedules.ts";
+import {
+  type EvalMeasured,
+  measureTranslateEval,
+  measureTranslateTraining,
+  type TrainMeasured,
+} from "./_train_jit_translate.ts";
 
 /** What one mode measured. */
 interface Measured {
@@ -170,41 +186,216 @@ async function measure(
   };
 }
 
+/** Runs this script as a child with `args`; returns its last stdout line as JSON. */
+async function child<T>(args: readonly string[]): Promise<T> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, ...args],
+    stderr: "inherit",
+  }).output();
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  if (!out.success) {
+    throw new Error(`train_jit: the run ${args.join(" ")} failed`);
+  }
+  return JSON.parse(lines.at(-1)!) as T;
+}
+
+/** Prints rows of `results` under `cols`, then returns nothing. */
+function table<R extends { mode: string }>(
+  results: readonly R[],
+  cols: readonly (readonly [string, (r: R) => string])[],
+): void {
+  console.log(["mode  ", ...cols.map(([h]) => h)].join("  "));
+  for (const r of results) {
+    console.log(
+      [r.mode.padEnd(6), ...cols.map(([h, f]) => f(r).padStart(h.length))]
+        .join("  "),
+    );
+  }
+}
+
+/** The translator: training tokens/s, then evaluation sentences/s, eager and jit taking turns. */
+async function translateMain(
+  args: Record<string, string>,
+  rounds: number,
+): Promise<void> {
+  const common = [
+    `--task=translate`,
+    `--backend=${args.backend}`,
+    `--data=${args.data}`,
+  ];
+  if (args.part !== "eval") {
+    const runs: TrainMeasured[][] = [];
+    for (let round = 0; round < rounds; round++) {
+      const r: TrainMeasured[] = [];
+      for (const mode of ["eager", "jit"] as const) {
+        r.push(
+          await child<TrainMeasured>([
+            ...common,
+            `--mode=${mode}`,
+            `--part=train`,
+            `--pairs=${args.pairs}`,
+          ]),
+        );
+      }
+      runs.push(r);
+    }
+    const best = (i: number) =>
+      runs.map((r) => r[i]!).reduce((a, b) =>
+        b.tokensPerSecond > a.tokensPerSecond ? b : a
+      );
+    const [e, j] = [best(0), best(1)];
+    console.log(
+      `Multi30k Transformer (defaults), first ${args.pairs} pairs: one epoch of ${e.steps} batches, twice, on ${args.backend}; best of ${rounds} alternating rounds`,
+    );
+    table([e, j], [
+      ["tokens/s pass 1", (r) => r.firstPassTokensPerSecond.toFixed(0)],
+      ["tokens/s pass 2", (r) => r.tokensPerSecond.toFixed(0)],
+      ["first step s", (r) => r.firstStepSeconds.toFixed(2)],
+      ["median step s", (r) => r.cachedStepSeconds.toFixed(3)],
+      ["programs", (r) => String(r.programs)],
+      ["peak RSS MiB", (r) => r.peakRssMiB.toFixed(0)],
+      ["loss pass 2", (r) => r.loss.toFixed(4)],
+      ["CPU s pass 2", (r) => r.cpuSeconds.toFixed(1)],
+    ]);
+    console.log(
+      `jit / eager tokens/s: ${
+        (j.tokensPerSecond / e.tokensPerSecond).toFixed(2)
+      }× cached (pass 2), ${
+        (j.firstPassTokensPerSecond / e.firstPassTokensPerSecond).toFixed(2)
+      }× with tracing (pass 1); per round, cached: ${
+        runs.map(([e, j]) =>
+          `${(j!.tokensPerSecond / e!.tokensPerSecond).toFixed(2)}×`
+        ).join(" ")
+      }`,
+    );
+  }
+  if (args.part === "train") return;
+  if (!args.model) {
+    throw new TypeError(
+      "train_jit: --task=translate evaluates --model=<trained run folder>; pass it, or --part=train",
+    );
+  }
+  const runs: EvalMeasured[][][] = [];
+  for (let round = 0; round < rounds; round++) {
+    const r: EvalMeasured[][] = [];
+    for (const mode of ["eager", "jit"] as const) {
+      r.push(
+        await child<EvalMeasured[]>([
+          ...common,
+          `--mode=${mode}`,
+          `--part=eval`,
+          `--model=${args.model}`,
+          `--sentences=${args.sentences}`,
+          `--beams=${args.beams}`,
+        ]),
+      );
+    }
+    runs.push(r);
+  }
+  const beams = runs[0]![0]!.map((x) => x.beam);
+  beams.forEach((beam, bi) => {
+    const best = (i: number) =>
+      runs.map((r) => r[i]![bi]!).reduce((a, b) =>
+        b.sentencesPerSecond > a.sentencesPerSecond ? b : a
+      );
+    const [e, j] = [best(0), best(1)];
+    const differ = e.hypotheses.filter((h, i) => h !== j.hypotheses[i]).length;
+    console.log(
+      `\nevaluation, beam ${beam}: the first ${e.sentences} test sentences, twice (pass 1 compiles), ${args.model}`,
+    );
+    table([e, j], [
+      ["sent/s pass 1", (r) => r.firstPassSentencesPerSecond.toFixed(1)],
+      ["sent/s pass 2", (r) => r.sentencesPerSecond.toFixed(1)],
+      ["s pass 1", (r) => r.seconds[0].toFixed(1)],
+      ["s pass 2", (r) => r.seconds[1].toFixed(1)],
+      ["CPU s pass 2", (r) => r.cpuSeconds.toFixed(1)],
+      ["programs", (r) => String(r.programs)],
+      ["BLEU lower", (r) => r.bleuLower.toFixed(2)],
+      ["peak RSS MiB", (r) => r.peakRssMiB.toFixed(0)],
+    ]);
+    console.log(
+      `jit / eager sentences/s: ${
+        (j.sentencesPerSecond / e.sentencesPerSecond).toFixed(2)
+      }× cached, ${
+        (j.firstPassSentencesPerSecond / e.firstPassSentencesPerSecond).toFixed(
+          2,
+        )
+      }× with compiling; translations differing: ${differ} of ${e.sentences}; per round, cached: ${
+        runs.map(([e, j]) =>
+          `${
+            (j![bi]!.sentencesPerSecond / e![bi]!.sentencesPerSecond).toFixed(2)
+          }×`
+        ).join(" ")
+      }`,
+    );
+  });
+}
+
 if (import.meta.main) {
   const args: Record<string, string> = {
+    task: "classify",
     steps: "20",
     backend: "wasm",
     rounds: "2",
     "pad-to": "1",
+    data: "../shared/data/multi30k",
+    pairs: "3000",
+    sentences: "200",
+    beams: "1,4",
+    part: "both",
   };
   for (const a of Deno.args) {
-    const m = /^--(steps|backend|mode|rounds|pad-to)=(.*)$/.exec(a);
+    const m =
+      /^--(task|steps|backend|mode|rounds|pad-to|data|pairs|model|sentences|beams|part)=(.*)$/
+        .exec(a);
     if (!m) throw new TypeError(`train_jit: unknown argument ${a}`);
     args[m[1]!] = m[2]!;
   }
-  const steps = Number(args.steps);
-  if (!Number.isInteger(steps) || steps < 2) {
-    throw new RangeError(
-      `train_jit: --steps must be an integer ≥ 2, got ${args.steps}`,
+  for (const k of ["steps", "rounds", "pad-to", "pairs", "sentences"]) {
+    const v = Number(args[k]);
+    if (!Number.isInteger(v) || v < 1 || (k === "steps" && v < 2)) {
+      throw new RangeError(
+        `train_jit: --${k} must be an integer ≥ ${k === "steps" ? 2 : 1}, got ${
+          args[k]
+        }`,
+      );
+    }
+  }
+  if (!["classify", "translate"].includes(args.task!)) {
+    throw new TypeError(
+      `train_jit: --task is classify or translate, got ${args.task}`,
     );
   }
+  if (!["train", "eval", "both"].includes(args.part!)) {
+    throw new TypeError(
+      `train_jit: --part is train, eval or both, got ${args.part}`,
+    );
+  }
+  const steps = Number(args.steps);
   const backend = args.backend as BackendName;
   const rounds = Number(args.rounds), padTo = Number(args["pad-to"]);
-  if (!Number.isInteger(padTo) || padTo < 1) {
-    throw new RangeError(
-      `train_jit: --pad-to must be a positive integer, got ${args["pad-to"]}`,
-    );
-  }
-  if (!Number.isInteger(rounds) || rounds < 1) {
-    throw new RangeError(
-      `train_jit: --rounds must be a positive integer, got ${args.rounds}`,
-    );
-  }
-  if (args.mode === "eager" || args.mode === "jit") {
+  const mode = args.mode === "eager" || args.mode === "jit" ? args.mode : null;
+  if (args.task === "translate" && mode) {
     // A child: one mode, its result as the last line of stdout.
-    console.log(
-      JSON.stringify(await measure(args.mode, steps, backend, padTo)),
-    );
+    console.log(JSON.stringify(
+      args.part === "eval"
+        ? await measureTranslateEval(mode, {
+          data: args.data!,
+          model: args.model!,
+          sentences: Number(args.sentences),
+          beams: args.beams!.split(",").map(Number),
+          backend,
+        })
+        : await measureTranslateTraining(mode, {
+          data: args.data!,
+          pairs: Number(args.pairs),
+          backend,
+        }),
+    ));
+  } else if (args.task === "translate") {
+    await translateMain(args, rounds);
+  } else if (mode) {
+    console.log(JSON.stringify(await measure(mode, steps, backend, padTo)));
   } else {
     // Rounds alternate the modes, so load from elsewhere on a shared
     // machine falls on both; each mode reports its best round.
@@ -212,21 +403,14 @@ if (import.meta.main) {
     for (let round = 0; round < rounds; round++) {
       const results: Measured[] = [];
       for (const mode of ["eager", "jit"] as const) {
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            new URL(import.meta.url).pathname,
+        results.push(
+          await child<Measured>([
             `--mode=${mode}`,
             `--steps=${steps}`,
             `--backend=${backend}`,
             `--pad-to=${padTo}`,
-          ],
-          stderr: "inherit",
-        }).output();
-        const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-        if (!out.success) throw new Error(`train_jit: the ${mode} run failed`);
-        results.push(JSON.parse(lines.at(-1)!) as Measured);
+          ]),
+        );
       }
       runs.push(results);
     }
@@ -240,27 +424,15 @@ if (import.meta.main) {
         padTo > 1 ? `, lengths padded to a multiple of ${padTo}` : ""
       }`,
     );
-    const cols = [
-      [
-        "tokens/s pass 1",
-        (r: Measured) => r.firstPassTokensPerSecond.toFixed(0),
-      ],
-      ["tokens/s pass 2", (r: Measured) => r.tokensPerSecond.toFixed(0)],
-      ["first step s", (r: Measured) => r.firstStepSeconds.toFixed(2)],
-      ["median step s", (r: Measured) => r.cachedStepSeconds.toFixed(3)],
-      ["programs", (r: Measured) => String(r.programs)],
-      ["peak RSS MiB", (r: Measured) => r.peakRssMiB.toFixed(0)],
-      ["loss pass 2", (r: Measured) => r.loss.toFixed(4)],
-    ] as const;
-    console.log(["mode  ", ...cols.map(([h]) => h)].join("  "));
-    for (const r of results) {
-      console.log(
-        [
-          r.mode.padEnd(6),
-          ...cols.map(([h, f]) => f(r).padStart(h.length)),
-        ].join("  "),
-      );
-    }
+    table(results, [
+      ["tokens/s pass 1", (r) => r.firstPassTokensPerSecond.toFixed(0)],
+      ["tokens/s pass 2", (r) => r.tokensPerSecond.toFixed(0)],
+      ["first step s", (r) => r.firstStepSeconds.toFixed(2)],
+      ["median step s", (r) => r.cachedStepSeconds.toFixed(3)],
+      ["programs", (r) => String(r.programs)],
+      ["peak RSS MiB", (r) => r.peakRssMiB.toFixed(0)],
+      ["loss pass 2", (r) => r.loss.toFixed(4)],
+    ]);
     const [e, j] = results as [Measured, Measured];
     const ratio = (f: (r: Measured) => number) => (f(j) / f(e)).toFixed(2);
     console.log(
