@@ -13,6 +13,7 @@
  * @module
  */
 
+import process from "node:process";
 import type { Operand } from "../../ops/backends/contract.ts";
 import type { FlashKernel, FlashMode } from "../../ops/backends/flash.ts";
 import { WasmBackend } from "../../ops/backends/wasm/backend.ts";
@@ -156,23 +157,30 @@ const cases: [string, () => unknown][] = [
   ["flash causal fwd+bwd", causal.bwd],
 ];
 const times = cases.map(() => [] as number[]);
+const walls = cases.map(() => [] as number[]);
 for (let rep = -1; rep < REPS; rep++) {
   for (let c = 0; c < cases.length; c++) {
-    const t0 = performance.now();
+    const t0 = performance.now(), u0 = process.cpuUsage();
     await cases[c]![1]();
-    if (rep >= 0) times[c]!.push(performance.now() - t0);
+    const u = process.cpuUsage(u0);
+    if (rep < 0) continue;
+    times[c]!.push((u.user + u.system) / 1000);
+    walls[c]!.push(performance.now() - t0);
   }
 }
 console.log(
   `wasm attention, batch×heads ${B}×${H}, T ${T}, d ${D}, threads ${wasm.threads}, ${REPS} reps\n`,
 );
-console.log("| case | min ms | median ms | composed / this (min) |");
-console.log("|---|---:|---:|---:|");
+console.log(
+  "| case | CPU ms min | CPU ms median | wall ms min | composed / this (CPU min) |",
+);
+console.log("|---|---:|---:|---:|---:|");
 cases.forEach(([name], c) => {
   const [mn, md] = stats(times[c]!);
   const base = stats(times[name.includes("bwd") ? 3 : 0]!)[0];
+  const wall = stats(walls[c]!)[0];
   console.log(
-    `| ${name} | ${mn.toFixed(1)} | ${md.toFixed(1)} | ${
+    `| ${name} | ${mn.toFixed(1)} | ${md.toFixed(1)} | ${wall.toFixed(1)} | ${
       (base / mn).toFixed(2)
     } |`,
   );

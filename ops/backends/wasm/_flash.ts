@@ -30,7 +30,7 @@ import { uleb } from "./_asm.ts";
 import { DRIVERS } from "./_drivers.ts";
 import { generateClassify } from "./_flash_classify.ts";
 import { BR, generateFlash } from "./_flash_codegen.ts";
-import { BC, maskAxes, SCRATCH_BYTES } from "./_flash_gen.ts";
+import { BC, maskAxes, scratchBytes } from "./_flash_gen.ts";
 import type { ImportName } from "./_fused_ops.ts";
 import { HOST, MAX_MODULES, touch } from "./_fused_module.ts";
 import { GRID_DRIVER } from "./_grid.ts";
@@ -73,11 +73,15 @@ function compile(
   params: FlashParams,
   key: string,
   shared: boolean,
+  fma: boolean,
 ): Compiled {
   const hit = MODULES.get(key);
   if (hit) return touch(MODULES, key, hit, MAX_MODULES);
   const imports: ImportName[] = [];
-  const gen = generateFlash(params.kernel, params.mode, params.index, imports);
+  const gen = generateFlash(params.kernel, params.mode, params.index, {
+    imports,
+    fma,
+  });
   const fns = [gen.fn];
   if (params.kernel.mask) {
     fns.push(generateClassify(params.kernel, params.mode, imports));
@@ -183,26 +187,31 @@ export class FlashRunner {
   readonly #arena: Arena;
   readonly #shared: boolean;
   readonly #threads: number;
+  readonly #fma: boolean;
   readonly #instances = new Map<string, Instance>();
   readonly #checked = new WeakSet<FlashKernel>();
 
-  /** A runner on `arena` that splits large kernels over `threads`. */
-  constructor(arena: Arena, threads = 1) {
+  /**
+   * A runner on `arena` that splits large kernels over `threads` and,
+   * with `fma`, multiplies and adds with `f32x4.relaxed_madd`.
+   */
+  constructor(arena: Arena, threads = 1, fma = false) {
     this.#arena = arena;
     this.#threads = threads;
+    this.#fma = fma;
     this.#shared = typeof SharedArrayBuffer !== "undefined" &&
       arena.memory.buffer instanceof SharedArrayBuffer;
   }
 
   #instance(params: FlashParams): Instance {
     const { kernel, mode, index } = params;
-    const key = `${this.#shared ? "s" : "u"}${mode}:${
+    const key = `${this.#shared ? "s" : "u"}${this.#fma ? "f" : ""}${mode}:${
       mode === "grad_captured" ? index : 0
     }:${flashKey(kernel)}`;
     const hit = this.#instances.get(key);
     const evict = (old: Instance) => old.pool?.close();
     if (hit) return touch(this.#instances, key, hit, MAX_MODULES, evict);
-    const compiled = compile(params, key, this.#shared);
+    const compiled = compile(params, key, this.#shared, this.#fma);
     const inst = new WebAssembly.Instance(compiled.module, {
       env: { memory: this.#arena.memory },
       m: HOST,
@@ -302,7 +311,7 @@ export class FlashRunner {
     a.i32.set(ptrs, block.ptr / 4);
     if (axes) {
       // One row of classes per batch element the mask tells apart.
-      const scratch = a.alloc(SCRATCH_BYTES);
+      const scratch = a.alloc(scratchBytes(k));
       for (let m = 0; m < axes.count; m++) {
         let b = 0, rest = m, below = nb;
         k.batch.forEach((ext, ax) => {
@@ -336,7 +345,7 @@ export class FlashRunner {
       ? 1
       : this.#units(inst, params, items);
     const chunk = Math.ceil(items / units);
-    const unitBytes = Math.ceil(SCRATCH_BYTES / (64 * chunk)) * 64 * chunk;
+    const unitBytes = Math.ceil(scratchBytes(k) / (64 * chunk)) * 64 * chunk;
     const scratch = a.alloc(units * unitBytes);
     try {
       if (units === 1) {

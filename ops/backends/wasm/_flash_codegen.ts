@@ -26,6 +26,7 @@ import type { ImportName, Lanes } from "./_fused_ops.ts";
 import {
   BC,
   BR,
+  btAt,
   Gen,
   rowsAt,
   TILE_BYTES,
@@ -63,10 +64,10 @@ export function generateFlash(
   k: FlashKernel,
   mode: FlashMode,
   index: number,
-  imports: ImportName[] = [],
+  opts: { imports: ImportName[]; fma: boolean },
 ): FlashGenerated {
   const arity = flashArity(k, mode);
-  const g = new Gen(k, arity, imports);
+  const g = new Gen(k, arity, opts.imports, opts.fma);
   const f = g.f;
   const { tq, tk, d, dv } = k, nq = k.queries, nc = k.captured.length;
   const KEY = nq, VAL = nq + 1, BASE = nq + 2 + nc, FWD = BASE, CT = BASE + 1;
@@ -125,6 +126,8 @@ export function generateFlash(
       dstStride: 4 * BC,
       rows: g.br,
       cols: g.bc,
+      bt: set(i32(), () => f.get(g.scratch).i32(btAt()).op("i32.add")),
+      fma: g.fma,
     });
   };
   const rowPtr = (n: number, per: number, row: Local | null, w: number) =>
@@ -138,7 +141,9 @@ export function generateFlash(
     set(i32(), () => f.get(g.scratch).i32(tileAt(t)).op("i32.add"));
   /** Pushes `x` where visible, else `fill` (a v128 of x on the stack first). */
   const masked = (x: Local, fill: number) => {
-    f.get(x).f32x4(fill);
+    f.get(x);
+    if (!g.mask || g.noMask) return;
+    f.f32x4(fill);
     g.visible();
     f.simd("v128.bitselect");
   };
@@ -264,6 +269,7 @@ export function generateFlash(
           if (!orow) return;
           set(vr, () => g.rowAddr(VAL, tk, g.j0, dv));
           weighTile(f, {
+            fma: g.fma,
             w: pBase,
             wx: 4 * BC,
             wy: 4,

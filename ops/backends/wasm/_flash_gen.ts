@@ -26,7 +26,7 @@ import { Expr } from "./_flash_expr.ts";
 import type { Emit, ImportName, Lanes } from "./_fused_ops.ts";
 
 /** Query rows per tile. */
-export const BR = 32;
+export const BR = 64;
 /** Keys per tile. */
 export const BC = 64;
 /** Bytes of one tile. */
@@ -53,9 +53,15 @@ export const TILE_COUNT = 11;
 export const ROWS = { M: 0, L: 1, LSE: 2, DD: 3, TST: 4 } as const;
 const ROW_ARRAYS = 5;
 
-/** Bytes of scratch one thread unit needs. */
-export const SCRATCH_BYTES: number = TILE_COUNT * TILE_BYTES +
-  ROW_ARRAYS * BR * 4;
+/** Byte offset of the transposed key-side tile (`dotTile`'s `bt`). */
+export function btAt(): number {
+  return TILE_COUNT * TILE_BYTES + ROW_ARRAYS * BR * 4;
+}
+
+/** Bytes of scratch one thread unit of kernel `k` needs. */
+export function scratchBytes(k: FlashKernel): number {
+  return btAt() + Math.max(k.d, k.dv, 1) * BC * 4;
+}
 
 /** Byte offset of tile `t` from a cell. */
 export function tileAt(t: keyof typeof TILES): number {
@@ -116,8 +122,17 @@ export class Gen {
   /** While emitting code for tiles the mask shows whole (no mask code). */
   noMask = false;
 
-  constructor(k: FlashKernel, operands: number, imports: ImportName[] = []) {
+  /** Whether products use `f32x4.relaxed_madd`. */
+  readonly fma: boolean;
+
+  constructor(
+    k: FlashKernel,
+    operands: number,
+    imports: ImportName[] = [],
+    fma = false,
+  ) {
     this.k = k;
+    this.fma = fma;
     const f = this.f;
     this.imports = imports;
     this.e = {

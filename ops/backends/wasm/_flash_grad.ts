@@ -214,6 +214,7 @@ export function emitGrad(t: Kit): void {
     const common = { wx: 4, wy: 4 * BC, outStride: 4 * wo };
     for (let q = 0; q < nq; q++) {
       weighTile(f, {
+        fma: g.fma,
         ...common,
         w: t.tileBase(DR[q]!),
         m: qr[q]!,
@@ -225,6 +226,7 @@ export function emitGrad(t: Kit): void {
       });
     }
     weighTile(f, {
+      fma: g.fma,
       ...common,
       w: t.tileBase("P"),
       m: cr,
@@ -253,6 +255,7 @@ export function emitGrad(t: Kit): void {
       for (let q = 0; q < nq; q++) {
         const out = set(i32(), () => f.get(orow).i32(4 * q * d).op("i32.add"));
         weighTile(f, {
+          fma: g.fma,
           w: t.tileBase(DR[q]!),
           wx: 4 * BC,
           wy: 4,
@@ -360,8 +363,20 @@ export function emitTangent(t: Kit): void {
         xs: g.br,
         ys: g.bc,
       };
-      weighTile(f, { ...common, w: t.tileBase("W"), m: vr, mStride: 4 * dv });
-      weighTile(f, { ...common, w: t.tileBase("P"), m: tvr, mStride: 4 * dv });
+      weighTile(f, {
+        ...common,
+        fma: g.fma,
+        w: t.tileBase("W"),
+        m: vr,
+        mStride: 4 * dv,
+      });
+      weighTile(f, {
+        ...common,
+        fma: g.fma,
+        w: t.tileBase("P"),
+        m: tvr,
+        mStride: 4 * dv,
+      });
     });
     if (!t.softmax) return;
     // tO = A − tstat·O; the stat column is tstat.

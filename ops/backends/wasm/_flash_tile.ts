@@ -11,16 +11,8 @@
  */
 
 import type { Fn, Local } from "./_asm.ts";
+import { BC } from "./_flash_gen.ts";
 import type * as M from "./_math.ts";
-
-/** Float32 lanes 0,1 of a and 0,1 of b, interleaved: a0 b0 a1 b1. */
-const LO = [0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23];
-/** a2 b2 a3 b3. */
-const HI = [8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31];
-/** a0 a1 b0 b1. */
-const LO64 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-/** a2 a3 b2 b3. */
-const HI64 = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
 
 /** a2 a3 a0 a1. */
 const SWAP64 = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
@@ -43,81 +35,92 @@ export interface DotTile {
   readonly dstStride: number;
   /** Rows of A (a local). */
   readonly rows: Local;
-  /** Rows of B (a local). */
+  /** Rows of B (a local), at most {@link BC}. */
   readonly cols: Local;
+  /** Scratch for Bᵀ: `width × BC` float32. */
+  readonly bt: Local;
+  /** Use `f32x4.relaxed_madd`. */
+  readonly fma: boolean;
+}
+
+/** Pushes `acc + x·y` of three v128 locals (fused where asked). */
+export function madd(
+  f: Fn,
+  fma: boolean,
+  x: Local,
+  y: Local,
+  acc: Local,
+): void {
+  if (fma) f.get(x).get(y).get(acc).simd("f32x4.relaxed_madd");
+  else f.get(acc).get(x).get(y).simd("f32x4.mul").simd("f32x4.add");
 }
 
 /**
- * `dst[r][c] = Σ_e A[r][e]·B[c][e]`: four keys a step, each with four
- * lanes of partial sums over e (then reduced as (l0 + l2) + (l1 + l3)),
- * then single keys with the same order, so a key's dot product does not
- * depend on its position in the tile.
+ * `dst[r][c] = Σ_e A[r][e]·B[c][e]`, summed in e order: B's tile is
+ * transposed into `bt` (one row per e), then blocks of 4 rows × 8 keys
+ * (eight accumulators, a splat of A per row and two loads of Bᵀ per e),
+ * then single rows × 8 keys. Columns are computed up to the next multiple
+ * of 8 (cells past `cols` hold junk that no pass reads).
  */
 export function dotTile(f: Fn, t: DotTile): void {
-  const r = f.local("i32"), c = f.local("i32");
-  const ar = f.local("i32"), dr = f.local("i32"), bp = f.local("i32");
-  const acc = [0, 1, 2, 3].map(() => f.local("v128"));
-  const u = f.local("v128"), v = f.local("v128");
-  const steps = t.width >> 2;
-  const body = (keys: 1 | 4) => {
-    for (let k = 0; k < keys; k++) f.f32x4(0).set(acc[k]!);
-    for (let s = 0; s < steps; s++) {
-      for (let k = 0; k < keys; k++) {
-        f.get(acc[k]!).get(ar).mem("v128.load", 16 * s);
-        f.get(bp).mem("v128.load", 16 * s + k * t.bStride);
-        f.simd("f32x4.mul").simd("f32x4.add").set(acc[k]!);
+  const c = f.local("i32"), r = f.local("i32");
+  const bp = f.local("i32"), kp = f.local("i32");
+  const ar = f.local("i32"), dr = f.local("i32");
+  const acc = Array.from({ length: 8 }, () => f.local("v128"));
+  const k0 = f.local("v128"), k1 = f.local("v128"), qs = f.local("v128");
+  const W = t.width;
+  // Bᵀ: bt[e·BC + c] = B[c][e].
+  f.get(t.b).set(bp);
+  f.get(t.bt).set(kp);
+  f.for(c, () => f.i32(0), () => f.get(t.cols), 1, () => {
+    for (let e = 0; e < W; e++) {
+      f.get(kp).get(bp).mem("f32.load", 4 * e).mem("f32.store", 4 * e * BC);
+    }
+    f.inc(bp, t.bStride).inc(kp, 4);
+  });
+  const micro = (rows: number) => {
+    for (let a = 0; a < 2 * rows; a++) f.f32x4(0).set(acc[a]!);
+    for (let e = 0; e < W; e++) {
+      f.get(kp).mem("v128.load", 4 * e * BC).set(k0);
+      f.get(kp).mem("v128.load", 4 * e * BC + 16).set(k1);
+      for (let x = 0; x < rows; x++) {
+        f.get(ar).mem("v128.load32_splat", x * t.aStride + 4 * e).set(qs);
+        madd(f, t.fma, qs, k0, acc[2 * x]!);
+        f.set(acc[2 * x]!);
+        madd(f, t.fma, qs, k1, acc[2 * x + 1]!);
+        f.set(acc[2 * x + 1]!);
       }
     }
-    if (keys === 4) {
-      f.get(acc[0]!).get(acc[1]!).shuffle(LO);
-      f.get(acc[0]!).get(acc[1]!).shuffle(HI).simd("f32x4.add").set(u);
-      f.get(acc[2]!).get(acc[3]!).shuffle(LO);
-      f.get(acc[2]!).get(acc[3]!).shuffle(HI).simd("f32x4.add").set(v);
-      f.get(u).get(v).shuffle(LO64).get(u).get(v).shuffle(HI64);
-      f.simd("f32x4.add").set(u);
-      for (let e = 4 * steps; e < t.width; e++) {
-        // Lane k: B[c + k][e].
-        f.get(bp).mem("v128.load32_splat", 4 * e).set(v);
-        for (let k = 1; k < 4; k++) {
-          f.get(bp).get(v).loadLane(k, 4 * e + k * t.bStride).set(v);
-        }
-        f.get(v).get(ar).mem("v128.load32_splat", 4 * e).simd("f32x4.mul");
-        f.get(u).simd("f32x4.add").set(u);
-      }
-      f.get(dr).get(u).mem("v128.store");
-      return;
+    for (let x = 0; x < rows; x++) {
+      f.get(dr).get(acc[2 * x]!).mem("v128.store", x * t.dstStride);
+      f.get(dr).get(acc[2 * x + 1]!).mem("v128.store", x * t.dstStride + 16);
     }
-    const s = f.local("f32");
-    f.get(acc[0]!).get(acc[0]!).get(acc[0]!).shuffle(SWAP64)
-      .simd("f32x4.add").set(u);
-    f.get(u).simd("f32x4.extract_lane", 0).get(u).simd("f32x4.extract_lane", 1)
-      .op("f32.add").set(s);
-    for (let e = 4 * steps; e < t.width; e++) {
-      f.get(s).get(ar).mem("f32.load", 4 * e).get(bp).mem("f32.load", 4 * e)
-        .op("f32.mul").op("f32.add").set(s);
-    }
-    f.get(dr).get(s).mem("f32.store");
   };
-  f.for(r, () => f.i32(0), () => f.get(t.rows), 1, () => {
+  /** Blocks of `rows` rows from row r on, over every 8 keys. */
+  const band = (rows: number) => {
     f.get(t.a).get(r).i32(t.aStride).op("i32.mul").op("i32.add").set(ar);
     f.get(t.dst).get(r).i32(t.dstStride).op("i32.mul").op("i32.add").set(dr);
-    f.get(t.b).set(bp);
-    f.i32(0).set(c);
-    f.block(() =>
-      f.loop(() => {
-        f.get(c).i32(4).op("i32.add").get(t.cols).op("i32.gt_s").brIf(1);
-        body(4);
-        f.inc(c, 4).inc(dr, 16).inc(bp, 4 * t.bStride).br(0);
-      })
-    );
-    f.block(() =>
-      f.loop(() => {
-        f.get(c).get(t.cols).op("i32.ge_s").brIf(1);
-        body(1);
-        f.inc(c, 1).inc(dr, 4).inc(bp, t.bStride).br(0);
-      })
-    );
-  });
+    f.get(t.bt).set(kp);
+    f.for(c, () => f.i32(0), () => f.get(t.cols), 8, () => {
+      micro(rows);
+      f.inc(kp, 32).inc(dr, 32);
+    });
+  };
+  f.i32(0).set(r);
+  f.block(() =>
+    f.loop(() => {
+      f.get(r).i32(4).op("i32.add").get(t.rows).op("i32.gt_s").brIf(1);
+      band(4);
+      f.inc(r, 4).br(0);
+    })
+  );
+  f.block(() =>
+    f.loop(() => {
+      f.get(r).get(t.rows).op("i32.ge_s").brIf(1);
+      band(1);
+      f.inc(r, 1).br(0);
+    })
+  );
 }
 
 /** Where a weighted sum of rows reads and writes. */
@@ -142,54 +145,85 @@ export interface WeighTile {
   readonly xs: Local;
   /** Summed rows (a local). */
   readonly ys: Local;
+  /** Use `f32x4.relaxed_madd`. */
+  readonly fma: boolean;
 }
 
 /**
- * `out[x] += Σ_y W(x, y)·M[y]`, in y order: 16 columns a pass (four
- * accumulators), then 4, then single columns.
+ * `out[x] += Σ_y W(x, y)·M[y]`, in y order: blocks of 4 output rows × 8
+ * columns (eight accumulators; two loads of M and a splat of W per row
+ * each y), then 4 columns, then single columns; then single rows alike.
  */
 export function weighTile(f: Fn, t: WeighTile): void {
   const x = f.local("i32"), y = f.local("i32");
   const orow = f.local("i32"), wrow = f.local("i32");
   const wp = f.local("i32"), mp = f.local("i32");
-  const p = f.local("v128");
-  const acc = [0, 1, 2, 3].map(() => f.local("v128"));
-  const s = f.local("f32");
-  const pass = (col: number, vecs: number) => {
-    if (vecs > 0) {
+  const p = f.local("v128"), m = [f.local("v128"), f.local("v128")];
+  const acc = Array.from({ length: 8 }, () => f.local("v128"));
+  const s = Array.from({ length: 4 }, () => f.local("f32"));
+  /** Columns col.. of `rows` output rows: 4·vecs columns, or one (vecs 0). */
+  const pass = (rows: number, col: number, vecs: number) => {
+    const o = (xi: number, q: number) => xi * t.outStride + 4 * col + 16 * q;
+    for (let xi = 0; xi < rows; xi++) {
+      if (vecs === 0) f.get(orow).mem("f32.load", o(xi, 0)).set(s[xi]!);
       for (let q = 0; q < vecs; q++) {
-        f.get(orow).mem("v128.load", 4 * col + 16 * q).set(acc[q]!);
+        f.get(orow).mem("v128.load", o(xi, q)).set(acc[2 * xi + q]!);
       }
-    } else f.get(orow).mem("f32.load", 4 * col).set(s);
+    }
     f.get(wrow).set(wp);
     f.get(t.m).set(mp);
     f.for(y, () => f.i32(0), () => f.get(t.ys), 1, () => {
-      if (vecs > 0) {
-        f.get(wp).mem("v128.load32_splat").set(p);
-        for (let q = 0; q < vecs; q++) {
-          f.get(acc[q]!).get(p).get(mp).mem("v128.load", 4 * col + 16 * q);
-          f.simd("f32x4.mul").simd("f32x4.add").set(acc[q]!);
+      if (vecs === 0) {
+        for (let xi = 0; xi < rows; xi++) {
+          f.get(s[xi]!).get(wp).mem("f32.load", xi * t.wx);
+          f.get(mp).mem("f32.load", 4 * col).op("f32.mul").op("f32.add");
+          f.set(s[xi]!);
         }
       } else {
-        f.get(s).get(wp).mem("f32.load").get(mp).mem("f32.load", 4 * col);
-        f.op("f32.mul").op("f32.add").set(s);
+        for (let q = 0; q < vecs; q++) {
+          f.get(mp).mem("v128.load", 4 * col + 16 * q).set(m[q]!);
+        }
+        for (let xi = 0; xi < rows; xi++) {
+          f.get(wp).mem("v128.load32_splat", xi * t.wx).set(p);
+          for (let q = 0; q < vecs; q++) {
+            madd(f, t.fma, p, m[q]!, acc[2 * xi + q]!);
+            f.set(acc[2 * xi + q]!);
+          }
+        }
       }
       f.inc(wp, t.wy).inc(mp, t.mStride);
     });
-    if (vecs > 0) {
+    for (let xi = 0; xi < rows; xi++) {
+      if (vecs === 0) f.get(orow).get(s[xi]!).mem("f32.store", o(xi, 0));
       for (let q = 0; q < vecs; q++) {
-        f.get(orow).get(acc[q]!).mem("v128.store", 4 * col + 16 * q);
+        f.get(orow).get(acc[2 * xi + q]!).mem("v128.store", o(xi, q));
       }
-    } else f.get(orow).get(s).mem("f32.store", 4 * col);
+    }
   };
-  f.for(x, () => f.i32(0), () => f.get(t.xs), 1, () => {
+  /** Output rows x.. in blocks of `rows`. */
+  const band = (rows: number) => {
     f.get(t.out).get(x).i32(t.outStride).op("i32.mul").op("i32.add").set(orow);
     f.get(t.w).get(x).i32(t.wx).op("i32.mul").op("i32.add").set(wrow);
     let col = 0;
-    for (; col + 16 <= t.width; col += 16) pass(col, 4);
-    for (; col + 4 <= t.width; col += 4) pass(col, 1);
-    for (; col < t.width; col++) pass(col, 0);
-  });
+    for (; col + 8 <= t.width; col += 8) pass(rows, col, 2);
+    for (; col + 4 <= t.width; col += 4) pass(rows, col, 1);
+    for (; col < t.width; col++) pass(rows, col, 0);
+  };
+  f.i32(0).set(x);
+  f.block(() =>
+    f.loop(() => {
+      f.get(x).i32(4).op("i32.add").get(t.xs).op("i32.gt_s").brIf(1);
+      band(4);
+      f.inc(x, 4).br(0);
+    })
+  );
+  f.block(() =>
+    f.loop(() => {
+      f.get(x).get(t.xs).op("i32.ge_s").brIf(1);
+      band(1);
+      f.inc(x, 1).br(0);
+    })
+  );
 }
 
 /** Scales `width` floats at `row` by the f32 local `k`. */

@@ -141,7 +141,7 @@ export class WasmBackend implements Backend, FusedBackend, FlashBackend {
   ) {
     this.#arena = arena;
     this.#fused = new FusedRunner(arena, pool.threads);
-    this.#flash = new FlashRunner(arena, pool.threads);
+    this.#flash = new FlashRunner(arena, pool.threads, gemm.fma);
     this.#pool = pool;
     this.threads = pool.threads;
     this.gemm = gemm;

@@ -17,6 +17,7 @@ import {
 import type { Aval } from "../../../ops/dtype.ts";
 import { WasmBackend } from "../../../ops/backends/wasm/backend.ts";
 import { flashTileStats } from "../../../ops/backends/wasm/_flash.ts";
+import { BC, BR } from "../../../ops/backends/wasm/_flash_gen.ts";
 import {
   sharedMemoryUnavailable,
   ThreadPool,
@@ -179,12 +180,20 @@ Deno.test("runFlash skips the key tiles a causal mask hides and runs shown ones 
     "forward",
   ]);
   const after = flashTileStats();
-  // 8 query tiles × 4 key tiles: the diagonal ones are partial; of the
-  // rest, those above it hidden and those below shown (once: the mask
-  // reads no batch axis).
-  assertEquals(after.empty - before.empty, 12);
-  assertEquals(after.partial - before.partial, 8);
-  assertEquals(after.full - before.full, 12);
+  // Query rows i, keys j ≤ i: hidden above the diagonal, whole below it
+  // (counted once: the mask reads no batch axis).
+  const want = { empty: 0, full: 0, partial: 0 };
+  for (let qt = 0; qt < 256 / BR; qt++) {
+    for (let kt = 0; kt < 256 / BC; kt++) {
+      if (kt * BC > qt * BR + BR - 1) want.empty++;
+      else if (kt * BC + BC - 1 <= qt * BR) want.full++;
+      else want.partial++;
+    }
+  }
+  assert(want.empty > 0 && want.full > 0);
+  assertEquals(after.empty - before.empty, want.empty);
+  assertEquals(after.partial - before.partial, want.partial);
+  assertEquals(after.full - before.full, want.full);
 });
 
 Deno.test("runFlash on two threads equals one thread bit for bit", async () => {
