@@ -24,7 +24,8 @@
 //     (a full run takes about 12 minutes), and without `--columns`,
 //     `--columns heed:wasm,tfjs:wasm,jax-js:wasm-jit` (one per library);
 //   - `bench/attention.ts`: `--quick --specs=cosine`; `bench/wasm_matmul.ts`:
-//     `--quick`; `bench/charts/main.ts`: `--check` (compares, writes nothing);
+//     `--quick`; `bench/train_jit.ts`: its training half on the Multi30k
+//     fixture (`--part=train --steps=2 --pairs=40 --rounds=1 --data=…`); `bench/charts/main.ts`: `--check` (compares, writes nothing);
 //   - `deno bundle … --outdir dist`: the out folder is a temporary one;
 //   - `deno task web …`: `--port=0` (a free port); the test fetches the page,
 //     checks its COOP/COEP headers, and stops the server.
@@ -605,6 +606,25 @@ const TREATMENTS: readonly Treatment[] = [
       return `ran with ${
         extra.join(" ")
       } (the full table takes about 40 minutes)`;
+    },
+  },
+  {
+    match: (w) =>
+      w[0] === "deno" && w[1] === "run" && w.includes("bench/train_jit.ts"),
+    run: async (_, w, ctx) => {
+      // the full comparison trains for minutes and evaluates a trained run:
+      // its training half on the Multi30k-format fixture, one round
+      const extra = [
+        "--part=train",
+        "--steps=2",
+        "--pairs=40",
+        "--rounds=1",
+        `--data=${ctx.fixtures.multi30k!}`,
+      ];
+      const r = await deno([...w.slice(1), ...extra], 240);
+      assertOk(r, `${w.join(" ")} ${extra.join(" ")}`);
+      assert(/jit \/ eager tokens\/s: [\d.]+×/.test(r.stdout), r.stdout);
+      return `ran with ${extra.join(" ")} (the full comparison takes minutes)`;
     },
   },
   {
