@@ -11,6 +11,15 @@ import { evaluateClassifier, evaluateTranslator } from "../inference.ts";
 import { classifyData, TEST_FRACTION } from "./_data.ts";
 import { dataIdentity } from "../train/validate.ts";
 import { start } from "./predict.ts";
+import type { LoadedTranslator } from "../inference.ts";
+import { decoderPrograms } from "../arch/decoding.ts";
+
+/** The Transformer decodes under jit: how many programs it compiled (bucketed shapes). */
+function programs(m: LoadedTranslator): string {
+  return m.arch === "transformer"
+    ? `, ${decoderPrograms(m.config)} decoding programs`
+    : "";
+}
 
 /**
  * A path that run.json records, followed only when the file is the one
@@ -67,7 +76,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           data ?? "Tatoeba"
         }, beam ${args.beam}, ${
           ((performance.now() - t0) / 1000).toFixed(0)
-        } s)`,
+        } s${programs(trained.model)})`,
     );
     return 0;
   }
