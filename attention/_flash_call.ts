@@ -1,23 +1,14 @@
 // The one place where attention/ calls the ops-level flash API
 // (ops/flash/): a plan, the fused output, and the weights on request.
 // Private to attention/.
-//
-// TEMPORARY STAND-IN until ops/flash lands: the same meaning, computed
-// with plain ops, so that the attention side can be built and tested.
 
 import {
-  div,
-  equal,
-  exp,
-  matmul,
-  max,
-  stopGradient,
-  sub,
-  sum,
+  flashAttention,
+  type FlashOptions,
+  flashPlan,
+  flashWeights,
   type Tensor,
-  where,
 } from "../ops/mod.ts";
-import { swapLast } from "./_shape.ts";
 
 /** One fused attention call, as the flash API takes it. */
 export interface FlashCall {
@@ -37,34 +28,29 @@ export interface FlashCall {
   readonly normaliser: "softmax" | "none";
 }
 
-/** Why `call` cannot run as one flash kernel, or null when it can. */
-export function flashReason(_call: FlashCall): string | null {
-  return null;
+function optionsOf(call: FlashCall): FlashOptions {
+  return {
+    ...(call.q2 && { q2: call.q2 }),
+    score: call.score,
+    ...(call.mask && { mask: call.mask }),
+    normaliser: call.normaliser,
+  };
 }
 
-function weightsOf(call: FlashCall): Tensor {
-  const kT = swapLast(call.k);
-  const dots = [matmul(call.q, kT)];
-  if (call.q2) dots.push(matmul(call.q2, kT));
-  const s = call.score(dots);
-  const mask = call.mask ? call.mask() : null;
-  if (call.normaliser === "none") return mask ? where(mask, s, 0) : s;
-  const z = mask ? where(mask, s, -Infinity) : s;
-  const m = stopGradient(max(z, { axis: -1, keepdims: true }));
-  const e = exp(sub(z, where(equal(m, -Infinity), 0, m)));
-  const total = sum(e, { axis: -1, keepdims: true });
-  const w = div(e, where(equal(total, 0), 1, total));
-  return mask ? where(mask, w, 0) : w;
+/** Why `call` cannot run as one flash kernel, or null when it can. */
+export function flashReason(call: FlashCall): string | null {
+  const plan = flashPlan(call.q, call.k, call.v, optionsOf(call));
+  return "reason" in plan ? `the flash planner says: ${plan.reason}` : null;
 }
 
 /** The fused output `[..., Tq, dv]`. */
 export function flashOutputOf(call: FlashCall): Tensor {
-  return matmul(weightsOf(call), call.v);
+  return flashAttention(call.q, call.k, call.v, optionsOf(call));
 }
 
-/** The weights `[..., Tq, Tk]`, computed only when asked. */
+/** The weights `[..., Tq, Tk]` (for inspection: not differentiable). */
 export function flashWeightsOf(call: FlashCall): Tensor {
-  return weightsOf(call);
+  return flashWeights(call.q, call.k, call.v, optionsOf(call));
 }
 
 /** Whether a tensor of the call is a transform's traced value. */

@@ -13,6 +13,7 @@
 import {
   abs,
   add,
+  arange,
   cast,
   div,
   less,
@@ -28,7 +29,6 @@ import {
   where,
 } from "../ops/mod.ts";
 import { checkOptions } from "../ops/_options.ts";
-import { moveAxis } from "./_shape.ts";
 import type { ModFn } from "./types.ts";
 
 /** Options of {@link relativePositionBias} and {@link relativeBuckets}. */
@@ -146,25 +146,24 @@ export function relativePositionBias(
   geometry("relativePositionBias", buckets, opts);
   return function relativePositionMod(s, ctx) {
     const b = relativeBuckets(sub(ctx.kPos, ctx.qPos), buckets, opts); // [..., Tq, Tk]
-    const bias = take(table, b, 1); // [H, ..., Tq, Tk]
-    if (ctx.shape.length < 3) {
-      if (heads !== 1) {
-        throw new TypeError(
-          `relativePositionBias: ${heads} heads but the scores [${ctx.shape}] have no head axis (-3)`,
-        );
-      }
-      return add(s, reshape(bias, b.shape));
-    }
-    if (b.ndim === 2) return add(s, bias); // [H, Tq, Tk]
-    // Per-example positions: b is [..., 1, Tq, Tk]; put H in that slot.
     const n = b.ndim;
-    if (b.shape[n - 3] !== 1) {
+    if (ctx.shape.length < 3 && heads !== 1) {
+      throw new TypeError(
+        `relativePositionBias: ${heads} heads but the scores [${ctx.shape}] have no head axis (-3)`,
+      );
+    }
+    if (ctx.shape.length >= 3 && n > 2 && b.shape[n - 3] !== 1) {
       throw new TypeError(
         `relativePositionBias: positions [${b.shape}] must not vary along the head axis`,
       );
     }
-    const moved = moveAxis(bias, 0, n - 2); // [..., 1, H, Tq, Tk]
-    const shape = [...b.shape.slice(0, n - 3), heads, ...b.shape.slice(n - 2)];
-    return add(s, reshape(moved, shape));
+    // table[h, b] as one gather from the flat table at h·buckets + b:
+    // [H, 1, 1] + [..., 1, Tq, Tk] -> [..., H, Tq, Tk], with nothing to
+    // move or reshape after the gather.
+    const row = ctx.shape.length < 3
+      ? 0
+      : reshape(mul(arange(heads), buckets), [heads, 1, 1]);
+    const flat = reshape(table, [heads * buckets]);
+    return add(s, take(flat, add(b, row), 0));
   };
 }
