@@ -39,6 +39,7 @@ import {
   hsum,
   scalar,
   scaleRow,
+  transposeTile,
   weighTile,
 } from "./_flash_tile.ts";
 import { emitGrad, emitTangent, type Kit } from "./_flash_grad.ts";
@@ -107,35 +108,44 @@ export function generateFlash(
   const needM = g.mask ? g.mask.need([k.mask!.value]) : null;
 
   /** A tile of dot products into scratch tile `t`. */
+  const bt = (slot: number) =>
+    set(i32(), () => f.get(g.scratch).i32(btAt(k, slot)).op("i32.add"));
+  /** Transposes the key-side tile at `b` (bc rows) into slot `slot`. */
+  const transposeKeys = (
+    b: Local,
+    bStride: number,
+    width: number,
+    slot: number,
+  ) => transposeTile(f, b, bStride, width, g.bc, bt(slot));
+  /** `tile t = A·Bᵀ` with Bᵀ already in slot `slot`. */
   const dotInto = (
     t: Tile,
     a: Local,
     aStride: number,
-    b: Local,
-    bStride: number,
     width: number,
+    slot: number,
   ) => {
     const dst = set(i32(), () => f.get(g.scratch).i32(tileAt(t)).op("i32.add"));
     dotTile(f, {
       a,
       aStride,
-      b,
-      bStride,
       width,
       dst,
       dstStride: 4 * BC,
       rows: g.br,
       cols: g.bc,
-      bt: set(i32(), () => f.get(g.scratch).i32(btAt()).op("i32.add")),
+      bt: bt(slot),
       fma: g.fma,
     });
   };
   const rowPtr = (n: number, per: number, row: Local | null, w: number) =>
     set(i32(), () => g.rowAddr(n, per, row, w));
   const qRows = () => dots.map((q) => rowPtr(q, tq, g.i0, d));
-  /** Scores (and other dot tiles) of the current query and key tiles. */
-  const scores = (qr: readonly Local[], kr: Local) =>
-    dots.forEach((q) => dotInto(dotTiles[q]!, qr[q]!, 4 * d, kr, 4 * d, d));
+  /** Scores of the current tiles (Kᵀ into slot 0 first, unless `pre`). */
+  const scores = (qr: readonly Local[], kr: Local, pre = false) => {
+    if (!pre) transposeKeys(kr, 4 * d, d, 0);
+    dots.forEach((q) => dotInto(dotTiles[q]!, qr[q]!, 4 * d, d, 0));
+  };
   /** A scratch tile's base, for the weighted sums. */
   const tileBase = (t: Tile) =>
     set(i32(), () => f.get(g.scratch).i32(tileAt(t)).op("i32.add"));
@@ -371,6 +381,7 @@ export function generateFlash(
     f32,
     v128,
     dotInto,
+    transposeKeys,
     rowPtr,
     qRows,
     scores,

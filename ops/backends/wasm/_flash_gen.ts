@@ -53,14 +53,15 @@ export const TILE_COUNT = 11;
 export const ROWS = { M: 0, L: 1, LSE: 2, DD: 3, TST: 4 } as const;
 const ROW_ARRAYS = 5;
 
-/** Byte offset of the transposed key-side tile (`dotTile`'s `bt`). */
-export function btAt(): number {
-  return TILE_COUNT * TILE_BYTES + ROW_ARRAYS * BR * 4;
+/** Byte offset of transposed key-side tile `slot` (0 or 1, `dotTile`'s `bt`). */
+export function btAt(k: FlashKernel, slot: number): number {
+  return TILE_COUNT * TILE_BYTES + ROW_ARRAYS * BR * 4 +
+    slot * Math.max(k.d, k.dv, 1) * BC * 4;
 }
 
 /** Bytes of scratch one thread unit of kernel `k` needs. */
 export function scratchBytes(k: FlashKernel): number {
-  return btAt() + Math.max(k.d, k.dv, 1) * BC * 4;
+  return btAt(k, 2);
 }
 
 /** Byte offset of tile `t` from a cell. */

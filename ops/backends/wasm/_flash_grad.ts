@@ -54,9 +54,14 @@ export interface Kit {
     t: Tile,
     a: Local,
     aStride: number,
+    width: number,
+    slot: number,
+  ) => void;
+  readonly transposeKeys: (
     b: Local,
     bStride: number,
     width: number,
+    slot: number,
   ) => void;
   readonly rowPtr: (
     n: number,
@@ -65,7 +70,7 @@ export interface Kit {
     w: number,
   ) => Local;
   readonly qRows: () => Local[];
-  readonly scores: (qr: readonly Local[], kr: Local) => void;
+  readonly scores: (qr: readonly Local[], kr: Local, pre?: boolean) => void;
   readonly tileBase: (t: Tile) => Local;
   readonly masked: (x: Local, fill: number) => void;
   readonly forRows: (body: () => void) => void;
@@ -194,6 +199,8 @@ export function emitGrad(t: Kit): void {
       const orowV = set(i32(), () => f.get(orow).i32(4 * d).op("i32.add"));
       t.zero(orow, () => f.get(g.bc).i32(4 * wo).op("i32.mul"));
       keyRows();
+      t.transposeKeys(kr, 4 * d, d, 0);
+      t.transposeKeys(vr, 4 * dv, dv, 1);
       g.loop(qt, { n: t.nQT }, () => {
         g.queryTile(qt);
         g.sparse(() => queryTileBody(orow, orowV));
@@ -208,8 +215,8 @@ export function emitGrad(t: Kit): void {
     const cr = t.rowPtr(t.CT, tq, g.i0, w);
     const fr = t.rowPtr(t.FWD, tq, g.i0, w);
     prepRows(cr, fr);
-    t.scores(qr, kr);
-    t.dotInto("DP", cr, 4 * w, vr, 4 * dv, dv);
+    t.scores(qr, kr, true);
+    t.dotInto("DP", cr, 4 * w, dv, 1);
     t.forRows(gradRow);
     const common = { wx: 4, wy: 4 * BC, outStride: 4 * wo };
     for (let q = 0; q < nq; q++) {
@@ -249,7 +256,8 @@ export function emitGrad(t: Kit): void {
     t.keyLoop(() => {
       keyRows();
       t.scores(qr, kr);
-      t.dotInto("DP", cr, 4 * w, vr, 4 * dv, dv);
+      t.transposeKeys(vr, 4 * dv, dv, 1);
+      t.dotInto("DP", cr, 4 * w, dv, 1);
       t.forRows(gradRow);
       if (!orow) return;
       for (let q = 0; q < nq; q++) {
@@ -308,9 +316,10 @@ export function emitTangent(t: Kit): void {
       set(tkr, () => g.rowAddr(t.TAN(t.KEY), tk, g.j0, d));
       set(tvr, () => g.rowAddr(t.TAN(t.VAL), tk, g.j0, dv));
       t.scores(qr, kr);
+      t.transposeKeys(tkr, 4 * d, d, 1);
       for (let q = 0; q < nq; q++) {
-        t.dotInto(TQ[q]!, tqr[q]!, 4 * d, kr, 4 * d, d);
-        t.dotInto(TK[q]!, qr[q]!, 4 * d, tkr, 4 * d, d);
+        t.dotInto(TQ[q]!, tqr[q]!, 4 * d, d, 0);
+        t.dotInto(TK[q]!, qr[q]!, 4 * d, d, 1);
       }
       t.forRows(() => {
         const lse = set(v128(), () => {

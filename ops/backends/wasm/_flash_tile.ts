@@ -23,10 +23,6 @@ export interface DotTile {
   readonly a: Local;
   /** Bytes between A's rows. */
   readonly aStride: number;
-  /** Byte address of row 0 of B (the key side). */
-  readonly b: Local;
-  /** Bytes between B's rows. */
-  readonly bStride: number;
   /** Elements per dot product. */
   readonly width: number;
   /** Byte address of the result tile; row r at `dst + r·dstStride`. */
@@ -37,7 +33,7 @@ export interface DotTile {
   readonly rows: Local;
   /** Rows of B (a local), at most {@link BC}. */
   readonly cols: Local;
-  /** Scratch for Bᵀ: `width × BC` float32. */
+  /** Bᵀ (see {@link transposeTile}): `width × BC` float32. */
   readonly bt: Local;
   /** Use `f32x4.relaxed_madd`. */
   readonly fma: boolean;
@@ -55,29 +51,86 @@ export function madd(
   else f.get(acc).get(x).get(y).simd("f32x4.mul").simd("f32x4.add");
 }
 
+/** Float32 lanes as the byte indices of `i8x16.shuffle`. */
+function lanes(...ls: number[]): number[] {
+  return ls.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
+}
+
 /**
- * `dst[r][c] = Σ_e A[r][e]·B[c][e]`, summed in e order: B's tile is
- * transposed into `bt` (one row per e), then blocks of 4 rows × 8 keys
+ * `bt[e·BC + c] = B[c][e]` for c < `cols` (a local) and e < `width`: 4 × 4
+ * blocks through shuffles, then single elements.
+ */
+export function transposeTile(
+  f: Fn,
+  b: Local,
+  bStride: number,
+  width: number,
+  cols: Local,
+  bt: Local,
+): void {
+  const c = f.local("i32"), bp = f.local("i32"), kp = f.local("i32");
+  const row = [0, 1, 2, 3].map(() => f.local("v128"));
+  const u = [0, 1, 2, 3].map(() => f.local("v128"));
+  const E = width & ~3;
+  f.get(b).set(bp);
+  f.get(bt).set(kp);
+  f.i32(0).set(c);
+  f.block(() =>
+    f.loop(() => {
+      f.get(c).i32(4).op("i32.add").get(cols).op("i32.gt_s").brIf(1);
+      for (let e = 0; e < E; e += 4) {
+        for (let i = 0; i < 4; i++) {
+          f.get(bp).mem("v128.load", i * bStride + 4 * e).set(row[i]!);
+        }
+        const pair = (x: number, y: number, ls: number[], to: Local) =>
+          f.get(row[x]!).get(row[y]!).shuffle(lanes(...ls)).set(to);
+        pair(0, 1, [0, 4, 1, 5], u[0]!);
+        pair(0, 1, [2, 6, 3, 7], u[1]!);
+        pair(2, 3, [0, 4, 1, 5], u[2]!);
+        pair(2, 3, [2, 6, 3, 7], u[3]!);
+        const out = (x: number, y: number, ls: number[], i: number) => {
+          f.get(kp).get(u[x]!).get(u[y]!).shuffle(lanes(...ls));
+          f.mem("v128.store", 4 * (e + i) * BC);
+        };
+        out(0, 2, [0, 1, 4, 5], 0);
+        out(0, 2, [2, 3, 6, 7], 1);
+        out(1, 3, [0, 1, 4, 5], 2);
+        out(1, 3, [2, 3, 6, 7], 3);
+      }
+      for (let i = 0; i < 4; i++) {
+        for (let e = E; e < width; e++) {
+          f.get(kp).get(bp).mem("f32.load", i * bStride + 4 * e);
+          f.mem("f32.store", 4 * (e * BC + i));
+        }
+      }
+      f.inc(c, 4).inc(bp, 4 * bStride).inc(kp, 16).br(0);
+    })
+  );
+  f.block(() =>
+    f.loop(() => {
+      f.get(c).get(cols).op("i32.ge_s").brIf(1);
+      for (let e = 0; e < width; e++) {
+        f.get(kp).get(bp).mem("f32.load", 4 * e).mem("f32.store", 4 * e * BC);
+      }
+      f.inc(c, 1).inc(bp, bStride).inc(kp, 4).br(0);
+    })
+  );
+}
+
+/**
+ * `dst[r][c] = Σ_e A[r][e]·B[c][e]`, summed in e order, from Bᵀ in `bt`
+ * (one row per e, {@link transposeTile}): blocks of 4 rows × 8 keys
  * (eight accumulators, a splat of A per row and two loads of Bᵀ per e),
  * then single rows × 8 keys. Columns are computed up to the next multiple
  * of 8 (cells past `cols` hold junk that no pass reads).
  */
 export function dotTile(f: Fn, t: DotTile): void {
   const c = f.local("i32"), r = f.local("i32");
-  const bp = f.local("i32"), kp = f.local("i32");
+  const kp = f.local("i32");
   const ar = f.local("i32"), dr = f.local("i32");
   const acc = Array.from({ length: 8 }, () => f.local("v128"));
   const k0 = f.local("v128"), k1 = f.local("v128"), qs = f.local("v128");
   const W = t.width;
-  // Bᵀ: bt[e·BC + c] = B[c][e].
-  f.get(t.b).set(bp);
-  f.get(t.bt).set(kp);
-  f.for(c, () => f.i32(0), () => f.get(t.cols), 1, () => {
-    for (let e = 0; e < W; e++) {
-      f.get(kp).get(bp).mem("f32.load", 4 * e).mem("f32.store", 4 * e * BC);
-    }
-    f.inc(bp, t.bStride).inc(kp, 4);
-  });
   const micro = (rows: number) => {
     for (let a = 0; a < 2 * rows; a++) f.f32x4(0).set(acc[a]!);
     for (let e = 0; e < W; e++) {

@@ -132,6 +132,28 @@ Deno.test("runFlash equals the reference for a temperature, a random mask with a
   }, 7);
 });
 
+Deno.test("runFlash handles no keys, no queries and zero widths", () => {
+  for (
+    const [tq, tk, d, dv] of [[3, 0, 4, 4], [0, 3, 4, 4], [3, 5, 0, 4], [
+      3,
+      5,
+      4,
+      0,
+    ]]
+  ) {
+    checkAll({
+      ...BASE,
+      batch: [2],
+      tq: tq!,
+      tk: tk!,
+      d: d!,
+      dv: dv!,
+      mask: "causal",
+      extra: "temperature",
+    }, 12);
+  }
+});
+
 Deno.test("runFlash equals the reference on generated kernels", () => {
   const spec: fc.Arbitrary<KernelSpec> = fc.record({
     batch: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 }),
