@@ -7,9 +7,10 @@
 
 /// <reference types="npm:@webgpu/types@0.1.74" />
 
-import { type DType, fmtShape, sizeOf } from "../../dtype.ts";
+import { type Aval, type DType, fmtShape, sizeOf } from "../../dtype.ts";
 import {
   flashArity,
+  flashFloatInputs,
   type FlashKernel,
   flashKey,
   flashOutput,
@@ -306,29 +307,34 @@ export function runFlashKernel(
   return out;
 }
 
-/** Checks the operands' shapes against the kernel (q, k, v exactly; captured by aval). */
+/** Checks each operand's size and dtype against the kernel (see `flash.ts` for the order). */
 export function checkFlashOperands(
   params: FlashParams,
   inputs: readonly FusedIn[],
 ): void {
   const k = params.kernel, nq = k.queries;
-  const want = (i: number): readonly number[] | null =>
-    i < nq
-      ? [...k.batch, k.tq, k.d]
-      : i === nq
-      ? [...k.batch, k.tk, k.d]
-      : i === nq + 1
-      ? [...k.batch, k.tk, k.dv]
-      : i < nq + 2 + k.captured.length
-      ? k.captured[i - nq - 2]!.shape
-      : null;
+  const base = nq + 2 + k.captured.length, floats = flashFloatInputs(k);
+  const want = (i: number): Aval => {
+    const f32 = (shape: readonly number[]): Aval => ({
+      shape,
+      dtype: "float32",
+    });
+    if (i < nq) return f32([...k.batch, k.tq, k.d]);
+    if (i === nq) return f32([...k.batch, k.tk, k.d]);
+    if (i === nq + 1) return f32([...k.batch, k.tk, k.dv]);
+    if (i < base) return k.captured[i - nq - 2]!;
+    if (params.mode === "tangent" && i > base) {
+      return want(floats[i - base - 1]!);
+    }
+    return f32([...k.batch, k.tq, k.dv + 1]); // forward output, cotangent
+  };
   inputs.forEach((x, i) => {
-    const s = want(i);
-    if (s && sizeOf(s) !== sizeOf(x.aval.shape)) {
+    const w = want(i);
+    if (sizeOf(w.shape) !== sizeOf(x.aval.shape) || w.dtype !== x.aval.dtype) {
       throw new TypeError(
-        `flash_attention: operand ${i} is ${
+        `flash_attention: ${params.mode} operand ${i} is ${x.aval.dtype} ${
           fmtShape(x.aval.shape)
-        }, the kernel wants ${fmtShape(s)}`,
+        }, the kernel wants ${w.dtype} ${fmtShape(w.shape)}`,
       );
     }
   });

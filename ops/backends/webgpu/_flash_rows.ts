@@ -12,6 +12,8 @@ type RowPass = Omit<Pass, "shared"> & { readonly v: boolean };
 
 /** What a row kernel computes. */
 interface RowSpec {
+  /** Whether the passes read tk_j and tv_j (as `tkr`, `tvr`). */
+  readonly tangents?: boolean;
   readonly roots: readonly number[];
   readonly regs: readonly string[];
   readonly init: string;
@@ -25,24 +27,21 @@ function rowKernel(
   roles: Roles,
   spec: RowSpec,
 ): string {
-  const { d, dv } = k, R = e.rows;
-  const qs = Array.from({ length: k.queries }, (_, q) => q);
-  const kr = [
-    `    var kr: array<f32, ${d}>;`,
+  const { d, dv } = k, R = e.rows, nq = k.queries;
+  const qs = Array.from({ length: nq }, (_, q) => q);
+  /** `name[x] = operand[base + j · n + x]` for x in [0, n). */
+  const row = (name: string, op: number, base: string, n: number) =>
+    `    var ${name}: array<f32, ${n}>;\n` +
     each(
-      d,
-      `kr[x] = ${e.read(roles.k, `kb + j * ${d}u + x`, "float32")};`,
+      n,
+      `${name}[x] = ${e.read(op, `${base} + j * ${n}u + x`, "float32")};`,
       "    ",
-    ),
-  ];
-  const vr = [
-    `    var vr: array<f32, ${dv}>;`,
-    each(
-      dv,
-      `vr[x] = ${e.read(roles.v, `vb + j * ${dv}u + x`, "float32")};`,
-      "    ",
-    ),
-  ];
+    );
+  const kr = row("kr", roles.k, "kb", d), vr = row("vr", roles.v, "vb", dv);
+  // tk_j and tv_j (tangent mode), shared like k_j and v_j.
+  const tangents = () =>
+    row("tkr", roles.tangent(nq), "kb", d) + "\n" +
+    row("tvr", roles.tangent(nq + 1), "vb", dv);
   return blockKernel(k, e, {
     along: "query",
     roots: spec.roots,
@@ -63,7 +62,8 @@ function rowKernel(
     ].join("\n"),
     passes: spec.passes.map(({ v, ...p }): Pass => ({
       ...p,
-      shared: [...kr, ...(v ? vr : [])].join("\n"),
+      shared: [kr, v ? vr : "", spec.tangents ? tangents() : ""]
+        .filter((x) => x).join("\n"),
     })),
     qAt: (q, x) => `q${q}[r * ${d}u + ${x}]`,
     kAt: (x) => `kr[${x}]`,
@@ -200,8 +200,6 @@ export function tangentBody(k: FlashKernel, e: Emit, roles: Roles): string {
   const { d, dv } = k, nq = k.queries, w = dv + 1, R = e.rows;
   const soft = k.normaliser === "softmax";
   const qs = Array.from({ length: nq }, (_, q) => q);
-  const tkAt = e.read(roles.tangent(nq), `kb + j * ${d}u + x`, "float32");
-  const tvAt = e.read(roles.tangent(nq + 1), `vb + j * ${dv}u + x`, "float32");
   const fwd = (x: string) => e.read(roles.fwd, `row * ${w}u + ${x}`, "float32");
   const ta = `ta[r * ${dv}u + x]`;
   // ts = Σ_k ∂s/∂r_k (tq_k,i · k_j + q_k,i · tk_j) + Σ_c ∂s/∂c tc[addr_c]
@@ -213,7 +211,7 @@ export function tangentBody(k: FlashKernel, e: Emit, roles: Roles): string {
       `      var tr${q} = 0.0;`,
       each(
         d,
-        `tr${q} = tr${q} + tq${q}[${at}] * kr[x] + q${q}[${at}] * ${tkAt};`,
+        `tr${q} = tr${q} + tq${q}[${at}] * kr[x] + q${q}[${at}] * tkr[x];`,
       ),
     );
     terms.push(`${name(e.fn.dDots[q]!)} * tr${q}`);
@@ -233,10 +231,11 @@ export function tangentBody(k: FlashKernel, e: Emit, roles: Roles): string {
       `      let p = exp_(s - lse[r]);`,
       `      let pt = p * ts;`,
       `      mean[r] = mean[r] + pt;`,
-      each(dv, `${ta} = ${ta} + pt * vr[x] + p * ${tvAt};`),
+      each(dv, `${ta} = ${ta} + pt * vr[x] + p * tvr[x];`),
     );
-  } else lines.push(each(dv, `${ta} = ${ta} + ts * vr[x] + s * ${tvAt};`));
+  } else lines.push(each(dv, `${ta} = ${ta} + ts * vr[x] + s * tvr[x];`));
   return rowKernel(k, e, roles, {
+    tangents: true,
     roots,
     regs: [
       `  var lse: array<f32, ${R}>;`,

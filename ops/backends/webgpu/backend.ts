@@ -9,6 +9,8 @@
  * - `_encoder.ts`: dispatches batched into one command encoder;
  * - `_device_loss.ts`: the device, its generation, and recovery from loss;
  * - `_fused.ts`: jit's fused kernels, one WGSL shader each (`runFused`).
+ * - `_flash.ts`: flash attention kernels, one WGSL shader per kernel and
+ *   mode (`runFlash`).
  *
  * This class ties them together behind the {@link Backend} contract, with
  * staging-buffer readback.

@@ -407,7 +407,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "runFlash refuses a wrong number of operands",
+  name: "runFlash refuses a wrong number of operands or a wrong operand",
   ignore: !gpu,
   fn() {
     const { kernel } = build(PLAIN, 1);
@@ -416,6 +416,19 @@ Deno.test({
       TypeError,
       "forward takes 3 operands, got 0",
     );
+    const ops = [[2, 3, 5, 4], [2, 3, 7, 4], [2, 3, 7, 2]].map((shape) => {
+      const aval = { shape, dtype: "float32" as const };
+      return {
+        handle: gpu!.upload(new Float32Array(sizeOf(shape)), aval),
+        aval,
+      };
+    });
+    assertThrows(
+      () => gpu!.runFlash({ kernel, mode: "forward", index: 0 }, ops),
+      TypeError,
+      "forward operand 2 is float32 [2,3,7,2], the kernel wants float32 [2,3,7,3]",
+    );
+    for (const o of ops) gpu!.free(o.handle);
   },
 });
 
