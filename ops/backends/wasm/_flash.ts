@@ -10,7 +10,9 @@
  * (key tiles for `grad_kv`) are split over the backend's threads by the
  * grid driver, and every output element is summed by one unit in a fixed
  * order, so reruns are bit-identical whatever the threads. `grad_captured`
- * scatters into shared elements and runs as one unit, in order.
+ * scatters into shared elements: each unit into partial sums of its own
+ * (units fixed by the size of the problem, not by the threads), added up
+ * in unit order.
  *
  * @module
  */
@@ -28,7 +30,9 @@ import {
 import type { Arena, Block } from "./_arena.ts";
 import { uleb } from "./_asm.ts";
 import { DRIVERS } from "./_drivers.ts";
-import { generateClassify } from "./_flash_classify.ts";
+import { classifyTiles, generateClassify } from "./_flash_classify.ts";
+
+export { flashTileStats } from "./_flash_classify.ts";
 import { BR, generateFlash } from "./_flash_codegen.ts";
 import { BC, maskAxes, scratchBytes } from "./_flash_gen.ts";
 import type { ImportName } from "./_fused_ops.ts";
@@ -161,21 +165,6 @@ function checkLoads(
   });
 }
 
-const TILE_STATS = { empty: 0, full: 0, partial: 0 };
-
-/**
- * How many (query tile, key tile) pairs masked flash kernels found hidden
- * (skipped), shown whole (run without the mask's code) and partly shown,
- * in this process (once per batch element the mask tells apart).
- */
-export function flashTileStats(): {
-  empty: number;
-  full: number;
-  partial: number;
-} {
-  return { ...TILE_STATS };
-}
-
 interface Instance {
   readonly compiled: Compiled;
   readonly ex: Exports;
@@ -284,8 +273,7 @@ export class FlashRunner {
     this.#check(params, inputs);
     const { kernel: k, mode } = params;
     const a = this.#arena;
-    const outAval = flashOutput(params);
-    const outBytes = sizeOf(outAval.shape) * 4;
+    const outBytes = sizeOf(flashOutput(params).shape) * 4;
     const out = a.alloc(outBytes);
     const nb = sizeOf(k.batch);
     const tiles = mode === "grad_kv"
@@ -298,10 +286,12 @@ export class FlashRunner {
     }
     if (items === 0 || outBytes === 0) return out;
     // ∂s/∂c is 0 where s does not read c.
+    const captured = mode === "grad_captured";
     if (
-      mode === "grad_captured" &&
-      (k.score.partials.captured[params.index] ?? null) === null
-    ) return out;
+      captured && (k.score.partials.captured[params.index] ?? null) === null
+    ) {
+      return out;
+    }
     const inst = this.#instance(params);
     const tileCount = Math.ceil(k.tq / BR) * Math.ceil(k.tk / BC);
     const axes = k.mask ? maskAxes(k) : null;
@@ -309,54 +299,42 @@ export class FlashRunner {
     const ptrs = [...inputs.map((x) => x.ptr), out.ptr, table?.ptr ?? 0];
     const block = a.alloc(4 * ptrs.length);
     a.i32.set(ptrs, block.ptr / 4);
-    if (axes) {
-      // One row of classes per batch element the mask tells apart.
-      const scratch = a.alloc(scratchBytes(k));
-      for (let m = 0; m < axes.count; m++) {
-        let b = 0, rest = m, below = nb;
-        k.batch.forEach((ext, ax) => {
-          below /= ext;
-          if (!axes.axes.includes(ax)) return;
-          const at = Math.floor(rest / axes.inner[ax]!);
-          rest -= at * axes.inner[ax]!;
-          b += at * below;
-        });
-        inst.ex.classify!(
-          1,
-          0,
-          0,
-          b,
-          0,
-          scratch.ptr,
-          0,
-          block.ptr,
-          0,
-          m * tileCount,
-          0,
-        );
-      }
-      a.release(scratch);
-      const classes = a.u8.subarray(table!.ptr, table!.ptr + table!.cls);
-      for (let t = 0; t < axes.count * tileCount; t++) {
-        TILE_STATS[(["empty", "full", "partial"] as const)[classes[t]!]!]++;
-      }
-    }
-    const units = mode === "grad_captured"
-      ? 1
-      : this.#units(inst, params, items);
+    const scratchLen = scratchBytes(k);
+    if (axes) classifyTiles(inst.ex, k, a, block.ptr, table!.ptr);
+    // grad_captured: a partial sum per unit after the scratch, added up in
+    // unit order; its units do not depend on the threads.
+    const work = nb * k.tq * k.tk * (k.d + k.dv);
+    const big = items >= 2 && work >= 1 << 21;
+    const units = captured
+      ? (big ? Math.min(items, 8) : 1)
+      : this.#threaded(inst, big)
+      ? Math.min(items, 4 * this.#threads)
+      : 1;
+    const partial = captured ? outBytes : 0;
     const chunk = Math.ceil(items / units);
-    const unitBytes = Math.ceil(scratchBytes(k) / (64 * chunk)) * 64 * chunk;
-    const scratch = a.alloc(units * unitBytes);
+    const unit = Math.ceil((scratchLen + partial) / (64 * chunk)) * 64 * chunk;
+    const scratch = a.alloc(units * unit);
     try {
-      if (units === 1) {
-        inst.ex.g0!(items, 0, 0, 0, 1, scratch.ptr, 0, block.ptr, 0, 0, 0);
-      } else {
-        const n = Math.ceil(items / chunk);
+      const n = Math.ceil(items / chunk);
+      if (units > 1 && this.#threaded(inst, big)) {
         const args = [0, 3, items, 1, 0, chunk, 1, n, 1, 1, 1, 1, 0, 0];
         args.push(0, 1, 0, 0, 0, 0);
-        args.push(scratch.ptr, unitBytes / chunk, 0, 0, 0, 0);
+        args.push(scratch.ptr, unit / chunk, 0, 0, 0, 0);
         args.push(block.ptr, 0, 0, 0, 0, 0);
         inst.pool!.run(GRID_DRIVER, args, n);
+      } else {
+        for (let u = 0; u < n; u++) {
+          const count = Math.min(chunk, items - u * chunk);
+          const at = scratch.ptr + u * unit;
+          inst.ex.g0!(count, 0, 0, u * chunk, 1, at, 0, block.ptr, 0, 0, 0);
+        }
+      }
+      if (captured) {
+        const f32 = a.f32, o = out.ptr / 4, len = outBytes / 4;
+        for (let u = 0; u < n; u++) {
+          const p = (scratch.ptr + u * unit + scratchLen) / 4;
+          for (let e = 0; e < len; e++) f32[o + e]! += f32[p + e]!;
+        }
       }
     } finally {
       a.release(scratch);
@@ -366,14 +344,11 @@ export class FlashRunner {
     return out;
   }
 
-  /** Thread units for a run: one below a few million multiply-adds. */
-  #units(inst: Instance, params: FlashParams, items: number): number {
-    const k = params.kernel;
-    const work = sizeOf(k.batch) * k.tq * k.tk * (k.d + k.dv);
-    if (
-      this.#threads <= 1 || items < 2 || work < (1 << 21) ||
-      inst.compiled.imports.length > 0
-    ) return 1;
+  /** Whether a run splits over threads (attaching them on first use). */
+  #threaded(inst: Instance, big: boolean): boolean {
+    if (this.#threads <= 1 || !big || inst.compiled.imports.length > 0) {
+      return false;
+    }
     inst.pool ??= ThreadPool.start(
       inst.compiled.module,
       this.#arena.memory,
@@ -381,7 +356,7 @@ export class FlashRunner {
       DRIVERS,
       this.#threads,
     );
-    return Math.min(items, 4 * this.#threads);
+    return true;
   }
 }
 

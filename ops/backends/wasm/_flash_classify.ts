@@ -11,7 +11,10 @@
 import type { FlashKernel, FlashMode } from "../flash.ts";
 import { flashArity } from "../flash.ts";
 import type { Fn } from "./_asm.ts";
-import { BC, BR, Gen } from "./_flash_gen.ts";
+import { sizeOf } from "../../dtype.ts";
+import type { Arena } from "./_arena.ts";
+import { BC, BR, Gen, maskAxes, scratchBytes } from "./_flash_gen.ts";
+import type { Exports } from "./_threads.ts";
 import type { ImportName } from "./_fused_ops.ts";
 
 /**
@@ -63,4 +66,51 @@ export function generateClassify(
     });
   });
   return f;
+}
+
+const TILE_STATS = { empty: 0, full: 0, partial: 0 };
+
+/**
+ * How many (query tile, key tile) pairs masked flash kernels found hidden
+ * (skipped), shown whole (run without the mask's code) and partly shown,
+ * in this process (once per batch element the mask tells apart).
+ */
+export function flashTileStats(): {
+  empty: number;
+  full: number;
+  partial: number;
+} {
+  return { ...TILE_STATS };
+}
+
+/**
+ * Fills the class table at `table` (one row per batch element the mask
+ * tells apart, `maskAxes`) with the instance's `classify`.
+ */
+export function classifyTiles(
+  ex: Exports,
+  k: FlashKernel,
+  a: Arena,
+  block: number,
+  table: number,
+): void {
+  const axes = maskAxes(k), nb = sizeOf(k.batch);
+  const tiles = Math.ceil(k.tq / BR) * Math.ceil(k.tk / BC);
+  const scratch = a.alloc(scratchBytes(k));
+  for (let m = 0; m < axes.count; m++) {
+    let b = 0, rest = m, below = nb;
+    k.batch.forEach((ext, ax) => {
+      below /= ext;
+      if (!axes.axes.includes(ax)) return;
+      const at = Math.floor(rest / axes.inner[ax]!);
+      rest -= at * axes.inner[ax]!;
+      b += at * below;
+    });
+    ex.classify!(1, 0, 0, b, 0, scratch.ptr, 0, block, 0, m * tiles, 0);
+  }
+  a.release(scratch);
+  const classes = a.u8.subarray(table, table + axes.count * tiles);
+  for (const c of classes) {
+    TILE_STATS[(["empty", "full", "partial"] as const)[c]!]++;
+  }
 }

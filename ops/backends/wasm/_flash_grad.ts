@@ -9,7 +9,8 @@
  *   (none); `dq_k += (ds ∂s/∂r_k)·K`.
  * - `grad_kv`: per key tile, query tiles in order; `dk += Σ_k (ds
  *   ∂s/∂r_k)ᵀ·q_k`, `dv += Pᵀ·gO`.
- * - `grad_captured`: `dc[addr] += ds ∂s/∂c` in (b, i, j) order, one unit.
+ * - `grad_captured`: `dc[addr] += ds ∂s/∂c` in (b, i, j) order into the
+ *   unit's partial sums (after its scratch), which the caller adds up.
  * - `tangent`: `ts = Σ_k ∂s/∂r_k (tq_k·k + q_k·tk) + Σ_c ∂s/∂c tc[addr]`;
  *   softmax: `A = Σ_j (P ts)_j v_j + P_j tv_j`, `tstat = Σ_j P_j ts_j`,
  *   `tO = A − tstat·O`; none: `tO = Σ_j ts_j v_j (visible) + P_j tv_j`.
@@ -20,7 +21,14 @@
 import type { FlashKernel, FlashMode } from "../flash.ts";
 import type { Fn, Local } from "./_asm.ts";
 import type { Lanes } from "./_fused_ops.ts";
-import { BC, type Gen, tileAt, type TILES } from "./_flash_gen.ts";
+import { sizeOf } from "../../dtype.ts";
+import {
+  BC,
+  type Gen,
+  scratchBytes,
+  tileAt,
+  type TILES,
+} from "./_flash_gen.ts";
 import { hsum, weighTile } from "./_flash_tile.ts";
 
 type Tile = keyof typeof TILES;
@@ -100,10 +108,16 @@ export function emitGrad(t: Kit): void {
   const ln = k.score.nodes[load];
   const sj = ln?.kind === "load" ? 4 * ln.strides[k.batch.length + 1]! : 0;
   if (mode === "grad_captured") {
+    // This unit's partial sums of dc, after its scratch, start at zero.
+    const size = sizeOf(k.captured[t.index]!.shape) * 4;
+    const part = set(
+      i32(),
+      () => f.get(g.scratch).i32(scratchBytes(k)).op("i32.add"),
+    );
+    f.get(part).i32(0).i32(size).memoryFill();
     delta = set(
       i32(),
-      () =>
-        f.get(g.op[t.OUT]!).get(g.op[k.queries + 2 + t.index]!).op("i32.sub"),
+      () => f.get(part).get(g.op[k.queries + 2 + t.index]!).op("i32.sub"),
     );
   }
   /** LSE and D − gstat of the query tile's rows. */

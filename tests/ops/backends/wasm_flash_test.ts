@@ -218,7 +218,7 @@ Deno.test("runFlash skips the key tiles a causal mask hides and runs shown ones 
   assertEquals(after.full - before.full, want.full);
 });
 
-Deno.test("runFlash on two threads equals one thread bit for bit", async () => {
+Deno.test("runFlash on two threads equals one thread bit for bit, and the reference", async () => {
   const two = await WasmBackend.create({ threads: 2 });
   const k = buildKernel({
     ...BASE,
@@ -243,6 +243,9 @@ Deno.test("runFlash on two threads equals one thread bit for bit", async () => {
       const a = run(two, k, mode, index, ins);
       const b = run(wasm, k, mode, index, ins);
       assert(a.every((x, i) => Object.is(x, b[i])), `${mode} differs`);
+      if (rep === 0) {
+        assertClose(a, referenceOf(k, mode, index, ins), `${mode} threaded`);
+      }
     }
   }
   if (sharedMemoryUnavailable() === null) {
