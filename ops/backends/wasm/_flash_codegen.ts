@@ -42,7 +42,8 @@ import {
   transposeTile,
   weighTile,
 } from "./_flash_tile.ts";
-import { emitGrad, emitTangent, type Kit } from "./_flash_grad.ts";
+import { emitGrad, type Kit } from "./_flash_grad.ts";
+import { emitTangent } from "./_flash_tangent.ts";
 import * as M from "./_math.ts";
 
 type Tile = keyof typeof TILES;
