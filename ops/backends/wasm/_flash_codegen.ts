@@ -230,7 +230,8 @@ export function generateFlash(
         () =>
           f.get(orow).get(g.r).i32(4 * (dv + 1)).op("i32.mul").op("i32.add"),
       );
-      scaleRow(f, row, dv, alpha);
+      // The max rarely moves after the first tiles: skip a scale by 1.
+      f.get(alpha).f32(1).op("f32.ne").if(() => scaleRow(f, row, dv, alpha));
     }
   };
 

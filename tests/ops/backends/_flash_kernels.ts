@@ -26,8 +26,11 @@ export interface KernelSpec {
   readonly normaliser: "softmax" | "none";
   /** "causal": k ≤ q from int32 positions; "random": a bool [tq, tk] tensor with row 0 hidden. */
   readonly mask: "none" | "causal" | "random";
-  /** "temperature": s = r·t (t a float scalar); "alibi": s = r·scale + slope[h]·(pk − pq). */
-  readonly extra: "none" | "temperature" | "alibi";
+  /**
+   * "temperature": s = r·t (t a float scalar); "alibi": s = r·scale +
+   * slope[h]·(pk − pq); "sin": s = r·scale + sin r (a host function).
+   */
+  readonly extra: "none" | "temperature" | "alibi" | "sin";
 }
 
 /** Strides over [...batch, tq, tk] for a tensor laid out over the given axes (others broadcast). */
@@ -57,7 +60,7 @@ export function buildKernel(spec: KernelSpec): FlashKernel {
   const lit = (value: number) =>
     push({ kind: "literal", value, dtype: "float32" });
   const op = (
-    prim: "add" | "mul" | "sub" | "convert_element_type" | "le",
+    prim: "add" | "mul" | "sub" | "convert_element_type" | "le" | "sin" | "cos",
     args: number[],
     dtype: "float32" | "bool" = "float32",
   ) =>
@@ -124,6 +127,10 @@ export function buildKernel(spec: KernelSpec): FlashKernel {
     value = op("add", [op("mul", [r, scale]), op("mul", [slope, dist])]);
     dr = scale;
     capPartials.push(dist);
+  } else if (spec.extra === "sin") {
+    const scale = lit(0.7);
+    value = op("add", [op("mul", [r, scale]), op("sin", [r])]);
+    dr = op("add", [scale, op("cos", [r])]);
   } else {
     const scale = lit(0.7);
     value = op("mul", [r, scale]);

@@ -132,6 +132,11 @@ Deno.test("runFlash equals the reference for a temperature, a random mask with a
   }, 7);
 });
 
+Deno.test("runFlash equals the reference for a score that calls a host function (sin)", () => {
+  checkAll({ ...BASE, mask: "causal", extra: "sin" }, 13);
+  checkAll({ ...BASE, normaliser: "none", queries: 2, extra: "sin" }, 14);
+});
+
 Deno.test("runFlash handles no keys, no queries and zero widths", () => {
   for (
     const [tq, tk, d, dv] of [[3, 0, 4, 4], [0, 3, 4, 4], [3, 5, 0, 4], [
@@ -172,6 +177,7 @@ Deno.test("runFlash equals the reference on generated kernels", () => {
       "none" as const,
       "temperature" as const,
       "alibi" as const,
+      "sin" as const,
     ),
   });
   fc.assert(
