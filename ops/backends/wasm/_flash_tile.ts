@@ -225,27 +225,39 @@ export function weighTile(f: Fn, t: WeighTile): void {
     }
     f.get(wrow).set(wp);
     f.get(t.m).set(mp);
-    f.for(y, () => f.i32(0), () => f.get(t.ys), 1, () => {
+    /** The product of row y + `at` (offsets from the moving pointers). */
+    const step = (at: number) => {
+      const wo = at * t.wy, mo = at * t.mStride;
       if (vecs === 0) {
         for (let xi = 0; xi < rows; xi++) {
-          f.get(s[xi]!).get(wp).mem("f32.load", xi * t.wx);
-          f.get(mp).mem("f32.load", 4 * col).op("f32.mul").op("f32.add");
+          f.get(s[xi]!).get(wp).mem("f32.load", wo + xi * t.wx);
+          f.get(mp).mem("f32.load", mo + 4 * col).op("f32.mul").op("f32.add");
           f.set(s[xi]!);
         }
-      } else {
+        return;
+      }
+      for (let q = 0; q < vecs; q++) {
+        f.get(mp).mem("v128.load", mo + 4 * col + 16 * q).set(m[q]!);
+      }
+      for (let xi = 0; xi < rows; xi++) {
+        f.get(wp).mem("v128.load32_splat", wo + xi * t.wx).set(p);
         for (let q = 0; q < vecs; q++) {
-          f.get(mp).mem("v128.load", 4 * col + 16 * q).set(m[q]!);
-        }
-        for (let xi = 0; xi < rows; xi++) {
-          f.get(wp).mem("v128.load32_splat", xi * t.wx).set(p);
-          for (let q = 0; q < vecs; q++) {
-            madd(f, t.fma, p, m[q]!, acc[2 * xi + q]!);
-            f.set(acc[2 * xi + q]!);
-          }
+          madd(f, t.fma, p, m[q]!, acc[2 * xi + q]!);
+          f.set(acc[2 * xi + q]!);
         }
       }
-      f.inc(wp, t.wy).inc(mp, t.mStride);
-    });
+    };
+    // Two rows of M a trip, then the last one.
+    f.i32(0).set(y);
+    f.block(() =>
+      f.loop(() => {
+        f.get(y).i32(2).op("i32.add").get(t.ys).op("i32.gt_s").brIf(1);
+        step(0);
+        step(1);
+        f.inc(wp, 2 * t.wy).inc(mp, 2 * t.mStride).inc(y, 2).br(0);
+      })
+    );
+    f.get(y).get(t.ys).op("i32.lt_s").if(() => step(0));
     for (let xi = 0; xi < rows; xi++) {
       if (vecs === 0) f.get(orow).get(s[xi]!).mem("f32.store", o(xi, 0));
       for (let q = 0; q < vecs; q++) {
