@@ -25,12 +25,14 @@ export interface KernelSpec {
   readonly queries: 1 | 2;
   readonly normaliser: "softmax" | "none";
   /** "causal": k ≤ q from int32 positions; "random": a bool [tq, tk] tensor with row 0 hidden. */
-  readonly mask: "none" | "causal" | "random";
+  readonly mask: "none" | "causal" | "random" | "transposed";
   /**
    * "temperature": s = r·t (t a float scalar); "alibi": s = r·scale +
-   * slope[h]·(pk − pq); "sin": s = r·scale + sin r (a host function).
+   * slope[h]·(pk − pq); "sin": s = r·scale + sin r (a host function);
+   * "bias": s = r·scale + bias, a float [...batch, tk, tq] tensor read
+   * transposed with the keys reversed (gathers, a negative stride).
    */
-  readonly extra: "none" | "temperature" | "alibi" | "sin";
+  readonly extra: "none" | "temperature" | "alibi" | "sin" | "bias";
 }
 
 /** Strides over [...batch, tq, tk] for a tensor laid out over the given axes (others broadcast). */
@@ -127,6 +129,23 @@ export function buildKernel(spec: KernelSpec): FlashKernel {
     value = op("add", [op("mul", [r, scale]), op("mul", [slope, dist])]);
     dr = scale;
     capPartials.push(dist);
+  } else if (spec.extra === "bias") {
+    const c = captured.push({ shape: [...batch, tk, tq], dtype: "float32" }) -
+      1;
+    const st = strides(rank, grid, [...batch.keys(), ik, iq]);
+    // element (b…, j, i) holds the bias of query i, key tk − 1 − j
+    const s2 = [...st.slice(0, batch.length), 1, -tq];
+    const bias = push({
+      kind: "load",
+      input: c,
+      offset: (tk - 1) * tq,
+      strides: s2,
+      dtype: "float32",
+    });
+    const scale = lit(0.7);
+    value = op("add", [op("mul", [r, scale]), bias]);
+    dr = scale;
+    capPartials.push(lit(1));
   } else if (spec.extra === "sin") {
     const scale = lit(0.7);
     value = op("add", [op("mul", [r, scale]), op("sin", [r])]);
@@ -148,6 +167,22 @@ export function buildKernel(spec: KernelSpec): FlashKernel {
       dtype: "bool",
     });
     mask = { nodes: m, value: 2 };
+  } else if (spec.mask === "transposed") {
+    const c = captured.push({ shape: [tk, tq], dtype: "bool" }) - 1;
+    capPartials.push(null);
+    const st = new Array<number>(rank).fill(0);
+    st[iq] = 1;
+    st[ik] = tq;
+    mask = {
+      nodes: [{
+        kind: "load",
+        input: c,
+        offset: 0,
+        strides: st,
+        dtype: "bool",
+      }],
+      value: 0,
+    };
   } else if (spec.mask === "random") {
     const c = captured.push({ shape: [tq, tk], dtype: "bool" }) - 1;
     capPartials.push(null);

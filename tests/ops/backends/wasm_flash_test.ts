@@ -137,6 +137,17 @@ Deno.test("runFlash equals the reference for a score that calls a host function 
   checkAll({ ...BASE, normaliser: "none", queries: 2, extra: "sin" }, 14);
 });
 
+Deno.test("runFlash equals the reference for a transposed, reversed bias and a transposed mask (gathers)", () => {
+  checkAll({ ...BASE, mask: "transposed", extra: "bias" }, 15);
+  checkAll({
+    ...BASE,
+    batch: [2],
+    normaliser: "none",
+    mask: "transposed",
+    extra: "bias",
+  }, 16);
+});
+
 Deno.test("runFlash handles no keys, no queries and zero widths", () => {
   for (
     const [tq, tk, d, dv] of [[3, 0, 4, 4], [0, 3, 4, 4], [3, 5, 0, 4], [
@@ -172,12 +183,14 @@ Deno.test("runFlash equals the reference on generated kernels", () => {
       "none" as const,
       "causal" as const,
       "random" as const,
+      "transposed" as const,
     ),
     extra: fc.constantFrom(
       "none" as const,
       "temperature" as const,
       "alibi" as const,
       "sin" as const,
+      "bias" as const,
     ),
   });
   fc.assert(
