@@ -33,8 +33,8 @@ import { DRIVERS } from "./_drivers.ts";
 import { classifyTiles, generateClassify } from "./_flash_classify.ts";
 
 export { flashTileStats } from "./_flash_classify.ts";
-import { BR, generateFlash } from "./_flash_codegen.ts";
-import { BC, maskAxes, scratchBytes } from "./_flash_gen.ts";
+import { generateFlash } from "./_flash_codegen.ts";
+import { BC, BR, maskAxes, scratchBytes } from "./_flash_gen.ts";
 import type { ImportName } from "./_fused_ops.ts";
 import { HOST, MAX_MODULES, touch } from "./_fused_module.ts";
 import { GRID_DRIVER } from "./_grid.ts";

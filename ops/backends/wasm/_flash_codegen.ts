@@ -23,16 +23,7 @@ import type { FlashKernel, FlashMode } from "../flash.ts";
 import { flashArity, flashFloatInputs } from "../flash.ts";
 import type { Fn, Local } from "./_asm.ts";
 import type { ImportName, Lanes } from "./_fused_ops.ts";
-import {
-  BC,
-  BR,
-  btAt,
-  Gen,
-  rowsAt,
-  TILE_BYTES,
-  tileAt,
-  type TILES,
-} from "./_flash_gen.ts";
+import { BC, BR, btAt, Gen, tileAt, type TILES } from "./_flash_gen.ts";
 import {
   dotTile,
   hmax,
@@ -108,7 +99,7 @@ export function generateFlash(
   const needS = g.score.need(sRoots);
   const needM = g.mask ? g.mask.need([k.mask!.value]) : null;
 
-  /** A tile of dot products into scratch tile `t`. */
+  /** A local holding the address of transposed key-side slot `slot`. */
   const bt = (slot: number) =>
     set(i32(), () => f.get(g.scratch).i32(btAt(k, slot)).op("i32.add"));
   /** Transposes the key-side tile at `b` (bc rows) into slot `slot`. */
@@ -402,5 +393,3 @@ export function generateFlash(
   else emitGrad(kit);
   return { fn: f, imports: g.imports };
 }
-
-export { BR, rowsAt, TILE_BYTES };
