@@ -1,12 +1,11 @@
 // The one place where attention/ calls the ops-level flash API
-// (ops/flash/): a plan, the fused output, and the weights on request.
+// (ops/flash/): a plan and the fused output.
 // Private to attention/.
 
 import {
   flashAttention,
   type FlashOptions,
   flashPlan,
-  flashWeights,
   type Tensor,
 } from "../ops/mod.ts";
 
@@ -46,22 +45,4 @@ export function flashReason(call: FlashCall): string | null {
 /** The fused output `[..., Tq, dv]`. */
 export function flashOutputOf(call: FlashCall): Tensor {
   return flashAttention(call.q, call.k, call.v, optionsOf(call));
-}
-
-/** The weights `[..., Tq, Tk]` (for inspection: not differentiable). */
-export function flashWeightsOf(call: FlashCall): Tensor {
-  return flashWeights(call.q, call.k, call.v, optionsOf(call));
-}
-
-/** Whether a tensor of the call is a transform's traced value. */
-export function tracedCall(call: FlashCall): boolean {
-  return [call.q, call.q2, call.k, call.v].some((x) => {
-    if (!x) return false;
-    try {
-      x.backend;
-      return false;
-    } catch {
-      return true;
-    }
-  });
 }

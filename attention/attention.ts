@@ -15,7 +15,7 @@ import {
   sharedReads,
 } from "./_context.ts";
 import { checkMask, checkMod, checkScores, checkWeights } from "./_checks.ts";
-import { flashOutputOf, flashWeightsOf, tracedCall } from "./_flash_call.ts";
+import { flashOutputOf } from "./_flash_call.ts";
 import { fusedCall, prospect } from "./_fused_path.ts";
 import { lazyResult } from "./_fused_forms.ts";
 import { softmaxNormaliser } from "./normalisers.ts";
@@ -184,12 +184,10 @@ export function attention(spec: Spec): AttentionFn {
       // Tracing the pieces reads ctx, so the reads are reported after.
       const result = lazyResult(
         flashOutputOf(call), // [..., Tq, dv]
-        // [..., Tq, Tk]: the kernel's, or under a transform the composed
-        // ones (differentiable; unused ones cost nothing under jit).
-        () =>
-          tracedCall(call)
-            ? composedWeights(spec, q, k, ctx)
-            : flashWeightsOf(call),
+        // [..., Tq, Tk], by the composed ops: exactly the composed path's
+        // weights, differentiable, and exact for scores of any size (the
+        // kernel's weights come from a float32 log-sum-exp).
+        () => composedWeights(spec, q, k, ctx),
       );
       reportReads(opts, read);
       return result;

@@ -126,9 +126,10 @@ export interface AttentionResult {
   readonly output: Tensor;
   /**
    * `[..., Tq, Tk]`, the weights (before dropout), so that they can always
-   * be inspected. On the fused path they are computed on first read (a
-   * second kernel): read them inside the same `scope`, `grad` or `jit`
-   * as the call, while its inputs are alive.
+   * be inspected. On the fused path they are computed on first read, by
+   * the composed ops (the same weights, differentiable): read them inside
+   * the same `scope`, `grad` or `jit` as the call, while its inputs are
+   * alive.
    */
   readonly weights: Tensor;
 }

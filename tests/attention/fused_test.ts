@@ -452,15 +452,11 @@ for (const { name, spec, opts } of BUILT_IN_SPECS) {
     ["cpu", "wasm"],
     `the laws of attention hold on the fused path: ${name}`,
     async () => {
-      // KNOWN DEFECT (reported to lead): the flash contract recomputes the
-      // weights as exp(s − lse) from a float32 lse, so scores shifted by
-      // ≥ 1e6 (wasm) or 1e30 (the reference) lose the row's log-sum: the
-      // shift law's large constants find it. Small shifts are tested below.
       const checked = await checkAttentionLaws(spec, {
         ...opts,
         fused: true,
         runs: 3,
-        laws: { ...opts?.laws, backends: false, shift: false },
+        laws: { ...opts?.laws, backends: false },
       });
       assert(checked.includes("masking") && checked.includes("multiHead"));
     },
