@@ -131,19 +131,35 @@ export function dotTile(f: Fn, t: DotTile): void {
   const acc = Array.from({ length: 8 }, () => f.local("v128"));
   const k0 = f.local("v128"), k1 = f.local("v128"), qs = f.local("v128");
   const W = t.width;
-  const micro = (rows: number) => {
-    for (let a = 0; a < 2 * rows; a++) f.f32x4(0).set(acc[a]!);
-    for (let e = 0; e < W; e++) {
-      f.get(kp).mem("v128.load", 4 * e * BC).set(k0);
-      f.get(kp).mem("v128.load", 4 * e * BC + 16).set(k1);
+  // e runs in trips of up to 16 unrolled steps (code size, compile time).
+  const U = Math.min(W, 16), trips = Math.floor(W / Math.max(U, 1));
+  const ea = f.local("i32"), ek = f.local("i32"), n = f.local("i32");
+  const steps = (count: number, rows: number) => {
+    for (let e = 0; e < count; e++) {
+      f.get(ek).mem("v128.load", 4 * e * BC).set(k0);
+      f.get(ek).mem("v128.load", 4 * e * BC + 16).set(k1);
       for (let x = 0; x < rows; x++) {
-        f.get(ar).mem("v128.load32_splat", x * t.aStride + 4 * e).set(qs);
+        f.get(ea).mem("v128.load32_splat", x * t.aStride + 4 * e).set(qs);
         madd(f, t.fma, qs, k0, acc[2 * x]!);
         f.set(acc[2 * x]!);
         madd(f, t.fma, qs, k1, acc[2 * x + 1]!);
         f.set(acc[2 * x + 1]!);
       }
     }
+  };
+  const micro = (rows: number) => {
+    for (let a = 0; a < 2 * rows; a++) f.f32x4(0).set(acc[a]!);
+    f.get(ar).set(ea);
+    f.get(kp).set(ek);
+    if (trips === 1) steps(U, rows);
+    else if (trips > 1) {
+      f.for(n, () => f.i32(0), () => f.i32(trips), 1, () => {
+        steps(U, rows);
+        f.inc(ea, 4 * U).inc(ek, 4 * U * BC);
+      });
+    }
+    if (trips === 1) f.inc(ea, 4 * U).inc(ek, 4 * U * BC);
+    steps(W - trips * U, rows);
     for (let x = 0; x < rows; x++) {
       f.get(dr).get(acc[2 * x]!).mem("v128.store", x * t.dstStride);
       f.get(dr).get(acc[2 * x + 1]!).mem("v128.store", x * t.dstStride + 16);
@@ -210,21 +226,24 @@ export interface WeighTile {
 export function weighTile(f: Fn, t: WeighTile): void {
   const x = f.local("i32"), y = f.local("i32");
   const orow = f.local("i32"), wrow = f.local("i32");
+  // The current columns: of the output rows and of M.
+  const oc = f.local("i32"), mc = f.local("i32"), nb = f.local("i32");
   const wp = f.local("i32"), mp = f.local("i32");
   const p = f.local("v128"), m = [f.local("v128"), f.local("v128")];
   const acc = Array.from({ length: 8 }, () => f.local("v128"));
   const s = Array.from({ length: 4 }, () => f.local("f32"));
-  /** Columns col.. of `rows` output rows: 4·vecs columns, or one (vecs 0). */
-  const pass = (rows: number, col: number, vecs: number) => {
+  /** 4·vecs columns (or one: vecs 0) at oc, mc of `rows` output rows. */
+  const pass = (rows: number, vecs: number) => {
+    const col = 0;
     const o = (xi: number, q: number) => xi * t.outStride + 4 * col + 16 * q;
     for (let xi = 0; xi < rows; xi++) {
-      if (vecs === 0) f.get(orow).mem("f32.load", o(xi, 0)).set(s[xi]!);
+      if (vecs === 0) f.get(oc).mem("f32.load", o(xi, 0)).set(s[xi]!);
       for (let q = 0; q < vecs; q++) {
-        f.get(orow).mem("v128.load", o(xi, q)).set(acc[2 * xi + q]!);
+        f.get(oc).mem("v128.load", o(xi, q)).set(acc[2 * xi + q]!);
       }
     }
     f.get(wrow).set(wp);
-    f.get(t.m).set(mp);
+    f.get(mc).set(mp);
     /** The product of row y + `at` (offsets from the moving pointers). */
     const step = (at: number) => {
       const wo = at * t.wy, mo = at * t.mStride;
@@ -259,20 +278,26 @@ export function weighTile(f: Fn, t: WeighTile): void {
     );
     f.get(y).get(t.ys).op("i32.lt_s").if(() => step(0));
     for (let xi = 0; xi < rows; xi++) {
-      if (vecs === 0) f.get(orow).get(s[xi]!).mem("f32.store", o(xi, 0));
+      if (vecs === 0) f.get(oc).get(s[xi]!).mem("f32.store", o(xi, 0));
       for (let q = 0; q < vecs; q++) {
-        f.get(orow).get(acc[2 * xi + q]!).mem("v128.store", o(xi, q));
+        f.get(oc).get(acc[2 * xi + q]!).mem("v128.store", o(xi, q));
       }
     }
+    const bytes = vecs === 0 ? 4 : 16 * vecs;
+    f.inc(oc, bytes).inc(mc, bytes);
   };
   /** Output rows x.. in blocks of `rows`. */
   const band = (rows: number) => {
     f.get(t.out).get(x).i32(t.outStride).op("i32.mul").op("i32.add").set(orow);
     f.get(t.w).get(x).i32(t.wx).op("i32.mul").op("i32.add").set(wrow);
-    let col = 0;
-    for (; col + 8 <= t.width; col += 8) pass(rows, col, 2);
-    for (; col + 4 <= t.width; col += 4) pass(rows, col, 1);
-    for (; col < t.width; col++) pass(rows, col, 0);
+    f.get(orow).set(oc);
+    f.get(t.m).set(mc);
+    const blocks = t.width >> 3;
+    if (blocks > 1) {
+      f.for(nb, () => f.i32(0), () => f.i32(blocks), 1, () => pass(rows, 2));
+    } else if (blocks === 1) pass(rows, 2);
+    if (t.width & 4) pass(rows, 1);
+    for (let col = 0; col < (t.width & 3); col++) pass(rows, 0);
   };
   f.i32(0).set(x);
   f.block(() =>
