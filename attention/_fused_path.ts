@@ -96,6 +96,7 @@ export function prospect(
  * score function's fused form makes the queries and keys; the modifiers,
  * masks and an elementwise normaliser run inside the traced score and
  * mask functions, closing over the context (positions, per-call data).
+ * With `plan`, the flash planner is asked too (a trace of the pieces).
  */
 export function fusedCall(
   spec: Spec,
@@ -103,6 +104,7 @@ export function fusedCall(
   k: Tensor,
   v: Tensor,
   ctx: Context,
+  plan: boolean,
 ): FlashCall | string {
   const form = fusedScoreOf(spec.score);
   const norm = fusedNormaliserOf(spec.normalise ?? softmaxNormaliser());
@@ -129,5 +131,5 @@ export function fusedCall(
     }),
     normaliser: norm.kind === "softmax" ? "softmax" : "none",
   };
-  return flashReason(call) ?? call;
+  return plan ? flashReason(call) ?? call : call;
 }

@@ -15,7 +15,7 @@ import {
   sharedReads,
 } from "./_context.ts";
 import { checkMask, checkMod, checkScores, checkWeights } from "./_checks.ts";
-import { flashOutputOf } from "./_flash_call.ts";
+import { type FlashCall, flashOutputOf } from "./_flash_call.ts";
 import { fusedCall, prospect } from "./_fused_path.ts";
 import { lazyResult } from "./_fused_forms.ts";
 import { softmaxNormaliser } from "./normalisers.ts";
@@ -76,6 +76,15 @@ function checkSpec(spec: Spec): void {
         JSON.stringify(f)
       }`,
     );
+  }
+}
+
+/** The fused output, or null when the flash API cannot run `call`. */
+function tryFused(call: FlashCall): Tensor | null {
+  try {
+    return flashOutputOf(call);
+  } catch {
+    return null;
   }
 }
 
@@ -179,11 +188,24 @@ export function attention(spec: Spec): AttentionFn {
     const path = prospect(spec, q, k, v, opts);
     const ctx = makeContext(batch, tq, tk, opts, read, path.fused);
     if (rate > 0) read.add("key");
-    const call = path.fused ? fusedCall(spec, q, k, v, ctx) : path.reason;
-    if (typeof call !== "string") {
+    const call = path.fused
+      ? fusedCall(spec, q, k, v, ctx, false)
+      : path.reason;
+    if (typeof call === "string" && spec.fused === true) {
+      throw new TypeError(`attention: the spec says fused: true, but ${call}`);
+    }
+    // The planner runs once, inside flashAttention (a plan costs a trace).
+    // "auto" falls back to the composed ops when it cannot fuse; an error of
+    // a piece then shows again there, with the piece's name.
+    const output = typeof call === "string"
+      ? null
+      : spec.fused === true
+      ? flashOutputOf(call)
+      : tryFused(call);
+    if (output) {
       // Tracing the pieces reads ctx, so the reads are reported after.
       const result = lazyResult(
-        flashOutputOf(call), // [..., Tq, dv]
+        output, // [..., Tq, dv]
         // [..., Tq, Tk], by the composed ops: exactly the composed path's
         // weights, differentiable, and exact for scores of any size (the
         // kernel's weights come from a float32 log-sum-exp).
@@ -191,9 +213,6 @@ export function attention(spec: Spec): AttentionFn {
       );
       reportReads(opts, read);
       return result;
-    }
-    if (spec.fused === true) {
-      throw new TypeError(`attention: the spec says fused: true, but ${call}`);
     }
     const weights = composedWeights(spec, q, k, ctx);
     reportReads(opts, read);

@@ -80,7 +80,7 @@ export function explainAttention(
     );
     const [tq, tk] = [q.shape[q.ndim - 2]!, k.shape[k.ndim - 2]!];
     const ctx = makeContext(batch, tq, tk, opts, new Set(), true);
-    const call = fusedCall(spec, q, k, v, ctx);
+    const call = fusedCall(spec, q, k, v, ctx, true);
     return typeof call === "string"
       ? { path: "composed", reason: call }
       : { path: "fused", reason: first.reason };

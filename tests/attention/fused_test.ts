@@ -40,13 +40,17 @@ import {
   eye,
   getBackend,
   grad,
+  jit,
   key,
+  max,
   mul,
   ones,
   setBackend,
+  sub,
   sum,
   type Tensor,
   tensor,
+  vmap,
 } from "../../ops/mod.ts";
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import {
@@ -483,5 +487,51 @@ testOn(
     });
     await assertAllClose(moved(q, k, k).weights, base(q, k, k).weights, TOL);
     await assertAllClose(moved(q, k, k).output, base(q, k, k).output, TOL);
+  },
+);
+
+testOn(
+  ["cpu", "wasm"],
+  "the fused path runs under jit and vmap as the composed one",
+  async () => {
+    const spec = { score: scaledDot(), mods: [alibi(H)], masks: [causal()] };
+    const { fused, composed } = both(spec);
+    const q = randomTensor([3, H, 4, D], 50),
+      k = randomTensor([3, H, 6, D], 51);
+    const v = randomTensor([3, H, 6, 3], 52);
+    const f = (a: typeof fused) => (x: Tensor, y: Tensor, z: Tensor) =>
+      a(x, y, z, { queryOffset: 2 }).output;
+    await assertAllClose(jit(f(fused))(q, k, v), f(composed)(q, k, v), TOL);
+    // vmap over the batch: each example [H, T, d].
+    await assertAllClose(vmap(f(fused))(q, k, v), f(composed)(q, k, v), TOL);
+    // grad under jit.
+    const loss = (a: typeof fused) => (x: Tensor) => sum(f(a)(x, k, v));
+    await assertAllClose(jit(grad(loss(fused)))(q), grad(loss(composed))(q), {
+      rtol: 1e-4,
+      atol: 1e-5,
+    });
+  },
+);
+
+testOn(
+  ["cpu", "wasm"],
+  "a modifier the planner cannot fuse: auto falls back, true throws, explain says why",
+  async () => {
+    // Subtracting the row max reduces over the keys: not elementwise in the dots.
+    const rowMax: ModFn = (s) => sub(s, max(s, { axis: -1, keepdims: true }));
+    const spec = { score: scaledDot(), mods: [rowMax] };
+    const x = randomTensor([3, 4], 60);
+    const shapes = { q: [3, 4], k: [3, 4], v: [3, 4] };
+    const why = explainAttention({ ...spec, fused: true }, shapes);
+    assertEquals(why.path, "composed");
+    assert(why.reason.includes("the flash planner says"), why.reason);
+    assertThrows(
+      () => attention({ ...spec, fused: true })(x, x, x),
+      TypeError,
+      "cannot fuse",
+    );
+    const auto = attention(spec)(x, x, x),
+      composed = attention({ ...spec, fused: false })(x, x, x);
+    await assertAllClose(auto.output, composed.output, TOL);
   },
 );
