@@ -28,7 +28,7 @@ import {
   tileAt,
   type TILES,
 } from "./_flash_gen.ts";
-import { weighTile } from "./_flash_tile.ts";
+import { hsum, weighTile } from "./_flash_tile.ts";
 
 type Tile = keyof typeof TILES;
 
@@ -95,7 +95,7 @@ const DR: Tile[] = ["DR0", "DR1"];
 
 /** Emits the items loop of a gradient mode. */
 export function emitGrad(t: Kit): void {
-  const { g, f, k, mode, set, i32, f32, v128 } = t;
+  const { g, f, k, mode, set, i32, v128 } = t;
   const { tq, tk, d, dv } = k, nq = k.queries;
   const w = dv + 1;
   const partial = k.score.partials;
@@ -120,18 +120,27 @@ export function emitGrad(t: Kit): void {
   /** LSE and D − gstat of the query tile's rows. */
   const prepRows = (cr: Local, fr: Local) => {
     if (!t.softmax) return;
-    const x = i32(), cp = i32(), fp = i32(), s = f32();
+    const cp = i32(), fp = i32(), acc = v128();
     t.forRows(() => {
       set(cp, () => f.get(cr).get(g.r).i32(4 * w).op("i32.mul").op("i32.add"));
       set(fp, () => f.get(fr).get(g.r).i32(4 * w).op("i32.mul").op("i32.add"));
       g.rowSet("LSE", () => f.get(fp).mem("f32.load", 4 * dv));
-      f.f32(0).set(s);
-      g.loop(x, { n: dv }, () => {
-        f.get(s).get(cp).mem("f32.load").get(fp).mem("f32.load")
-          .op("f32.mul").op("f32.add").set(s);
-        f.inc(cp, 4).inc(fp, 4);
+      // D − gstat = Σ_x gO_x·O_x − gstat: four lanes, then the tail.
+      f.f32x4(0).set(acc);
+      let x = 0;
+      for (; x + 4 <= dv; x += 4) {
+        f.get(acc).get(cp).mem("v128.load", 4 * x).get(fp)
+          .mem("v128.load", 4 * x).simd("f32x4.mul").simd("f32x4.add")
+          .set(acc);
+      }
+      g.rowSet("DD", () => {
+        hsum(f, acc);
+        for (let e = x; e < dv; e++) {
+          f.get(cp).mem("f32.load", 4 * e).get(fp).mem("f32.load", 4 * e);
+          f.op("f32.mul").op("f32.add");
+        }
+        f.get(cp).mem("f32.load", 4 * dv).op("f32.sub");
       });
-      g.rowSet("DD", () => f.get(s).get(cp).mem("f32.load").op("f32.sub"));
     });
   };
   /** ds (and what the mode keeps of it) over row r of the tile. */
