@@ -29,6 +29,7 @@ import {
   rolesOf,
 } from "./_flash_block.ts";
 import {
+  capturedRowsBody,
   forwardBody,
   gradQBody,
   tangentBody,
@@ -40,6 +41,7 @@ import {
   gradKvBody,
   partialsBody,
   preimageOf,
+  rowSumBody,
 } from "./_flash_grad.ts";
 
 /** Invocations a grad_captured pass aims for before splitting sums. */
@@ -244,6 +246,38 @@ export function runFlashKernel(
     uses: new Map(),
   });
   const roles = rolesOf(k, mode);
+  // out[a] = Σ over `count` elements per a: in `parts` partial sums when
+  // out alone has too few elements to keep the device busy, then in order.
+  const reduce = (
+    key: string,
+    ins: readonly FusedIn[],
+    layout: Layout,
+    count: number,
+    body: (parts: number) => string,
+  ) => {
+    const parts = Math.max(
+      1,
+      Math.min(
+        Math.ceil(count / MIN_CHUNK),
+        Math.ceil(TARGET_INVOCATIONS / size),
+      ),
+    );
+    const target = parts > 1 ? ctx.alloc(size * parts * 4) : out;
+    const n = size * parts;
+    dispatch(ctx, `${key}/${parts}`, ins, layout, () => body(parts), n, target);
+    if (parts === 1) return;
+    temps.push(target);
+    const aval = { shape: [n], dtype: "float32" as const };
+    dispatch(
+      ctx,
+      `flash:partials:${size}:${parts}`,
+      [{ buf: target, aval }],
+      { direct: [0], packed: [] },
+      () => partialsBody(size, parts),
+      size,
+      out,
+    );
+  };
   const key = (extra: string) =>
     `flash:${mode}${extra}:${l.direct.length}+${l.packed.length}:${kk}`;
   if (mode === "grad_captured") {
@@ -256,38 +290,38 @@ export function runFlashKernel(
       dc === null || dc === undefined || !load || load.kind !== "load" || empty
     ) {
       ctx.encoder().clearBuffer(out.buffer, 0, size * 4);
-    } else {
-      const count = preimageOf(load, [...k.batch, k.tq, k.tk]).count;
-      const parts = Math.max(
-        1,
-        Math.min(
-          Math.ceil(count / MIN_CHUNK),
-          Math.ceil(TARGET_INVOCATIONS / size),
-        ),
-      );
-      const target = parts > 1 ? ctx.alloc(size * parts * 4) : out;
+    } else if (load.strides[k.batch.length + 1] === 0 && k.tk > 1) {
+      // One element per query row: sum each row over the keys in a row
+      // kernel, then the rows per element.
+      const rowSums = ctx.alloc(rows * 4);
+      temps.push(rowSums);
       dispatch(
         ctx,
-        key(`${index}/${parts}`),
+        key(`${index}rows/${rowsPer}`),
         ops,
         l,
-        () => gradCapturedBody(k, emit(), roles, index, parts),
-        size * parts,
-        target,
+        () => capturedRowsBody(k, emit(), roles, dc),
+        blockInvocations(k, "query", rowsPer),
+        rowSums,
       );
-      if (parts > 1) {
-        const sumKey = `flash:partials:${size}:${parts}`;
-        dispatch(
-          ctx,
-          sumKey,
-          [{ buf: target, aval: { shape: [size * parts], dtype: "float32" } }],
-          { direct: [0], packed: [] },
-          () => partialsBody(size, parts),
-          size,
-          out,
-        );
-        temps.push(target);
-      }
+      const strides = load.strides.slice(0, -1);
+      const count = preimageOf({ strides }, [...k.batch, k.tq]).count;
+      reduce(
+        `flash:rowsum:${load.offset}:${strides}:${k.batch}:${k.tq}:${size}`,
+        [{ buf: rowSums, aval: { shape: [rows], dtype: "float32" } }],
+        { direct: [0], packed: [] },
+        count,
+        (parts) => rowSumBody(k, load, size, parts),
+      );
+    } else {
+      const count = preimageOf(load, [...k.batch, k.tq, k.tk]).count;
+      reduce(
+        key(`${index}`),
+        ops,
+        l,
+        count,
+        (parts) => gradCapturedBody(k, emit(), roles, index, parts),
+      );
     }
   } else {
     const body = mode === "forward"

@@ -155,7 +155,7 @@ export interface Preimage {
 
 /** The preimage plan of `load` over `grid`. */
 export function preimageOf(
-  load: FusedLoad,
+  load: Pick<FusedLoad, "strides">,
   grid: readonly number[],
 ): Preimage {
   const live = grid.flatMap((n, a) => (n > 1 ? [a] : []));
@@ -176,34 +176,23 @@ export function preimageOf(
   };
 }
 
-/** The grad_captured kernel for captured tensor `c`: `parts` partial sums per element. */
-export function gradCapturedBody(
-  k: FlashKernel,
-  e: Emit,
-  roles: Roles,
-  c: number,
+/** A load's address pattern: `offset + Σ_a g_a · strides[a]`. */
+type Pattern = Pick<FusedLoad, "offset" | "strides">;
+
+/**
+ * `out[a · parts + part] = Σ element` over the elements of `grid` that
+ * `load` maps to element `a` of a tensor of `size` elements, chunk `part`
+ * of them; `element` adds to `sum` with the grid variables `g…` in scope.
+ */
+function preimageSum(
+  load: Pattern,
+  grid: readonly number[],
+  size: number,
   parts: number,
+  element: string,
 ): string {
-  const { d, dv } = k, nb = k.batch.length;
-  const grid = [...k.batch, k.tq, k.tk];
-  const load = e.fn.nodes.find((n) => n.kind === "load" && n.input === c) as
-    | FusedLoad
-    | undefined;
-  const dc = e.fn.dCaptured[c];
-  if (!load || dc === null || dc === undefined) {
-    throw new TypeError(`webgpu: flash grad_captured ${c}: s does not read it`);
-  }
   const plan = preimageOf(load, grid);
   const chunk = Math.ceil(plan.count / parts);
-  const roots = [e.fn.score, dc];
-  const code = elementCode(
-    e,
-    roots,
-    () => true,
-    (q, x) => e.read(roles.q(q), `row * ${d}u + ${x}`, "float32"),
-    (x) => e.read(roles.k, `krow * ${d}u + ${x}`, "float32"),
-    "    ",
-  );
   const solve = plan.solved.map((a) => {
     const s = load.strides[a]!;
     return `  let g${a} = rem / ${s};\n  rem = rem - g${a} * ${s};`;
@@ -212,16 +201,12 @@ export function gradCapturedBody(
   const fixed = grid.flatMap((n, a) => n === 1 ? [`  let g${a} = 0;`] : []);
   const lShape = plan.looped.map((a) => grid[a]!);
   const split = splitIndex("f", lShape, "l").split("\n").filter((s) => s);
-  const bStrides = stridesOf(k.batch);
-  const bflat = k.batch.map((_, a) => `u32(g${a}) * ${bStrides[a]}u`)
-    .join(" + ") || "0u";
   const addr = [
     `${load.offset}`,
     ...grid.map((_, a) => `g${a} * ${load.strides[a]}`),
-  ]
-    .join(" + ");
+  ].join(" + ");
   return [
-    invocation("inv", sizeOf(k.captured[c]!.shape) * parts),
+    invocation("inv", size * parts),
     `  let a = i32(inv / ${parts}u);`,
     `  let part = inv % ${parts}u;`,
     `  var sum = 0.0;`,
@@ -236,6 +221,48 @@ export function gradCapturedBody(
     ...split.map((s) => "  " + s),
     ...plan.looped.map((a, at) => `    let g${a} = l${at};`),
     plan.compare ? `    if (${addr} != a) { continue; }` : "",
+    element,
+    `  }`,
+    `  }`,
+    `  out[inv] = sum;`,
+  ].filter((s) => s).join("\n");
+}
+
+/** The load of captured tensor `c` in the score, and the node of `∂s/∂c`. */
+export function capturedRead(
+  e: Emit,
+  c: number,
+): { load: FusedLoad; dc: number } {
+  const load = e.fn.nodes.find((n) => n.kind === "load" && n.input === c);
+  const dc = e.fn.dCaptured[c];
+  if (!load || load.kind !== "load" || dc === null || dc === undefined) {
+    throw new TypeError(`webgpu: flash grad_captured ${c}: s does not read it`);
+  }
+  return { load, dc };
+}
+
+/** The grad_captured kernel for captured tensor `c`: `parts` partial sums per element. */
+export function gradCapturedBody(
+  k: FlashKernel,
+  e: Emit,
+  roles: Roles,
+  c: number,
+  parts: number,
+): string {
+  const { d, dv } = k, nb = k.batch.length;
+  const { load, dc } = capturedRead(e, c);
+  const code = elementCode(
+    e,
+    [e.fn.score, dc],
+    () => true,
+    (q, x) => e.read(roles.q(q), `row * ${d}u + ${x}`, "float32"),
+    (x) => e.read(roles.k, `krow * ${d}u + ${x}`, "float32"),
+    "    ",
+  );
+  const bStrides = stridesOf(k.batch);
+  const bflat = k.batch.map((_, a) => `u32(g${a}) * ${bStrides[a]}u`)
+    .join(" + ") || "0u";
+  const element = [
     `    let bf = ${bflat};`,
     `    let row = bf * ${k.tq}u + u32(g${nb});`,
     `    let krow = bf * ${k.tk}u + u32(g${nb + 1});`,
@@ -249,8 +276,31 @@ export function gradCapturedBody(
       (x) => e.read(roles.v, `krow * ${dv}u + ${x}`, "float32"),
     ),
     `    sum = sum + ds * ${name(dc)};`,
-    `  }`,
-    `  }`,
-    `  out[inv] = sum;`,
   ].filter((s) => s).join("\n");
+  const size = sizeOf(k.captured[c]!.shape);
+  return preimageSum(load, [...k.batch, k.tq, k.tk], size, parts, element);
+}
+
+/**
+ * grad_captured's second step for a captured tensor read at one element
+ * per query row (its key stride is 0): `in0` holds each row's sum over the
+ * keys, summed here over the rows that read each element.
+ */
+export function rowSumBody(
+  k: FlashKernel,
+  load: Pattern,
+  size: number,
+  parts: number,
+): string {
+  const rows = [...k.batch, k.tq];
+  const st = stridesOf(rows);
+  const flat = rows.map((_, a) => `u32(g${a}) * ${st[a]}u`).join(" + ");
+  const onRows = { offset: load.offset, strides: load.strides.slice(0, -1) };
+  return preimageSum(
+    onRows,
+    rows,
+    size,
+    parts,
+    `    sum = sum + in0[${flat}];`,
+  );
 }

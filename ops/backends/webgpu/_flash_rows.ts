@@ -145,22 +145,18 @@ export function weightsBody(k: FlashKernel, e: Emit, roles: Roles): string {
   });
 }
 
-/** The grad_q kernel: `dq_k,i = Σ_j ds_ij ∂s/∂r_k k_j` per row. */
-export function gradQBody(k: FlashKernel, e: Emit, roles: Roles): string {
-  const { d, dv } = k, nq = k.queries, w = dv + 1, R = e.rows;
-  const qs = Array.from({ length: nq }, (_, q) => q);
+/** Per-row registers of the cotangent (`go`, `lse`, `delta = gO·O − gstat`) and the lines computing `ds`. */
+function rowCotangent(k: FlashKernel, e: Emit, roles: Roles) {
+  const { dv } = k, w = dv + 1, R = e.rows;
   const ct = (x: string) => e.read(roles.ct, `row * ${w}u + ${x}`, "float32");
   const fwd = (x: string) => e.read(roles.fwd, `row * ${w}u + ${x}`, "float32");
   const go = `go[r * ${dv}u + x]`;
-  return rowKernel(k, e, roles, {
-    roots: [e.fn.score, ...e.fn.dDots],
+  return {
     regs: [
       `  var go: array<f32, ${R * dv}>;`,
       `  var delta: array<f32, ${R}>;`,
       `  var lse: array<f32, ${R}>;`,
-      ...qs.map((q) => `  var dq${q}: array<f32, ${R * d}>;`),
     ],
-    // delta = gO · O − gstat
     init: [
       each(
         dv,
@@ -169,28 +165,61 @@ export function gradQBody(k: FlashKernel, e: Emit, roles: Roles): string {
       `      delta[r] = delta[r] - ${ct(`${dv}u`)};`,
       `      lse[r] = ${fwd(`${dv}u`)};`,
     ].join("\n"),
+    ds: [
+      `      var dp = 0.0;`,
+      each(dv, `dp = dp + ${go} * vr[x];`),
+      k.normaliser === "softmax"
+        ? `      let ds = exp_(s - lse[r]) * (dp - delta[r]);`
+        : `      let ds = dp;`,
+    ].join("\n"),
+  };
+}
+
+/** The grad_q kernel: `dq_k,i = Σ_j ds_ij ∂s/∂r_k k_j` per row. */
+export function gradQBody(k: FlashKernel, e: Emit, roles: Roles): string {
+  const { d } = k, nq = k.queries, R = e.rows;
+  const qs = Array.from({ length: nq }, (_, q) => q);
+  const dq = (q: number) => `dq${q}[r * ${d}u + x]`;
+  const g = rowCotangent(k, e, roles);
+  return rowKernel(k, e, roles, {
+    roots: [e.fn.score, ...e.fn.dDots],
+    regs: [...g.regs, ...qs.map((q) => `  var dq${q}: array<f32, ${R * d}>;`)],
+    init: g.init,
     passes: [{
       v: true,
       body: [
-        `      var dp = 0.0;`,
-        each(dv, `dp = dp + ${go} * vr[x];`),
-        k.normaliser === "softmax"
-          ? `      let ds = exp_(s - lse[r]) * (dp - delta[r]);`
-          : `      let ds = dp;`,
+        g.ds,
         ...qs.map((q) =>
           `      let dr${q} = ds * ${name(e.fn.dDots[q]!)};\n` +
-          each(
-            d,
-            `dq${q}[r * ${d}u + x] = dq${q}[r * ${d}u + x] + dr${q} * kr[x];`,
-          )
+          each(d, `${dq(q)} = ${dq(q)} + dr${q} * kr[x];`)
         ),
       ].join("\n"),
       after: qs.map((q) =>
-        each(
-          d,
-          `out[row * ${nq * d}u + ${q * d}u + x] = dq${q}[r * ${d}u + x];`,
-        )
+        each(d, `out[row * ${nq * d}u + ${q * d}u + x] = ${dq(q)};`)
       ).join("\n"),
+    }],
+  });
+}
+
+/**
+ * Per query row, `Σ_j ds_ij ∂s/∂c`: grad_captured's first step for a
+ * captured tensor `c` read at one element per row (its key stride is 0).
+ */
+export function capturedRowsBody(
+  k: FlashKernel,
+  e: Emit,
+  roles: Roles,
+  dc: number,
+): string {
+  const g = rowCotangent(k, e, roles);
+  return rowKernel(k, e, roles, {
+    roots: [e.fn.score, dc],
+    regs: [...g.regs, `  var gc: array<f32, ${e.rows}>;`],
+    init: g.init,
+    passes: [{
+      v: true,
+      body: `${g.ds}\n      gc[r] = gc[r] + ds * ${name(dc)};`,
+      after: `      out[row] = gc[r];`,
     }],
   });
 }
