@@ -302,11 +302,12 @@ export class FlashRunner {
     const scratchLen = scratchBytes(k);
     if (axes) classifyTiles(inst.ex, k, a, block.ptr, table!.ptr);
     // grad_captured: a partial sum per unit after the scratch, added up in
-    // unit order; its units do not depend on the threads.
+    // unit order; its units do not depend on the threads (at most 32 MiB
+    // of partial sums).
     const work = nb * k.tq * k.tk * (k.d + k.dv);
     const big = items >= 2 && work >= 1 << 21;
     const units = captured
-      ? (big ? Math.min(items, 8) : 1)
+      ? (big ? Math.max(1, Math.min(items, 8, (32 << 20) / outBytes | 0)) : 1)
       : this.#threaded(inst, big)
       ? Math.min(items, 4 * this.#threads)
       : 1;
