@@ -8,20 +8,13 @@
 // evaluates it tile by tile and never holds the [Tq, Tk] grid.
 
 import type { Tensor } from "../ops/mod.ts";
-import type { Context, Normaliser, ScoreFn } from "./types.ts";
-
-/** A score as one flash kernel computes it. */
-export interface FusedScore {
-  /** `q_0` (and `q_1`) `[..., Tq, d]`, computed outside the kernel. */
-  readonly queries: readonly [Tensor] | readonly [Tensor, Tensor];
-  /** The keys of the dots, `[..., Tk, d]` (k itself, or k normalised). */
-  readonly keys: Tensor;
-  /** `s` from the dots `[r_0, (r_1)]`, each `[..., Tq, Tk]`: elementwise only. */
-  readonly score: (dots: readonly Tensor[]) => Tensor;
-}
-
-/** Builds the fused score of a call; the score function's own checks run first. */
-export type FusedScoreForm = (q: Tensor, k: Tensor, ctx: Context) => FusedScore;
+import type {
+  FusedScore,
+  FusedScoreForm,
+  Normaliser,
+  ScoreFn,
+} from "./types.ts";
+export type { FusedScore, FusedScoreForm };
 
 const FUSED_SCORE: unique symbol = Symbol("heed.attention.fusedScore");
 
@@ -40,7 +33,7 @@ export function fusedScoreOf(fn: ScoreFn): FusedScoreForm | string {
   const form = (fn as Tagged)[FUSED_SCORE];
   if (form !== undefined) return form;
   const name = fn.name ? ` ${fn.name}` : "";
-  return `the score function${name} is not a built-in one, so it has no fused form (the built-in scores dot, scaledDot, bilinear, cosine, seedRatio and seedGated have one)`;
+  return `the score function${name} is not a built-in one, so it has no fused form (the built-in scores dot, scaledDot, bilinear, cosine, seedRatio and seedGated have one; give yours one with fusableScore(fn, form))`;
 }
 
 /** How a normaliser runs in the kernel. */

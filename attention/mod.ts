@@ -39,6 +39,8 @@ export type {
   AttentionOptions,
   AttentionResult,
   Context,
+  FusedScore,
+  FusedScoreForm,
   MaskFn,
   ModFn,
   Normaliser,
@@ -47,6 +49,7 @@ export type {
   Spec,
 } from "./types.ts";
 export { attention } from "./attention.ts";
+export { fusableScore } from "./fusable_score.ts";
 export {
   type AttentionExplanation,
   explainAttention,

@@ -69,6 +69,27 @@ export interface Context {
  */
 export type ScoreFn = (q: Tensor, k: Tensor, ctx: Context) => Tensor;
 
+/**
+ * A score as one flash kernel computes it: up to two query matrices and
+ * the keys (computed before the kernel), and the score as an elementwise
+ * function of their dot products `r_k = q_k · keyᵀ`, each `[..., Tq, Tk]`.
+ */
+export interface FusedScore {
+  /** `q_0` (and `q_1`), `[..., Tq, d]`. */
+  readonly queries: readonly [Tensor] | readonly [Tensor, Tensor];
+  /** The keys of the dot products, `[..., Tk, d]`. */
+  readonly keys: Tensor;
+  /** `s` from the dot products; elementwise ops only. */
+  readonly score: (dots: readonly Tensor[]) => Tensor;
+}
+
+/** Builds the {@link FusedScore} of a score function for one call. */
+export type FusedScoreForm = (
+  q: Tensor,
+  k: Tensor,
+  ctx: Context,
+) => FusedScore;
+
 /** A score modifier: `s -> s'`, float32 of the same shape as `s`. */
 export type ModFn = (s: Tensor, ctx: Context) => Tensor;
 

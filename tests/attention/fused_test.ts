@@ -399,6 +399,7 @@ Deno.test("explainAttention says which path a call takes and why", () => {
   const cases: [Spec, string, AttentionOptions?][] = [
     [{ score: scaledDot(), fused: false }, "fused: false"],
     [{ score: (q, k) => dot()(q, k, null!) }, "not a built-in one"],
+    [{ score: (q, k) => dot()(q, k, null!) }, "fusableScore(fn, form)"],
     [{ score: dot(), normalise: signedSumNormaliser() }, "Σ|s|"],
     [{ score: dot(), normalise: sparsemaxNormaliser() }, "threshold"],
     [{ score: dot(), dropout: 0.1 }, "dropout (rate 0.1) while training", {
