@@ -26,6 +26,7 @@ import type { ImportName, Lanes } from "./_fused_ops.ts";
 import { BC, BR, btAt, Gen, tileAt, type TILES } from "./_flash_gen.ts";
 import {
   dotTile,
+  expMadd,
   hmax,
   hsum,
   scalar,
@@ -158,7 +159,8 @@ export function generateFlash(
   /** `exp(x − y)` of two v128 locals, pushed. */
   const expDiff = (x: Local, y: Local) => {
     const t = set(v128(), () => f.get(x).get(y).simd("f32x4.sub"));
-    M.expBody(f, t);
+    if (g.fma) expMadd(f, t);
+    else M.expBody(f, t);
   };
   /** Adds v128 `p` to the row sum: four lanes, or lane 0 of a single key. */
   const accumulate = (vs: Local, ss: Local, p: Local, lanes: Lanes) => {

@@ -148,6 +148,35 @@ Deno.test("runFlash equals the reference for a transposed, reversed bias and a t
   }, 16);
 });
 
+Deno.test("runFlash without fused multiply-add equals the reference too", async () => {
+  const plain = await WasmBackend.create({ threads: 1, fma: false });
+  for (
+    const spec of [
+      {
+        ...BASE,
+        queries: 2 as const,
+        mask: "causal" as const,
+        extra: "alibi" as const,
+      },
+      {
+        ...BASE,
+        normaliser: "none" as const,
+        mask: "random" as const,
+        extra: "bias" as const,
+      },
+    ]
+  ) {
+    const k = buildKernel(spec);
+    for (const mode of MODES) {
+      const index = mode === "grad_captured" ? floatCaptured(k)[0]! : 0;
+      const ins = operandsOf(k, mode, 17);
+      const want = referenceOf(k, mode, index, ins);
+      assertClose(run(plain, k, mode, index, ins), want, `${mode} without fma`);
+    }
+  }
+  plain.close();
+});
+
 Deno.test("runFlash handles no keys, no queries and zero widths", () => {
   for (
     const [tq, tk, d, dv] of [[3, 0, 4, 4], [0, 3, 4, 4], [3, 5, 0, 4], [
