@@ -24,16 +24,8 @@ import { flashArity, flashFloatInputs } from "../flash.ts";
 import type { Fn, Local } from "./_asm.ts";
 import type { ImportName, Lanes } from "./_fused_ops.ts";
 import { BC, BR, btAt, Gen, tileAt, type TILES } from "./_flash_gen.ts";
-import {
-  dotTile,
-  expMadd,
-  hmax,
-  hsum,
-  scalar,
-  scaleRow,
-  transposeTile,
-  weighTile,
-} from "./_flash_tile.ts";
+import { dotTile, scaleRow, transposeTile, weighTile } from "./_flash_tile.ts";
+import { expMadd, hmax, hsum, scalar } from "./_flash_math.ts";
 import { emitGrad, type Kit } from "./_flash_grad.ts";
 import { emitTangent } from "./_flash_tangent.ts";
 import * as M from "./_math.ts";

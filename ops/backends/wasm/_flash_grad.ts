@@ -28,7 +28,8 @@ import {
   tileAt,
   type TILES,
 } from "./_flash_gen.ts";
-import { hsum, weighTile } from "./_flash_tile.ts";
+import { weighTile } from "./_flash_tile.ts";
+import { hsum } from "./_flash_math.ts";
 
 type Tile = keyof typeof TILES;
 

@@ -11,7 +11,8 @@
 
 import type { Kit } from "./_flash_grad.ts";
 import { BC, tileAt, type TILES } from "./_flash_gen.ts";
-import { hsum, weighTile } from "./_flash_tile.ts";
+import { weighTile } from "./_flash_tile.ts";
+import { hsum } from "./_flash_math.ts";
 
 type Tile = keyof typeof TILES;
 
