@@ -282,6 +282,8 @@ export {
   cosine,
   type CosineOptions,
   dot,
+  explainAttention,
+  fusableScore,
   gate,
   type GateParams,
   type HeadDims,
