@@ -71,6 +71,8 @@ interface Shape {
   readonly temperature: boolean;
   /** s += bias[h, i, j]. */
   readonly bias: boolean;
+  /** The bias is −∞ on query row 0 (all its visible scores) and on key 0. */
+  readonly infinite?: boolean;
   /** s = logistic(…) (with normaliser "none", as a sigmoid normaliser). */
   readonly sigmoid: boolean;
   /** Extra scalar offsets added to s (many captured tensors: packed operands). */
@@ -153,10 +155,14 @@ function build(sh: Shape, seed: number): {
     const st = headStride(tq * tk);
     st[nb] = tk;
     st[nb + 1] = 1;
-    const c = capture(
-      shape,
-      Float32Array.from({ length: sizeOf(shape) }, () => r() * 2 - 1),
+    const values = Float32Array.from(
+      { length: sizeOf(shape) },
+      (_, at) =>
+        sh.infinite && (Math.floor(at / tk) % tq === 0 || at % tk === 0)
+          ? -Infinity
+          : r() * 2 - 1,
     );
+    const c = capture(shape, values);
     base = s.op("add", [base, s.load(c, st, "float32")]);
     dCap.set(c, s.lit(1));
   }
@@ -291,6 +297,9 @@ async function check(b: WebGpuBackend, shapes: readonly Shape[], seed = 1) {
   for (let c = 0; c < cases.length; c++) {
     const { params, inputs, sh } = cases[c]!;
     const want = runFlashReference(params, inputs);
+    // Finite everywhere (rows with no visible key, −∞ scores included), so
+    // that NaN equal to NaN cannot pass a case.
+    assert(want.every(Number.isFinite), `${params.mode}: reference not finite`);
     await assertAllClose(
       Array.from(got[c]!),
       Array.from(want),
@@ -326,6 +335,7 @@ Deno.test({
       { ...PLAIN, causal: true, hideRow: true, slope: true, temperature: true },
       { ...PLAIN, batch: [], tq: 1, tk: 1, d: 1, dv: 1, causal: true },
       { ...PLAIN, batch: [3], tq: 9, tk: 3, causal: true, bias: true },
+      { ...PLAIN, tq: 4, bias: true, infinite: true, slope: true },
       {
         ...PLAIN,
         normaliser: "none",
