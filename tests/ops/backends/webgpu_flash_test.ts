@@ -71,6 +71,8 @@ interface Shape {
   readonly temperature: boolean;
   /** s += bias[h, i, j]. */
   readonly bias: boolean;
+  /** s += rel[i − j + tk − 1] (strides 1 and −1: no unique preimage). */
+  readonly relative?: boolean;
   /** The bias is −∞ on query row 0 (all its visible scores) and on key 0. */
   readonly infinite?: boolean;
   /** s = logistic(…) (with normaliser "none", as a sigmoid normaliser). */
@@ -164,6 +166,15 @@ function build(sh: Shape, seed: number): {
     );
     const c = capture(shape, values);
     base = s.op("add", [base, s.load(c, st, "float32")]);
+    dCap.set(c, s.lit(1));
+  }
+  if (sh.relative) {
+    const n = Math.max(tq + tk - 1, 0);
+    const c = capture([n], Float32Array.from({ length: n }, () => r() - 0.5));
+    const st = zeros();
+    st[nb] = 1;
+    st[nb + 1] = -1;
+    base = s.op("add", [base, s.load(c, st, "float32", tk - 1)]);
     dCap.set(c, s.lit(1));
   }
   for (let x = 0; x < (sh.extra ?? 0); x++) {
@@ -336,6 +347,7 @@ Deno.test({
       { ...PLAIN, batch: [], tq: 1, tk: 1, d: 1, dv: 1, causal: true },
       { ...PLAIN, batch: [3], tq: 9, tk: 3, causal: true, bias: true },
       { ...PLAIN, tq: 4, bias: true, infinite: true, slope: true },
+      { ...PLAIN, batch: [2], tq: 6, causal: true, relative: true },
       {
         ...PLAIN,
         normaliser: "none",
@@ -443,21 +455,9 @@ Deno.test({
 });
 
 Deno.test("preimageOf solves axes a load steps through and loops over the rest", () => {
-  const p = preimageOf(
-    {
-      kind: "load",
-      input: 0,
-      offset: 0,
-      strides: [0, 20, 5, 1],
-      dtype: "float32",
-    },
-    [2, 3, 4, 5],
-  );
+  const p = preimageOf({ strides: [0, 20, 5, 1] }, [2, 3, 4, 5]);
   assertEquals(p, { solved: [1, 2, 3], looped: [0], compare: false, count: 2 });
-  const overlap = preimageOf(
-    { kind: "load", input: 0, offset: 0, strides: [1, 1], dtype: "float32" },
-    [3, 4],
-  );
+  const overlap = preimageOf({ strides: [1, 1] }, [3, 4]);
   assert(overlap.compare);
   assertEquals(overlap.count, 12);
 });
