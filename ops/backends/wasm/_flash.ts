@@ -22,7 +22,6 @@ import {
   flashArity,
   type FlashKernel,
   flashKey,
-  type FlashMode,
   type FlashNode,
   flashOutput,
   type FlashParams,
@@ -360,6 +359,3 @@ export class FlashRunner {
     return true;
   }
 }
-
-/** The modes, for callers that iterate. */
-export type { FlashMode };
