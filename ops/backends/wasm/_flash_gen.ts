@@ -13,8 +13,10 @@
  *
  * Scratch (per thread unit): {@link TILE_COUNT} tiles of `BR × BC`
  * float32 (dot products, weights, products with partials) at fixed
- * offsets, then per-row float32 arrays. A cell `(r, c)` of every tile is
- * at `cell + tile offset`, with `cell = scratch + 4·(r·BC + c)`.
+ * offsets, then per-row float32 arrays, then two transposed key-side
+ * tiles ({@link btAt}); `grad_captured` keeps its partial sums after
+ * that. A cell `(r, c)` of every tile is at `cell + tile offset`, with
+ * `cell = scratch + 4·(r·BC + c)`.
  *
  * @module
  */
