@@ -14,8 +14,10 @@ import {
   cosine,
   dot,
   explainAttention,
+  gate,
   identityNormaliser,
   type ModFn,
+  modules,
   multiHead,
   not,
   or,
@@ -536,3 +538,15 @@ testOn(
     await assertAllClose(auto.output, composed.output, TOL);
   },
 );
+
+Deno.test("modules() of fused attention equal those of composed attention", async () => {
+  const x = randomTensor([2, H, 4, D], 70), v = randomTensor([2, H, 4, 3], 71);
+  const make = (fused: boolean) =>
+    modules([
+      attention({ score: scaledDot(), masks: [causal()], fused }),
+      attention({ score: dot(), mods: [alibi(H)], fused }),
+    ], gate({ w: randomTensor([H, D, 2], 72) }));
+  const f = make(true)(x, x, v), e = make(false)(x, x, v);
+  await assertAllClose(f.output, e.output, TOL);
+  await assertAllClose(f.weights, e.weights, TOL);
+});
