@@ -68,6 +68,7 @@ export function translateOptions(
     arch: args.model,
     checkpoint,
     ...(args.maxMinutes === null ? {} : { maxSeconds: 60 * args.maxMinutes }),
+    ...(args.average === null ? {} : { average: args.average }),
     ...(args.maxTokens === null ? {} : { maxTokens: args.maxTokens }),
     ...(args.warmup === null ? {} : { warmup: args.warmup }),
   };

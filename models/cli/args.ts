@@ -129,7 +129,7 @@ ${ATTENTION_HELP}
                              (default 0: none; --resume does not pretrain again)
   --patience N               classify: stop after N epochs without a better validation
                              accuracy, at least 1 (default 4)
-  --average ema:D|swa:E      classify: evaluate, keep and save an average of the weights:
+  --average ema:D|swa:E      evaluate, keep and save an average of the weights:
                              ema:D an exponential moving average after every step with
                              decay D in (0, 1), bias-corrected as Adam's moments (e.g.
                              ema:0.998 averages about the last 500 steps), swa:E the mean of the
@@ -179,7 +179,6 @@ const ONLY_CLASSIFY = [
   "--d-model",
   "--layers",
   "--dropout",
-  "--average",
   "--patience",
   "--pretrain",
 ];

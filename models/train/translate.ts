@@ -28,6 +28,7 @@ import { type GruConfig, gruLoss, type GruParams } from "../arch/gru.ts";
 import { adamw } from "./optim.ts";
 import { inverseSqrt } from "./schedules.ts";
 import { corpusBleu, corpusChrf } from "./metrics.ts";
+import type { Average } from "./fit_types.ts";
 import {
   type EpochRecord,
   fit,
@@ -86,6 +87,11 @@ export interface TranslatorTrainOptions {
   readonly maxSeconds?: number;
   /** Save a checkpoint after every epoch to `path`; with `resume`, continue from it. */
   readonly checkpoint?: { readonly path: string; readonly resume: boolean };
+  /**
+   * Average the weights (default: none): the average is what validation,
+   * the test decoding and the checkpoint use (see `FitOptions.average`).
+   */
+  readonly average?: Average;
   /** Called after each epoch. */
   readonly onEpoch?: (m: TranslationEpochMetrics) => void | Promise<void>;
   /**
@@ -237,6 +243,7 @@ export async function trainTranslator(
     epochs: opts.epochs ?? 10,
     patience: opts.patience ?? 3,
     ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
+    ...(opts.average ? { average: opts.average } : {}),
     evaluate: async (p) => {
       const hyp = await translateTable(model(p), r.validIds, {
         beam: 1,
