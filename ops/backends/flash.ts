@@ -64,10 +64,14 @@
  *     (q_0's gradient in the first d columns, then q_1's);
  *   - `grad_kv`: `[...batch, Tk, d + dv]`, `dk_j = Σ_i Σ_k dr_k,ij q_k,i`
  *     then `dv_j = Σ_i P_ij gO_i`;
+ *   - `grad_qkv`: both at once, flat per batch element:
+ *     `[...batch, Tq · queries · d + Tk · (d + dv)]`, grad_q's `[Tq,
+ *     queries · d]` block (row-major) then grad_kv's `[Tk, d + dv]` block,
+ *     so a backend recomputes the scores once for all three gradients;
  *   - `grad_captured` with `index: c`: captured tensor c's shape, float32:
  *     `dc[a] = Σ over (b…, i, j) with addr_c = a of ds_ij · ∂s/∂c`.
  *   Backends sum in a fixed order, so equal inputs give bit-equal results.
- *   All three are linear in the cotangent.
+ *   All of them are linear in the cotangent.
  *
  * @module
  */
@@ -149,6 +153,7 @@ export type FlashMode =
   | "tangent"
   | "grad_q"
   | "grad_kv"
+  | "grad_qkv"
   | "grad_captured";
 
 /** The modes, for iteration in tests. */
@@ -158,6 +163,7 @@ export const FLASH_MODES: readonly FlashMode[] = [
   "tangent",
   "grad_q",
   "grad_kv",
+  "grad_qkv",
   "grad_captured",
 ];
 
@@ -229,6 +235,11 @@ export function flashOutput(params: FlashParams): Aval {
       return { shape: [...b, k.tq, k.queries * k.d], dtype: "float32" };
     case "grad_kv":
       return { shape: [...b, k.tk, k.d + k.dv], dtype: "float32" };
+    case "grad_qkv":
+      return {
+        shape: [...b, k.tq * k.queries * k.d + k.tk * (k.d + k.dv)],
+        dtype: "float32",
+      };
     case "grad_captured": {
       const c = k.captured[index];
       if (!c || c.dtype !== "float32") {

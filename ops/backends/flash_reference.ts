@@ -247,6 +247,7 @@ export function runFlashReference(
   inputs: readonly HostArray[],
 ): Float32Array {
   const { kernel: k, mode } = params;
+  if (mode === "grad_qkv") return gradQkvReference(params, inputs);
   const arity = flashArity(k, mode);
   if (inputs.length !== arity) {
     throw new TypeError(
@@ -383,5 +384,23 @@ export function runFlashReference(
     }
   }
   out.set(acc);
+  return out;
+}
+
+/** `grad_qkv`: grad_q's and grad_kv's blocks, one after the other per batch element. */
+function gradQkvReference(
+  params: FlashParams,
+  inputs: readonly HostArray[],
+): Float32Array {
+  const k = params.kernel;
+  const gq = runFlashReference({ ...params, mode: "grad_q" }, inputs);
+  const gkv = runFlashReference({ ...params, mode: "grad_kv" }, inputs);
+  const nq = k.tq * k.queries * k.d, nkv = k.tk * (k.d + k.dv);
+  const nb = sizeOf(k.batch);
+  const out = new Float32Array(nb * (nq + nkv));
+  for (let b = 0; b < nb; b++) {
+    out.set(gq.subarray(b * nq, (b + 1) * nq), b * (nq + nkv));
+    out.set(gkv.subarray(b * nkv, (b + 1) * nkv), b * (nq + nkv) + nq);
+  }
   return out;
 }
