@@ -108,8 +108,17 @@ export class NodeBuilder {
 
   /** A load node of `view` (over `shape`), broadcast to the grid. */
   load(view: View, shape: readonly number[], what: string): number {
-    const g = this.grid, lead = g.length - shape.length;
-    if (lead < 0) throw broadcastError(what, shape, g);
+    const g = this.grid;
+    const extra = shape.length - g.length;
+    if (extra > 0) {
+      // Leading unit axes beyond the grid's rank read nothing: drop them.
+      if (shape.slice(0, extra).some((n) => n !== 1)) {
+        throw broadcastError(what, shape, g);
+      }
+      const strides = view.strides.slice(extra);
+      return this.load({ ...view, strides }, shape.slice(extra), what);
+    }
+    const lead = g.length - shape.length;
     const strides = g.map((n, a) => {
       const ax = a - lead;
       if (ax < 0 || shape[ax] === 1) return 0;
