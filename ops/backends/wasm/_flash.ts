@@ -7,7 +7,8 @@
  *
  * A run writes the operands' addresses into a parameter block and gives
  * each thread unit its own scratch (tiles of `_flash_gen.ts`); query tiles
- * (key tiles for `grad_kv`) are split over the backend's threads by the
+ * (key tiles for `grad_kv`, batch elements for `grad_qkv`) are split over
+ * the backend's threads by the
  * grid driver, and every output element is summed by one unit in a fixed
  * order, so reruns are bit-identical whatever the threads. `grad_captured`
  * scatters into shared elements: each unit into partial sums of its own
@@ -277,6 +278,8 @@ export class FlashRunner {
     const nb = sizeOf(k.batch);
     const tiles = mode === "grad_kv"
       ? Math.ceil(k.tk / BC)
+      : mode === "grad_qkv"
+      ? 1
       : Math.ceil(k.tq / BR);
     const items = nb * tiles;
     // Outputs written by accumulation, or with tiles a mask may skip.

@@ -9,6 +9,10 @@
  *   (none); `dq_k += (ds ∂s/∂r_k)·K`.
  * - `grad_kv`: per key tile, query tiles in order; `dk += Σ_k (ds
  *   ∂s/∂r_k)ᵀ·q_k`, `dv += Pᵀ·gO`.
+ * - `grad_qkv`: per batch element, key tiles outer and query tiles inner:
+ *   grad_kv's dk and dv for the key tile and grad_q's `dq += DR·K` into
+ *   the query rows (in key tile order, so equal to grad_q's), from one
+ *   recomputation of S, P and dP (five tile products instead of seven).
  * - `grad_captured`: `dc[addr] += ds ∂s/∂c` in (b, i, j) order into the
  *   unit's partial sums (after its scratch), which the caller adds up.
  *
@@ -171,7 +175,9 @@ export function emitGrad(t: Kit): void {
         set(p, () => t.masked(s, 0));
         set(ds, () => t.masked(dp, 0));
       }
-      if (mode === "grad_kv") g.storeCell(p, lanes, tileAt("P"));
+      if (mode === "grad_kv" || mode === "grad_qkv") {
+        g.storeCell(p, lanes, tileAt("P"));
+      }
       if (mode !== "grad_captured") {
         for (let q = 0; q < nq; q++) {
           const dr = set(
@@ -208,6 +214,44 @@ export function emitGrad(t: Kit): void {
     set(kr, () => g.rowAddr(t.KEY, tk, g.j0, d));
     set(vr, () => g.rowAddr(t.VAL, tk, g.j0, dv));
   };
+  if (mode === "grad_qkv") {
+    // One unit per batch element: key tiles outer, query tiles inner; dq
+    // rows gather their key tiles in order, as grad_q's do.
+    const wq = nq * d, wo = d + dv, per = tq * wq + tk * wo;
+    const dq = i32(), kv = i32(), orow = i32(), orowV = i32();
+    g.items(t.item, () => {
+      f.get(t.item).set(g.b);
+      g.setBatch();
+      set(dq, () => {
+        f.get(g.op[t.OUT]!).get(g.b).i32(4 * per).op("i32.mul");
+        f.op("i32.add");
+      });
+      set(kv, () => f.get(dq).i32(4 * tq * wq).op("i32.add"));
+      t.zero(dq, () => f.i32(4 * tq * wq));
+      g.loop(g.kt, { n: t.nKT }, () => {
+        g.keyTile(g.kt);
+        set(orow, () => {
+          f.get(kv).get(g.j0).i32(4 * wo).op("i32.mul").op("i32.add");
+        });
+        set(orowV, () => f.get(orow).i32(4 * d).op("i32.add"));
+        t.zero(orow, () => f.get(g.bc).i32(4 * wo).op("i32.mul"));
+        keyRows();
+        t.transposeKeys(kr, 4 * d, d, 0);
+        t.transposeKeys(vr, 4 * dv, dv, 1);
+        g.loop(g.qt, { n: t.nQT }, () => {
+          g.queryTile(g.qt);
+          g.sparse(() => {
+            queryTileBody(orow, orowV);
+            const qrow = set(i32(), () => {
+              f.get(dq).get(g.i0).i32(4 * wq).op("i32.mul").op("i32.add");
+            });
+            dqTile(qrow);
+          });
+        });
+      });
+    });
+    return;
+  }
   if (mode === "grad_kv") {
     const kt = g.kt, qt = g.qt;
     g.items(t.item, () => {
@@ -265,6 +309,26 @@ export function emitGrad(t: Kit): void {
       ys: g.br,
     });
   }
+  /** dq rows of the query tile (`qrow`, row stride queries·d) += DR·K. */
+  function dqTile(qrow: Local): void {
+    const wq = nq * d;
+    for (let q = 0; q < nq; q++) {
+      const out = set(i32(), () => f.get(qrow).i32(4 * q * d).op("i32.add"));
+      weighTile(f, {
+        fma: g.fma,
+        w: t.tileBase(DR[q]!),
+        wx: 4 * BC,
+        wy: 4,
+        m: kr,
+        mStride: 4 * d,
+        out,
+        outStride: 4 * wq,
+        width: d,
+        xs: g.br,
+        ys: g.bc,
+      });
+    }
+  }
   g.items(t.item, () => {
     t.queryItem(t.item);
     const qr = t.qRows();
@@ -280,23 +344,7 @@ export function emitGrad(t: Kit): void {
       t.transposeKeys(vr, 4 * dv, dv, 1);
       t.dotInto("DP", cr, 4 * w, dv, 1);
       t.forRows(gradRow);
-      if (!orow) return;
-      for (let q = 0; q < nq; q++) {
-        const out = set(i32(), () => f.get(orow).i32(4 * q * d).op("i32.add"));
-        weighTile(f, {
-          fma: g.fma,
-          w: t.tileBase(DR[q]!),
-          wx: 4 * BC,
-          wy: 4,
-          m: kr,
-          mStride: 4 * d,
-          out,
-          outStride: 4 * wq,
-          width: d,
-          xs: g.br,
-          ys: g.bc,
-        });
-      }
+      if (orow) dqTile(orow);
     });
   });
 }

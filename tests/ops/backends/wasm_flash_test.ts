@@ -244,6 +244,36 @@ Deno.test("runFlash gradient modes give bit-identical reruns", () => {
   }
 });
 
+Deno.test("runFlash grad_qkv holds grad_q's and grad_kv's results bit for bit", () => {
+  for (const normaliser of ["softmax", "none"] as const) {
+    const k = buildKernel({
+      ...BASE,
+      tq: 70,
+      tk: 130,
+      queries: 2,
+      normaliser,
+      mask: "causal",
+      extra: "alibi",
+    });
+    const ins = operandsOf(k, "grad_qkv", 19);
+    const all = run(wasm, k, "grad_qkv", 0, ins);
+    const gq = run(wasm, k, "grad_q", 0, ins);
+    const gkv = run(wasm, k, "grad_kv", 0, ins);
+    const nq = gq.length / 6, nkv = gkv.length / 6;
+    assertEquals(all.length, gq.length + gkv.length);
+    for (let b = 0; b < 6; b++) {
+      const at = b * (nq + nkv);
+      for (let e = 0; e < nq; e++) {
+        assert(Object.is(all[at + e], gq[b * nq + e]), `${normaliser} dq`);
+      }
+      for (let e = 0; e < nkv; e++) {
+        const x = all[at + nq + e], y = gkv[b * nkv + e];
+        assert(Object.is(x, y), `${normaliser} dkv`);
+      }
+    }
+  }
+});
+
 Deno.test("runFlash skips the key tiles a causal mask hides and runs shown ones without the mask", () => {
   const before = flashTileStats();
   checkAll({ ...BASE, batch: [2], tq: 256, tk: 256, mask: "causal" }, 10, [
