@@ -49,6 +49,7 @@ import { DeviceKeeper } from "./_device_loss.ts";
 import { EncoderBatch } from "./_encoder.ts";
 import { type FusedContext, runFusedKernel } from "./_fused.ts";
 import { runFlashKernel } from "./_flash.ts";
+import { runFlashQkv } from "./_flash_qkv.ts";
 import { compileErrors, KernelErrors, PipelineCache } from "./_pipelines.ts";
 import { type GpuKernel, type In, KERNELS, type PlanContext } from "./_plan.ts";
 import { BufferPool } from "./_pool.ts";
@@ -296,8 +297,10 @@ export class WebGpuBackend implements Backend, FusedBackend, FlashBackend {
       this.#keeper.checkBuffer("runFlash", b);
       return { buf: b, aval: x.aval };
     });
-    return runFlashKernel(this.#fused, params, ins, {
-      software: this.info.isSoftware,
-    });
+    const opts = { software: this.info.isSoftware };
+    if (params.mode === "grad_qkv") {
+      return runFlashQkv(this.#fused, params, ins, opts);
+    }
+    return runFlashKernel(this.#fused, params, ins, opts);
   }
 }
