@@ -1,7 +1,8 @@
 // Derivatives of `flash_attention` (maths in backends/flash.ts): the JVP
 // of `forward` is the `tangent` mode, linear in its tangent operands; the
-// transpose of `tangent` is `grad_q`, `grad_kv` and `grad_captured`; the
-// grad modes, linear in the cotangent, transpose back to `tangent`.
+// transpose of `tangent` is `grad_qkv` (or `grad_q` or `grad_kv` alone
+// when only one side is needed) and `grad_captured`; the grad modes,
+// linear in the cotangent, transpose back to `tangent`.
 // Private to ops/ (jvp.ts and transpose.ts use the rules).
 
 import { bind } from "../core.ts";
@@ -33,6 +34,22 @@ function lastSlice(x: Tensor, from: number, to: number): Tensor {
     start: x.shape.map((_, i) => (i === x.ndim - 1 ? from : 0)),
     limit: x.shape.map((d, i) => (i === x.ndim - 1 ? to : d)),
   });
+}
+
+/**
+ * grad_qkv's `[..., Tq·nq·d + Tk·(d + dv)]` split into grad_q's
+ * `[..., Tq, nq·d]` and grad_kv's `[..., Tk, d + dv]`.
+ */
+function splitQkv(g: Tensor, p: FlashParams): [Tensor, Tensor] {
+  const k = p.kernel, batch = g.shape.slice(0, -1);
+  const nq = k.tq * k.queries * k.d;
+  const gq = bind("reshape", [lastSlice(g, 0, nq)], {
+    shape: [...batch, k.tq, k.queries * k.d],
+  });
+  const gkv = bind("reshape", [lastSlice(g, nq, g.shape.at(-1)!)], {
+    shape: [...batch, k.tk, k.d + k.dv],
+  });
+  return [gq, gkv];
 }
 
 /**
@@ -101,14 +118,18 @@ export function flashTranspose(
     const lin = (t: number) => isLin(args[base + 1 + t]);
     const grad = (m: FlashMode, index = 0) =>
       bind("flash_attention", [...ins, ct], withMode(p, m, index));
-    if (floats.slice(0, nq).some((_, t) => lin(t))) {
-      const gq = grad("grad_q"); // [..., Tq, nq·d]
+    const wantQ = floats.slice(0, nq).some((_, t) => lin(t));
+    const wantKv = lin(nq) || lin(nq + 1);
+    // One recomputation of the scores for all three when both sides are needed.
+    const both = wantQ && wantKv ? splitQkv(grad("grad_qkv"), p) : null;
+    if (wantQ) {
+      const gq = both?.[0] ?? grad("grad_q"); // [..., Tq, nq·d]
       for (let n = 0; n < nq; n++) {
         if (lin(n)) out[base + 1 + n] = lastSlice(gq, n * k.d, (n + 1) * k.d);
       }
     }
-    if (lin(nq) || lin(nq + 1)) {
-      const gkv = grad("grad_kv"); // [..., Tk, d + dv]
+    if (wantKv) {
+      const gkv = both?.[1] ?? grad("grad_kv"); // [..., Tk, d + dv]
       if (lin(nq)) out[base + 1 + nq] = lastSlice(gkv, 0, k.d);
       if (lin(nq + 1)) {
         out[base + 2 + nq] = lastSlice(gkv, k.d, k.d + k.dv);
@@ -126,12 +147,21 @@ export function flashTranspose(
   }
   // ⟨grad_x(g), u⟩ = ⟨g, tangent(t_x = u, other tangents 0)⟩.
   const ts = floats.map((i) => zerosFor(ins[i]!));
-  if (p.mode === "grad_q") {
-    for (let n = 0; n < nq; n++) ts[n] = lastSlice(ct, n * k.d, (n + 1) * k.d);
-  } else if (p.mode === "grad_kv") {
-    ts[nq] = lastSlice(ct, 0, k.d);
-    ts[nq + 1] = lastSlice(ct, k.d, k.d + k.dv);
-  } else ts[floats.indexOf(nq + 2 + p.index)] = ct;
+  if (p.mode === "grad_captured") ts[floats.indexOf(nq + 2 + p.index)] = ct;
+  else {
+    const [cq, ckv] = p.mode === "grad_qkv"
+      ? splitQkv(ct, p)
+      : [p.mode === "grad_q" ? ct : null, p.mode === "grad_kv" ? ct : null];
+    if (cq) {
+      for (let n = 0; n < nq; n++) {
+        ts[n] = lastSlice(cq, n * k.d, (n + 1) * k.d);
+      }
+    }
+    if (ckv) {
+      ts[nq] = lastSlice(ckv, 0, k.d);
+      ts[nq + 1] = lastSlice(ckv, k.d, k.d + k.dv);
+    }
+  }
   out[base + 1] = bind(
     "flash_attention",
     [...ins, ...ts],

@@ -261,6 +261,31 @@ Deno.test(
   }),
 );
 
+Deno.test(
+  "the backward pass of q, k and v binds one grad_qkv; of k alone, grad_kv alone",
+  onCpu(async () => {
+    const { q, k, v, bias, opts } = fixed();
+    const loss = (q: Tensor, k: Tensor, v: Tensor, b: Tensor) =>
+      h.sum(h.square(h.flashAttention(q, k, v, opts(b))));
+    const modes = (argnums: number[]) =>
+      h.makeProgram(h.grad(loss, { argnums }))(q, k, v, bias).program.eqns
+        .filter((e) => e.prim === "flash_attention")
+        .map((e) => (e.params as { mode: string }).mode).sort();
+    assertEquals(modes([0, 1, 2, 3]), ["forward", "grad_captured", "grad_qkv"]);
+    assertEquals(modes([1]), ["forward", "grad_kv"]);
+    assertEquals(modes([0]), ["forward", "grad_q"]);
+    // grad_qkv's slices are the gradients: equal to the composed ones.
+    const argnums = [0, 1, 2];
+    const got = h.grad(loss, { argnums })(q, k, v, bias);
+    const want = h.grad(
+      (q: Tensor, k: Tensor, v: Tensor, b: Tensor) =>
+        h.sum(h.square(composed(q, k, v, opts(b)))),
+      { argnums },
+    )(q, k, v, bias);
+    for (let i = 0; i < 3; i++) await assertAllClose(got[i], want[i], TOL);
+  }),
+);
+
 // The same laws through each backend's own flash kernels (runFlash); a
 // software WebGPU adapter compiles a shader per kernel and mode, so fewer runs.
 for (const b of testBackends()) {
