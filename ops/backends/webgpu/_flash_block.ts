@@ -15,7 +15,14 @@ import {
   type FlashMode,
 } from "../flash.ts";
 import { name, splitIndex } from "./_fused_expr.ts";
-import { elementCode, type Emit, hoisted, variesAlong } from "./_flash_expr.ts";
+import {
+  elementCode,
+  type Emit,
+  hoisted,
+  lets,
+  needed,
+  variesAlong,
+} from "./_flash_expr.ts";
 
 /** Workgroup size of the flash kernels (llvmpipe runs one workgroup per thread). */
 export const FLASH_WG = 64;
@@ -115,9 +122,22 @@ export function blockKernel(k: FlashKernel, e: Emit, spec: BlockSpec): string {
   const own = byQuery ? "row" : "col", step = byQuery ? "j" : "i";
   const blockAxis = byQuery ? nb : nb + 1, loopAxis = byQuery ? nb + 1 : nb;
   const nblk = Math.ceil(n / R);
-  const alongI = variesAlong(e.fn, nb), alongJ = variesAlong(e.fn, nb + 1);
-  const inLoop = (x: number) => alongI[x]! || alongJ[x]!;
-  const code = elementCode(e, spec.roots, inLoop, spec.qAt, spec.kAt, "      ");
+  // Nodes fixed along both axes are computed once, those that change only
+  // along the loop once per step, the others once per (row, step).
+  const perRow = variesAlong(e.fn, blockAxis);
+  const perStep = variesAlong(e.fn, loopAxis).map((v, x) => v && !perRow[x]);
+  const inLoop = (x: number) => perRow[x]! || perStep[x]!;
+  const code = elementCode(
+    e,
+    spec.roots,
+    (x) => perRow[x]!,
+    spec.qAt,
+    spec.kAt,
+    "      ",
+  );
+  const { score, mask } = needed(e.fn, spec.roots);
+  const stepMask = lets(e, mask.filter((x) => perStep[x]), "    ");
+  const stepScore = lets(e, score.filter((x) => perStep[x]), "    ");
   // `stmt` once per row of the block, `r` a constant, valid rows only.
   const forRows = (stmt: string, indent: string) =>
     Array.from(
@@ -143,6 +163,7 @@ export function blockKernel(k: FlashKernel, e: Emit, spec: BlockSpec): string {
       `  for (var ${step} = 0u; ${step} < ${m}u; ${step}++) {`,
       `    let g${loopAxis} = i32(${step});`,
       byQuery ? "" : `    let row = bq * ${k.tq}u + i;`,
+      stepMask,
       `    var vis = 0u;`,
       forRows(
         code.visible === null
@@ -157,6 +178,7 @@ export function blockKernel(k: FlashKernel, e: Emit, spec: BlockSpec): string {
         }\n      continue;\n    }`
         : `    if (vis == 0u) { continue; }`,
       pass.shared,
+      stepScore,
       forRows(
         [
           `      if ((vis & (1u << r)) == 0u) {`,
