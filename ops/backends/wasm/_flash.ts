@@ -28,7 +28,6 @@ import {
   type FlashParams,
 } from "../flash.ts";
 import type { Arena, Block } from "./_arena.ts";
-import { uleb } from "./_asm.ts";
 import { DRIVERS } from "./_drivers.ts";
 import { classifyTiles, generateClassify } from "./_flash_classify.ts";
 
@@ -36,7 +35,7 @@ export { flashTileStats } from "./_flash_classify.ts";
 import { generateFlash } from "./_flash_codegen.ts";
 import { BC, BR, maskAxes, scratchBytes } from "./_flash_gen.ts";
 import type { ImportName } from "./_fused_ops.ts";
-import { HOST, MAX_MODULES, touch } from "./_fused_module.ts";
+import { assembleModule, HOST, MAX_MODULES, touch } from "./_fused_module.ts";
 import { GRID_DRIVER } from "./_grid.ts";
 import { type Exports, ThreadPool } from "./_threads.ts";
 
@@ -46,23 +45,6 @@ export interface FlashInput {
   readonly ptr: number;
   /** Shape and dtype. */
   readonly aval: Aval;
-}
-
-const SIGNATURES: Record<string, [number[], number[]]> = {
-  sin: [[0x7c], [0x7c]],
-  cos: [[0x7c], [0x7c]],
-  erf: [[0x7c], [0x7c]],
-  powf: [[0x7c, 0x7c], [0x7c]],
-  powi: [[0x7f, 0x7f], [0x7f]],
-};
-
-function name(s: string): number[] {
-  const b = new TextEncoder().encode(s);
-  return [...uleb(b.length), ...b];
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
 }
 
 interface Compiled {
@@ -90,37 +72,8 @@ function compile(
   if (params.kernel.mask) {
     fns.push(generateClassify(params.kernel, params.mode, imports));
   }
-  const sigs = imports.map((n) => SIGNATURES[n]!);
-  sigs.push([gen.fn.params.map(() => 0x7f), []]);
-  const types = sigs.flatMap(([ps, rs]) => [
-    0x60,
-    ...uleb(ps.length),
-    ...ps,
-    ...uleb(rs.length),
-    ...rs,
-  ]);
-  const imp = [...uleb(imports.length + 1)];
-  imports.forEach((n, i) => imp.push(...name("m"), ...name(n), 0, i));
-  imp.push(...name("env"), ...name("memory"), 0x02, shared ? 3 : 1);
-  imp.push(...uleb(1), ...uleb(65536));
-  const k = imports.length;
-  const exps = [...name("g0"), 0x00, ...uleb(k)];
-  if (fns.length > 1) exps.push(...name("classify"), 0x00, ...uleb(k + 1));
-  const bytes = new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, [...uleb(sigs.length), ...types]),
-    ...section(2, imp),
-    ...section(3, [fns.length, ...fns.flatMap(() => uleb(k))]),
-    ...section(7, [fns.length, ...exps]),
-    ...section(10, [fns.length, ...fns.flatMap((fn) => fn.encode())]),
-  ]);
+  const names = fns.length > 1 ? ["g0", "classify"] : ["g0"];
+  const bytes = assembleModule(fns, names, imports, shared);
   const c = { module: new WebAssembly.Module(bytes), imports };
   return touch(MODULES, key, c, MAX_MODULES);
 }

@@ -11,7 +11,7 @@
 
 import { erf, powFloat, powInt } from "../_cpu_math.ts";
 import type { FusedKernel } from "../fused.ts";
-import { uleb } from "./_asm.ts";
+import { type Fn, uleb } from "./_asm.ts";
 import { generate, type Generated } from "./_fused_codegen.ts";
 import { type Plan, planKernel } from "./_fused_plan.ts";
 
@@ -42,10 +42,20 @@ function section(id: number, body: number[]): number[] {
   return [id, ...uleb(body.length), ...body];
 }
 
-/** The module of one kernel: imports (host functions, memory), one export `g0`. */
-function assemble(gen: Generated, shared: boolean): Uint8Array<ArrayBuffer> {
-  const sigs = gen.imports.map((n) => SIGNATURES[n]!);
-  sigs.push([gen.fn.params.map(() => 0x7f), []]);
+/**
+ * A module of functions `fns` (all of i32 parameters, no results), each
+ * exported under its name in `exports`, that imports the host functions
+ * `imports` (module `m`, see {@link HOST}) and the memory `env.memory`
+ * (shared or not). Fused and flash kernels are assembled by it.
+ */
+export function assembleModule(
+  fns: readonly Fn[],
+  exports: readonly string[],
+  imports: readonly string[],
+  shared: boolean,
+): Uint8Array<ArrayBuffer> {
+  const sigs = imports.map((n) => SIGNATURES[n]!);
+  for (const fn of fns) sigs.push([fn.params.map(() => 0x7f), []]);
   const types = sigs.flatMap(([ps, rs]) => [
     0x60,
     ...uleb(ps.length),
@@ -53,11 +63,13 @@ function assemble(gen: Generated, shared: boolean): Uint8Array<ArrayBuffer> {
     ...uleb(rs.length),
     ...rs,
   ]);
-  const imports = [...uleb(gen.imports.length + 1)];
-  gen.imports.forEach((n, i) => imports.push(...name("m"), ...name(n), 0, i));
-  imports.push(...name("env"), ...name("memory"), 0x02, shared ? 3 : 1);
-  imports.push(...uleb(1), ...uleb(65536));
-  const k = gen.imports.length;
+  const imp = [...uleb(imports.length + 1)];
+  imports.forEach((n, i) => imp.push(...name("m"), ...name(n), 0, i));
+  imp.push(...name("env"), ...name("memory"), 0x02, shared ? 3 : 1);
+  imp.push(...uleb(1), ...uleb(65536));
+  const k = imports.length;
+  const exp = [...uleb(fns.length)];
+  exports.forEach((n, i) => exp.push(...name(n), 0x00, ...uleb(k + i)));
   return new Uint8Array([
     0x00,
     0x61,
@@ -68,11 +80,16 @@ function assemble(gen: Generated, shared: boolean): Uint8Array<ArrayBuffer> {
     0x00,
     0x00,
     ...section(1, [...uleb(sigs.length), ...types]),
-    ...section(2, imports),
-    ...section(3, [1, ...uleb(k)]),
-    ...section(7, [1, ...name("g0"), 0x00, ...uleb(k)]),
-    ...section(10, [1, ...gen.fn.encode()]),
+    ...section(2, imp),
+    ...section(3, [...uleb(fns.length), ...fns.flatMap((_, i) => uleb(k + i))]),
+    ...section(7, exp),
+    ...section(10, [...uleb(fns.length), ...fns.flatMap((fn) => fn.encode())]),
   ]);
+}
+
+/** The module of one fused kernel: one export `g0`. */
+function assemble(gen: Generated, shared: boolean): Uint8Array<ArrayBuffer> {
+  return assembleModule([gen.fn], ["g0"], gen.imports, shared);
 }
 
 /** A compiled kernel: its module, loop plan and host imports. */
