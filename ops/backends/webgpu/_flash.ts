@@ -324,15 +324,18 @@ export function runFlashKernel(
       );
     }
   } else {
-    const body = mode === "forward"
-      ? forwardBody
-      : mode === "weights"
-      ? weightsBody
-      : mode === "grad_q"
-      ? gradQBody
-      : mode === "tangent"
-      ? tangentBody
-      : gradKvBody;
+    if (mode === "grad_qkv") {
+      throw new RangeError(
+        "webgpu: flash grad_qkv runs as grad_q and grad_kv (runFlashQkv)",
+      );
+    }
+    const body = {
+      forward: forwardBody,
+      weights: weightsBody,
+      grad_q: gradQBody,
+      tangent: tangentBody,
+      grad_kv: gradKvBody,
+    }[mode];
     const n = blockInvocations(k, along, rowsPer);
     const extra = `/${rowsPer}`;
     dispatch(ctx, key(extra), ops, l, () => body(k, emit(), roles), n, out);
