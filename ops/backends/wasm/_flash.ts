@@ -279,10 +279,18 @@ export class FlashRunner {
         args.push(block.ptr, 0, 0, 0, 0, 0);
         inst.pool!.run(GRID_DRIVER, args, n);
       } else {
+        // One call per item (grad_captured: per unit, whose partial sums
+        // a call starts at zero): V8 runs a new function in its baseline
+        // tier and enters the optimised code only at a call, so a first
+        // run of many items is not run whole in the baseline tier.
         for (let u = 0; u < n; u++) {
           const count = Math.min(chunk, items - u * chunk);
           const at = scratch.ptr + u * unit;
-          inst.ex.g0!(count, 0, 0, u * chunk, 1, at, 0, block.ptr, 0, 0, 0);
+          const step = captured ? count : 1;
+          for (let s = 0; s < count; s += step) {
+            const c = Math.min(step, count - s);
+            inst.ex.g0!(c, 0, 0, u * chunk + s, 1, at, 0, block.ptr, 0, 0, 0);
+          }
         }
       }
       if (captured) {
