@@ -226,9 +226,20 @@ export class FlashRunner {
     this.#check(params, inputs);
     const { kernel: k, mode } = params;
     const a = this.#arena;
+    const nb = sizeOf(k.batch);
+    // Fewer batch elements than threads: grad_q and grad_kv split their
+    // tiles over every thread (and give the same bits as grad_qkv).
+    const work = nb * k.tq * k.tk * (k.d + k.dv);
+    if (
+      mode === "grad_qkv" && nb < this.#threads && work >= 1 << 21 &&
+      this.#shared &&
+      this.#instance({ ...params, mode: "grad_q" }).compiled.imports.length ===
+        0
+    ) {
+      return this.#qkvApart(params, inputs);
+    }
     const outBytes = sizeOf(flashOutput(params).shape) * 4;
     const out = a.alloc(outBytes);
-    const nb = sizeOf(k.batch);
     const tiles = mode === "grad_kv"
       ? Math.ceil(k.tk / BC)
       : mode === "grad_qkv"
@@ -259,7 +270,6 @@ export class FlashRunner {
     // grad_captured: a partial sum per unit after the scratch, added up in
     // unit order; its units do not depend on the threads (at most 32 MiB
     // of partial sums).
-    const work = nb * k.tq * k.tk * (k.d + k.dv);
     const big = items >= 2 && work >= 1 << 21;
     const units = captured
       ? (big ? Math.max(1, Math.min(items, 8, (32 << 20) / outBytes | 0)) : 1)
@@ -305,6 +315,25 @@ export class FlashRunner {
       a.release(block);
       if (table) a.release(table);
     }
+    return out;
+  }
+
+  /** grad_qkv as grad_q and grad_kv, their blocks copied per batch element. */
+  #qkvApart(params: FlashParams, inputs: readonly FlashInput[]): Block {
+    const k = params.kernel, a = this.#arena;
+    const gq = this.run({ ...params, mode: "grad_q" }, inputs);
+    const gkv = this.run({ ...params, mode: "grad_kv" }, inputs);
+    const bq = 4 * k.tq * k.queries * k.d, bkv = 4 * k.tk * (k.d + k.dv);
+    const nb = sizeOf(k.batch);
+    const out = a.alloc(nb * (bq + bkv));
+    const u8 = a.u8;
+    for (let b = 0; b < nb; b++) {
+      const at = out.ptr + b * (bq + bkv);
+      u8.copyWithin(at, gq.ptr + b * bq, gq.ptr + (b + 1) * bq);
+      u8.copyWithin(at + bq, gkv.ptr + b * bkv, gkv.ptr + (b + 1) * bkv);
+    }
+    a.release(gq);
+    a.release(gkv);
     return out;
   }
 

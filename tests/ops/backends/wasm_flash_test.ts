@@ -331,3 +331,31 @@ Deno.test("runFlash on two threads equals one thread bit for bit, and the refere
   }
   two.close();
 });
+
+Deno.test("runFlash grad_qkv of fewer batch elements than threads splits its tiles over them, with the bits of one thread", async () => {
+  const two = await WasmBackend.create({ threads: 2 });
+  const k = buildKernel({
+    ...BASE,
+    batch: [1],
+    tq: 200,
+    tk: 260,
+    d: 20,
+    dv: 24,
+    mask: "causal",
+    extra: "alibi",
+  });
+  const ins = operandsOf(k, "grad_qkv", 23);
+  run(two, k, "grad_qkv", 0, ins); // attaches the threads
+  await two.ready();
+  const claims = ThreadPool.workerClaims();
+  const b = run(wasm, k, "grad_qkv", 0, ins);
+  assertClose(b, referenceOf(k, "grad_qkv", 0, ins), "grad_qkv");
+  for (let rep = 0; rep < 4; rep++) {
+    const a = run(two, k, "grad_qkv", 0, ins);
+    assert(a.every((x, i) => Object.is(x, b[i])), "grad_qkv differs");
+  }
+  if (sharedMemoryUnavailable() === null) {
+    assert(ThreadPool.workerClaims() > claims, "no worker took a unit");
+  }
+  two.close();
+});
