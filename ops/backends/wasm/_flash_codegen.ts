@@ -13,6 +13,8 @@
  *   (ds ∂s/∂r_k)·K`, or `dc[addr] += ds ∂s/∂c` in (b, i, j) order.
  * - `grad_kv`: per key tile, query tiles in order: `dk += (ds ∂s/∂r_k)ᵀ·q_k`
  *   and `dv += Pᵀ·gO`.
+ * - `grad_qkv`: per batch element, key tiles outer, query tiles inner:
+ *   grad_kv's work plus `dq += (ds ∂s/∂r_k)·K` into the query rows.
  * - `tangent`: per query tile, `A = Σ_j (P ts)_j v_j + P_j tv_j` and
  *   `tstat = Σ_j P_j ts_j`, then `tO = A − tstat·O` (softmax).
  *

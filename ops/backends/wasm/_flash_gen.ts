@@ -7,7 +7,8 @@
  * The function has the grid kernels' signature (`_grid.ts`), so the grid
  * driver splits it over threads: `(count, _, _, item0, _, scratch, _,
  * params, _, _, _)` runs items `item0 .. item0 + count - 1` (an item is a
- * query tile, or a key tile for `grad_kv`, of one batch element) with its
+ * query tile, or a key tile for `grad_kv`, of one batch element; a whole
+ * batch element for `grad_qkv`) with its
  * own `scratch`; `params` holds the operands' byte addresses (in the
  * mode's operand order, then the output, then the tile classes).
  *
