@@ -20,6 +20,7 @@ import * as h from "../../mod.ts";
 import { alibi, attention, causal, scaledDot } from "../../attention/mod.ts";
 import type { Spec } from "../../attention/mod.ts";
 import { attentionInputs } from "../peers/_workloads.ts";
+import { flashTileStats } from "../../ops/backends/wasm/_flash_classify.ts";
 import { cpuMs, emitLine, peakRssMiB, readLines } from "./_proc.ts";
 
 const { values: flags } = parseArgs({
@@ -110,7 +111,12 @@ async function round(): Promise<void> {
         .slice(0, 300);
     }
   }
-  emitLine("attn", { cases: out, errors, peakRssMiB: peakRssMiB() });
+  emitLine("attn", {
+    cases: out,
+    errors,
+    peakRssMiB: peakRssMiB(),
+    tiles: flashTileStats(), // wasm: (query tile, key tile) classes so far
+  });
 }
 
 if (flags.once) {

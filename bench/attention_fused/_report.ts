@@ -40,7 +40,7 @@ export function writeReport(r: {
     `- Command: \`${r.command}\``,
     `- Date: ${new Date().toISOString()}`,
     `- Machine: ${machine()}`,
-    `- Times are CPU ms of the whole child process (every thread: jax-js's wasm workers count), then wall ms; min (median) over ${r.rounds} warm rounds, the cold first round apart. The machine was shared with a training run, so the benchmark ran under \`nice -n 19\`: read the CPU-time ratios, not the wall times. heed runs with HEED_THREADS as given (1: one thread); jax-js uses its own worker pool.`,
+    `- Times are CPU ms of the whole child process (every thread: jax-js's wasm workers count), then wall ms; min (median) over the warm rounds (parts 1-2: ${r.rounds}; part 4: up to 3), the cold first round apart; parts 3 and 5 are one child per path (part 5: one epoch twice, the second measured). The machine was shared with a training run, so the benchmark ran under \`nice -n 19\`: read the CPU-time ratios, not the wall times. heed runs with HEED_THREADS as given (1: one thread); jax-js uses its own worker pool.`,
     "",
     "| part | figure | CPU ms (or value) | wall ms / goal |",
     "|---|---|---:|---|",
