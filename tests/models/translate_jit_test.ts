@@ -68,7 +68,7 @@ async function both(
   const run = (jit: boolean) =>
     beamSearch(transformerDecoder(params, batch, { config, jit }), {
       beam,
-      maxLen: 13,
+      maxLen: 9, // prefixes of 1..9 tokens: two prefix buckets (8, 16)
     });
   const eager = await run(false), jitted = await run(true);
   return { eager: eager.map((t) => [...t]), jitted: jitted.map((t) => [...t]) };
@@ -81,7 +81,7 @@ testEachBackend(
     const params = initTranslator(h.key(4), config);
     // 3 sentences pad to 4 rows; lengths 5..11 pad to 8 and 16 source columns
     const batch = sources([11, 5, 7], 1);
-    for (const beam of [1, 3]) {
+    for (const beam of [1, 2]) {
       const { eager, jitted } = await both(params, config, batch, beam);
       assertEquals(jitted, eager, `beam ${beam}`);
       // an untrained model still says something different per sentence
