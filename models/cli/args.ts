@@ -132,10 +132,10 @@ ${ATTENTION_HELP}
   --average ema:D|swa:E      evaluate, keep and save an average of the weights:
                              ema:D an exponential moving average after every step with
                              decay D in (0, 1), bias-corrected as Adam's moments (e.g.
-                             ema:0.998 averages about the last 500 steps), swa:E the mean of the
-                             weights at the end of every epoch from epoch E on (default:
-                             none). Kept in the checkpoint; --resume keeps the run's
-                             unless given again, and refuses another
+                             ema:0.998 averages about the last 500 steps); swa:E the
+                             mean of the weights at the end of every epoch from epoch E
+                             on (default: none). Kept in the checkpoint; --resume keeps
+                             the run's unless given again, and refuses another
   --max-tokens N             translate: tokens per batch, padding included, at least 1
                              (default 4096; lower it if a long-sentence data set runs out
                              of memory; the GRU needs about 1024 on wasm)
