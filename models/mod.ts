@@ -154,10 +154,12 @@ export {
   type StepDecoder,
   transformerDecoder,
   type TransformerDecoderOptions,
+  type TransformerEncoded,
 } from "./arch/decoding.ts";
 
 // Training
 export {
+  type Average,
   type EpochRecord,
   fit,
   type FitCheckpoint,

@@ -53,7 +53,10 @@ function rowBucket(n: number): number {
 }
 
 /** The Transformer's decoding state: encoder memory and source mask, one row per hypothesis. */
-type Encoded = { readonly memory: Tensor; readonly srcMask: Tensor };
+export type TransformerEncoded = {
+  readonly memory: Tensor;
+  readonly srcMask: Tensor;
+};
 
 /** Encodes `[B, S]` sources and picks row `rows[r]` for each hypothesis `r`. */
 type EncodeFn = (
@@ -61,12 +64,12 @@ type EncodeFn = (
   src: Tensor,
   srcMask: Tensor,
   rows: Tensor,
-) => Encoded;
+) => TransformerEncoded;
 
 /** Next-token log-probabilities `[R, V]` read at prefix position `last` (`int32[1]`). */
 type StepFn = (
   p: TranslatorParams,
-  s: Encoded,
+  s: TransformerEncoded,
   tgtIn: Tensor,
   tgtMask: Tensor,
   last: Tensor,
@@ -170,7 +173,7 @@ export function transformerDecoder(
   params: TranslatorParams,
   batch: SourceBatch,
   opts: TransformerDecoderOptions,
-): StepDecoder<Encoded> {
+): StepDecoder<TransformerEncoded> {
   if (opts.jit !== undefined && typeof opts.jit !== "boolean") {
     throw new TypeError(
       `transformerDecoder: jit must be a boolean, got ${typeof opts.jit}`,

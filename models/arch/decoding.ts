@@ -205,4 +205,5 @@ export {
   decoderPrograms,
   transformerDecoder,
   type TransformerDecoderOptions,
+  type TransformerEncoded,
 } from "./_transformer_decoder.ts";
