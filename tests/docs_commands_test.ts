@@ -23,6 +23,7 @@
 //   - `deno task bench:peers …`: `--quick --workloads matmul-256 --no-write`
 //     (a full run takes about 12 minutes), and without `--columns`,
 //     `--columns heed:wasm,tfjs:wasm,jax-js:wasm-jit` (one per library);
+//   - `bench/attention_fused/run.ts`: `--quick --rounds=1 --no-write`;
 //   - `bench/attention.ts`: `--quick --specs=cosine`; `bench/wasm_matmul.ts`:
 //     `--quick`; `bench/train_jit.ts`: its training half on the Multi30k
 //     fixture (`--part=train --steps=2 --pairs=40 --rounds=1 --data=…`); `bench/charts/main.ts`: `--check` (compares, writes nothing);
@@ -625,6 +626,22 @@ const TREATMENTS: readonly Treatment[] = [
       assertOk(r, `${w.join(" ")} ${extra.join(" ")}`);
       assert(/jit \/ eager tokens\/s: [\d.]+×/.test(r.stdout), r.stdout);
       return `ran with ${extra.join(" ")} (the full comparison takes minutes)`;
+    },
+  },
+  {
+    match: (w) =>
+      w[0] === "deno" && w[1] === "run" &&
+      w.includes("bench/attention_fused/run.ts"),
+    run: async (_, w) => {
+      // the full comparison takes about 10 minutes of CPU: small sizes, one
+      // round, nothing written
+      const extra = ["--quick", "--rounds=1", "--no-write"];
+      const r = await deno([...w.slice(1), ...extra], 300);
+      assertOk(r, `${w.join(" ")} ${extra.join(" ")}`);
+      assert(/\| [\d.]+× \|/.test(r.stdout), r.stdout);
+      return `ran with ${
+        extra.join(" ")
+      } (the full run takes about 10 minutes)`;
     },
   },
   {
