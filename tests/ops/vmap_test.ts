@@ -150,6 +150,14 @@ const CASES: { [P in Primitive]: Case | "not bindable" } = {
       ),
   ),
   custom_lin: "not bindable", // only in linear programs (see the transforms tests)
+  // per example: q [2, 3] (Tq 2, d 3), k = v = y as [1, 3], a captured scale
+  flash_attention: {
+    args: [{ shape: [2, 3] }, { shape: [3] }],
+    f: (x, y) =>
+      h.flashAttention(x!, h.reshape(y!, [1, 3]), h.reshape(y!, [1, 3]), {
+        score: ([r]) => h.mul(r!, h.sum(x!)),
+      }),
+  },
 };
 
 /** One example of an operand. */

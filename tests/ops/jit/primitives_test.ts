@@ -92,6 +92,13 @@ const CASES: { [P in Primitive]: Case | "not staged" } = {
       }),
     ),
   custom_lin: "not staged", // only in linear programs, under linearize
+  // q, k = x as [1, 2, 3], v = 2x; the score scaled by a captured Σy
+  flash_attention: (x, y) => {
+    const q = h.reshape(x, [1, 2, 3]);
+    return h.flashAttention(q, q, h.mul(q, 2), {
+      score: ([r]) => h.mul(r!, h.sum(y)),
+    });
+  },
 };
 
 async function assertSame(a: Tensor, e: Tensor, what: string): Promise<void> {
