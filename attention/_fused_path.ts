@@ -82,6 +82,13 @@ export function prospect(
         `the ${backend.name} backend has no flash kernel (fused: true runs the reference one)`,
     };
   }
+  if (choice === "auto" && backend.name === "webgpu") {
+    return {
+      fused: false,
+      reason:
+        "the webgpu flash kernels are not chosen automatically: on llvmpipe they stop loops early past about 65535 iterations per invocation (fused: true runs them)",
+    };
+  }
   const why = choice === true ? "the spec says fused: true; " : "";
   return {
     fused: true,

@@ -299,10 +299,18 @@ async function runOnGpu(
 }
 
 /** Asserts that every mode of every kernel matches the reference. */
-async function check(b: WebGpuBackend, shapes: readonly Shape[], seed = 1) {
+async function check(
+  b: WebGpuBackend,
+  shapes: readonly Shape[],
+  seed = 1,
+  modes?: readonly FlashMode[],
+  tol = { rtol: 2e-4, atol: 2e-5 },
+) {
   const cases = shapes.flatMap((sh, n) => {
     const { kernel, captured } = build(sh, seed + n);
-    return casesOf(kernel, captured, seed * 7 + n).map((c) => ({ ...c, sh }));
+    return casesOf(kernel, captured, seed * 7 + n)
+      .filter((c) => !modes || modes.includes(c.params.mode))
+      .map((c) => ({ ...c, sh }));
   });
   const got = await runOnGpu(b, cases);
   for (let c = 0; c < cases.length; c++) {
@@ -314,7 +322,7 @@ async function check(b: WebGpuBackend, shapes: readonly Shape[], seed = 1) {
     await assertAllClose(
       Array.from(got[c]!),
       Array.from(want),
-      { rtol: 2e-4, atol: 2e-5 },
+      tol,
       `${params.mode} ${params.index} of ${JSON.stringify(sh)}`,
     );
   }
@@ -491,5 +499,60 @@ Deno.test({
       ),
       { numRuns: 4 },
     );
+  },
+});
+
+Deno.test({
+  name: "runFlash matches the reference along many keys or many queries",
+  ignore: !gpu,
+  async fn() {
+    // llvmpipe ends a loop once an invocation has run 65535 iterations of
+    // loops in all: the loops over d inside the loop over the keys (or
+    // queries) stop early past it, leaving most outputs 0. Loops over a
+    // small d are unrolled by the compiler (d = 16 here runs); past the
+    // budget runFlash refuses on a software adapter (d = 64 below).
+    const sh = { ...PLAIN, batch: [2], d: 16, dv: 16 };
+    const long = [{ ...sh, tq: 8, tk: 1100, slope: true, temperature: true }, {
+      ...sh,
+      tq: 300,
+      tk: 8,
+      causal: true,
+      bias: true,
+    }];
+    // Sums over 1100 keys or 300 queries: a looser tolerance.
+    const tol = { rtol: 1e-3, atol: 1e-4 };
+    await check(gpu!, long, 1, undefined, tol);
+    // grad_qkv (grad_q and grad_kv copied together).
+    const cases = long.map((s, n) => {
+      const { kernel, captured } = build(s, 5 + n);
+      const g = casesOf(kernel, captured, 6 + n).find((c) =>
+        c.params.mode === "grad_q"
+      )!;
+      return { ...g, params: { ...g.params, mode: "grad_qkv" as const } };
+    });
+    const got = await runOnGpu(gpu!, cases);
+    for (let c = 0; c < cases.length; c++) {
+      await assertAllClose(
+        Array.from(got[c]!),
+        Array.from(runFlashReference(cases[c]!.params, cases[c]!.inputs)),
+        tol,
+        `grad_qkv of ${JSON.stringify(long[c])}`,
+      );
+    }
+    if (!gpu!.info.isSoftware) return;
+    const { kernel } = build({ ...sh, tq: 8, tk: 1100, d: 64, dv: 64 }, 7);
+    const ops = [[2, 8, 64], [2, 1100, 64], [2, 1100, 64]].map((shape) => {
+      const aval = { shape, dtype: "float32" as const };
+      return {
+        handle: gpu!.upload(new Float32Array(sizeOf(shape)), aval),
+        aval,
+      };
+    });
+    assertThrows(
+      () => gpu!.runFlash({ kernel, mode: "forward", index: 0 }, ops),
+      RangeError,
+      "llvmpipe ends loops",
+    );
+    for (const o of ops) gpu!.free(o.handle);
   },
 });
