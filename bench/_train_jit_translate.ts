@@ -36,27 +36,11 @@ import { inverseSqrt } from "../models/train/schedules.ts";
 import { corpusBleu } from "../models/train/metrics.ts";
 import { prepare } from "../models/train/_translate_setup.ts";
 import { loadTranslator, translateTable } from "../models/inference.ts";
+import { cpuMs, peakRssMiB } from "./attention_fused/_proc.ts";
 
-/** Peak resident set of this process in MiB (Linux VmHWM; else the current RSS). */
-export function peakRssMiB(): number {
-  try {
-    const status = Deno.readTextFileSync("/proc/self/status");
-    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-    if (kb) return Number(kb) / 1024;
-  } catch { /* not Linux */ }
-  return Deno.memoryUsage().rss / 2 ** 20;
-}
-
-/** CPU seconds (user + system, every thread) this process has used (Linux; else 0). */
-export function cpuSeconds(): number {
-  try {
-    const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(
-      " ",
-    );
-    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in ticks of 10 ms
-  } catch {
-    return 0;
-  }
+/** CPU seconds (user + system, every thread) this process has used. */
+function cpuSeconds(): number {
+  return cpuMs() / 1000;
 }
 
 /** What one training mode measured. */
