@@ -6,7 +6,7 @@
  *
  *   deno run -A bench/spec_table.ts [--task=classify|translate] [--data=PATH]
  *     [--epochs=3] [--seeds=0,1,2] [--specs=a;b;c] [--out=bench/results/x.md]
- *     [--runs=runs/spec_table]
+ *     [--runs=runs/spec_table] [--train-args="--warmup 100"]
  *
  * Each run is `deno task train --attention <spec> --epochs <E> --seed <s>
  * --out <runs>/<task>/<spec>/<s>` (`<runs>` under `runs/`, where the task may
@@ -49,7 +49,11 @@ if (task !== "classify" && task !== "translate") {
 const epochs = Number(args.epochs ?? 3);
 const seeds = (args.seeds ?? "0,1,2").split(",").map(Number);
 const specs = args.specs ? args.specs.split(";") : DEFAULT_SPECS;
-const extra = args.data ? ["--data", args.data] : [];
+const extra = [
+  ...(args.data ? ["--data", args.data] : []),
+  // more options for every run, e.g. --train-args="--warmup 100"
+  ...(args["train-args"] ?? "").split(/\s+/).filter((a) => a !== ""),
+];
 const runs = args.runs ?? "runs/spec_table";
 if (!/^runs\/[^.]/.test(runs) || runs.includes("..")) {
   throw new TypeError(
@@ -149,7 +153,9 @@ for (const spec of specs) {
 }
 const caption =
   `${task === "classify" ? "banking77" : (args.data ?? "Tatoeba")}, ` +
-  `--epochs ${epochs}, seeds ${seeds.join(", ")} (mean ± half the range), ` +
+  `--epochs ${epochs}${
+    args["train-args"] ? ` ${args["train-args"]}` : ""
+  }, seeds ${seeds.join(", ")} (mean ± half the range), ` +
   `${
     new Date().toISOString().slice(0, 16)
   } UTC, ${Deno.build.os} ${Deno.build.arch}, ` +
