@@ -24,6 +24,11 @@ export interface Signature {
   readonly key: string;
   /** The tensor leaves of the non-static arguments, in order. */
   readonly tensors: readonly Tensor[];
+  /**
+   * The argument each of {@link tensors} comes from (-1 for the words of a
+   * PRNG key, which the signature made).
+   */
+  readonly argnums: readonly number[];
   /** Their shapes and dtypes. */
   readonly avals: readonly Aval[];
   /** The backend of the first tensor that has storage, if any. */
@@ -73,6 +78,15 @@ export function staticSet(
   op: string,
   nums: number | readonly number[] | undefined,
 ): ReadonlySet<number> {
+  return argnumSet(op, "staticArgnums", nums);
+}
+
+/** Checks an option of argument numbers (`name`) and returns it as a set. */
+export function argnumSet(
+  op: string,
+  name: string,
+  nums: number | readonly number[] | undefined,
+): ReadonlySet<number> {
   const list = nums === undefined
     ? []
     : typeof nums === "number"
@@ -80,13 +94,13 @@ export function staticSet(
     : nums;
   if (!Array.isArray(list)) {
     throw new TypeError(
-      `${op}: staticArgnums must be a number or an array of numbers, got ${typeof nums}`,
+      `${op}: ${name} must be a number or an array of numbers, got ${typeof nums}`,
     );
   }
   for (const n of list) {
     if (!Number.isInteger(n) || n < 0) {
       throw new RangeError(
-        `${op}: staticArgnums must hold non-negative integers, got ${n}`,
+        `${op}: ${name} must hold non-negative integers, got ${n}`,
       );
     }
   }
@@ -151,6 +165,7 @@ export function signatureOf(
   }
   const parts: string[] = [];
   const inputs: (Tensor | KeyLeaf)[] = [];
+  const argnums: number[] = [];
   const slots: { leaves: (Leaf | KeyLeaf)[]; def: TreeDef }[] = [];
   args.forEach((a, i) => {
     if (statics.has(i)) return void parts.push(`static ${staticKey(a)}`);
@@ -161,10 +176,12 @@ export function signatureOf(
         // A traced key (from an outer jit) is already a tensor and a path.
         const path = l.key.traced ? keyOperand(l.key).path : [];
         inputs.push(l);
+        argnums.push(-1);
         return `key[${pathKey(path)}]`;
       }
       if (!(l instanceof Tensor)) return staticKey(l);
       inputs.push(l);
+      argnums.push(i);
       return `${l.dtype}[${l.shape}]@${backendOf([l])?.name ?? "traced"}`;
     });
     parts.push(`${treeKey(def)} ${ls.join(" ")}`);
@@ -184,6 +201,7 @@ export function signatureOf(
     // The default backend holds the constants a trace creates, as eager ops.
     key: `${parts.join(" | ")} || ${defaultBackend()}`,
     tensors,
+    argnums,
     avals: tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
     backend,
     rebuild: (ins) => {

@@ -4,7 +4,8 @@
  * `runFused` where it has one; elsewhere (the CPU reference) a kernel's
  * equations run one by one, so results equal the eager ones there. Each
  * intermediate is freed right after its last use, so the backend's pool
- * reuses its memory within the call.
+ * reuses its memory within the call; so is each donated input that only
+ * the call holds (`jit`'s `donateArgnums`).
  *
  * @module
  */
@@ -25,8 +26,14 @@ export interface Executable {
   readonly plan: Plan;
   /** The backend it runs on. */
   readonly backend: Backend;
-  /** Runs the program on one tensor per input (on {@link backend}). */
-  run(inputs: readonly Tensor[]): Tensor[];
+  /**
+   * Runs the program on one tensor per input (on {@link backend}).
+   * `donated[i]` says that the caller gives input `i` up: it is freed
+   * right after its last use when no other input, constant or output
+   * holds the same tensor, else at the end of the call unless an output
+   * or a non-donated input is that tensor (then it stays alive).
+   */
+  run(inputs: readonly Tensor[], donated?: readonly boolean[]): Tensor[];
 }
 
 /** Whether `b` runs fused kernels itself. */
@@ -71,8 +78,21 @@ export function compileExecutable(p: Program, backend: Backend): Executable {
       if (!keep.has(v)) freeAfter[lastUse.get(v) ?? i]!.push(v);
     }
   });
-  const run = (inputs: readonly Tensor[]): Tensor[] => {
+  const returned = new Set(p.outputs);
+  const consts = new Set(p.constValues);
+  // inputLastUse[i]: the step after which input i can go (-1: none reads it).
+  const inputLastUse = p.inputs.map((v) => lastUse.get(v) ?? -1);
+  const run = (
+    inputs: readonly Tensor[],
+    donated: readonly boolean[] | undefined,
+  ): Tensor[] => {
     checkInputs(p, inputs);
+    const { early, late } = donations(
+      inputs,
+      donated,
+      (i) => returned.has(p.inputs[i]!) ? -1 : inputLastUse[i]!,
+      consts,
+    );
     const env = new Map<Var, Tensor>();
     p.inputs.forEach((v, i) => env.set(v, inputs[i]!));
     p.consts.forEach((v, i) => env.set(v, p.constValues[i]!));
@@ -95,14 +115,52 @@ export function compileExecutable(p: Program, backend: Backend): Executable {
         releaseNow(env.get(v)!);
         env.delete(v);
       }
+      const gone = early.get(i);
+      if (gone) releaseNow(...gone);
     });
-    return p.outputs.map(read);
+    const outs = p.outputs.map(read);
+    const kept = new Set(outs);
+    for (const t of late) if (!kept.has(t)) releaseNow(t);
+    return outs;
   };
   return Object.freeze({
     plan,
     backend,
-    run: (ins: readonly Tensor[]) => scope(() => run(ins)),
+    run: (ins: readonly Tensor[], donated?: readonly boolean[]) =>
+      scope(() => run(ins, donated)),
   });
+}
+
+/**
+ * Which donated inputs a call frees, and when: `early` by step (after
+ * their last use), `late` at the end (unless returned). A tensor goes
+ * early only when it fills one input slot, which a step reads
+ * (`lastUse(i) >= 0`: not returned as it is, not unused); a tensor that
+ * is also a constant of the program, or that any non-donated slot holds,
+ * is never freed.
+ */
+function donations(
+  inputs: readonly Tensor[],
+  donated: readonly boolean[] | undefined,
+  lastUse: (i: number) => number,
+  consts: ReadonlySet<Tensor>,
+): { early: Map<number, Tensor[]>; late: Tensor[] } {
+  const early = new Map<number, Tensor[]>();
+  const late: Tensor[] = [];
+  if (!donated?.some((d) => d)) return { early, late };
+  const slots = new Map<Tensor, number[]>();
+  inputs.forEach((t, i) => {
+    const s = slots.get(t);
+    if (s) s.push(i);
+    else slots.set(t, [i]);
+  });
+  for (const [t, is] of slots) {
+    if (consts.has(t) || !is.every((i) => donated[i])) continue;
+    const step = is.length === 1 ? lastUse(is[0]!) : -1;
+    if (step < 0) late.push(t);
+    else early.set(step, [...early.get(step) ?? [], t]);
+  }
+  return { early, late };
 }
 
 function checkInputs(p: Program, inputs: readonly Tensor[]): void {

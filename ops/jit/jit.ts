@@ -19,11 +19,24 @@ import { optimizeProgram } from "./passes/optimize.ts";
 import type { Plan } from "./plan.ts";
 import { printPlan } from "./print.ts";
 import type { Eqn, Program } from "./program.ts";
-import { type Signature, signatureOf, staticSet } from "./_signature.ts";
+import {
+  argnumSet,
+  type Signature,
+  signatureOf,
+  staticSet,
+} from "./_signature.ts";
 import { type Traced, traceFlat } from "./trace.ts";
 
 /** Options of {@link jit}. */
-export type JitOptions = StaticOptions;
+export interface JitOptions extends StaticOptions {
+  /**
+   * Arguments the caller gives up: at the top level, their tensors are
+   * freed during the call, each right after its last use, so the call's
+   * new tensors reuse their memory (state through a training step). Under
+   * a transform or inside another jit's trace, nothing is donated.
+   */
+  readonly donateArgnums?: number | readonly number[];
+}
 
 /** What a jitted function offers besides being called. */
 export interface JitInfo<F extends AnyFn> {
@@ -135,6 +148,30 @@ function executableFor(entry: Entry, backend: Backend): Executable {
  * assertEquals(f.cacheSize, 2);
  * ```
  *
+ * `donateArgnums` gives arguments up (as JAX's `donate_argnums`): at the
+ * top level each of their tensors is freed during the call right after
+ * its last use, so the state a training step replaces makes room for the
+ * new state; afterwards they read as freed. A donated tensor that the call
+ * returns, that a non-donated argument also holds, or that `f` closes
+ * over stays alive. Under a transform or inside another jit's trace
+ * nothing is donated.
+ *
+ * @example Donating the state a step replaces
+ * ```ts
+ * import { jit, mul, sub, tensor, type Tensor } from "@heed/heed";
+ * import { assert, assertEquals } from "@std/assert";
+ *
+ * const step = jit((p: Tensor, g: Tensor) => sub(p, mul(g, 0.5)), {
+ *   donateArgnums: [0],
+ * });
+ * const p = tensor([1, 2]);
+ * const g = tensor([2, 2]);
+ * const next = step(p, g);
+ * assertEquals(await next.array(), [0, 1]);
+ * assert(p.released); // given up: its memory held the call's values
+ * assert(!g.released);
+ * ```
+ *
  * @example Kernels per call
  * ```ts
  * import { jit, softmax, tensor } from "@heed/heed";
@@ -150,11 +187,19 @@ function executableFor(entry: Entry, backend: Backend): Executable {
  * ```
  */
 export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
-  checkOptions("jit", opts, ["staticArgnums"]);
+  checkOptions("jit", opts, ["staticArgnums", "donateArgnums"]);
   if (typeof f !== "function") {
     throw new TypeError(`jit: expected a function, got ${typeof f}`);
   }
   const statics = staticSet("jit", opts?.staticArgnums);
+  const donates = argnumSet("jit", "donateArgnums", opts?.donateArgnums);
+  for (const n of donates) {
+    if (statics.has(n)) {
+      throw new TypeError(
+        `jit: argument ${n} is in both staticArgnums and donateArgnums; a static argument is no tensor to donate`,
+      );
+    }
+  }
   const g = f as unknown as (...a: unknown[]) => unknown;
   const cache = new Map<string, Entry>();
 
@@ -191,14 +236,25 @@ export function jit<F extends AnyFn>(f: F, opts?: JitOptions): Jitted<F> {
     // cached program holds only their plain primitives. Inside another
     // jit's trace, the cached program is recorded into the outer one.
     if (nonStagingActive()) return g(...args);
+    for (const n of donates) {
+      if (n >= args.length) {
+        throw new RangeError(
+          `jit: donateArgnums ${n} is out of range for ${args.length} argument(s)`,
+        );
+      }
+    }
     const sig = signatureOf("jit", args, statics);
     const entry = entryFor(sig);
     const { traced, program } = entry;
     // At the top level the compiled plan runs (fused kernels); inside an
-    // outer jit's trace, the program's equations are recorded into it.
+    // outer jit's trace, the program's equations are recorded into it
+    // (and nothing is donated: the outer program still reads them).
     const outs: Tensor[] = transformsActive()
       ? evalProgram(program, sig.tensors, sig.backend)
-      : executableFor(entry, sig.backend ?? getBackend()).run(sig.tensors);
+      : executableFor(entry, sig.backend ?? getBackend()).run(
+        sig.tensors,
+        donates.size ? sig.argnums.map((n) => donates.has(n)) : undefined,
+      );
     let k = 0;
     return treeUnflatten(
       traced.outTree,
