@@ -27,7 +27,7 @@ import type { Fn, Local } from "./_asm.ts";
 import type { ImportName, Lanes } from "./_fused_ops.ts";
 import { BC, BR, btAt, Gen, tileAt, type TILES } from "./_flash_gen.ts";
 import { dotTile, scaleRow, transposeTile, weighTile } from "./_flash_tile.ts";
-import { expMadd, hmax, hsum, scalar } from "./_flash_math.ts";
+import { hmax, hsum, scalar } from "./_flash_math.ts";
 import { emitGrad, type Kit } from "./_flash_grad.ts";
 import { emitTangent } from "./_flash_tangent.ts";
 import * as M from "./_math.ts";
@@ -150,11 +150,14 @@ export function generateFlash(
     bytes();
     f.memoryFill();
   };
-  /** `exp(x − y)` of two v128 locals, pushed. */
+  /**
+   * `exp(x − y)` of two v128 locals, pushed; results below 2^-126 are 0,
+   * so no subnormal weight slows the tile products after it (a far
+   * ALiBi bias made the gradient kernel 2× slower).
+   */
   const expDiff = (x: Local, y: Local) => {
     const t = set(v128(), () => f.get(x).get(y).simd("f32x4.sub"));
-    if (g.fma) expMadd(f, t);
-    else M.expBody(f, t);
+    M.expVec(f, t, { madd: g.fma, flush: true });
   };
   /** Adds v128 `p` to the row sum: four lanes, or lane 0 of a single key. */
   const accumulate = (vs: Local, ss: Local, p: Local, lanes: Lanes) => {

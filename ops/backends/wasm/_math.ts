@@ -34,26 +34,64 @@ function horner(f: Fn, x: Local, cs: readonly number[]): void {
  * `pmin`/`pmax` keep NaN), and n is rounded by adding 1.5·2^23, whose low
  * mantissa bits are then n itself.
  */
-export const expBody: VecBody = (f, x) => {
+export const expBody: VecBody = (f, x) => expVec(f, x, {});
+
+/** How {@link expVec} computes: the plain form is {@link expBody}. */
+export interface ExpForm {
+  /** Fuses each multiply-add with `f32x4.relaxed_madd` (engine-dependent rounding). */
+  readonly madd?: boolean;
+  /**
+   * Results below 2^-126 (x < ln 2^-126) become 0: no subnormal reaches
+   * later arithmetic, where x86 runs it tens of times slower.
+   */
+  readonly flush?: boolean;
+}
+
+/** e^x of v128 local `x` as {@link expBody} computes it, in the form `form` asks. */
+export function expVec(f: Fn, x: Local, form: ExpForm): void {
   const r = f.local("v128"), n = f.local("v128"), p = f.local("v128");
   const ni = f.local("v128");
   const MAGIC = 12582912; // 1.5·2^23
+  /** Pushes a·b + c: one relaxed multiply-add, or a multiply then an add. */
+  const mulAdd = (a: () => void, b: () => void, c: () => void) => {
+    a();
+    b();
+    if (form.madd) {
+      c();
+      f.simd("f32x4.relaxed_madd");
+    } else {
+      f.simd("f32x4.mul");
+      c();
+      f.simd("f32x4.add");
+    }
+  };
+  const k = (v: number) => () => f.f32x4(v);
+  const get = (l: Local) => () => f.get(l);
   f.get(x).f32x4(-104).simd("f32x4.pmax").f32x4(89).simd("f32x4.pmin").set(r);
-  f.get(r).f32x4(Math.LOG2E).simd("f32x4.mul").f32x4(MAGIC)
-    .simd("f32x4.add").tee(n).i32x4(0x4b400000).simd("i32x4.sub").set(ni);
+  mulAdd(get(r), k(Math.LOG2E), k(MAGIC));
+  f.tee(n).i32x4(0x4b400000).simd("i32x4.sub").set(ni);
   f.get(n).f32x4(MAGIC).simd("f32x4.sub").set(n);
-  f.get(r).get(n).f32x4(0.693359375).simd("f32x4.mul").simd("f32x4.sub")
-    .get(n).f32x4(-2.12194440e-4).simd("f32x4.mul").simd("f32x4.sub").set(r);
-  horner(f, r, [
+  // r − n·ln2, ln2 in two parts (negated constants: the same roundings)
+  mulAdd(get(n), k(-0.693359375), get(r));
+  f.set(r);
+  mulAdd(get(n), k(2.12194440e-4), get(r));
+  f.set(r);
+  const cs = [
     1.9875691500e-4,
     1.3981999507e-3,
     8.3334519073e-3,
     4.1665795894e-2,
     1.6666665459e-1,
     5.0000001201e-1,
-  ]);
-  f.get(r).get(r).simd("f32x4.mul").simd("f32x4.mul").get(r)
-    .simd("f32x4.add").f32x4(1).simd("f32x4.add").set(p);
+  ];
+  f.f32x4(cs[0]!).set(p);
+  for (const c of cs.slice(1)) {
+    mulAdd(get(p), get(r), k(c));
+    f.set(p);
+  }
+  // r²·P(r) + r + 1
+  mulAdd(() => f.get(r).get(r).simd("f32x4.mul"), get(p), get(r));
+  f.f32x4(1).simd("f32x4.add").set(p);
   const pow2 = () =>
     f.i32x4(127).simd("i32x4.add").i32(23).simd("i32x4.shl")
       .simd("f32x4.mul");
@@ -61,7 +99,11 @@ export const expBody: VecBody = (f, x) => {
   pow2();
   f.get(ni).get(ni).i32(1).simd("i32x4.shr_s").simd("i32x4.sub");
   pow2();
-};
+  if (form.flush) {
+    // e^x < 2^-126 exactly when x < ln 2^-126 = −87.336544…
+    f.get(x).f32x4(-87.33654).simd("f32x4.lt").simd("v128.andnot");
+  }
+}
 
 /**
  * ln x. x = m·2^e with m in [√½, √2), ln(m) = t - t²/2 + t³·P(t) for

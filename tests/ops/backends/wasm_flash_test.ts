@@ -14,6 +14,7 @@ import {
   type FlashMode,
   flashOutput,
 } from "../../../ops/backends/flash.ts";
+import { runFlashReference } from "../../../ops/backends/flash_reference.ts";
 import type { Aval } from "../../../ops/dtype.ts";
 import { WasmBackend } from "../../../ops/backends/wasm/backend.ts";
 import { flashTileStats } from "../../../ops/backends/wasm/_flash.ts";
@@ -358,4 +359,30 @@ Deno.test("runFlash grad_qkv of fewer batch elements than threads splits its til
     assert(ThreadPool.workerClaims() > claims, "no worker took a unit");
   }
   two.close();
+});
+
+Deno.test("runFlash weights far below 2^-126 are exactly 0 (no subnormal reaches the tile products)", () => {
+  // s = r·t with t = 100: score gaps past 87, so some exact weights
+  // are subnormal (or 0) in float32; the kernel flushes them to 0, which
+  // keeps x86 off its slow subnormal path, and stays within tolerance.
+  const k = buildKernel({ ...BASE, batch: [2], extra: "temperature" });
+  const base = operandsOf(k, "weights", 21);
+  const t = 1 + k.queries + 1;
+  base[t] = Float32Array.of(100);
+  const tiny = (x: number) => x !== 0 && Math.abs(x) < 2 ** -126;
+  const weights = run(wasm, k, "weights", 0, base);
+  const want = referenceOf(k, "weights", 0, base);
+  assert(want.some(tiny), "the case must make subnormal weights");
+  assert(!weights.some(tiny), "a subnormal weight left the kernel");
+  assertClose(weights, want, "weights at t = 100");
+  const fwd = runFlashReference({ kernel: k, mode: "forward", index: 0 }, base);
+  const rand = Float32Array.from(fwd, (_, i) => Math.sin(i * 0.37));
+  for (const mode of ["grad_qkv", "forward"] as const) {
+    const ins = mode === "forward" ? base : [...base, fwd, rand];
+    assertClose(
+      run(wasm, k, mode, 0, ins),
+      referenceOf(k, mode, 0, ins),
+      `${mode} at t = 100`,
+    );
+  }
 });
