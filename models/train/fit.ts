@@ -7,7 +7,8 @@
  * per epoch (and at most once a second for a progress bar). The whole
  * step (loss, gradients, clipping, optimiser update) runs under `jit`:
  * traced once per batch shape, with the per-step key and the optimiser's
- * step counter traced inputs.
+ * step counter traced inputs; it donates the state it replaces, so the
+ * new state reuses the old one's memory.
  *
  * @module
  */
@@ -23,6 +24,7 @@ import {
   scope,
   Tensor,
   treeLeaves,
+  treeMap,
   valueAndGrad,
   zeros,
 } from "../../ops/mod.ts";
@@ -103,6 +105,13 @@ function traceable(x: unknown): unknown {
   return Object.fromEntries(
     Object.entries(x).map(([k, v]) => [k, traceable(v)]),
   );
+}
+
+/** Whether `a` holds a tensor that `b` holds too. */
+function sharesTensors(a: unknown, b: unknown): boolean {
+  if (a === null) return false;
+  const held = new Set(treeLeaves(b).filter((x) => x instanceof Tensor));
+  return treeLeaves(a).some((x) => x instanceof Tensor && held.has(x));
 }
 
 interface State<P, S> {
@@ -194,7 +203,12 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
     const avg = emaStep(a, next.params);
     return { params: next.params, opt: next.state, lossSum, avg };
   };
-  const jitWhole = opts.jit === false ? null : jit(wholeStep);
+  // The step gives up the state it replaces (params, optimiser state, loss
+  // sum, average): their memory holds the new state, so a step peaks at
+  // about one copy of the state, not two.
+  const jitWhole = opts.jit === false
+    ? null
+    : jit(wholeStep, { donateArgnums: [0, 1, 2, 3] });
   // An optimiser whose state holds numbers (a step counted on the host)
   // would key the cache on them and trace every step: its update runs
   // eagerly after the jitted gradients instead.
@@ -203,6 +217,11 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
     const hostState = treeLeaves(s.opt).some((x) => typeof x === "number");
     try {
       if (jitWhole && !hostState) {
+        // Right after a new best epoch, best is the live parameters (or
+        // average): a copy keeps it past the step that donates them.
+        const best = sharesTensors(s.best, [s.params, s.opt, s.avg])
+          ? treeMap((x) => add(x as Tensor, 0), s.best) as P
+          : s.best;
         const r = jitWhole(
           s.params,
           s.opt,
@@ -211,7 +230,7 @@ export async function fit<P, B, M extends object, S, Meta extends object>(
           traceable(b) as B,
           k,
         );
-        return { ...r, best: s.best };
+        return { ...r, best };
       }
       const { grads, lossSum } = jitGrads
         ? jitGrads(s.params, s.lossSum, traceable(b) as B, k)
