@@ -32,6 +32,17 @@ export function releaseTensor(t: Tensor): boolean {
   return releaseImpl(t);
 }
 
+/** Why a tensor's storage was freed, where the freer said (donation). */
+const freedBecause = new WeakMap<Tensor, string>();
+
+/**
+ * Records why `t` is about to be freed, for the error a later read raises
+ * (`jit` notes its donated inputs). Internal to heed.
+ */
+export function noteFreed(t: Tensor, why: string): void {
+  freedBecause.set(t, why);
+}
+
 /**
  * An immutable n-dimensional array on one backend. Ops never change a
  * tensor; they return new ones. Reading back is async.
@@ -101,7 +112,9 @@ export class Tensor implements Aval {
     this.backend;
     if (this.#released) {
       throw new TypeError(
-        `${this}: its storage was freed. Keep a tensor past a block by returning it from \`scope\`; in a loop, pass the state through \`carry\` and use only the state it returns; free values you read back with \`using\` or \`dispose\` only after their last use`,
+        `${this}: its storage was freed${
+          freedBecause.has(this) ? ` (${freedBecause.get(this)})` : ""
+        }. Keep a tensor past a block by returning it from \`scope\`; in a loop, pass the state through \`carry\` and use only the state it returns; free values you read back with \`using\` or \`dispose\` only after their last use`,
       );
     }
     return this.#handle;
