@@ -15,7 +15,7 @@ import type { Backend } from "../backend.ts";
 import { type FusedBackend, fusedOutputs } from "../backends/fused.ts";
 import { bind, scalar } from "../core.ts";
 import { releaseNow, scope, track } from "../memory.ts";
-import { Tensor } from "../tensor.ts";
+import { noteFreed, Tensor } from "../tensor.ts";
 import { fuseProgram } from "./passes/fuse.ts";
 import { type KernelStep, type Plan, stepInputs, stepOutputs } from "./plan.ts";
 import type { Atom, Program, Var } from "./program.ts";
@@ -116,11 +116,11 @@ export function compileExecutable(p: Program, backend: Backend): Executable {
         env.delete(v);
       }
       const gone = early.get(i);
-      if (gone) releaseNow(...gone);
+      if (gone) giveUp(gone);
     });
     const outs = p.outputs.map(read);
     const kept = new Set(outs);
-    for (const t of late) if (!kept.has(t)) releaseNow(t);
+    giveUp(late.filter((t) => !kept.has(t)));
     return outs;
   };
   return Object.freeze({
@@ -129,6 +129,14 @@ export function compileExecutable(p: Program, backend: Backend): Executable {
     run: (ins: readonly Tensor[], donated?: readonly boolean[]) =>
       scope(() => run(ins, donated)),
   });
+}
+
+/** Frees donated inputs, so that a later read says they were donated. */
+function giveUp(ts: readonly Tensor[]): void {
+  for (const t of ts) {
+    noteFreed(t, "it was donated to a jitted call (donateArgnums)");
+    releaseNow(t);
+  }
 }
 
 /**
