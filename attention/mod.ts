@@ -122,6 +122,7 @@ export {
   type HeadDims,
   type MultiHead,
   multiHead,
+  type KeysValues,
   type MultiHeadCallOptions,
   type MultiHeadOptions,
   type MultiHeadParams,

@@ -90,10 +90,23 @@ export interface MultiHeadParams<P> {
   readonly spec: P;
 }
 
+/** Projected keys and values, `[..., H, Tk, dHead]` each: a key/value cache. */
+export interface KeysValues {
+  /** `[..., H, Tk, dHead]` */
+  readonly keys: Tensor;
+  /** `[..., H, Tk, dHead]` */
+  readonly values: Tensor;
+}
+
 /** Per-call options of a multi-head layer. */
 export interface MultiHeadCallOptions extends AttentionOptions {
   /** Keys and values come from here (cross-attention), `[..., Tk, dModel]`; default x. */
   readonly context?: Tensor;
+  /**
+   * Keys and values already projected ({@link MultiHead.project}), e.g. a
+   * decoder's cache of earlier positions; instead of `context`.
+   */
+  readonly keysValues?: KeysValues;
 }
 
 /** What a multi-head layer returns: a gated module also gives its gate. */
@@ -106,12 +119,34 @@ export interface MultiHeadResult extends AttentionResult {
 export interface MultiHead<P> {
   /** Fresh parameters from a PRNG key. */
   init(key: Key): MultiHeadParams<P>;
+  /**
+   * The keys and values of `src [..., Tk, dModel]`, split into heads: what
+   * `apply` attends to, kept for later calls (`keysValues`).
+   */
+  project(params: MultiHeadParams<P>, src: Tensor): KeysValues;
   /** `x [..., Tq, dModel] -> { output [..., Tq, dModel], weights [..., H, Tq, Tk] }`. */
   apply(
     params: MultiHeadParams<P>,
     x: Tensor,
     opts?: MultiHeadCallOptions,
   ): MultiHeadResult;
+}
+
+function checkKeysValues(kv: KeysValues, context: Tensor | undefined): void {
+  if (context !== undefined) {
+    throw new TypeError(
+      "multiHead: give opts.context or opts.keysValues, not both",
+    );
+  }
+  const ok = (t: unknown): t is Tensor => t instanceof Tensor && t.ndim >= 3;
+  if (
+    typeof kv !== "object" || kv === null || !ok(kv.keys) || !ok(kv.values) ||
+    kv.keys.shape.slice(0, -1).join() !== kv.values.shape.slice(0, -1).join()
+  ) {
+    throw new TypeError(
+      "multiHead: opts.keysValues must be { keys, values } of shape [..., H, Tk, dHead] (from project)",
+    );
+  }
 }
 
 /**
@@ -133,6 +168,22 @@ export interface MultiHead<P> {
  * assertEquals(weights.shape, [3, 2, 5, 5]);
  * const g = grad((p: typeof params) => sum(mha.apply(p, x).output))(params);
  * assertEquals(g.wq.shape, [8, 8]);
+ * ```
+ *
+ * @example A key/value cache: project the keys and values once, attend often
+ * ```ts
+ * import { multiHead } from "@heed/heed/attention";
+ * import { key, normal } from "@heed/heed/ops";
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
+ *
+ * const mha = multiHead("scaled-dot", { heads: 2, dModel: 8 });
+ * const params = mha.init(key(0));
+ * const memory = normal(key(1), [1, 6, 8]), x = normal(key(2), [1, 1, 8]);
+ * const cache = mha.project(params, memory);
+ * assertEquals(cache.keys.shape, [1, 2, 6, 4]); // [B, H, Tk, dHead]
+ * const a = await mha.apply(params, x, { context: memory }).output.data();
+ * const b = await mha.apply(params, x, { keysValues: cache }).output.data();
+ * a.forEach((v, i) => assertAlmostEquals(v, b[i]!, 1e-6));
  * ```
  */
 export function multiHead<P = null>(
@@ -192,7 +243,20 @@ export function multiHead<P = null>(
     return reshape(y, [...lead, t, width]);
   };
 
+  const project = (params: MultiHeadParams<P>, src: Tensor): KeysValues => {
+    if (lastDim("multiHead", src, "src") !== dModel) {
+      throw new TypeError(
+        `multiHead: keys and values come from [..., Tk, ${dModel}], got [${src.shape}]`,
+      );
+    }
+    return {
+      keys: splitHeads(add(matmul(src, params.wk), params.bk)),
+      values: splitHeads(add(matmul(src, params.wv), params.bv)),
+    };
+  };
+
   return {
+    project,
     init(k: Key): MultiHeadParams<P> {
       const [kq, kk, kv, ko, ks] = split(k, 5) as [Key, Key, Key, Key, Key];
       const w = (kx: Key, fanIn: number, fanOut: number) =>
@@ -211,13 +275,17 @@ export function multiHead<P = null>(
       };
     },
     apply(params, x, call = {}) {
-      checkOptions("multiHead", call, [...CALL_OPTIONS, "context"]);
+      checkOptions("multiHead", call, [
+        ...CALL_OPTIONS,
+        "context",
+        "keysValues",
+      ]);
       if (lastDim("multiHead", x, "x") !== dModel) {
         throw new TypeError(
           `multiHead: x [${x.shape}] must have dModel = ${dModel} features`,
         );
       }
-      const { context, ...opts } = call;
+      const { context, keysValues, ...opts } = call;
       if (
         context !== undefined &&
         (!(context instanceof Tensor) ||
@@ -229,10 +297,10 @@ export function multiHead<P = null>(
           }`,
         );
       }
-      const src = context ?? x;
+      if (keysValues !== undefined) checkKeysValues(keysValues, context);
       const q = splitHeads(add(matmul(x, params.wq), params.bq));
-      const k = splitHeads(add(matmul(src, params.wk), params.bk));
-      const v = splitHeads(add(matmul(src, params.wv), params.bv));
+      const { keys: k, values: v } = keysValues ??
+        project(params, context ?? x);
       const built = build(params.spec);
       const fn = typeof built === "function" ? built : attention(built);
       const r: MultiHeadResult = fn(q, k, v, opts);

@@ -1,17 +1,17 @@
 /**
  * The Transformer translator as a {@link StepDecoder}: the encoder and each
- * decoder step under `jit`, over bucketed shapes.
+ * decoder step (one token against key/value caches, `_translator_step.ts`)
+ * under `jit`, over bucketed shapes.
  *
  * @module
  */
 
+import type { KeysValues } from "../../attention/mod.ts";
 import {
   dispose,
   jit,
   type Jitted,
-  logSoftmax,
   pad,
-  reshape,
   scope,
   slice,
   take,
@@ -20,7 +20,13 @@ import {
 } from "../../ops/mod.ts";
 import { PAD_ID } from "../../data/vocab.ts";
 import {
-  decode,
+  cachedStep,
+  releaseSelf,
+  reorderCache,
+  startCache,
+  type StepCache,
+} from "./_translator_step.ts";
+import {
   encode,
   type SourceBatch,
   type TranslatorConfig,
@@ -31,8 +37,7 @@ import {
 import type { StepDecoder } from "./decoding.ts";
 
 /**
- * Under jit, source lengths and decoder prefixes are padded (masked) up to
- * a multiple of this, and sentences per batch up to a power of two below
+ * Under jit, source lengths are padded (masked) up to a multiple of this, and sentences per batch up to a power of two below
  * it or a multiple of it above: few shapes, few compiled programs.
  */
 export const DECODE_BUCKET = 8;
@@ -52,45 +57,38 @@ function rowBucket(n: number): number {
     : Math.ceil(n / DECODE_BUCKET) * DECODE_BUCKET;
 }
 
-/** The Transformer's decoding state: encoder memory and source mask, one row per hypothesis. */
-export type TransformerEncoded = {
-  readonly memory: Tensor;
-  readonly srcMask: Tensor;
-};
+/**
+ * The Transformer's decoding state, one row per hypothesis: every decoder
+ * block's key/value caches (self-attention over the tokens so far,
+ * cross-attention over the source) and the masks.
+ */
+export type TransformerEncoded = StepCache;
 
-/** Encodes `[B, S]` sources and picks row `rows[r]` for each hypothesis `r`. */
+/** Encodes `[B, S]` sources, picks row `rows[r]` for each hypothesis `r` and starts its cache. */
 type EncodeFn = (
   p: TranslatorParams,
   src: Tensor,
   srcMask: Tensor,
   rows: Tensor,
-) => TransformerEncoded;
+) => StepCache;
 
-/** Next-token log-probabilities `[R, V]` read at prefix position `last` (`int32[1]`). */
+/** Next-token log-probabilities `[R, V]` of tokens `ids [R]` at position `pos` (`int32[1]`), and the new caches. */
 type StepFn = (
   p: TranslatorParams,
-  s: TransformerEncoded,
-  tgtIn: Tensor,
-  tgtMask: Tensor,
-  last: Tensor,
-) => Tensor;
+  s: StepCache,
+  ids: Tensor,
+  pos: Tensor,
+) => { readonly logp: Tensor; readonly self: readonly KeysValues[] };
 
 function encodeRows(config: TranslatorConfig): EncodeFn {
-  return (p, src, srcMask, rows) => ({
-    memory: take(encode(p, { src, srcMask }, { config }), rows, 0), // [R, S, D]
-    srcMask: take(srcMask, rows, 0), // [R, S]
-  });
+  return (p, src, srcMask, rows) => {
+    const memory = take(encode(p, { src, srcMask }, { config }), rows, 0); // [R, S, D]
+    return startCache(p, memory, take(srcMask, rows, 0), { config });
+  };
 }
 
 function nextLogp(config: TranslatorConfig): StepFn {
-  return (p, s, tgtIn, tgtMask, last) => {
-    // The whole prefix is decoded (no key/value cache); causal attention
-    // makes the row at `last` independent of the padding after it, and
-    // only that row goes through the output layer.
-    const d = decode(p, { ...s, tgtIn, tgtMask, last }, { config }); // [R, 1, V]
-    const [r, , v] = d.logits.shape as [number, number, number];
-    return logSoftmax(reshape(d.logits, [r, v])); // [R, V]
-  };
+  return (p, s, ids, pos) => cachedStep(p, s, ids, pos, { config });
 }
 
 interface Compiled {
@@ -162,12 +160,15 @@ export interface TransformerDecoderOptions extends TranslatorOptions {
 
 /**
  * The Transformer translator as a {@link StepDecoder} for `batch`: its
- * state is the encoder memory, repeated once per beam. Under jit (the
- * default) sentences, source length and prefix length are padded to
- * {@link DECODE_BUCKET} buckets, so one program serves many batches; the
- * programs are kept per configuration object ({@link decoderPrograms}).
- * Padding is masked, so the log-probabilities are eager's up to float
- * rounding.
+ * state is every decoder block's key/value caches, one row per beam (the
+ * source's, projected once, and the self-attention's of the tokens so
+ * far, which beam search reorders), so a step runs one token per row.
+ * Under jit (the default) sentences and source length are padded to
+ * {@link DECODE_BUCKET} buckets and the self-attention cache has the
+ * model's `maxLen` slots, so one program serves many batches and every
+ * step; the programs are kept per configuration object
+ * ({@link decoderPrograms}). Padding is masked, so the log-probabilities
+ * are eager's up to float rounding.
  */
 export function transformerDecoder(
   params: TranslatorParams,
@@ -207,33 +208,40 @@ export function transformerDecoder(
       using srcMask = pad(batch.srcMask, widths, 0); // [B, S']
       return traced(c, c.encode, encodeFn, params, src, srcMask, rows);
     },
-    // A row's prefix is all the Transformer needs; its memory is the same
-    // for every row of a sentence.
-    reorder: (st) => st,
+    // Row r of the new state continues row from[r] of the old: its
+    // self-attention caches move (a sentence's rows share the rest).
+    reorder: (st, from) => {
+      const r = st.srcMask.shape[0]!;
+      using rows = tensor(
+        Int32Array.from(
+          { length: r },
+          (_, i) => i < from.length ? from[i]! : i,
+        ),
+      );
+      return scope(() => reorderCache(st, rows));
+    },
     step: (st, prefixes) => {
-      const rows = prefixes.length, t = prefixes[0]!.length;
-      const r = st.memory.shape[0]!, tp = c ? lengthBucket(t, maxLen) : t;
-      // [R, T'] ids and mask; padded rows read <bos> alone.
-      const ids = new Int32Array(r * tp).fill(PAD_ID);
-      const mask = new Uint8Array(r * tp);
-      for (let i = 0; i < r; i++) {
-        const p = prefixes[i] ?? prefixes[0]!.slice(0, 1);
-        ids.set(p, i * tp);
-        mask.fill(1, i * tp, i * tp + p.length);
-      }
-      using tgtIn = tensor(ids, { shape: [r, tp] });
-      using tgtMask = tensor(mask, { shape: [r, tp], dtype: "bool" });
-      using last = tensor(Int32Array.of(t - 1));
-      const args = [params, st, tgtIn, tgtMask, last] as const;
-      const logp = c
+      const rows = prefixes.length, t = prefixes[0]!.length - 1;
+      const r = st.srcMask.shape[0]!;
+      // The last token of each row's prefix (padded rows repeat row 0's).
+      using ids = tensor(
+        Int32Array.from(
+          { length: r },
+          (_, i) => (prefixes[i] ?? prefixes[0]!)[t]!,
+        ),
+      );
+      using pos = tensor(Int32Array.of(t));
+      const args = [params, st, ids, pos] as const;
+      const out = c
         ? traced(c, c.step, stepFn, ...args)
         : scope(() => stepFn(...args));
-      if (r === rows) return { logp, state: st };
-      const out = slice(logp, [0, 0], [rows, logp.shape[1]!]); // [rows, V]
-      dispose(logp);
-      return { logp: out, state: st };
+      const state = { ...st, self: out.self };
+      if (r === rows) return { logp: out.logp, state };
+      const logp = slice(out.logp, [0, 0], [rows, out.logp.shape[1]!]); // [rows, V]
+      dispose(out.logp);
+      return { logp, state };
     },
-    release: () => {},
+    release: (st) => releaseSelf(st),
     close: (st) => dispose(st),
   };
 }

@@ -12,6 +12,7 @@
 import {
   type AttentionResult,
   type ModuleContext,
+  type MultiHead,
   multiHead,
   type MultiHeadParams,
 } from "../../attention/mod.ts";
@@ -168,7 +169,12 @@ export interface TranslatorParams {
   readonly decNorm: LayerNormParams;
 }
 
-function layers(c: FullTranslatorConfig) {
+/** The translator's three multi-head layers (internal: the decoder's cached step uses them). */
+export function translatorLayers(c: FullTranslatorConfig): {
+  readonly encSelf: MultiHead<unknown>;
+  readonly decSelf: MultiHead<unknown>;
+  readonly cross: MultiHead<unknown>;
+} {
   const m = resolveAttention(c.attention);
   const opts = (masks: typeof MASKS.encoder, role: ModuleContext["role"]) => ({
     heads: c.heads,
@@ -188,7 +194,7 @@ export function initTranslator(
   config: TranslatorConfig,
 ): TranslatorParams {
   const c = translatorConfig(config);
-  const l = layers(c);
+  const l = translatorLayers(c);
   const k = split(key, 4 + c.encLayers + c.decLayers);
   return {
     srcEmbed: initEmbedding(k[0]!, c.srcVocab, c.dModel),
@@ -264,7 +270,7 @@ export function encodeWithWeights(
   opts: TranslatorOptions,
 ): { readonly memory: Tensor; readonly weights: readonly Tensor[] } {
   const c = translatorConfig(opts.config);
-  const l = layers(c);
+  const l = translatorLayers(c);
   const keyMask = boolMask(input.srcMask);
   const drop = dropoutKeys(opts, 2 * c.encLayers + 1, c.dropout);
   let x = tokens(params.srcEmbed, params.srcPos, input.src, c.dModel);
@@ -324,7 +330,7 @@ export function decode(
   opts: TranslatorOptions,
 ): DecodeOutput {
   const c = translatorConfig(opts.config);
-  const l = layers(c);
+  const l = translatorLayers(c);
   const srcKeys = boolMask(input.srcMask);
   const tgtKeys = boolMask(input.tgtMask);
   const drop = dropoutKeys(opts, 3 * c.decLayers + 1, c.dropout);

@@ -1,7 +1,8 @@
 // The Transformer's decoding under jit: the encoder and each decoder step
-// run as compiled programs over bucketed shapes (sentences, source length
-// and prefix length padded and masked), give eager's tokens for greedy and
-// beam search, and keep one program per bucket, whatever the lengths.
+// (one token against key/value caches) run as compiled programs over
+// bucketed shapes (sentences and source length padded and masked), give
+// eager's tokens for greedy and beam search, and keep one program per
+// bucket, whatever the lengths.
 
 import {
   assert,
@@ -68,7 +69,7 @@ async function both(
   const run = (jit: boolean) =>
     beamSearch(transformerDecoder(params, batch, { config, jit }), {
       beam,
-      maxLen: 9, // prefixes of 1..9 tokens: two prefix buckets (8, 16)
+      maxLen: 9, // prefixes of 1..9 tokens
     });
   const eager = await run(false), jitted = await run(true);
   return { eager: eager.map((t) => [...t]), jitted: jitted.map((t) => [...t]) };
@@ -111,9 +112,10 @@ Deno.test(
       counts.push(decoderPrograms(config));
     }
     const programs = counts.at(-1)!;
-    // encoder: 2 row buckets × 3 source buckets; step: × 2 prefix buckets
-    // (unpadded, each of the 19 lengths would trace its own programs)
-    assert(programs <= 6 + 12, `${programs} programs`);
+    // encoder: 2 row buckets × 3 source buckets; step: the same (its cache
+    // has a fixed capacity and the position is a tensor, so prefix lengths
+    // compile nothing; unpadded, each of the 19 lengths would trace its own)
+    assert(programs <= 6 + 6, `${programs} programs`);
     assert(programs >= 6, `${programs} programs`);
     // the count grows only where a length crosses into a new bucket
     assert(new Set(counts).size <= 6, counts.join(" "));
