@@ -77,7 +77,7 @@ Deno.test("jit() rejects unknown options and bad staticArgnums", () => {
   assertThrows(
     () => jit(f, { staticArgnum: [0] } as never),
     TypeError,
-    'jit: unknown option "staticArgnum" (known: staticArgnums)',
+    'jit: unknown option "staticArgnum" (known: staticArgnums, donateArgnums)',
   );
   assertThrows(
     () => jit(f, { staticArgnums: [-1] }),
