@@ -13,6 +13,7 @@ import {
   planTranslator,
   type TranslatorTrainOptions,
 } from "../train/translate.ts";
+import type { Average } from "../train/fit_types.ts";
 import type { TrainingPlan } from "../train/plan.ts";
 import type { TrainArgs } from "./args.ts";
 import type { classifyData } from "./_data.ts";
@@ -85,6 +86,18 @@ function classifierExtras(plan: TrainingPlan): string {
       : "");
 }
 
+/** What the run evaluates and saves: its last weights or an average. */
+function averageLine(a: Average | null, resumed: boolean): string {
+  if (a === null) {
+    return resumed
+      ? "the run's choice (the last weights, or the average it keeps)"
+      : "the last weights (no averaging)";
+  }
+  return a.kind === "ema"
+    ? `an exponential moving average of the weights, decay ${a.decay}`
+    : `the mean of the weights at the end of every epoch from epoch ${a.start}`;
+}
+
 /**
  * `train --dry-run`: plans the run (data, tokenizers, model, a resumed
  * checkpoint, all checked) and prints it; trains and writes nothing.
@@ -140,8 +153,21 @@ export async function dryRun(
         plan.epochs * plan.stepsPerEpoch
       } steps)${
         args.maxMinutes === null ? "" : ` or ${args.maxMinutes} minutes`
-      }, early stop on validation`,
+      }, ${
+        translate
+          ? "early stop on validation"
+          : `early stop after ${args.patience} epochs without a better validation accuracy`
+      }`,
     ],
+    ...(translate ? [] : [[
+      "pretrain",
+      args.pretrain === 0
+        ? "none"
+        : plan.resumeEpoch === null
+        ? `${args.pretrain} epochs of masked-token pretraining on the training texts first`
+        : "none (a resumed run does not pretrain again)",
+    ] as [string, string]]),
+    ["weights", averageLine(args.average, plan.resumeEpoch !== null)],
     [
       "schedule",
       `peak lr ${args.lr}, warm-up ${plan.warmup} steps, then ${

@@ -173,3 +173,72 @@ Deno.test("--warmup is recorded in run.json and the checkpoint, kept on --resume
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train --dry-run shows --patience, --pretrain and --average, and that a resumed run does not pretrain again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_dry_" });
+  try {
+    const csv = await tinyCsv(dir);
+    const out = `${dir}/run`;
+    const args = ["--data", csv, "--batch-size", "4", "--out", out, ...CPU];
+    const plan = async (more: string[]) => {
+      const [code, log] = await quiet(() => train([...args, ...more]));
+      assertEquals(code, 0, log);
+      return log;
+    };
+    let log = await plan(["--dry-run"]);
+    assertStringIncludes(planned(log, "budget"), "after 4 epochs without");
+    assertEquals(planned(log, "pretrain"), "none");
+    assertEquals(planned(log, "weights"), "the last weights (no averaging)");
+    log = await plan([
+      "--dry-run",
+      "--patience",
+      "2",
+      "--pretrain",
+      "3",
+      "--average",
+      "swa:2",
+    ]);
+    assertStringIncludes(planned(log, "budget"), "after 2 epochs without");
+    assertStringIncludes(planned(log, "pretrain"), "3 epochs of masked-token");
+    assertStringIncludes(planned(log, "weights"), "from epoch 2");
+    await plan(["--epochs", "1", "--average", "ema:0.9"]);
+    log = await plan([
+      "--dry-run",
+      "--resume",
+      "--epochs",
+      "2",
+      "--pretrain",
+      "1",
+    ]);
+    assertStringIncludes(planned(log, "pretrain"), "does not pretrain again");
+    assertStringIncludes(planned(log, "weights"), "the run's choice");
+    log = await plan([
+      "--dry-run",
+      "--resume",
+      "--epochs",
+      "2",
+      "--average",
+      "ema:0.9",
+    ]);
+    assertStringIncludes(planned(log, "weights"), "decay 0.9");
+    // translation has no patience flag: its early stop is its own
+    const m30k = await tinyMulti30k(`${dir}`);
+    const [tcode, tlog] = await quiet(() =>
+      train([
+        "--task",
+        "translate",
+        "--data",
+        m30k,
+        "--out",
+        `${dir}/t`,
+        "--dry-run",
+        ...CPU,
+      ])
+    );
+    assertEquals(tcode, 0, tlog);
+    assertStringIncludes(planned(tlog, "budget"), "early stop on validation");
+    assert(!/^\s+pretrain\s/m.test(tlog), tlog);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
