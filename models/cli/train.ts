@@ -182,8 +182,18 @@ async function classify(
       `attention ${args.attention}, backend ${info().default}`,
   );
   const t0 = performance.now();
+  let pre = t0;
   const result = await trainClassifier({
     ...classifyOptions(args, data, run.attention, run.checkpoint),
+    onPretrainEpoch: (epoch: number, loss: number) => {
+      const now = performance.now();
+      console.log(
+        `pretrain epoch ${epoch}/${args.pretrain}: masked-token loss ${
+          loss.toFixed(4)
+        } (${((now - pre) / 1000).toFixed(1)} s)`,
+      );
+      pre = now;
+    },
     onStep: run.onStep,
     onStart: (p) => run.start(p),
     onEpoch: (m: EpochMetrics) =>

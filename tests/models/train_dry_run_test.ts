@@ -174,7 +174,7 @@ Deno.test("--warmup is recorded in run.json and the checkpoint, kept on --resume
   }
 });
 
-Deno.test("train --dry-run shows --patience, --pretrain and --average, and that a resumed run does not pretrain again", async () => {
+Deno.test("train --dry-run shows --patience, --pretrain and --average; train prints pretraining epochs, and a resumed run does not pretrain again", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heed_dry_" });
   try {
     const csv = await tinyCsv(dir);
@@ -201,7 +201,15 @@ Deno.test("train --dry-run shows --patience, --pretrain and --average, and that 
     assertStringIncludes(planned(log, "budget"), "after 2 epochs without");
     assertStringIncludes(planned(log, "pretrain"), "3 epochs of masked-token");
     assertStringIncludes(planned(log, "weights"), "from epoch 2");
-    await plan(["--epochs", "1", "--average", "ema:0.9"]);
+    log = await plan([
+      "--epochs",
+      "1",
+      "--pretrain",
+      "1",
+      "--average",
+      "ema:0.9",
+    ]);
+    assertStringIncludes(log, "pretrain epoch 1/1: masked-token loss");
     log = await plan([
       "--dry-run",
       "--resume",
@@ -221,6 +229,9 @@ Deno.test("train --dry-run shows --patience, --pretrain and --average, and that 
       "ema:0.9",
     ]);
     assertStringIncludes(planned(log, "weights"), "decay 0.9");
+    log = await plan(["--resume", "--epochs", "2", "--pretrain", "1"]);
+    assert(!log.includes("pretrain epoch"), log);
+    assertStringIncludes(log, "epoch 2:");
     // translation has no patience flag: its early stop is its own
     const m30k = await tinyMulti30k(`${dir}`);
     const [tcode, tlog] = await quiet(() =>
