@@ -23,9 +23,13 @@
  * @module
  */
 
-import type { DType } from "../dtype.ts";
-import type { ElementwisePrimitive, Params } from "../primitives.ts";
-import type { Operand } from "./contract.ts";
+import { type DType, stridesOf } from "../dtype.ts";
+import type {
+  DotGeneralParams,
+  ElementwisePrimitive,
+  Params,
+} from "../primitives.ts";
+import type { Backend, Operand } from "./contract.ts";
 
 /** Reads element `i` of a kernel input through its strides. */
 export interface FusedLoad {
@@ -147,8 +151,43 @@ export interface FusedReduce {
   readonly epilogue?: readonly FusedEpilogue[];
 }
 
+/**
+ * A float32 `dot_general` with an elementwise epilogue (a matmul whose
+ * bias, activation or residual add is applied before its output is
+ * stored): the product of inputs `lhs` and `rhs` (shapes `lhsShape` and
+ * `rhsShape`, float32) under `dims`, of shape `shape`, is `reduced` node 0
+ * of an elementwise expression over `shape`; each output is a node of
+ * it, as in {@link FusedElementwise}. A backend may compute the product
+ * block by block and apply the expression to each block while it is in
+ * cache, or store the product and run {@link dotEpilogue} over it
+ * ({@link runDotSplit}).
+ */
+export interface FusedDot {
+  /** Tells kernel kinds apart. */
+  readonly kind: "dot";
+  /** The input index of the left operand. */
+  readonly lhs: number;
+  /** The input index of the right operand. */
+  readonly rhs: number;
+  /** The left operand's shape. */
+  readonly lhsShape: readonly number[];
+  /** The right operand's shape. */
+  readonly rhsShape: readonly number[];
+  /** The `dot_general` params. */
+  readonly dims: DotGeneralParams;
+  /** The product's shape, which is also every output's shape. */
+  readonly shape: readonly number[];
+  /** The epilogue, in SSA order; `reduced` nodes (index 0) read the product. */
+  readonly nodes: readonly FusedNode[];
+  /** The node written to each output. */
+  readonly outputs: readonly number[];
+}
+
 /** A kernel the fusion pass made. */
-export type FusedKernel = FusedElementwise | FusedReduce;
+export type FusedKernel = FusedElementwise | FusedReduce | FusedDot;
+
+/** A kernel that is one expression over one iteration (code generators' input). */
+export type FusedLoopKernel = FusedElementwise | FusedReduce;
 
 /** The optional part of the backend contract that runs fused kernels. */
 export interface FusedBackend {
@@ -181,7 +220,7 @@ export function fusedKey(kernel: FusedKernel): string {
 export function fusedOutputs(
   kernel: FusedKernel,
 ): { shape: number[]; dtype: DType }[] {
-  if (kernel.kind === "elementwise") {
+  if (kernel.kind !== "reduce") {
     return kernel.outputs.map((n) => ({
       shape: [...kernel.shape],
       dtype: kernel.nodes[n]!.dtype,
@@ -204,4 +243,68 @@ export function fusedOutputs(
 /** A reduce kernel's reductions, in order: its own, then `more`. */
 export function reductionsOf(kernel: FusedReduce): FusedReduction[] {
   return [{ op: kernel.op, value: kernel.value }, ...(kernel.more ?? [])];
+}
+
+/** Epilogue kernels by dot kernel, so reruns reuse one object (backends cache by object). */
+const EPILOGUES = new WeakMap<FusedDot, FusedElementwise>();
+
+/**
+ * The epilogue of `kernel` as an elementwise kernel that reads the product
+ * as input `inputs` (one past the dot kernel's `inputs` inputs), contiguous.
+ */
+export function dotEpilogue(
+  kernel: FusedDot,
+  inputs: number,
+): FusedElementwise {
+  const have = EPILOGUES.get(kernel);
+  if (have) return have;
+  const strides = stridesOf(kernel.shape).map((s, d) =>
+    kernel.shape[d] === 1 ? 0 : s
+  );
+  const nodes = kernel.nodes.map((n): FusedNode => {
+    if (n.kind !== "reduced") return n;
+    if (n.index !== 0) {
+      throw new RangeError(
+        `fused dot kernel: a reduced node reads product ${n.index}; there is one (0)`,
+      );
+    }
+    return { kind: "load", input: inputs, offset: 0, strides, dtype: n.dtype };
+  });
+  const made: FusedElementwise = {
+    kind: "elementwise",
+    shape: kernel.shape,
+    nodes,
+    outputs: kernel.outputs,
+  };
+  EPILOGUES.set(kernel, made);
+  return made;
+}
+
+/**
+ * Runs a dot kernel as two: the backend's `dot_general` into a temporary,
+ * then its fused epilogue over it (for backends without a dot kernel of
+ * their own).
+ */
+export function runDotSplit<H>(
+  b: Pick<Backend, "run" | "free"> & {
+    runFused(k: FusedKernel, ins: readonly Operand[]): H[];
+  },
+  kernel: FusedDot,
+  inputs: readonly Operand[],
+): H[] {
+  const aval = { shape: [...kernel.shape], dtype: "float32" as const };
+  const product = b.run(
+    "dot_general",
+    [inputs[kernel.lhs]!, inputs[kernel.rhs]!],
+    kernel.dims,
+    aval,
+  );
+  try {
+    return b.runFused(dotEpilogue(kernel, inputs.length), [
+      ...inputs,
+      { handle: product, aval },
+    ]);
+  } finally {
+    b.free(product);
+  }
 }

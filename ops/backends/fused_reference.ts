@@ -11,6 +11,7 @@ import { type DType, type HostArray, sizeOf, stridesOf } from "../dtype.ts";
 import { runPlainKernel } from "./_cpu_kernels.ts";
 import type { CpuOperand } from "./_cpu_common.ts";
 import {
+  dotEpilogue,
   type FusedKernel,
   type FusedNode,
   type FusedReduce,
@@ -107,6 +108,26 @@ export function runFusedReference(
       );
     });
     return kernel.outputs.map((n) => vals[n]!);
+  }
+  if (kernel.kind === "dot") {
+    const operand = (i: number, shape: readonly number[]): CpuOperand => {
+      const h = inputs[i];
+      if (!h) throw new RangeError(`fused kernel: no input ${i}`);
+      return { handle: h, aval: { shape, dtype: "float32" } };
+    };
+    const product = runPlainKernel(
+      "dot_general",
+      [
+        operand(kernel.lhs, kernel.lhsShape),
+        operand(kernel.rhs, kernel.rhsShape),
+      ],
+      kernel.dims,
+      { shape: kernel.shape, dtype: "float32" },
+    );
+    return runFusedReference(dotEpilogue(kernel, inputs.length), [
+      ...inputs,
+      product,
+    ]);
   }
   return runReduce(kernel, inputs);
 }

@@ -132,10 +132,14 @@ function eqnText(e: Eqn): string {
   return params.length ? `${e.prim}[${params.join(" ")}]` : e.prim;
 }
 
-/** `fused[...]` or `fused_reduce_sum[...]`: the kernel's shape and ops. */
+/** `fused[...]`, `fused_reduce_sum[...]` or `fused_dot[...]`: the kernel's shape and ops. */
 function kernelText(k: FusedKernel): string {
   const ops = k.nodes.flatMap((n) => n.kind === "op" ? [n.prim] : []);
   const body = `${ops.length} ops: ${ops.join(" ")}`.trimEnd();
+  if (k.kind === "dot") {
+    const d = k.dims;
+    return `fused_dot[[${k.lhsShape}]·[${k.rhsShape}] contract=[${d.lhsContract}]/[${d.rhsContract}] batch=[${d.lhsBatch}]/[${d.rhsBatch}] to [${k.shape}] ${body}]`;
+  }
   return k.kind === "elementwise"
     ? `fused[[${k.shape.join(",")}] ${body}]`
     : `fused_reduce_${reductionsOf(k).map((r) => r.op).join("_")}[axes=[${
@@ -147,7 +151,9 @@ function kernelText(k: FusedKernel): string {
  * Prints a plan as a program whose lines are its steps: plain equations as
  * in {@link printProgram}, fused kernels as `fused[...]` (elementwise) or
  * `fused_reduce_<op>[...]` (`<op>_<op>` for several reductions in one
- * kernel) with their iteration shape and ops, reading
+ * kernel) with their iteration shape and ops, or `fused_dot[...]` (a
+ * matmul with its operands' shapes, contracted and batch axes, and its
+ * epilogue's ops) reading
  * their input variables; the first line counts the steps (the kernels one
  * call dispatches).
  *

@@ -20,7 +20,7 @@
 import { type Aval, type DType, type HostArray, sizeOf } from "../../dtype.ts";
 import { INT32_RANGE } from "../_cpu_math.ts";
 import {
-  type FusedKernel,
+  type FusedLoopKernel,
   fusedOutputs,
   type FusedReduce,
   reductionsOf,
@@ -90,7 +90,7 @@ interface Prepared {
 }
 
 /** Checks the kernel's own structure (the nodes are checked by codegen). */
-function checkAxes(kernel: FusedKernel): void {
+function checkAxes(kernel: FusedLoopKernel): void {
   if (kernel.kind !== "reduce") return;
   const rank = kernel.shape.length, axes = kernel.axes;
   if (
@@ -141,7 +141,7 @@ export class FusedRunner {
   readonly #threads: number;
   readonly #instances = new Map<string, Instance>();
   /** Per kernel object (kernels are immutable data), so reruns skip the key. */
-  readonly #prepared = new WeakMap<FusedKernel, Prepared>();
+  readonly #prepared = new WeakMap<FusedLoopKernel, Prepared>();
 
   /** A runner on `arena` that splits large kernels over `threads`. */
   constructor(arena: Arena, threads = 1) {
@@ -151,7 +151,7 @@ export class FusedRunner {
       arena.memory.buffer instanceof SharedArrayBuffer;
   }
 
-  #instance(kernel: FusedKernel): Instance {
+  #instance(kernel: FusedLoopKernel): Instance {
     const key = `${this.#shared ? "s" : "u"}${kernelKey(kernel)}`;
     const hit = this.#instances.get(key);
     const evict = (old: Instance) => old.pool?.close();
@@ -176,7 +176,7 @@ export class FusedRunner {
     for (const i of this.#instances.values()) i.pool?.close();
   }
 
-  #prepare(kernel: FusedKernel): Prepared {
+  #prepare(kernel: FusedLoopKernel): Prepared {
     let p = this.#prepared.get(kernel);
     if (p) return p;
     checkAxes(kernel);
@@ -197,7 +197,7 @@ export class FusedRunner {
   }
 
   /** Runs `kernel`, returning one new block per output. */
-  run(kernel: FusedKernel, inputs: readonly FusedInput[]): Block[] {
+  run(kernel: FusedLoopKernel, inputs: readonly FusedInput[]): Block[] {
     const p = this.#prepare(kernel);
     checkInputs(p, inputs);
     const a = this.#arena, inst = p.inst;

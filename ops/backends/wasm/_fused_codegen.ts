@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { FusedKernel } from "../fused.ts";
+import type { FusedLoopKernel } from "../fused.ts";
 import { Fn } from "./_asm.ts";
 import { type Emit, emitOp, type Lanes } from "./_fused_ops.ts";
 import { checkStages, liveNodes } from "./_fused_check.ts";
@@ -38,7 +38,7 @@ export interface Generated {
 }
 
 /** Generates the function of `kernel` following `plan`. */
-export function generate(kernel: FusedKernel, plan: Plan): Generated {
+export function generate(kernel: FusedLoopKernel, plan: Plan): Generated {
   const nodes = kernel.nodes;
   const live = liveNodes(nodes, outputNodes(kernel));
   const stages = kernel.kind === "reduce" ? checkStages(kernel) : [];

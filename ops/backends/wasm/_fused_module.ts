@@ -10,7 +10,7 @@
  */
 
 import { erf, powFloat, powInt } from "../_cpu_math.ts";
-import type { FusedKernel } from "../fused.ts";
+import type { FusedLoopKernel } from "../fused.ts";
 import { type Fn, uleb } from "./_asm.ts";
 import { generate, type Generated } from "./_fused_codegen.ts";
 import { type Plan, planKernel } from "./_fused_plan.ts";
@@ -118,7 +118,7 @@ export function fusedCompileStats(): { modules: number; ms: number } {
  * JSON cannot print are spelled out: `fusedKey` prints NaN, ±∞ as `null`
  * and -0 as `0`, so literals NaN and ∞ would share a compiled kernel.
  */
-export function kernelKey(kernel: FusedKernel): string {
+export function kernelKey(kernel: FusedLoopKernel): string {
   return JSON.stringify(
     kernel,
     (_k, v) =>
@@ -148,7 +148,7 @@ export function touch<V>(
 
 /** The compiled module of `kernel` (cached under `key`) for a memory kind. */
 export function compile(
-  kernel: FusedKernel,
+  kernel: FusedLoopKernel,
   key: string,
   shared: boolean,
 ): Compiled {

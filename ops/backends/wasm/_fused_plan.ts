@@ -24,8 +24,8 @@
 
 import { type DType, sizeOf } from "../../dtype.ts";
 import {
-  type FusedKernel,
   type FusedLoad,
+  type FusedLoopKernel,
   type FusedReduce,
   reductionsOf,
 } from "../fused.ts";
@@ -94,19 +94,19 @@ function denseStrides(shape: readonly number[], skip: ReadonlySet<number>) {
 }
 
 /** The loads of a kernel by node index. */
-export function loadsOf(kernel: FusedKernel): [number, FusedLoad][] {
+export function loadsOf(kernel: FusedLoopKernel): [number, FusedLoad][] {
   const out: [number, FusedLoad][] = [];
   kernel.nodes.forEach((n, i) => n.kind === "load" && out.push([i, n]));
   return out;
 }
 
 /** How many inputs the kernel reads (one more than the largest index). */
-export function inputCount(kernel: FusedKernel): number {
+export function inputCount(kernel: FusedLoopKernel): number {
   return loadsOf(kernel).reduce((m, [, l]) => Math.max(m, l.input + 1), 0);
 }
 
 /** The node written to each output: a reduce kernel's values, then its epilogue's. */
-export function outputNodes(kernel: FusedKernel): number[] {
+export function outputNodes(kernel: FusedLoopKernel): number[] {
   return kernel.kind === "elementwise" ? [...kernel.outputs] : [
     ...reductionsOf(kernel).map((r) => r.value),
     ...(kernel.epilogue ?? []).map((e) => e.node),
@@ -136,7 +136,7 @@ function simplify(axes: readonly Axis[]): Axis[] {
  * The plan of `kernel`, whose every axis has a positive extent (the caller
  * handles empty kernels without code).
  */
-export function planKernel(kernel: FusedKernel): Plan {
+export function planKernel(kernel: FusedLoopKernel): Plan {
   const shape = kernel.shape, rank = shape.length;
   const reducedAxes = new Set(kernel.kind === "reduce" ? kernel.axes : []);
   const outNodes = outputNodes(kernel);
@@ -226,7 +226,7 @@ export function planKernel(kernel: FusedKernel): Plan {
  * empty (nothing is read).
  */
 export function loadRanges(
-  kernel: FusedKernel,
+  kernel: FusedLoopKernel,
 ): Map<number, [number, number]> | null {
   if (sizeOf(kernel.shape) === 0) return null;
   const ranges = new Map<number, [number, number]>();

@@ -16,8 +16,8 @@
 import { type Aval, sizeOf } from "../../dtype.ts";
 import {
   type FusedElementwise,
-  type FusedKernel,
   type FusedLoad,
+  type FusedLoopKernel,
   fusedOutputs,
   type FusedReduce,
   reductionsOf,
@@ -82,7 +82,7 @@ export interface Bindings {
   readonly packed: readonly number[];
 }
 
-function bindingsOf(kernel: FusedKernel, maxStorage: number): Bindings {
+function bindingsOf(kernel: FusedLoopKernel, maxStorage: number): Bindings {
   const roots = kernel.kind === "elementwise" ? kernel.outputs : [
     ...reductionsOf(kernel).map((r) => r.value),
     ...(kernel.epilogue ?? []).map((e) => e.node),
@@ -149,7 +149,7 @@ ${writes.join("\n")}
 }
 
 /** The full WGSL of `kernel` bound as `b`. */
-export function fusedSource(kernel: FusedKernel, b: Bindings): string {
+export function fusedSource(kernel: FusedLoopKernel, b: Bindings): string {
   const n = b.direct.length + (b.packed.length ? 1 : 0);
   const body = kernel.kind === "elementwise"
     ? elementwiseSource(kernel, wordReader(b))
@@ -162,11 +162,14 @@ export function fusedSource(kernel: FusedKernel, b: Bindings): string {
 }
 
 /** The WGSL of `kernel` on a device with `maxStorage` storage buffers per shader. */
-export function fusedWgsl(kernel: FusedKernel, maxStorage = 8): string {
+export function fusedWgsl(kernel: FusedLoopKernel, maxStorage = 8): string {
   return fusedSource(kernel, bindingsOf(kernel, maxStorage));
 }
 
-function checkKernel(kernel: FusedKernel, inputs: readonly FusedIn[]): void {
+function checkKernel(
+  kernel: FusedLoopKernel,
+  inputs: readonly FusedIn[],
+): void {
   const rank = kernel.shape.length;
   kernel.nodes.forEach((node, n) => {
     if (node.kind === "load") {
@@ -221,14 +224,14 @@ interface Plan {
   readonly second: FusedReduce | null;
 }
 
-const plans = new WeakMap<FusedKernel, Plan>();
+const plans = new WeakMap<FusedLoopKernel, Plan>();
 
 /**
  * `fusedKey` with NaN, ±∞ and -0 spelled out: its JSON writes the first
  * three as null and -0 as 0, so kernels whose literals differ only there
  * would share a pipeline.
  */
-function exactKey(kernel: FusedKernel): string {
+function exactKey(kernel: FusedLoopKernel): string {
   return JSON.stringify(
     kernel,
     (_k, v) =>
@@ -238,7 +241,7 @@ function exactKey(kernel: FusedKernel): string {
   );
 }
 
-function planOf(kernel: FusedKernel, maxStorage: number): Plan {
+function planOf(kernel: FusedLoopKernel, maxStorage: number): Plan {
   let p = plans.get(kernel);
   if (p?.maxStorage === maxStorage) return p;
   const bindings = bindingsOf(kernel, maxStorage);
@@ -269,7 +272,7 @@ function planOf(kernel: FusedKernel, maxStorage: number): Plan {
  */
 export function runFusedKernel(
   ctx: FusedContext,
-  kernel: FusedKernel,
+  kernel: FusedLoopKernel,
   inputs: readonly FusedIn[],
 ): GpuBuffer[] {
   const inOne = kernel.kind === "reduce" && staged(kernel);

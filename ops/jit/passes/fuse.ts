@@ -23,9 +23,14 @@
  * - Transposes feeding a `dot_general` are folded into its dimension
  *   numbers first (`dot_layout.ts`).
  *
- * Matmul epilogues (bias, activation, residual add in the `dot_general`
- * kernel) are not fused yet: a `dot_general` is a plain equation, and its
- * epilogue a kernel of its own.
+ * - Matmul epilogues (`_epilogue.ts`): a float32 `dot_general` whose
+ *   product one elementwise kernel alone reads, element for element (bias
+ *   add through a broadcast, activation, residual add, scale, cast), joins
+ *   that kernel as a dot kernel (`FusedDot`): one step, with the bias and
+ *   residual among its inputs. A product that is an output, or that
+ *   anything else reads (a reduction, a transpose, a second kernel), stays
+ *   a plain equation, stored once. Where kernels run equation by equation
+ *   (`maxCopies` 1) this is off by default: it saves no dispatch there.
  *
  * @module
  */
@@ -55,6 +60,7 @@ import type { Analysis } from "./_analysis.ts";
 export type { Analysis } from "./_analysis.ts";
 import { mergeReductions } from "./_families.ts";
 import { foldDotTransposes } from "./dot_layout.ts";
+import { fuseEpilogues } from "./_epilogue.ts";
 
 /** How many kernels may each compute a copied group. */
 export const MAX_COPIES = 2;
@@ -107,6 +113,14 @@ export interface FuseOptions {
    * once (for backends that run a kernel's equations one by one).
    */
   readonly maxCopies?: number;
+  /**
+   * Whether a float32 `dot_general` joins the elementwise kernel that alone
+   * reads its product as a dot kernel (default: unless `maxCopies` is 1,
+   * where kernels run equation by equation: there it would save no
+   * dispatch, and would keep the matmul's operands and product alive
+   * through the whole step).
+   */
+  readonly epilogues?: boolean;
 }
 
 /** A kernel that reads a group's value, and through which map. */
@@ -143,7 +157,7 @@ function canonical(map: AxisMap, shape: readonly number[]): AxisMap {
  * ```
  */
 export function fuseProgram(program: Program, opts?: FuseOptions): Plan {
-  checkOptions("fuseProgram", opts, ["maxCopies"]);
+  checkOptions("fuseProgram", opts, ["maxCopies", "epilogues"]);
   const p = foldDotTransposes(program);
   const maxCopies = opts?.maxCopies ?? MAX_COPIES;
   if (!Number.isInteger(maxCopies) || maxCopies < 1) {
@@ -292,9 +306,12 @@ export function fuseProgram(program: Program, opts?: FuseOptions): Plan {
     }
   });
   const merged = mergeReductions(analysis, steps, outputs, index);
+  const last = opts?.epilogues ?? maxCopies > 1
+    ? fuseEpilogues(merged, outputs, index)
+    : merged;
   return Object.freeze({
     program: p,
-    steps: Object.freeze(orderSteps(p, merged)),
+    steps: Object.freeze(orderSteps(p, last)),
   });
 }
 
