@@ -38,7 +38,7 @@ import {
 } from "../../dtype.ts";
 import type { Params, Primitive } from "../../primitives.ts";
 import { CpuBackend } from "../cpu.ts";
-import type { FusedBackend, FusedKernel } from "../fused.ts";
+import { type FusedBackend, type FusedKernel, runDotSplit } from "../fused.ts";
 import type { FlashBackend, FlashParams } from "../flash.ts";
 import { Arena, Block } from "./_arena.ts";
 import { Fn, ModuleBuilder } from "./_asm.ts";
@@ -342,6 +342,7 @@ export class WasmBackend implements Backend, FusedBackend, FlashBackend {
    * compiled on first use and cached by its key; large ones on the threads.
    */
   runFused(kernel: FusedKernel, inputs: readonly Operand[]): Block[] {
+    if (kernel.kind === "dot") return runDotSplit(this, kernel, inputs);
     const ins = inputs.map((x) => ({
       ptr: this.#block("runFused", x.handle).ptr,
       aval: x.aval,

@@ -35,7 +35,7 @@ import {
   sharesStorage,
 } from "../contract.ts";
 import type { Params, Primitive } from "../../primitives.ts";
-import type { FusedBackend, FusedKernel } from "../fused.ts";
+import { type FusedBackend, type FusedKernel, runDotSplit } from "../fused.ts";
 import type { FlashBackend, FlashParams } from "../flash.ts";
 import {
   type AdapterInfo,
@@ -280,6 +280,7 @@ export class WebGpuBackend implements Backend, FusedBackend, FlashBackend {
 
   /** Runs a fused kernel as one WGSL shader with its whole expression inlined (`_fused.ts`). */
   runFused(kernel: FusedKernel, inputs: readonly Operand[]): GpuBuffer[] {
+    if (kernel.kind === "dot") return runDotSplit(this, kernel, inputs);
     this.#keeper.check("runFused");
     const ins = inputs.map((x) => {
       const b = x.handle as GpuBuffer;
