@@ -109,9 +109,17 @@ export interface BlockSpec {
   readonly kAt: (x: string) => string;
 }
 
-/** `for x in [0, n) { stmt }` with `x` as the loop variable. */
+/**
+ * `stmt` for each `x` in [0, n), written out one after another with `x` a
+ * constant: no loop, so llvmpipe's loop budget (see `_flash.ts`) counts
+ * only the loop over keys or queries, and every register index is constant.
+ */
 export function each(n: number, stmt: string, indent = "      "): string {
-  return `${indent}for (var x = 0u; x < ${n}u; x++) { ${stmt} }`;
+  return Array.from(
+    { length: n },
+    (_, x) => `${indent}{ let x = ${x}u; ${stmt} }`,
+  )
+    .join("\n");
 }
 
 /** The WGSL body of a blocked kernel (`e.rows` rows per block). */

@@ -159,9 +159,11 @@ export function elementCode(
       return d === undefined ? [] : [d];
     })),
   ].map((k) =>
-    `${indent}var r${k} = 0.0;\n${indent}for (var e = 0u; e < ${e.kernel.d}u; e++) { r${k} += ${
-      qAt(k, "e")
-    } * ${kAt("e")}; }`
+    `${indent}var r${k} = 0.0;\n` +
+    Array.from(
+      { length: e.kernel.d },
+      (_, x) => `${indent}r${k} += ${qAt(k, `${x}u`)} * ${kAt(`${x}u`)};`,
+    ).join("\n")
   );
   return {
     maskLets: lets(e, mask.filter(inLoop), indent),
