@@ -109,6 +109,22 @@ Deno.test("a donated tensor returned as it is stays alive as the output", async 
   assertEquals(await neg!.array(), [-5]);
 });
 
+testEachBackend(
+  "a result that shares a donated tensor's storage (a reshape) stays readable",
+  async () => {
+    const f = jit((p: Tensor) => [h.reshape(p, [2, 2]), h.mul(p, 2)], {
+      donateArgnums: 0,
+    });
+    const p = h.tensor([1, 2, 3, 4]);
+    const [r, d] = f(p);
+    assert(p.released);
+    h.dispose(d); // the pool may hand the freed memory out again
+    const other = h.add(h.tensor([9, 9, 9, 9]), 1);
+    assertEquals(await r!.array(), [[1, 2], [3, 4]]);
+    assertEquals(await other.array(), [10, 10, 10, 10]);
+  },
+);
+
 Deno.test("a donated tensor that the function closes over (a constant) stays alive", async () => {
   const w = h.tensor([1, 2]);
   const f = jit((p: Tensor) => h.add(p, w), { donateArgnums: 0 });
