@@ -1,7 +1,9 @@
 // Matmul epilogues: a float32 `dot_general` whose product only one
-// elementwise kernel reads, element for element, joins that kernel as a dot
-// kernel (`FusedDot`): the product is computed and the kernel's expression
-// applied to it before anything is stored. Private to ops/jit/passes/.
+// elementwise kernel reads, element for element (or through the transpose
+// that swapping the operands gives, as SGD reads a weight gradient), joins
+// that kernel as a dot kernel (`FusedDot`): the product is computed and the
+// kernel's expression applied to it before anything is stored. Private to
+// ops/jit/passes/.
 
 import { stridesOf } from "../../dtype.ts";
 import type {
@@ -13,18 +15,57 @@ import type { DotGeneralParams } from "../../primitives.ts";
 import { type KernelStep, type Step, stepInputs } from "../plan.ts";
 import type { Eqn, Var } from "../program.ts";
 
-/** Whether every load of input `j` reads the kernel's own index, contiguously. */
-function readsInPlace(k: FusedElementwise, j: number): boolean {
-  const contiguous = stridesOf(k.shape);
+/** Whether every load of input `j` reads the kernel's index with `strides`. */
+function readsAs(
+  k: FusedElementwise,
+  j: number,
+  strides: readonly number[],
+): boolean {
   return k.nodes.every((n) =>
     n.kind !== "load" || n.input !== j ||
     (n.offset === 0 &&
-      n.strides.every((s, d) => k.shape[d] === 1 || s === contiguous[d]))
+      n.strides.every((s, d) => k.shape[d] === 1 || s === strides[d]))
   );
 }
 
+interface Dot {
+  readonly e: Eqn;
+  readonly x: Var;
+  readonly y: Var;
+  readonly d: Var;
+}
+
+/**
+ * How kernel `k` reads product `d` as input `j`: in place ("same"), as
+ * the product of the swapped operands ("swap": `[batch, rhs free, lhs
+ * free]`, so `(x·y)ᵀ = yᵀ·xᵀ` is computed as it is read), or neither.
+ */
+function readOf(
+  k: FusedElementwise,
+  j: number,
+  dot: Dot,
+): "same" | "swap" | null {
+  const shape = dot.d.aval.shape, st = stridesOf(shape);
+  if (`${k.shape}` === `${shape}` && readsAs(k, j, st)) return "same";
+  const p = dot.e.params as DotGeneralParams;
+  const nb = p.lhsBatch.length;
+  const nm = dot.x.aval.shape.length - nb - p.lhsContract.length;
+  const free = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => from + i);
+  const perm = [
+    ...free(0, nb),
+    ...free(nb + nm, shape.length - nb - nm),
+    ...free(nb, nm),
+  ];
+  const swapped = perm.map((a) => shape[a]!);
+  return `${k.shape}` === `${swapped}` &&
+      readsAs(k, j, perm.map((a) => st[a]!))
+    ? "swap"
+    : null;
+}
+
 /** The product `e` defines, if it is a float32 dot of two variables. */
-function dotOf(s: Step): { e: Eqn; x: Var; y: Var; d: Var } | null {
+function dotOf(s: Step): Dot | null {
   if (s.kind !== "eqn" || s.eqn.prim !== "dot_general") return null;
   const e = s.eqn;
   const [x, y] = e.inputs;
@@ -63,15 +104,17 @@ export function fuseEpilogues(
     if (r.kind !== "kernel" || r.kernel.kind !== "elementwise") return;
     const k = r.kernel;
     const j = r.inputs.indexOf(dot.d);
-    if (`${k.shape}` !== `${dot.d.aval.shape}` || !readsInPlace(k, j)) return;
-    out[rs[0]!] = merged(dot, r, k, j, index);
+    const read = readOf(k, j, dot);
+    if (read === null) return;
+    out[rs[0]!] = merged(dot, read === "swap", r, k, j, index);
     out[i] = null;
   });
   return out.filter((s): s is Step => s !== null);
 }
 
 function merged(
-  dot: { e: Eqn; x: Var; y: Var; d: Var },
+  dot: Dot,
+  swap: boolean,
   r: KernelStep,
   k: FusedElementwise,
   j: number,
@@ -82,7 +125,17 @@ function merged(
     const i = inputs.indexOf(v);
     return i >= 0 ? i : inputs.push(v) - 1;
   };
-  const lhs = at(dot.x), rhs = at(dot.y);
+  const [x, y] = swap ? [dot.y, dot.x] : [dot.x, dot.y];
+  const p = dot.e.params as DotGeneralParams;
+  const dims: DotGeneralParams = swap
+    ? {
+      lhsContract: p.rhsContract,
+      rhsContract: p.lhsContract,
+      lhsBatch: p.rhsBatch,
+      rhsBatch: p.lhsBatch,
+    }
+    : p;
+  const lhs = at(x), rhs = at(y);
   const nodes = k.nodes.map((n): FusedNode =>
     n.kind !== "load"
       ? n
@@ -95,9 +148,9 @@ function merged(
     kind: "dot",
     lhs,
     rhs,
-    lhsShape: [...dot.x.aval.shape],
-    rhsShape: [...dot.y.aval.shape],
-    dims: dot.e.params as DotGeneralParams,
+    lhsShape: [...x.aval.shape],
+    rhsShape: [...y.aval.shape],
+    dims,
     shape: k.shape,
     nodes,
     outputs: k.outputs,

@@ -182,10 +182,49 @@ Deno.test("a matmul's product read by two kernels stays a plain equation", () =>
   );
 });
 
-Deno.test("a matmul read through a transpose or broadcast is not fused", () => {
+Deno.test("a matmul read through its transpose swaps its operands", () => {
   const t = (x: Tensor, w: Tensor) => h.exp(h.transpose(h.matmul(x, w)));
-  assertEquals(dots(planOf(t, x(), randomTensor([5, 6], 2))).length, 0);
+  const [k, ...more] = dots(planOf(t, x(), w()));
+  assertEquals(more.length, 0);
+  // (x·w)ᵀ = wᵀ·xᵀ: w [5,4] then x [6,5], contracting w's 0 and x's 1.
+  assertEquals([k!.lhsShape, k!.rhsShape, k!.shape], [[5, 4], [6, 5], [4, 6]]);
+  assertEquals([k!.dims.lhsContract, k!.dims.rhsContract], [[0], [1]]);
+  // Batched: the free axes swap, the batch axis stays first.
+  const bt = (x: Tensor, w: Tensor) =>
+    h.tanh(h.transpose(h.matmul(x, w), [0, 2, 1]));
+  const xb = randomTensor([2, 3, 5], 1), wb = randomTensor([2, 5, 4], 2);
+  assertEquals(dots(planOf(bt, xb, wb)).length, 1);
 });
+
+Deno.test("a matmul read under a broadcast or another permutation is not fused", () => {
+  // [6, 1] read across 4 columns: each product element read 4 times.
+  const bc = (x: Tensor, w: Tensor) =>
+    h.exp(h.broadcastTo(h.matmul(x, w), [6, 4]));
+  assertEquals(dots(planOf(bc, x(), randomTensor([5, 1], 2))).length, 0);
+  // The batch axis moved: no operand order computes it.
+  const bt = (x: Tensor, w: Tensor) =>
+    h.tanh(h.transpose(h.matmul(x, w), [1, 0, 2]));
+  const xb = randomTensor([2, 3, 5], 1), wb = randomTensor([2, 5, 4], 2);
+  assertEquals(dots(planOf(bt, xb, wb)).length, 0);
+});
+
+testEachBackend(
+  "jit of transposed matmul products with epilogues equals eager",
+  async () => {
+    // An SGD update of a weight stored [K, N] from its gradient dot(g, x)
+    // contracted over the batch, which comes out [N, K].
+    const sgd = (w: Tensor, g: Tensor, x: Tensor) =>
+      h.sub(w, h.mul(h.transpose(h.matmul(h.transpose(g), x)), 0.1));
+    const args = [randomTensor([5, 4], 1), randomTensor([6, 4], 2), x()];
+    assertEquals(dots(planOf(sgd, ...args)).length, 1);
+    await agrees(sgd, ...args);
+    await agrees(
+      (x: Tensor, w: Tensor) => h.tanh(h.transpose(h.matmul(x, w), [0, 2, 1])),
+      randomTensor([2, 3, 5], 3),
+      randomTensor([2, 5, 4], 4),
+    );
+  },
+);
 
 Deno.test("integer matmuls are left alone", async () => {
   const xi = h.tensor([[1, 2], [3, 4]], { dtype: "int32" });
