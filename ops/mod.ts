@@ -216,6 +216,7 @@ export { printPlan, printProgram } from "./jit/print.ts";
 export type { EqnStep, KernelStep, Plan, Step } from "./jit/plan.ts";
 export { type FuseOptions, fuseProgram } from "./jit/passes/fuse.ts";
 export type {
+  FusedDot,
   FusedElementwise,
   FusedEpilogue,
   FusedKernel,
