@@ -110,6 +110,7 @@ export {
   foldIn,
   type FoldOptions,
   full,
+  type FusedDot,
   type FusedElementwise,
   type FusedEpilogue,
   type FusedKernel,
