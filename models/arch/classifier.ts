@@ -39,6 +39,19 @@ import {
 } from "../../ops/mod.ts";
 import { MASKS } from "./attention_specs.ts";
 import { initSubwords, ngramTable, withSubwords } from "./subwords.ts";
+import { applyBag, type BagParams, initBag, mixBag } from "./_bag.ts";
+import {
+  type ClassifierConfig,
+  classifierConfig,
+  type FullClassifierConfig,
+} from "./_classifier_config.ts";
+
+export {
+  type ClassifierConfig,
+  classifierConfig,
+  type FullClassifierConfig,
+  type Pooling,
+} from "./_classifier_config.ts";
 import { type AttentionChoice, resolveAttention } from "./attention_resolve.ts";
 import {
   type DropoutLayerOptions,
@@ -59,116 +72,6 @@ import {
   trainDropout,
   type TrainOptions,
 } from "./layers.ts";
-
-/** How token states become one vector per example. */
-export type Pooling = "mean" | "cls" | "attention";
-
-/** Configuration of {@link initClassifier}. */
-export interface ClassifierConfig {
-  /** Token vocabulary size. */
-  readonly vocabSize: number;
-  /** Number of classes. */
-  readonly numClasses: number;
-  /** Model width (default 128). */
-  readonly dModel?: number;
-  /** Attention heads (default 4). */
-  readonly heads?: number;
-  /** Encoder blocks (default 2). */
-  readonly layers?: number;
-  /** Feed-forward hidden width (default 2·dModel). */
-  readonly ffHidden?: number;
-  /** Longest input (default 128). */
-  readonly maxLen?: number;
-  /** Dropout rate (default 0.2). */
-  readonly dropout?: number;
-  /** Pooling (default "mean"). */
-  readonly pooling?: Pooling;
-  /**
-   * The attention module: a built-in name, the `--attention` syntax, a
-   * module, or a checkpoint's record of one (default "scaled-dot").
-   */
-  readonly attention?: AttentionChoice;
-  /** Position encoding (default "learned"). */
-  readonly positions?: "sinusoidal" | "learned";
-  /**
-   * Ensemble members (default 1): independent models, each with its own
-   * initialisation and dropout, trained side by side; their logits are
-   * averaged.
-   */
-  readonly members?: number;
-  /**
-   * fastText-style subword inputs: hash buckets of the words' character
-   * n-grams, whose mean embedding is added to each word's (default 0, off).
-   */
-  readonly subwords?: number;
-  /** The vocabulary's words in id order (needed with `subwords`). */
-  readonly words?: readonly string[];
-}
-
-/** A configuration with every default filled in. */
-export type FullClassifierConfig = Required<ClassifierConfig>;
-
-/** Fills in the defaults. */
-export function classifierConfig(c: ClassifierConfig): FullClassifierConfig {
-  const dModel = c.dModel ?? 128;
-  const full: FullClassifierConfig = {
-    vocabSize: c.vocabSize,
-    numClasses: c.numClasses,
-    dModel,
-    heads: c.heads ?? 4,
-    layers: c.layers ?? 2,
-    ffHidden: c.ffHidden ?? 2 * dModel,
-    maxLen: c.maxLen ?? 128,
-    dropout: c.dropout ?? 0.2,
-    pooling: c.pooling ?? "mean",
-    attention: c.attention ?? "scaled-dot",
-    positions: c.positions ?? "learned",
-    members: c.members ?? 1,
-    subwords: c.subwords ?? 0,
-    words: c.words ?? [],
-  };
-  for (
-    const k of [
-      "vocabSize",
-      "numClasses",
-      "dModel",
-      "heads",
-      "layers",
-      "ffHidden",
-      "maxLen",
-      "members",
-    ] as const
-  ) {
-    if (!Number.isInteger(full[k]) || full[k] < 1) {
-      throw new RangeError(
-        `classifier: ${k} must be a positive integer, got ${full[k]}`,
-      );
-    }
-  }
-  if (!Number.isInteger(full.subwords) || full.subwords < 0) {
-    throw new RangeError(
-      `classifier: subwords must be an integer of at least 0, got ${full.subwords}`,
-    );
-  }
-  if (full.subwords > 0 && full.words.length !== full.vocabSize) {
-    throw new RangeError(
-      `classifier: subwords need the ${full.vocabSize} vocabulary words, got ${full.words.length}`,
-    );
-  }
-  if (full.dModel % full.heads !== 0) {
-    throw new RangeError(
-      `classifier: dModel ${full.dModel} does not split into ${full.heads} heads`,
-    );
-  }
-  // A name or syntax is checked now: an error names the part and choices.
-  if (typeof full.attention === "string") resolveAttention(full.attention);
-  if (!(full.dropout >= 0 && full.dropout < 1)) {
-    throw new RangeError(
-      `classifier: dropout must be in [0, 1), got ${full.dropout}`,
-    );
-  }
-  return full;
-}
 
 /** One encoder block's parameters. */
 export interface BlockParams {
@@ -200,6 +103,8 @@ export interface ClassifierParams {
   readonly subwords?: Tensor;
   /** Members 2..N of an ensemble (absent for one model), each a whole classifier. */
   readonly ensemble?: readonly ClassifierParams[];
+  /** The bag-of-n-grams member (absent without `bag`). */
+  readonly bag?: BagParams;
 }
 
 /** The encoder self-attention layer for a config. */
@@ -227,12 +132,15 @@ export function initClassifier(
 ): ClassifierParams {
   const c = classifierConfig(config);
   const first = initMember(key, c);
-  if (c.members === 1) return first;
+  const bag = c.bag > 0
+    ? { bag: initBag(c.vocabSize, c.bag, c.numClasses) }
+    : {};
+  if (c.members === 1) return { ...first, ...bag };
   const ensemble: ClassifierParams[] = [];
   for (let m = 1; m < c.members; m++) {
     ensemble.push(initMember(foldIn(key, m), c));
   }
-  return { ...first, ensemble };
+  return { ...first, ensemble, ...bag };
 }
 
 function initMember(key: Key, c: FullClassifierConfig): ClassifierParams {
@@ -316,15 +224,32 @@ export function applyClassifier(
       }`,
     );
   }
+  if ((c.bag > 0) !== (params.bag !== undefined)) {
+    throw new TypeError(
+      `classifier: config has bag ${c.bag}, params ${
+        params.bag ? "a bag member" : "none"
+      }`,
+    );
+  }
   const first = applyMember(params, input, c, opts);
-  if (others.length === 0) return first;
   const members = [first.logits];
   others.forEach((p, i) => {
     const key = opts.key ? foldIn(opts.key, i + 1) : undefined;
     const o = { ...opts, ...(key ? { key } : {}) };
     members.push(applyMember(p, input, c, o).logits);
   });
-  const logits = div(members.reduce((a, b) => add(a, b)), members.length);
+  let logits = members.length === 1
+    ? first.logits
+    : div(members.reduce((a, b) => add(a, b)), members.length);
+  if (params.bag) {
+    const mask = input.mask.dtype === "bool"
+      ? input.mask
+      : notEqual(input.mask, 0);
+    const bag = applyBag(params.bag, input.ids, mask, c.words);
+    logits = mixBag(logits, bag);
+    members.push(bag);
+  }
+  if (members.length === 1) return first;
   return { ...first, logits, members };
 }
 

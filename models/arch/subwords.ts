@@ -37,7 +37,7 @@ export interface NgramTable {
 }
 
 /** FNV-1a over UTF-16 code units: a stable hash of an n-gram. */
-function fnv1a(s: string): number {
+export function fnv1a(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);

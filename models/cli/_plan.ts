@@ -43,6 +43,7 @@ export function classifyOptions(
       attention,
       ...(args.ensemble === null ? {} : { members: args.ensemble }),
       ...(args.subwords === null ? {} : { subwords: args.subwords }),
+      ...(args.bag === null ? {} : { bag: args.bag }),
       ...(args.dModel === null ? {} : { dModel: args.dModel }),
       ...(args.layers === null ? {} : { layers: args.layers }),
       ...(args.dropout === null ? {} : { dropout: args.dropout }),
@@ -75,15 +76,17 @@ export function translateOptions(
   };
 }
 
-/** A classifier plan's ensemble and subwords, as the model line shows them. */
+/** A classifier plan's ensemble, subwords and bag member, as the model line shows them. */
 function classifierExtras(plan: TrainingPlan): string {
-  const c = plan.config as { members?: unknown; subwords?: unknown };
-  return (typeof c.members === "number" && c.members > 1
-    ? `, ensemble of ${c.members}`
-    : "") +
-    (typeof c.subwords === "number" && c.subwords > 0
-      ? `, subwords ${c.subwords}`
-      : "");
+  const c = plan.config as {
+    members?: unknown;
+    subwords?: unknown;
+    bag?: unknown;
+  };
+  const on = (x: unknown): x is number => typeof x === "number" && x > 0;
+  return (on(c.members) && c.members > 1 ? `, ensemble of ${c.members}` : "") +
+    (on(c.subwords) ? `, subwords ${c.subwords}` : "") +
+    (on(c.bag) ? `, bag-of-n-grams member (${c.bag} buckets)` : "");
 }
 
 /** What the run evaluates and saves: its last weights or an average. */

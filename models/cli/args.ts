@@ -42,6 +42,8 @@ export interface TrainArgs {
   ensemble: number | null;
   /** classify: character n-gram hash buckets (0 off), or null for the run's. */
   subwords: number | null;
+  /** classify: bag-of-n-grams member hash buckets (0 off), or null for the run's. */
+  bag: number | null;
   /** classify: model width, or null for the run's (128 when new). */
   dModel: number | null;
   /** classify: encoder blocks, or null for the run's (2 when new). */
@@ -117,6 +119,11 @@ ${ATTENTION_HELP}
                              3- to 5-grams hashed into N buckets, their mean embedding added
                              to the word's; 0 turns them off (default 0). Kept in the
                              checkpoint like --ensemble
+  --bag N                    classify: add a bag-of-n-grams member, a linear model over the
+                             words, word pairs and character 3- to 5-grams (pairs and
+                             n-grams hashed into N buckets) trained beside the Transformer;
+                             their probabilities are averaged. 0 turns it off (default 0).
+                             Kept in the checkpoint like --ensemble
   --d-model N                classify: model width, a multiple of the 4 heads (default 128;
                              the feed-forward layer is twice as wide)
   --layers N                 classify: encoder blocks, at least 1 (default 2)
@@ -176,6 +183,7 @@ const ONLY_CLASSIFY = [
   "--max-length",
   "--ensemble",
   "--subwords",
+  "--bag",
   "--d-model",
   "--layers",
   "--dropout",
@@ -198,6 +206,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     batchSize: 64,
     ensemble: null,
     subwords: null,
+    bag: null,
     dModel: null,
     layers: null,
     dropout: null,
@@ -261,6 +270,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         break;
       case "--subwords":
         a.subwords = rules.integer(flag, value(), 0);
+        break;
+      case "--bag":
+        a.bag = rules.integer(flag, value(), 0);
         break;
       case "--d-model":
         a.dModel = rules.integer(flag, value(), 1);

@@ -74,6 +74,7 @@ function resumedModel(saved: unknown): Partial<ClassifierConfig> {
 const RESUMED = [
   "members",
   "subwords",
+  "bag",
   "dModel",
   "heads",
   "layers",
@@ -130,7 +131,7 @@ async function prepare(opts: ClassifierTrainOptions) {
     return classifierConfig({
       ...model,
       vocabSize: tokenizer.vocab.size,
-      ...(model.subwords ? { words: tokenizer.vocab.tokens } : {}),
+      ...(model.subwords || model.bag ? { words: tokenizer.vocab.tokens } : {}),
       numClasses: opts.data.labels.size,
       maxLen: Math.max(opts.model?.maxLen ?? 0, maxLen),
     });

@@ -176,10 +176,20 @@ Deno.test("train: --d-model, --layers and --dropout are classify flags with chec
 });
 
 Deno.test("train: --ensemble and --subwords are classify flags with checked values", () => {
-  const a = parseTrainArgs(["--ensemble", "2", "--subwords=500"]);
-  assertEquals([a.ensemble, a.subwords], [2, 500]);
+  const a = parseTrainArgs(["--ensemble", "2", "--subwords=500", "--bag", "0"]);
+  assertEquals([a.ensemble, a.subwords, a.bag], [2, 500, 0]);
   const d = parseTrainArgs([]);
-  assertEquals([d.ensemble, d.subwords], [null, null]);
+  assertEquals([d.ensemble, d.subwords, d.bag], [null, null, null]);
+  assertThrows(
+    () => parseTrainArgs(["--bag", "-3"]),
+    RangeError,
+    "--bag: expected an integer of at least 0, got -3",
+  );
+  assertThrows(
+    () => parseTrainArgs(["--task", "translate", "--bag", "2"]),
+    RangeError,
+    "--bag: only for --task classify",
+  );
   assertThrows(
     () => parseTrainArgs(["--ensemble", "0"]),
     RangeError,
@@ -230,6 +240,8 @@ const MODEL = [
   "2",
   "--subwords",
   "30",
+  "--bag",
+  "40",
   "--d-model",
   "16",
   "--layers",
@@ -249,14 +261,22 @@ Deno.test("--ensemble, --subwords, --d-model, --layers and --dropout are kept in
     );
     assertEquals(code, 0, log);
     const m = await loadClassifier(`${out}/checkpoint.safetensors`);
-    assertEquals([m.config.members, m.config.subwords], [2, 30]);
+    assertEquals([m.config.members, m.config.subwords, m.config.bag], [
+      2,
+      30,
+      40,
+    ]);
+    assertEquals(m.params.bag?.pairs.shape, [40, 2]);
     assertEquals(m.params.ensemble?.length, 1);
     assertEquals(m.config.words.length, m.config.vocabSize);
     // resumed without the flags: the run's members and subwords
     const resume = [...args, "--resume", "--epochs", "2"];
     const [dcode, dlog] = await quiet(() => train([...resume, "--dry-run"]));
     assertEquals(dcode, 0, dlog);
-    assertStringIncludes(dlog, "ensemble of 2, subwords 30");
+    assertStringIncludes(
+      dlog,
+      "ensemble of 2, subwords 30, bag-of-n-grams member (40 buckets)",
+    );
     await assertRejects(
       () => quiet(() => train([...resume, "--ensemble", "3"])),
       Error,
@@ -266,10 +286,11 @@ Deno.test("--ensemble, --subwords, --d-model, --layers and --dropout are kept in
     assertEquals(rcode, 0, rlog);
     assertStringIncludes(rlog, "epoch 2:");
     const r = await loadClassifier(`${out}/checkpoint.safetensors`);
-    const { members, subwords, dModel, layers, dropout } = r.config;
-    assertEquals([members, subwords, dModel, layers, dropout], [
+    const { members, subwords, bag, dModel, layers, dropout } = r.config;
+    assertEquals([members, subwords, bag, dModel, layers, dropout], [
       2,
       30,
+      40,
       16,
       1,
       0.1,
