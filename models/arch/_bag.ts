@@ -3,8 +3,9 @@
  * linear model over a row's words, its word pairs and its words'
  * character 3- to 5-grams, in the manner of TF-IDF logistic regression
  * and fastText. Each feature has a weight per class; a row's logits are
- * its features' weights summed and divided by the square root of their
- * count (the L2 norm of its binary feature vector), plus a bias. Word
+ * its features' weights summed, divided by the square root of their
+ * count (the L2 norm of its binary feature vector) and multiplied by
+ * {@link BAG_SCALE}, plus a bias. Word
  * pairs and character n-grams are hashed into `buckets`; everything is a
  * function of the token ids, so the member needs no other input.
  *
@@ -39,8 +40,9 @@ import { fnv1a, ngramTable } from "./subwords.ts";
  * The member's logits are its features' weights times this: Adam moves
  * each weight by about the learning rate per step whatever its gradient's
  * scale, and a linear model started from zero needs its logits to grow
- * faster than that to fit in a Transformer's epochs (4 beat 1 and 16 on
- * banking77's validation split).
+ * faster than that to fit in a Transformer's epochs. Picked on 1,000
+ * banking77 training rows held out (never the test split), with this
+ * member's training emulated in NumPy: 90.1 % at 4 against 88.6 % at 1.
  */
 export const BAG_SCALE = 4;
 

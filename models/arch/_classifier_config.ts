@@ -52,7 +52,7 @@ export interface ClassifierConfig {
   /**
    * A bag-of-n-grams member (a linear model over words, hashed word pairs
    * and character n-grams, `buckets` hash buckets; default 0, off), whose
-   * probabilities are mixed evenly with the Transformer members'.
+   * log-probabilities are averaged with the Transformer members'.
    */
   readonly bag?: number;
   /** The vocabulary's words in id order (needed with `subwords` and `bag`). */

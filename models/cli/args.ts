@@ -122,7 +122,7 @@ ${ATTENTION_HELP}
   --bag N                    classify: add a bag-of-n-grams member, a linear model over the
                              words, word pairs and character 3- to 5-grams (pairs and
                              n-grams hashed into N buckets) trained beside the Transformer;
-                             their probabilities are averaged. 0 turns it off (default 0).
+                             their log-probabilities are averaged. 0 turns it off (default 0).
                              Kept in the checkpoint like --ensemble
   --d-model N                classify: model width, a multiple of the 4 heads (default 128;
                              the feed-forward layer is twice as wide)

@@ -1,9 +1,9 @@
 // The classifier's bag-of-n-grams member (models/arch/_bag.ts, `--bag N`):
 // its logits equal a host computation of the same linear model (words,
 // hashed word pairs, hashed character n-grams, divided by the root of the
-// feature count); the classifier mixes its probabilities evenly with the
-// Transformer's and trains it as one more member; the option is checked
-// and kept in the configuration.
+// feature count, times BAG_SCALE); the classifier averages its
+// log-probabilities with the Transformer's and trains it as one more
+// member; the option is checked and kept in the configuration.
 
 import {
   assert,
@@ -12,7 +12,12 @@ import {
   assertThrows,
 } from "@std/assert";
 import * as h from "../../mod.ts";
-import { applyBag, initBag, mixBag } from "../../models/arch/_bag.ts";
+import {
+  applyBag,
+  BAG_SCALE,
+  initBag,
+  mixBag,
+} from "../../models/arch/_bag.ts";
 import { fnv1a, ngramTable } from "../../models/arch/subwords.ts";
 import {
   applyClassifier,
@@ -67,7 +72,9 @@ async function hostBag(
       }
     }
   }
-  return total.map((x, k) => x / Math.sqrt(Math.max(n, 1)) + b![k]!);
+  return total.map((x, k) =>
+    (BAG_SCALE * x) / Math.sqrt(Math.max(n, 1)) + b![k]!
+  );
 }
 
 Deno.test("the bag member's logits equal the host's linear model over words, pairs and character n-grams", async () => {
@@ -106,12 +113,12 @@ Deno.test("the bag member's logits equal the host's linear model over words, pai
   assert(zero.every((x) => x === 0));
 });
 
-Deno.test("mixBag is the log of the even mixture of both softmaxes", async () => {
+Deno.test("mixBag is the mean of both log-softmaxes (a geometric mixture)", async () => {
   const a = h.tensor([[2, 0, -1]]), b = h.tensor([[-3, 1, 0.5]]);
   const got = await mixBag(a, b).data();
-  const sa = await h.softmax(a).data(), sb = await h.softmax(b).data();
+  const la = await h.logSoftmax(a).data(), lb = await h.logSoftmax(b).data();
   for (let k = 0; k < 3; k++) {
-    assertAlmostEquals(got[k]!, Math.log((sa[k]! + sb[k]!) / 2), 1e-6);
+    assertAlmostEquals(got[k]!, (la[k]! + lb[k]!) / 2, 1e-6);
   }
 });
 
@@ -141,17 +148,17 @@ Deno.test("a classifier with a bag member mixes it in, returns it as a member an
     applyClassifier(p, batch, { config }).members
       .map((l) => h.crossEntropy(l, labels))
       .reduce((a, b) => h.add(a, b));
-  const before = await loss(params).item();
+  const before = Number(await loss(params).item());
   for (let i = 0; i < 20; i++) {
     const gr = h.grad(loss)(params);
     params = h.treeMap(
-      (p: h.Tensor, d: h.Tensor) => h.sub(p, h.mul(d, 0.5)),
+      (p, d) => h.sub(p as h.Tensor, h.mul(d as h.Tensor, 0.5)),
       params,
       gr,
     ) as typeof params;
   }
-  assert((await loss(params).item()) < before * 0.5);
-  assert((await h.sum(h.abs(params.bag!.words)).item()) > 0);
+  assert(Number(await loss(params).item()) < before * 0.5);
+  assert(Number(await h.sum(h.abs(params.bag!.words)).item()) > 0);
   // the option is checked, and needs the words
   assertThrows(
     () => classifierConfig({ ...config, bag: -1 }),
