@@ -7,7 +7,7 @@
 
 /// <reference types="npm:@webgpu/types@0.1.74" />
 
-import { type Aval, type DType, fmtShape, sizeOf } from "../../dtype.ts";
+import { type Aval, fmtShape, sizeOf } from "../../dtype.ts";
 import {
   flashArity,
   flashFloatInputs,
@@ -17,17 +17,20 @@ import {
   type FlashParams,
 } from "../flash.ts";
 import type { FusedContext, FusedIn } from "./_fused.ts";
-import { fromWord, FUSED_MATH } from "./_fused_expr.ts";
-import { type GpuBuffer, groups1d } from "./_kernel.ts";
-import { header, MATH, META_WORDS, wgslType } from "./_wgsl.ts";
-import { ZERO_WORD } from "./_wgsl_math.ts";
-import { type Emit, flashNodes, type Reader } from "./_flash_expr.ts";
+export type { FlashOptions } from "./_flash_dispatch.ts";
+import type { GpuBuffer } from "./_kernel.ts";
+import { type Emit, flashNodes } from "./_flash_expr.ts";
+import { rolesOf } from "./_flash_block.ts";
 import {
-  type BlockAlong,
-  blockInvocations,
-  FLASH_WG,
-  rolesOf,
-} from "./_flash_block.ts";
+  dispatch,
+  type FlashOptions,
+  flashSteps,
+  type Layout,
+  layoutOf,
+  LOOP_BUDGET,
+  readerOf,
+  runBlocked,
+} from "./_flash_dispatch.ts";
 import {
   capturedRowsBody,
   forwardBody,
@@ -48,6 +51,8 @@ import {
 const TARGET_INVOCATIONS = 4096;
 /** Grid elements one grad_captured invocation sums at least. */
 const MIN_CHUNK = 64;
+/** Grid elements one grad_captured invocation sums at most (a loop step each: within llvmpipe's loop budget). */
+const MAX_CHUNK = 16384;
 
 const keys = new WeakMap<FlashKernel, string>();
 
@@ -55,160 +60,6 @@ function keyOf(k: FlashKernel): string {
   let s = keys.get(k);
   if (s === undefined) keys.set(k, s = flashKey(k));
   return s;
-}
-
-/** A full shader from its body: binding header (typed inputs), maths, `main`. */
-function shader(types: readonly string[], body: string): string {
-  return [
-    header(types, "f32"),
-    MATH,
-    FUSED_MATH,
-    `@compute @workgroup_size(${FLASH_WG})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>,`,
-    `        @builtin(num_workgroups) nwg: vec3<u32>) {`,
-    body,
-    `}`,
-  ].join("\n");
-}
-
-/** The operands bound one per binding and those packed into the last one. */
-interface Layout {
-  readonly direct: readonly number[];
-  readonly packed: readonly number[];
-}
-
-function layoutOf(
-  dtypes: readonly DType[],
-  captured: (i: number) => boolean,
-  maxStorage: number,
-): Layout {
-  const order = dtypes.map((_, i) => i);
-  order.sort((a, b) => Number(captured(a)) - Number(captured(b)) || a - b);
-  const slots = maxStorage - 1;
-  if (order.length <= slots) return { direct: order, packed: [] };
-  const packed = order.slice(slots - 1);
-  if (packed.length > ZERO_WORD - 1) {
-    throw new RangeError(
-      `webgpu: flash kernel has ${order.length} operands; at most ${
-        slots - 2 + ZERO_WORD
-      } fit`,
-    );
-  }
-  return { direct: order.slice(0, slots - 1), packed };
-}
-
-function readerOf(l: Layout): Reader {
-  return (op, idx, dtype) => {
-    const q = l.direct.indexOf(op);
-    if (q >= 0) return `in${q}[${idx}]`;
-    const p = l.packed.indexOf(op);
-    if (p < 0) {
-      throw new RangeError(
-        `webgpu: flash kernel reads operand ${op}, which is not bound`,
-      );
-    }
-    return fromWord(dtype, `in${l.direct.length}[m(${p + 1}u) + ${idx}]`);
-  };
-}
-
-/** Records one dispatch of `body` over `invocations`, packing operands as `l` says. */
-function dispatch(
-  ctx: FusedContext,
-  key: string,
-  ops: readonly FusedIn[],
-  l: Layout,
-  body: () => string,
-  invocations: number,
-  out: GpuBuffer,
-): void {
-  const meta = new Array<number>(META_WORDS).fill(0);
-  const bound = l.direct.map((i) => ops[i]!.buf);
-  const types = l.direct.map((i) => wgslType(ops[i]!.aval.dtype));
-  let pack: GpuBuffer | null = null;
-  if (l.packed.length) {
-    let words = 0;
-    l.packed.forEach((i, p) => {
-      meta[p + 1] = words;
-      words += sizeOf(ops[i]!.aval.shape);
-    });
-    pack = ctx.alloc(Math.max(words, 1) * 4);
-    const enc = ctx.encoder();
-    l.packed.forEach((i, p) => {
-      const n = sizeOf(ops[i]!.aval.shape);
-      if (n) {
-        enc.copyBufferToBuffer(
-          ops[i]!.buf.buffer,
-          0,
-          pack!.buffer,
-          meta[p + 1]! * 4,
-          n * 4,
-        );
-      }
-    });
-    bound.push(pack);
-    types.push("u32");
-  }
-  ctx.encode({
-    key,
-    source: () => shader(types, body()),
-    inputs: bound,
-    output: out,
-    meta,
-    groups: groups1d(invocations, FLASH_WG, ctx.maxPerDim),
-  });
-  if (pack) ctx.free(pack);
-}
-
-/** How the backend's adapter wants flash kernels shaped. */
-export interface FlashOptions {
-  /** A software adapter (llvmpipe): register blocking pays, parallelism is a few threads. */
-  readonly software: boolean;
-}
-
-/**
- * Rows per block of the blocked kernels: on a software adapter up
- * to 8 (k_j and v_j are read once per 8 rows), fewer while that would
- * leave a CPU thread without a workgroup that one row each would give it;
- * on a GPU 2.
- */
-export function blockRows(
-  k: FlashKernel,
-  along: BlockAlong,
-  software: boolean,
-): number {
-  let r = Math.min(software ? 8 : 2, along === "query" ? k.tq : k.tk);
-  const threads = software ? (navigator.hardwareConcurrency ?? 1) : 1;
-  const filled = (rows: number) =>
-    blockInvocations(k, along, rows) >= threads * FLASH_WG;
-  while (r > 1 && filled(1) && !filled(r)) r >>= 1;
-  return Math.max(r, 1);
-}
-
-/** Loop iterations llvmpipe lets one invocation run before it ends its loops. */
-const LOOP_BUDGET = 65535;
-
-/**
- * Asserts that a blocked kernel stays within llvmpipe's loop budget
- * (gallivm counts every loop iteration of an invocation, inner loops
- * included, and quietly ends the loops past it: wrong results). The
- * kernels write the work over d and dv out without loops, so an
- * invocation runs one iteration per key (or query) and pass.
- */
-function checkLoopBudget(
-  k: FlashKernel,
-  mode: string,
-  along: BlockAlong,
-): void {
-  const m = along === "query" ? k.tk : k.tq;
-  const passes = mode === "weights" && k.normaliser === "softmax" ? 2 : 1;
-  if (passes * m > LOOP_BUDGET) {
-    throw new RangeError(
-      `webgpu: flash ${mode} with ${k.tq} queries, ${k.tk} keys would run ` +
-        `${
-          passes * m
-        } loop iterations per invocation; llvmpipe ends loops past ${LOOP_BUDGET}`,
-    );
-  }
 }
 
 /** Runs a flash kernel (`params`) on its operands; returns the new output buffer. */
@@ -263,19 +114,42 @@ export function runFlashKernel(
     captured,
     ctx.maxStorageBuffers,
   );
-  const along: BlockAlong = mode === "grad_kv" ? "key" : "query";
-  const rowsPer = blockRows(k, along, opts.software);
-  if (opts.software) checkLoopBudget(k, mode, along);
+  const fn = flashNodes(k);
   const emit = (): Emit => ({
     kernel: k,
-    rows: rowsPer,
-    fn: flashNodes(k),
+    rows: 1,
+    fn,
     read: readerOf(l),
     uses: new Map(),
+    chunk: null,
   });
   const roles = rolesOf(k, mode);
+  const key = (extra: string) =>
+    `flash:${mode}${extra}:${l.direct.length}+${l.packed.length}:${kk}`;
+  const blocked = (
+    tag: string,
+    width: number,
+    body: (e: Emit) => string,
+    target: GpuBuffer,
+    extra: readonly FusedIn[] = [],
+  ) =>
+    runBlocked({
+      ctx,
+      kernel: k,
+      opts,
+      fn,
+      captured,
+      key: `flash:${mode}${tag}:${kk}`,
+      ops: [...ops, ...extra],
+      along: mode === "grad_kv" ? "key" : "query",
+      passes: mode === "weights" && soft && !extra.length ? 2 : 1,
+      width,
+      body,
+      out: target,
+    });
   // out[a] = Σ over `count` elements per a: in `parts` partial sums when
-  // out alone has too few elements to keep the device busy, then in order.
+  // out alone has too few elements to keep the device busy, or when one
+  // invocation would sum past MAX_CHUNK; then the parts in order.
   const reduce = (
     key: string,
     ins: readonly FusedIn[],
@@ -285,11 +159,20 @@ export function runFlashKernel(
   ) => {
     const parts = Math.max(
       1,
+      Math.ceil(count / MAX_CHUNK),
       Math.min(
         Math.ceil(count / MIN_CHUNK),
         Math.ceil(TARGET_INVOCATIONS / size),
       ),
     );
+    if (opts.software && parts > LOOP_BUDGET) {
+      throw new RangeError(
+        `webgpu: flash ${mode} sums ${count} grid elements per element of its ` +
+          `result; at most ${
+            LOOP_BUDGET * MAX_CHUNK
+          } fit llvmpipe's loop budget`,
+      );
+    }
     const target = parts > 1 ? ctx.alloc(size * parts * 4) : out;
     const n = size * parts;
     dispatch(ctx, `${key}/${parts}`, ins, layout, () => body(parts), n, target);
@@ -306,8 +189,6 @@ export function runFlashKernel(
       out,
     );
   };
-  const key = (extra: string) =>
-    `flash:${mode}${extra}:${l.direct.length}+${l.packed.length}:${kk}`;
   if (mode === "grad_captured") {
     const dc = k.score.partials.captured[index];
     const load = k.score.nodes.find((n) =>
@@ -323,13 +204,10 @@ export function runFlashKernel(
       // kernel, then the rows per element.
       const rowSums = ctx.alloc(rows * 4);
       temps.push(rowSums);
-      dispatch(
-        ctx,
-        key(`${index}rows/${rowsPer}`),
-        ops,
-        l,
-        () => capturedRowsBody(k, emit(), roles, dc),
-        blockInvocations(k, "query", rowsPer),
+      blocked(
+        `${index}rows`,
+        1,
+        (e) => capturedRowsBody(k, e, roles, dc),
         rowSums,
       );
       const strides = load.strides.slice(0, -1);
@@ -351,12 +229,26 @@ export function runFlashKernel(
         (parts) => gradCapturedBody(k, emit(), roles, index, parts),
       );
     }
+  } else if (mode === "grad_qkv") {
+    throw new RangeError(
+      "webgpu: flash grad_qkv runs as grad_q and grad_kv (runFlashQkv)",
+    );
+  } else if (mode === "weights" && soft && k.tk > flashSteps()) {
+    // Too long for two passes in one dispatch: lse from the forward kernel
+    // (chunked), then one pass per chunk writing P.
+    const fwd = runFlashKernel(
+      ctx,
+      { kernel: k, mode: "forward", index: 0 },
+      inputs,
+      opts,
+    );
+    temps.push(fwd);
+    const aval = flashOutput({ kernel: k, mode: "forward", index: 0 });
+    blocked("lse", 0, (e) => weightsBody(k, e, roles), out, [{
+      buf: fwd,
+      aval,
+    }]);
   } else {
-    if (mode === "grad_qkv") {
-      throw new RangeError(
-        "webgpu: flash grad_qkv runs as grad_q and grad_kv (runFlashQkv)",
-      );
-    }
     const body = {
       forward: forwardBody,
       weights: weightsBody,
@@ -364,9 +256,14 @@ export function runFlashKernel(
       tangent: tangentBody,
       grad_kv: gradKvBody,
     }[mode];
-    const n = blockInvocations(k, along, rowsPer);
-    const extra = `/${rowsPer}`;
-    dispatch(ctx, key(extra), ops, l, () => body(k, emit(), roles), n, out);
+    const width = {
+      forward: k.dv + 2,
+      weights: 0,
+      grad_q: k.queries * k.d,
+      tangent: k.dv + 1,
+      grad_kv: k.d + k.dv,
+    }[mode];
+    blocked("", width, (e) => body(k, e, roles), out);
   }
   for (const t of temps) ctx.free(t);
   return out;

@@ -107,6 +107,12 @@ export interface BlockSpec {
   readonly qAt: (k: number, x: string) => string;
   /** See {@link BlockSpec.qAt}. */
   readonly kAt: (x: string) => string;
+  /**
+   * The registers a loop carries from step to step, with their floats per
+   * row (register `name[r · width + x]`), saved and restored between the
+   * dispatches of a chunked loop (see `Chunk`, `_flash_expr.ts`).
+   */
+  readonly carry: readonly (readonly [string, number])[];
 }
 
 /**
@@ -165,10 +171,36 @@ export function blockKernel(k: FlashKernel, e: Emit, spec: BlockSpec): string {
     hoisted(e, spec.roots, (x) => !inLoop(x), "  "),
     forRows(spec.init, "  "),
   ];
+  const c = e.chunk;
+  if (c && (spec.passes.length !== 1 || carried(spec) !== c.width)) {
+    throw new RangeError(
+      `webgpu: flash: a chunked loop needs one pass carrying ${c.width} floats per row`,
+    );
+  }
+  // The carried registers at `state[own · width + at + x]`, read (`save`
+  // false) or written.
+  const moves = (save: boolean) => {
+    let at = 0;
+    return spec.carry.map(([reg, w]) => {
+      const slot = `${own} * ${carried(spec)}u + ${at}u + x`;
+      const r = `${reg}[r * ${w}u + x]`;
+      at += w;
+      return each(
+        w,
+        save
+          ? `out[${slot}] = ${r};`
+          : `${r} = ${e.read(c!.state, slot, "float32")};`,
+      );
+    }).join("\n");
+  };
+  if (c?.resume) lines.push(forRows(moves(false), "  "));
+  const range = c
+    ? [`m(0u)`, `min(m(0u) + ${c.steps}u, ${m}u)`]
+    : ["0u", `${m}u`];
   for (const pass of spec.passes) {
     const hidden = pass.hidden ?? "";
     lines.push(
-      `  for (var ${step} = 0u; ${step} < ${m}u; ${step}++) {`,
+      `  for (var ${step} = ${range[0]}; ${step} < ${range[1]}; ${step}++) {`,
       `    let g${loopAxis} = i32(${step});`,
       byQuery ? "" : `    let row = bq * ${k.tq}u + i;`,
       stepMask,
@@ -202,7 +234,13 @@ export function blockKernel(k: FlashKernel, e: Emit, spec: BlockSpec): string {
       ),
       `  }`,
     );
-    if (pass.after) lines.push(forRows(pass.after, "  "));
+    const after = c && !c.finish ? moves(true) : pass.after;
+    if (after) lines.push(forRows(after, "  "));
   }
   return lines.filter((x) => x).join("\n");
+}
+
+/** Floats per row that `spec`'s loop carries. */
+function carried(spec: BlockSpec): number {
+  return spec.carry.reduce((a, [, w]) => a + w, 0);
 }

@@ -88,6 +88,29 @@ export interface Emit {
   readonly rows: number;
   /** Use counts of float values (so `hide` keys stay distinct in one shader). */
   readonly uses: Map<number, number>;
+  /** The part of the loop this dispatch runs, or null for all of it. */
+  readonly chunk: Chunk | null;
+}
+
+/**
+ * One of the dispatches that run a blocked kernel's loop over keys (or
+ * queries) in order, `steps` at a time from the step in metadata word 0:
+ * each row's carried registers (online-softmax max and sum, accumulators)
+ * go from one dispatch to the next through a state buffer of `width`
+ * floats per row. This keeps an invocation within llvmpipe's loop budget
+ * at any length, in a fixed order (no atomics).
+ */
+export interface Chunk {
+  /** Loop steps per dispatch. */
+  readonly steps: number;
+  /** Whether this dispatch starts from the state operand (all but the first). */
+  readonly resume: boolean;
+  /** Whether it ends the loop (the last): else it writes the state as its output. */
+  readonly finish: boolean;
+  /** The state operand. */
+  readonly state: number;
+  /** Carried floats per row. */
+  readonly width: number;
 }
 
 /** The i32 WGSL index a load reads at, over the grid variables `g…`. */

@@ -133,6 +133,7 @@ export function gradKvBody(k: FlashKernel, e: Emit, roles: Roles): string {
     }],
     qAt: (q, x) => `qr${q}[${x}]`,
     kAt: (x) => `kr[${at(d, x)}]`,
+    carry: [["dk", d], ["dvv", dv]],
   });
 }
 

@@ -5,7 +5,13 @@
 import type { FlashKernel } from "../flash.ts";
 import { name } from "./_fused_expr.ts";
 import { type Emit, loadIndex } from "./_flash_expr.ts";
-import { blockKernel, each, type Pass, type Roles } from "./_flash_block.ts";
+import {
+  blockKernel,
+  type BlockSpec,
+  each,
+  type Pass,
+  type Roles,
+} from "./_flash_block.ts";
 
 /** A pass of a row kernel: `v` when its body reads v_j (as `vr`). */
 type RowPass = Omit<Pass, "shared"> & { readonly v: boolean };
@@ -18,6 +24,7 @@ interface RowSpec {
   readonly regs: readonly string[];
   readonly init: string;
   readonly passes: readonly RowPass[];
+  readonly carry: BlockSpec["carry"];
 }
 
 /** A query-row kernel: q_k's rows and k_j (and v_j) in registers around `spec`. */
@@ -67,6 +74,7 @@ function rowKernel(
     })),
     qAt: (q, x) => `q${q}[r * ${d}u + ${x}]`,
     kAt: (x) => `kr[${x}]`,
+    carry: spec.carry,
   });
 }
 
@@ -100,6 +108,7 @@ export function forwardBody(k: FlashKernel, e: Emit, roles: Roles): string {
       `  var acc: array<f32, ${R * dv}>;`,
     ],
     init: `      mx[r] = -f32_inf();`,
+    carry: [["mx", 1], ["l", 1], ["acc", dv]],
     passes: [{
       v: true,
       body: soft
@@ -119,9 +128,14 @@ export function forwardBody(k: FlashKernel, e: Emit, roles: Roles): string {
   });
 }
 
-/** The weights kernel: `P_i·` per row (softmax: a first pass for lse). */
+/**
+ * The weights kernel: `P_i·` per row (softmax: a first pass for lse, or,
+ * where the loop runs in chunks, lse read from the forward output as
+ * operand `roles.fwd`).
+ */
 export function weightsBody(k: FlashKernel, e: Emit, roles: Roles): string {
   const soft = k.normaliser === "softmax", R = e.rows;
+  const given = soft && e.chunk !== null;
   const at = `out[row * ${k.tk}u + j]`;
   // Softmax rows whose visible scores are all -∞ get exp(-∞ - 0) = 0.
   const write: RowPass = {
@@ -138,8 +152,15 @@ export function weightsBody(k: FlashKernel, e: Emit, roles: Roles): string {
         `  var lse: array<f32, ${R}>;`,
       ]
       : [],
-    init: soft ? `      mx[r] = -f32_inf();` : "",
-    passes: soft
+    init: given
+      ? `      lse[r] = ${
+        e.read(roles.fwd, `row * ${k.dv + 1}u + ${k.dv}u`, "float32")
+      };`
+      : soft
+      ? `      mx[r] = -f32_inf();`
+      : "",
+    carry: [],
+    passes: soft && !given
       ? [{ v: false, body: online(""), after: `      lse[r] = ${LSE};` }, write]
       : [write],
   });
@@ -185,6 +206,7 @@ export function gradQBody(k: FlashKernel, e: Emit, roles: Roles): string {
     roots: [e.fn.score, ...e.fn.dDots],
     regs: [...g.regs, ...qs.map((q) => `  var dq${q}: array<f32, ${R * d}>;`)],
     init: g.init,
+    carry: qs.map((q) => [`dq${q}`, d] as const),
     passes: [{
       v: true,
       body: [
@@ -216,6 +238,7 @@ export function capturedRowsBody(
     roots: [e.fn.score, dc],
     regs: [...g.regs, `  var gc: array<f32, ${e.rows}>;`],
     init: g.init,
+    carry: [["gc", 1]],
     passes: [{
       v: true,
       body: `${g.ds}\n      gc[r] = gc[r] + ds * ${name(dc)};`,
@@ -265,6 +288,7 @@ export function tangentBody(k: FlashKernel, e: Emit, roles: Roles): string {
   } else lines.push(each(dv, `${ta} = ${ta} + ts * vr[x] + s * tvr[x];`));
   return rowKernel(k, e, roles, {
     tangents: true,
+    carry: [["mean", 1], ["ta", dv]],
     roots,
     regs: [
       `  var lse: array<f32, ${R}>;`,

@@ -20,6 +20,7 @@ import {
 import { runFlashReference } from "../../../ops/backends/flash_reference.ts";
 import { WebGpuBackend } from "../../../ops/backends/webgpu/backend.ts";
 import { preimageOf } from "../../../ops/backends/webgpu/_flash_grad.ts";
+import { withFlashSteps } from "../../../ops/backends/webgpu/_flash_dispatch.ts";
 
 const gpu = await WebGpuBackend.create();
 if (!gpu) console.warn("webgpu_flash_test: skipped: no WebGPU adapter");
@@ -305,6 +306,7 @@ async function check(
   seed = 1,
   modes?: readonly FlashMode[],
   tol = { rtol: 2e-4, atol: 2e-5 },
+  steps?: number,
 ) {
   const cases = shapes.flatMap((sh, n) => {
     const { kernel, captured } = build(sh, seed + n);
@@ -312,7 +314,11 @@ async function check(
       .filter((c) => !modes || modes.includes(c.params.mode))
       .map((c) => ({ ...c, sh }));
   });
-  const got = await runOnGpu(b, cases);
+  // runOnGpu records every dispatch before its first await.
+  const got =
+    await (steps
+      ? withFlashSteps(steps, () => runOnGpu(b, cases))
+      : runOnGpu(b, cases));
   for (let c = 0; c < cases.length; c++) {
     const { params, inputs, sh } = cases[c]!;
     const want = runFlashReference(params, inputs);
@@ -557,5 +563,39 @@ Deno.test({
       { ...sh, tq: 12, tk: 300, queries: 2 as const, bias: true },
     ];
     await check(gpu!, sizes, 9, undefined, { rtol: 1e-3, atol: 1e-4 });
+  },
+});
+
+Deno.test({
+  name:
+    "runFlash runs a long loop as chunks of dispatches that carry its state",
+  ignore: !gpu,
+  async fn() {
+    // Loops of 4 steps per dispatch, as loops of 32,767 keys (or queries)
+    // run: 13 keys in 4 chunks, 9 queries in 3 (grad_kv), softmax weights
+    // from the forward's lse.
+    const sh = { ...PLAIN, tq: 9, tk: 13 };
+    const shapes = [
+      { ...sh, causal: true, hideRow: true, slope: true, temperature: true },
+      { ...sh, normaliser: "none" as const, sigmoid: true, causal: true },
+    ];
+    await check(gpu!, shapes, 11, undefined, undefined, 4);
+    const cases = shapes.map((s, n) => {
+      const { kernel, captured } = build(s, 11 + n);
+      const g = casesOf(kernel, captured, 77 + n).find((c) =>
+        c.params.mode === "grad_q"
+      )!;
+      return { ...g, params: { ...g.params, mode: "grad_qkv" as const } };
+    });
+    const got = await withFlashSteps(4, () => runOnGpu(gpu!, cases));
+    for (let c = 0; c < cases.length; c++) {
+      await assertAllClose(
+        Array.from(got[c]!),
+        Array.from(runFlashReference(cases[c]!.params, cases[c]!.inputs)),
+        { rtol: 2e-4, atol: 2e-5 },
+        `grad_qkv of ${JSON.stringify(shapes[c])} in chunks`,
+      );
+    }
+    assertThrows(() => withFlashSteps(0, () => 0), RangeError, "loop steps 0");
   },
 });
