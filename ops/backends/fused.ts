@@ -155,9 +155,10 @@ export interface FusedReduce {
  * A float32 `dot_general` with an elementwise epilogue (a matmul whose
  * bias, activation or residual add is applied before its output is
  * stored): the product of inputs `lhs` and `rhs` (shapes `lhsShape` and
- * `rhsShape`, float32) under `dims`, of shape `shape`, is `reduced` node 0
- * of an elementwise expression over `shape`; each output is a node of
- * it, as in {@link FusedElementwise}. A backend may compute the product
+ * `rhsShape`, float32) under `dims` ({@link dotProductShape}), read in
+ * row-major order over `shape` (the same elements, perhaps reshaped), is
+ * `reduced` node 0 of an elementwise expression over `shape`; each output
+ * is a node of it, as in {@link FusedElementwise}. A backend may compute the product
  * block by block and apply the expression to each block while it is in
  * cache, or store the product and run {@link dotEpilogue} over it
  * ({@link runDotSplit}).
@@ -175,7 +176,7 @@ export interface FusedDot {
   readonly rhsShape: readonly number[];
   /** The `dot_general` params. */
   readonly dims: DotGeneralParams;
-  /** The product's shape, which is also every output's shape. */
+  /** The iteration shape (every output's): the product's elements, in order. */
   readonly shape: readonly number[];
   /** The epilogue, in SSA order; `reduced` nodes (index 0) read the product. */
   readonly nodes: readonly FusedNode[];
@@ -280,6 +281,18 @@ export function dotEpilogue(
   return made;
 }
 
+/** The shape of a dot kernel's product: batch, then lhs free, then rhs free axes. */
+export function dotProductShape(k: FusedDot): number[] {
+  const { dims: p, lhsShape: xs, rhsShape: ys } = k;
+  const lFree = xs.filter((_, a) =>
+    !p.lhsContract.includes(a) && !p.lhsBatch.includes(a)
+  );
+  const rFree = ys.filter((_, a) =>
+    !p.rhsContract.includes(a) && !p.rhsBatch.includes(a)
+  );
+  return [...p.lhsBatch.map((a) => xs[a]!), ...lFree, ...rFree];
+}
+
 /**
  * Runs a dot kernel as two: the backend's `dot_general` into a temporary,
  * then its fused epilogue over it (for backends without a dot kernel of
@@ -292,7 +305,7 @@ export function runDotSplit<H>(
   kernel: FusedDot,
   inputs: readonly Operand[],
 ): H[] {
-  const aval = { shape: [...kernel.shape], dtype: "float32" as const };
+  const aval = { shape: dotProductShape(kernel), dtype: "float32" as const };
   const product = b.run(
     "dot_general",
     [inputs[kernel.lhs]!, inputs[kernel.rhs]!],

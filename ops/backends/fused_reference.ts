@@ -12,6 +12,7 @@ import { runPlainKernel } from "./_cpu_kernels.ts";
 import type { CpuOperand } from "./_cpu_common.ts";
 import {
   dotEpilogue,
+  dotProductShape,
   type FusedKernel,
   type FusedNode,
   type FusedReduce,
@@ -122,7 +123,7 @@ export function runFusedReference(
         operand(kernel.rhs, kernel.rhsShape),
       ],
       kernel.dims,
-      { shape: kernel.shape, dtype: "float32" },
+      { shape: dotProductShape(kernel), dtype: "float32" },
     );
     return runFusedReference(dotEpilogue(kernel, inputs.length), [
       ...inputs,

@@ -5,7 +5,7 @@
 // kernel's expression applied to it before anything is stored. Private to
 // ops/jit/passes/.
 
-import { stridesOf } from "../../dtype.ts";
+import { sizeOf, stridesOf } from "../../dtype.ts";
 import type {
   FusedDot,
   FusedElementwise,
@@ -36,7 +36,8 @@ interface Dot {
 }
 
 /**
- * How kernel `k` reads product `d` as input `j`: in place ("same"), as
+ * How kernel `k` reads product `d` as input `j`: in place, in row-major
+ * order over the kernel's shape ("same"), as
  * the product of the swapped operands ("swap": `[batch, rhs free, lhs
  * free]`, so `(x·y)ᵀ = yᵀ·xᵀ` is computed as it is read), or neither.
  */
@@ -46,7 +47,10 @@ function readOf(
   dot: Dot,
 ): "same" | "swap" | null {
   const shape = dot.d.aval.shape, st = stridesOf(shape);
-  if (`${k.shape}` === `${shape}` && readsAs(k, j, st)) return "same";
+  // In place, perhaps through a reshape ([B·T, F] read as [B, T, F]).
+  if (
+    sizeOf(k.shape) === sizeOf(shape) && readsAs(k, j, stridesOf(k.shape))
+  ) return "same";
   const p = dot.e.params as DotGeneralParams;
   const nb = p.lhsBatch.length;
   const nm = dot.x.aval.shape.length - nb - p.lhsContract.length;

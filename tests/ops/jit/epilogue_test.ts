@@ -295,3 +295,16 @@ testEachBackend("a sum of two matmuls fuses one of them", async () => {
   assertEquals(dots(planOf(f, ...args)).length, 1);
   await agrees(f, ...args);
 });
+
+testEachBackend(
+  "a matmul read through a reshape takes its epilogue",
+  async () => {
+    // [B·T, D] @ W read back as [B, T, F], as the models' linear layers do.
+    const f = (x: Tensor, w: Tensor, b: Tensor) =>
+      h.gelu(h.add(h.reshape(h.matmul(h.reshape(x, [6, 5]), w), [2, 3, 4]), b));
+    const args = [randomTensor([2, 3, 5], 30), w(), b()];
+    const [k, ...more] = dots(planOf(f, ...args));
+    assertEquals([k?.shape, more.length], [[2, 3, 4], 0]);
+    await agrees(f, ...args);
+  },
+);
