@@ -20,6 +20,7 @@
 import { type Aval, type DType, type HostArray, sizeOf } from "../../dtype.ts";
 import { INT32_RANGE } from "../_cpu_math.ts";
 import {
+  type FusedKernel,
   type FusedLoopKernel,
   fusedOutputs,
   type FusedReduce,
@@ -197,7 +198,12 @@ export class FusedRunner {
   }
 
   /** Runs `kernel`, returning one new block per output. */
-  run(kernel: FusedLoopKernel, inputs: readonly FusedInput[]): Block[] {
+  run(kernel: FusedKernel, inputs: readonly FusedInput[]): Block[] {
+    if (kernel.kind === "dot") {
+      throw new TypeError(
+        "fused kernel: a dot kernel runs through the backend's runFused (its matmul, then its epilogue)",
+      );
+    }
     const p = this.#prepare(kernel);
     checkInputs(p, inputs);
     const a = this.#arena, inst = p.inst;
