@@ -120,9 +120,9 @@ export {
 } from "./modules.ts";
 export {
   type HeadDims,
+  type KeysValues,
   type MultiHead,
   multiHead,
-  type KeysValues,
   type MultiHeadCallOptions,
   type MultiHeadOptions,
   type MultiHeadParams,

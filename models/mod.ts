@@ -93,6 +93,7 @@ export {
   type ResolveOptions,
   storedConfig,
 } from "./arch/attention_resolve.ts";
+export { type BagParams } from "./arch/_bag.ts";
 export {
   applyClassifier,
   type BlockParams,

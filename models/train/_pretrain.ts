@@ -76,10 +76,13 @@ export interface PretrainOptions {
   readonly onEpoch?: (epoch: number, loss: number) => void | Promise<void>;
 }
 
-/** Member m of an ensemble's parameters, as a single model's. */
+/**
+ * Member m of an ensemble's parameters, as a single model's (a bag-of-
+ * n-grams member has no token states: it does not pretrain).
+ */
 function member(p: ClassifierParams, m: number): ClassifierParams {
   if (m === 0) {
-    const { ensemble: _, ...first } = p;
+    const { ensemble: _, bag: _bag, ...first } = p;
     return first;
   }
   return p.ensemble![m - 1]!;
@@ -98,7 +101,7 @@ function maskedTokenLoss(
   const masked = logicalAnd(bernoulli(kMask!, rate, b.ids.shape), real); // [B, T]
   const ids = where(masked, MASK_ID, b.ids); // [B, T]
   const targets = where(masked, b.ids, IGNORE); // [B, T]
-  const one = { ...config, members: 1 };
+  const one = { ...config, members: 1, bag: 0 };
   const [n, t] = b.ids.shape as [number, number];
   return p.bias.map((bias, m) => {
     const params = member(p.model, m);

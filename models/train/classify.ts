@@ -127,7 +127,11 @@ async function prepare(opts: ClassifierTrainOptions) {
   }
   const configWith = (saved: unknown) => {
     // a resumed run keeps its checkpoint's model options unless given again
-    const model = { ...resumedModel(saved), ...opts.model };
+    const model = {
+      ...(saved === undefined ? opts.newRunModel : {}),
+      ...resumedModel(saved),
+      ...opts.model,
+    };
     return classifierConfig({
       ...model,
       vocabSize: tokenizer.vocab.size,

@@ -31,6 +31,12 @@ export interface ClassifierTrainOptions {
   readonly data: ClassificationData;
   /** Model configuration, without vocabSize/numClasses (taken from the data). */
   readonly model?: Omit<ClassifierConfig, "vocabSize" | "numClasses">;
+  /**
+   * Model options a new run takes where `model` does not give them; a
+   * resumed run keeps its checkpoint's instead (`deno task train` passes
+   * three members and a bag member here).
+   */
+  readonly newRunModel?: Pick<ClassifierConfig, "members" | "bag">;
   /** Epochs (default 20). */
   readonly epochs?: number;
   /** Rows per batch (default 64). */

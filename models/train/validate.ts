@@ -260,9 +260,10 @@ function sameContent(a: unknown, b: unknown): boolean {
 
 const FIELD_NAMES: readonly [keyof RunIdentity, string][] = [
   ["task", "task"],
-  ["model", "model configuration"],
   ["labels", "labels"],
+  // before the model: a model configuration may hold the vocabulary's words
   ["tokenizer", "tokenizer (vocabulary)"],
+  ["model", "model configuration"],
   ["data", "training data"],
 ];
 

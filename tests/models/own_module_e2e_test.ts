@@ -257,6 +257,11 @@ Deno.test("a user's own attention module: the classifier trains, resumes after S
       "2",
       "--backend",
       "cpu",
+      // one Transformer and no bag member: the module under test predicts alone
+      "--ensemble",
+      "1",
+      "--bag",
+      "0",
     ];
     const log = await trainKillResume(sb, args, epochs);
     const acc = /test accuracy ([\d.]+)%, macro-F1 ([\d.]+)% \((\d+) test/

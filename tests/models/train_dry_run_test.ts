@@ -11,6 +11,7 @@ import {
 } from "@std/assert";
 import { main as train } from "../../models/cli/train.ts";
 import { loadCheckpoint } from "../../models/train/checkpoint.ts";
+import { loadClassifier } from "../../models/inference.ts";
 import { countParameters } from "../../models/train/plan.ts";
 
 /** Runs `fn` with console output captured. */
@@ -80,7 +81,11 @@ Deno.test("train --dry-run plans the classifier train then trains (parameters, s
     assert(!(await exists(out)), "the dry run wrote its --out");
     assertStringIncludes(log, "nothing was trained or written");
     assertEquals(planned(log, "task"), "classify");
-    assertEquals(planned(log, "model"), "classifier, attention scaled-dot");
+    // a new run's defaults: three Transformers and a bag-of-n-grams member
+    assertEquals(
+      planned(log, "model"),
+      "classifier, attention scaled-dot, ensemble of 3, bag-of-n-grams member (20000 buckets)",
+    );
     const split = /(\d+) train, (\d+) validation, (\d+) test rows/.exec(
       planned(log, "split"),
     )!;
@@ -249,6 +254,30 @@ Deno.test("train --dry-run shows --patience, --pretrain and --average; train pri
     assertEquals(tcode, 0, tlog);
     assertStringIncludes(planned(tlog, "budget"), "early stop on validation");
     assert(!/^\s+pretrain\s/m.test(tlog), tlog);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a new run defaults to three Transformers and a bag member; --resume keeps a run's own model", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_dry_" });
+  try {
+    const csv = await tinyCsv(dir);
+    const out = `${dir}/run`;
+    const args = ["--data", csv, "--batch-size", "4", "--out", out, ...CPU];
+    const [code, log] = await quiet(() =>
+      train([...args, "--epochs", "1", "--ensemble", "1", "--bag", "0"])
+    );
+    assertEquals(code, 0, log);
+    const [dcode, dlog] = await quiet(() =>
+      train([...args, "--resume", "--epochs", "2", "--dry-run"])
+    );
+    assertEquals(dcode, 0, dlog);
+    assertEquals(planned(dlog, "model"), "classifier, attention scaled-dot");
+    const { config: cfg } = await loadClassifier(
+      `${out}/checkpoint.safetensors`,
+    );
+    assertEquals([cfg.members, cfg.bag], [1, 0]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
