@@ -587,23 +587,23 @@ const TREATMENTS: readonly Treatment[] = [
     match: (w) =>
       w[0] === "deno" && w[1] === "run" && w.includes("bench/spec_table.ts"),
     run: async (_, w, ctx) => {
-      // the full table is 12 specs × 3 seeds of 3 epochs (about 40 minutes):
-      // one spec, one seed, one epoch on the banking77 slice, in a scratch folder
+      // the full tables are 9-12 specs × 3 seeds (40-120 minutes): one or
+      // two specs, one seed, one epoch on a fixture, in a scratch folder
+      const translate = w.includes("--task=translate");
+      const spec = translate ? "scaled-dot" : "score=scaled-dot,norm=sigmoid";
       const extra = [
-        "--specs=scaled-dot;score=scaled-dot,norm=sigmoid",
+        `--specs=${translate ? spec : `scaled-dot;${spec}`}`,
         "--seeds=0",
         "--epochs=1",
-        `--data=${ctx.fixtures["banking.csv"]!}`,
+        `--data=${
+          translate ? ctx.fixtures.multi30k! : ctx.fixtures["banking.csv"]!
+        }`,
         `--runs=${SCRATCH}/spec_table_${ctx.next++}`,
       ];
       const r = await deno([...w.slice(1), ...extra], 180);
       assertOk(r, `${w.join(" ")} ${extra.join(" ")}`);
-      assert(
-        /\| `score=scaled-dot,norm=sigmoid` \| [\d.]+ ± 0\.00 \|/.test(
-          r.stdout,
-        ),
-        r.stdout,
-      );
+      assert(r.stdout.includes(`| \`${spec}\` | `), r.stdout);
+      assert(/\| [\d.]+ ± 0\.00 \|/.test(r.stdout), r.stdout);
       return `ran with ${
         extra.join(" ")
       } (the full table takes about 40 minutes)`;
