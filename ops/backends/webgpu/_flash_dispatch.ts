@@ -129,7 +129,7 @@ export interface FlashOptions {
 
 /**
  * Rows per block of the blocked kernels: on a software adapter up
- * to 8 (k_j and v_j are read once per 8 rows), fewer while that would
+ * to 8 (k_j and v_j are read once per 8 rows) and to 128 / max(d, dv), fewer while that would
  * leave a CPU thread without a workgroup that one row each would give it;
  * on a GPU 2.
  */
@@ -138,7 +138,12 @@ export function blockRows(
   along: BlockAlong,
   software: boolean,
 ): number {
-  let r = Math.min(software ? 8 : 2, along === "query" ? k.tq : k.tk);
+  // The kernels write the work over d and dv out once per row of a block:
+  // past about 128 floats per row and step LLVM's compile time explodes.
+  const most = software
+    ? Math.max(1, Math.min(8, 128 / Math.max(k.d, k.dv)))
+    : 2;
+  let r = Math.min(Math.floor(most), along === "query" ? k.tq : k.tk);
   const threads = software ? (navigator.hardwareConcurrency ?? 1) : 1;
   const filled = (rows: number) =>
     blockInvocations(k, along, rows) >= threads * FLASH_WG;
