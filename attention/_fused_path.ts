@@ -86,7 +86,7 @@ export function prospect(
     return {
       fused: false,
       reason:
-        "the webgpu flash kernels are not chosen automatically: on llvmpipe they stop loops early past about 65535 iterations per invocation (fused: true runs them)",
+        "the webgpu flash kernels are not chosen automatically: on the software adapter they ran at 0.8x the composed path's speed (T 256, d 64) and every shape compiles its own shaders (about 12 s of CPU at d 64); fused: true runs them",
     };
   }
   const why = choice === true ? "the spec says fused: true; " : "";
