@@ -34,7 +34,7 @@ import {
   where,
   zeros,
 } from "../../ops/mod.ts";
-import { fnv1a, ngramTable } from "./subwords.ts";
+import { fnv1a, ngramTable, tokenNgrams } from "./subwords.ts";
 
 /**
  * The member's logits are its features' weights times this: Adam moves
@@ -129,17 +129,8 @@ export function applyBag(
     count = add(count, sum(pm, { axis: 1 }));
   }
   // character n-grams of each word (buckets 1..buckets; 0 pads)
-  const grams = ngramTable(words, buckets);
-  const v = words.length, k = grams.k;
-  const gramIds = take(
-    tensor(grams.ids, { shape: [v, k], dtype: "int32" }),
-    ids,
-    0,
-  ); // [B, T, k]
-  const used = mul(
-    take(tensor(grams.used, { shape: [v, k] }), ids, 0),
-    fm,
-  ); // [B, T, k]
+  const grams = tokenNgrams(ngramTable(words, buckets), ids); // [B, T, k]
+  const { gramIds } = grams, used = mul(grams.used, fm);
   const g = take(p.chars, gramIds, 0); // [B, T, k, K]
   total = add(
     total,

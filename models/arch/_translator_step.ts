@@ -24,7 +24,6 @@ import {
   logSoftmax,
   matmul,
   mul,
-  notEqual,
   ones,
   reshape,
   take,
@@ -33,7 +32,7 @@ import {
   where,
   zeros,
 } from "../../ops/mod.ts";
-import { embed, feedForward } from "./layers.ts";
+import { boolMask, embed, feedForward } from "./layers.ts";
 import {
   translatorConfig,
   translatorLayers,
@@ -72,7 +71,7 @@ export function startCache(
       values: zeros([r, c.heads, c.maxLen, dHead]),
     })),
     cross: params.dec.map((blk) => l.cross.project(blk.cross, memory)),
-    srcMask: srcMask.dtype === "bool" ? srcMask : notEqual(srcMask, 0),
+    srcMask: boolMask(srcMask),
     tgtMask: ones([r, c.maxLen], { dtype: "bool" }),
   };
 }

@@ -54,6 +54,7 @@ export {
 } from "./_classifier_config.ts";
 import { type AttentionChoice, resolveAttention } from "./attention_resolve.ts";
 import {
+  boolMask,
   type DropoutLayerOptions,
   embed,
   type EmbeddingParams,
@@ -242,10 +243,7 @@ export function applyClassifier(
     ? first.logits
     : div(members.reduce((a, b) => add(a, b)), members.length);
   if (params.bag) {
-    const mask = input.mask.dtype === "bool"
-      ? input.mask
-      : notEqual(input.mask, 0);
-    const bag = applyBag(params.bag, input.ids, mask, c.words);
+    const bag = applyBag(params.bag, input.ids, boolMask(input.mask), c.words);
     logits = mixBag(logits, bag);
     members.push(bag);
   }
@@ -265,9 +263,7 @@ function applyMember(
       `classifier: input length ${t0} exceeds maxLen ${c.maxLen}`,
     );
   }
-  let keyMask = input.mask.dtype === "bool"
-    ? input.mask
-    : notEqual(input.mask, 0); // [B, T]
+  let keyMask = boolMask(input.mask); // [B, T]
   let x = embed(params.embed, input.ids); // [B, T, D]
   if (params.subwords) {
     const grams = ngramTable(c.words, c.subwords);

@@ -15,6 +15,7 @@ import {
   matmul,
   mul,
   normal,
+  notEqual,
   ones,
   slice,
   split,
@@ -75,6 +76,11 @@ export function initEmbedding(
 /** Looks up int32 ids `[...]` → `[..., dim]`. */
 export function embed(p: EmbeddingParams, ids: Tensor): Tensor {
   return take(p.table, ids, 0);
+}
+
+/** A padding mask as bool: bool as it is, int32 true where not 0. */
+export function boolMask(m: Tensor): Tensor {
+  return m.dtype === "bool" ? m : notEqual(m, 0);
 }
 
 /** Parameters of layer normalisation: the op's options, so `layerNorm(x, p)` applies them. */

@@ -104,19 +104,33 @@ export function initSubwords(key: Key, buckets: number, dim: number): Tensor {
   return mul(normal(key, [buckets + 1, dim]), 1 / Math.sqrt(dim));
 }
 
+/**
+ * Each token's n-gram bucket ids and their use (1, or 0 for padding):
+ * ids `[B, T]` → two `[B, T, K]` tensors.
+ */
+export function tokenNgrams(
+  ngrams: NgramTable,
+  ids: Tensor,
+): { readonly gramIds: Tensor; readonly used: Tensor } {
+  const v = ngrams.count.length, k = ngrams.k;
+  return {
+    gramIds: take(
+      tensor(ngrams.ids, { shape: [v, k], dtype: "int32" }),
+      ids,
+      0,
+    ),
+    used: take(tensor(ngrams.used, { shape: [v, k] }), ids, 0),
+  };
+}
+
 /** The mean n-gram embedding of each token: ids `[B, T]` → `[B, T, dim]`. */
 export function embedSubwords(
   table: Tensor,
   ngrams: NgramTable,
   ids: Tensor,
 ): Tensor {
-  const v = ngrams.count.length, k = ngrams.k;
-  const gramIds = take(
-    tensor(ngrams.ids, { shape: [v, k], dtype: "int32" }),
-    ids,
-    0,
-  ); // [B, T, K]
-  const used = take(tensor(ngrams.used, { shape: [v, k] }), ids, 0); // [B, T, K]
+  const { gramIds, used } = tokenNgrams(ngrams, ids); // [B, T, K]
+  const v = ngrams.count.length;
   const count = take(tensor(ngrams.count, { shape: [v] }), ids, 0); // [B, T]
   const e = take(table, gramIds, 0); // [B, T, K, D]
   const total = sum(mul(e, expandDims(used, -1)), { axis: 2 }); // [B, T, D]

@@ -23,7 +23,6 @@ import {
   layerNorm,
   matmul,
   mul,
-  notEqual,
   split,
   take,
   type Tensor,
@@ -32,6 +31,7 @@ import {
 import { MASKS } from "./attention_specs.ts";
 import { type AttentionChoice, resolveAttention } from "./attention_resolve.ts";
 import {
+  boolMask,
   dropoutKeys,
   embed,
   type EmbeddingParams,
@@ -317,10 +317,6 @@ export interface DecoderInput {
   readonly tgtMask: Tensor;
   /** `int32[1]`: the logits of this position only (`[B, 1, V]`), all a decoding step reads. */
   readonly last?: Tensor;
-}
-
-function boolMask(m: Tensor): Tensor {
-  return m.dtype === "bool" ? m : notEqual(m, 0);
 }
 
 /** Decodes teacher-forced target ids `[B, T]` against memory. */
