@@ -1,6 +1,6 @@
 // Reductions over one iteration space in one kernel: after the plan's
-// steps are made, reduce steps of equal iteration shape and axes join one
-// reduce kernel (later ones read earlier ones through `reduced` nodes:
+// steps are made, related reduce steps (one reads the other, or both read
+// one variable) of equal iteration shape and axes join one reduce kernel (later ones read earlier ones through `reduced` nodes:
 // softmax's max then sum of exp(x - max), layer norm's mean then variance),
 // together with the small elementwise steps over the reduced shape between
 // and after them (`rsqrt(var + eps)`, `log(sum) + max`), which become
@@ -178,6 +178,13 @@ export function mergeReductions(
       if (f.head.key !== r.key) continue;
       const m = members(f);
       up ??= reach([s], preds);
+      // An unrelated reduction (no path from f, no input in common) gains
+      // nothing by joining: every reduction keeps its accumulators live
+      // through the whole loop, and 52 bias gradients in one kernel ran 4.5×
+      // slower on wasm than one kernel each (register spills, 52 streams).
+      if (![...m].some((i) => up!.has(i)) && !sharesInput(steps, m, s)) {
+        continue;
+      }
       // Steps on a path from f to s: f's descendants that reach s (a
       // step that does not reach s has no descendant that does).
       const between = [...reach(m, succs, up)].filter((i) => !m.has(i));
@@ -217,6 +224,16 @@ export function mergeReductions(
     if (!placed.has(f)) placed.add(f), out.push(step);
   });
   return out;
+}
+
+/** Whether step `s` reads a variable that a step of `m` reads too. */
+function sharesInput(
+  steps: readonly Step[],
+  m: ReadonlySet<number>,
+  s: number,
+): boolean {
+  const ins = new Set(stepInputs(steps[s]!));
+  return [...m].some((i) => stepInputs(steps[i]!).some((v) => ins.has(v)));
 }
 
 /** The one kernel of a family. */

@@ -297,16 +297,19 @@ Deno.test("a group of a few cheap ops is copied into every kernel that reads it"
 });
 
 Deno.test("reduction families of two chains side by side never read each other (regression)", async () => {
-  // An ensemble of two: each chain is a layer norm, a matmul, a layer norm.
-  // Families {a1, b2} and {b1, a2}, each acyclic alone, made a cycle with
-  // a1 → b1 and a2 → b2 (every other family is one step of the plan).
-  const f = (x1: Tensor, x2: Tensor, w1: Tensor, w2: Tensor) => [
-    h.layerNorm(h.matmul(h.layerNorm(x1), w1)), // [3, 4]
-    h.layerNorm(h.matmul(h.layerNorm(x2), w2)), // [3, 4]
-  ];
+  // An ensemble of two: each chain is a layer norm, a matmul, a layer norm,
+  // every layer norm of an input scaled by one shared s (so that any two
+  // reductions may join: they read s). Families {a1, b2} and {b1, a2},
+  // each acyclic alone, made a cycle with a1 → b1 and a2 → b2 (every other
+  // family is one step of the plan).
+  const f = (x1: Tensor, x2: Tensor, w1: Tensor, w2: Tensor, s: Tensor) => {
+    const ln = (x: Tensor) => h.layerNorm(h.mul(x, s));
+    return [ln(h.matmul(ln(x1), w1)), ln(h.matmul(ln(x2), w2))]; // [3, 4]
+  };
   const [x1, x2] = [randomTensor([3, 4], 1), randomTensor([3, 4], 2)];
   const [w1, w2] = [randomTensor([4, 4], 3), randomTensor([4, 4], 4)];
-  const plan = planOf(f, x1, x2, w1, w2);
+  const s = randomTensor([4], 5);
+  const plan = planOf(f, x1, x2, w1, w2, s);
   assertEquals(plan.steps.map((s) => describe(s).split("(")[0]), [
     "sum_sum",
     "map",
@@ -318,9 +321,36 @@ Deno.test("reduction families of two chains side by side never read each other (
     "sum_sum",
     "map",
   ], printPlan(plan));
-  const got = h.jit(f)(x1, x2, w1, w2);
-  const want = f(x1, x2, w1, w2);
+  const got = h.jit(f)(x1, x2, w1, w2, s);
+  const want = f(x1, x2, w1, w2, s);
   for (let i = 0; i < 2; i++) {
     await assertAllClose(got[i]!, want[i]!, { rtol: 1e-5, atol: 1e-5 });
+  }
+});
+
+Deno.test("unrelated reductions of one shape stay apart; related ones join", async () => {
+  // Bias gradients of many layers: column sums of unrelated tensors. One
+  // kernel for all of them keeps every accumulator live through one loop
+  // (on wasm 52 of them ran 4.5× slower than one kernel each).
+  const f = (a: Tensor, b: Tensor, c: Tensor) => [
+    h.sum(a, { axis: 0 }),
+    h.sum(h.mul(b, b), { axis: 0 }),
+    h.sum(c, { axis: 0 }),
+    h.max(c, { axis: 0 }), // reads c, as the sum before it does
+  ];
+  const [a, b, c] = [1, 2, 3].map((i) => randomTensor([5, 4], i)) as [
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
+  const plan = planOf(f, a, b, c);
+  assertEquals(
+    plan.steps.map((s) => describe(s).split("(")[0]).sort(),
+    ["reduce_sum", "sum", "sum_max"],
+    printPlan(plan),
+  );
+  const got = h.jit(f)(a, b, c), want = f(a, b, c);
+  for (let i = 0; i < 4; i++) {
+    await assertAllClose(got[i]!, want[i]!, { rtol: 1e-6, atol: 1e-6 });
   }
 });
