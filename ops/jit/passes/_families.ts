@@ -182,7 +182,7 @@ export function mergeReductions(
       // nothing by joining: every reduction keeps its accumulators live
       // through the whole loop, and 52 bias gradients in one kernel ran 4.5×
       // slower on wasm than one kernel each (register spills, 52 streams).
-      if (![...m].some((i) => up!.has(i)) && !sharesInput(steps, m, s)) {
+      if (![...m].some((i) => up!.has(i)) && !sharesInput(steps, m, s, r)) {
         continue;
       }
       // Steps on a path from f to s: f's descendants that reach s (a
@@ -226,13 +226,24 @@ export function mergeReductions(
   return out;
 }
 
-/** Whether step `s` reads a variable that a step of `m` reads too. */
+/**
+ * Whether step `s` reads a variable as large as the iteration space of
+ * its reduction `r` that a step of `m` reads too: one stream read once for
+ * both. A shared small input (a padding mask broadcast over the features,
+ * the labels) does not count: it would tie together the otherwise
+ * independent members of an ensemble, whose steps could not then run
+ * member by member (`lowPeakOrder`).
+ */
 function sharesInput(
   steps: readonly Step[],
   m: ReadonlySet<number>,
   s: number,
+  r: Reduction,
 ): boolean {
-  const ins = new Set(stepInputs(steps[s]!));
+  const n = sizeOf(r.shape);
+  const ins = new Set(
+    stepInputs(steps[s]!).filter((v) => sizeOf(v.aval.shape) >= n),
+  );
   return [...m].some((i) => stepInputs(steps[i]!).some((v) => ins.has(v)));
 }
 

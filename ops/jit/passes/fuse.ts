@@ -54,7 +54,7 @@ import {
   selfView,
   type View,
 } from "./_views.ts";
-import { orderSteps } from "./_order.ts";
+import { lowPeakOrder, orderSteps } from "./_order.ts";
 import type { Analysis } from "./_analysis.ts";
 
 export type { Analysis } from "./_analysis.ts";
@@ -311,7 +311,7 @@ export function fuseProgram(program: Program, opts?: FuseOptions): Plan {
     : merged;
   return Object.freeze({
     program: p,
-    steps: Object.freeze(orderSteps(p, last)),
+    steps: Object.freeze(lowPeakOrder(p, orderSteps(p, last))),
   });
 }
 
