@@ -108,10 +108,12 @@ function listSchedule(
   const definedBy = new Map<Var, number>();
   steps.forEach((s, i) => stepOutputs(s).forEach((v) => definedBy.set(v, i)));
   const deps = steps.map((s) => [
-    ...new Set(stepInputs(s).flatMap((v) => {
-      const d = definedBy.get(v);
-      return d === undefined ? [] : [d];
-    })),
+    ...new Set(
+      stepInputs(s).flatMap((v) => {
+        const d = definedBy.get(v);
+        return d === undefined ? [] : [d];
+      }),
+    ),
   ]);
   // The depth-first rank of each step from the roots (unreached: after).
   const rank = new Array<number>(n).fill(-1);

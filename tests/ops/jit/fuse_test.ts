@@ -12,10 +12,7 @@ import {
   reductionsOf,
 } from "../../../ops/backends/fused.ts";
 import { fuseProgram } from "../../../ops/jit/passes/fuse.ts";
-import {
-  orderSteps,
-  peakBytes,
-} from "../../../ops/jit/passes/_order.ts";
+import { orderSteps, peakBytes } from "../../../ops/jit/passes/_order.ts";
 import type { KernelStep, Plan, Step } from "../../../ops/jit/plan.ts";
 import { printPlan } from "../../../ops/jit/print.ts";
 import { assertAllClose, randomTensor } from "../../_helpers.ts";
@@ -374,10 +371,13 @@ Deno.test("an ensemble's members run one after another: a lower planned peak, th
         .reduce((a, b) => h.add(a, b)),
     );
     const s = h.div(0.1, norm);
-    return [l, g.map((q, i) => ({
-      w1: h.sub(ps[i]!.w1, h.mul(q.w1, s)),
-      w2: h.sub(ps[i]!.w2, h.mul(q.w2, s)),
-    }))] as const;
+    return [
+      l,
+      g.map((q, i) => ({
+        w1: h.sub(ps[i]!.w1, h.mul(q.w1, s)),
+        w2: h.sub(ps[i]!.w2, h.mul(q.w2, s)),
+      })),
+    ] as const;
   };
   const x = randomTensor([64, 32], 1);
   const ps = [0, 1, 2].map((i) => ({
@@ -388,8 +388,7 @@ Deno.test("an ensemble's members run one after another: a lower planned peak, th
   const plan = fuseProgram(program);
   checkPlan(plan);
   const first = new Map(program.eqns.map((e, i) => [e, i]));
-  const at = (s: Step) =>
-    first.get(s.kind === "eqn" ? s.eqn : s.eqns[0]!) ?? 0;
+  const at = (s: Step) => first.get(s.kind === "eqn" ? s.eqn : s.eqns[0]!) ?? 0;
   const inProgramOrder = orderSteps(
     program,
     [...plan.steps].sort((a, b) => at(a) - at(b)),
