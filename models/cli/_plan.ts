@@ -77,7 +77,14 @@ export function translateOptions(
     epochs: args.epochs,
     lr: args.lr,
     seed: args.seed,
-    model: { attention },
+    model: {
+      attention,
+      ...(args.dModel === null ? {} : { dModel: args.dModel }),
+      ...(args.layers === null
+        ? {}
+        : { encLayers: args.layers, decLayers: args.layers }),
+      ...(args.dropout === null ? {} : { dropout: args.dropout }),
+    },
     arch: args.model,
     checkpoint,
     ...(args.maxMinutes === null ? {} : { maxSeconds: 60 * args.maxMinutes }),
@@ -98,6 +105,19 @@ function classifierExtras(plan: TrainingPlan): string {
   return (on(c.members) && c.members > 1 ? `, ensemble of ${c.members}` : "") +
     (on(c.subwords) ? `, subwords ${c.subwords}` : "") +
     (on(c.bag) ? `, bag-of-n-grams member (${c.bag} buckets)` : "");
+}
+
+/** A Transformer translator's width, blocks and dropout, as the model line shows them. */
+function translatorSizes(plan: TrainingPlan): string {
+  const c = plan.config as {
+    dModel?: unknown;
+    encLayers?: unknown;
+    decLayers?: unknown;
+    dropout?: unknown;
+  };
+  return typeof c.dModel === "number"
+    ? `, width ${c.dModel}, ${c.encLayers} + ${c.decLayers} blocks, dropout ${c.dropout}`
+    : "";
 }
 
 /** What the run evaluates and saves: its last weights or an average. */
@@ -141,7 +161,7 @@ export async function dryRun(
       translate
         ? (args.model === "gru"
           ? "GRU encoder-decoder with additive attention"
-          : `Transformer, attention ${args.attention}`)
+          : `Transformer, attention ${args.attention}${translatorSizes(plan)}`)
         : `classifier, attention ${args.attention}${classifierExtras(plan)}`,
     ],
     ["parameters", plan.parameters.toLocaleString("en-US")],

@@ -125,12 +125,14 @@ ${ATTENTION_HELP}
                              n-grams hashed into N buckets) trained beside the Transformer;
                              their log-probabilities are averaged. 0 turns it off (default
                              20000). Kept in the checkpoint like --ensemble
-  --d-model N                classify: model width, a multiple of the 4 heads (default 128;
-                             the feed-forward layer is twice as wide)
-  --layers N                 classify: encoder blocks, at least 1 (default 2)
-  --dropout X                classify: dropout rate in [0, 1) (default 0.2). --d-model,
-                             --layers and --dropout are kept in the checkpoint like
-                             --ensemble
+  --d-model N                model width, a multiple of the 4 heads (default 128; the
+                             feed-forward layer is twice as wide to classify, four times to
+                             translate)
+  --layers N                 encoder blocks, at least 1 (default 2); translate: encoder and
+                             decoder blocks, each
+  --dropout X                dropout rate in [0, 1) (default 0.2 to classify, 0.1 to
+                             translate). --d-model, --layers and --dropout are kept in the
+                             checkpoint like --ensemble; translate: Transformer only
   --pretrain N               classify: first N epochs of masked-token pretraining on the
                              training texts (15% of each row's tokens masked and predicted
                              through the tied word embeddings), then training as usual
@@ -185,9 +187,6 @@ const ONLY_CLASSIFY = [
   "--ensemble",
   "--subwords",
   "--bag",
-  "--d-model",
-  "--layers",
-  "--dropout",
   "--patience",
   "--pretrain",
 ];
@@ -336,6 +335,13 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     throw new RangeError(
       "--attention: the GRU model's attention is always additive (Bahdanau); drop --attention or use --model transformer",
     );
+  }
+  for (const flag of ["--d-model", "--layers", "--dropout"]) {
+    if (given.has(flag) && a.model === "gru") {
+      throw new RangeError(
+        `${flag}: only for the Transformer; the GRU model's sizes are fixed (drop ${flag} or use --model transformer)`,
+      );
+    }
   }
   const translate = a.task === "translate";
   if (a.epochs === 0) a.epochs = translate ? 10 : 14;

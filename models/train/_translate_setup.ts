@@ -17,6 +17,7 @@ import {
 import {
   type FullTranslatorConfig,
   initTranslator,
+  type TranslatorConfig,
   translatorConfig,
   type TranslatorParams,
 } from "../arch/translator.ts";
@@ -33,6 +34,25 @@ import type {
 } from "./translate.ts";
 
 type Params = TranslatorParams | GruParams;
+
+/** The sizes and dropout of a checkpoint's Transformer configuration. */
+function savedSizes(config: unknown): Partial<TranslatorConfig> {
+  const c = (config ?? {}) as Record<string, unknown>;
+  const out: Record<string, number> = {};
+  for (
+    const k of [
+      "dModel",
+      "heads",
+      "encLayers",
+      "decLayers",
+      "ffHidden",
+      "dropout",
+    ] as const
+  ) {
+    if (typeof c[k] === "number") out[k] = c[k];
+  }
+  return out as Partial<TranslatorConfig>;
+}
 
 /** Everything before fit: data, tokenizers, the model, a resumed checkpoint. */
 export async function prepare(opts: TranslatorTrainOptions) {
@@ -87,9 +107,13 @@ export async function prepare(opts: TranslatorTrainOptions) {
   const testIds = ids(cleanSource(opts.data.test));
   const labelSmoothing = opts.labelSmoothing ?? 0.1;
   const sizes = { srcVocab: srcTok.vocab.size, tgtVocab: tgtTok.vocab.size };
-  const config = archName === "gru"
-    ? sizes
-    : translatorConfig({ ...opts.model, ...sizes, maxLen: maxModelLen });
+  // A resumed run keeps its own sizes and dropout unless the options give them.
+  const config = archName === "gru" ? sizes : translatorConfig({
+    ...(saved ? savedSizes(saved.config) : {}),
+    ...opts.model,
+    ...sizes,
+    maxLen: maxModelLen,
+  });
   if (
     saved &&
     (saved.arch !== archName ||

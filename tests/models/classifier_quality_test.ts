@@ -140,7 +140,7 @@ Deno.test("subword embeddings change a word's input, and need the vocabulary's w
   );
 });
 
-Deno.test("train: --d-model, --layers and --dropout are classify flags with checked values", () => {
+Deno.test("train: --d-model, --layers and --dropout are checked, for both tasks (the Transformer's)", () => {
   const a = parseTrainArgs([
     "--d-model",
     "256",
@@ -168,10 +168,13 @@ Deno.test("train: --d-model, --layers and --dropout are classify flags with chec
       `--dropout: expected a number in [0, 1), got ${bad}`,
     );
   }
+  const t = parseTrainArgs(["--task", "translate", "--layers", "3"]);
+  assertEquals([t.task, t.layers], ["translate", 3]);
   assertThrows(
-    () => parseTrainArgs(["--task", "translate", "--layers", "3"]),
+    () =>
+      parseTrainArgs(["--task", "translate", "--model", "gru", "--d-model=64"]),
     RangeError,
-    "--layers: only for --task classify",
+    "--d-model: only for the Transformer",
   );
 });
 

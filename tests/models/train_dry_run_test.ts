@@ -282,3 +282,53 @@ Deno.test("a new run defaults to three Transformers and a bag member; --resume k
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("translate: --d-model, --layers and --dropout size the Transformer, are kept by --resume, and another value on --resume is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_tsizes_" });
+  try {
+    const mt = await tinyMulti30k(await Deno.makeTempDir({ dir }));
+    const out = `${dir}/run`;
+    const args = ["--task", "translate", "--data", mt, ...CPU, "--out", out];
+    const sizes = ["--d-model", "16", "--layers", "1", "--dropout", "0"];
+    const [pcode, plog] = await quiet(() =>
+      train([...args, ...sizes, "--dry-run"])
+    );
+    assertEquals(pcode, 0, plog);
+    assertStringIncludes(
+      planned(plog, "model"),
+      "width 16, 1 + 1 blocks, dropout 0",
+    );
+    const [code, log] = await quiet(() =>
+      train([...args, ...sizes, "--epochs", "1"])
+    );
+    assertEquals(code, 0, log);
+    const ck = await loadCheckpoint<
+      unknown,
+      unknown,
+      { config: Record<string, unknown> }
+    >(`${out}/checkpoint.safetensors`);
+    const c = ck.metadata.config;
+    assertEquals(
+      [c.dModel, c.encLayers, c.decLayers, c.dropout, c.ffHidden],
+      [16, 1, 1, 0, 64],
+    );
+    // --resume without the flags keeps the run's sizes
+    const resume = [...args, "--resume", "--epochs", "2"];
+    const [dcode, dlog] = await quiet(() => train([...resume, "--dry-run"]));
+    assertEquals(dcode, 0, dlog);
+    assertStringIncludes(
+      planned(dlog, "model"),
+      "width 16, 1 + 1 blocks, dropout 0",
+    );
+    await assertRejects(
+      () => quiet(() => train([...resume, "--d-model", "32", "--dry-run"])),
+      RangeError,
+      "was trained with another configuration",
+    );
+    const [rcode, rlog] = await quiet(() => train(resume));
+    assertEquals(rcode, 0, rlog);
+    assertStringIncludes(rlog, "epoch 2:");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
