@@ -871,6 +871,12 @@ Deno.test("large kernels split over threads give the bits of one thread, and wor
     got.forEach((g, i) => assertUlps(g, want[i]!, 0, `${k.kind} ${k.shape}`));
   }
   if (sharedMemoryUnavailable() === null) {
+    // On a loaded machine the caller may take every unit before a worker
+    // wakes: run the threaded kernels again (at most 20 rounds) until one does.
+    for (let r = 0; r < 20 && ThreadPool.workerClaims() === claims; r++) {
+      await new Promise((ok) => setTimeout(ok, 10));
+      for (const k of kernels) three.run(k, [x, y]);
+    }
     assert(ThreadPool.workerClaims() > claims, "no worker took a unit");
   }
   three.close();
