@@ -112,6 +112,24 @@ export function mergeReductions(
     return seen;
   };
   const reductions = steps.map((s) => reductionOf(a, s));
+  // Steps that read only the program's inputs and constants (a reduction of
+  // the labels' one-hot): reading one does not relate two reductions, or
+  // every member of an ensemble would join one family through it.
+  const given = new Set<Var>([...a.program.inputs, ...a.program.consts]);
+  const fixedMemo = new Map<number, boolean>();
+  const fixed = (i: number): boolean => {
+    let f = fixedMemo.get(i);
+    if (f === undefined) {
+      fixedMemo.set(i, false); // a cycle (none in a plan) reads as not fixed
+      f = stepInputs(steps[i]!).every((v) => {
+        if (given.has(v)) return true;
+        const d = definedBy.get(v);
+        return d !== undefined && fixed(d);
+      });
+      fixedMemo.set(i, f);
+    }
+    return f;
+  };
   /** An elementwise kernel step over `r`'s reduced shape. */
   const epilogueFor = (i: number, r: Reduction): boolean => {
     const s = steps[i]!;
@@ -182,7 +200,10 @@ export function mergeReductions(
       // nothing by joining: every reduction keeps its accumulators live
       // through the whole loop, and 52 bias gradients in one kernel ran 4.5×
       // slower on wasm than one kernel each (register spills, 52 streams).
-      if (![...m].some((i) => up!.has(i)) && !sharesInput(steps, m, s, r)) {
+      if (
+        ![...m].some((i) => up!.has(i) && !fixed(i)) &&
+        !sharesInput(steps, m, s, r)
+      ) {
         continue;
       }
       // Steps on a path from f to s: f's descendants that reach s (a

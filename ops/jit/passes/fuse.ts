@@ -59,6 +59,7 @@ import type { Analysis } from "./_analysis.ts";
 
 export type { Analysis } from "./_analysis.ts";
 import { mergeReductions } from "./_families.ts";
+import { splitCoupledKernels } from "./_split.ts";
 import { foldDotTransposes } from "./dot_layout.ts";
 import { fuseEpilogues } from "./_epilogue.ts";
 
@@ -305,7 +306,8 @@ export function fuseProgram(program: Program, opts?: FuseOptions): Plan {
       steps.push({ kind: "eqn", eqn: e });
     }
   });
-  const merged = mergeReductions(analysis, steps, outputs, index);
+  const apart = maxCopies > 1 ? splitCoupledKernels(p, steps) : steps;
+  const merged = mergeReductions(analysis, apart, outputs, index);
   const last = opts?.epilogues ?? maxCopies > 1
     ? fuseEpilogues(merged, outputs, index)
     : merged;

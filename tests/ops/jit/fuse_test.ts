@@ -404,3 +404,34 @@ Deno.test("an ensemble's members run one after another: a lower planned peak, th
     await assertAllClose(gotP[i]!.w2, wantP[i]!.w2, { rtol: 1e-5, atol: 1e-6 });
   }
 });
+
+Deno.test("an elementwise kernel that ties independent values together through a mask of the inputs is split", async () => {
+  // A label mask (inputs only) read by two selects of unrelated sums: one
+  // kernel for both would make each sum's readers wait for the other sum.
+  const f = (lab: Tensor, x: Tensor, y: Tensor) => {
+    const m = h.greaterEqual(lab, 0);
+    const a = h.sum(h.exp(x), { axis: 1 }), b = h.sum(h.exp(y), { axis: 1 });
+    return [h.where(m, a, 0), h.where(m, b, 0), m];
+  };
+  const lab = h.tensor(Int32Array.from([0, -1, 2, 3, -1, 5, 6, 7]));
+  const [x, y] = [randomTensor([8, 5], 1), randomTensor([8, 5], 2)];
+  const { program } = h.makeProgram(f)(lab, x, y);
+  const plan = fuseProgram(h.optimizeProgram(program));
+  checkPlan(plan);
+  const [, px, py] = plan.program.inputs;
+  assertEquals(plan.steps.length, 3, printPlan(plan));
+  for (const s of plan.steps) {
+    const ins = stepInputsOf(s);
+    assert(!(ins.includes(px!) && ins.includes(py!)), printPlan(plan));
+  }
+  const got = h.jit(f)(lab, x, y), want = f(lab, x, y);
+  for (let i = 0; i < 3; i++) {
+    await assertAllClose(got[i]!, want[i]!, { rtol: 1e-6, atol: 1e-6 });
+  }
+});
+
+function stepInputsOf(s: Step): readonly unknown[] {
+  return s.kind === "kernel"
+    ? s.inputs
+    : s.eqn.inputs.filter((a) => a.kind === "var");
+}
