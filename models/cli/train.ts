@@ -144,11 +144,13 @@ async function translate(run: Run, data: TranslationData): Promise<number> {
     ...translateOptions(args, data, run.attention, run.checkpoint),
     onStep: run.onStep,
     onStart: (p, setup) => run.start(p, { warmup: setup.warmup }),
-    onEpoch: (m: TranslationEpochMetrics) =>
-      run.epoch(
+    onEpoch: (m: TranslationEpochMetrics) => {
+      collectGarbage();
+      return run.epoch(
         m,
         `valid BLEU ${m.validBleu.toFixed(2)}, chrF ${m.validChrf.toFixed(2)}`,
-      ),
+      );
+    },
   });
   const seconds = (performance.now() - t0) / 1000;
   await run.done({
@@ -196,8 +198,13 @@ async function classify(
     },
     onStep: run.onStep,
     onStart: (p) => run.start(p),
-    onEpoch: (m: EpochMetrics) =>
-      run.epoch(m, `valid accuracy ${(100 * m.validAccuracy).toFixed(2)}%`),
+    onEpoch: (m: EpochMetrics) => {
+      collectGarbage();
+      return run.epoch(
+        m,
+        `valid accuracy ${(100 * m.validAccuracy).toFixed(2)}%`,
+      );
+    },
   });
   const seconds = (performance.now() - t0) / 1000;
   await run.done({
@@ -242,6 +249,17 @@ function runInfo(
 }
 
 /** Runs `train` with `argv`; returns the process exit code. */
+/**
+ * Collects garbage at an epoch's end, where a pause costs nothing, when the
+ * process exposes `gc` (the `train` task runs with `--v8-flags=--expose-gc`):
+ * otherwise the host-side garbage of a few epochs (batches, tensor wrappers)
+ * waits for V8, and a default banking77 run peaked at 1,258 MiB instead of
+ * about 950. Without the flag this does nothing.
+ */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   let args: TrainArgs;
   try {
