@@ -248,7 +248,6 @@ function runInfo(
   };
 }
 
-/** Runs `train` with `argv`; returns the process exit code. */
 /**
  * Collects garbage at an epoch's end, where a pause costs nothing, when the
  * process exposes `gc` (the `train` task runs with `--v8-flags=--expose-gc`):
@@ -260,6 +259,7 @@ function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
+/** Runs `train` with `argv`; returns the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   let args: TrainArgs;
   try {

@@ -201,6 +201,23 @@ export interface FusedBackend {
   runFused(kernel: FusedKernel, inputs: readonly Operand[]): unknown[];
 }
 
+/** The nodes that `roots` depend on (themselves included), ascending. */
+export function reachable(
+  nodes: readonly FusedNode[],
+  roots: readonly number[],
+): number[] {
+  const live = new Set<number>();
+  const stack = [...roots];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (live.has(n)) continue;
+    live.add(n);
+    const node = nodes[n]!;
+    if (node.kind === "op") stack.push(...node.args);
+  }
+  return [...live].sort((a, b) => a - b);
+}
+
 /**
  * A string that identifies a kernel's code: equal keys mean the same
  * kernel (shapes, strides, offsets and literal values included).

@@ -6,8 +6,8 @@
 
 import type { DType } from "../../dtype.ts";
 import type { FlashKernel } from "../flash.ts";
-import type { FusedLoad, FusedNode } from "../fused.ts";
-import { letStatements, name, offsetExpr, reachable } from "./_fused_expr.ts";
+import { type FusedLoad, type FusedNode, reachable } from "../fused.ts";
+import { letStatements, name, offsetExpr } from "./_fused_expr.ts";
 
 /** A kernel's score and mask nodes as one list; dots become loads of input -1. */
 export interface FlashNodes {

@@ -20,6 +20,7 @@ import {
   type FusedLoopKernel,
   fusedOutputs,
   type FusedReduce,
+  reachable,
   reductionsOf,
 } from "../fused.ts";
 import { type Dispatch, type GpuBuffer, groups1d } from "./_kernel.ts";
@@ -30,7 +31,6 @@ import {
   letStatements,
   name,
   offsetExpr,
-  reachable,
   splitIndex,
   toWord,
 } from "./_fused_expr.ts";

@@ -116,23 +116,6 @@ export function toWord(dtype: DType, v: string): string {
   return wgslType(dtype) === "u32" ? v : `bitcast<u32>(${v})`;
 }
 
-/** The nodes that `roots` depend on (themselves included), ascending. */
-export function reachable(
-  nodes: readonly FusedNode[],
-  roots: readonly number[],
-): number[] {
-  const live = new Set<number>();
-  const stack = [...roots];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (live.has(n)) continue;
-    live.add(n);
-    const node = nodes[n]!;
-    if (node.kind === "op") stack.push(...node.args);
-  }
-  return [...live].sort((a, b) => a - b);
-}
-
 /**
  * The `let` statements of `which` nodes. `load(n)` gives the WGSL of load
  * node `n`; a node outside `which` is named by `name`, which it must

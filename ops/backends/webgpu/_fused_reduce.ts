@@ -14,14 +14,13 @@
 // around the inlined expression took 3-5 s to compile and ran up to 10x
 // slower than this split (bench/webgpu_fused.ts).
 
-import type { FusedLoad, FusedReduce } from "../fused.ts";
+import { type FusedLoad, type FusedReduce, reachable } from "../fused.ts";
 import {
   collapseAxes,
   fromWord,
   letStatements,
   name,
   offsetExpr,
-  reachable,
   splitIndex,
   toWord,
 } from "./_fused_expr.ts";

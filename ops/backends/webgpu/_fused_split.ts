@@ -11,6 +11,7 @@ import {
   type FusedElementwise,
   type FusedNode,
   type FusedReduce,
+  reachable,
   reductionsOf,
 } from "../fused.ts";
 
@@ -36,15 +37,7 @@ function prune(
   roots: readonly number[],
   rewrite: (n: FusedNode) => FusedNode,
 ): { nodes: FusedNode[]; at: Map<number, number> } {
-  const live = new Set<number>();
-  const stack = [...roots];
-  while (stack.length) {
-    const i = stack.pop()!;
-    if (live.has(i)) continue;
-    live.add(i);
-    const n = nodes[i]!;
-    if (n.kind === "op") stack.push(...n.args);
-  }
+  const live = new Set(reachable(nodes, roots));
   const at = new Map<number, number>();
   const out: FusedNode[] = [];
   nodes.forEach((n, i) => {

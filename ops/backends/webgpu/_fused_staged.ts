@@ -6,13 +6,17 @@
 // reduction would split over invocations (too long for one loop on
 // llvmpipe, or few outputs of long rows) run split (`_fused_split.ts`).
 
-import { type FusedLoad, type FusedReduce, reductionsOf } from "../fused.ts";
+import {
+  type FusedLoad,
+  type FusedReduce,
+  reachable,
+  reductionsOf,
+} from "../fused.ts";
 import {
   fromWord,
   letStatements,
   name,
   offsetExpr,
-  reachable,
   splitIndex,
   toWord,
 } from "./_fused_expr.ts";

@@ -1,6 +1,8 @@
 // Reductions over one iteration space in one kernel: after the plan's
-// steps are made, related reduce steps (one reads the other, or both read
-// one variable) of equal iteration shape and axes join one reduce kernel (later ones read earlier ones through `reduced` nodes:
+// steps are made, related reduce steps of equal iteration shape and axes
+// (one reads the other through steps that do not read only the program's
+// inputs, or both read one variable as large as the iteration space) join
+// one reduce kernel (later ones read earlier ones through `reduced` nodes:
 // softmax's max then sum of exp(x - max), layer norm's mean then variance),
 // together with the small elementwise steps over the reduced shape between
 // and after them (`rsqrt(var + eps)`, `log(sum) + max`), which become
@@ -22,6 +24,7 @@ import type { Eqn, Var } from "../program.ts";
 import type { Analysis } from "./_analysis.ts";
 import { KernelBuilder, NotFusible, type Reduced } from "./_kernel.ts";
 import { identityMap } from "./_views.ts";
+import { stepGraph } from "./_order.ts";
 
 const REDUCE_OPS = {
   reduce_sum: "sum",
@@ -81,22 +84,13 @@ export function mergeReductions(
   index: ReadonlyMap<Eqn, number>,
 ): Step[] {
   const n = steps.length;
-  const definedBy = new Map<Var, number>();
-  steps.forEach((s, i) => stepOutputs(s).forEach((v) => definedBy.set(v, i)));
-  const preds = steps.map((s) => [
-    ...new Set(
-      stepInputs(s).flatMap((v) => {
-        const d = definedBy.get(v);
-        return d === undefined ? [] : [d];
-      }),
-    ),
-  ]);
+  const { definedBy, preds } = stepGraph(steps);
   const succs: number[][] = steps.map(() => []);
   preds.forEach((ps, i) => ps.forEach((p) => succs[p]!.push(i)));
   /** The steps `from` reaches along `next` (only through `within`, if given). */
   const reach = (
     from: Iterable<number>,
-    next: number[][],
+    next: readonly (readonly number[])[],
     within?: ReadonlySet<number>,
   ): Set<number> => {
     const seen = new Set<number>();

@@ -40,6 +40,27 @@ export function orderSteps(p: Program, steps: readonly Step[]): Step[] {
   return out;
 }
 
+/**
+ * The step defining each variable, and each step's distinct predecessors
+ * (the steps defining what it reads), by index.
+ */
+export function stepGraph(steps: readonly Step[]): {
+  readonly definedBy: ReadonlyMap<Var, number>;
+  readonly preds: readonly (readonly number[])[];
+} {
+  const definedBy = new Map<Var, number>();
+  steps.forEach((s, i) => stepOutputs(s).forEach((v) => definedBy.set(v, i)));
+  const preds = steps.map((s) => [
+    ...new Set(
+      stepInputs(s).flatMap((v) => {
+        const d = definedBy.get(v);
+        return d === undefined ? [] : [d];
+      }),
+    ),
+  ]);
+  return { definedBy, preds };
+}
+
 /** Bytes of a value (bool counted as one byte per element, as on wasm). */
 function bytesOf(v: Var): number {
   let n = v.aval.dtype === "bool" ? 1 : 4;
@@ -105,16 +126,7 @@ function listSchedule(
   roots: readonly Var[],
 ): Step[] {
   const n = steps.length;
-  const definedBy = new Map<Var, number>();
-  steps.forEach((s, i) => stepOutputs(s).forEach((v) => definedBy.set(v, i)));
-  const deps = steps.map((s) => [
-    ...new Set(
-      stepInputs(s).flatMap((v) => {
-        const d = definedBy.get(v);
-        return d === undefined ? [] : [d];
-      }),
-    ),
-  ]);
+  const { definedBy, preds: deps } = stepGraph(steps);
   // The depth-first rank of each step from the roots (unreached: after).
   const rank = new Array<number>(n).fill(-1);
   let next = 0;

@@ -11,7 +11,11 @@
 // (outputs made of those alone are one more kernel).
 // Private to ops/jit/passes/.
 
-import type { FusedElementwise, FusedNode } from "../../backends/fused.ts";
+import {
+  type FusedElementwise,
+  type FusedNode,
+  reachable,
+} from "../../backends/fused.ts";
 import type { KernelStep, Step } from "../plan.ts";
 import type { Eqn, Program, Var } from "../program.ts";
 
@@ -48,18 +52,7 @@ function split(
     else if (n.kind === "op") fixed[i] = n.args.every((a) => fixed[a]);
     else if (n.kind === "reduced") fixed[i] = false;
   });
-  const cones = k.outputs.map((o) => {
-    const cone = new Set<number>();
-    const stack = [o];
-    while (stack.length) {
-      const i = stack.pop()!;
-      if (cone.has(i)) continue;
-      cone.add(i);
-      const n = nodes[i]!;
-      if (n.kind === "op") stack.push(...n.args);
-    }
-    return cone;
-  });
+  const cones = k.outputs.map((o) => new Set(reachable(nodes, [o])));
   // Outputs sharing a node that depends on an intermediate are one part.
   const parent = k.outputs.map((_, j) => j);
   const find = (j: number): number => {
@@ -90,7 +83,7 @@ function split(
   const rest = [...parts.values()].filter((js) => !reading.includes(js))
     .flat();
   if (rest.length) groups.push(rest);
-  return groups.map((js) => part(s, k, js.sort((a, b) => a - b), cones));
+  return groups.map((js) => part(s, k, js.sort((a, b) => a - b)));
 }
 
 /** The kernel of outputs `js` of `s`: their nodes, inputs and equations. */
@@ -98,10 +91,8 @@ function part(
   s: KernelStep,
   k: FusedElementwise,
   js: readonly number[],
-  cones: readonly ReadonlySet<number>[],
 ): KernelStep {
-  const keep = [...new Set(js.flatMap((j) => [...cones[j]!]))]
-    .sort((a, b) => a - b);
+  const keep = reachable(k.nodes, js.map((j) => k.outputs[j]!));
   const at = new Map(keep.map((i, t) => [i, t]));
   const inputs: Var[] = [];
   const inputAt = new Map<number, number>();
