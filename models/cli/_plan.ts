@@ -60,7 +60,7 @@ export function classifyOptions(
     // a new run's defaults; a resumed run keeps its own unless given
     newRunModel: NEW_RUN,
     ...(args.average === null ? {} : { average: args.average }),
-    patience: args.patience,
+    ...(args.patience === null ? {} : { patience: args.patience }),
     pretrain: args.pretrain,
   };
 }
@@ -91,6 +91,7 @@ export function translateOptions(
     ...(args.average === null ? {} : { average: args.average }),
     ...(args.maxTokens === null ? {} : { maxTokens: args.maxTokens }),
     ...(args.warmup === null ? {} : { warmup: args.warmup }),
+    ...(args.patience === null ? {} : { patience: args.patience }),
   };
 }
 
@@ -188,9 +189,9 @@ export async function dryRun(
       } steps)${
         args.maxMinutes === null ? "" : ` or ${args.maxMinutes} minutes`
       }, ${
-        translate
-          ? "early stop on validation"
-          : `early stop after ${args.patience} epochs without a better validation accuracy`
+        `early stop after ${args.patience ?? (translate ? 3 : 4)} epochs without a better validation ${
+          translate ? "BLEU" : "accuracy"
+        }`
       }`,
     ],
     ...(translate ? [] : [[

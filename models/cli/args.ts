@@ -52,8 +52,8 @@ export interface TrainArgs {
   dropout: number | null;
   /** classify: epochs of masked-token pretraining before training (0: none). */
   pretrain: number;
-  /** classify: epochs without a better validation accuracy before stopping. */
-  patience: number;
+  /** Epochs without a better validation score before stopping, or null for the task's default. */
+  patience: number | null;
   /** classify: weight averaging, or null for the run's (none when new). */
   average: Average | null;
   /** Peak learning rate. */
@@ -137,8 +137,9 @@ ${ATTENTION_HELP}
                              training texts (15% of each row's tokens masked and predicted
                              through the tied word embeddings), then training as usual
                              (default 0: none; --resume does not pretrain again)
-  --patience N               classify: stop after N epochs without a better validation
-                             accuracy, at least 1 (default 4)
+  --patience N               stop after N epochs without a better validation accuracy
+                             (classify) or BLEU (translate), at least 1 (default 4 to
+                             classify, 3 to translate)
   --average ema:D|swa:E      evaluate, keep and save an average of the weights:
                              ema:D an exponential moving average after every step with
                              decay D in (0, 1), bias-corrected as Adam's moments (e.g.
@@ -187,7 +188,6 @@ const ONLY_CLASSIFY = [
   "--ensemble",
   "--subwords",
   "--bag",
-  "--patience",
   "--pretrain",
 ];
 
@@ -211,7 +211,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     layers: null,
     dropout: null,
     average: null,
-    patience: 4,
+    patience: null,
     pretrain: 0,
     lr: 2e-3,
     backend: null,

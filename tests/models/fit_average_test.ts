@@ -283,17 +283,16 @@ Deno.test("train --resume keeps the run's --average and refuses another", async 
   }
 });
 
-Deno.test("train --patience reads an integer of at least 1 (default 4)", () => {
-  assertEquals(parseTrainArgs([]).patience, 4);
+Deno.test("train --patience reads an integer of at least 1 (default: the task's)", () => {
+  assertEquals(parseTrainArgs([]).patience, null);
   assertEquals(parseTrainArgs(["--patience", "20"]).patience, 20);
   assertThrows(
     () => parseTrainArgs(["--patience", "0"]),
     RangeError,
     "--patience: expected an integer of at least 1, got 0",
   );
-  assertThrows(
-    () => parseTrainArgs(["--task", "translate", "--patience", "3"]),
-    RangeError,
-    "--patience: only for --task classify",
+  assertEquals(
+    parseTrainArgs(["--task", "translate", "--patience", "6"]).patience,
+    6,
   );
 });

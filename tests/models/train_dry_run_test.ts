@@ -13,6 +13,8 @@ import { main as train } from "../../models/cli/train.ts";
 import { loadCheckpoint } from "../../models/train/checkpoint.ts";
 import { loadClassifier } from "../../models/inference.ts";
 import { countParameters } from "../../models/train/plan.ts";
+import { parseTrainArgs } from "../../models/cli/args.ts";
+import { translateOptions } from "../../models/cli/_plan.ts";
 
 /** Runs `fn` with console output captured. */
 async function quiet(fn: () => Promise<number>): Promise<[number, string]> {
@@ -135,6 +137,28 @@ Deno.test("train --dry-run refuses what train refuses, before writing anything",
   }
 });
 
+Deno.test("translate: --patience reaches the plan and the trainer (default 3)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heed_patience_" });
+  try {
+    const mt = await tinyMulti30k(await Deno.makeTempDir({ dir }));
+    const args = ["--task", "translate", "--data", mt, ...CPU, "--dry-run"];
+    let [code, log] = await quiet(() => train(args));
+    assertEquals(code, 0, log);
+    assertStringIncludes(
+      planned(log, "budget"),
+      "early stop after 3 epochs without a better validation BLEU",
+    );
+    [code, log] = await quiet(() => train([...args, "--patience", "7"]));
+    assertEquals(code, 0, log);
+    assertStringIncludes(planned(log, "budget"), "after 7 epochs without");
+    const parsed = parseTrainArgs(["--task", "translate", "--patience", "7"]);
+    const none = {} as never;
+    assertEquals(translateOptions(parsed, none, none, none).patience, 7);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("--warmup is recorded in run.json and the checkpoint, kept on --resume, and another value on --resume is refused", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heed_warmup_" });
   try {
@@ -237,7 +261,7 @@ Deno.test("train --dry-run shows --patience, --pretrain and --average; train pri
     log = await plan(["--resume", "--epochs", "2", "--pretrain", "1"]);
     assert(!log.includes("pretrain epoch"), log);
     assertStringIncludes(log, "epoch 2:");
-    // translation has no patience flag: its early stop is its own
+    // translation plans no pretraining; its early stop is by BLEU
     const m30k = await tinyMulti30k(`${dir}`);
     const [tcode, tlog] = await quiet(() =>
       train([
@@ -252,7 +276,7 @@ Deno.test("train --dry-run shows --patience, --pretrain and --average; train pri
       ])
     );
     assertEquals(tcode, 0, tlog);
-    assertStringIncludes(planned(tlog, "budget"), "early stop on validation");
+    assertStringIncludes(planned(tlog, "budget"), "validation BLEU");
     assert(!/^\s+pretrain\s/m.test(tlog), tlog);
   } finally {
     await Deno.remove(dir, { recursive: true });
