@@ -73,10 +73,22 @@ export interface TranslatorConfig {
    * (default "scaled-dot").
    */
   readonly attention?: AttentionChoice;
+  /**
+   * One embedding table for source tokens, target tokens and the output
+   * layer (three-way tying), for a vocabulary shared by both languages:
+   * `srcVocab` must equal `tgtVocab`, and the params have no `srcEmbed`
+   * (default false).
+   */
+  readonly sharedEmbeddings?: boolean;
 }
 
-/** A configuration with defaults filled in. */
-export type FullTranslatorConfig = Required<TranslatorConfig>;
+/**
+ * A configuration with defaults filled in. `sharedEmbeddings` is present
+ * only when true, so configurations from before it compare equal.
+ */
+export type FullTranslatorConfig =
+  & Required<Omit<TranslatorConfig, "sharedEmbeddings">>
+  & { readonly sharedEmbeddings?: true };
 
 /** Fills in the defaults and checks the values. */
 export function translatorConfig(c: TranslatorConfig): FullTranslatorConfig {
@@ -92,6 +104,7 @@ export function translatorConfig(c: TranslatorConfig): FullTranslatorConfig {
     maxLen: c.maxLen ?? 64,
     dropout: c.dropout ?? 0.1,
     attention: c.attention ?? "scaled-dot",
+    ...(c.sharedEmbeddings ? { sharedEmbeddings: true as const } : {}),
   };
   for (
     const k of [
@@ -113,6 +126,11 @@ export function translatorConfig(c: TranslatorConfig): FullTranslatorConfig {
   }
   // A name or syntax is checked now: an error names the part and choices.
   if (typeof f.attention === "string") resolveAttention(f.attention);
+  if (f.sharedEmbeddings && f.srcVocab !== f.tgtVocab) {
+    throw new RangeError(
+      `translator: shared embeddings need one vocabulary, got srcVocab ${f.srcVocab} and tgtVocab ${f.tgtVocab}`,
+    );
+  }
   if (f.dModel % f.heads !== 0) {
     throw new RangeError(
       `translator: dModel ${f.dModel} does not split into ${f.heads} heads`,
@@ -151,9 +169,9 @@ export interface DecoderBlock {
 
 /** The translator's parameters; the output layer is tied to the target embeddings. */
 export interface TranslatorParams {
-  /** Source token embeddings. */
-  readonly srcEmbed: EmbeddingParams;
-  /** Target token embeddings (also the output layer). */
+  /** Source token embeddings (absent with `sharedEmbeddings`: `tgtEmbed` serves). */
+  readonly srcEmbed?: EmbeddingParams;
+  /** Target token embeddings (also the output layer, and the source's when shared). */
   readonly tgtEmbed: EmbeddingParams;
   /** Learned source positions. */
   readonly srcPos: EmbeddingParams;
@@ -197,7 +215,9 @@ export function initTranslator(
   const l = translatorLayers(c);
   const k = split(key, 4 + c.encLayers + c.decLayers);
   return {
-    srcEmbed: initEmbedding(k[0]!, c.srcVocab, c.dModel),
+    ...(c.sharedEmbeddings
+      ? {}
+      : { srcEmbed: initEmbedding(k[0]!, c.srcVocab, c.dModel) }),
     tgtEmbed: initEmbedding(k[1]!, c.tgtVocab, c.dModel),
     srcPos: initLearnedPositions(k[2]!, c.maxLen, c.dModel),
     tgtPos: initLearnedPositions(k[3]!, c.maxLen, c.dModel),
@@ -254,6 +274,20 @@ function tokens(
   );
 }
 
+/** The source embedding table: `srcEmbed`, or `tgtEmbed` when shared. */
+function sourceTable(
+  params: TranslatorParams,
+  c: FullTranslatorConfig,
+): EmbeddingParams {
+  if (c.sharedEmbeddings) return params.tgtEmbed;
+  if (!params.srcEmbed) {
+    throw new RangeError(
+      "translator: the params have no srcEmbed; were they made with sharedEmbeddings?",
+    );
+  }
+  return params.srcEmbed;
+}
+
 /** Encodes source ids `[B, S]` into memory `[B, S, D]`. */
 export function encode(
   params: TranslatorParams,
@@ -273,7 +307,7 @@ export function encodeWithWeights(
   const l = translatorLayers(c);
   const keyMask = boolMask(input.srcMask);
   const drop = dropoutKeys(opts, 2 * c.encLayers + 1, c.dropout);
-  let x = tokens(params.srcEmbed, params.srcPos, input.src, c.dModel);
+  let x = tokens(sourceTable(params, c), params.srcPos, input.src, c.dModel);
   x = trainDropout(x, drop(0));
   const attns: AttentionResult[] = [];
   params.enc.forEach((blk, i) => {

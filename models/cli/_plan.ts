@@ -84,7 +84,11 @@ export function translateOptions(
         ? {}
         : { encLayers: args.layers, decLayers: args.layers }),
       ...(args.dropout === null ? {} : { dropout: args.dropout }),
+      ...(args.sharedVocab === null
+        ? {}
+        : { sharedEmbeddings: args.sharedVocab > 0 }),
     },
+    ...(args.sharedVocab ? { vocabSize: args.sharedVocab } : {}),
     arch: args.model,
     checkpoint,
     ...(args.maxMinutes === null ? {} : { maxSeconds: 60 * args.maxMinutes }),
@@ -115,9 +119,14 @@ function translatorSizes(plan: TrainingPlan): string {
     encLayers?: unknown;
     decLayers?: unknown;
     dropout?: unknown;
+    sharedEmbeddings?: unknown;
   };
   return typeof c.dModel === "number"
-    ? `, width ${c.dModel}, ${c.encLayers} + ${c.decLayers} blocks, dropout ${c.dropout}`
+    ? `, width ${c.dModel}, ${c.encLayers} + ${c.decLayers} blocks, dropout ${c.dropout}${
+      c.sharedEmbeddings === true
+        ? ", one embedding table for both languages"
+        : ""
+    }`
     : "";
 }
 
@@ -188,11 +197,11 @@ export async function dryRun(
         plan.epochs * plan.stepsPerEpoch
       } steps)${
         args.maxMinutes === null ? "" : ` or ${args.maxMinutes} minutes`
-      }, ${
-        `early stop after ${args.patience ?? (translate ? 3 : 4)} epochs without a better validation ${
-          translate ? "BLEU" : "accuracy"
-        }`
-      }`,
+      }, ${`early stop after ${
+        args.patience ?? (translate ? 3 : 4)
+      } epochs without a better validation ${
+        translate ? "BLEU" : "accuracy"
+      }`}`,
     ],
     ...(translate ? [] : [[
       "pretrain",

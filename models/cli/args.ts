@@ -74,6 +74,8 @@ export interface TrainArgs {
   model: "transformer" | "gru";
   /** translate: warm-up steps of the learning rate, or null for the run's (400 when new). */
   warmup: number | null;
+  /** translate: size of one vocabulary shared by both languages (0: two), or null for the run's. */
+  sharedVocab: number | null;
   /** Check everything and print what would train, then exit without training or writing. */
   dryRun: boolean;
   /** Print the help text. */
@@ -156,6 +158,11 @@ ${ATTENTION_HELP}
                              data set with few steps needs fewer). Recorded in run.json;
                              --resume keeps the run's unless given again, and refuses
                              another
+  --shared-vocab N           translate: one BPE vocabulary of N pieces learned from both
+                             languages' training texts, and one embedding table for
+                             source tokens, target tokens and the output layer; 0: a
+                             vocabulary of 4000 per language and two tables (default 0).
+                             Transformer only; kept in the checkpoint like --warmup
   --backend cpu|webgpu|wasm  where tensors live (default: heed's choice, see \`deno task info\`)
   --seed N                   seed of every random choice, at least 0 (default 0)
   --max-minutes X            translate: a training-time budget above 0; no epoch starts
@@ -222,6 +229,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     maxTokens: null,
     model: "transformer",
     warmup: null,
+    sharedVocab: null,
     dryRun: false,
     help: false,
   };
@@ -324,6 +332,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case "--warmup":
         a.warmup = rules.integer(flag, value(), 1);
         break;
+      case "--shared-vocab":
+        a.sharedVocab = rules.integer(flag, value(), 0);
+        break;
       case "--dry-run":
         a.dryRun = true;
         break;
@@ -336,7 +347,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       "--attention: the GRU model's attention is always additive (Bahdanau); drop --attention or use --model transformer",
     );
   }
-  for (const flag of ["--d-model", "--layers", "--dropout"]) {
+  for (const flag of ["--d-model", "--layers", "--dropout", "--shared-vocab"]) {
     if (given.has(flag) && a.model === "gru") {
       throw new RangeError(
         `${flag}: only for the Transformer; the GRU model's sizes are fixed (drop ${flag} or use --model transformer)`,
@@ -346,7 +357,13 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   const translate = a.task === "translate";
   if (a.epochs === 0) a.epochs = translate ? 10 : 14;
   for (
-    const flag of ["--max-minutes", "--max-tokens", "--model", "--warmup"]
+    const flag of [
+      "--max-minutes",
+      "--max-tokens",
+      "--model",
+      "--warmup",
+      "--shared-vocab",
+    ]
   ) {
     if (given.has(flag) && !translate) {
       throw new RangeError(

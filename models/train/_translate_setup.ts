@@ -35,10 +35,11 @@ import type {
 
 type Params = TranslatorParams | GruParams;
 
-/** The sizes and dropout of a checkpoint's Transformer configuration. */
+/** The sizes, dropout and embedding sharing of a checkpoint's Transformer configuration. */
 function savedSizes(config: unknown): Partial<TranslatorConfig> {
   const c = (config ?? {}) as Record<string, unknown>;
-  const out: Record<string, number> = {};
+  const out: Record<string, number | boolean> = {};
+  if (c.sharedEmbeddings === true) out.sharedEmbeddings = true;
   for (
     const k of [
       "dModel",
@@ -64,9 +65,19 @@ export async function prepare(opts: TranslatorTrainOptions) {
     filterLength([srcCol, tgtCol], { min: 1 }),
   );
   const train = clean(opts.data.train);
-  const vocabSize = opts.vocabSize ?? 4000;
   const ckpt = opts.checkpoint;
   const archName = opts.arch ?? "transformer";
+  const askShared = opts.model?.sharedEmbeddings;
+  if (askShared !== undefined && typeof askShared !== "boolean") {
+    throw new TypeError(
+      `trainTranslator: model.sharedEmbeddings must be a boolean, got ${typeof askShared}`,
+    );
+  }
+  if (askShared && archName === "gru") {
+    throw new RangeError(
+      "trainTranslator: shared embeddings are for the Transformer; the GRU model keeps two vocabularies",
+    );
+  }
   const resume = ckpt?.resume
     ? await loadFitCheckpoint<
       Params,
@@ -85,13 +96,22 @@ export async function prepare(opts: TranslatorTrainOptions) {
     )
     : null;
   const saved = resume?.metadata;
-  // The tokenizers of a resumed run come from its checkpoint.
+  const shared = saved
+    ? resumedSharing(saved, askShared, opts.vocabSize, ckpt!.path)
+    : askShared === true;
+  const vocabSize = opts.vocabSize ?? (shared ? 8000 : 4000);
+  // The tokenizers of a resumed run come from its checkpoint; a shared
+  // vocabulary is learned from both languages' training texts.
+  const texts = (col: string) => train.array(col) as string[];
+  const joint = !saved && shared
+    ? trainBpe([...texts(srcCol), ...texts(tgtCol)], { vocabSize })
+    : null;
   const srcTok = saved
     ? tokenizerFromJSON(saved.srcTokenizer)
-    : trainBpe(train.array(srcCol) as string[], { vocabSize });
+    : joint ?? trainBpe(texts(srcCol), { vocabSize });
   const tgtTok = saved
     ? tokenizerFromJSON(saved.tgtTokenizer)
-    : trainBpe(train.array(tgtCol) as string[], { vocabSize });
+    : joint ?? trainBpe(texts(tgtCol), { vocabSize });
   const ids = pipe(
     tokenize(srcCol, srcTok, { as: () => "src_ids" }),
     tokenize(tgtCol, tgtTok, { as: () => "tgt_ids" }),
@@ -153,6 +173,7 @@ export async function prepare(opts: TranslatorTrainOptions) {
       ? initGru(kInit!, config)
       : initTranslator(kInit!, config as FullTranslatorConfig);
   return {
+    ...(shared ? { sharedVocab: saved?.sharedVocab ?? vocabSize } : {}),
     srcCol,
     tgtCol,
     kData: kData!,
@@ -172,6 +193,38 @@ export async function prepare(opts: TranslatorTrainOptions) {
     batchOptions,
     init,
   };
+}
+
+/**
+ * Whether a resumed run shares one vocabulary: its checkpoint says, and
+ * the options may only repeat it (and the shared size asked then).
+ */
+function resumedSharing(
+  saved: TranslatorMeta,
+  asked: boolean | undefined,
+  askedSize: number | undefined,
+  path: string,
+): boolean {
+  const was = (saved.config as { sharedEmbeddings?: boolean })
+    .sharedEmbeddings === true;
+  if (asked !== undefined && asked !== was) {
+    throw new RangeError(
+      `resume: ${path} was trained ${
+        was ? "with" : "without"
+      } a shared vocabulary (--shared-vocab); ${
+        was ? "drop --shared-vocab 0" : "drop --shared-vocab"
+      }, or train into a new --out`,
+    );
+  }
+  if (
+    was && asked && askedSize !== undefined &&
+    saved.sharedVocab !== undefined && askedSize !== saved.sharedVocab
+  ) {
+    throw new RangeError(
+      `resume: ${path} was trained with --shared-vocab ${saved.sharedVocab}, not ${askedSize}; drop --shared-vocab or give ${saved.sharedVocab}, or train into a new --out`,
+    );
+  }
+  return was;
 }
 
 /** A resumed run's warm-up: its checkpoint's, which `asked` may only repeat. */

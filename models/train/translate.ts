@@ -53,7 +53,12 @@ export interface TranslatorTrainOptions {
   readonly arch?: "transformer" | "gru";
   /** Model configuration without vocabulary sizes. */
   readonly model?: Omit<TranslatorConfig, "srcVocab" | "tgtVocab">;
-  /** BPE vocabulary per language (default 4000). */
+  /**
+   * BPE vocabulary per language (default 4000); with the model's
+   * `sharedEmbeddings`, of the one vocabulary learned from both languages'
+   * training texts (default 8000). A resumed run keeps its tokenizers; another
+   * shared size is an error.
+   */
   readonly vocabSize?: number;
   /** Epochs (default 10). */
   readonly epochs?: number;
@@ -140,6 +145,8 @@ export interface TranslatorMeta {
   readonly tgtTokenizer: TokenizerJSON;
   /** Warm-up steps of the learning rate (absent in older checkpoints: 400 or the caller's). */
   readonly warmup?: number;
+  /** The size asked of a shared vocabulary (present only with shared embeddings). */
+  readonly sharedVocab?: number;
 }
 
 /** A translator checkpoint's whole metadata. */
@@ -268,6 +275,9 @@ export async function trainTranslator(
             srcTokenizer: srcTok.toJSON(),
             tgtTokenizer: tgtTok.toJSON(),
             warmup,
+            ...(r.sharedVocab === undefined
+              ? {}
+              : { sharedVocab: r.sharedVocab }),
           } satisfies TranslatorMeta,
         },
       }
