@@ -40,6 +40,7 @@ import { main as predict } from "../../models/cli/predict.ts";
 import { trainClassifier } from "../../models/train/classify.ts";
 import { LabelEncoder, loadDataset } from "../../data/mod.ts";
 import * as aq from "arquero";
+import { quiet } from "./_cli.ts";
 
 const DIMS = { heads: 2, dHead: 4 };
 const CTX = { masks: [padding()], role: "encoder" } as const;
@@ -194,19 +195,6 @@ Deno.test("a gated two-module classifier trains, and its gate values are readabl
   const rowSums = await sum(out.gates[0]!, { axis: -1 }).data();
   for (const s of rowSums) assert(Math.abs(s - 1) < 1e-5);
 });
-
-/** Runs `fn` with console output captured. */
-async function quiet(fn: () => Promise<number>): Promise<[number, string]> {
-  const log = console.log, err = console.error;
-  const out: string[] = [];
-  console.log = console.error = (...a: unknown[]) => out.push(a.join(" "));
-  try {
-    return [await fn(), out.join("\n")];
-  } finally {
-    console.log = log;
-    console.error = err;
-  }
-}
 
 const USER_MODULE = (attentionUrl: string) => `
 import { bias, scaledDot } from "${attentionUrl}";

@@ -22,6 +22,7 @@ import { main as train, parseTrainArgs } from "../../models/cli/train.ts";
 import { main as evaluate } from "../../models/cli/eval.ts";
 import { add, div, key, sub, type Tensor, tensor } from "../../ops/mod.ts";
 import { assertAllClose } from "../../testing/mod.ts";
+import { quiet } from "./_cli.ts";
 
 const WORDS = ["<pad>", "<unk>", "<bos>", "<eos>", "transfer", "transfers"];
 const small = { vocabSize: 6, numClasses: 3, dModel: 8, heads: 2, layers: 1 };
@@ -209,19 +210,6 @@ Deno.test("train: --ensemble and --subwords are classify flags with checked valu
     "--ensemble: only for --task classify",
   );
 });
-
-/** Runs `fn` with console output captured. */
-async function quiet(fn: () => Promise<number>): Promise<[number, string]> {
-  const log = console.log, err = console.error;
-  const out: string[] = [];
-  console.log = console.error = (...a: unknown[]) => out.push(a.join(" "));
-  try {
-    return [await fn(), out.join("\n")];
-  } finally {
-    console.log = log;
-    console.error = err;
-  }
-}
 
 async function tinyCsv(dir: string): Promise<string> {
   const greet = ["hello there", "hi friend", "good morning", "hey you"];

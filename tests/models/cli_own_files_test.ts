@@ -12,22 +12,10 @@ import {
 import { main as train } from "../../models/cli/train.ts";
 import { main as evaluate } from "../../models/cli/eval.ts";
 import { main as predict } from "../../models/cli/predict.ts";
+import { quiet } from "./_cli.ts";
 
 const GREET = ["hello there", "hi", 'say "hi" to me', "good morning", "hey"];
 const LEAVE = ["bye", "see you", 'say "bye" then', "good night", "farewell"];
-
-/** Runs `fn` with console output captured. */
-async function quiet(fn: () => Promise<number>): Promise<[number, string]> {
-  const log = console.log, err = console.error;
-  const out: string[] = [];
-  console.log = console.error = (...a: unknown[]) => out.push(a.join(" "));
-  try {
-    return [await fn(), out.join("\n")];
-  } finally {
-    console.log = log;
-    console.error = err;
-  }
-}
 
 Deno.test("train reads a user's TSV, JSONL and CSV files by their column names; eval scores the recorded test file", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heed_own_" });

@@ -15,28 +15,9 @@ import { loadClassifier } from "../../models/inference.ts";
 import { countParameters } from "../../models/train/plan.ts";
 import { parseTrainArgs } from "../../models/cli/args.ts";
 import { translateOptions } from "../../models/cli/_plan.ts";
-
-/** Runs `fn` with console output captured. */
-async function quiet(fn: () => Promise<number>): Promise<[number, string]> {
-  const log = console.log, err = console.error;
-  const out: string[] = [];
-  console.log = console.error = (...a: unknown[]) => out.push(a.join(" "));
-  try {
-    return [await fn(), out.join("\n")];
-  } finally {
-    console.log = log;
-    console.error = err;
-  }
-}
+import { planned, quiet, tinyMulti30k } from "./_cli.ts";
 
 const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);
-
-/** A number printed after `label` in a dry run's table. */
-function planned(log: string, label: string): string {
-  const m = new RegExp(`^\\s+${label}\\s+(.*)$`, "m").exec(log);
-  if (m === null) throw new Error(`no ${label} in:\n${log}`);
-  return m[1]!;
-}
 
 async function tinyCsv(dir: string): Promise<string> {
   const greet = ["hello there", "hi friend", "good morning", "hey you"];
@@ -51,21 +32,6 @@ async function tinyCsv(dir: string): Promise<string> {
   const path = `${dir}/tiny.csv`;
   await Deno.writeTextFile(path, ["text,category", ...rows].join("\n") + "\n");
   return path;
-}
-
-async function tinyMulti30k(dir: string): Promise<string> {
-  const de = ["ein hund läuft", "eine katze schläft", "der mann isst"];
-  const en = ["a dog runs", "a cat sleeps", "the man eats"];
-  const stems = [["train", 12], ["val", 3], ["test_2016_flickr", 3]] as const;
-  for (const [stem, n] of stems) {
-    for (const [lang, side] of [["de", de], ["en", en]] as const) {
-      await Deno.writeTextFile(
-        `${dir}/${stem}.${lang}`,
-        Array.from({ length: n }, (_, i) => side[i % 3]).join("\n") + "\n",
-      );
-    }
-  }
-  return dir;
 }
 
 const CPU = ["--backend", "cpu"];

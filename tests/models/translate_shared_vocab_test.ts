@@ -23,39 +23,7 @@ import {
   translatorLoss,
 } from "../../models/arch/translator.ts";
 import { grad, key, tensor } from "../../ops/mod.ts";
-
-async function quiet(fn: () => Promise<number>): Promise<[number, string]> {
-  const log = console.log, err = console.error;
-  const out: string[] = [];
-  console.log = console.error = (...a: unknown[]) => out.push(a.join(" "));
-  try {
-    return [await fn(), out.join("\n")];
-  } finally {
-    console.log = log;
-    console.error = err;
-  }
-}
-
-function planned(log: string, label: string): string {
-  const m = new RegExp(`^\\s+${label}\\s+(.*)$`, "m").exec(log);
-  if (m === null) throw new Error(`no ${label} in:\n${log}`);
-  return m[1]!;
-}
-
-async function tinyMulti30k(dir: string): Promise<string> {
-  const de = ["ein hund läuft im park", "eine katze schläft", "der mann isst"];
-  const en = ["a dog runs in the park", "a cat sleeps", "the man eats"];
-  const stems = [["train", 12], ["val", 3], ["test_2016_flickr", 3]] as const;
-  for (const [stem, n] of stems) {
-    for (const [lang, side] of [["de", de], ["en", en]] as const) {
-      await Deno.writeTextFile(
-        `${dir}/${stem}.${lang}`,
-        Array.from({ length: n }, (_, i) => side[i % 3]).join("\n") + "\n",
-      );
-    }
-  }
-  return dir;
-}
+import { planned, quiet, tinyMulti30k } from "./_cli.ts";
 
 const CPU = ["--backend", "cpu"];
 const SMALL = ["--d-model", "16", "--layers", "1"];
