@@ -135,19 +135,33 @@ function checkInputs(p: Prepared, inputs: readonly FusedInput[]): void {
   }
 }
 
-/** Compiles, caches and runs fused kernels against one arena's memory. */
+/**
+ * Compiles, caches and runs fused kernels against one arena's memory.
+ * Instances are shared by equal kernels through a map of at most
+ * `maxModules` keys; a kernel keeps its instance (and the instance its
+ * threads) for as long as the kernel lives, also after the map forgets it,
+ * so a program with more kernels than the map holds keeps every kernel
+ * threaded. A pool's threads detach when its instance is collected.
+ */
 export class FusedRunner {
   readonly #arena: Arena;
   readonly #shared: boolean;
   readonly #threads: number;
+  readonly #maxModules: number;
   readonly #instances = new Map<string, Instance>();
+  /** Every pool started and not yet collected, for `ready` and `close`. */
+  readonly #pools = new Set<WeakRef<ThreadPool>>();
   /** Per kernel object (kernels are immutable data), so reruns skip the key. */
   readonly #prepared = new WeakMap<FusedLoopKernel, Prepared>();
 
-  /** A runner on `arena` that splits large kernels over `threads`. */
-  constructor(arena: Arena, threads = 1) {
+  /**
+   * A runner on `arena` that splits large kernels over `threads`, sharing
+   * instances between equal kernels through a map of `maxModules` keys.
+   */
+  constructor(arena: Arena, threads = 1, maxModules = MAX_MODULES) {
     this.#arena = arena;
     this.#threads = threads;
+    this.#maxModules = maxModules;
     this.#shared = typeof SharedArrayBuffer !== "undefined" &&
       arena.memory.buffer instanceof SharedArrayBuffer;
   }
@@ -155,8 +169,7 @@ export class FusedRunner {
   #instance(kernel: FusedLoopKernel): Instance {
     const key = `${this.#shared ? "s" : "u"}${kernelKey(kernel)}`;
     const hit = this.#instances.get(key);
-    const evict = (old: Instance) => old.pool?.close();
-    if (hit) return touch(this.#instances, key, hit, MAX_MODULES, evict);
+    if (hit) return touch(this.#instances, key, hit, this.#maxModules);
     const compiled = compile(kernel, key, this.#shared);
     const inst = new WebAssembly.Instance(compiled.module, {
       env: { memory: this.#arena.memory },
@@ -164,17 +177,26 @@ export class FusedRunner {
     });
     const ex = inst.exports as unknown as Exports;
     const made: Instance = { compiled, ex, pool: null };
-    return touch(this.#instances, key, made, MAX_MODULES, evict);
+    return touch(this.#instances, key, made, this.#maxModules);
+  }
+
+  /** The pools still alive (dropping those collected). */
+  *#livePools(): Generator<ThreadPool> {
+    for (const ref of this.#pools) {
+      const pool = ref.deref();
+      if (pool === undefined) this.#pools.delete(ref);
+      else yield pool;
+    }
   }
 
   /** Resolves when every kernel's threads have attached (for tests). */
   async ready(): Promise<void> {
-    for (const i of this.#instances.values()) await i.pool?.ready;
+    for (const pool of this.#livePools()) await pool.ready;
   }
 
   /** Detaches every kernel from the worker threads. */
   close(): void {
-    for (const i of this.#instances.values()) i.pool?.close();
+    for (const pool of this.#livePools()) pool.close();
   }
 
   #prepare(kernel: FusedLoopKernel): Prepared {
@@ -272,6 +294,7 @@ export class FusedRunner {
         DRIVERS,
         this.#threads,
       );
+      this.#pools.add(new WeakRef(inst.pool));
     }
     return ok;
   }

@@ -881,3 +881,30 @@ Deno.test("large kernels split over threads give the bits of one thread, and wor
   }
   three.close();
 });
+
+Deno.test("a kernel the instance map forgot keeps its threads (programs with more kernels than the map holds stay threaded)", async () => {
+  if (sharedMemoryUnavailable() !== null) return;
+  const arena = new Arena(256, true);
+  const runner = new FusedRunner(arena, 3, 1); // the map holds one key
+  const n = 300 * 257;
+  const b = arena.alloc(4 * n);
+  arena.f32.fill(0.5, b.ptr / 4, b.ptr / 4 + n);
+  const x = { ptr: b.ptr, aval: { shape: [n], dtype: "float32" as const } };
+  const kernel = (op: "exp" | "tanh"): FusedKernel => ({
+    kind: "elementwise",
+    shape: [300, 257],
+    nodes: [load(0, [257, 1]), app(op, [0])],
+    outputs: [1],
+  });
+  const first = kernel("exp"), second = kernel("tanh");
+  runner.run(first, [x]);
+  runner.run(second, [x]); // the map forgets `first`
+  await runner.ready();
+  const claims = ThreadPool.workerClaims();
+  for (let r = 0; r < 20 && ThreadPool.workerClaims() === claims; r++) {
+    await new Promise((ok) => setTimeout(ok, 10));
+    runner.run(first, [x]);
+  }
+  assert(ThreadPool.workerClaims() > claims, "the forgotten kernel ran alone");
+  runner.close();
+});
