@@ -14,6 +14,7 @@
  * @module
  */
 
+import { fusedCompileStats } from "../ops/backends/wasm/_fused.ts";
 import { type BackendName, dispose, foldIn, setBackend } from "../ops/mod.ts";
 import {
   cleanText,
@@ -53,6 +54,8 @@ export interface TrainMeasured {
   readonly firstStepSeconds: number;
   readonly cachedStepSeconds: number;
   readonly programs: number;
+  /** wasm fused-kernel modules compiled in the process (0 on other backends). */
+  readonly modules: number;
   readonly peakRssMiB: number;
   readonly loss: number;
   /** CPU seconds of pass 2 (all threads). */
@@ -126,6 +129,7 @@ export async function measureTranslateTraining(
     firstStepSeconds: (times[0]![0]! - t0[0]!) / 1000,
     cachedStepSeconds: steps2[steps2.length >> 1]! / 1000,
     programs,
+    modules: fusedCompileStats().modules,
     peakRssMiB: peakRssMiB(),
     loss: r2.loss,
     cpuSeconds: cpu,

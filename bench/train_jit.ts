@@ -253,6 +253,7 @@ async function translateMain(
       ["first step s", (r) => r.firstStepSeconds.toFixed(2)],
       ["median step s", (r) => r.cachedStepSeconds.toFixed(3)],
       ["programs", (r) => String(r.programs)],
+      ["kernel modules", (r) => String(r.modules)],
       ["peak RSS MiB", (r) => r.peakRssMiB.toFixed(0)],
       ["loss pass 2", (r) => r.loss.toFixed(4)],
       ["CPU s pass 2", (r) => r.cpuSeconds.toFixed(1)],
