@@ -8,6 +8,7 @@
 import { ATTENTION_HELP, parseAttention } from "../arch/attention_syntax.ts";
 import type { Average } from "../train/fit_types.ts";
 import { flags, isAttentionPath, rules } from "./_flags.ts";
+import { SPECIALS } from "../../data/vocab.ts";
 
 export { isAttentionPath };
 export {
@@ -334,6 +335,11 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
         break;
       case "--shared-vocab":
         a.sharedVocab = rules.integer(flag, value(), 0);
+        if (a.sharedVocab > 0 && a.sharedVocab < SPECIALS.length) {
+          throw new RangeError(
+            `--shared-vocab: 0 (two vocabularies) or at least ${SPECIALS.length} (the special tokens), got ${a.sharedVocab}`,
+          );
+        }
         break;
       case "--dry-run":
         a.dryRun = true;

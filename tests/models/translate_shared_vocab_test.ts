@@ -157,6 +157,11 @@ Deno.test("train --shared-vocab: one vocabulary and one table, kept by the check
 Deno.test("train --shared-vocab is for the translating Transformer; a run without it refuses it on --resume", async () => {
   assertEquals(parseTrainArgs(["--task", "translate"]).sharedVocab, null);
   assertThrows(
+    () => parseTrainArgs(["--task", "translate", "--shared-vocab", "2"]),
+    RangeError,
+    "--shared-vocab: 0 (two vocabularies) or at least 4 (the special tokens), got 2",
+  );
+  assertThrows(
     () => parseTrainArgs(["--shared-vocab", "100"]),
     RangeError,
     "--shared-vocab: only for --task translate",
