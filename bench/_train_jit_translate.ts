@@ -35,6 +35,7 @@ import { fit } from "../models/train/fit.ts";
 import { adamw } from "../models/train/optim.ts";
 import { inverseSqrt } from "../models/train/schedules.ts";
 import { corpusBleu } from "../models/train/metrics.ts";
+import type { TranslatorTrainOptions } from "../models/train/translate.ts";
 import { prepare } from "../models/train/_translate_setup.ts";
 import { loadTranslator, translateTable } from "../models/inference.ts";
 import { cpuMs, peakRssMiB } from "./attention_fused/_proc.ts";
@@ -69,6 +70,8 @@ export async function measureTranslateTraining(
     readonly data: string;
     readonly pairs: number;
     readonly backend: BackendName;
+    /** The model's configuration (default: the defaults). */
+    readonly model?: TranslatorTrainOptions["model"];
   },
 ): Promise<TrainMeasured> {
   await setBackend(opts.backend);
@@ -78,7 +81,10 @@ export async function measureTranslateTraining(
     valid: d.valid.slice(0, 1),
     test: d.test.slice(0, 1),
   };
-  const r = await prepare({ data });
+  const r = await prepare({
+    data,
+    ...(opts.model ? { model: opts.model } : {}),
+  });
   const { labelSmoothing } = r;
   const config = r.config as FullTranslatorConfig;
   const epochOne = () =>
