@@ -197,11 +197,9 @@ export async function dryRun(
         plan.epochs * plan.stepsPerEpoch
       } steps)${
         args.maxMinutes === null ? "" : ` or ${args.maxMinutes} minutes`
-      }, ${`early stop after ${
-        args.patience ?? (translate ? 3 : 4)
-      } epochs without a better validation ${
+      }, early stop after ${plan.patience} epochs without a better validation ${
         translate ? "BLEU" : "accuracy"
-      }`}`,
+      }`,
     ],
     ...(translate ? [] : [[
       "pretrain",

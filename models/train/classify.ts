@@ -196,6 +196,9 @@ async function prepare(opts: ClassifierTrainOptions) {
   };
 }
 
+/** Epochs without a better validation accuracy before stopping, by default. */
+const PATIENCE = 4;
+
 /**
  * Checks the data, the options and a resumed checkpoint, builds the model
  * and says what {@link trainClassifier} would train; trains nothing.
@@ -220,6 +223,7 @@ export async function planClassifier(
     stepsPerEpoch: r.stepsPerEpoch,
     epochs: r.epochs,
     warmup: r.warmup,
+    patience: opts.patience ?? PATIENCE,
     resumeEpoch: r.resume?.metadata.fit.epoch ?? null,
   };
 }
@@ -286,7 +290,7 @@ export async function trainClassifier(
     clip,
     key: r.kDrop,
     epochs: r.epochs,
-    patience: opts.patience ?? 4,
+    patience: opts.patience ?? PATIENCE,
     evaluate: async (p) => ({
       validAccuracy: accuracy(
         await predictClasses({ params: p, config }, r.validIds, { jit }),

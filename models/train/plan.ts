@@ -28,6 +28,8 @@ export interface TrainingPlan {
   readonly epochs: number;
   /** Learning-rate warm-up steps. */
   readonly warmup: number;
+  /** Epochs without a better validation score before training stops. */
+  readonly patience: number;
   /** The epoch a resumed checkpoint holds, or null for a new run. */
   readonly resumeEpoch: number | null;
 }

@@ -179,6 +179,9 @@ export interface TranslatorTrainResult {
   readonly trainSeconds: number;
 }
 
+/** Epochs without a better validation BLEU before stopping, by default. */
+const PATIENCE = 3;
+
 /**
  * Checks the data, the options and a resumed checkpoint, builds the model
  * and says what {@link trainTranslator} would train; trains nothing.
@@ -207,6 +210,7 @@ export async function planTranslator(
     stepsPerEpoch: steps,
     epochs: opts.epochs ?? 10,
     warmup: p.warmup,
+    patience: opts.patience ?? PATIENCE,
     resumeEpoch: p.resume?.metadata.fit.epoch ?? null,
   };
 }
@@ -248,7 +252,7 @@ export async function trainTranslator(
     clip: 1,
     key: r.kDrop,
     epochs: opts.epochs ?? 10,
-    patience: opts.patience ?? 3,
+    patience: opts.patience ?? PATIENCE,
     ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
     ...(opts.average ? { average: opts.average } : {}),
     evaluate: async (p) => {
