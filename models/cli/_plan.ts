@@ -95,6 +95,7 @@ export function translateOptions(
     ...(args.average === null ? {} : { average: args.average }),
     ...(args.maxTokens === null ? {} : { maxTokens: args.maxTokens }),
     ...(args.warmup === null ? {} : { warmup: args.warmup }),
+    ...(args.decay === null ? {} : { decay: args.decay }),
     ...(args.patience === null ? {} : { patience: args.patience }),
   };
 }
@@ -213,8 +214,10 @@ export async function dryRun(
     [
       "schedule",
       `peak lr ${args.lr}, warm-up ${plan.warmup} steps, then ${
-        translate ? "inverse square root" : "cosine"
-      } decay`,
+        plan.decay.kind === "cosine"
+          ? `cosine decay to 0 at step ${plan.decay.steps}`
+          : "inverse square root decay"
+      }`,
     ],
     ["backend", info().default],
     [

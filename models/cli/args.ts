@@ -75,6 +75,8 @@ export interface TrainArgs {
   model: "transformer" | "gru";
   /** translate: warm-up steps of the learning rate, or null for the run's (400 when new). */
   warmup: number | null;
+  /** translate: how the learning rate falls after warm-up, or null for the run's (inverse-sqrt when new). */
+  decay: "inverse-sqrt" | "cosine" | null;
   /** translate: size of one vocabulary shared by both languages (0: two), or null for the run's. */
   sharedVocab: number | null;
   /** Check everything and print what would train, then exit without training or writing. */
@@ -159,6 +161,12 @@ ${ATTENTION_HELP}
                              data set with few steps needs fewer). Recorded in run.json;
                              --resume keeps the run's unless given again, and refuses
                              another
+  --decay inverse-sqrt|cosine
+                             translate: after warm-up, the learning rate falls as the
+                             inverse square root of the step, or along a cosine to 0 at
+                             the end of --epochs (the last epochs anneal; pick --epochs
+                             to fit --max-minutes). Kept in the checkpoint like --warmup
+                             (default inverse-sqrt)
   --shared-vocab N           translate: one BPE vocabulary of N pieces learned from both
                              languages' training texts, and one embedding table for
                              source tokens, target tokens and the output layer; 0: a
@@ -230,6 +238,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     maxTokens: null,
     model: "transformer",
     warmup: null,
+    decay: null,
     sharedVocab: null,
     dryRun: false,
     help: false,
@@ -333,6 +342,13 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case "--warmup":
         a.warmup = rules.integer(flag, value(), 1);
         break;
+      case "--decay":
+        a.decay = rules.oneOf(
+          flag,
+          value(),
+          ["inverse-sqrt", "cosine"] as const,
+        );
+        break;
       case "--shared-vocab":
         a.sharedVocab = rules.integer(flag, value(), 0);
         if (a.sharedVocab > 0 && a.sharedVocab < SPECIALS.length) {
@@ -368,6 +384,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       "--max-tokens",
       "--model",
       "--warmup",
+      "--decay",
       "--shared-vocab",
     ]
   ) {

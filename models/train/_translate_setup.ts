@@ -4,10 +4,11 @@
 // the warm-up, and the batching.
 
 import type * as aq from "arquero";
-import { key as makeKey, split } from "../../ops/mod.ts";
+import { foldIn, key as makeKey, split } from "../../ops/mod.ts";
 import {
   cleanText,
   filterLength,
+  hostTranslationBatches,
   normalizeText,
   pipe,
   tokenize,
@@ -168,6 +169,18 @@ export async function prepare(opts: TranslatorTrainOptions) {
     target: "tgt_ids",
     maxTokens: opts.maxTokens ?? 4096,
   };
+  const stepsPerEpoch = hostTranslationBatches(trainIds, {
+    ...batchOptions,
+    key: foldIn(kData!, 1),
+  }).length;
+  const cosineSteps = resumedDecay(
+    opts.decay,
+    opts.epochs ?? 10,
+    stepsPerEpoch,
+    warmup,
+    saved,
+    ckpt?.path,
+  );
   const init = (): Params =>
     archName === "gru"
       ? initGru(kInit!, config)
@@ -191,6 +204,8 @@ export async function prepare(opts: TranslatorTrainOptions) {
     model,
     warmup,
     batchOptions,
+    stepsPerEpoch,
+    ...(cosineSteps === undefined ? {} : { cosineSteps }),
     init,
   };
 }
@@ -225,6 +240,54 @@ function resumedSharing(
     );
   }
   return was;
+}
+
+/**
+ * A cosine decay's length in steps, or undefined for the inverse-square-root
+ * decay: a resumed run's own, which the options may only repeat.
+ */
+function resumedDecay(
+  asked: TranslatorTrainOptions["decay"],
+  epochs: number,
+  stepsPerEpoch: number,
+  warmup: number,
+  saved: TranslatorMeta | undefined,
+  path: string | undefined,
+): number | undefined {
+  if (asked !== undefined && asked !== "cosine" && asked !== "inverse-sqrt") {
+    throw new RangeError(
+      `trainTranslator: decay must be "inverse-sqrt" or "cosine", got ${
+        JSON.stringify(asked)
+      }`,
+    );
+  }
+  const steps = epochs * stepsPerEpoch;
+  if (saved) {
+    const was = saved.cosineSteps;
+    const wasName = was === undefined ? "inverse-sqrt" : "cosine";
+    if (asked !== undefined && asked !== wasName) {
+      throw new RangeError(
+        `resume: ${path} was trained with --decay ${wasName}, not ${asked}; drop --decay or give ${wasName}, or train into a new --out`,
+      );
+    }
+    if (was !== undefined && steps !== was) {
+      throw new RangeError(
+        `resume: ${path} decays its learning rate to 0 over ${was} steps (--epochs ${
+          was / stepsPerEpoch
+        }), and --epochs ${epochs} gives ${steps}; give --epochs ${
+          was / stepsPerEpoch
+        }, or train into a new --out`,
+      );
+    }
+    return was;
+  }
+  if (asked !== "cosine") return undefined;
+  if (steps <= warmup) {
+    throw new RangeError(
+      `trainTranslator: a cosine decay needs more steps than the warm-up: the epochs give ${steps} steps, the warm-up is ${warmup}; give more --epochs or a shorter --warmup`,
+    );
+  }
+  return steps;
 }
 
 /** A resumed run's warm-up: its checkpoint's, which `asked` may only repeat. */

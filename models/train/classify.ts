@@ -223,6 +223,7 @@ export async function planClassifier(
     stepsPerEpoch: r.stepsPerEpoch,
     epochs: r.epochs,
     warmup: r.warmup,
+    decay: { kind: "cosine", steps: r.total },
     patience: opts.patience ?? PATIENCE,
     resumeEpoch: r.resume?.metadata.fit.epoch ?? null,
   };

@@ -28,6 +28,13 @@ export interface TrainingPlan {
   readonly epochs: number;
   /** Learning-rate warm-up steps. */
   readonly warmup: number;
+  /**
+   * How the learning rate falls after warm-up: the inverse square root of
+   * the step, or a cosine to 0 at `steps`.
+   */
+  readonly decay:
+    | { readonly kind: "inverse-sqrt" }
+    | { readonly kind: "cosine"; readonly steps: number };
   /** Epochs without a better validation score before training stops. */
   readonly patience: number;
   /** The epoch a resumed checkpoint holds, or null for a new run. */

@@ -11,7 +11,6 @@
 
 import { dispose, foldIn, type Key } from "../../ops/mod.ts";
 import {
-  hostTranslationBatches,
   type Tokenizer,
   type TokenizerJSON,
   translationBatches,
@@ -26,7 +25,7 @@ import {
 } from "../arch/translator.ts";
 import { type GruConfig, gruLoss, type GruParams } from "../arch/gru.ts";
 import { adamw } from "./optim.ts";
-import { inverseSqrt } from "./schedules.ts";
+import { inverseSqrt, warmupCosine } from "./schedules.ts";
 import { corpusBleu, corpusChrf } from "./metrics.ts";
 import type { Average } from "./fit_types.ts";
 import {
@@ -71,6 +70,13 @@ export interface TranslatorTrainOptions {
    * another value is an error).
    */
   readonly warmup?: number;
+  /**
+   * How the learning rate falls after warm-up (default "inverse-sqrt":
+   * `lr·√(warmup / step)`). "cosine" decays it to 0 over `epochs` epochs of
+   * the first epoch's batch count, so the last epoch anneals; a resumed run
+   * keeps its checkpoint's decay and length, and another one is an error.
+   */
+  readonly decay?: Decay;
   /** Label smoothing (default 0.1). */
   readonly labelSmoothing?: number;
   /** Seed (default 0). */
@@ -147,7 +153,12 @@ export interface TranslatorMeta {
   readonly warmup?: number;
   /** The size asked of a shared vocabulary (present only with shared embeddings). */
   readonly sharedVocab?: number;
+  /** A cosine decay's length in steps (absent: the inverse-square-root decay). */
+  readonly cosineSteps?: number;
 }
+
+/** How a translator's learning rate falls after warm-up. */
+export type Decay = "inverse-sqrt" | "cosine";
 
 /** A translator checkpoint's whole metadata. */
 export type TranslatorCheckpointMeta = FitMetadata<
@@ -190,10 +201,7 @@ export async function planTranslator(
   opts: TranslatorTrainOptions,
 ): Promise<TrainingPlan> {
   const p = await prepare(opts);
-  const steps = hostTranslationBatches(p.trainIds, {
-    ...p.batchOptions,
-    key: foldIn(p.kData, 1),
-  }).length;
+  const steps = p.stepsPerEpoch;
   const parameters = p.resume
     ? countParameters(p.resume.params)
     : countInit(p.init);
@@ -210,6 +218,9 @@ export async function planTranslator(
     stepsPerEpoch: steps,
     epochs: opts.epochs ?? 10,
     warmup: p.warmup,
+    decay: p.cosineSteps === undefined
+      ? { kind: "inverse-sqrt" }
+      : { kind: "cosine", steps: p.cosineSteps },
     patience: opts.patience ?? PATIENCE,
     resumeEpoch: p.resume?.metadata.fit.epoch ?? null,
   };
@@ -248,7 +259,15 @@ export async function trainTranslator(
         key: foldIn(r.kData, epoch),
       }),
     tokens: (b) => b.src.size + b.tgtIn.size,
-    optimizer: adamw({ lr: inverseSqrt({ peak: opts.lr ?? 1e-3, warmup }) }),
+    optimizer: adamw({
+      lr: r.cosineSteps === undefined
+        ? inverseSqrt({ peak: opts.lr ?? 1e-3, warmup })
+        : warmupCosine({
+          peak: opts.lr ?? 1e-3,
+          warmup,
+          total: r.cosineSteps,
+        }),
+    }),
     clip: 1,
     key: r.kDrop,
     epochs: opts.epochs ?? 10,
@@ -282,6 +301,9 @@ export async function trainTranslator(
             ...(r.sharedVocab === undefined
               ? {}
               : { sharedVocab: r.sharedVocab }),
+            ...(r.cosineSteps === undefined
+              ? {}
+              : { cosineSteps: r.cosineSteps }),
           } satisfies TranslatorMeta,
         },
       }
