@@ -242,6 +242,7 @@ export {
   trainTranslator,
   type TranslationEpochMetrics,
   type TranslatorCheckpointMeta,
+  type TranslatorDecay,
   type TranslatorMeta,
   type TranslatorTrainOptions,
   type TranslatorTrainResult,

@@ -76,7 +76,7 @@ export interface TranslatorTrainOptions {
    * the first epoch's batch count, so the last epoch anneals; a resumed run
    * keeps its checkpoint's decay and length, and another one is an error.
    */
-  readonly decay?: Decay;
+  readonly decay?: TranslatorDecay;
   /** Label smoothing (default 0.1). */
   readonly labelSmoothing?: number;
   /** Seed (default 0). */
@@ -158,7 +158,7 @@ export interface TranslatorMeta {
 }
 
 /** How a translator's learning rate falls after warm-up. */
-export type Decay = "inverse-sqrt" | "cosine";
+export type TranslatorDecay = "inverse-sqrt" | "cosine";
 
 /** A translator checkpoint's whole metadata. */
 export type TranslatorCheckpointMeta = FitMetadata<
