@@ -201,7 +201,6 @@ export async function planTranslator(
   opts: TranslatorTrainOptions,
 ): Promise<TrainingPlan> {
   const p = await prepare(opts);
-  const steps = p.stepsPerEpoch;
   const parameters = p.resume
     ? countParameters(p.resume.params)
     : countInit(p.init);
@@ -215,7 +214,7 @@ export async function planTranslator(
       valid: p.validIds.numRows(),
       test: p.testIds.numRows(),
     },
-    stepsPerEpoch: steps,
+    stepsPerEpoch: p.stepsPerEpoch,
     epochs: opts.epochs ?? 10,
     warmup: p.warmup,
     decay: p.cosineSteps === undefined
@@ -238,6 +237,7 @@ export async function trainTranslator(
   const useJit = opts.jit ?? true;
   const r = await prepare(opts);
   const { config, model, warmup, labelSmoothing, srcTok, tgtTok } = r;
+  const peak = opts.lr ?? 1e-3;
   const ckpt = opts.checkpoint;
   const refs = r.validRaw.array(r.tgtCol) as string[];
   const { params, progress } = await fit({
@@ -261,12 +261,8 @@ export async function trainTranslator(
     tokens: (b) => b.src.size + b.tgtIn.size,
     optimizer: adamw({
       lr: r.cosineSteps === undefined
-        ? inverseSqrt({ peak: opts.lr ?? 1e-3, warmup })
-        : warmupCosine({
-          peak: opts.lr ?? 1e-3,
-          warmup,
-          total: r.cosineSteps,
-        }),
+        ? inverseSqrt({ peak, warmup })
+        : warmupCosine({ peak, warmup, total: r.cosineSteps }),
     }),
     clip: 1,
     key: r.kDrop,

@@ -20,7 +20,7 @@ import {
   trainTranslator,
   type TranslatorTrainOptions,
 } from "../../models/train/translate.ts";
-import { type Tensor, treeFlatten } from "../../mod.ts";
+import { checkpointLeaves } from "./_leaves.ts";
 import * as aq from "arquero";
 
 const CPU = ["--backend", "cpu"];
@@ -137,14 +137,6 @@ Deno.test("train --decay cosine: planned, kept by the checkpoint, and --resume k
   }
 });
 
-async function leaves(path: string): Promise<Float32Array[]> {
-  const ck = await loadCheckpoint(path);
-  const ts = treeFlatten([ck.params, ck.optState])[0].filter((
-    l,
-  ): l is Tensor => typeof l === "object" && l !== null);
-  return Promise.all(ts.map((t) => t.data() as Promise<Float32Array>));
-}
-
 Deno.test("trainTranslator with a cosine decay: a run killed after epoch 2 of 3 and resumed reaches the uninterrupted run's parameters", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heed_decay_resume_" });
   try {
@@ -188,8 +180,8 @@ Deno.test("trainTranslator with a cosine decay: a run killed after epoch 2 of 3 
       checkpoint: { path: `${dir}/b.safetensors`, resume: true },
     });
     const [la, lb] = await Promise.all([
-      leaves(`${dir}/a.safetensors`),
-      leaves(`${dir}/b.safetensors`),
+      checkpointLeaves(`${dir}/a.safetensors`),
+      checkpointLeaves(`${dir}/b.safetensors`),
     ]);
     assertEquals(la.length, lb.length);
     la.forEach((x, i) => assertEquals(lb[i], x, `leaf ${i} differs`));
@@ -199,7 +191,7 @@ Deno.test("trainTranslator with a cosine decay: a run killed after epoch 2 of 3 
       decay: "inverse-sqrt",
       checkpoint: { path: `${dir}/c.safetensors`, resume: false },
     });
-    const lc = await leaves(`${dir}/c.safetensors`);
+    const lc = await checkpointLeaves(`${dir}/c.safetensors`);
     assert(la.some((x, i) => x.some((v, j) => v !== lc[i]![j])));
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -4,20 +4,11 @@
 
 import { assertEquals, assertRejects } from "@std/assert";
 import { loadDataset } from "../../data/mod.ts";
-import { loadCheckpoint } from "../../models/train/checkpoint.ts";
 import {
   trainTranslator,
   type TranslatorTrainOptions,
 } from "../../models/train/translate.ts";
-import { type Tensor, treeFlatten } from "../../mod.ts";
-
-async function leaves(path: string): Promise<Float32Array[]> {
-  const ck = await loadCheckpoint(path);
-  const ts = treeFlatten([ck.params, ck.optState])[0].filter((
-    l,
-  ): l is Tensor => typeof l === "object" && l !== null);
-  return Promise.all(ts.map((t) => t.data() as Promise<Float32Array>));
-}
+import { checkpointLeaves } from "./_leaves.ts";
 
 for (const arch of ["transformer", "gru"] as const) {
   Deno.test(`trainTranslator (${arch}) resumes to the same parameters`, async () => {
@@ -60,8 +51,8 @@ for (const arch of ["transformer", "gru"] as const) {
         checkpoint: { path: `${dir}/b.safetensors`, resume: true },
       });
       const [la, lb] = await Promise.all([
-        leaves(`${dir}/a.safetensors`),
-        leaves(`${dir}/b.safetensors`),
+        checkpointLeaves(`${dir}/a.safetensors`),
+        checkpointLeaves(`${dir}/b.safetensors`),
       ]);
       assertEquals(la.length, lb.length);
       la.forEach((x, i) => assertEquals(lb[i], x, `leaf ${i} differs`));
